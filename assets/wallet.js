@@ -1,0 +1,1 @@
+// wallet bridge (filled in by the sign-in issue)

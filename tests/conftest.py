@@ -1,0 +1,156 @@
+"""Shared fixtures: real PostgreSQL, real Redis, migrated SQLite, isolated settings.
+
+PostgreSQL (127.0.0.1:5432) and Redis (127.0.0.1:6379) are required: when either is
+unreachable the run fails, it never skips.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PG_ADMIN_DSN = os.environ.get("TEST_PG_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
+PG_BASE = PG_ADMIN_DSN.rsplit("/", 1)[0]
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+# Test defaults, set before anything imports the settings: never write .env, never reach out.
+TEST_MASTER_KEYS = {"1": base64.b64encode(secrets.token_bytes(32)).decode()}
+os.environ.update(
+    {
+        "APP_ENV": "development",
+        "APP_MASTER_KEYS": json.dumps(TEST_MASTER_KEYS),
+        "APP_PRIMARY_KEY_ID": "1",
+        "PAPER_PRICE_SOURCE": os.environ.get("TEST_PAPER_PRICE_SOURCE", "synthetic"),
+        "TELEGRAM_API_BASE_URL": "http://127.0.0.1:9/bot",
+        "REFLEX_TELEMETRY_ENABLED": "false",
+    }
+)
+os.environ.pop("REDIS_URL", None)
+os.environ.pop("REFLEX_REDIS_URL", None)
+
+
+def reset_app_caches() -> None:
+    """Forget cached settings, keys and engines after the environment changed."""
+    from trading_app.services.crypto import reset_keyring
+    from trading_app.settings import get_settings
+
+    get_settings.cache_clear()
+    reset_keyring()
+    from trading_app.db import engine
+
+    engine._engines.clear()  # pools belong to the old event loops; let them be collected
+
+
+def _pg_admin(sql: str) -> None:
+    import psycopg
+
+    with psycopg.connect(PG_ADMIN_DSN, autocommit=True, connect_timeout=5) as conn:
+        conn.execute(sql)
+
+
+def migrate(database_url: str) -> None:
+    """Apply the Alembic revisions through `reflex db migrate`, exactly as operators do."""
+    env = {**os.environ, "DATABASE_URL": database_url}
+    env.pop("REFLEX_DB_URL", None)
+    env.pop("REFLEX_ASYNC_DB_URL", None)
+    result = subprocess.run(
+        [sys.executable, "-m", "reflex", "db", "migrate"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"reflex db migrate failed:\n{result.stdout}\n{result.stderr}")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def required_services() -> None:
+    """Fail the whole run, loudly, when PostgreSQL or Redis is missing."""
+    import psycopg
+    import redis
+
+    try:
+        with psycopg.connect(PG_ADMIN_DSN, connect_timeout=5) as conn:
+            conn.execute("SELECT 1")
+    except Exception as e:  # noqa: BLE001
+        pytest.exit(f"PostgreSQL is required at {PG_ADMIN_DSN} and is unreachable: {e}", returncode=3)
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_timeout=3).ping()
+    except Exception as e:  # noqa: BLE001
+        pytest.exit(f"Redis is required at {REDIS_URL} and is unreachable: {e}", returncode=3)
+
+
+@pytest.fixture(scope="session")
+def pg_template() -> Iterator[str]:
+    """A migrated PostgreSQL database that per-test databases are cloned from."""
+    name = f"tmpl_{uuid.uuid4().hex[:12]}"
+    _pg_admin(f'CREATE DATABASE "{name}"')
+    try:
+        migrate(f"postgresql+psycopg://{PG_BASE.split('://', 1)[1]}/{name}")
+        yield name
+    finally:
+        _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file that per-test databases are copied from."""
+    path = tmp_path_factory.mktemp("sqlite-template") / "template.db"
+    migrate(f"sqlite:///{path}")
+    return path
+
+
+def _use_database(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
+    monkeypatch.setenv("DATABASE_URL", url)
+    reset_app_caches()
+
+
+@pytest.fixture
+def pg_url(pg_template: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A fresh, migrated, throwaway PostgreSQL database; the app is pointed at it."""
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    _pg_admin(f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}"')
+    url = f"postgresql+psycopg://{PG_BASE.split('://', 1)[1]}/{name}"
+    _use_database(monkeypatch, url)
+    try:
+        yield url
+    finally:
+        reset_app_caches()
+        _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def sqlite_url(sqlite_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A fresh, migrated SQLite database file; the app is pointed at it."""
+    path = tmp_path / "app.db"
+    shutil.copy(sqlite_template, path)
+    url = f"sqlite:///{path}"
+    _use_database(monkeypatch, url)
+    yield url
+    reset_app_caches()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest) -> str:
+    """Run the test on both databases."""
+    fixture = "sqlite_url" if request.param == "sqlite" else "pg_url"
+    return request.getfixturevalue(fixture)
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """The local Redis; tests namespace their keys with a random prefix."""
+    return REDIS_URL

@@ -1,0 +1,1 @@
+"""Thin HTTP routes mounted on Reflex's Starlette backend."""

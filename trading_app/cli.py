@@ -1,0 +1,56 @@
+"""Operator commands: `python -m trading_app.cli <command>`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+
+def _rotate() -> int:
+    from trading_app.db.engine import dispose_engines
+    from trading_app.services.secrets import rotate_all
+
+    async def run() -> int:
+        try:
+            return await rotate_all()
+        finally:
+            await dispose_engines()
+
+    count = asyncio.run(run())
+    print(f"re-encrypted {count} values under the primary key")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point."""
+    parser = argparse.ArgumentParser(prog="python -m trading_app.cli")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("generate-key", help="print a new base64 master key")
+    sub.add_parser("init-env", help="write .env with a development key if it is missing")
+    sub.add_parser("rotate-keys", help="re-encrypt every secret under APP_PRIMARY_KEY_ID")
+    sub.add_parser("check-settings", help="validate the configuration and exit")
+    args = parser.parse_args(argv)
+
+    from trading_app import settings as settings_module
+
+    if args.command == "generate-key":
+        print(settings_module.new_master_key())
+        return 0
+    if args.command == "init-env":
+        if not settings_module.write_development_env():
+            print(f"{settings_module.ENV_FILE} already exists; left as it is")
+        return 0
+    try:
+        settings_module.get_settings().primary_key_id()
+    except settings_module.SettingsError as e:
+        print(f"configuration error: {e}", file=sys.stderr)
+        return 2
+    if args.command == "check-settings":
+        print("settings ok")
+        return 0
+    return _rotate()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

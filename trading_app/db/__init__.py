@@ -1,0 +1,1 @@
+"""SQLModel tables and tenant-scoped queries."""

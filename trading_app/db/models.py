@@ -1,0 +1,293 @@
+"""Every table. Money columns are `Money` (exact Decimal), timestamps `UTCDateTime`.
+
+Columns ending in `_enc` hold AES-256-GCM ciphertext bound to the row's owner and the
+column (see `trading_app.services.crypto`); they never hold plaintext.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import Column, Index, Text, UniqueConstraint, text
+from sqlmodel import Field, SQLModel
+
+from trading_app.db.types import Money, UTCDateTime, utcnow
+
+# Statuses in which a position still needs watching: one such position per user and market
+ACTIVE_POSITION_STATUSES = ("OPENING", "OPEN", "CLOSING", "FAILED_PROTECTION")
+_ACTIVE_SQL = "status IN ('OPENING', 'OPEN', 'CLOSING', 'FAILED_PROTECTION')"
+
+
+def _money(nullable: bool = False, default: Decimal | None = None) -> object:
+    return Field(default=default, sa_column=Column(Money(), nullable=nullable))
+
+
+def _time(nullable: bool = False, index: bool = False) -> object:
+    if nullable:
+        return Field(default=None, sa_column=Column(UTCDateTime(), nullable=True, index=index))
+    return Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False, index=index))
+
+
+class User(SQLModel, table=True):
+    """A trader, identified by the checksum address of their wallet."""
+
+    __tablename__ = "users"
+
+    address: str = Field(primary_key=True, max_length=42)
+    webhook_uuid: str = Field(max_length=36, unique=True, index=True)
+    webhook_secret_enc: str = Field(sa_column=Column(Text, nullable=False))
+    webhook_secret_rotated_at: datetime = _time()
+    webhook_ip_allowlist: bool = Field(default=False)
+    dydx_credentials_enc: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    dydx_credentials_set_at: datetime | None = _time(nullable=True)
+    telegram_token_enc: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    telegram_token_set_at: datetime | None = _time(nullable=True)
+    telegram_chat_id_enc: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    telegram_chat_id_set_at: datetime | None = _time(nullable=True)
+    created_at: datetime = _time()
+
+
+class LoginNonce(SQLModel, table=True):
+    """A sign-in challenge: the exact EIP-4361 text we issued, single-use, short-lived."""
+
+    __tablename__ = "login_nonces"
+
+    nonce: str = Field(primary_key=True, max_length=64)
+    address: str = Field(max_length=42, index=True)
+    message: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = _time()
+    expires_at: datetime = _time(index=True)
+
+
+class UserSession(SQLModel, table=True):
+    """A server-side session. The cookie holds a random token; we store only its hash."""
+
+    __tablename__ = "sessions"
+
+    token_hash: str = Field(primary_key=True, max_length=64)
+    address: str = Field(foreign_key="users.address", max_length=42, index=True)
+    created_at: datetime = _time()
+    expires_at: datetime = _time()
+    revoked_at: datetime | None = _time(nullable=True)
+    ip: str | None = Field(default=None, max_length=64)
+    user_agent: str | None = Field(default=None, max_length=256)
+
+
+class TradingAccount(SQLModel, table=True):
+    """Where and how a user trades, and the risk defaults the engine applies."""
+
+    __tablename__ = "trading_accounts"
+
+    address: str = Field(foreign_key="users.address", primary_key=True, max_length=42)
+    network: str = Field(default="paper", max_length=16)
+    credential_kind: str = Field(default="none", max_length=16)
+    dydx_address: str | None = Field(default=None, max_length=64)  # owner (dydx1...) of the subaccount
+    authenticator_id: int | None = Field(default=None)
+    subaccount_number: int = Field(default=0)
+    size_mode: str = Field(default="size_usd", max_length=16)
+    size_value: Decimal = _money(default=Decimal("100"))
+    max_open_positions: int = Field(default=10)
+    max_leverage: Decimal = _money(default=Decimal("5"))
+    max_notional_usd: Decimal | None = _money(nullable=True)
+    daily_loss_limit_usd: Decimal | None = _money(nullable=True)
+    slippage_pct: Decimal = _money(default=Decimal("1"))
+    same_market_policy: str = Field(default="reject", max_length=16)
+    updated_at: datetime = _time()
+
+
+class Signal(SQLModel, table=True):
+    """The alert inbox and audit log: every alert, accepted or rejected, with its outcome."""
+
+    __tablename__ = "signals"
+    __table_args__ = (
+        UniqueConstraint("user_address", "dedupe_key", name="uq_signals_user_dedupe"),
+        Index("ix_signals_user_received", "user_address", "received_at"),
+        Index("ix_signals_status", "status"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_address: str = Field(foreign_key="users.address", max_length=42)
+    received_at: datetime = _time()
+    raw_body: str = Field(sa_column=Column(Text, nullable=False))  # secret masked
+    content_type: str | None = Field(default=None, max_length=128)
+    source_ip: str | None = Field(default=None, max_length=64)
+    parsed: str | None = Field(default=None, sa_column=Column(Text, nullable=True))  # JSON
+    action: str | None = Field(default=None, max_length=16)
+    market: str | None = Field(default=None, max_length=32)
+    dedupe_key: str | None = Field(default=None, max_length=128)
+    status: str = Field(max_length=16)
+    reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    position_id: int | None = Field(default=None)
+    attempts: int = Field(default=0)
+    claimed_at: datetime | None = _time(nullable=True)
+    finished_at: datetime | None = _time(nullable=True)
+    updated_at: datetime = _time()
+
+
+class Position(SQLModel, table=True):
+    """A managed position and, once closed, its books."""
+
+    __tablename__ = "positions"
+    __table_args__ = (
+        Index("ix_positions_user_status", "user_address", "status"),
+        # one managed position per user, network and market while it is alive
+        Index(
+            "uq_positions_active_market",
+            "user_address",
+            "network",
+            "market",
+            unique=True,
+            postgresql_where=text(_ACTIVE_SQL),
+            sqlite_where=text(_ACTIVE_SQL),
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_address: str = Field(foreign_key="users.address", max_length=42)
+    signal_id: int | None = Field(default=None, index=True)
+    network: str = Field(max_length=16)
+    market: str = Field(max_length=32)
+    side: str = Field(max_length=8)
+    size: Decimal = _money(default=Decimal(0))
+    entry_price: Decimal | None = _money(nullable=True)
+    tp_price: Decimal | None = _money(nullable=True)
+    sl_price: Decimal | None = _money(nullable=True)
+    status: str = Field(max_length=24)
+    opened_at: datetime = _time()
+    updated_at: datetime = _time()
+    closed_at: datetime | None = _time(nullable=True)
+    exit_price: Decimal | None = _money(nullable=True)
+    realized_pnl: Decimal | None = _money(nullable=True)
+    fees: Decimal = _money(default=Decimal(0))
+    close_reason: str | None = Field(default=None, max_length=24)
+
+
+class Order(SQLModel, table=True):
+    """One venue order with everything needed to query or cancel it later."""
+
+    __tablename__ = "orders"
+    __table_args__ = (
+        UniqueConstraint(
+            "user_address", "network", "client_id", "order_flags", "clob_pair_id", name="uq_orders_client_id"
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_address: str = Field(foreign_key="users.address", max_length=42, index=True)
+    position_id: int | None = Field(default=None, foreign_key="positions.id", index=True)
+    signal_id: int | None = Field(default=None)
+    network: str = Field(max_length=16)
+    market: str = Field(max_length=32)
+    role: str = Field(max_length=16)
+    order_type: str = Field(max_length=24)
+    side: str = Field(max_length=8)
+    size: Decimal = _money(default=Decimal(0))
+    price: Decimal | None = _money(nullable=True)
+    trigger_price: Decimal | None = _money(nullable=True)
+    reduce_only: bool = Field(default=False)
+    client_id: int = Field()
+    order_flags: int = Field(default=0)
+    clob_pair_id: int = Field(default=0)
+    subaccount: int = Field(default=0)
+    good_til_block: int | None = Field(default=None)
+    good_til_block_time: int | None = Field(default=None)
+    venue_order_id: str | None = Field(default=None, max_length=64)
+    tx_hash: str | None = Field(default=None, max_length=80)
+    status: str = Field(max_length=20)
+    filled_size: Decimal = _money(default=Decimal(0))
+    avg_fill_price: Decimal | None = _money(nullable=True)
+    fee: Decimal = _money(default=Decimal(0))
+    created_at: datetime = _time()
+    updated_at: datetime = _time()
+
+
+# -- Paper venue: the simulated exchange's own books (they survive restarts) --------
+
+
+class PaperAccount(SQLModel, table=True):
+    """A user's paper collateral in USD."""
+
+    __tablename__ = "paper_accounts"
+
+    user_address: str = Field(foreign_key="users.address", primary_key=True, max_length=42)
+    collateral: Decimal = _money(default=Decimal("10000"))
+    created_at: datetime = _time()
+    updated_at: datetime = _time()
+
+
+class PaperOrder(SQLModel, table=True):
+    """An order resting on, or filled by, the paper venue."""
+
+    __tablename__ = "paper_orders"
+    __table_args__ = (
+        UniqueConstraint("user_address", "client_id", name="uq_paper_orders_client"),
+        Index("ix_paper_orders_user_status", "user_address", "status"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_address: str = Field(foreign_key="users.address", max_length=42)
+    client_id: int = Field()
+    market: str = Field(max_length=32)
+    side: str = Field(max_length=8)
+    order_type: str = Field(max_length=24)
+    size: Decimal = _money(default=Decimal(0))
+    price: Decimal | None = _money(nullable=True)
+    trigger_price: Decimal | None = _money(nullable=True)
+    reduce_only: bool = Field(default=False)
+    status: str = Field(max_length=20)
+    filled: Decimal = _money(default=Decimal(0))
+    avg_fill_price: Decimal | None = _money(nullable=True)
+    fee: Decimal = _money(default=Decimal(0))
+    removal_reason: str | None = Field(default=None, max_length=64)
+    good_til: datetime | None = _time(nullable=True)
+    created_at: datetime = _time()
+    updated_at: datetime = _time()
+
+
+class PaperFill(SQLModel, table=True):
+    """One paper execution."""
+
+    __tablename__ = "paper_fills"
+    __table_args__ = (Index("ix_paper_fills_user_time", "user_address", "created_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_address: str = Field(foreign_key="users.address", max_length=42)
+    order_id: int = Field(foreign_key="paper_orders.id")
+    client_id: int = Field()
+    market: str = Field(max_length=32)
+    side: str = Field(max_length=8)
+    size: Decimal = _money(default=Decimal(0))
+    price: Decimal = _money(default=Decimal(0))
+    fee: Decimal = _money(default=Decimal(0))
+    liquidity: str = Field(default="TAKER", max_length=8)
+    created_at: datetime = _time()
+
+
+class PaperPosition(SQLModel, table=True):
+    """A net paper position per user and market; size is signed (negative is short)."""
+
+    __tablename__ = "paper_positions"
+
+    user_address: str = Field(foreign_key="users.address", primary_key=True, max_length=42)
+    market: str = Field(primary_key=True, max_length=32)
+    size: Decimal = _money(default=Decimal(0))
+    entry_price: Decimal = _money(default=Decimal(0))
+    realized_pnl: Decimal = _money(default=Decimal(0))
+    updated_at: datetime = _time()
+
+
+class Notification(SQLModel, table=True):
+    """Every message we tried to send a user, and whether it arrived (failures never break trading)."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (Index("ix_notifications_user_time", "user_address", "created_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_address: str = Field(foreign_key="users.address", max_length=42)
+    channel: str = Field(default="telegram", max_length=16)
+    kind: str = Field(max_length=24)  # opened, closed, rejected, error, test
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    status: str = Field(max_length=16)  # sent, failed, skipped (not configured)
+    error: str | None = Field(default=None, max_length=256)  # the failure class and Telegram's words
+    created_at: datetime = _time()

@@ -1,0 +1,1 @@
+"""Pure trading logic: no I/O, no framework imports, money in Decimal."""

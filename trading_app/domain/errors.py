@@ -1,0 +1,48 @@
+"""The domain's error hierarchy. Every rejection carries a machine-readable reason."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class DomainError(Exception):
+    """Base class of every error raised by pure domain code."""
+
+
+class InvalidTransition(DomainError):
+    """A lifecycle was asked to make a move its transition table does not allow."""
+
+    def __init__(self, machine: str, current: str, target: str) -> None:
+        super().__init__(f"{machine}: {current} -> {target} is not allowed")
+        self.machine = machine
+        self.current = current
+        self.target = target
+
+
+class RejectReason(StrEnum):
+    """Why the risk checks refused an intent. Shown to the trader as-is."""
+
+    UNKNOWN_MARKET = "unknown_market"
+    MARKET_INACTIVE = "market_inactive"
+    SIZE_BELOW_MINIMUM = "size_below_minimum"
+    INVALID_SIZE = "invalid_size"
+    SL_WRONG_SIDE = "sl_wrong_side"
+    TP_WRONG_SIDE = "tp_wrong_side"
+    STOP_REQUIRED = "stop_required"
+    LEVERAGE_LIMIT = "leverage_limit"
+    NOTIONAL_LIMIT = "notional_limit"
+    MAX_OPEN_POSITIONS = "max_open_positions"
+    DAILY_LOSS_LIMIT = "daily_loss_limit"
+    INSUFFICIENT_EQUITY = "insufficient_equity"
+    POSITION_EXISTS = "position_exists"
+    NO_POSITION = "no_position"
+    PRICE_UNAVAILABLE = "price_unavailable"
+
+
+class RiskRejected(DomainError):
+    """An intent failed a risk or validation check."""
+
+    def __init__(self, reason: RejectReason, detail: str = "") -> None:
+        super().__init__(f"{reason.value}: {detail}" if detail else reason.value)
+        self.reason = reason
+        self.detail = detail

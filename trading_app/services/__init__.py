@@ -1,0 +1,1 @@
+"""Orchestration: the only layer that combines the database, venues and notifiers."""

@@ -1,0 +1,173 @@
+"""One validated settings object, read from the environment and `.env`.
+
+In development the first run writes `.env` with a freshly generated master key
+(and says so). In production, unsafe defaults refuse to start with a message that
+says what to change.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+import sys
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+ENV_FILE = PROJECT_ROOT / ".env"
+DEFAULT_SQLITE_URL = f"sqlite:///{PROJECT_ROOT / 'trading_app.db'}"
+PUBLIC_MAINNET_INDEXER = "https://indexer.dydx.trade"
+PUBLIC_TELEGRAM_BOT_API = "https://api.telegram.org/bot"
+
+
+class SettingsError(RuntimeError):
+    """The configuration is unsafe or invalid; the message says how to fix it."""
+
+
+class Settings(BaseSettings):
+    """Application settings. Field names map to upper-case environment variables."""
+
+    model_config = SettingsConfigDict(env_file=ENV_FILE, env_file_encoding="utf-8", extra="ignore")
+
+    app_env: Literal["development", "production"] = "development"
+    database_url: str = DEFAULT_SQLITE_URL
+    redis_url: str | None = None
+    # {"<key id 1..255>": "<base64 of 32 bytes>"}; the primary key encrypts new values
+    app_master_keys: SecretStr | None = None
+    app_primary_key_id: int | None = None
+    # set by the generated development .env: such keys are refused in production
+    app_keys_development_only: bool = False
+    telegram_api_base_url: str = PUBLIC_TELEGRAM_BOT_API
+    paper_price_source: str = PUBLIC_MAINNET_INDEXER
+    dydx_testnet_node_url: str | None = None
+    dydx_testnet_indexer_url: str | None = None
+    dydx_mainnet_node_url: str | None = None
+    dydx_mainnet_indexer_url: str | None = None
+    # where traders open the app (SIWE domain and uri come from here)
+    public_url: str = "http://localhost:3000"
+    # where the backend answers (webhook URLs); the same as public_url in production
+    api_url: str = "http://localhost:8000"
+    cors_allowed_origins: list[str] = Field(default_factory=lambda: ["*"])
+    session_ttl_hours: int = 24 * 7
+    monitor_interval_seconds: float = 3.0
+    webhook_max_lag_seconds: int = 300
+    webhook_per_minute_cap: int = 120
+    webhook_dedupe_window_seconds: int = 600
+    trusted_proxies: list[str] = Field(default_factory=list)
+
+    @field_validator("database_url")
+    @classmethod
+    def _driver(cls, value: str) -> str:
+        # psycopg 3 is the only PostgreSQL driver we ship
+        for prefix in ("postgres://", "postgresql://"):
+            if value.startswith(prefix):
+                return "postgresql+psycopg://" + value[len(prefix) :]
+        return value
+
+    @field_validator("telegram_api_base_url")
+    @classmethod
+    def _bot_suffix(cls, value: str) -> str:
+        if not value.rstrip("/").endswith("/bot"):
+            raise ValueError("TELEGRAM_API_BASE_URL must end with /bot, e.g. https://host/bot")
+        return value.rstrip("/")
+
+    @field_validator("cors_allowed_origins", "trusted_proxies", mode="before")
+    @classmethod
+    def _csv(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip().startswith("["):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _production_is_safe(self) -> Settings:
+        if self.app_env != "production":
+            return self
+        problems = []
+        if not self.master_keys():
+            problems.append("APP_MASTER_KEYS is missing: generate one with "
+                            "`python -m trading_app.cli generate-key`")
+        elif self.app_keys_development_only:
+            problems.append("the master key was generated for development "
+                            "(APP_KEYS_DEVELOPMENT_ONLY=true): use a production key")
+        if self.is_sqlite:
+            problems.append("DATABASE_URL points at SQLite: production needs PostgreSQL")
+        if any(origin.strip() == "*" for origin in self.cors_allowed_origins):
+            problems.append("CORS_ALLOWED_ORIGINS is a wildcard: list your origins")
+        if problems:
+            raise SettingsError("refusing to start in production: " + "; ".join(problems))
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def async_database_url(self) -> str:
+        if self.database_url.startswith("sqlite:"):
+            return "sqlite+aiosqlite:" + self.database_url[len("sqlite:") :]
+        return self.database_url
+
+    def master_keys(self) -> dict[int, bytes]:
+        """Decode the versioned master keys. Raises SettingsError on a malformed value."""
+        if self.app_master_keys is None or not self.app_master_keys.get_secret_value():
+            return {}
+        try:
+            raw = json.loads(self.app_master_keys.get_secret_value())
+            keys = {int(k): base64.b64decode(v) for k, v in raw.items()}
+        except (ValueError, TypeError) as e:
+            raise SettingsError(f"APP_MASTER_KEYS is not a JSON map of id -> base64: {type(e).__name__}")
+        for key_id, key in keys.items():
+            if not 1 <= key_id <= 255 or len(key) != 32:
+                raise SettingsError("APP_MASTER_KEYS: ids are 1..255 and keys are 32 bytes")
+            if len(set(key)) < 8:
+                raise SettingsError(f"APP_MASTER_KEYS: key {key_id} has too little entropy")
+        return keys
+
+    def primary_key_id(self) -> int:
+        keys = self.master_keys()
+        if not keys:
+            raise SettingsError("no master encryption key configured (APP_MASTER_KEYS)")
+        key_id = self.app_primary_key_id or max(keys)
+        if key_id not in keys:
+            raise SettingsError(f"APP_PRIMARY_KEY_ID={key_id} is not in APP_MASTER_KEYS")
+        return key_id
+
+
+def new_master_key() -> str:
+    """Return a fresh 32-byte key, base64-encoded."""
+    return base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def write_development_env(path: Path = ENV_FILE) -> bool:
+    """Create `.env` with a new development master key if it does not exist yet.
+
+    Returns:
+        True when the file was written.
+    """
+    if path.exists():
+        return False
+    keys = json.dumps({"1": new_master_key()})
+    path.write_text(
+        "# Written by the first development run. Never use this key in production.\n"
+        "APP_ENV=development\n"
+        f"APP_MASTER_KEYS='{keys}'\n"
+        "APP_PRIMARY_KEY_ID=1\n"
+        "APP_KEYS_DEVELOPMENT_ONLY=true\n"
+    )
+    path.chmod(0o600)
+    print(f"Wrote {path} with a freshly generated development master key.", file=sys.stderr)
+    return True
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Return the process-wide settings, creating the development `.env` on first use."""
+    if os.environ.get("APP_ENV", "development") == "development" and "APP_MASTER_KEYS" not in os.environ:
+        write_development_env()
+    return Settings()

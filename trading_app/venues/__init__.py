@@ -1,0 +1,1 @@
+"""Venue adapters behind one interface (`trading_app.venues.base.Venue`)."""

@@ -1,0 +1,229 @@
+"""The one venue interface everything above it uses, and the value types it speaks.
+
+`PaperVenue` and `DydxVenue` implement `Venue` and pass the same contract suite
+(`tests/venues/test_contract.py`). A venue instance belongs to exactly one user and
+one network; nothing in here is shared between tenants.
+
+Prices and sizes are `Decimal` and already on the market's grid when they reach a
+venue (`trading_app.domain.quantize` does that, once). A venue must refuse values
+that are off the grid rather than round them.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from trading_app.domain.enums import OrderStatus, OrderType, PositionSide, Side
+
+
+@dataclass(frozen=True)
+class MarketSpec:
+    """A perpetual market's trading rules and current oracle price.
+
+    `step_size` is also the minimum order size (dYdX has no separate minimum).
+    The raw dYdX fields are kept so quantums and subticks can be computed exactly.
+    """
+
+    ticker: str
+    status: str
+    step_size: Decimal
+    tick_size: Decimal
+    oracle_price: Decimal
+    clob_pair_id: int = 0
+    atomic_resolution: int = 0
+    step_base_quantums: int = 0
+    subticks_per_tick: int = 0
+    quantum_conversion_exponent: int = 0
+    initial_margin_fraction: Decimal | None = None
+
+    @property
+    def min_size(self) -> Decimal:
+        return self.step_size
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == "ACTIVE"
+
+
+@dataclass(frozen=True)
+class OrderRef:
+    """Everything needed to query or cancel an order later. Persisted in `orders`."""
+
+    client_id: int
+    market: str
+    order_type: OrderType
+    order_flags: int = 0
+    clob_pair_id: int = 0
+    subaccount: int = 0
+    good_til_block: int | None = None
+    good_til_block_time: int | None = None  # unix seconds
+    venue_order_id: str = ""  # dYdX indexer order UUID; paper order id
+    tx_hash: str = ""
+
+
+@dataclass(frozen=True)
+class OrderReport:
+    """An order's state as the venue sees it."""
+
+    ref: OrderRef
+    status: OrderStatus
+    side: Side
+    size: Decimal
+    filled: Decimal = Decimal(0)
+    avg_fill_price: Decimal | None = None
+    fee: Decimal = Decimal(0)
+    trigger_price: Decimal | None = None
+    reduce_only: bool = False
+    removal_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Fill:
+    """One execution. `fee` is positive when paid, negative for a rebate."""
+
+    fill_id: str
+    client_id: int
+    market: str
+    side: Side
+    size: Decimal
+    price: Decimal
+    fee: Decimal
+    time: datetime
+    liquidity: str = "TAKER"
+    fill_type: str = "LIMIT"  # LIMIT, LIQUIDATED, DELEVERAGED, ...
+
+
+@dataclass(frozen=True)
+class VenuePosition:
+    """An open position on the venue (net, one per market)."""
+
+    market: str
+    side: PositionSide
+    size: Decimal
+    entry_price: Decimal
+    unrealized_pnl: Decimal = Decimal(0)
+
+
+@dataclass(frozen=True)
+class AccountSnapshot:
+    """Equity and open positions in one read."""
+
+    equity: Decimal
+    free_collateral: Decimal
+    positions: dict[str, VenuePosition] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AccountState:
+    """The monitor's one batched read: open orders, recent fills, positions."""
+
+    account: AccountSnapshot
+    open_orders: list[OrderReport]
+    fills: list[Fill]
+
+
+class Venue(abc.ABC):
+    """An exchange account of one user on one network.
+
+    Client ids are supplied by the caller and derived from our own ids
+    (`trading_app.domain.ids.client_id_for`), so resending a request can never
+    create a second order: a venue treats a repeated client id as the same order.
+    """
+
+    network: str
+
+    @abc.abstractmethod
+    async def market(self, ticker: str) -> MarketSpec:
+        """Return one market's rules and oracle price.
+
+        Raises:
+            UnknownMarket: the venue has no such market.
+            VenueUnavailable: the price source or venue cannot be reached.
+        """
+
+    @abc.abstractmethod
+    async def markets(self) -> dict[str, MarketSpec]:
+        """Return every market the venue lists, by ticker."""
+
+    @abc.abstractmethod
+    async def place_market_order(
+        self,
+        market: str,
+        side: Side,
+        size: Decimal,
+        *,
+        worst_price: Decimal,
+        client_id: int,
+        reduce_only: bool = False,
+    ) -> OrderRef:
+        """Place an immediate-or-cancel order that fills no worse than `worst_price`."""
+
+    @abc.abstractmethod
+    async def place_limit_order(
+        self,
+        market: str,
+        side: Side,
+        size: Decimal,
+        price: Decimal,
+        *,
+        client_id: int,
+        good_til_seconds: int,
+    ) -> OrderRef:
+        """Place a resting limit entry that expires after `good_til_seconds`."""
+
+    @abc.abstractmethod
+    async def place_stop_loss(
+        self,
+        market: str,
+        side: Side,
+        size: Decimal,
+        trigger_price: Decimal,
+        *,
+        worst_price: Decimal,
+        client_id: int,
+        good_til_seconds: int,
+    ) -> OrderRef:
+        """Place a reduce-only conditional market order that fires at `trigger_price`.
+
+        `side` is the order's side (SELL protects a long).
+        """
+
+    @abc.abstractmethod
+    async def place_take_profit(
+        self,
+        market: str,
+        side: Side,
+        size: Decimal,
+        trigger_price: Decimal,
+        *,
+        worst_price: Decimal,
+        client_id: int,
+        good_til_seconds: int,
+    ) -> OrderRef:
+        """Place a reduce-only conditional market order that takes profit at `trigger_price`."""
+
+    @abc.abstractmethod
+    async def cancel(self, ref: OrderRef) -> None:
+        """Cancel an order. Cancelling an order that is already gone is not an error."""
+
+    @abc.abstractmethod
+    async def order_status(self, ref: OrderRef) -> OrderReport:
+        """Return the venue's view of one order (PENDING while it is not yet visible)."""
+
+    @abc.abstractmethod
+    async def fills(self, market: str | None = None, since: datetime | None = None) -> list[Fill]:
+        """Return fills, newest last, optionally for one market and after `since`."""
+
+    @abc.abstractmethod
+    async def account(self) -> AccountSnapshot:
+        """Return equity, free collateral and open positions."""
+
+    @abc.abstractmethod
+    async def account_state(self, since: datetime | None = None) -> AccountState:
+        """Return open orders, fills after `since` and positions in one batched read."""
+
+    async def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections. Safe to call more than once."""
