@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -11,7 +13,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from trading_app.settings import get_settings
 
-_engines: dict[str, AsyncEngine] = {}
+# Async pools are bound to the event loop that created them, so engines are kept per
+# (url, loop): the app's loop and a test's or a script's loop never share connections.
+_engines: dict[tuple[str, int], tuple[AsyncEngine, object]] = {}
 
 
 def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
@@ -27,14 +31,21 @@ def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
 def get_engine(url: str | None = None) -> AsyncEngine:
     """Return the async engine for `url` (default: the configured database)."""
     url = url or get_settings().async_database_url
-    engine = _engines.get(url)
+    try:
+        loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+    except RuntimeError:
+        loop = None
+    loop_id = id(loop)
+    cached = _engines.get((url, loop_id))
+    # ids of dead loops get reused: only trust an entry whose loop is this very loop
+    engine = cached[0] if cached is not None and cached[1]() is loop else None
     if engine is None:
         if url.startswith("sqlite"):
             engine = create_async_engine(url, connect_args={"timeout": 30})
             event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         else:
             engine = create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
-        _engines[url] = engine
+        _engines[(url, loop_id)] = (engine, weakref.ref(loop) if loop is not None else (lambda: None))
     return engine
 
 
@@ -51,7 +62,7 @@ async def session_scope(url: str | None = None) -> AsyncIterator[AsyncSession]:
 
 
 async def dispose_engines() -> None:
-    """Close every pool (tests and shutdown)."""
-    for engine in list(_engines.values()):
-        await engine.dispose()
-    _engines.clear()
+    """Close the pools of the running event loop (tests and shutdown)."""
+    loop_id = id(asyncio.get_running_loop())
+    for key in [k for k in _engines if k[1] == loop_id]:
+        await _engines.pop(key)[0].dispose()
