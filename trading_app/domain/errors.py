@@ -37,6 +37,9 @@ class RejectReason(StrEnum):
     POSITION_EXISTS = "position_exists"
     NO_POSITION = "no_position"
     PRICE_UNAVAILABLE = "price_unavailable"
+    INVALID_PRICE = "invalid_price"
+    OFF_GRID = "off_grid"  # a value reached the venue boundary without being quantized
+    INVALID_SETTINGS = "invalid_settings"  # the trader's own risk settings are unusable
 
 
 class RiskRejected(DomainError):
@@ -46,3 +49,15 @@ class RiskRejected(DomainError):
         super().__init__(f"{reason.value}: {detail}" if detail else reason.value)
         self.reason = reason
         self.detail = detail
+
+
+class InvalidSignal(DomainError):
+    """An alert body failed validation. `details` lists every problem, each naming its field."""
+
+    def __init__(self, details: list[str]) -> None:
+        super().__init__("; ".join(details))
+        self.details = list(details)
+
+
+class ClientIdOverflow(DomainError):
+    """Our ids no longer fit the venue's 32-bit client id; never wrap silently into old orders."""

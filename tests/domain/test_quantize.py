@@ -1,0 +1,208 @@
+"""Grid rounding and dYdX unit conversions, checked against the genesis BTC and ETH markets."""
+
+from __future__ import annotations
+
+from decimal import Decimal as D
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from trading_app.domain.enums import Side
+from trading_app.domain.errors import RejectReason, RiskRejected
+from trading_app.domain.quantize import (
+    PriceRounding,
+    from_quantums,
+    from_subticks,
+    quantize_price,
+    quantize_size,
+    round_away_from_market,
+    slippage_bound,
+    step_size_of,
+    tick_size_of,
+    to_quantums,
+    to_subticks,
+)
+from trading_app.venues.base import MarketSpec
+
+# Raw fields from the mainnet/testnet genesis (dydx-v4.md section 8)
+BTC = MarketSpec("BTC-USD", "ACTIVE", D("0.0001"), D("1"), D("65000"), 0, -10, 1_000_000, 100_000, -9)
+ETH = MarketSpec("ETH-USD", "ACTIVE", D("0.001"), D("0.1"), D("3150"), 1, -9, 1_000_000, 100_000, -9)
+
+
+def test_raw_fields_imply_the_published_step_and_tick() -> None:
+    assert step_size_of(BTC) == D("0.0001") and str(step_size_of(BTC)) == "0.0001"
+    assert tick_size_of(BTC) == D("1") and str(tick_size_of(BTC)) == "1"
+    assert step_size_of(ETH) == D("0.001")
+    assert tick_size_of(ETH) == D("0.1")
+
+
+def test_reference_conversions() -> None:
+    assert to_subticks(D("65000"), BTC) == 6_500_000_000
+    assert to_quantums(D("0.01"), ETH) == 10_000_000
+    assert to_subticks(D("3150.0"), ETH) == 3_150_000_000
+    assert to_quantums(D("0.0001"), BTC) == 1_000_000
+
+
+def test_conversions_round_trip() -> None:
+    assert from_subticks(6_500_000_000, BTC) == D("65000") and str(from_subticks(6_500_000_000, BTC)) == "65000"
+    assert from_quantums(10_000_000, ETH) == D("0.01")
+    assert from_subticks(to_subticks(D("32.3"), ETH), ETH) == D("32.3")
+
+
+@pytest.mark.parametrize(
+    ("size", "market", "quantums"),
+    [(D("0.0003"), BTC, 3_000_000), (D("0.0006"), BTC, 6_000_000), (D("0.007"), ETH, 7_000_000)],
+)
+def test_sizes_the_float_client_drops_a_step_on_stay_exact(size: D, market: MarketSpec, quantums: int) -> None:
+    assert quantize_size(size, market.step_size) == size
+    assert to_quantums(quantize_size(size, market.step_size), market) == quantums
+
+
+def test_eth_price_that_the_float_client_lowers_stays_on_its_tick() -> None:
+    assert quantize_price(D("32.3"), ETH.tick_size) == D("32.3")
+    assert to_subticks(D("32.3"), ETH) == 32_300_000
+
+
+@pytest.mark.parametrize(
+    ("size", "expected"),
+    [(D("0.00019"), D("0.0001")), (D("0.123456"), D("0.1234")), (D("1"), D("1.0000")), (D("0.0001"), D("0.0001"))],
+)
+def test_size_rounds_down_to_the_step(size: D, expected: D) -> None:
+    assert quantize_size(size, BTC.step_size) == expected
+
+
+def test_size_below_the_minimum_is_refused_not_raised() -> None:
+    with pytest.raises(RiskRejected) as e:
+        quantize_size(D("0.00009"), BTC.step_size)
+    assert e.value.reason is RejectReason.SIZE_BELOW_MINIMUM
+
+
+def test_explicit_minimum_larger_than_step() -> None:
+    with pytest.raises(RiskRejected) as e:
+        quantize_size(D("0.0049"), D("0.001"), minimum=D("0.005"))
+    assert e.value.reason is RejectReason.SIZE_BELOW_MINIMUM
+    assert quantize_size(D("0.0051"), D("0.001"), minimum=D("0.005")) == D("0.005")
+
+
+@pytest.mark.parametrize("bad", [D("NaN"), D("Infinity"), D("-Infinity"), D("0"), D("-1"), D("sNaN")])
+def test_size_refuses_non_finite_and_non_positive(bad: D) -> None:
+    with pytest.raises(RiskRejected) as e:
+        quantize_size(bad, BTC.step_size)
+    assert e.value.reason is RejectReason.INVALID_SIZE
+
+
+@pytest.mark.parametrize("bad", [D("NaN"), D("Infinity"), D("0"), D("-3")])
+def test_price_refuses_non_finite_and_non_positive(bad: D) -> None:
+    with pytest.raises(RiskRejected) as e:
+        quantize_price(bad, ETH.tick_size)
+    assert e.value.reason is RejectReason.INVALID_PRICE
+    with pytest.raises(RiskRejected):
+        quantize_price(D("10"), bad)
+
+
+def test_float_is_a_programming_error() -> None:
+    with pytest.raises(TypeError):
+        quantize_size(0.0003, BTC.step_size)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("price", "rounding", "expected"),
+    [
+        (D("3150.04"), PriceRounding.NEAREST, D("3150.0")),
+        (D("3150.05"), PriceRounding.NEAREST, D("3150.1")),  # halves go up
+        (D("3150.06"), PriceRounding.NEAREST, D("3150.1")),
+        (D("3150.01"), PriceRounding.UP, D("3150.1")),
+        (D("3150.09"), PriceRounding.DOWN, D("3150.0")),
+        (D("3150.1"), PriceRounding.UP, D("3150.1")),
+    ],
+)
+def test_price_rounding_directions(price: D, rounding: PriceRounding, expected: D) -> None:
+    assert quantize_price(price, ETH.tick_size, rounding) == expected
+
+
+def test_price_below_half_a_tick_is_refused() -> None:
+    with pytest.raises(RiskRejected) as e:
+        quantize_price(D("0.04"), ETH.tick_size)
+    assert e.value.reason is RejectReason.INVALID_PRICE
+
+
+def test_worst_prices_round_away_from_the_market() -> None:
+    # 65,432.1 * 1.01 = 66,086.421 -> BUY may pay up to 66,087; SELL 65,432.1 * 0.99 = 64,777.779 -> 64,777
+    assert slippage_bound(D("65432.1"), Side.BUY, D("1"), BTC.tick_size) == D("66087")
+    assert slippage_bound(D("65432.1"), Side.SELL, D("1"), BTC.tick_size) == D("64777")
+    assert round_away_from_market(D("100.01"), Side.BUY, D("0.1")) == D("100.1")
+    assert round_away_from_market(D("100.09"), Side.SELL, D("0.1")) == D("100.0")
+
+
+def test_zero_slippage_is_the_reference_on_the_grid() -> None:
+    assert slippage_bound(D("3150.05"), Side.BUY, D("0"), ETH.tick_size) == D("3150.1")
+    assert slippage_bound(D("3150.05"), Side.SELL, D("0"), ETH.tick_size) == D("3150.0")
+
+
+def test_sell_worst_price_never_reaches_zero() -> None:
+    assert slippage_bound(D("0.15"), Side.SELL, D("50"), ETH.tick_size) == D("0.1")
+
+
+@pytest.mark.parametrize("pct", [D("100"), D("-1"), D("NaN"), D("150")])
+def test_slippage_outside_range_is_a_settings_error(pct: D) -> None:
+    with pytest.raises(RiskRejected) as e:
+        slippage_bound(D("100"), Side.BUY, pct, ETH.tick_size)
+    assert e.value.reason is RejectReason.INVALID_SETTINGS
+
+
+@pytest.mark.parametrize(("size", "market"), [(D("0.00015"), BTC), (D("0.0105"), ETH)])
+def test_off_grid_size_is_refused_at_the_boundary(size: D, market: MarketSpec) -> None:
+    with pytest.raises(RiskRejected) as e:
+        to_quantums(size, market)
+    assert e.value.reason is RejectReason.OFF_GRID
+
+
+def test_off_grid_price_is_refused_at_the_boundary() -> None:
+    for price in (D("65000.5"), D("65000.000001")):
+        with pytest.raises(RiskRejected) as e:
+            to_subticks(price, BTC)
+        assert e.value.reason is RejectReason.OFF_GRID
+    with pytest.raises(RiskRejected) as e:
+        to_subticks(D("0"), BTC)
+    assert e.value.reason is RejectReason.INVALID_PRICE
+
+
+positive_sizes = st.decimals(min_value=D("0.0001"), max_value=D("100000"), places=12, allow_nan=False)
+steps = st.sampled_from([D("0.0001"), D("0.001"), D("0.01"), D("1"), D("10"), D("0.00025"), D("0.3")])
+
+
+@given(size=positive_sizes, step=steps)
+def test_quantized_size_is_a_multiple_of_step_and_never_larger(size: D, step: D) -> None:
+    try:
+        result = quantize_size(size, step)
+    except RiskRejected as e:
+        assert e.reason is RejectReason.SIZE_BELOW_MINIMUM
+        assert size < step
+        return
+    assert result % step == 0
+    assert step <= result <= size
+    assert size - result < step
+
+
+@given(price=st.decimals(min_value=D("0.1"), max_value=D("1000000"), places=8), tick=steps)
+def test_quantized_price_is_on_the_grid_and_within_half_a_tick(price: D, tick: D) -> None:
+    if price * 2 < tick:
+        return
+    result = quantize_price(price, tick)
+    assert result % tick == 0
+    assert abs(result - price) * 2 <= tick
+
+
+@given(
+    reference=st.decimals(min_value=D("1"), max_value=D("200000"), places=6),
+    pct=st.decimals(min_value=D("0"), max_value=D("20"), places=3),
+    side=st.sampled_from(list(Side)),
+)
+def test_worst_price_never_narrows_the_allowed_slippage(reference: D, pct: D, side: Side) -> None:
+    worst = slippage_bound(reference, side, pct, ETH.tick_size)
+    assert worst % ETH.tick_size == 0
+    if side is Side.BUY:
+        assert worst >= reference * (100 + pct) / 100
+    else:
+        assert worst <= reference * (100 - pct) / 100 or worst == ETH.tick_size
