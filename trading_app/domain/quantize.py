@@ -68,7 +68,8 @@ def _require_positive(value: Decimal, what: str, reason: RejectReason) -> None:
 
 def _snap(value: Decimal, increment: Decimal, mode: PriceRounding) -> Decimal:
     count, remainder = _EXACT.divmod(value, increment)
-    if remainder and (mode is PriceRounding.UP or (mode is PriceRounding.NEAREST and remainder * 2 >= increment)):
+    round_up = mode is PriceRounding.UP or (mode is PriceRounding.NEAREST and remainder * 2 >= increment)
+    if remainder and round_up:
         count += 1
     # show the grid's own precision ("3150.0" on a 0.1 tick), never scientific notation
     places = Decimal(1).scaleb(min(int(increment.as_tuple().exponent), 0))
@@ -153,7 +154,9 @@ def slippage_bound(reference: Decimal, side: Side, slippage_pct: Decimal, tick: 
     """
     _require_positive(reference, "reference price", RejectReason.INVALID_PRICE)
     if not slippage_pct.is_finite() or not 0 <= slippage_pct < _HUNDRED:
-        raise RiskRejected(RejectReason.INVALID_SETTINGS, f"slippage must be in [0, 100) percent, got {slippage_pct}")
+        raise RiskRejected(
+            RejectReason.INVALID_SETTINGS, f"slippage must be in [0, 100) percent, got {slippage_pct}"
+        )
     factor = (_HUNDRED + slippage_pct if side is Side.BUY else _HUNDRED - slippage_pct) / _HUNDRED
     return round_away_from_market(_EXACT.multiply(reference, factor), side, tick)
 
