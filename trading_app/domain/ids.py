@@ -1,0 +1,79 @@
+"""Venue client ids derived from our own ids, so a resend can never create a second order.
+
+dYdX identifies an order by (subaccount, client id, order flags, clob pair) and a client id
+is a uint32. We pack our ids into it:
+
+    client_id = signal_id << 4 | role_code << 2 | attempt
+
+- `signal_id` (1 .. 2**28 - 1) is the `signals` row id, unique across all users;
+- `role_code` (2 bits) says which order of the signal it is (entry, stop-loss, ...);
+- `attempt` (0 .. 3) lets the monitor re-place a protection order that the venue removed,
+  under a new id, without ever colliding with the first one.
+
+Ids are never wrapped: after 2**28 - 1 signals the derivation raises `ClientIdOverflow`.
+Wrapping would reuse the id of an old order of possibly the same user, which the
+`orders` / `paper_orders` unique constraints (and dYdX's "previously cancelled" checks)
+would refuse, so an explicit failure is the honest outcome. Signal id 0 is refused because
+it would give client id 0 for its entry.
+"""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+
+from trading_app.domain.enums import OrderRole
+from trading_app.domain.errors import ClientIdOverflow
+
+ROLE_BITS = 2
+ATTEMPT_BITS = 2
+MAX_ATTEMPT = (1 << ATTEMPT_BITS) - 1
+SIGNAL_ID_LIMIT = 1 << (32 - ROLE_BITS - ATTEMPT_BITS)  # 2**28: first signal id that no longer fits
+
+# The codes are part of every stored client id: never renumber them
+ROLE_CODES = MappingProxyType(
+    {OrderRole.ENTRY: 0, OrderRole.STOP_LOSS: 1, OrderRole.TAKE_PROFIT: 2, OrderRole.CLOSE: 3}
+)
+_ROLES_BY_CODE = {code: role for role, code in ROLE_CODES.items()}
+
+
+def client_id_for(signal_id: int, role: OrderRole, attempt: int = 0) -> int:
+    """Return the venue client id of one order of one signal.
+
+    Args:
+        signal_id: The `signals` row id (1 .. 2**28 - 1).
+        role: Why the order exists.
+        attempt: 0 for the first placement, up to 3 for re-placements.
+
+    Returns:
+        A uint32 with 0 < id < 2**32, the same for the same arguments forever.
+
+    Raises:
+        ClientIdOverflow: `signal_id` is 2**28 or more.
+        ValueError: a non-positive signal id or an attempt outside 0..3.
+    """
+    if isinstance(signal_id, bool) or not isinstance(signal_id, int) or signal_id < 1:
+        raise ValueError(f"signal id must be a positive integer, got {signal_id!r}")
+    if signal_id >= SIGNAL_ID_LIMIT:
+        raise ClientIdOverflow(f"signal id {signal_id} does not fit a 32-bit client id")
+    if isinstance(attempt, bool) or not isinstance(attempt, int) or not 0 <= attempt <= MAX_ATTEMPT:
+        raise ValueError(f"attempt must be 0..{MAX_ATTEMPT}, got {attempt!r}")
+    return signal_id << (ROLE_BITS + ATTEMPT_BITS) | ROLE_CODES[role] << ATTEMPT_BITS | attempt
+
+
+def decode_client_id(client_id: int) -> tuple[int, OrderRole, int]:
+    """Invert `client_id_for`: which signal, role and attempt a venue order belongs to.
+
+    Useful to the monitor for orders found on the venue that our books do not know
+    (orphans). Orders placed by hand carry arbitrary ids and decode to garbage, so
+    always confirm against the database.
+
+    Raises:
+        ValueError: the id is not a uint32 or decodes to signal id 0.
+    """
+    if not 0 < client_id < 1 << 32:
+        raise ValueError(f"client id must be a uint32 above 0, got {client_id}")
+    signal_id = client_id >> (ROLE_BITS + ATTEMPT_BITS)
+    if signal_id == 0:
+        raise ValueError(f"client id {client_id} was not derived from a signal")
+    role = _ROLES_BY_CODE[client_id >> ATTEMPT_BITS & ((1 << ROLE_BITS) - 1)]
+    return signal_id, role, client_id & MAX_ATTEMPT
