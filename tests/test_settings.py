@@ -1,0 +1,117 @@
+"""Settings: validated, production refuses unsafe defaults, development writes its own key."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import stat
+from pathlib import Path
+
+import pytest
+from dotenv import dotenv_values
+
+from trading_app.settings import Settings, SettingsError, new_master_key, write_development_env
+
+GOOD_KEYS = json.dumps({"1": new_master_key()})
+PG = "postgresql://app@db:5432/trading"
+
+
+def make(**values: object) -> Settings:
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for key in list(os.environ):
+        if key.startswith(("APP_", "DATABASE_URL", "CORS_", "REDIS_URL", "TELEGRAM_", "PAPER_")):
+            monkeypatch.delenv(key)
+
+
+def test_development_defaults_are_embedded() -> None:
+    s = make()
+    assert s.app_env == "development"
+    assert s.is_sqlite and s.database_url.endswith("trading_app.db")
+    assert s.async_database_url.startswith("sqlite+aiosqlite:///")
+    assert s.redis_url is None
+    assert s.paper_price_source == "https://indexer.dydx.trade"
+    assert s.telegram_api_base_url == "https://api.telegram.org/bot"
+
+
+def test_postgres_urls_use_psycopg3() -> None:
+    s = make(database_url="postgres://u@h/db")
+    assert s.database_url == "postgresql+psycopg://u@h/db"
+    assert s.async_database_url == s.database_url
+
+
+def test_telegram_base_url_must_end_with_bot() -> None:
+    with pytest.raises(ValueError, match="/bot"):
+        make(telegram_api_base_url="http://127.0.0.1:8081/")
+    assert make(telegram_api_base_url="http://127.0.0.1:8081/bot/").telegram_api_base_url.endswith("/bot")
+
+
+def test_safe_production_configuration_starts() -> None:
+    s = make(app_env="production", app_master_keys=GOOD_KEYS, database_url=PG,
+             cors_allowed_origins="https://trade.example.com")
+    assert s.cors_allowed_origins == ["https://trade.example.com"]
+    assert s.primary_key_id() == 1
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"app_master_keys": None}, "APP_MASTER_KEYS is missing"),
+        ({"app_keys_development_only": True}, "generated for development"),
+        ({"database_url": "sqlite:///x.db"}, "SQLite"),
+        ({"cors_allowed_origins": "*"}, "wildcard"),
+    ],
+)
+def test_production_refuses_unsafe_defaults(overrides: dict, message: str) -> None:
+    values = dict(app_env="production", app_master_keys=GOOD_KEYS, database_url=PG,
+                  cors_allowed_origins="https://trade.example.com")
+    values.update(overrides)
+    with pytest.raises(SettingsError, match=message):
+        make(**values)
+
+
+def test_production_reads_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("APP_ENV", "production")
+    monkeypatch.setenv("DATABASE_URL", "sqlite:///prod.db")
+    with pytest.raises(SettingsError, match="SQLite"):
+        Settings(_env_file=None)  # type: ignore[call-arg]
+
+
+@pytest.mark.parametrize(
+    "keys",
+    [
+        "not json",
+        json.dumps({"1": base64.b64encode(b"short").decode()}),
+        json.dumps({"0": new_master_key()}),
+        json.dumps({"1": base64.b64encode(bytes(32)).decode()}),  # all zero: no entropy
+    ],
+)
+def test_malformed_master_keys_are_refused(keys: str) -> None:
+    with pytest.raises(SettingsError):
+        make(app_master_keys=keys).master_keys()
+
+
+def test_primary_key_must_exist() -> None:
+    with pytest.raises(SettingsError, match="APP_PRIMARY_KEY_ID"):
+        make(app_master_keys=GOOD_KEYS, app_primary_key_id=7).primary_key_id()
+
+
+def test_first_development_run_writes_env_once(tmp_path: Path) -> None:
+    env = tmp_path / ".env"
+    assert write_development_env(env) is True
+    assert stat.S_IMODE(env.stat().st_mode) == 0o600
+    values = dotenv_values(env)
+    keys = json.loads(values["APP_MASTER_KEYS"])
+    assert len(base64.b64decode(keys["1"])) == 32
+    assert values["APP_KEYS_DEVELOPMENT_ONLY"] == "true"
+    first = env.read_text()
+    assert write_development_env(env) is False
+    assert env.read_text() == first
+    # and such a key is refused in production
+    with pytest.raises(SettingsError, match="development"):
+        Settings(_env_file=env, app_env="production", database_url=PG,  # type: ignore[call-arg]
+                 cors_allowed_origins="https://x.example")
