@@ -7,6 +7,9 @@ scripts/setup.sh
 ROOT=$PWD
 # shellcheck source=scripts/env.sh
 . scripts/env.sh
+FRONTEND_PORT="${FRONTEND_PORT:-3000}"
+BACKEND_PORT="${BACKEND_PORT:-8000}"
 echo
-echo "==> starting: open http://localhost:3000 (API and webhooks on http://localhost:8000, health at /health/ready)"
-exec reflex run --frontend-port "${FRONTEND_PORT:-3000}" --backend-port "${BACKEND_PORT:-8000}" "$@"
+echo "==> starting: open http://localhost:$FRONTEND_PORT"
+echo "    API and webhooks on http://localhost:$BACKEND_PORT, health at http://localhost:$BACKEND_PORT/health/ready"
+exec reflex run --frontend-port "$FRONTEND_PORT" --backend-port "$BACKEND_PORT" "$@"
