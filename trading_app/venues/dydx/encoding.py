@@ -1,0 +1,258 @@
+"""Pure conversions between our Decimal orders and dYdX v4 order protos.
+
+Nothing here rounds. Sizes and prices arrive already on the market's grid
+(`trading_app.domain.quantize` snaps them, once); the integer conversion is
+quantize's `to_quantums`/`to_subticks`, which refuse anything off the grid. Here a
+refusal becomes a venue error (`OffGridValue`), so a bug upstream is a clear error
+instead of a silently different order.
+
+The protos are built with `dydx_v4_client.node.message` helpers, never with
+`Market.order`: that helper computes in binary floats and drops a step or a tick
+for values such as 0.0003 BTC or a 32.3 price (see dydx-v4.md §3.2).
+"""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+
+from dydx_v4_client import MAX_CLIENT_ID, OrderFlags
+from dydx_v4_client.node import message
+from v4_proto.dydxprotocol.clob.order_pb2 import Order, OrderId
+
+from trading_app.domain import quantize
+from trading_app.domain.enums import Side
+from trading_app.domain.errors import RiskRejected
+from trading_app.venues.base import MarketSpec
+from trading_app.venues.errors import OrderRejected
+
+# The chain accepts a short-term good-til-block in [next height, next height + 40].
+SHORT_BLOCK_WINDOW = 40
+# Blocks of life for a short-term IOC order; 1.1.5's default of 3 is too short (PR #444).
+SHORT_TERM_BLOCKS = 15
+# Stateful orders may live at most 95 days past the block time.
+MAX_STATEFUL_SECONDS = 95 * 24 * 3600
+MAX_UINT64 = 2**64 - 1
+# indexer/packages/postgres/src/helpers/uuid.ts
+INDEXER_NAMESPACE = uuid.UUID("0f9da948-a6fb-4c45-9edc-4685c3f3317d")
+
+_SIDES = {Side.BUY: Order.Side.SIDE_BUY, Side.SELL: Order.Side.SIDE_SELL}
+
+
+class OffGridValue(OrderRejected):
+    """A size or price is not an exact multiple of the market's step or tick."""
+
+
+def _require_raw_fields(spec: MarketSpec) -> None:
+    if spec.step_base_quantums <= 0 or spec.subticks_per_tick <= 0:
+        raise OrderRejected(f"{spec.ticker}: market spec lacks dYdX quantum fields")
+
+
+def size_to_quantums(size: Decimal, spec: MarketSpec) -> int:
+    """Convert a base-asset size already on the step grid to base quantums.
+
+    Args:
+        size: Size in base units, a multiple of `spec.step_size`.
+        spec: The market, with its dYdX raw fields.
+
+    Returns:
+        `size * 10**-atomic_resolution`, a multiple of `step_base_quantums`.
+
+    Raises:
+        OffGridValue: the size is not positive or not a multiple of the step.
+    """
+    _require_raw_fields(spec)
+    try:
+        return _fits(quantize.to_quantums(size, spec), "size", size, spec)
+    except RiskRejected as e:
+        raise OffGridValue(f"{spec.ticker}: {e}") from None
+
+
+def price_to_subticks(price: Decimal, spec: MarketSpec) -> int:
+    """Convert a USD price already on the tick grid to subticks.
+
+    Args:
+        price: Price in USD, a multiple of `spec.tick_size`.
+        spec: The market, with its dYdX raw fields.
+
+    Returns:
+        `price * 10**(atomic_resolution - quantum_conversion_exponent + 6)`, a multiple
+        of `subticks_per_tick`.
+
+    Raises:
+        OffGridValue: the price is not positive or not a multiple of the tick.
+    """
+    _require_raw_fields(spec)
+    try:
+        return _fits(quantize.to_subticks(price, spec), "price", price, spec)
+    except RiskRejected as e:
+        raise OffGridValue(f"{spec.ticker}: {e}") from None
+
+
+def _fits(value: int, what: str, given: Decimal, spec: MarketSpec) -> int:
+    if value > MAX_UINT64:
+        raise OffGridValue(f"{spec.ticker}: {what} {given} is too large for the chain")
+    return value
+
+
+def quantums_to_size(quantums: int, spec: MarketSpec) -> Decimal:
+    """Inverse of `size_to_quantums` (exact)."""
+    return quantize.from_quantums(quantums, spec)
+
+
+def subticks_to_price(subticks: int, spec: MarketSpec) -> Decimal:
+    """Inverse of `price_to_subticks` (exact)."""
+    return quantize.from_subticks(subticks, spec)
+
+
+def check_client_id(client_id: int) -> int:
+    """Return `client_id` if it is a uint32, the chain's client id type.
+
+    Raises:
+        OrderRejected: the id is not an int in [0, 2**32 - 1].
+    """
+    if isinstance(client_id, bool) or not isinstance(client_id, int) or not 0 <= client_id <= MAX_CLIENT_ID:
+        raise OrderRejected(f"client id must be a uint32, got {client_id!r}")
+    return client_id
+
+
+def subaccount_uuid(address: str, subaccount: int) -> str:
+    """The indexer's id of a subaccount."""
+    return str(uuid.uuid5(INDEXER_NAMESPACE, f"{address}-{subaccount}"))
+
+
+def order_uuid(address: str, subaccount: int, client_id: int, clob_pair_id: int, order_flags: int) -> str:
+    """The indexer's order id (`GET /v4/orders/{uuid}`), derived like the indexer does.
+
+    Args:
+        address: Owner address (dydx1...).
+        subaccount: Subaccount number.
+        client_id: The order's uint32 client id.
+        clob_pair_id: The market's clob pair id.
+        order_flags: 0 short-term, 32 conditional, 64 long-term.
+
+    Returns:
+        The UUID as a lower-case string.
+    """
+    return order_uuid_in(subaccount_uuid(address, subaccount), client_id, clob_pair_id, order_flags)
+
+
+def order_uuid_in(subaccount_id: str, client_id: int, clob_pair_id: int, order_flags: int) -> str:
+    """The indexer's order id given the subaccount's indexer id."""
+    return str(uuid.uuid5(INDEXER_NAMESPACE, f"{subaccount_id}-{client_id}-{clob_pair_id}-{order_flags}"))
+
+
+def short_term_good_til_block(height: int, blocks: int = SHORT_TERM_BLOCKS) -> int:
+    """Good-til-block for a short-term order sent when the latest block is `height`."""
+    if not 1 <= blocks <= SHORT_BLOCK_WINDOW:
+        raise ValueError(f"short-term life must be 1..{SHORT_BLOCK_WINDOW} blocks, got {blocks}")
+    return height + blocks
+
+
+def good_til_block_time(now_seconds: float, seconds: int) -> int:
+    """Good-til-block-time (unix seconds) for a stateful order living `seconds`.
+
+    Raises:
+        OrderRejected: the lifetime is not in (0, 95 days].
+    """
+    if isinstance(seconds, bool) or not isinstance(seconds, int) or not 0 < seconds <= MAX_STATEFUL_SECONDS:
+        raise OrderRejected(f"order lifetime must be 1..{MAX_STATEFUL_SECONDS} seconds, got {seconds!r}")
+    return int(now_seconds) + seconds
+
+
+def make_order_id(owner: str, subaccount: int, client_id: int, spec: MarketSpec, flags: int) -> OrderId:
+    """The chain's order identity: (owner, subaccount, client id, flags, clob pair)."""
+    return message.order_id(owner, subaccount, check_client_id(client_id), spec.clob_pair_id, flags)
+
+
+def market_order(
+    spec: MarketSpec,
+    owner: str,
+    subaccount: int,
+    client_id: int,
+    side: Side,
+    size: Decimal,
+    worst_price: Decimal,
+    good_til_block: int,
+    reduce_only: bool = False,
+) -> Order:
+    """A short-term IOC order bounded by `worst_price`, alive until `good_til_block`."""
+    return message.order(
+        make_order_id(owner, subaccount, client_id, spec, OrderFlags.SHORT_TERM),
+        _SIDES[Side(side)],
+        size_to_quantums(size, spec),
+        price_to_subticks(worst_price, spec),
+        Order.TimeInForce.TIME_IN_FORCE_IOC,
+        reduce_only,
+        good_til_block=good_til_block,
+    )
+
+
+def limit_order(
+    spec: MarketSpec,
+    owner: str,
+    subaccount: int,
+    client_id: int,
+    side: Side,
+    size: Decimal,
+    price: Decimal,
+    good_til_block_time: int,
+) -> Order:
+    """A long-term (stateful) good-til-time limit order."""
+    return message.order(
+        make_order_id(owner, subaccount, client_id, spec, OrderFlags.LONG_TERM),
+        _SIDES[Side(side)],
+        size_to_quantums(size, spec),
+        price_to_subticks(price, spec),
+        Order.TimeInForce.TIME_IN_FORCE_UNSPECIFIED,
+        False,
+        good_til_block_time=good_til_block_time,
+    )
+
+
+def conditional_order(
+    spec: MarketSpec,
+    owner: str,
+    subaccount: int,
+    client_id: int,
+    side: Side,
+    size: Decimal,
+    trigger_price: Decimal,
+    worst_price: Decimal,
+    take_profit: bool,
+    good_til_block_time: int,
+) -> Order:
+    """A reduce-only conditional market order (STOP_MARKET or TAKE_PROFIT_MARKET).
+
+    The condition type is always explicit: the library leaves it UNSPECIFIED for
+    stops and the chain rejects that (issue #311). `worst_price` is the limit the
+    triggered IOC order may fill at; `trigger_price` is what arms it.
+    """
+    condition = (
+        Order.ConditionType.CONDITION_TYPE_TAKE_PROFIT
+        if take_profit
+        else Order.ConditionType.CONDITION_TYPE_STOP_LOSS
+    )
+    return message.order(
+        make_order_id(owner, subaccount, client_id, spec, OrderFlags.CONDITIONAL),
+        _SIDES[Side(side)],
+        size_to_quantums(size, spec),
+        price_to_subticks(worst_price, spec),
+        Order.TimeInForce.TIME_IN_FORCE_IOC,
+        True,
+        good_til_block_time=good_til_block_time,
+        condition_type=condition,
+        conditional_order_trigger_subticks=price_to_subticks(trigger_price, spec),
+    )
+
+
+def cancel_message(order_id: OrderId, good_til_block: int | None = None, good_til_block_time: int | None = None):
+    """MsgCancelOrder for a short-term (`good_til_block`) or stateful (`good_til_block_time`) order."""
+    if (good_til_block is None) == (good_til_block_time is None):
+        raise ValueError("give exactly one of good_til_block and good_til_block_time")
+    return message.cancel_order(order_id, good_til_block, good_til_block_time)
+
+
+def is_stateful(order_flags: int) -> bool:
+    """Long-term and conditional orders live in chain state and consume a sequence."""
+    return order_flags in (OrderFlags.LONG_TERM, OrderFlags.CONDITIONAL)
