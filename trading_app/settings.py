@@ -53,6 +53,8 @@ class Settings(BaseSettings):
     public_url: str = "http://localhost:3000"
     # where the backend answers (webhook URLs); the same as public_url in production
     api_url: str = "http://localhost:8000"
+    # the EIP-155 chain sign-in messages name; wallets on another chain are asked to switch
+    siwe_chain_id: int = 1
     cors_allowed_origins: list[str] = Field(default_factory=lambda: ["*"])
     session_ttl_hours: int = 24 * 7
     monitor_interval_seconds: float = 3.0
