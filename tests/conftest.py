@@ -154,3 +154,12 @@ def db_url(request: pytest.FixtureRequest) -> str:
 def redis_url() -> str:
     """The local Redis; tests namespace their keys with a random prefix."""
     return REDIS_URL
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the browser tests last.
+
+    Playwright's sync API keeps an event loop running in the main thread for the rest of
+    the session, after which pytest-asyncio cannot start its own loops.
+    """
+    items.sort(key=lambda item: "/tests/e2e/" in str(item.fspath))

@@ -86,10 +86,4 @@ def running_app(pg_template: str, _harness_lock: None) -> Iterator[RunningApp]:
         _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if "/e2e/" in str(item.fspath):
-            item.add_marker(pytest.mark.browser)
-
-
 __all__ = ["ROOT", "RunningApp"]
