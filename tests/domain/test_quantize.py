@@ -12,6 +12,7 @@ from trading_app.domain.enums import Side
 from trading_app.domain.errors import RejectReason, RiskRejected
 from trading_app.domain.quantize import (
     PriceRounding,
+    close_size,
     from_quantums,
     from_subticks,
     quantize_price,
@@ -92,9 +93,16 @@ def test_explicit_minimum_larger_than_step() -> None:
 
 @pytest.mark.parametrize("bad", [D("NaN"), D("Infinity"), D("-Infinity"), D("0"), D("-1"), D("sNaN")])
 def test_size_refuses_non_finite_and_non_positive(bad: D) -> None:
-    with pytest.raises(RiskRejected) as e:
-        quantize_size(bad, BTC.step_size)
-    assert e.value.reason is RejectReason.INVALID_SIZE
+    for function in (quantize_size, close_size):
+        with pytest.raises(RiskRejected) as e:
+            function(bad, BTC.step_size)
+        assert e.value.reason is RejectReason.INVALID_SIZE
+
+
+def test_closing_size_rounds_up_so_no_dust_stays_open() -> None:
+    assert close_size(D("0.00011"), BTC.step_size) == D("0.0002")
+    assert close_size(D("0.0003"), BTC.step_size) == D("0.0003")
+    assert close_size(D("0.00001"), BTC.step_size) == D("0.0001")
 
 
 @pytest.mark.parametrize("bad", [D("NaN"), D("Infinity"), D("0"), D("-3")])

@@ -319,7 +319,7 @@ field_names = st.sampled_from(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(st.dictionaries(field_names, json_value, max_size=10) | json_value)
 def test_parse_only_ever_raises_invalid_signal(body: Any) -> None:
     try:

@@ -100,6 +100,20 @@ def quantize_size(size: Decimal, step: Decimal, *, minimum: Decimal | None = Non
     return result
 
 
+def close_size(size: Decimal, step: Decimal) -> Decimal:
+    """Round a closing size UP to the step.
+
+    Only for reduce-only orders: the venue caps them at the position, so rounding up can
+    never open anything, while rounding down would leave dust open.
+
+    Raises:
+        RiskRejected: INVALID_SIZE for NaN, infinite, zero or negative sizes or steps.
+    """
+    _require_positive(step, "step size", RejectReason.INVALID_SIZE)
+    _require_positive(size, "size", RejectReason.INVALID_SIZE)
+    return _snap(size, step, PriceRounding.UP)
+
+
 def quantize_price(price: Decimal, tick: Decimal, rounding: PriceRounding = PriceRounding.NEAREST) -> Decimal:
     """Move a limit or trigger price onto the tick grid.
 

@@ -1,0 +1,162 @@
+"""The value types of the risk step: what it reads (rules, limits, account) and what it produces.
+
+`domain.risk` builds `Intent` and `CloseIntent`; services hand them to a venue unchanged,
+since every size and price in them is already on the market's grid.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Protocol
+
+from trading_app.domain.enums import OrderType, PositionSide, Side, SizeMode
+from trading_app.domain.errors import RejectReason, RiskRejected
+
+_ZERO = Decimal(0)
+_HUNDRED = Decimal(100)
+
+
+class MarketRules(Protocol):
+    """A market's trading rules and current price (`venues.base.MarketSpec` fits)."""
+
+    @property
+    def ticker(self) -> str: ...
+
+    @property
+    def step_size(self) -> Decimal: ...
+
+    @property
+    def tick_size(self) -> Decimal: ...
+
+    @property
+    def oracle_price(self) -> Decimal: ...
+
+    @property
+    def min_size(self) -> Decimal: ...
+
+    @property
+    def is_active(self) -> bool: ...
+
+
+@dataclass(frozen=True)
+class RiskLimits:
+    """A user's risk settings. Invalid settings are refused at construction.
+
+    Attributes:
+        size_mode, size_value: The default sizing when an alert does not say.
+        max_open_positions: Entries are refused once this many positions are open.
+        max_leverage: Ceiling on (open notional + new notional) / equity.
+        max_notional_usd: Ceiling on one entry's notional; None for no ceiling.
+        daily_loss_limit_usd: Entries stop once today's realized PnL is at or below minus
+            this; None for no limit.
+        slippage_pct: Worst-price distance of market entries and closes, percent.
+        protection_slippage_pct: Worst-price distance of triggered stops and take-profits.
+            Wider than entries: a stop that does not fill after a gap leaves the position naked.
+        require_stop_loss: Refuse entries without a stop-loss (the default: never naked).
+        default_sl_pct: Stop-loss distance used when an alert has none; None for no default.
+
+    Raises:
+        RiskRejected: INVALID_SETTINGS, naming the bad setting.
+    """
+
+    size_mode: SizeMode = SizeMode.USD
+    size_value: Decimal = Decimal(100)
+    max_open_positions: int = 10
+    max_leverage: Decimal = Decimal(5)
+    max_notional_usd: Decimal | None = None
+    daily_loss_limit_usd: Decimal | None = None
+    slippage_pct: Decimal = Decimal(1)
+    protection_slippage_pct: Decimal = Decimal(5)
+    require_stop_loss: bool = True
+    default_sl_pct: Decimal | None = None
+
+    def __post_init__(self) -> None:
+        positive = {
+            "size_value": self.size_value,
+            "max_leverage": self.max_leverage,
+            "max_notional_usd": self.max_notional_usd,
+            "daily_loss_limit_usd": self.daily_loss_limit_usd,
+            "default_sl_pct": self.default_sl_pct,
+        }
+        for name, value in positive.items():
+            if value is not None and (not value.is_finite() or value <= 0):
+                raise RiskRejected(RejectReason.INVALID_SETTINGS, f"{name} must be positive, got {value}")
+        slippages = {
+            "slippage_pct": self.slippage_pct,
+            "protection_slippage_pct": self.protection_slippage_pct,
+        }
+        for name, value in slippages.items():
+            if not value.is_finite() or not _ZERO <= value < _HUNDRED:
+                raise RiskRejected(RejectReason.INVALID_SETTINGS, f"{name} must be in [0, 100), got {value}")
+        if self.default_sl_pct is not None and self.default_sl_pct >= _HUNDRED:
+            raise RiskRejected(RejectReason.INVALID_SETTINGS, "default_sl_pct must be below 100")
+        if self.max_open_positions < 1:
+            raise RiskRejected(RejectReason.INVALID_SETTINGS, "max_open_positions must be at least 1")
+
+
+@dataclass(frozen=True)
+class AccountFacts:
+    """What the risk step needs to know about the account right now.
+
+    Attributes:
+        equity: Account equity in USD.
+        open_positions: Positions currently open (excluding one a REVERSE is closing).
+        realized_pnl_today: Net realized PnL since the start of the user's day (UTC).
+        open_notional_usd: Notional of the positions already open, for account leverage.
+    """
+
+    equity: Decimal
+    open_positions: int = 0
+    realized_pnl_today: Decimal = _ZERO
+    open_notional_usd: Decimal = _ZERO
+
+
+@dataclass(frozen=True)
+class Intent:
+    """A validated entry with its protection; every size and price is on the market's grid.
+
+    Attributes:
+        entry_price: The reference the checks used: the oracle price for a market order
+            (not on the grid, never sent), the limit price for a limit order.
+        worst_price: The IOC bound of a market entry, or the limit price.
+        stop_loss_worst, take_profit_worst: Worst execution prices once triggered.
+        notional_usd: size * entry_price.
+        leverage: (open notional + this notional) / equity, unrounded.
+    """
+
+    market: str
+    side: PositionSide
+    order_type: OrderType
+    size: Decimal
+    entry_price: Decimal
+    worst_price: Decimal
+    limit_price: Decimal | None
+    stop_loss: Decimal | None
+    take_profit: Decimal | None
+    stop_loss_worst: Decimal | None
+    take_profit_worst: Decimal | None
+    notional_usd: Decimal
+    leverage: Decimal
+
+    @property
+    def entry_side(self) -> Side:
+        return self.side.entry_side
+
+    @property
+    def exit_side(self) -> Side:
+        return self.side.exit_side
+
+
+@dataclass(frozen=True)
+class CloseIntent:
+    """A reduce-only market order closing a position of `side` (the order's side is `exit_side`)."""
+
+    market: str
+    side: PositionSide
+    size: Decimal
+    worst_price: Decimal
+
+    @property
+    def exit_side(self) -> Side:
+        return self.side.exit_side
