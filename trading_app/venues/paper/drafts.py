@@ -1,0 +1,88 @@
+"""An order request as the paper venue receives it, and the checks it must pass before anything is written.
+
+Bad input is refused with `OrderRejected` and a reason; nothing is rounded onto the grid here
+(that happens once, upstream, in `trading_app.domain.quantize`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from trading_app.db.models import PaperOrder
+from trading_app.domain.enums import OrderStatus, OrderType, Side
+from trading_app.venues.base import MarketSpec
+from trading_app.venues.errors import OrderRejected
+from trading_app.venues.paper import matching as m
+
+MAX_CLIENT_ID = 2**32 - 1  # dYdX client ids are uint32
+MAX_GOOD_TIL = timedelta(days=95)  # dYdX's stateful order window
+
+
+@dataclass(frozen=True)
+class Draft:
+    """One order request. `price` is the worst price of market and conditional orders, or the limit."""
+
+    market: str
+    side: Side
+    size: Decimal
+    order_type: OrderType
+    client_id: int
+    price: Decimal
+    trigger: Decimal | None = None
+    reduce_only: bool = False
+    good_til_seconds: int | None = None
+
+    def checked(self) -> Draft:
+        """This request with a normalised side, or OrderRejected for a malformed one (no market needed)."""
+        try:
+            side = Side(self.side)
+        except ValueError:
+            raise OrderRejected(f"side must be BUY or SELL, got {self.side!r}") from None
+        cid = self.client_id
+        if isinstance(cid, bool) or not isinstance(cid, int) or not 0 <= cid <= MAX_CLIENT_ID:
+            raise OrderRejected(f"client id must be an integer in 0..{MAX_CLIENT_ID}")
+        gts, most = self.good_til_seconds, int(MAX_GOOD_TIL.total_seconds())
+        if gts is not None and (isinstance(gts, bool) or not isinstance(gts, int) or not 0 < gts <= most):
+            raise OrderRejected(f"good_til_seconds must be an integer in 1..{most}")
+        return replace(self, side=side)
+
+    def check_market(self, spec: MarketSpec) -> None:
+        """Refuse an inactive market and any size or price off the market's grid."""
+        if not spec.is_active:
+            raise OrderRejected(f"market {spec.ticker} is {spec.status}, not ACTIVE")
+        m.require_on_grid(self.size, spec.step_size, "size")
+        what = "limit price" if self.order_type is OrderType.LIMIT else "worst price"
+        m.require_on_grid(self.price, spec.tick_size, what)
+        if self.trigger is not None:
+            m.require_on_grid(self.trigger, spec.tick_size, "trigger price")
+
+    def same_as(self, order: PaperOrder) -> bool:
+        """Whether an existing order with this client id is this request (a resend)."""
+        return (order.market, order.side, order.order_type) == (
+            self.market,
+            self.side.value,
+            self.order_type.value,
+        )
+
+    def new_order(self, user: str, now: datetime) -> PaperOrder:
+        """The row of this request, OPEN and unfilled (execution sets its final state)."""
+        good_til = now + timedelta(seconds=self.good_til_seconds) if self.good_til_seconds else None
+        return PaperOrder(
+            user_address=user,
+            client_id=self.client_id,
+            market=self.market,
+            side=self.side.value,
+            order_type=self.order_type.value,
+            size=self.size,
+            price=self.price,
+            trigger_price=self.trigger,
+            reduce_only=self.reduce_only,
+            status=OrderStatus.OPEN.value,
+            filled=Decimal(0),
+            fee=Decimal(0),
+            good_til=good_til,
+            created_at=now,
+            updated_at=now,
+        )

@@ -1,0 +1,207 @@
+"""Executing paper orders inside a locked transaction: fills, fees, netting, margin, order state.
+
+`Ledger` methods only run inside `PaperVenue`'s transactions, after the user's account row has
+been locked (`store.lock_account`); they never commit and never do network I/O (prices and books
+are read before the transaction starts).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from trading_app.db.models import PaperAccount, PaperFill, PaperOrder
+from trading_app.domain.enums import OrderStatus, OrderType, Side
+from trading_app.venues.base import MarketSpec
+from trading_app.venues.errors import OrderRejected
+from trading_app.venues.paper import matching as m
+from trading_app.venues.paper import store
+from trading_app.venues.paper.book import OrderBook
+
+IOC_UNFILLED = "IMMEDIATE_OR_CANCEL_WOULD_REST_ON_BOOK"
+
+
+def finish(order: PaperOrder, status: OrderStatus, reason: str | None, now: datetime) -> None:
+    """Put `order` in a final (or resting) state, with dYdX's removal reason."""
+    order.status = status.value
+    order.removal_reason = reason
+    order.updated_at = now
+
+
+@dataclass(frozen=True)
+class Ledger:
+    """One user's execution rules (fee rates) applied to their rows."""
+
+    user: str
+    taker_fee: Decimal
+    maker_fee: Decimal
+
+    async def take(
+        self,
+        session: AsyncSession,
+        account: PaperAccount,
+        order: PaperOrder,
+        spec: MarketSpec,
+        specs: dict[str, MarketSpec],
+        book: OrderBook | None,
+        now: datetime,
+        *,
+        reject: bool,
+        rest: bool = False,
+    ) -> None:
+        """Execute `order` as taker against `book` (or the oracle price), never past its worst price.
+
+        IOC: whatever cannot fill now is cancelled, unless `rest` (a crossing limit keeps resting).
+        A reduce-only order is first cut to the position; with no position it is cancelled.
+
+        Raises:
+            OrderRejected: the fill would leave the account undercollateralized and `reject` is set
+                (a new order); otherwise such an order is cancelled (`UNDERCOLLATERALIZED`).
+        """
+        side = Side(order.side)
+        pos = await store.position(session, self.user, order.market)
+        wanted = order.size - order.filled
+        if order.reduce_only:
+            wanted = m.reducible(pos.size, side, wanted)
+            if wanted == 0:
+                finish(order, OrderStatus.CANCELED, "REDUCE_ONLY_RESIZE", now)
+                return
+        plan = (
+            m.walk_book(side, wanted, order.price, book)
+            if book is not None
+            else m.oracle_plan(side, wanted, order.price, spec.oracle_price)
+        )
+        if plan and not await self.margin_ok(session, account, order, plan, specs, self.taker_fee):
+            if reject:
+                raise OrderRejected(
+                    f"undercollateralized: {order.side} {wanted} {order.market} needs more margin"
+                )
+            finish(order, OrderStatus.CANCELED, "UNDERCOLLATERALIZED", now)
+            return
+        await self.apply(session, account, order, plan, self.taker_fee, "TAKER", now)
+        done = sum((q for _, q in plan), Decimal(0)) == wanted
+        if rest:
+            resting = OrderStatus.PARTIALLY_FILLED if plan else OrderStatus.OPEN
+            finish(order, OrderStatus.FILLED if done else resting, None, now)
+        else:
+            finish(
+                order,
+                OrderStatus.FILLED if done else OrderStatus.CANCELED,
+                None if done else IOC_UNFILLED,
+                now,
+            )
+
+    async def margin_ok(
+        self,
+        session: AsyncSession,
+        account: PaperAccount,
+        order: PaperOrder,
+        plan: m.Plan,
+        specs: dict[str, MarketSpec],
+        rate: Decimal,
+    ) -> bool:
+        """Whether the account still covers its initial margin after `plan` (reductions always pass)."""
+        if order.reduce_only:
+            return True
+        rows = {
+            p.market: (p.market, p.size, p.entry_price) for p in await store.positions(session, self.user)
+        }
+        _, size, entry = rows.get(order.market, (order.market, Decimal(0), Decimal(0)))
+        collateral = account.collateral
+        before = abs(size)
+        for price, qty in plan:
+            netted = m.net(size, entry, Side(order.side), qty, price)
+            size, entry = netted.size, netted.entry_price
+            collateral += netted.realized_pnl - m.fee_for(price, qty, rate)
+        if abs(size) <= before:
+            return True
+        rows[order.market] = (order.market, size, entry)
+        if any(ticker not in specs for ticker, s, _ in rows.values() if s != 0):
+            return False  # a market without a price cannot be margined
+        _, free, _ = m.margin_figures(collateral, rows.values(), specs)
+        return free >= 0
+
+    async def apply(
+        self,
+        session: AsyncSession,
+        account: PaperAccount,
+        order: PaperOrder,
+        plan: m.Plan,
+        rate: Decimal,
+        liquidity: str,
+        now: datetime,
+    ) -> None:
+        """Book every execution of `plan`: fills, fee, netted position, collateral, order totals."""
+        if not plan:
+            return
+        pos = await store.position(session, self.user, order.market)
+        side = Side(order.side)
+        for price, qty in plan:
+            netted = m.net(pos.size, pos.entry_price, side, qty, price)
+            fee = m.fee_for(price, qty, rate)
+            pos.size, pos.entry_price = netted.size, netted.entry_price
+            pos.realized_pnl += netted.realized_pnl
+            account.collateral += netted.realized_pnl - fee
+            before = order.filled
+            order.filled = before + qty
+            order.avg_fill_price = m.stored(
+                ((order.avg_fill_price or Decimal(0)) * before + price * qty) / order.filled
+            )
+            order.fee += fee
+            session.add(
+                PaperFill(
+                    user_address=self.user,
+                    order_id=order.id,
+                    client_id=order.client_id,
+                    market=order.market,
+                    side=order.side,
+                    size=qty,
+                    price=price,
+                    fee=fee,
+                    liquidity=liquidity,
+                    created_at=now,
+                )
+            )
+        pos.updated_at = account.updated_at = order.updated_at = now
+
+    async def advance(
+        self,
+        session: AsyncSession,
+        account: PaperAccount,
+        order: PaperOrder,
+        specs: dict[str, MarketSpec],
+        books: dict[str, OrderBook | None],
+        now: datetime,
+    ) -> bool:
+        """Expire, fill or trigger one live order at the current prices; True if it changed.
+
+        `books` holds the book of every market where a conditional order fires (read beforehand).
+        """
+        if order.good_til is not None and now >= order.good_til:
+            finish(order, OrderStatus.EXPIRED, "EXPIRED", now)
+            return True
+        spec = specs.get(order.market)
+        if spec is None or not spec.is_active:
+            return False
+        side, kind = Side(order.side), OrderType(order.order_type)
+        if kind is OrderType.LIMIT:
+            if not m.limit_crossed(side, order.price, spec.oracle_price):
+                return False
+            plan = [(order.price, order.size - order.filled)]
+            if not await self.margin_ok(session, account, order, plan, specs, self.maker_fee):
+                finish(order, OrderStatus.CANCELED, "UNDERCOLLATERALIZED", now)
+                return True
+            await self.apply(session, account, order, plan, self.maker_fee, "MAKER", now)
+            finish(order, OrderStatus.FILLED, None, now)
+            return True
+        if order.trigger_price is None or not m.is_triggered(
+            kind, side, order.trigger_price, spec.oracle_price
+        ):
+            return False
+        if order.market not in books:  # it fired between the price read and the lock: next time
+            return False
+        await self.take(session, account, order, spec, specs, books[order.market], now, reject=False)
+        return True

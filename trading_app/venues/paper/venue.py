@@ -1,0 +1,320 @@
+"""`PaperVenue`: a simulated dYdX account whose books live in the database (they survive restarts).
+
+Execution model (dYdX-like):
+- market orders are IOC: they walk the source's order book (or take the oracle price when the
+  source has no book) and never fill past `worst_price`; the unfilled rest is cancelled;
+- limit orders rest (OPEN) and fill at their limit price, as maker, once the oracle price crosses
+  it; a limit that already crosses when placed takes liquidity first, as taker, and rests the rest;
+- stop-loss / take-profit orders are reduce-only and rest UNTRIGGERED; when the oracle price
+  crosses the trigger they execute as a reduce-only IOC bounded by their worst price;
+- reduce-only never grows or flips a position: it is resized to the position, or cancelled
+  (`REDUCE_ONLY_RESIZE`) when there is none;
+- orders past their good-til time expire (EXPIRED).
+
+Triggers run in `process_triggers()`, which the monitor calls every tick, and lazily at the start
+of every read (`order_status`, `fills`, `account`, `account_state`), so reads are never stale.
+`order_status` and `fills` still answer from the books when the price source is down; `account`
+and `account_state` need prices and raise `VenueUnavailable`.
+
+Concurrency: a per-user asyncio lock orders calls inside one process, and every write happens
+under the user's account row lock (`store.lock_account`), so several workers cannot double-fill.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from collections.abc import Callable
+from contextlib import suppress
+from datetime import datetime
+from decimal import Decimal
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from trading_app.db.engine import session_scope
+from trading_app.db.models import PaperAccount, PaperOrder
+from trading_app.db.types import utcnow
+from trading_app.domain.enums import OrderStatus, OrderType, Side
+from trading_app.venues.base import (
+    AccountSnapshot,
+    AccountState,
+    Fill,
+    MarketSpec,
+    OrderRef,
+    OrderReport,
+    Venue,
+    VenuePosition,
+)
+from trading_app.venues.errors import OrderNotFound, OrderRejected, VenueError, VenueUnavailable
+from trading_app.venues.paper import matching as m
+from trading_app.venues.paper import store
+from trading_app.venues.paper.book import OrderBook, SourceStatus
+from trading_app.venues.paper.drafts import Draft
+from trading_app.venues.paper.ledger import Ledger, finish
+from trading_app.venues.paper.prices import PriceSource
+
+_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Lock]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def user_lock(user: str) -> asyncio.Lock:
+    """The in-process lock of one user's paper books (shared by every PaperVenue of that user)."""
+    return _locks.setdefault(asyncio.get_running_loop(), {}).setdefault(user, asyncio.Lock())
+
+
+class PaperVenue(Venue):
+    """A paper account of one user; see the module docstring for the execution model.
+
+    Args:
+        user_address: the owner (an existing `users.address`); every query is scoped to it.
+        price_source: where market rules, prices and books come from.
+        taker_fee, maker_fee: fee rates (dYdX's base tier by default).
+        starting_collateral: USD credited when the account is first used.
+        clock: returns the current aware UTC time (fill times, expiry).
+    """
+
+    network = "paper"
+
+    def __init__(
+        self,
+        user_address: str,
+        price_source: PriceSource,
+        *,
+        taker_fee: Decimal = Decimal("0.0005"),
+        maker_fee: Decimal = Decimal("0.0001"),
+        starting_collateral: Decimal = Decimal("10000"),
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        if not user_address:
+            raise ValueError("a paper venue needs its user's address")
+        self.user = user_address
+        self.prices = price_source
+        self.taker_fee = taker_fee
+        self.maker_fee = maker_fee
+        self.starting_collateral = starting_collateral
+        self._clock = clock
+        self._account_ready = False
+        self._ledger = Ledger(user_address, taker_fee, maker_fee)
+
+    def describe_source(self) -> SourceStatus:
+        """Which price source is live and when it last answered (for the UI)."""
+        return self.prices.describe()
+
+    async def market(self, ticker: str) -> MarketSpec:
+        return await self.prices.market(ticker)
+
+    async def markets(self) -> dict[str, MarketSpec]:
+        return dict(await self.prices.markets())
+
+    # -- placing -------------------------------------------------------------------
+    async def place_market_order(
+        self,
+        market: str,
+        side: Side,
+        size: Decimal,
+        *,
+        worst_price: Decimal,
+        client_id: int,
+        reduce_only: bool = False,
+    ) -> OrderRef:
+        return await self._place(
+            Draft(market, side, size, OrderType.MARKET, client_id, worst_price, reduce_only=reduce_only)
+        )
+
+    async def place_limit_order(
+        self, market: str, side: Side, size: Decimal, price: Decimal, *, client_id: int, good_til_seconds: int
+    ) -> OrderRef:
+        return await self._place(
+            Draft(market, side, size, OrderType.LIMIT, client_id, price, good_til_seconds=good_til_seconds)
+        )
+
+    async def place_stop_loss(
+        self,
+        market: str,
+        side: Side,
+        size: Decimal,
+        trigger_price: Decimal,
+        *,
+        worst_price: Decimal,
+        client_id: int,
+        good_til_seconds: int,
+    ) -> OrderRef:
+        kind = OrderType.STOP_MARKET
+        return await self._place(
+            Draft(market, side, size, kind, client_id, worst_price, trigger_price, True, good_til_seconds)
+        )
+
+    async def place_take_profit(
+        self,
+        market: str,
+        side: Side,
+        size: Decimal,
+        trigger_price: Decimal,
+        *,
+        worst_price: Decimal,
+        client_id: int,
+        good_til_seconds: int,
+    ) -> OrderRef:
+        kind = OrderType.TAKE_PROFIT_MARKET
+        return await self._place(
+            Draft(market, side, size, kind, client_id, worst_price, trigger_price, True, good_til_seconds)
+        )
+
+    @staticmethod
+    def _same_order(order: PaperOrder, d: Draft) -> OrderRef:
+        # a resent client id is the same order; a different order under a used id is a caller bug
+        if not d.same_as(order):
+            raise OrderRejected(f"client id {d.client_id} is already used by another order")
+        return store.to_ref(order)
+
+    async def _ensure_account(self) -> None:
+        if not self._account_ready:
+            await store.ensure_account(self.user, self.starting_collateral)
+            self._account_ready = True
+
+    async def _locked_account(self, session: AsyncSession) -> PaperAccount:
+        account = await store.lock_account(session, self.user)
+        if account is None:  # deleted under us, or a stale flag: create it and lock again
+            self._account_ready = False
+            await self._ensure_account()
+            account = await store.lock_account(session, self.user)
+            if account is None:
+                raise VenueError(f"paper account of {self.user} cannot be created")
+        return account
+
+    async def _place(self, draft: Draft) -> OrderRef:
+        d = draft.checked()
+        async with user_lock(self.user):
+            async with session_scope() as session:
+                existing = await store.find_order(session, self.user, d.client_id)
+            if existing is not None:  # idempotent even while the price source is down
+                return self._same_order(existing, d)
+            spec = await self.prices.market(d.market)  # raises before anything is written
+            d.check_market(spec)
+            specs = await self.prices.markets()
+            takes_now = d.order_type is OrderType.MARKET or (
+                d.order_type is OrderType.LIMIT and m.limit_crossed(d.side, d.price, spec.oracle_price)
+            )
+            book = await self.prices.order_book(d.market) if takes_now else None
+            await self._ensure_account()
+            now = self._clock()
+            async with session_scope() as session:
+                account = await self._locked_account(session)
+                existing = await store.find_order(session, self.user, d.client_id)
+                if existing is not None:
+                    return self._same_order(existing, d)
+                order = d.new_order(self.user, now)
+                session.add(order)
+                await session.flush()  # the order's id, for its fills
+                if d.order_type is OrderType.MARKET:
+                    await self._ledger.take(session, account, order, spec, specs, book, now, reject=True)
+                elif d.order_type is OrderType.LIMIT:
+                    if takes_now:
+                        await self._ledger.take(
+                            session, account, order, spec, specs, book, now, reject=True, rest=True
+                        )
+                else:
+                    order.status = OrderStatus.UNTRIGGERED.value
+                return store.to_ref(order)
+
+    async def process_triggers(self) -> int:
+        """Expire, fill and trigger this user's live orders at the current prices.
+
+        Returns:
+            How many orders changed.
+
+        Raises:
+            VenueUnavailable: prices cannot be read (expiry has still been applied).
+        """
+        async with user_lock(self.user):
+            async with session_scope() as session:
+                live = await store.live_orders(session, self.user)
+            if not live:
+                return 0
+            now = self._clock()
+            specs: dict[str, MarketSpec] | None = None
+            books: dict[str, OrderBook | None] = {}
+            failure: VenueUnavailable | None = None
+            try:
+                specs = await self.prices.markets()
+                for o in live:  # books only for the markets where a conditional fires now
+                    spec = specs.get(o.market)
+                    if (
+                        o.trigger_price is not None
+                        and spec is not None
+                        and o.market not in books
+                        and m.is_triggered(
+                            OrderType(o.order_type), Side(o.side), o.trigger_price, spec.oracle_price
+                        )
+                    ):
+                        books[o.market] = await self.prices.order_book(o.market)
+            except VenueUnavailable as e:
+                specs, failure = None, e
+            changed = 0
+            async with session_scope() as session:
+                account = await self._locked_account(session)
+                for order in await store.live_orders(session, self.user):  # fresh, under the lock
+                    changed += await self._ledger.advance(session, account, order, specs or {}, books, now)
+            if failure is not None:
+                raise failure
+            return changed
+
+    # -- reading -------------------------------------------------------------------
+    async def cancel(self, ref: OrderRef) -> None:
+        """Cancel a live order; an order that is filled, cancelled, expired or unknown is left alone."""
+        async with user_lock(self.user):
+            async with session_scope() as session:
+                order = await store.find_order(session, self.user, ref.client_id)
+                if order is None or order.status not in store.LIVE_STATUSES:
+                    return
+                await self._locked_account(session)
+                await session.refresh(order)  # re-read under the lock
+                if order.status in store.LIVE_STATUSES:
+                    finish(order, OrderStatus.CANCELED, "USER_CANCELED", self._clock())
+
+    async def order_status(self, ref: OrderRef) -> OrderReport:
+        """The order's state; raises OrderNotFound for a client id this user never placed."""
+        with suppress(VenueUnavailable):
+            await self.process_triggers()
+        async with session_scope() as session:
+            order = await store.find_order(session, self.user, ref.client_id)
+        if order is None:
+            raise OrderNotFound(f"no paper order with client id {ref.client_id}")
+        return store.to_report(order)
+
+    async def fills(self, market: str | None = None, since: datetime | None = None) -> list[Fill]:
+        with suppress(VenueUnavailable):
+            await self.process_triggers()
+        async with session_scope() as session:
+            rows = await store.fills(session, self.user, market, since)
+        return [store.to_fill(r) for r in rows]
+
+    async def account(self) -> AccountSnapshot:
+        return (await self.account_state(since=self._clock())).account
+
+    async def account_state(self, since: datetime | None = None) -> AccountState:
+        await self.process_triggers()
+        specs = await self.prices.markets()
+        await self._ensure_account()
+        async with session_scope() as session:
+            account = await store.read_account(session, self.user)
+            rows = [p for p in await store.positions(session, self.user) if p.size != 0]
+            open_orders = await store.live_orders(session, self.user)
+            fill_rows = await store.fills(session, self.user, None, since)
+        collateral = account.collateral if account is not None else self.starting_collateral
+        missing = [p.market for p in rows if p.market not in specs]
+        if missing:
+            raise VenueUnavailable(f"no price for {', '.join(missing)} from {self.prices.describe().source}")
+        equity, free, _ = m.margin_figures(
+            collateral, [(p.market, p.size, p.entry_price) for p in rows], specs
+        )
+        positions: dict[str, VenuePosition] = {
+            p.market: store.to_position(p, specs[p.market].oracle_price) for p in rows
+        }
+        snapshot = AccountSnapshot(equity=equity, free_collateral=free, positions=positions)
+        return AccountState(
+            account=snapshot,
+            open_orders=[store.to_report(o) for o in open_orders],
+            fills=[store.to_fill(f) for f in fill_rows],
+        )
