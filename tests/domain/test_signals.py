@@ -133,6 +133,14 @@ def test_bad_numbers_are_refused_by_field_name(bad: Any) -> None:
     assert len(details) == 1 and details[0].startswith("size_usd: ")
 
 
+def test_enormous_integers_are_refused_without_crashing() -> None:
+    assert problems(base(size=10**5000)) == ["size: a value too long to show is too large"]
+    assert problems(base(action=[10**5000]))[0].startswith("action: a value too long to show")
+    assert problems(base(timestamp=10**5000), max_lag=None) == [
+        "timestamp: a value too long to show is not a unix time"
+    ]
+
+
 def test_null_is_absent() -> None:
     signal = parse(base(tp=None, size=None, alert_id=None, timestamp=None))
     assert signal.tp is None and signal.size_request is None
@@ -305,6 +313,7 @@ json_leaf = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True),
     st.text(max_size=30),
     st.sampled_from(["buy", "SELL", "BTCUSDT.P", "limit", "1e9999", "-0", "NaN", "2024-05-01T11:59:30Z"]),
+    st.builds(pow, st.just(10), st.just(5000)),  # built, not listed: hypothesis cannot repr it
 )
 json_value = st.recursive(
     json_leaf,

@@ -97,7 +97,10 @@ class ParsedSignal:
 
 
 def _show(value: object) -> str:
-    text = repr(value)
+    try:
+        text = repr(value)
+    except (ValueError, RecursionError):  # a huge int (Python 3.11 refuses > 4300 digits), deep nesting
+        return "a value too long to show"
     return text if len(text) <= 40 else text[:37] + "..."
 
 
