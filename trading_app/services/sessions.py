@@ -112,7 +112,7 @@ async def revoke_session(token: str | None, *, now: datetime | None = None) -> b
 
 
 async def revoke_all_sessions(address: str, *, now: datetime | None = None) -> int:
-    """Revoke every live session of `address` (sign out everywhere). Returns how many."""
+    """Revoke every session of `address` not revoked yet (sign out everywhere). Returns how many."""
     async with session_scope() as session:
         result = await session.execute(
             update(UserSession)
