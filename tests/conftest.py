@@ -39,6 +39,8 @@ os.environ.update(
 os.environ.pop("REDIS_URL", None)
 os.environ.pop("REFLEX_REDIS_URL", None)
 
+from tests.fakes.telegram import fake_telegram  # noqa: E402,F401 - the fake Bot API fixture, for every test
+
 
 def reset_app_caches() -> None:
     """Forget cached settings, keys and engines after the environment changed."""
@@ -50,6 +52,9 @@ def reset_app_caches() -> None:
     from trading_app.db import engine
 
     engine._engines.clear()  # pools belong to the old event loops; let them be collected
+    from trading_app.venues.paper import prices
+
+    prices._sources.clear()  # a price source's HTTP client belongs to the loop that made it
 
 
 def _pg_admin(sql: str) -> None:

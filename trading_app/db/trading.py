@@ -1,0 +1,80 @@
+"""Tenant-scoped queries over positions and orders. Every function takes the user's address."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import func
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from trading_app.db.models import ACTIVE_POSITION_STATUSES, Order, Position
+
+
+async def get_position(session: AsyncSession, user: str, position_id: int, *, for_update: bool = False) -> Position | None:
+    """One of the user's positions, or None (also when it belongs to someone else)."""
+    query = select(Position).where(Position.id == position_id, Position.user_address == user)
+    if for_update:
+        query = query.with_for_update()
+    return (await session.exec(query)).first()
+
+
+async def active_position(session: AsyncSession, user: str, network: str, market: str) -> Position | None:
+    """The user's live position in `market` on `network` (at most one exists)."""
+    query = select(Position).where(
+        Position.user_address == user,
+        Position.network == network,
+        Position.market == market,
+        col(Position.status).in_(ACTIVE_POSITION_STATUSES),
+    )
+    return (await session.exec(query)).first()
+
+
+async def position_for_signal(session: AsyncSession, user: str, signal_id: int) -> Position | None:
+    """The position a signal opened, if any (used to resume after a crash)."""
+    query = select(Position).where(Position.user_address == user, Position.signal_id == signal_id)
+    return (await session.exec(query.order_by(col(Position.id).desc()))).first()
+
+
+async def active_positions(session: AsyncSession, user: str, network: str | None = None) -> list[Position]:
+    """The user's live positions, oldest first."""
+    query = select(Position).where(
+        Position.user_address == user, col(Position.status).in_(ACTIVE_POSITION_STATUSES)
+    )
+    if network is not None:
+        query = query.where(Position.network == network)
+    return list((await session.exec(query.order_by(col(Position.id)))).all())
+
+
+async def count_active(session: AsyncSession, user: str, network: str) -> int:
+    """How many live positions the user has on `network`."""
+    query = select(func.count()).select_from(Position).where(
+        Position.user_address == user,
+        Position.network == network,
+        col(Position.status).in_(ACTIVE_POSITION_STATUSES),
+    )
+    return int((await session.exec(query)).one())
+
+
+async def realized_since(session: AsyncSession, user: str, network: str, since: datetime) -> Decimal:
+    """Sum of realized PnL (fees included) of positions closed since `since`."""
+    query = select(Position.realized_pnl).where(
+        Position.user_address == user,
+        Position.network == network,
+        col(Position.closed_at) >= since,
+        col(Position.realized_pnl).is_not(None),
+    )
+    return sum((pnl for pnl in (await session.exec(query)).all() if pnl is not None), Decimal(0))
+
+
+async def orders_of(session: AsyncSession, user: str, position_id: int) -> list[Order]:
+    """Every order of one of the user's positions, in placement order."""
+    query = select(Order).where(Order.user_address == user, Order.position_id == position_id)
+    return list((await session.exec(query.order_by(col(Order.id)))).all())
+
+
+async def order_by_client_id(session: AsyncSession, user: str, network: str, client_id: int) -> Order | None:
+    """The user's order with this client id on `network`."""
+    query = select(Order).where(Order.user_address == user, Order.network == network, Order.client_id == client_id)
+    return (await session.exec(query)).first()

@@ -1,0 +1,37 @@
+"""One hook for "this user's positions changed": the dashboard's live push listens here.
+
+Services call `positions_changed(user)` after every change they commit (webhook execution,
+the monitor, a manual close). The pages layer registers the pusher at start-up, so services
+never import the UI. A failing listener is logged and never breaks the caller.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+log = logging.getLogger(__name__)
+
+Listener = Callable[[str], Awaitable[None]]
+_listeners: list[Listener] = []
+
+
+def subscribe(listener: Listener) -> None:
+    """Call `listener(user_address)` whenever that user's positions change."""
+    if listener not in _listeners:
+        _listeners.append(listener)
+
+
+def unsubscribe(listener: Listener) -> None:
+    """Stop calling `listener`."""
+    if listener in _listeners:
+        _listeners.remove(listener)
+
+
+async def positions_changed(user_address: str) -> None:
+    """Tell every listener that `user_address`'s positions changed."""
+    for listener in list(_listeners):
+        try:
+            await listener(user_address)
+        except Exception:  # noqa: BLE001 - a broken tab must not break trading
+            log.exception("positions-changed listener failed")

@@ -1,0 +1,214 @@
+"""Execute one accepted signal, exactly once: claim -> risk -> entry -> protection -> books.
+
+The claim is a conditional status change (ACCEPTED -> EXECUTING) that only one worker can
+win, even across processes. A claim older than `STALE_CLAIM` belongs to a worker that died;
+the sweep takes it over, and because every order's client id is derived from the signal id
+and every step is persisted before it is sent, the takeover continues the same orders
+instead of placing new ones.
+
+Second signal for a market with a live position (documented in the README):
+- same direction: rejected (`position_exists`): no pyramiding, so a repeated alert can never
+  double the exposure;
+- opposite direction: rejected by default; with the account's `same_market_policy` set to
+  `reverse` the position is closed and the new one opened;
+- `close` / `flat` closes it; `reverse` flips it (closes, then opens the other side with the
+  alert's or the default size).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import fields
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy import and_, or_, update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
+
+from trading_app.db.engine import session_scope
+from trading_app.db.models import Position, Signal, TradingAccount
+from trading_app.db.trading import active_position, position_for_signal
+from trading_app.db.types import utcnow
+from trading_app.domain.enums import (
+    CloseReason,
+    Network,
+    OrderType,
+    PositionSide,
+    PositionStatus,
+    SignalAction,
+    SignalStatus,
+)
+from trading_app.domain.errors import RejectReason, RiskRejected
+from trading_app.domain.signals import ParsedSignal
+from trading_app.services import events, messages
+from trading_app.services.brackets import Trader
+from trading_app.services.notify import get_notifier
+from trading_app.services.opening import close_position_for, open_position
+from trading_app.services.venues import venue_for
+from trading_app.venues.errors import OrderRejected, UnknownMarket, VenueError, VenueTemporaryError
+
+log = logging.getLogger(__name__)
+
+STALE_CLAIM = timedelta(seconds=120)
+
+
+class Outcome:
+    """How a signal ended: status, reason and the position it touched."""
+
+    def __init__(self, status: SignalStatus, reason: str | None = None, position_id: int | None = None) -> None:
+        self.status, self.reason, self.position_id = status, reason, position_id
+
+
+async def claim(signal_id: int) -> Signal | None:
+    """Take the signal for execution; None when another worker has it or it is finished."""
+    now = utcnow()
+    async with session_scope() as session:
+        result = await session.exec(  # type: ignore[call-overload]
+            update(Signal)
+            .where(
+                col(Signal.id) == signal_id,
+                or_(
+                    col(Signal.status) == SignalStatus.ACCEPTED.value,
+                    and_(col(Signal.status) == SignalStatus.EXECUTING.value, col(Signal.claimed_at) < now - STALE_CLAIM),
+                ),
+            )
+            .values(status=SignalStatus.EXECUTING.value, claimed_at=now, attempts=Signal.attempts + 1, updated_at=now)
+        )
+        if result.rowcount != 1:
+            return None
+        return await session.get(Signal, signal_id)
+
+
+async def _finish(signal: Signal, outcome: Outcome) -> None:
+    async with session_scope() as session:
+        await session.exec(  # type: ignore[call-overload]
+            update(Signal)
+            .where(col(Signal.id) == signal.id, col(Signal.status) == SignalStatus.EXECUTING.value,
+                   col(Signal.claimed_at) == signal.claimed_at)
+            .values(status=outcome.status.value, reason=outcome.reason, position_id=outcome.position_id,
+                    finished_at=utcnow(), updated_at=utcnow())
+        )
+
+
+def _parsed(signal: Signal) -> ParsedSignal:
+    # `signals.parsed` holds ParsedSignal.to_dict(): strings for every value
+    data = json.loads(signal.parsed or "{}")
+    values: dict[str, object] = {}
+    for f in fields(ParsedSignal):
+        raw = data.get(f.name)
+        if raw is None:
+            continue
+        if f.name == "action":
+            values[f.name] = SignalAction(raw)
+        elif f.name == "order_type":
+            values[f.name] = OrderType(raw)
+        elif f.name == "timestamp":
+            values[f.name] = datetime.fromisoformat(raw)
+        elif f.name in ("market", "alert_id"):
+            values[f.name] = raw
+        else:
+            values[f.name] = Decimal(raw)
+    return ParsedSignal(**values)  # type: ignore[arg-type]
+
+
+async def execute_signal(signal_id: int) -> Outcome | None:
+    """Execute one signal if this worker wins the claim. Returns None when it did not."""
+    signal = await claim(signal_id)
+    if signal is None:
+        return None
+    user = signal.user_address
+    async with session_scope() as session:
+        account = await session.get(TradingAccount, user)
+    network = account.network if account is not None else Network.PAPER.value
+    trader = None
+    try:
+        parsed = _parsed(signal)
+        venue = await venue_for(user, network)
+        trader = Trader(user=user, network=network, venue=venue, account=account, notify=get_notifier())
+        outcome = await _route(trader, signal, parsed)
+    except RiskRejected as e:
+        outcome = Outcome(SignalStatus.REJECTED, f"{e.reason.value}: {e.detail}" if e.detail else e.reason.value)
+    except UnknownMarket as e:
+        outcome = Outcome(SignalStatus.REJECTED, f"{RejectReason.UNKNOWN_MARKET.value}: {e}")
+    except OrderRejected as e:
+        outcome = Outcome(SignalStatus.FAILED, f"venue_rejected: {e}")
+    except VenueTemporaryError as e:
+        outcome = Outcome(SignalStatus.FAILED, f"venue_unavailable: {e}")
+    except VenueError as e:
+        outcome = Outcome(SignalStatus.FAILED, f"venue_error: {e}")
+    await _finish(signal, outcome)
+    if outcome.status is not SignalStatus.EXECUTED:
+        get_notifier().notify_soon(user, "rejected", messages.SignalRejected(
+            network=network, signal_id=signal.id, market=signal.market,
+            reason=(outcome.reason or "").split(":", 1)[0], detail=outcome.reason))
+    await events.positions_changed(user)
+    return outcome
+
+
+async def _route(trader: Trader, signal: Signal, parsed: ParsedSignal) -> Outcome:
+    async with session_scope() as session:
+        mine = await position_for_signal(session, trader.user, signal.id or 0)
+        live = await active_position(session, trader.user, trader.network, parsed.market)
+    if mine is not None:  # a previous attempt got this far: continue it, never start again
+        position = await open_position(trader, signal, parsed, resume=mine)
+        return _opened(position)
+    if parsed.action is SignalAction.CLOSE:
+        if live is None:
+            raise RiskRejected(RejectReason.NO_POSITION, f"no open {parsed.market} position to close")
+        position = await close_position_for(trader, live, CloseReason.SIGNAL, signal_id=signal.id)
+        return Outcome(SignalStatus.EXECUTED, None if position.status == PositionStatus.CLOSED.value
+                       else "close did not fill; the monitor keeps trying", position.id)
+    side = parsed.position_side
+    if parsed.action is SignalAction.REVERSE:
+        if live is None:
+            raise RiskRejected(RejectReason.NO_POSITION, f"no open {parsed.market} position to reverse")
+        side = PositionSide(live.side).opposite
+    assert side is not None
+    if live is not None:
+        if live.side == side.value:
+            raise RiskRejected(RejectReason.POSITION_EXISTS, f"a {live.side.lower()} {parsed.market} position is open")
+        policy = trader.account.same_market_policy if trader.account else "reject"
+        if parsed.action is not SignalAction.REVERSE and policy != "reverse":
+            raise RiskRejected(RejectReason.POSITION_EXISTS,
+                               f"a {live.side.lower()} {parsed.market} position is open; send close or reverse")
+        closed = await close_position_for(trader, live, CloseReason.REVERSED, signal_id=signal.id)
+        if closed.status != PositionStatus.CLOSED.value:
+            return Outcome(SignalStatus.FAILED, "reverse: the open position could not be closed", closed.id)
+    try:
+        position = await open_position(trader, signal, parsed, side=side)
+    except IntegrityError:
+        # another signal opened this market at the same moment: the unique index decided
+        raise RiskRejected(RejectReason.POSITION_EXISTS, f"a {parsed.market} position is already open") from None
+    return _opened(position)
+
+
+def _opened(position: Position) -> Outcome:
+    if position.status == PositionStatus.FAILED.value:
+        return Outcome(SignalStatus.FAILED, "entry_not_filled: the entry order did not fill", position.id)
+    if position.status in (PositionStatus.FAILED_PROTECTION.value, PositionStatus.CLOSED.value):
+        return Outcome(SignalStatus.FAILED, "protection_failed: the stop-loss could not be placed; position flattened",
+                       position.id)
+    return Outcome(SignalStatus.EXECUTED, None, position.id)
+
+
+async def sweep(older_than: timedelta = timedelta(seconds=5), limit: int = 100) -> list[int]:
+    """Find signals accepted but not finished (a dead worker, a lost dispatch) and execute them."""
+    now = utcnow()
+    async with session_scope() as session:
+        rows = await session.exec(
+            select(Signal.id).where(or_(
+                and_(col(Signal.status) == SignalStatus.ACCEPTED.value, col(Signal.received_at) < now - older_than),
+                and_(col(Signal.status) == SignalStatus.EXECUTING.value, col(Signal.claimed_at) < now - STALE_CLAIM),
+            )).order_by(col(Signal.id)).limit(limit)
+        )
+        ids = [i for i in rows.all() if i is not None]
+    done = []
+    for signal_id in ids:
+        if await execute_signal(signal_id) is not None:
+            done.append(signal_id)
+    return done
+
+
+__all__ = ["Outcome", "claim", "execute_signal", "sweep"]

@@ -1,0 +1,158 @@
+"""Placing one order safely: persist first, send with a client id derived from our ids,
+resend the same request on transient failures, and keep the row in step with the venue.
+
+The row is committed before the venue hears of the order, so a crash at any point leaves a
+row whose client id the next attempt reuses: the venue then answers with the existing order
+instead of creating a second one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from decimal import Decimal
+
+from trading_app.db.engine import session_scope
+from trading_app.db.models import Order
+from trading_app.db.trading import order_by_client_id
+from trading_app.db.types import utcnow
+from trading_app.domain.enums import OrderRole, OrderStatus, OrderType, Side
+from trading_app.domain.ids import client_id_for
+from trading_app.domain.lifecycle import ORDER, can_transition, is_terminal
+from trading_app.venues.base import OrderRef, OrderReport, Venue
+from trading_app.venues.errors import VenueTemporaryError
+
+log = logging.getLogger(__name__)
+
+SEND_ATTEMPTS = 3
+FILL_WAIT_SECONDS = 25.0  # a dYdX short-term IOC lives ~15 blocks; the indexer lags about a block
+
+
+@dataclass(frozen=True)
+class OrderPlan:
+    """What to place, before it has a venue reference."""
+
+    role: OrderRole
+    order_type: OrderType
+    side: Side
+    size: Decimal
+    price: Decimal | None = None  # limit price or worst price
+    trigger_price: Decimal | None = None
+    reduce_only: bool = False
+
+
+async def send_with_retries(send: Callable[[], Awaitable[OrderRef]], attempts: int = SEND_ATTEMPTS) -> OrderRef:
+    """Call `send` until it succeeds, retrying only transient venue errors.
+
+    Every retry sends the same client id, so it can never create a second order.
+    """
+    delay = 0.25
+    for attempt in range(1, attempts + 1):
+        try:
+            return await send()
+        except VenueTemporaryError:
+            if attempt == attempts:
+                raise
+            log.warning("transient venue error, resending the same order (attempt %d)", attempt)
+            await asyncio.sleep(delay)
+            delay *= 2
+    raise AssertionError("unreachable")
+
+
+async def record_plan(
+    *, user: str, network: str, market: str, position_id: int | None, signal_id: int, attempt: int, plan: OrderPlan
+) -> Order:
+    """Commit the order row (PENDING) for `plan`, or return the row a previous try committed."""
+    client_id = client_id_for(signal_id, plan.role, attempt)
+    async with session_scope() as session:
+        existing = await order_by_client_id(session, user, network, client_id)
+        if existing is not None:
+            return existing
+        row = Order(
+            user_address=user, position_id=position_id, signal_id=signal_id, network=network, market=market,
+            role=plan.role.value, order_type=plan.order_type.value, side=plan.side.value, size=plan.size,
+            price=plan.price, trigger_price=plan.trigger_price, reduce_only=plan.reduce_only,
+            client_id=client_id, status=OrderStatus.PENDING.value,
+        )
+        session.add(row)
+    return row
+
+
+async def store_ref(row: Order, ref: OrderRef) -> Order:
+    """Remember how to find the order on the venue."""
+    async with session_scope() as session:
+        fresh = await session.get(Order, row.id)
+        assert fresh is not None and fresh.user_address == row.user_address
+        fresh.order_flags, fresh.clob_pair_id, fresh.subaccount = ref.order_flags, ref.clob_pair_id, ref.subaccount
+        fresh.good_til_block, fresh.good_til_block_time = ref.good_til_block, ref.good_til_block_time
+        fresh.venue_order_id, fresh.tx_hash = ref.venue_order_id or None, ref.tx_hash or None
+        fresh.updated_at = utcnow()
+        session.add(fresh)
+    return fresh
+
+
+def ref_of(row: Order) -> OrderRef:
+    """The venue reference stored on an order row."""
+    return OrderRef(
+        client_id=row.client_id, market=row.market, order_type=OrderType(row.order_type),
+        order_flags=row.order_flags, clob_pair_id=row.clob_pair_id, subaccount=row.subaccount,
+        good_til_block=row.good_til_block, good_til_block_time=row.good_til_block_time,
+        venue_order_id=row.venue_order_id or "", tx_hash=row.tx_hash or "",
+    )
+
+
+async def apply_report(row: Order, report: OrderReport) -> Order:
+    """Move the row to the venue's state (only along allowed transitions) with its fills."""
+    async with session_scope() as session:
+        fresh = await session.get(Order, row.id)
+        assert fresh is not None and fresh.user_address == row.user_address
+        target = report.status.value
+        if target != fresh.status and can_transition(ORDER, fresh.status, target):
+            fresh.status = target
+        elif target != fresh.status:
+            log.warning("order %s: venue says %s, row is %s; keeping the row", fresh.id, target, fresh.status)
+        fresh.filled_size = report.filled
+        fresh.avg_fill_price = report.avg_fill_price
+        fresh.fee = report.fee
+        fresh.updated_at = utcnow()
+        session.add(fresh)
+    return fresh
+
+
+async def wait_until_done(venue: Venue, row: Order, timeout: float = FILL_WAIT_SECONDS) -> Order:
+    """Poll an immediate order until the venue reports it finished (or `timeout` passes)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    delay = 0.05
+    while True:
+        try:
+            report = await venue.order_status(ref_of(row))
+            row = await apply_report(row, report)
+        except VenueTemporaryError:
+            log.warning("order %s: status unavailable, will ask again", row.id)
+        if is_terminal(ORDER, row.status) or asyncio.get_running_loop().time() >= deadline:
+            return row
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 1.0)
+
+
+async def cancel_quietly(venue: Venue, row: Order) -> bool:
+    """Cancel an order that may already be gone; True when the venue confirmed or it was done."""
+    if is_terminal(ORDER, row.status):
+        return True
+    try:
+        await send_with_retries(lambda: _cancel(venue, row))
+    except Exception as e:  # noqa: BLE001 - the monitor retries orphans; report, don't raise
+        log.warning("order %s: cancel failed (%s); the monitor will retry", row.id, type(e).__name__)
+        return False
+    try:
+        await apply_report(row, await venue.order_status(ref_of(row)))
+    except Exception:  # noqa: BLE001 - the status refresh is best effort
+        pass
+    return True
+
+
+async def _cancel(venue: Venue, row: Order) -> OrderRef:
+    await venue.cancel(ref_of(row))
+    return ref_of(row)
