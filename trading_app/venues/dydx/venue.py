@@ -1,0 +1,363 @@
+"""DydxVenue: the Venue interface on dYdX v4 (testnet or mainnet) for one subaccount.
+
+Orders go to the node (signed by `Signer`), state is read from the indexer. The
+indexer lags the chain by about a block, so a just-placed order reads as PENDING
+until it shows up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import httpx
+from dydx_v4_client import OrderFlags
+from dydx_v4_client.node import message
+
+from trading_app.domain.enums import Network, OrderStatus, OrderType, Side
+from trading_app.venues.base import AccountSnapshot, AccountState, Fill, MarketSpec, OrderRef, OrderReport, Venue
+from trading_app.venues.dydx import encoding, parse
+from trading_app.venues.dydx import errors as codes
+from trading_app.venues.dydx.client import DydxClient, DydxEndpoints
+from trading_app.venues.dydx.credentials import InvalidCredential, normalize_dydx_address
+from trading_app.venues.dydx.signer import Signer
+from trading_app.venues.errors import OrderRejected, UnknownMarket
+
+# A placement answered with one of these names an order that already exists (or existed)
+# under this id: the repeated request is the same order, not a new one.
+_SAME_ORDER = frozenset(
+    {
+        (codes.CLOB, codes.CLOB_ORDER_REPROCESSED),
+        (codes.CLOB, 24),  # short-term order id already fully filled
+        (codes.CLOB, 2004),  # IOC order id already filled once
+        (codes.CLOB, codes.CLOB_ORDER_ALREADY_EXISTS),
+        (codes.CLOB, codes.CLOB_PREVIOUSLY_CANCELLED),
+        (codes.CLOB, codes.CLOB_PREVIOUSLY_REMOVED),
+    }
+)
+# A reduce-only IOC with nothing to reduce is refused at CheckTx (clob 2001); for callers that
+# is an order which ended at once without a fill, as on any venue.
+_NOTHING_TO_REDUCE = (codes.CLOB, 2001)
+FILLS_PAGE = 100
+MAX_FILL_PAGES = 5
+
+
+@dataclass(frozen=True)
+class _Placed:
+    ref: OrderRef
+    side: Side
+    size: Decimal
+    trigger: Decimal | None = None
+    reduce_only: bool = False
+    removal_reason: str | None = None  # set when the venue ended the order at placement
+
+
+class DydxVenue(Venue):
+    """One user's dYdX subaccount on one network.
+
+    Args:
+        network: `Network.TESTNET` or `Network.MAINNET`.
+        owner_address: The dydx1 owner of the subaccount.
+        subaccount: Subaccount number (0 for dydx.trade accounts).
+        signer: Signs for the owner (mnemonic or permissioned API key).
+        endpoints: Node and indexer URLs (`client.endpoints_for`).
+        clock: Unix-seconds clock for good-til-block-time (injectable for tests).
+        short_term_blocks: Life of short-term IOC orders in blocks (<= 40).
+        spec_ttl: Seconds a market's raw fields are cached for encoding.
+    """
+
+    def __init__(
+        self,
+        network: Network | str,
+        owner_address: str,
+        subaccount: int,
+        signer: Signer,
+        endpoints: DydxEndpoints,
+        *,
+        clock: Callable[[], float] = time.time,
+        short_term_blocks: int = encoding.SHORT_TERM_BLOCKS,
+        spec_ttl: float = 60.0,
+    ) -> None:
+        self.network = Network(network)
+        self.owner_address = normalize_dydx_address(owner_address)
+        if signer.owner_address != self.owner_address:
+            raise InvalidCredential(
+                f"the signing credential is for {signer.owner_address}, not for {self.owner_address}"
+            )
+        if not isinstance(subaccount, int) or not 0 <= subaccount <= 128_000:
+            raise InvalidCredential("the subaccount number must be 0..128000")
+        self.subaccount = subaccount
+        self.signer = signer
+        self.client = DydxClient(endpoints)
+        self._clock = clock
+        self._short_term_blocks = short_term_blocks
+        self._spec_ttl = spec_ttl
+        self._specs: dict[str, tuple[float, MarketSpec]] = {}
+        self._placed: dict[str, _Placed] = {}
+        self._client_ids: dict[str, int] = {}
+
+    # -- markets ---------------------------------------------------------------------------
+
+    async def market(self, ticker: str) -> MarketSpec:
+        """Return one market's rules and oracle price from the indexer."""
+        try:
+            data = await self.client.get("/v4/perpetualMarkets", {"ticker": ticker})
+        except httpx.HTTPStatusError:
+            raise UnknownMarket(f"dYdX has no market {ticker}") from None
+        entry = (data.get("markets") or {}).get(ticker)
+        if entry is None:
+            raise UnknownMarket(f"dYdX has no market {ticker}")
+        spec = parse.market_spec(entry)
+        self._specs[ticker] = (time.monotonic(), spec)
+        return spec
+
+    async def markets(self) -> dict[str, MarketSpec]:
+        """Return every perpetual market the indexer lists."""
+        data = await self.client.get("/v4/perpetualMarkets")
+        return {ticker: parse.market_spec(entry) for ticker, entry in (data.get("markets") or {}).items()}
+
+    async def _spec(self, ticker: str) -> MarketSpec:
+        cached = self._specs.get(ticker)
+        if cached and time.monotonic() - cached[0] < self._spec_ttl:
+            return cached[1]
+        return await self.market(ticker)
+
+    # -- placing ---------------------------------------------------------------------------
+
+    def _ref(self, spec: MarketSpec, client_id: int, kind: OrderType, flags: int, **good_til: Any) -> OrderRef:
+        uuid = encoding.order_uuid(self.owner_address, self.subaccount, client_id, spec.clob_pair_id, flags)
+        return OrderRef(client_id, spec.ticker, kind, int(flags), spec.clob_pair_id, self.subaccount,
+                        venue_order_id=uuid, **good_til)
+
+    async def _place(self, order: Any, ref: OrderRef, side: Side, size: Decimal, trigger: Decimal | None = None) -> OrderRef:
+        stateful = encoding.is_stateful(ref.order_flags)
+        tx_hash, removal = "", None
+        try:
+            result = await self.signer.submit(
+                self.client, message.place_order(order), stateful=stateful, placement=stateful
+            )
+            tx_hash = result.tx_hash
+        except OrderRejected as e:
+            if order.reduce_only and (e.codespace, e.code) == _NOTHING_TO_REDUCE:
+                removal = "REDUCE_ONLY_NOTHING_TO_REDUCE"
+            elif (e.codespace, e.code) not in _SAME_ORDER:
+                raise
+        ref = replace(ref, tx_hash=tx_hash)
+        self._placed[ref.venue_order_id] = _Placed(ref, Side(side), size, trigger, bool(order.reduce_only), removal)
+        self._client_ids[ref.venue_order_id] = ref.client_id
+        return ref
+
+    def _already_placed(self, spec: MarketSpec, client_id: int, flags: int) -> OrderRef | None:
+        uuid = encoding.order_uuid(self.owner_address, self.subaccount, client_id, spec.clob_pair_id, flags)
+        placed = self._placed.get(uuid)
+        return placed.ref if placed else None
+
+    async def place_market_order(
+        self, market: str, side: Side, size: Decimal, *, worst_price: Decimal, client_id: int,
+        reduce_only: bool = False,
+    ) -> OrderRef:
+        """Short-term IOC order bounded by `worst_price`, alive ~15 blocks."""
+        spec = await self._spec(market)
+        encoding.check_client_id(client_id)
+        if existing := self._already_placed(spec, client_id, OrderFlags.SHORT_TERM):
+            return existing
+        # refuse off-grid input before touching the node
+        encoding.size_to_quantums(size, spec)
+        encoding.price_to_subticks(worst_price, spec)
+        gtb = encoding.short_term_good_til_block(await self.client.latest_height(), self._short_term_blocks)
+        order = encoding.market_order(spec, self.owner_address, self.subaccount, client_id, side, size,
+                                      worst_price, gtb, reduce_only)
+        ref = self._ref(spec, client_id, OrderType.MARKET, OrderFlags.SHORT_TERM, good_til_block=gtb)
+        return await self._place(order, ref, side, size)
+
+    async def place_limit_order(
+        self, market: str, side: Side, size: Decimal, price: Decimal, *, client_id: int, good_til_seconds: int,
+    ) -> OrderRef:
+        """Long-term (stateful) limit order expiring after `good_til_seconds`."""
+        spec = await self._spec(market)
+        encoding.check_client_id(client_id)
+        if existing := self._already_placed(spec, client_id, OrderFlags.LONG_TERM):
+            return existing
+        gtbt = encoding.good_til_block_time(self._clock(), good_til_seconds)
+        order = encoding.limit_order(spec, self.owner_address, self.subaccount, client_id, side, size, price, gtbt)
+        ref = self._ref(spec, client_id, OrderType.LIMIT, OrderFlags.LONG_TERM, good_til_block_time=gtbt)
+        return await self._place(order, ref, side, size)
+
+    async def _place_conditional(
+        self, market: str, side: Side, size: Decimal, trigger_price: Decimal, worst_price: Decimal,
+        client_id: int, good_til_seconds: int, take_profit: bool,
+    ) -> OrderRef:
+        spec = await self._spec(market)
+        encoding.check_client_id(client_id)
+        if existing := self._already_placed(spec, client_id, OrderFlags.CONDITIONAL):
+            return existing
+        _check_worst_price(Side(side), trigger_price, worst_price, take_profit)
+        gtbt = encoding.good_til_block_time(self._clock(), good_til_seconds)
+        order = encoding.conditional_order(spec, self.owner_address, self.subaccount, client_id, side, size,
+                                           trigger_price, worst_price, take_profit, gtbt)
+        kind = OrderType.TAKE_PROFIT_MARKET if take_profit else OrderType.STOP_MARKET
+        ref = self._ref(spec, client_id, kind, OrderFlags.CONDITIONAL, good_til_block_time=gtbt)
+        return await self._place(order, ref, side, size, trigger_price)
+
+    async def place_stop_loss(
+        self, market: str, side: Side, size: Decimal, trigger_price: Decimal, *, worst_price: Decimal,
+        client_id: int, good_til_seconds: int,
+    ) -> OrderRef:
+        """Conditional reduce-only IOC market order (STOP_MARKET, CONDITION_TYPE_STOP_LOSS)."""
+        return await self._place_conditional(market, side, size, trigger_price, worst_price, client_id,
+                                             good_til_seconds, take_profit=False)
+
+    async def place_take_profit(
+        self, market: str, side: Side, size: Decimal, trigger_price: Decimal, *, worst_price: Decimal,
+        client_id: int, good_til_seconds: int,
+    ) -> OrderRef:
+        """Conditional reduce-only IOC market order (TAKE_PROFIT_MARKET)."""
+        return await self._place_conditional(market, side, size, trigger_price, worst_price, client_id,
+                                             good_til_seconds, take_profit=True)
+
+    # -- cancelling ------------------------------------------------------------------------
+
+    async def cancel(self, ref: OrderRef) -> None:
+        """Cancel an order; an order already filled, cancelled or expired is not an error.
+
+        Short-term: good-til-block >= the order's. Stateful: the order's own
+        good-til-block-time (stored in the ref), which the chain requires.
+        """
+        ref = await self._complete(ref)
+        order_id = message.order_id(self.owner_address, ref.subaccount, ref.client_id, ref.clob_pair_id,
+                                    ref.order_flags)
+        stateful = encoding.is_stateful(ref.order_flags)
+        if stateful:
+            # the chain needs GTBT >= the order's; with none stored, the latest any order can have
+            gtbt = ref.good_til_block_time or int(self._clock()) + encoding.MAX_STATEFUL_SECONDS - 120
+            if gtbt <= self._clock():
+                return  # expired on its own
+            msg = encoding.cancel_message(order_id, good_til_block_time=gtbt)
+        else:
+            height = await self.client.latest_height()
+            if ref.good_til_block is not None and ref.good_til_block <= height:
+                return  # a short-term order cannot outlive its good-til-block
+            gtb = max(ref.good_til_block or 0, height + self._short_term_blocks)
+            msg = encoding.cancel_message(order_id, good_til_block=gtb)
+        try:
+            await self.signer.submit(self.client, msg, stateful=stateful)
+        except OrderRejected as e:
+            if (e.codespace, e.code) not in codes.CANCEL_GONE:
+                raise
+
+    # -- reading ---------------------------------------------------------------------------
+
+    async def _complete(self, ref: OrderRef) -> OrderRef:
+        # a ref rebuilt by hand may lack the indexer id; its market names the clob pair
+        if ref.venue_order_id:
+            return ref
+        clob = (await self._spec(ref.market)).clob_pair_id
+        uuid = encoding.order_uuid(self.owner_address, ref.subaccount, ref.client_id, clob, ref.order_flags)
+        return replace(ref, clob_pair_id=clob, venue_order_id=uuid)
+
+    async def order_status(self, ref: OrderRef) -> OrderReport:
+        """The indexer's view of one order; PENDING while it is not indexed yet (404)."""
+        ref = await self._complete(ref)
+        uuid = ref.venue_order_id
+        try:
+            data = await self.client.get(f"/v4/orders/{uuid}")
+        except httpx.HTTPStatusError:
+            placed = self._placed.get(uuid)
+            ended = placed is not None and placed.removal_reason is not None
+            return OrderReport(
+                ref=ref,
+                status=OrderStatus.CANCELED if ended else OrderStatus.PENDING,
+                side=placed.side if placed else Side.BUY,
+                size=placed.size if placed else Decimal(0),
+                trigger_price=placed.trigger if placed else None,
+                reduce_only=placed.reduce_only if placed else False,
+                removal_reason=placed.removal_reason if placed else None,
+            )
+        self._client_ids[uuid] = int(data.get("clientId", ref.client_id))
+        own: list[Fill] = []
+        if parse.dec(data.get("totalFilled"), Decimal(0)) > 0:
+            raw = await self._raw_fills(ref.market, None)
+            own = [parse.fill(f, ref.client_id) for f in raw if f.get("orderId") == uuid]
+        return parse.order_report(data, ref, own)
+
+    async def _raw_fills(self, market: str | None, since: datetime | None) -> list[dict[str, Any]]:
+        params: dict[str, Any] = {"address": self.owner_address, "subaccountNumber": self.subaccount,
+                                  "limit": FILLS_PAGE}
+        if market:
+            # the 1.1.5 wrapper sends ticker=, which /v4/fills ignores
+            params.update(market=market, marketType="PERPETUAL")
+        found: dict[str, dict[str, Any]] = {}
+        for _ in range(MAX_FILL_PAGES):
+            try:
+                batch = (await self.client.get("/v4/fills", params)).get("fills") or []
+            except httpx.HTTPStatusError:
+                return []
+            fresh = [f for f in batch if since is None or parse.parse_time(f["createdAt"]) > since]
+            found.update((f["id"], f) for f in fresh)
+            if since is None or len(batch) < FILLS_PAGE or len(fresh) < len(batch):
+                break
+            params["createdBeforeOrAtHeight"] = min(int(f["createdAtHeight"]) for f in batch)
+        return sorted(found.values(), key=lambda f: (int(f.get("createdAtHeight", 0)), f["createdAt"], f["id"]))
+
+    async def _client_id(self, uuid: str) -> int:
+        if uuid not in self._client_ids:
+            try:
+                data = await self.client.get(f"/v4/orders/{uuid}")
+                self._client_ids[uuid] = int(data["clientId"])
+            except httpx.HTTPStatusError:
+                return 0  # not our order (liquidation, deleveraging) or not indexed yet
+        return self._client_ids[uuid]
+
+    async def _resolve(self, raw: list[dict[str, Any]]) -> list[Fill]:
+        ids = await asyncio.gather(*(self._client_id(f.get("orderId", "")) for f in raw))
+        return [parse.fill(f, cid) for f, cid in zip(raw, ids, strict=True)]
+
+    async def fills(self, market: str | None = None, since: datetime | None = None) -> list[Fill]:
+        """Fills of this subaccount, newest last, optionally one market and after `since`."""
+        return await self._resolve(await self._raw_fills(market, since))
+
+    async def _subaccount(self) -> dict[str, Any] | None:
+        try:
+            data = await self.client.get(f"/v4/addresses/{self.owner_address}/subaccountNumber/{self.subaccount}")
+        except httpx.HTTPStatusError:
+            return None  # no deposit yet: the indexer does not know the subaccount
+        return data.get("subaccount")
+
+    async def account(self) -> AccountSnapshot:
+        """Equity, free collateral and open positions (one indexer call)."""
+        return parse.account_snapshot(await self._subaccount())
+
+    async def _open_orders(self) -> list[dict[str, Any]]:
+        params = {"address": self.owner_address, "subaccountNumber": self.subaccount,
+                  "status": ",".join(parse.OPEN_STATUSES), "limit": 500}
+        try:
+            return await self.client.get("/v4/orders", params)
+        except httpx.HTTPStatusError:
+            return []
+
+    async def account_state(self, since: datetime | None = None) -> AccountState:
+        """Open orders, fills after `since` and positions: three indexer calls in parallel."""
+        orders, raw_fills, sub = await asyncio.gather(self._open_orders(), self._raw_fills(None, since),
+                                                      self._subaccount())
+        reports = []
+        for data in orders:
+            ref = parse.ref_from_order(data)
+            self._client_ids[ref.venue_order_id] = ref.client_id
+            reports.append(parse.order_report(data, ref))
+        return AccountState(parse.account_snapshot(sub), reports, await self._resolve(raw_fills))
+
+    async def close(self) -> None:
+        """Close the node channel."""
+        await self.client.close()
+
+
+def _check_worst_price(side: Side, trigger: Decimal, worst: Decimal, take_profit: bool) -> None:
+    # the triggered IOC must be able to fill at the trigger: a SELL's limit at or below it, a BUY's above
+    if side is Side.SELL and worst > trigger or side is Side.BUY and worst < trigger:
+        kind = "take-profit" if take_profit else "stop-loss"
+        raise OrderRejected(f"{kind} worst price {worst} is on the wrong side of the trigger {trigger} for a {side}")
