@@ -114,7 +114,10 @@ class FakeTelegram:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, name="fake-telegram", daemon=True
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.02},
+            name="fake-telegram",
+            daemon=True,
         )
         self._thread.start()
         return self
@@ -138,7 +141,9 @@ class FakeTelegram:
         return f"http://127.0.0.1:{self._server.server_address[1]}/bot"
 
     # -- configuration --------------------------------------------------------------------
-    def add_bot(self, token: str | None = None, username: str = "fake_bot", chats: list[int | str] = ()) -> str:
+    def add_bot(
+        self, token: str | None = None, username: str = "fake_bot", chats: list[int | str] = ()
+    ) -> str:
         token = token or f"{secrets.randbelow(9 * 10**9) + 10**9}:AA{secrets.token_urlsafe(24)}"
         with self._lock:
             self._bots[token] = _Bot(username=username, chats={str(c) for c in chats})
@@ -164,7 +169,9 @@ class FakeTelegram:
     def block(self, token: str, chat_id: int | str) -> None:
         self.fail(token, chat_id, 403, "Forbidden: bot was blocked by the user")
 
-    def flood(self, token: str, chat_id: int | str | None, retry_after: int = 1, times: int | None = 1) -> None:
+    def flood(
+        self, token: str, chat_id: int | str | None, retry_after: int = 1, times: int | None = 1
+    ) -> None:
         self.fail(token, chat_id, 429, f"Too Many Requests: retry after {retry_after}", times, retry_after)
 
     def slow(self, token: str, chat_id: int | str | None, seconds: float) -> None:
@@ -201,7 +208,9 @@ class FakeTelegram:
         return [c for c in self.requests if c.method == method]
 
     # -- the API --------------------------------------------------------------------------
-    def handle(self, token: str, method: str, params: dict[str, Any], port: int) -> tuple[int, dict[str, Any]]:
+    def handle(
+        self, token: str, method: str, params: dict[str, Any], port: int
+    ) -> tuple[int, dict[str, Any]]:
         with self._lock:
             self.requests.append(ApiCall(token, method, dict(params), port))
             if not TOKEN_SHAPE.match(token):
@@ -227,16 +236,27 @@ class FakeTelegram:
     def _method(self, bot: _Bot, token: str, method: str, chat: str | None, p: dict[str, Any]) -> tuple:
         if method == "getMe":
             bot_id = int(token.split(":", 1)[0])
-            return _ok({"id": bot_id, "is_bot": True, "first_name": bot.username, "username": bot.username,
-                        "can_join_groups": True, "can_read_all_group_messages": False,
-                        "supports_inline_queries": False})
+            return _ok(
+                {
+                    "id": bot_id,
+                    "is_bot": True,
+                    "first_name": bot.username,
+                    "username": bot.username,
+                    "can_join_groups": True,
+                    "can_read_all_group_messages": False,
+                    "supports_inline_queries": False,
+                }
+            )
         if method == "deleteWebhook":
             bot.webhook = False
             return _ok(True)
         if method == "getUpdates":
             if bot.webhook:
-                return _err(409, "Conflict: can't use getUpdates method while webhook is active; "
-                                 "use deleteWebhook to delete the webhook first")
+                return _err(
+                    409,
+                    "Conflict: can't use getUpdates method while webhook is active; "
+                    "use deleteWebhook to delete the webhook first",
+                )
             offset = int(p.get("offset") or 0)
             if offset:  # confirming an offset forgets every earlier update, as Telegram does
                 bot.updates = [u for u in bot.updates if u["update_id"] >= offset]
@@ -244,11 +264,22 @@ class FakeTelegram:
         if chat is None or chat not in bot.chats:
             return _err(400, "Bad Request: chat not found")
         if method == "getChat":
-            return _ok({"id": int(chat), "type": "private", "first_name": "Alice", "accent_color_id": 0,
-                        "max_reaction_count": 11,
-                        "accepted_gift_types": {"unlimited_gifts": True, "limited_gifts": True,
-                                                "unique_gifts": True, "premium_subscription": True,
-                                                "gifts_from_channels": True}})
+            return _ok(
+                {
+                    "id": int(chat),
+                    "type": "private",
+                    "first_name": "Alice",
+                    "accent_color_id": 0,
+                    "max_reaction_count": 11,
+                    "accepted_gift_types": {
+                        "unlimited_gifts": True,
+                        "limited_gifts": True,
+                        "unique_gifts": True,
+                        "premium_subscription": True,
+                        "gifts_from_channels": True,
+                    },
+                }
+            )
         if method == "sendMessage":
             return self._send(bot, token, chat, p)
         return _err(404, "Not Found")
@@ -268,8 +299,14 @@ class FakeTelegram:
             return _err(400, "Bad Request: message is too long")
         self.messages.append(SentMessage(token, chat, text, mode, plain))
         self._next_message += 1
-        return _ok({"message_id": self._next_message, "date": int(time.time()),
-                    "chat": {"id": int(chat), "type": "private"}, "text": plain})
+        return _ok(
+            {
+                "message_id": self._next_message,
+                "date": int(time.time()),
+                "chat": {"id": int(chat), "type": "private"},
+                "text": plain,
+            }
+        )
 
 
 def _ok(result: Any) -> tuple[int, dict[str, Any]]:

@@ -10,8 +10,22 @@ from __future__ import annotations
 import re
 
 SUPPORTED_TAGS = {
-    "b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "span", "tg-spoiler", "a",
-    "tg-emoji", "code", "pre", "blockquote",
+    "b",
+    "strong",
+    "i",
+    "em",
+    "u",
+    "ins",
+    "s",
+    "strike",
+    "del",
+    "span",
+    "tg-spoiler",
+    "a",
+    "tg-emoji",
+    "code",
+    "pre",
+    "blockquote",
 }
 NAMED_ENTITIES = {"lt": "<", "gt": ">", "amp": "&", "quot": '"'}
 _TOKEN = re.compile(
@@ -38,14 +52,17 @@ def check_html(text: str) -> tuple[str, str | None]:
             if match.group("bad") == ">":  # Telegram tolerates a bare '>'
                 plain.append(">")
                 continue
-            return "", f"Unsupported start tag or stray character {match.group('bad')!r} at byte offset {offset}"
+            return (
+                "",
+                f"Unsupported start tag or stray character {match.group('bad')!r} at byte offset {offset}",
+            )
         if match.group("tag"):
             tag = match.group("tag").lower()
             if tag not in SUPPORTED_TAGS:
                 return "", f'Unsupported start tag "{tag}" at byte offset {offset}'
             if match.group("close"):
                 if not stack or stack[-1] != tag:
-                    return "", f'Unexpected end tag at byte offset {offset}'
+                    return "", f"Unexpected end tag at byte offset {offset}"
                 stack.pop()
             else:
                 stack.append(tag)

@@ -20,7 +20,7 @@ from trading_app.services.messages import (
     render,
 )
 
-EVIL = '<b>BTC&co</b> "x" \'y\''
+EVIL = "<b>BTC&co</b> \"x\" 'y'"
 
 
 def plain(html_text: str) -> str:
@@ -31,8 +31,12 @@ def plain(html_text: str) -> str:
 
 def all_events(value: str) -> list[object]:
     return [
-        PositionOpened(Network.MAINNET, value, "long", Decimal("0.0100"), Decimal("64123.5"), "70000", "60000"),
-        PositionClosed("testnet", value, "short", "2", "3000.25", value, Decimal("-12.3456"), Decimal("0.61")),
+        PositionOpened(
+            Network.MAINNET, value, "long", Decimal("0.0100"), Decimal("64123.5"), "70000", "60000"
+        ),
+        PositionClosed(
+            "testnet", value, "short", "2", "3000.25", value, Decimal("-12.3456"), Decimal("0.61")
+        ),
         SignalRejected("paper", 42, value, value, detail=value),
         TradingError("paper", value, "position flattened", market=value, detail=value),
         ProtectionFailed("mainnet", value, "LONG", "1.5", value, flattened=True, detail=value),
@@ -61,7 +65,9 @@ def test_opened_has_every_fact_and_badge() -> None:
     [(Decimal("12.3"), "+$12.30"), (Decimal("-1234.5"), "-$1,234.50"), (Decimal("0"), "$0.00"), (None, "—")],
 )
 def test_closed_shows_signed_pnl_fees_and_reason(pnl: Decimal | None, shown: str) -> None:
-    event = PositionClosed("mainnet", "BTC-USD", "LONG", "0.01", "65000", "TAKE_PROFIT", pnl, Decimal("0.0325"))
+    event = PositionClosed(
+        "mainnet", "BTC-USD", "LONG", "0.01", "65000", "TAKE_PROFIT", pnl, Decimal("0.0325")
+    )
     text = plain(render(event))
     assert "MAINNET" in text and "take-profit hit" in text and "Exit: 65,000" in text
     assert f"Realized PnL: {shown}" in text
@@ -70,7 +76,9 @@ def test_closed_shows_signed_pnl_fees_and_reason(pnl: Decimal | None, shown: str
 
 def test_rejected_names_the_alert_and_reason() -> None:
     text = plain(render(SignalRejected("paper", 17, "BTC-USD", "max_open_positions", "10 already open")))
-    assert "Alert #17 rejected — BTC-USD" in text and "max_open_positions" in text and "10 already open" in text
+    assert (
+        "Alert #17 rejected — BTC-USD" in text and "max_open_positions" in text and "10 already open" in text
+    )
     assert "Alert rejected" in plain(render(SignalRejected("paper", None, None, "bad_json")))
 
 

@@ -13,10 +13,16 @@ from decimal import Decimal
 import pytest
 from sqlmodel import select
 
-from tests.fakes.telegram import FakeTelegram, fake_telegram  # noqa: F401 - fixture
+from tests.fakes.telegram import FakeTelegram
 from trading_app.db.engine import dispose_engines, session_scope
 from trading_app.db.models import Notification, User
-from trading_app.services.messages import PositionClosed, PositionOpened, ProtectionFailed, SignalRejected, TradingError
+from trading_app.services.messages import (
+    PositionClosed,
+    PositionOpened,
+    ProtectionFailed,
+    SignalRejected,
+    TradingError,
+)
 from trading_app.services.notify import DeliveryStatus, TelegramNotifier
 from trading_app.services.secrets import seal
 
@@ -28,7 +34,9 @@ def new_address() -> str:
     return "0x" + secrets.token_hex(20)
 
 
-async def make_user(token: str | None = None, chat_id: int | str | None = None, address: str | None = None) -> str:
+async def make_user(
+    token: str | None = None, chat_id: int | str | None = None, address: str | None = None
+) -> str:
     address = address or new_address()
     async with session_scope() as session:
         session.add(
@@ -70,10 +78,14 @@ async def lite(sqlite_url: str, fake_telegram: FakeTelegram) -> AsyncIterator[Te
 
 
 def opened(market: str = "BTC-USD") -> PositionOpened:
-    return PositionOpened("paper", market, "LONG", Decimal("0.01"), Decimal("64000"), Decimal("70000"), "60000")
+    return PositionOpened(
+        "paper", market, "LONG", Decimal("0.01"), Decimal("64000"), Decimal("70000"), "60000"
+    )
 
 
-async def test_sends_html_to_the_users_chat_and_records_it(notifier: TelegramNotifier, fake_telegram: FakeTelegram):
+async def test_sends_html_to_the_users_chat_and_records_it(
+    notifier: TelegramNotifier, fake_telegram: FakeTelegram
+):
     token = fake_telegram.add_bot(chats=[4242])
     address = await make_user(token, 4242)
     assert await notifier.notify(address, "opened", opened()) is DeliveryStatus.SENT
@@ -107,7 +119,9 @@ async def test_every_kind_reaches_telegram_escaped(
     assert EVIL not in fake_telegram.messages[-1].text
 
 
-async def test_not_configured_is_skipped_and_recorded(notifier: TelegramNotifier, fake_telegram: FakeTelegram):
+async def test_not_configured_is_skipped_and_recorded(
+    notifier: TelegramNotifier, fake_telegram: FakeTelegram
+):
     nothing = await make_user()
     token_only = await make_user(token=fake_telegram.add_bot(chats=[1]))
     for address in (nothing, token_only):
@@ -148,7 +162,9 @@ async def test_failures_are_recorded_never_raised(
     assert token not in row.error
 
 
-async def test_long_telegram_errors_fit_the_error_column(notifier: TelegramNotifier, fake_telegram: FakeTelegram):
+async def test_long_telegram_errors_fit_the_error_column(
+    notifier: TelegramNotifier, fake_telegram: FakeTelegram
+):
     token = fake_telegram.add_bot(chats=[9])
     fake_telegram.fail(token, 9, 400, "Bad Request: " + "x" * 600)  # PostgreSQL enforces 256 characters
     address = await make_user(token, 9)
@@ -157,7 +173,9 @@ async def test_long_telegram_errors_fit_the_error_column(notifier: TelegramNotif
     assert row.error == ("BadRequest: X" + "x" * 600)[:256]
 
 
-async def test_undecryptable_secret_is_a_recorded_failure(lite: TelegramNotifier, fake_telegram: FakeTelegram):
+async def test_undecryptable_secret_is_a_recorded_failure(
+    lite: TelegramNotifier, fake_telegram: FakeTelegram
+):
     token = fake_telegram.add_bot(chats=[3])
     victim = await make_user(token, 3)
     # a ciphertext copied from another user's row must not open here

@@ -10,10 +10,10 @@ import pytest
 from telegram import Bot
 from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, RetryAfter, TimedOut
 
-from tests.fakes.telegram import FakeTelegram, fake_telegram  # noqa: F401 - fixture
+from tests.fakes.telegram import FakeTelegram
 from trading_app.services import telegram as tg
 
-TOKEN = "1234567890:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
+TOKEN = "1234567890:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"  # noqa: S105 - made up
 
 
 def test_redact_removes_tokens_bare_and_in_urls() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.fakes.telegram import FakeTelegram, fake_telegram  # noqa: F401 - fixture
+from tests.fakes.telegram import FakeTelegram
 from trading_app.services.telegram_setup import (
     TelegramCheckFailed,
     bot_username,
@@ -40,7 +40,7 @@ def _configure(fake: FakeTelegram, case: str) -> tuple[str, str, dict[str, float
         fake.flood(token, 1, retry_after=7)
     elif case == "timeout":
         fake.slow(token, 1, 1.0)
-        kwargs["timeout"] = 0.3
+        kwargs["http_timeout"] = 0.3
     elif case == "other_400":
         fake.fail(token, 1, 400, "Bad Request: message thread not found")
     return token, chat, kwargs
@@ -59,7 +59,9 @@ def _configure(fake: FakeTelegram, case: str) -> tuple[str, str, dict[str, float
         ("other_400", "bad_request", "Message thread not found"),
     ],
 )
-async def test_each_failure_has_its_reason(fake_telegram: FakeTelegram, case: str, reason: str, words: str) -> None:
+async def test_each_failure_has_its_reason(
+    fake_telegram: FakeTelegram, case: str, reason: str, words: str
+) -> None:
     token, chat, kwargs = _configure(fake_telegram, case)
     result = await send_test_message(token, chat, **kwargs)
     assert (result.ok, result.reason_code) == (False, reason)
@@ -73,15 +75,21 @@ async def test_nothing_listening_is_a_network_error() -> None:
     assert (result.ok, result.reason_code) == (False, "network_error")
 
 
-@pytest.mark.parametrize(("token", "chat", "reason"), [("not a token", "1", "bad_token"), ("", "1", "bad_token"),
-                                                       (None, "1", "bad_token"), ("VALID", "12ab", "chat_not_found"),
-                                                       ("VALID", "", "chat_not_found")])
+@pytest.mark.parametrize(
+    ("given", "chat", "reason"),
+    [
+        ("not a token", "1", "bad_token"),
+        ("", "1", "bad_token"),
+        (None, "1", "bad_token"),
+        ("VALID", "12ab", "chat_not_found"),
+        ("VALID", "", "chat_not_found"),
+    ],
+)
 async def test_malformed_input_is_refused_before_any_call(
-    fake_telegram: FakeTelegram, token: str | None, chat: str, reason: str
+    fake_telegram: FakeTelegram, given: str | None, chat: str, reason: str
 ) -> None:
-    if token == "VALID":
-        token = fake_telegram.add_bot(chats=[1])
-    result = await send_test_message(token, chat)  # type: ignore[arg-type]
+    valid = fake_telegram.add_bot(chats=[1])
+    result = await send_test_message(valid if given == "VALID" else given, chat)  # type: ignore[arg-type]
     assert (result.ok, result.reason_code) == (False, reason)
     assert fake_telegram.requests == []
 

@@ -116,6 +116,10 @@ def _units(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
 
 
+def _position(side: str, market: str) -> str:
+    return f"{esc(str(side).upper(), 16)} {esc(market, 64)}"
+
+
 def _lines(*lines: str | None) -> str:
     return fit("\n".join(line for line in lines if line is not None))
 
@@ -135,10 +139,12 @@ class PositionOpened:
 
     def render(self) -> str:
         return _lines(
-            f"{badge(self.network)} ✅ <b>Opened {esc(str(self.side).upper(), 16)} {esc(self.market)}</b>",
+            f"{badge(self.network)} ✅ <b>Opened {_position(self.side, self.market)}</b>",
             f"Size: <code>{fmt_number(self.size)}</code>",
             f"Entry: <code>{fmt_number(self.entry)}</code>",
-            f"Take-profit: <code>{fmt_number(self.tp)}</code>" if self.tp is not None else "Take-profit: none",
+            f"Take-profit: <code>{fmt_number(self.tp)}</code>"
+            if self.tp is not None
+            else "Take-profit: none",
             f"Stop-loss: <code>{fmt_number(self.sl)}</code>" if self.sl is not None else "Stop-loss: none",
         )
 
@@ -163,7 +169,7 @@ class PositionClosed:
         pnl = None if self.realized_pnl is None else to_decimal(self.realized_pnl)
         icon = "🏁" if pnl is None or pnl == 0 else ("🟢" if pnl > 0 else "🔻")
         return _lines(
-            f"{badge(self.network)} {icon} <b>Closed {esc(str(self.side).upper(), 16)} {esc(self.market)}</b>",
+            f"{badge(self.network)} {icon} <b>Closed {_position(self.side, self.market)}</b>",
             f"Reason: {html.escape(reason) if reason else esc(self.reason)}",
             f"Size: <code>{fmt_number(self.size)}</code>",
             f"Entry: <code>{fmt_number(self.entry)}</code>" if self.entry is not None else None,
@@ -235,7 +241,7 @@ class ProtectionFailed:
             else "Flattening FAILED: the position may be unprotected. Check the exchange now."
         )
         return _lines(
-            f"{badge(self.network)} 🚨 <b>Protection failed — {esc(str(self.side).upper(), 16)} {esc(self.market)}</b>",
+            f"{badge(self.network)} 🚨 <b>Protection failed — {_position(self.side, self.market)}</b>",
             f"Could not place the {esc(self.order, 64)} for <code>{fmt_number(self.size)}</code>.",
             f"<b>{html.escape(outcome)}</b>",
             f"Details: <code>{esc(self.detail)}</code>" if self.detail else None,

@@ -71,7 +71,9 @@ class TelegramNotifier:
         max_retry_wait: The longest flood-control wait honoured (once) before giving up.
     """
 
-    def __init__(self, pool: tg.BotPool | None = None, min_interval: float = 1.0, max_retry_wait: float = 30.0):
+    def __init__(
+        self, pool: tg.BotPool | None = None, min_interval: float = 1.0, max_retry_wait: float = 30.0
+    ):
         self.pool = pool or tg.BotPool()
         self.min_interval = min_interval
         self.max_retry_wait = max_retry_wait
@@ -84,8 +86,13 @@ class TelegramNotifier:
         try:
             text = render(text_or_event)
         except Exception as e:  # noqa: BLE001 - a bad message must not break the caller either
-            return await self._record(user_address, kind, f"[{kind}] (message could not be built)",
-                                      DeliveryStatus.FAILED, tg.describe(e))
+            return await self._record(
+                user_address,
+                kind,
+                f"[{kind}] (message could not be built)",
+                DeliveryStatus.FAILED,
+                tg.describe(e),
+            )
         try:
             status, error = await self._deliver(user_address, text)
         except Exception as e:  # noqa: BLE001
@@ -107,15 +114,15 @@ class TelegramNotifier:
         task.add_done_callback(self._tasks.discard)
         return task
 
-    async def drain(self, timeout: float | None = None) -> None:
+    async def drain(self, within: float | None = None) -> None:
         """Wait for the background sends still running (tests, shutdown)."""
         pending = [t for t in self._tasks if not t.done()]
         if pending:
-            await asyncio.wait(pending, timeout=timeout)
+            await asyncio.wait(pending, timeout=within)
 
     async def aclose(self) -> None:
         """Finish pending sends (bounded) and close the shared client."""
-        await self.drain(timeout=self.max_retry_wait + 15)
+        await self.drain(within=self.max_retry_wait + 15)
         await self.pool.aclose()
 
     async def _deliver(self, address: str, text: str) -> tuple[DeliveryStatus | None, str | None]:
@@ -129,7 +136,9 @@ class TelegramNotifier:
             return DeliveryStatus.SKIPPED, None
         return await self._send(address, user.telegram_token_enc, user.telegram_chat_id_enc, text)
 
-    async def _send(self, address: str, token_enc: str, chat_enc: str, text: str) -> tuple[DeliveryStatus, str | None]:
+    async def _send(
+        self, address: str, token_enc: str, chat_enc: str, text: str
+    ) -> tuple[DeliveryStatus, str | None]:
         token = ""
         try:
             # decrypted here and only for this call
@@ -154,7 +163,10 @@ class TelegramNotifier:
     @staticmethod
     async def _send_once(bot: object, chat_id: str, text: str) -> None:
         await bot.send_message(  # type: ignore[attr-defined]
-            chat_id, text, parse_mode=ParseMode.HTML, link_preview_options=LinkPreviewOptions(is_disabled=True)
+            chat_id,
+            text,
+            parse_mode=ParseMode.HTML,
+            link_preview_options=LinkPreviewOptions(is_disabled=True),
         )
 
     @asynccontextmanager

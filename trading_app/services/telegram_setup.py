@@ -71,9 +71,9 @@ def _failure(exc: BaseException, token: str) -> TestResult:
 
 
 @asynccontextmanager
-async def _one_off_bot(token: str, base_url: str | None, timeout: float) -> AsyncIterator[Bot]:
+async def _one_off_bot(token: str, base_url: str | None, http_timeout: float) -> AsyncIterator[Bot]:
     # a private client, closed afterwards: these calls are rare and must not disturb the shared one
-    pool = BotPool(base_url=base_url, timeout=timeout, pool_size=2)
+    pool = BotPool(base_url=base_url, timeout=http_timeout, pool_size=2)
     try:
         yield await pool.bot(token)
     finally:
@@ -88,7 +88,7 @@ def _check_token(token: str) -> str:
 
 
 async def send_test_message(
-    token: str, chat_id: str, base_url: str | None = None, timeout: float = 10.0
+    token: str, chat_id: str, base_url: str | None = None, http_timeout: float = 10.0
 ) -> TestResult:
     """Prove that `token` can write to `chat_id` by sending a short message there.
 
@@ -96,7 +96,7 @@ async def send_test_message(
         token: The bot token the trader entered (plaintext, used for this call only).
         chat_id: A numeric chat id or an @channel name.
         base_url: The Bot API base ending in /bot (default: settings.telegram_api_base_url).
-        timeout: Seconds per HTTP phase.
+        http_timeout: Seconds allowed for each HTTP phase (connect, write, read).
 
     Returns:
         TestResult with reason_code ok, bad_token, chat_not_found, bot_blocked, forbidden,
@@ -108,18 +108,23 @@ async def send_test_message(
         return TestResult(False, e.reason_code, e.message)
     chat = (chat_id or "").strip()
     if not CHAT_ID_SHAPE.match(chat):
-        return TestResult(False, "chat_not_found", "That chat id does not look right: use digits like 123456789.")
+        return TestResult(
+            False, "chat_not_found", "That chat id does not look right: use digits like 123456789."
+        )
     try:
-        async with _one_off_bot(token, base_url, timeout) as bot:
+        async with _one_off_bot(token, base_url, http_timeout) as bot:
             await bot.send_message(
-                chat, TEST_TEXT, parse_mode=ParseMode.HTML, link_preview_options=LinkPreviewOptions(is_disabled=True)
+                chat,
+                TEST_TEXT,
+                parse_mode=ParseMode.HTML,
+                link_preview_options=LinkPreviewOptions(is_disabled=True),
             )
     except Exception as e:  # noqa: BLE001 - every failure becomes a reason for the trader
         return _failure(e, token)
     return TestResult(True, "ok", MESSAGES["ok"])
 
 
-async def bot_username(token: str, base_url: str | None = None, timeout: float = 10.0) -> str:
+async def bot_username(token: str, base_url: str | None = None, http_timeout: float = 10.0) -> str:
     """The bot's @username (without @) via getMe, for the https://t.me/<username>?start=<code> link.
 
     Raises:
@@ -127,7 +132,7 @@ async def bot_username(token: str, base_url: str | None = None, timeout: float =
     """
     token = _check_token(token)
     try:
-        async with _one_off_bot(token, base_url, timeout) as bot:
+        async with _one_off_bot(token, base_url, http_timeout) as bot:
             me = await bot.get_me()
     except Exception as e:  # noqa: BLE001
         failure = _failure(e, token)
@@ -137,7 +142,9 @@ async def bot_username(token: str, base_url: str | None = None, timeout: float =
     return me.username
 
 
-async def discover_chat_id(token: str, code: str, base_url: str | None = None, timeout: float = 10.0) -> str | None:
+async def discover_chat_id(
+    token: str, code: str, base_url: str | None = None, http_timeout: float = 10.0
+) -> str | None:
     """Find the chat that sent `/start <code>` to the bot (after the trader opened the deep link).
 
     Reads pending updates once (deleting a webhook first if Telegram answers 409), and on a match
@@ -155,7 +162,7 @@ async def discover_chat_id(token: str, code: str, base_url: str | None = None, t
     token = _check_token(token)
     wanted = re.compile(rf"^/start(@\w+)?\s+{re.escape(code)}$")
     try:
-        async with _one_off_bot(token, base_url, timeout) as bot:
+        async with _one_off_bot(token, base_url, http_timeout) as bot:
             try:
                 updates = await bot.get_updates(timeout=0, allowed_updates=["message"])
             except Conflict:  # a webhook is set: getUpdates is refused until it is removed
