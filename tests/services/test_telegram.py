@@ -6,6 +6,7 @@ import asyncio
 import io
 import logging
 
+import httpx
 import pytest
 from telegram import Bot
 from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, RetryAfter, TimedOut
@@ -103,3 +104,21 @@ def test_pool_builds_one_client_per_event_loop() -> None:
 
     one, two = asyncio.run(use()), asyncio.run(use())
     assert one is not two and pool.requests_created == 2
+
+
+async def test_fake_accepts_json_bodies_and_checks_html_like_telegram(fake_telegram: FakeTelegram) -> None:
+    token = fake_telegram.add_bot(chats=[5])
+    async with httpx.AsyncClient(base_url=fake_telegram.base_url + token) as client:
+        ok = await client.post(
+            "/sendMessage", json={"chat_id": 5, "text": "<b>a &amp; b</b>", "parse_mode": "HTML"}
+        )
+        bad = await client.post(
+            "/sendMessage", json={"chat_id": 5, "text": "<b>a & b</b>", "parse_mode": "HTML"}
+        )
+        tag = await client.post("/sendMessage", json={"chat_id": 5, "text": "<x>", "parse_mode": "HTML"})
+    assert ok.status_code == 200 and ok.json()["result"]["text"] == "a & b"
+    assert bad.status_code == 400 and bad.json()["description"].startswith(
+        "Bad Request: can't parse entities"
+    )
+    assert tag.status_code == 400 and "Unsupported start tag" in tag.json()["description"]
+    assert [m.plain for m in fake_telegram.messages] == ["a & b"]

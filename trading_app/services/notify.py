@@ -43,7 +43,11 @@ class DeliveryStatus(StrEnum):
 
 
 class Notifier(Protocol):
-    """Where trading code sends its news. Implementations never raise."""
+    """Where trading code sends its news. Implementations never raise.
+
+    `text_or_event` is either an event from `trading_app.services.messages` (it renders its own
+    escaped HTML) or a plain text, which is escaped whole: never pass pre-built HTML as a str.
+    """
 
     async def notify(self, user_address: str, kind: str, text_or_event: str | Event) -> DeliveryStatus:
         """Deliver now and record the outcome."""

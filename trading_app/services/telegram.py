@@ -166,6 +166,7 @@ class BotPool:
             )
             self._loop = loop
             self.requests_created += 1
+            install_log_redaction()  # loggers the libraries created since startup get the filter too
             await self._request.initialize()
         return self._request
 
