@@ -1,0 +1,95 @@
+"""Session-scoped REST for scripts: webhook, positions, manual close, PnL summary, tenant isolation."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.conftest import reset_app_caches
+from tests.fakes.indexer import FakeIndexer, fake_indexer  # noqa: F401 - fixture
+from tests.services.engine_support import LONG_BTC, D, make_signal, positions
+from trading_app.api.app import build_api
+from trading_app.db.engine import session_scope
+from trading_app.services import execution
+from trading_app.services.sessions import SESSION_COOKIE, create_session
+from trading_app.services.users import ensure_user
+
+ALICE = "0x00000000000000000000000000000000000A11cE"
+BOB = "0x0000000000000000000000000000000000000B0b"
+
+
+@pytest.fixture
+def paper_market(fake_indexer: FakeIndexer, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeIndexer]:
+    monkeypatch.setenv("PAPER_PRICE_SOURCE", fake_indexer.url)
+    reset_app_caches()
+    yield fake_indexer
+
+
+async def _login(address: str) -> httpx.AsyncClient:
+    async with session_scope() as session:
+        await ensure_user(session, address)
+        token, _ = await create_session(session, address)
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=build_api()), base_url="http://test",
+                             cookies={SESSION_COOKIE: token})
+
+
+async def test_every_route_needs_a_session(db_url: str) -> None:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=build_api()), base_url="http://t") as c:
+        for method, path in [("GET", "/api/user/webhook"), ("GET", "/api/user/positions"),
+                             ("POST", "/api/trading/close/1"), ("POST", "/api/trading/close-all"),
+                             ("GET", "/api/pnl/summary")]:
+            r = await c.request(method, path)
+            assert r.status_code == 401 and r.json() == {"error": "not_authenticated"}, path
+
+
+async def test_positions_close_and_summary(db_url: str, paper_market: FakeIndexer) -> None:
+    alice, bob = await _login(ALICE), await _login(BOB)
+    await execution.execute_signal(await make_signal(ALICE, LONG_BTC))
+    [position] = await positions(ALICE)
+
+    webhook = (await alice.get("/api/user/webhook")).json()
+    assert webhook["url"].endswith("/api/webhooks/signal/" + webhook["url"].rsplit("/", 1)[1])
+    assert len(webhook["secret"]) >= 24
+
+    open_rows = (await alice.get("/api/user/positions", params={"status": "open"})).json()["positions"]
+    assert [p["id"] for p in open_rows] == [position.id]
+    row = open_rows[0]
+    assert row["market"] == "BTC-USD" and row["side"] == "LONG" and row["size"] == "0.01"
+    assert row["mark_price"] is not None and row["unrealized_pnl"] is not None
+    assert (await alice.get("/api/user/positions", params={"status": "nope"})).status_code == 400
+
+    # Bob sees none of it and cannot close it
+    assert (await bob.get("/api/user/positions")).json() == {"positions": []}
+    assert (await bob.post(f"/api/trading/close/{position.id}")).status_code == 404
+    assert (await positions(ALICE))[0].status == "OPEN"
+
+    paper_market.set_price("BTC-USD", D("66000"))
+    closed = await alice.post(f"/api/trading/close/{position.id}")
+    assert closed.status_code == 200, closed.text
+    assert closed.json()["position"]["status"] == "CLOSED"
+    assert closed.json()["position"]["close_reason"] == "MANUAL"
+    again = await alice.post(f"/api/trading/close/{position.id}")
+    assert again.status_code == 409 and again.json()["error"] == "position_not_open"
+    assert (await alice.post("/api/trading/close/abc")).status_code == 404
+
+    summary = (await alice.get("/api/pnl/summary")).json()
+    [final] = await positions(ALICE)
+    assert summary["closed_trades"] == 1 and summary["open_positions"] == 0
+    assert D(summary["realized"]) == final.realized_pnl
+    assert (await bob.get("/api/pnl/summary")).json()["closed_trades"] == 0
+    await alice.aclose()
+    await bob.aclose()
+
+
+async def test_close_all(db_url: str, paper_market: FakeIndexer) -> None:
+    client = await _login(ALICE)
+    await execution.execute_signal(await make_signal(ALICE, LONG_BTC))
+    await execution.execute_signal(await make_signal(
+        ALICE, {"action": "sell", "market": "ETH-USD", "size": "0.1", "sl": "3300", "tp": "2800"}))
+    r = await client.post("/api/trading/close-all")
+    assert r.status_code == 200
+    assert sorted(p["status"] for p in r.json()["positions"]) == ["CLOSED", "CLOSED"]
+    assert all(p.status == "CLOSED" for p in await positions(ALICE))
+    await client.aclose()

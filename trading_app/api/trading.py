@@ -1,0 +1,96 @@
+"""Session-scoped REST for scripts: the webhook, positions, manual close and the PnL summary."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from trading_app.services import sessions, trading
+from trading_app.services.account_settings import get_overview, reveal_webhook_secret
+from trading_app.venues.errors import VenueError
+
+_HEADERS = {"cache-control": "no-store"}
+
+
+def _error(code: str, status: int, detail: str | None = None) -> JSONResponse:
+    body: dict[str, str] = {"error": code}
+    if detail:
+        body["detail"] = detail
+    return JSONResponse(body, status_code=status, headers=_HEADERS)
+
+
+async def _user(request: Request) -> str | None:
+    return await sessions.session_address(sessions.token_from_cookie_header(request.headers.get("cookie")))
+
+
+async def user_webhook(request: Request) -> Response:
+    """`GET /api/user/webhook`: the caller's webhook URL and secret."""
+    user = await _user(request)
+    if user is None:
+        return _error("not_authenticated", 401)
+    overview = await get_overview(user)
+    return JSONResponse({"url": overview.webhook_url, "secret": await reveal_webhook_secret(user)},
+                        headers=_HEADERS)
+
+
+async def user_positions(request: Request) -> Response:
+    """`GET /api/user/positions?status=open|closed`."""
+    user = await _user(request)
+    if user is None:
+        return _error("not_authenticated", 401)
+    status = request.query_params.get("status")
+    if status not in (None, "open", "closed"):
+        return _error("invalid_status", 400, "status must be open or closed")
+    views = await trading.list_positions(user, status)
+    return JSONResponse({"positions": [v.to_json() for v in views]}, headers=_HEADERS)
+
+
+async def close(request: Request) -> Response:
+    """`POST /api/trading/close/{position_id}`: close at market, cancel its TP and SL."""
+    user = await _user(request)
+    if user is None:
+        return _error("not_authenticated", 401)
+    raw = request.path_params["position_id"]
+    if not raw.isdigit() or len(raw) > 18:
+        return _error("position_not_found", 404)
+    try:
+        view = await trading.close_position(user, int(raw))
+    except trading.PositionNotFound:
+        return _error("position_not_found", 404)
+    except trading.PositionNotOpen as e:
+        return _error("position_not_open", 409, str(e))
+    except VenueError as e:
+        return _error("venue_unavailable", 503, type(e).__name__)
+    return JSONResponse({"position": view.to_json()}, headers=_HEADERS)
+
+
+async def close_everything(request: Request) -> Response:
+    """`POST /api/trading/close-all`: close every live position on the current network."""
+    user = await _user(request)
+    if user is None:
+        return _error("not_authenticated", 401)
+    try:
+        views = await trading.close_all(user)
+    except VenueError as e:
+        return _error("venue_unavailable", 503, type(e).__name__)
+    return JSONResponse({"positions": [v.to_json() for v in views]}, headers=_HEADERS)
+
+
+async def pnl_summary(request: Request) -> Response:
+    """`GET /api/pnl/summary`."""
+    user = await _user(request)
+    if user is None:
+        return _error("not_authenticated", 401)
+    return JSONResponse((await trading.pnl_summary(user)).to_json(), headers=_HEADERS)
+
+
+def routes() -> list[Route]:
+    """The routes of this module."""
+    return [
+        Route("/api/user/webhook", user_webhook, methods=["GET"]),
+        Route("/api/user/positions", user_positions, methods=["GET"]),
+        Route("/api/trading/close/{position_id}", close, methods=["POST"]),
+        Route("/api/trading/close-all", close_everything, methods=["POST"]),
+        Route("/api/pnl/summary", pnl_summary, methods=["GET"]),
+    ]
