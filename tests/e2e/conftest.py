@@ -71,6 +71,9 @@ def running_app(pg_template: str, _harness_lock: None) -> Iterator[RunningApp]:
 
             api_url = get_config().api_url.rstrip("/")
             frontend_url = (harness.frontend_url or "").rstrip("/")
+            # the page must be the same site as the backend (127.0.0.1), or Chromium drops the
+            # SameSite=Lax session cookie that the login API sets
+            frontend_url = frontend_url.replace("//localhost:", "//127.0.0.1:")
             # links and sign-in messages must name the origins the browser actually uses
             os.environ["PUBLIC_URL"] = frontend_url
             os.environ["API_URL"] = api_url
