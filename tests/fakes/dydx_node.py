@@ -204,7 +204,9 @@ class FakeDydxNode:
         """Inject a fault into the next `count` calls of `rpc`.
 
         Kinds: "drop" (UNAVAILABLE, nothing processed), "timeout" (processed, the answer is held
-        past the client's deadline), "timeout_unprocessed" (held, then dropped), "code" (answer
+        past the client's deadline), "timeout_evicted" (the same, and the tx leaves the mempool
+        cache, as after a commit: a resend meets the consumed sequence), "timeout_unprocessed"
+        (held, then dropped), "code" (answer
         `codespace`/`code`/`log` without processing), "sequence" (someone else used the owner's
         sequence first: the tx meets a mismatch).
         """
@@ -262,8 +264,6 @@ class FakeDydxNode:
         return TxResponse(code=code, codespace=codespace, raw_log=log, txhash=tx_hash)
 
     def _check_tx(self, tx_bytes: bytes, tx_hash: str, record: dict[str, Any], fault: Fault | None) -> None:
-        if tx_hash in self.mempool:
-            raise _Reject("sdk", 19, "tx already exists in cache")
         raw = TxRaw.FromString(tx_bytes)
         body, auth_info = TxBody.FromString(raw.body_bytes), AuthInfo.FromString(raw.auth_info_bytes)
         if len(body.messages) != 1:
@@ -278,6 +278,8 @@ class FakeDydxNode:
         authenticators = _selected_authenticators(body)
         record.update(type_url=body.messages[0].type_url, msg=msg, sequence=signer.sequence,
                       authenticators=authenticators, pubkey=pubkey.key, memo=body.memo)
+        if tx_hash in self.mempool:  # decoded above only to record what was resent
+            raise _Reject("sdk", 19, "tx already exists in cache")
         owner = msg.order.order_id.subaccount_id.owner if hasattr(msg, "order") else (
             msg.order_id.subaccount_id.owner if hasattr(msg, "order_id") else msg.subaccount_id.owner)
         account = self.accounts.get(owner)
@@ -408,7 +410,10 @@ class _Tx(tx_g.ServiceServicer):
     def BroadcastTx(self, request, context):  # noqa: N802
         fault = self.node._enter("BroadcastTx", context)
         response = self.node.broadcast(request.tx_bytes, fault)
-        if fault is not None and fault.kind == "timeout":
+        if fault is not None and fault.kind in ("timeout", "timeout_evicted"):
+            if fault.kind == "timeout_evicted":  # committed and gone from the cache meanwhile
+                with self.node.exchange.lock:
+                    self.node.mempool.discard(response.txhash)
             time.sleep(self.node.timeout_sleep)  # processed, but the client stops waiting
         return tx_s.BroadcastTxResponse(tx_response=response)
 

@@ -6,6 +6,8 @@ wrong with its shape only.
 
 from __future__ import annotations
 
+import base64
+import json
 import re
 
 import bech32
@@ -118,3 +120,52 @@ def normalize_authenticator_id(value: int | str) -> int:
     if not isinstance(value, int) or not 0 <= value <= MAX_AUTHENTICATOR_ID:
         raise InvalidCredential("the authenticator id must be a whole number >= 0")
     return value
+
+
+TRADING_MESSAGES = frozenset(
+    {"/dydxprotocol.clob.MsgPlaceOrder", "/dydxprotocol.clob.MsgCancelOrder", "/dydxprotocol.clob.MsgBatchCancel"}
+)
+
+
+def authenticator_summary(kind: str, config: bytes) -> tuple[set[bytes], set[str] | None]:
+    """Public keys and message types an on-chain authenticator names.
+
+    Args:
+        kind: `AccountAuthenticator.type` ("AllOf", "AnyOf", "SignatureVerification", ...).
+        config: `AccountAuthenticator.config`; composites hold a JSON list of
+            `{"type", "config": base64}` entries.
+
+    Returns:
+        (public keys, allowed message types); the message set is None when no MessageFilter
+        restricts the authenticator (it then authorizes every message, withdrawals included).
+    """
+    if kind == "SignatureVerification":
+        return {bytes(config)}, None
+    if kind == "MessageFilter":
+        return set(), {m for m in bytes(config).decode().split(",") if m}
+    if kind not in ("AllOf", "AnyOf"):
+        return set(), None
+    keys: set[bytes] = set()
+    messages: set[str] | None = None
+    for entry in json.loads(bytes(config).decode() or "[]"):
+        sub_keys, sub_messages = authenticator_summary(entry["type"], base64.b64decode(entry["config"]))
+        keys |= sub_keys
+        if sub_messages is not None:
+            messages = sub_messages if messages is None else (
+                messages & sub_messages if kind == "AllOf" else messages | sub_messages)
+    return keys, messages
+
+
+def check_trading_authenticator(kind: str, config: bytes, public_key: bytes) -> None:
+    """Refuse an authenticator that does not name `public_key` or allows more than trading.
+
+    Raises:
+        InvalidCredential: the key is not the authenticator's, or the authenticator would also
+            allow other messages (a leaked key could then withdraw).
+    """
+    keys, messages = authenticator_summary(kind, config)
+    if public_key not in keys:
+        raise InvalidCredential("this authenticator does not belong to the given API key")
+    if messages is None or not messages <= TRADING_MESSAGES:
+        raise InvalidCredential("this authenticator allows more than placing and cancelling orders; "
+                                "authorize a trading-only key (dydx.trade API Trading Keys)")

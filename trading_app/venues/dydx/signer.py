@@ -28,6 +28,7 @@ from trading_app.venues.dydx import errors as codes
 from trading_app.venues.dydx.client import DydxClient
 from trading_app.venues.dydx.credentials import (
     InvalidCredential,
+    check_trading_authenticator,
     normalize_authenticator_id,
     normalize_dydx_address,
     normalize_mnemonic,
@@ -107,6 +108,20 @@ class Signer:
     def sequence(self) -> int | None:
         """The next stateful sequence, or None until synced."""
         return self._sequence
+
+    async def check_authenticator(self, client: DydxClient) -> None:
+        """Confirm on chain that the owner's authenticator names this key and allows trading only.
+
+        Raises:
+            InvalidCredential: no such authenticator, another key's, or one that allows more.
+            VenueError: the node cannot be asked.
+        """
+        if self.authenticator_id is None:
+            return
+        found = [a for a in await client.authenticators(self.owner_address) if a.id == self.authenticator_id]
+        if not found:
+            raise InvalidCredential(f"{self.owner_address} has no authenticator {self.authenticator_id}")
+        check_trading_authenticator(found[0].type, found[0].config, self.public_key)
 
     async def resync(self, client: DydxClient) -> None:
         """Read the owner's account number and committed sequence from the node."""
