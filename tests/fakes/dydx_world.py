@@ -7,6 +7,8 @@
 
 The owner account exists on the fake chain and its subaccount 0 holds `usdc` (10,000 by
 default). Blocks are produced by hand (`node.advance()`) unless `auto_blocks` is called.
+At teardown the fixture fails a test that left a position without a stop-loss or filled one
+intent twice (`check_protection = False` turns the first check off).
 """
 
 from __future__ import annotations
@@ -41,6 +43,8 @@ class DydxWorld:
     node: FakeDydxNode
     owner: str = OWNER
     venues: list[DydxVenue] = field(default_factory=list)
+    # checked at teardown: no test may leave a position without its stop-loss
+    check_protection: bool = True
 
     def endpoints(self, rpc_timeout: float = 1.0) -> DydxEndpoints:
         return DydxEndpoints(Network.TESTNET, self.node.url, self.indexer.url, rpc_timeout=rpc_timeout,
@@ -66,6 +70,17 @@ class DydxWorld:
     def auto_blocks(self, interval: float = 0.05) -> None:
         self.node.auto_blocks(interval)
 
+    def assert_protected(self) -> None:
+        """Every open position has a live reduce-only stop-loss covering it; no intent entered twice."""
+        with self.exchange.lock:
+            for (_, _, ticker), pos in self.exchange.positions.items():
+                exit_side = "SELL" if pos.size > 0 else "BUY"
+                stops = [o for o in self.exchange.orders.values()
+                         if o.live and o.condition == "STOP_LOSS" and o.ticker == ticker and o.side == exit_side
+                         and o.reduce_only and o.size >= abs(pos.size)]
+                assert stops, f"{ticker} position {pos.size} was left without a stop-loss"
+        assert self.exchange.double_entries() == [], "an order id was filled under two placements"
+
 
 @pytest.fixture
 def dydx_world() -> Iterator[DydxWorld]:
@@ -79,6 +94,8 @@ def dydx_world() -> Iterator[DydxWorld]:
         world = DydxWorld(indexer, exchange, node)
         try:
             yield world
+            if world.check_protection:
+                world.assert_protected()
         finally:
             node.stop()
             for venue in world.venues:

@@ -26,17 +26,6 @@ async def _protected_long(world: DydxWorld, venue, client_id: int = 1):
     return entry, stop
 
 
-def assert_protected(world: DydxWorld) -> None:
-    """Every open position has a live reduce-only stop-loss covering it, and no intent entered twice."""
-    with world.exchange.lock:
-        for (owner, sub, ticker), pos in world.exchange.positions.items():
-            exit_side = "SELL" if pos.size > 0 else "BUY"
-            stops = [o for o in world.exchange.orders.values() if o.live and o.condition == "STOP_LOSS"
-                     and o.ticker == ticker and o.side == exit_side and o.reduce_only and o.size >= abs(pos.size)]
-            assert stops, f"{ticker} position {pos.size} has no stop-loss"
-    assert world.exchange.double_entries() == []
-
-
 async def test_orders_on_the_wire(dydx_world):
     venue = dydx_world.venue()
     height = dydx_world.exchange.height
@@ -55,7 +44,7 @@ async def test_orders_on_the_wire(dydx_world):
     assert sl.good_til_block_time == stop.good_til_block_time and tp.good_til_block_time == take.good_til_block_time
     assert stop.venue_order_id == encoding.order_uuid(OWNER, 0, 2, 1, 32)
     assert dydx_world.exchange.by_uuid[stop.venue_order_id].key[2] == 2  # the fake derives the same UUID
-    assert_protected(dydx_world)
+    dydx_world.assert_protected()
 
 
 async def test_cancels_carry_the_required_good_til(dydx_world):
@@ -92,7 +81,7 @@ async def test_indexer_lag_reads_as_pending_then_settles(dydx_world):
     assert report.status is OrderStatus.FILLED and report.avg_fill_price == D("3000")
     assert (await venue.order_status(stop)).status is OrderStatus.UNTRIGGERED
     assert (await venue.account()).positions["ETH-USD"].size == SIZE
-    assert_protected(dydx_world)
+    dydx_world.assert_protected()
 
 
 async def test_fills_filter_by_market_on_the_wire_and_resolve_client_ids(dydx_world):
@@ -110,7 +99,7 @@ async def test_fills_filter_by_market_on_the_wire_and_resolve_client_ids(dydx_wo
     assert (btc.size, btc.price, btc.side) == (D("0.0003"), D("65000"), Side.SELL)
     fresh = dydx_world.venue()  # another instance: resolves client ids through /v4/orders/{uuid}
     assert sorted(f.client_id for f in await fresh.fills()) == [10, 20]
-    assert_protected(dydx_world)
+    dydx_world.assert_protected()
 
 
 async def test_account_state_is_one_batched_read(dydx_world):
@@ -128,7 +117,7 @@ async def test_account_state_is_one_batched_read(dydx_world):
     assert state.open_orders[0].ref.good_til_block_time is not None  # enough to cancel it later
     assert [f.client_id for f in state.fills] == [1]
     assert state.account.positions["ETH-USD"].size == SIZE
-    assert_protected(dydx_world)
+    dydx_world.assert_protected()
 
 
 async def test_a_subaccount_never_funded_reads_as_empty(dydx_world):
@@ -144,4 +133,4 @@ async def test_a_triggered_stop_closes_the_position(dydx_world):
     report = await venue.order_status(stop)
     assert report.status is OrderStatus.FILLED and report.avg_fill_price == D("2840")
     assert report.fee > 0 and (await venue.account()).positions == {}
-    assert_protected(dydx_world)
+    dydx_world.assert_protected()
