@@ -166,3 +166,30 @@ async def test_price_source_down_fails_the_signal_with_the_reason(
     assert (await signal(sid)).reason.startswith("venue_unavailable")  # type: ignore[union-attr]
     assert await positions(user) == [] and await orders(user) == []
     assert any("venue_unavailable" in m.plain for m in fake_telegram.messages)
+
+
+async def test_fifty_users_at_once_keep_their_own_books(pg_url: str, paper_market: FakeIndexer) -> None:
+    users = [await make_user(100 + n) for n in range(50)]
+    markets = ["BTC-USD", "ETH-USD", "SOL-USD"]
+    bodies = []
+    for n, user in enumerate(users):
+        market = markets[n % 3]
+        price = {"BTC-USD": D("65000"), "ETH-USD": D("3000"), "SOL-USD": D("150")}[market]
+        size = {"BTC-USD": "0.001", "ETH-USD": "0.01", "SOL-USD": "1"}[market]
+        long = n % 2 == 0
+        sl, tp = (price * D("0.9"), price * D("1.2")) if long else (price * D("1.1"), price * D("0.8"))
+        bodies.append((user, {"action": "buy" if long else "sell", "market": market, "size": size,
+                              "sl": str(sl.quantize(D("1"))), "tp": str(tp.quantize(D("1")))}))
+    ids = [await make_signal(user, body) for user, body in bodies]
+    outcomes = await asyncio.gather(*(execution.execute_signal(i) for i in ids))
+    assert all(o is not None and o.status.value == "EXECUTED" for o in outcomes), [
+        o.reason for o in outcomes if o is not None and o.status.value != "EXECUTED"]
+    for (user, body), sid in zip(bodies, ids, strict=True):
+        [position] = await positions(user)
+        assert position.signal_id == sid and position.market == body["market"]
+        assert position.side == ("LONG" if body["action"] == "buy" else "SHORT")
+        assert position.size == D(body["size"]) and position.status == "OPEN"
+        mine = await orders(user)
+        assert [o.role for o in mine] == ["ENTRY", "STOP_LOSS", "TAKE_PROFIT"]
+        assert all(o.user_address == user and o.position_id == position.id for o in mine)
+        assert mine[1].size == position.size and mine[1].trigger_price == D(body["sl"])

@@ -32,7 +32,6 @@ from trading_app.domain.quantize import slippage_bound
 from trading_app.services import messages
 from trading_app.services.orders import (
     OrderPlan,
-    apply_report,
     cancel_quietly,
     record_plan,
     ref_of,
@@ -143,8 +142,8 @@ async def _place_protection(
     ref = await send_with_retries(lambda: place(
         position.market, exit_side, row.size, row.trigger_price or trigger, worst_price=row.price or worst,
         client_id=row.client_id, good_til_seconds=PROTECTION_TTL_SECONDS))
-    row = await store_ref(row, ref)
-    return await _refresh(trader, row)
+    # accepted means resting untriggered; the monitor's next read corrects anything else
+    return await store_ref(row, ref, OrderStatus.UNTRIGGERED)
 
 
 async def _row_for(trader: Trader, position: Position, plan: OrderPlan) -> tuple[Order, bool]:
@@ -165,15 +164,8 @@ async def _row_for(trader: Trader, position: Position, plan: OrderPlan) -> tuple
         raise OrderRejected(f"no client ids left for another {plan.role.value.lower()} of this position")
     row = await record_plan(user=trader.user, network=trader.network, market=position.market,
                             position_id=position.id, signal_id=position.signal_id or 0,
-                            attempt=len(previous), plan=plan)
+                            attempt=len(previous), plan=plan, known_new=True)
     return row, False
-
-
-async def _refresh(trader: Trader, row: Order) -> Order:
-    try:
-        return await apply_report(row, await trader.venue.order_status(ref_of(row)))
-    except VenueError:
-        return row  # the monitor reads it next tick
 
 
 async def flatten(

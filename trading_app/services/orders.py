@@ -62,12 +62,16 @@ async def send_with_retries(send: Callable[[], Awaitable[OrderRef]], attempts: i
 
 
 async def record_plan(
-    *, user: str, network: str, market: str, position_id: int | None, signal_id: int, attempt: int, plan: OrderPlan
+    *, user: str, network: str, market: str, position_id: int | None, signal_id: int, attempt: int, plan: OrderPlan,
+    known_new: bool = False,
 ) -> Order:
-    """Commit the order row (PENDING) for `plan`, or return the row a previous try committed."""
+    """Commit the order row (PENDING) for `plan`, or return the row a previous try committed.
+
+    `known_new` skips the lookup when the caller has just read the position's orders.
+    """
     client_id = client_id_for(signal_id, plan.role, attempt)
     async with session_scope() as session:
-        existing = await order_by_client_id(session, user, network, client_id)
+        existing = None if known_new else await order_by_client_id(session, user, network, client_id)
         if existing is not None:
             return existing
         row = Order(
@@ -80,11 +84,13 @@ async def record_plan(
     return row
 
 
-async def store_ref(row: Order, ref: OrderRef) -> Order:
-    """Remember how to find the order on the venue."""
+async def store_ref(row: Order, ref: OrderRef, status: OrderStatus | None = None) -> Order:
+    """Remember how to find the order on the venue (and, when known, its new status)."""
     async with session_scope() as session:
         fresh = await session.get(Order, row.id)
         assert fresh is not None and fresh.user_address == row.user_address
+        if status is not None and can_transition(ORDER, fresh.status, status.value):
+            fresh.status = status.value
         fresh.order_flags, fresh.clob_pair_id, fresh.subaccount = ref.order_flags, ref.clob_pair_id, ref.subaccount
         fresh.good_til_block, fresh.good_til_block_time = ref.good_til_block, ref.good_til_block_time
         fresh.venue_order_id, fresh.tx_hash = ref.venue_order_id or None, ref.tx_hash or None
