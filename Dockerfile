@@ -20,5 +20,6 @@ RUN APP_ENV=development APP_MASTER_KEYS='{"1":"'$(python -c "import base64,os;pr
     API_URL=$PUBLIC_URL PUBLIC_URL=$PUBLIC_URL reflex export --frontend-only --no-zip --env prod
 
 EXPOSE 8000
-# Migrations on start, then the production server (granian; several workers when REDIS_URL is set).
-CMD ["sh", "-c", "reflex db migrate && exec reflex run --env prod --backend-port 8000"]
+# Migrations on start (replicas take turns through an advisory lock), then the production
+# server (granian; GRANIAN_WORKERS workers, sharing state through Redis).
+CMD ["sh", "-c", "python -m trading_app.cli migrate && exec reflex run --env prod --backend-port 8000"]

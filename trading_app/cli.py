@@ -22,6 +22,28 @@ def _rotate() -> int:
     return 0
 
 
+def _migrate() -> int:
+    """`reflex db migrate`, serialized across replicas by a PostgreSQL advisory lock."""
+    import subprocess
+
+    from trading_app.settings import get_settings
+
+    settings = get_settings()
+    command = [sys.executable, "-m", "reflex", "db", "migrate"]
+    if settings.is_sqlite:
+        return subprocess.run(command, check=False).returncode
+    import psycopg
+
+    dsn = settings.database_url.replace("postgresql+psycopg://", "postgresql://", 1)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        # every replica runs this on start; the lock makes them migrate one after another
+        conn.execute("SELECT pg_advisory_lock(872301)")
+        try:
+            return subprocess.run(command, check=False).returncode
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(872301)")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point."""
     parser = argparse.ArgumentParser(prog="python -m trading_app.cli")
@@ -30,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("init-env", help="write .env with a development key if it is missing")
     sub.add_parser("rotate-keys", help="re-encrypt every secret under APP_PRIMARY_KEY_ID")
     sub.add_parser("check-settings", help="validate the configuration and exit")
+    sub.add_parser("migrate", help="apply migrations (one replica at a time)")
     args = parser.parse_args(argv)
 
     from trading_app import settings as settings_module
@@ -49,6 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "check-settings":
         print("settings ok")
         return 0
+    if args.command == "migrate":
+        return _migrate()
     return _rotate()
 
 
