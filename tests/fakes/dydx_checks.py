@@ -96,7 +96,8 @@ def _validate_basic(order: Order) -> None:
     if flags != 32 and not unspecified:
         raise ClobRejection(6000, "condition type specified for non-conditional order")
     if flags != 32 and order.conditional_order_trigger_subticks != 0:
-        raise ClobRejection(6001, "conditional order trigger subticks greater than 0 for non-conditional order")
+        raise ClobRejection(6001, "conditional order trigger subticks greater than 0 for "
+                                  "non-conditional order")
 
 
 def _market(exchange: DydxExchange, clob_pair_id: int) -> dict[str, Any]:
@@ -154,7 +155,8 @@ def _place(exchange: DydxExchange, order: Order, tx_hash: str) -> None:
     existing = exchange.orders.get(key)
     if flags:
         if key in exchange.cancelled:
-            raise ClobRejection(3008, "Stateful order was previously cancelled and therefore cannot be placed")
+            raise ClobRejection(3008, "Stateful order was previously cancelled and therefore cannot be "
+                                      "placed")
         if existing is not None and existing.live:
             raise ClobRejection(3005, "Existing stateful order has higher-or-equal priority than the new one")
         if existing is not None:
@@ -163,12 +165,13 @@ def _place(exchange: DydxExchange, order: Order, tx_hash: str) -> None:
             raise ClobRejection(10001, "Subaccount cannot open more orders due to equity tier limit.")
     elif existing is not None and existing.gtb is not None and existing.gtb >= exchange.height + 1:
         if existing.tx_hash and order.good_til_block == existing.gtb:
-            raise ClobRejection(30, "An order with the same `OrderId` and `OrderHash` has already been processed")
+            raise ClobRejection(30, "An order with the same `OrderId` and `OrderHash` has already been "
+                                    "processed")
         if existing.filled >= existing.size:
             raise ClobRejection(24, "Order is fully filled")
         if order.good_til_block <= existing.gtb:
-            raise ClobRejection(20, "An order with the same `OrderId` already exists with a greater-than-or-equal "
-                                    "`GoodTilBlock`")
+            raise ClobRejection(20, "An order with the same `OrderId` already exists with a "
+                                    "greater-than-or-equal `GoodTilBlock`")
     if order.reduce_only and flags == 0:
         position = exchange.position(owner, subaccount, market["ticker"])
         if position == 0 or (position > 0) == (side == "BUY"):
@@ -178,7 +181,8 @@ def _place(exchange: DydxExchange, order: Order, tx_hash: str) -> None:
     exchange.add(SimOrder(
         key=key, uuid=order_uuid(key), ticker=market["ticker"], side=side, size=size,
         price=exchange.price_of(order.subticks, market), tif=_TIF[order.time_in_force],
-        reduce_only=order.reduce_only, gtb=order.good_til_block or None, gtbt=order.good_til_block_time or None,
+        reduce_only=order.reduce_only, gtb=order.good_til_block or None,
+        gtbt=order.good_til_block_time or None,
         trigger=exchange.price_of(trigger, market) if trigger else None,
         condition=condition.get(order.condition_type), tx_hash=tx_hash, filled=Decimal(0),
     ))

@@ -98,7 +98,8 @@ class SimPosition:
 class DydxExchange:
     """Chain + indexer state shared by `FakeDydxNode` and the fake indexer routes."""
 
-    def __init__(self, indexer: FakeIndexer, *, height: int = 1000, taker_fee: Decimal = Decimal("0.0005")) -> None:
+    def __init__(self, indexer: FakeIndexer, *, height: int = 1000,
+                 taker_fee: Decimal = Decimal("0.0005")) -> None:
         self.indexer = indexer
         self.lock = threading.RLock()
         self.height = height

@@ -100,8 +100,9 @@ def subaccount_json(owner: str, subaccount: int, usdc: Decimal, positions: dict[
     return {"subaccount": {
         "address": owner, "subaccountNumber": subaccount, "equity": fmt(equity),
         "freeCollateral": fmt(equity - margin), "openPerpetualPositions": open_positions,
-        "assetPositions": {"USDC": {"size": fmt(abs(usdc)), "symbol": "USDC", "side": "LONG" if usdc >= 0 else "SHORT",
-                                    "assetId": "0", "subaccountNumber": subaccount}},
+        "assetPositions": {"USDC": {"size": fmt(abs(usdc)), "symbol": "USDC",
+                                    "side": "LONG" if usdc >= 0 else "SHORT", "assetId": "0",
+                                    "subaccountNumber": subaccount}},
         "marginEnabled": True, "updatedAtHeight": str(height), "latestProcessedBlockHeight": str(height),
     }}
 
@@ -146,7 +147,8 @@ def install_account_routes(indexer: FakeIndexer, exchange: DydxExchange) -> None
         if "market" in req.query:
             found = [f for f in found if f["market"] == req.query["market"]]
         if "createdBeforeOrAtHeight" in req.query:
-            found = [f for f in found if int(f["createdAtHeight"]) <= int(req.query["createdBeforeOrAtHeight"])]
+            cap = int(req.query["createdBeforeOrAtHeight"])
+            found = [f for f in found if int(f["createdAtHeight"]) <= cap]
         found = list(reversed(found))  # newest first
         return 200, {"fills": found[: int(req.query.get("limit", 1000))]}
 

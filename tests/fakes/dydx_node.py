@@ -40,24 +40,20 @@ from coincurve.ecdsa import cdata_to_der, deserialize_compact
 from dydx_v4_client.node.authenticators import Authenticator, AuthenticatorType
 from dydx_v4_client.node.message import add_authenticator
 from dydx_v4_client.wallet import Wallet
-from google.protobuf.any_pb2 import Any as PbAny
-from v4_proto.cosmos.auth.v1beta1 import query_pb2 as auth_q
-from v4_proto.cosmos.auth.v1beta1 import query_pb2_grpc as auth_g
-from v4_proto.cosmos.auth.v1beta1.auth_pb2 import BaseAccount
-from v4_proto.cosmos.base.abci.v1beta1.abci_pb2 import GasInfo, TxResponse
-from v4_proto.cosmos.base.tendermint.v1beta1 import query_pb2 as tm_q
-from v4_proto.cosmos.base.tendermint.v1beta1 import query_pb2_grpc as tm_g
+from v4_proto.cosmos.base.abci.v1beta1.abci_pb2 import TxResponse
 from v4_proto.cosmos.crypto.secp256k1.keys_pb2 import PubKey
-from v4_proto.cosmos.tx.v1beta1 import service_pb2 as tx_s
-from v4_proto.cosmos.tx.v1beta1 import service_pb2_grpc as tx_g
 from v4_proto.cosmos.tx.v1beta1.tx_pb2 import AuthInfo, SignDoc, TxBody, TxRaw
-from v4_proto.dydxprotocol.accountplus import query_pb2 as ap_q
-from v4_proto.dydxprotocol.accountplus import query_pb2_grpc as ap_g
-from v4_proto.dydxprotocol.accountplus.models_pb2 import AccountAuthenticator
 from v4_proto.dydxprotocol.accountplus.tx_pb2 import TxExtension
 
-from tests.fakes.dydx_checks import ClobRejection, apply_message, decode_message, is_stateful, is_stateful_placement
+from tests.fakes.dydx_checks import (
+    ClobRejection,
+    apply_message,
+    decode_message,
+    is_stateful,
+    is_stateful_placement,
+)
 from tests.fakes.dydx_exchange import DydxExchange
+from tests.fakes.dydx_grpc import add_servicers
 
 TRADING_MESSAGES = ("/dydxprotocol.clob.MsgPlaceOrder", "/dydxprotocol.clob.MsgCancelOrder",
                     "/dydxprotocol.clob.MsgBatchCancel")
@@ -101,8 +97,8 @@ class _Reject(Exception):
 class FakeDydxNode:
     """The fake node; see the module docstring."""
 
-    def __init__(self, exchange: DydxExchange, *, chain_id: str = "dydx-testnet-4", verify_signatures: bool = True,
-                 timeout_sleep: float = 1.5) -> None:
+    def __init__(self, exchange: DydxExchange, *, chain_id: str = "dydx-testnet-4",
+                 verify_signatures: bool = True, timeout_sleep: float = 1.5) -> None:
         self.exchange = exchange
         self.chain_id = chain_id
         self.verify_signatures = verify_signatures
@@ -130,10 +126,7 @@ class FakeDydxNode:
 
     def start(self) -> FakeDydxNode:
         server = grpc.server(futures.ThreadPoolExecutor(max_workers=16))
-        auth_g.add_QueryServicer_to_server(_Auth(self), server)
-        tm_g.add_ServiceServicer_to_server(_Tendermint(self), server)
-        tx_g.add_ServiceServicer_to_server(_Tx(self), server)
-        ap_g.add_QueryServicer_to_server(_AccountPlus(self), server)
+        add_servicers(self, server)
         self.port = server.add_insecure_port("127.0.0.1:0")
         server.start()
         self._server = server
@@ -164,7 +157,8 @@ class FakeDydxNode:
                           subaccounts: tuple[int, ...] | None = (0,),
                           clob_pairs: tuple[int, ...] | None = None) -> int:
         """Register a permissioned key for `owner`, encoded as the real client would; returns its id."""
-        parts = [Authenticator.signature_verification(pubkey), Authenticator.message_filter(",".join(messages))]
+        parts = [Authenticator.signature_verification(pubkey),
+                 Authenticator.message_filter(",".join(messages))]
         if subaccounts is not None:
             parts.append(Authenticator.subaccount_filter(list(subaccounts)))
         if clob_pairs is not None:
@@ -335,7 +329,8 @@ class FakeDydxNode:
             return
         if not valid or _address_of(pubkey) != owner:
             raise _Reject("sdk", 4, f"signature verification failed; please verify account number "
-                                    f"({account.account_number}) and chain-id ({self.chain_id}): unauthorized")
+                                    f"({account.account_number}) and chain-id ({self.chain_id}): "
+                                    "unauthorized")
 
     def _rate_limit(self, owner: str) -> None:
         height = self.exchange.height + 1  # CheckTx runs against the next block
@@ -343,8 +338,8 @@ class FakeDydxNode:
             self.placements.popleft()
         mine = [h for o, h in self.placements if o == owner]
         if mine.count(height) >= self.per_block or len(mine) >= self.per_window:
-            raise _Reject("clob", 5001, f"Block rate limit exceeded: more than {self.per_block} stateful orders "
-                                        f"per block: block rate limit exceeded")
+            raise _Reject("clob", 5001, f"Block rate limit exceeded: more than {self.per_block} "
+                                        "stateful orders per block: block rate limit exceeded")
 
 
 def _selected_authenticators(body: TxBody) -> list[int]:
@@ -372,62 +367,3 @@ def _address_of(pubkey: bytes) -> str:
     class _Key:
         public_key_bytes = pubkey
     return Wallet(_Key(), 0, 0).address  # type: ignore[arg-type]
-
-
-class _Auth(auth_g.QueryServicer):
-    def __init__(self, node: FakeDydxNode) -> None:
-        self.node = node
-
-    def Account(self, request, context):  # noqa: N802 - gRPC method name
-        self.node._enter("Account", context)
-        account = self.node.accounts.get(request.address)
-        if account is None:
-            context.abort(grpc.StatusCode.NOT_FOUND, f"account {request.address} not found")
-        packed = PbAny()
-        packed.Pack(BaseAccount(address=account.address, account_number=account.account_number,
-                                sequence=account.committed), type_url_prefix="/")
-        return auth_q.QueryAccountResponse(account=packed)
-
-
-class _Tendermint(tm_g.ServiceServicer):
-    def __init__(self, node: FakeDydxNode) -> None:
-        self.node = node
-
-    def GetLatestBlock(self, request, context):  # noqa: N802
-        self.node._enter("GetLatestBlock", context)
-        response = tm_q.GetLatestBlockResponse()
-        response.block.header.height = self.node.exchange.height
-        response.block.header.chain_id = self.node.chain_id
-        response.block.header.time.FromSeconds(int(self.node.exchange.block_time))
-        response.sdk_block.header.height = self.node.exchange.height
-        return response
-
-
-class _Tx(tx_g.ServiceServicer):
-    def __init__(self, node: FakeDydxNode) -> None:
-        self.node = node
-
-    def BroadcastTx(self, request, context):  # noqa: N802
-        fault = self.node._enter("BroadcastTx", context)
-        response = self.node.broadcast(request.tx_bytes, fault)
-        if fault is not None and fault.kind in ("timeout", "timeout_evicted"):
-            if fault.kind == "timeout_evicted":  # committed and gone from the cache meanwhile
-                with self.node.exchange.lock:
-                    self.node.mempool.discard(response.txhash)
-            time.sleep(self.node.timeout_sleep)  # processed, but the client stops waiting
-        return tx_s.BroadcastTxResponse(tx_response=response)
-
-    def Simulate(self, request, context):  # noqa: N802
-        self.node._enter("Simulate", context)
-        return tx_s.SimulateResponse(gas_info=GasInfo(gas_used=100_000))
-
-
-class _AccountPlus(ap_g.QueryServicer):
-    def __init__(self, node: FakeDydxNode) -> None:
-        self.node = node
-
-    def GetAuthenticators(self, request, context):  # noqa: N802
-        self.node._enter("GetAuthenticators", context)
-        found = self.node.authenticators.get(request.account, [])
-        return ap_q.GetAuthenticatorsResponse(account_authenticators=[
-            AccountAuthenticator(id=a.id, type="AllOf", config=a.config) for a in found])

@@ -57,7 +57,8 @@ class DydxWorld:
         if not api_key:
             return Signer.from_mnemonic(MNEMONIC, **kwargs)
         if auth_id is None:
-            auth_id = self.node.add_authenticator(self.owner, Signer.from_api_key(API_KEY, OWNER, 0).public_key)
+            api_public_key = Signer.from_api_key(API_KEY, OWNER, 0).public_key
+            auth_id = self.node.add_authenticator(self.owner, api_public_key)
         return Signer.from_api_key(API_KEY, self.owner, auth_id, **kwargs)
 
     def venue(self, api_key: bool = False, signer: Signer | None = None, rpc_timeout: float = 1.0,
@@ -76,8 +77,8 @@ class DydxWorld:
             for (_, _, ticker), pos in self.exchange.positions.items():
                 exit_side = "SELL" if pos.size > 0 else "BUY"
                 stops = [o for o in self.exchange.orders.values()
-                         if o.live and o.condition == "STOP_LOSS" and o.ticker == ticker and o.side == exit_side
-                         and o.reduce_only and o.size >= abs(pos.size)]
+                         if o.live and o.condition == "STOP_LOSS" and o.ticker == ticker
+                         and o.side == exit_side and o.reduce_only and o.size >= abs(pos.size)]
                 assert stops, f"{ticker} position {pos.size} was left without a stop-loss"
         assert self.exchange.double_entries() == [], "an order id was filled under two placements"
 

@@ -68,7 +68,9 @@ def market_driver(dydx_setup: tuple[DydxWorld, str]) -> DydxDriver:
 
 
 @pytest.fixture
-async def venue_factory(dydx_setup: tuple[DydxWorld, str]) -> AsyncIterator[Callable[[], Awaitable[DydxVenue]]]:
+async def venue_factory(
+    dydx_setup: tuple[DydxWorld, str],
+) -> AsyncIterator[Callable[[], Awaitable[DydxVenue]]]:
     """DydxVenues of the one funded fake owner; each has its own signer (and local sequence)."""
     world, kind = dydx_setup
     auth_id = None

@@ -91,8 +91,9 @@ def test_endpoints_from_settings_and_defaults():
     assert not testnet.plaintext and testnet.node_target == "test-dydx-grpc.kingnodes.com:443"
     mainnet = endpoints_for("mainnet", empty)
     assert mainnet.indexer_url == "https://indexer.dydx.trade" and mainnet.node_target.endswith(":443")
-    custom = endpoints_for(Network.MAINNET, SimpleNamespace(dydx_mainnet_node_url="https://dydx-ops-grpc.kingnodes.com",
-                                                            dydx_mainnet_indexer_url="https://indexer.dydx.trade/"))
+    custom = endpoints_for(Network.MAINNET, SimpleNamespace(
+        dydx_mainnet_node_url="https://dydx-ops-grpc.kingnodes.com",
+        dydx_mainnet_indexer_url="https://indexer.dydx.trade/"))
     assert custom.node_target == "dydx-ops-grpc.kingnodes.com:443" and not custom.plaintext
     assert custom.indexer_url == "https://indexer.dydx.trade"  # the client adds /v4 itself
     plain = endpoints_for(Network.TESTNET, SimpleNamespace(

@@ -123,7 +123,7 @@ def test_limit_order_is_long_term_gtt():
 
 @pytest.mark.parametrize(
     ("take_profit", "condition"),
-    [(False, Order.ConditionType.CONDITION_TYPE_STOP_LOSS), (True, Order.ConditionType.CONDITION_TYPE_TAKE_PROFIT)],
+    [(False, Order.CONDITION_TYPE_STOP_LOSS), (True, Order.CONDITION_TYPE_TAKE_PROFIT)],
 )
 def test_conditional_orders_carry_explicit_condition_and_trigger(take_profit, condition):
     order = encoding.conditional_order(

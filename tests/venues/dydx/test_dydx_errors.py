@@ -6,7 +6,12 @@ import grpc
 import httpx
 import pytest
 
-from trading_app.venues.dydx.errors import error_for_code, error_for_http, error_for_rpc, parse_expected_sequence
+from trading_app.venues.dydx.errors import (
+    error_for_code,
+    error_for_http,
+    error_for_rpc,
+    parse_expected_sequence,
+)
 from trading_app.venues.errors import (
     OrderRejected,
     RateLimited,

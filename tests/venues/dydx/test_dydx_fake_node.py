@@ -21,7 +21,8 @@ IOC, GTT = Order.TIME_IN_FORCE_IOC, Order.TIME_IN_FORCE_UNSPECIFIED
 SL = Order.CONDITION_TYPE_STOP_LOSS
 
 
-async def _send(world: DydxWorld, order, sequence: int = 5, chain_id: str = "dydx-testnet-4", account: int = 42):
+async def _send(world: DydxWorld, order, sequence: int = 5, chain_id: str = "dydx-testnet-4",
+                account: int = 42):
     client = world.venue().client
     wallet = Wallet(KeyPair.from_mnemonic(MNEMONIC), account, sequence)
     tx = Builder(chain_id, "ibc/x").build(wallet, message.place_order(order))
@@ -35,8 +36,9 @@ def _order(world: DydxWorld, client_id=1, flags=0, quantums=10_000_000, subticks
         gtb = world.exchange.height + 10
     if flags and gtbt is None:
         gtbt = int(time.time()) + 3600
-    return message.order(message.order_id(OWNER, 0, client_id, 1, flags), Order.SIDE_BUY, quantums, subticks, tif,
-                         reduce_only, good_til_block=gtb, good_til_block_time=gtbt, condition_type=condition,
+    order_id = message.order_id(OWNER, 0, client_id, 1, flags)
+    return message.order(order_id, Order.SIDE_BUY, quantums, subticks, tif, reduce_only, good_til_block=gtb,
+                         good_til_block_time=gtbt, condition_type=condition,
                          conditional_order_trigger_subticks=trigger)
 
 
@@ -71,5 +73,6 @@ async def test_signature_sequence_and_duplicates(dydx_world):
                        sequence=6) == ("clob", 3005)
     below = _order(dydx_world, client_id=9, subticks=2_000_000_000)  # a BUY under the market: no fill
     assert await _send(dydx_world, below, sequence=0) == ("", 0)  # short-term orders skip the sequence check
-    assert await _send(dydx_world, _order(dydx_world, client_id=10, reduce_only=True), sequence=0) == ("clob", 2001)
+    nothing_to_reduce = _order(dydx_world, client_id=10, reduce_only=True)
+    assert await _send(dydx_world, nothing_to_reduce, sequence=0) == ("clob", 2001)
     assert dydx_world.exchange.positions == {}

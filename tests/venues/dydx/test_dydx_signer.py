@@ -34,8 +34,8 @@ async def _stop(venue, client_id, trigger=D("2850.0")):
 
 
 def _placements(world: DydxWorld, client_id: int) -> list[dict]:
-    return [b for b in world.node.broadcasts
-            if b.get("type_url", "").endswith("MsgPlaceOrder") and b["msg"].order.order_id.client_id == client_id]
+    return [b for b in world.node.broadcasts if b.get("type_url", "").endswith("MsgPlaceOrder")
+            and b["msg"].order.order_id.client_id == client_id]
 
 
 def _live_orders(world: DydxWorld, client_id: int) -> int:

@@ -20,7 +20,8 @@ def _sent(world: DydxWorld, kind: str) -> list:
 
 
 async def _protected_long(world: DydxWorld, venue, client_id: int = 1):
-    entry = await venue.place_market_order("ETH-USD", Side.BUY, SIZE, worst_price=D("3100.0"), client_id=client_id)
+    entry = await venue.place_market_order("ETH-USD", Side.BUY, SIZE, worst_price=D("3100.0"),
+                                           client_id=client_id)
     stop = await venue.place_stop_loss("ETH-USD", Side.SELL, SIZE, D("2850.0"), worst_price=D("2707.5"),
                                        client_id=client_id + 1, good_til_seconds=7 * 86400)
     return entry, stop
@@ -36,12 +37,14 @@ async def test_orders_on_the_wire(dydx_world):
     assert market.order_id.order_flags == 0 and market.good_til_block == height + 15 == entry.good_til_block
     assert market.time_in_force == Order.TIME_IN_FORCE_IOC and market.subticks == 3_100_000_000
     assert market.quantums == 10_000_000 and market.order_id.clob_pair_id == 1
-    for order, condition, trigger, worst in ((sl, Order.CONDITION_TYPE_STOP_LOSS, 2_850_000_000, 2_707_500_000),
-                                             (tp, Order.CONDITION_TYPE_TAKE_PROFIT, 3_300_000_000, 3_135_000_000)):
+    expected = ((sl, Order.CONDITION_TYPE_STOP_LOSS, 2_850_000_000, 2_707_500_000),
+                (tp, Order.CONDITION_TYPE_TAKE_PROFIT, 3_300_000_000, 3_135_000_000))
+    for order, condition, trigger, worst in expected:
         assert order.order_id.order_flags == 32 and order.condition_type == condition
         assert order.conditional_order_trigger_subticks == trigger and order.subticks == worst
         assert order.reduce_only and order.time_in_force == Order.TIME_IN_FORCE_IOC
-    assert sl.good_til_block_time == stop.good_til_block_time and tp.good_til_block_time == take.good_til_block_time
+    assert sl.good_til_block_time == stop.good_til_block_time
+    assert tp.good_til_block_time == take.good_til_block_time
     assert stop.venue_order_id == encoding.order_uuid(OWNER, 0, 2, 1, 32)
     assert dydx_world.exchange.by_uuid[stop.venue_order_id].key[2] == 2  # the fake derives the same UUID
     dydx_world.assert_protected()
@@ -64,7 +67,8 @@ async def test_cancels_carry_the_required_good_til(dydx_world):
 async def test_expired_orders_need_no_cancel(dydx_world):
     venue = dydx_world.venue(clock=lambda: 2_000_000_000)
     await venue.cancel(OrderRef(7, "ETH-USD", OrderType.LIMIT, 64, 1, 0, good_til_block_time=1_999_999_999))
-    await venue.cancel(OrderRef(8, "ETH-USD", OrderType.MARKET, 0, 1, 0, good_til_block=dydx_world.exchange.height))
+    passed = dydx_world.exchange.height
+    await venue.cancel(OrderRef(8, "ETH-USD", OrderType.MARKET, 0, 1, 0, good_til_block=passed))
     assert dydx_world.node.calls.count("BroadcastTx") == 0
 
 

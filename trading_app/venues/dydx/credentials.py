@@ -42,7 +42,9 @@ def normalize_mnemonic(mnemonic: str) -> str:
     except Exception:  # noqa: BLE001 - bip_utils raises varied types; never echo its text
         valid = False
     if not valid:
-        raise InvalidCredential("the secret phrase is not a valid BIP39 phrase (unknown word or bad checksum)")
+        raise InvalidCredential(
+            "the secret phrase is not a valid BIP39 phrase (unknown word or bad checksum)"
+        )
     return phrase
 
 
@@ -123,7 +125,11 @@ def normalize_authenticator_id(value: int | str) -> int:
 
 
 TRADING_MESSAGES = frozenset(
-    {"/dydxprotocol.clob.MsgPlaceOrder", "/dydxprotocol.clob.MsgCancelOrder", "/dydxprotocol.clob.MsgBatchCancel"}
+    {
+        "/dydxprotocol.clob.MsgPlaceOrder",
+        "/dydxprotocol.clob.MsgCancelOrder",
+        "/dydxprotocol.clob.MsgBatchCancel",
+    }
 )
 
 

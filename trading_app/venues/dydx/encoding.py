@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import uuid
 from decimal import Decimal
+from typing import Any
 
 from dydx_v4_client import MAX_CLIENT_ID, OrderFlags
 from dydx_v4_client.node import message
@@ -246,7 +247,9 @@ def conditional_order(
     )
 
 
-def cancel_message(order_id: OrderId, good_til_block: int | None = None, good_til_block_time: int | None = None):
+def cancel_message(
+    order_id: OrderId, good_til_block: int | None = None, good_til_block_time: int | None = None
+) -> Any:
     """MsgCancelOrder for a short-term (`good_til_block`) or stateful (`good_til_block_time`) order."""
     if (good_til_block is None) == (good_til_block_time is None):
         raise ValueError("give exactly one of good_til_block and good_til_block_time")

@@ -134,7 +134,9 @@ class Signer:
         options = TxOptions([self.authenticator_id], sequence, self._account_number)
         return client.node.builder.build(self._wallet, msg, tx_options=options)
 
-    async def submit(self, client: DydxClient, msg: Any, *, stateful: bool, placement: bool = False) -> TxResult:
+    async def submit(
+        self, client: DydxClient, msg: Any, *, stateful: bool, placement: bool = False
+    ) -> TxResult:
         """Sign `msg` and broadcast it until accepted or refused for good.
 
         Args:
@@ -151,7 +153,7 @@ class Signer:
         """
         async with self._lock:
             height = await self.limiter.wait_turn(client.latest_height) if placement else None
-            retried_sequence = retried_rate = False
+            retries = {"sequence": 1, "rate": 1 if placement else 0}
             while True:
                 if self._account_number is None or (stateful and self._sequence is None):
                     await self.resync(client)
@@ -159,41 +161,47 @@ class Signer:
                 sequence = self._sequence if self._sequence is not None else 0
                 tx = self._sign(client, msg, sequence)
                 response, resent = await self._broadcast_same_bytes(client, tx, stateful)
-                code, space, log = int(response.code), response.codespace, response.raw_log
-                if self._accepted(code, space, log, sequence, stateful, resent):
+                if self._accepted(response, sequence, stateful, resent):
                     break
-                if stateful and (space, code) == (codes.SDK, codes.SDK_WRONG_SEQUENCE) and not retried_sequence:
-                    retried_sequence = True
-                    expected = codes.parse_expected_sequence(log)
-                    if expected is None:
-                        await self.resync(client)
-                    else:
-                        self._sequence = expected
-                    continue
-                if placement and (space, code) == (codes.CLOB, codes.CLOB_BLOCK_RATE_LIMIT) and not retried_rate:
-                    retried_rate = True
-                    height = await self.limiter.wait_next_block(client.latest_height, height)
-                    continue
-                if stateful and (space, code) == (codes.SDK, codes.SDK_WRONG_SEQUENCE):
-                    self._sequence = None  # resync before the next stateful tx
-                raise codes.error_for_code(space, code, log)
+                height = await self._prepare_retry(client, response, stateful, retries, height)
             if stateful:
                 self._sequence = sequence + 1
             if placement:
                 self.limiter.record(height)
             tx_hash = response.txhash or hashlib.sha256(tx.SerializeToString()).hexdigest().upper()
-            return TxResult(tx_hash, sequence, code, space, resent)
+            return TxResult(tx_hash, sequence, int(response.code), response.codespace, resent)
 
     @staticmethod
-    def _accepted(code: int, space: str, log: str, sequence: int, stateful: bool, resent: bool) -> bool:
-        if code == 0 or (space, code) == (codes.SDK, codes.SDK_TX_IN_MEMPOOL_CACHE):
+    def _accepted(response: Any, sequence: int, stateful: bool, resent: bool) -> bool:
+        found = (response.codespace, int(response.code))
+        if found[1] == 0 or found == (codes.SDK, codes.SDK_TX_IN_MEMPOOL_CACHE):
             return True
         if not resent:
             return False
-        if stateful and (space, code) == (codes.SDK, codes.SDK_WRONG_SEQUENCE):
+        if stateful and found == (codes.SDK, codes.SDK_WRONG_SEQUENCE):
             # our first copy consumed `sequence` before the transport failed
-            return codes.parse_expected_sequence(log) == sequence + 1
-        return not stateful and (space, code) == (codes.CLOB, codes.CLOB_ORDER_REPROCESSED)
+            return codes.parse_expected_sequence(response.raw_log) == sequence + 1
+        return not stateful and found == (codes.CLOB, codes.CLOB_ORDER_REPROCESSED)
+
+    async def _prepare_retry(
+        self, client: DydxClient, response: Any, stateful: bool, retries: dict[str, int], height: int | None
+    ) -> int | None:
+        """Set up the one allowed retry after a recoverable refusal, or raise the mapped error."""
+        space, code, log = response.codespace, int(response.code), response.raw_log
+        if stateful and (space, code) == (codes.SDK, codes.SDK_WRONG_SEQUENCE):
+            if retries["sequence"]:
+                retries["sequence"] -= 1
+                expected = codes.parse_expected_sequence(log)
+                if expected is None:
+                    await self.resync(client)
+                else:
+                    self._sequence = expected
+                return height
+            self._sequence = None  # resync before the next stateful tx
+        elif (space, code) == (codes.CLOB, codes.CLOB_BLOCK_RATE_LIMIT) and retries["rate"]:
+            retries["rate"] -= 1
+            return await self.limiter.wait_next_block(client.latest_height, height or 0)
+        raise codes.error_for_code(space, code, log)
 
     async def _broadcast_same_bytes(self, client: DydxClient, tx: Tx, stateful: bool) -> tuple[Any, bool]:
         for attempt in range(self.resends + 1):

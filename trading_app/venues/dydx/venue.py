@@ -20,7 +20,15 @@ from dydx_v4_client import OrderFlags
 from dydx_v4_client.node import message
 
 from trading_app.domain.enums import Network, OrderStatus, OrderType, Side
-from trading_app.venues.base import AccountSnapshot, AccountState, Fill, MarketSpec, OrderRef, OrderReport, Venue
+from trading_app.venues.base import (
+    AccountSnapshot,
+    AccountState,
+    Fill,
+    MarketSpec,
+    OrderRef,
+    OrderReport,
+    Venue,
+)
 from trading_app.venues.dydx import encoding, parse
 from trading_app.venues.dydx import errors as codes
 from trading_app.venues.dydx.client import DydxClient, DydxEndpoints
@@ -129,12 +137,16 @@ class DydxVenue(Venue):
 
     # -- placing ---------------------------------------------------------------------------
 
-    def _ref(self, spec: MarketSpec, client_id: int, kind: OrderType, flags: int, **good_til: Any) -> OrderRef:
+    def _ref(
+        self, spec: MarketSpec, client_id: int, kind: OrderType, flags: int, **good_til: Any
+    ) -> OrderRef:
         uuid = encoding.order_uuid(self.owner_address, self.subaccount, client_id, spec.clob_pair_id, flags)
         return OrderRef(client_id, spec.ticker, kind, int(flags), spec.clob_pair_id, self.subaccount,
                         venue_order_id=uuid, **good_til)
 
-    async def _place(self, order: Any, ref: OrderRef, side: Side, size: Decimal, trigger: Decimal | None = None) -> OrderRef:
+    async def _place(
+        self, order: Any, ref: OrderRef, side: Side, size: Decimal, trigger: Decimal | None = None
+    ) -> OrderRef:
         stateful = encoding.is_stateful(ref.order_flags)
         tx_hash, removal = "", None
         try:
@@ -148,7 +160,9 @@ class DydxVenue(Venue):
             elif (e.codespace, e.code) not in _SAME_ORDER:
                 raise
         ref = replace(ref, tx_hash=tx_hash)
-        self._placed[ref.venue_order_id] = _Placed(ref, Side(side), size, trigger, bool(order.reduce_only), removal)
+        self._placed[ref.venue_order_id] = _Placed(
+            ref, Side(side), size, trigger, bool(order.reduce_only), removal
+        )
         self._client_ids[ref.venue_order_id] = ref.client_id
         return ref
 
@@ -176,7 +190,8 @@ class DydxVenue(Venue):
         return await self._place(order, ref, side, size)
 
     async def place_limit_order(
-        self, market: str, side: Side, size: Decimal, price: Decimal, *, client_id: int, good_til_seconds: int,
+        self, market: str, side: Side, size: Decimal, price: Decimal, *, client_id: int,
+        good_til_seconds: int,
     ) -> OrderRef:
         """Long-term (stateful) limit order expiring after `good_til_seconds`."""
         spec = await self._spec(market)
@@ -184,7 +199,8 @@ class DydxVenue(Venue):
         if existing := self._already_placed(spec, client_id, OrderFlags.LONG_TERM):
             return existing
         gtbt = encoding.good_til_block_time(self._clock(), good_til_seconds)
-        order = encoding.limit_order(spec, self.owner_address, self.subaccount, client_id, side, size, price, gtbt)
+        order = encoding.limit_order(spec, self.owner_address, self.subaccount, client_id, side, size,
+                                     price, gtbt)
         ref = self._ref(spec, client_id, OrderType.LIMIT, OrderFlags.LONG_TERM, good_til_block_time=gtbt)
         return await self._place(order, ref, side, size)
 
@@ -302,7 +318,8 @@ class DydxVenue(Venue):
             if since is None or len(batch) < FILLS_PAGE or len(fresh) < len(batch):
                 break
             params["createdBeforeOrAtHeight"] = min(int(f["createdAtHeight"]) for f in batch)
-        return sorted(found.values(), key=lambda f: (int(f.get("createdAtHeight", 0)), f["createdAt"], f["id"]))
+        return sorted(found.values(),
+                      key=lambda f: (int(f.get("createdAtHeight", 0)), f["createdAt"], f["id"]))
 
     async def _client_id(self, uuid: str) -> int:
         if uuid not in self._client_ids:
@@ -323,7 +340,8 @@ class DydxVenue(Venue):
 
     async def _subaccount(self) -> dict[str, Any] | None:
         try:
-            data = await self.client.get(f"/v4/addresses/{self.owner_address}/subaccountNumber/{self.subaccount}")
+            path = f"/v4/addresses/{self.owner_address}/subaccountNumber/{self.subaccount}"
+            data = await self.client.get(path)
         except httpx.HTTPStatusError:
             return None  # no deposit yet: the indexer does not know the subaccount
         return data.get("subaccount")
@@ -360,4 +378,6 @@ def _check_worst_price(side: Side, trigger: Decimal, worst: Decimal, take_profit
     # the triggered IOC must be able to fill at the trigger: a SELL's limit at or below it, a BUY's above
     if side is Side.SELL and worst > trigger or side is Side.BUY and worst < trigger:
         kind = "take-profit" if take_profit else "stop-loss"
-        raise OrderRejected(f"{kind} worst price {worst} is on the wrong side of the trigger {trigger} for a {side}")
+        raise OrderRejected(
+            f"{kind} worst price {worst} is on the wrong side of the trigger {trigger} for a {side}"
+        )

@@ -1,0 +1,90 @@
+"""gRPC servicers of the fake dYdX node: thin adapters from the v4_proto services to `FakeDydxNode`."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+import grpc
+from google.protobuf.any_pb2 import Any as PbAny
+from v4_proto.cosmos.auth.v1beta1 import query_pb2 as auth_q
+from v4_proto.cosmos.auth.v1beta1 import query_pb2_grpc as auth_g
+from v4_proto.cosmos.auth.v1beta1.auth_pb2 import BaseAccount
+from v4_proto.cosmos.base.abci.v1beta1.abci_pb2 import GasInfo
+from v4_proto.cosmos.base.tendermint.v1beta1 import query_pb2 as tm_q
+from v4_proto.cosmos.base.tendermint.v1beta1 import query_pb2_grpc as tm_g
+from v4_proto.cosmos.tx.v1beta1 import service_pb2 as tx_s
+from v4_proto.cosmos.tx.v1beta1 import service_pb2_grpc as tx_g
+from v4_proto.dydxprotocol.accountplus import query_pb2 as ap_q
+from v4_proto.dydxprotocol.accountplus import query_pb2_grpc as ap_g
+from v4_proto.dydxprotocol.accountplus.models_pb2 import AccountAuthenticator
+
+if TYPE_CHECKING:
+    from tests.fakes.dydx_node import FakeDydxNode
+
+
+def add_servicers(node: FakeDydxNode, server: grpc.Server) -> None:
+    """Serve auth Account, tendermint GetLatestBlock, tx BroadcastTx/Simulate, accountplus."""
+    auth_g.add_QueryServicer_to_server(_Auth(node), server)
+    tm_g.add_ServiceServicer_to_server(_Tendermint(node), server)
+    tx_g.add_ServiceServicer_to_server(_Tx(node), server)
+    ap_g.add_QueryServicer_to_server(_AccountPlus(node), server)
+
+
+class _Auth(auth_g.QueryServicer):
+    def __init__(self, node: FakeDydxNode) -> None:
+        self.node = node
+
+    def Account(self, request, context):  # noqa: N802 - gRPC method name
+        self.node._enter("Account", context)
+        account = self.node.accounts.get(request.address)
+        if account is None:
+            context.abort(grpc.StatusCode.NOT_FOUND, f"account {request.address} not found")
+        packed = PbAny()
+        packed.Pack(BaseAccount(address=account.address, account_number=account.account_number,
+                                sequence=account.committed), type_url_prefix="/")
+        return auth_q.QueryAccountResponse(account=packed)
+
+
+class _Tendermint(tm_g.ServiceServicer):
+    def __init__(self, node: FakeDydxNode) -> None:
+        self.node = node
+
+    def GetLatestBlock(self, request, context):  # noqa: N802
+        self.node._enter("GetLatestBlock", context)
+        response = tm_q.GetLatestBlockResponse()
+        response.block.header.height = self.node.exchange.height
+        response.block.header.chain_id = self.node.chain_id
+        response.block.header.time.FromSeconds(int(self.node.exchange.block_time))
+        response.sdk_block.header.height = self.node.exchange.height
+        return response
+
+
+class _Tx(tx_g.ServiceServicer):
+    def __init__(self, node: FakeDydxNode) -> None:
+        self.node = node
+
+    def BroadcastTx(self, request, context):  # noqa: N802
+        fault = self.node._enter("BroadcastTx", context)
+        response = self.node.broadcast(request.tx_bytes, fault)
+        if fault is not None and fault.kind in ("timeout", "timeout_evicted"):
+            if fault.kind == "timeout_evicted":  # committed and gone from the cache meanwhile
+                with self.node.exchange.lock:
+                    self.node.mempool.discard(response.txhash)
+            time.sleep(self.node.timeout_sleep)  # processed, but the client stops waiting
+        return tx_s.BroadcastTxResponse(tx_response=response)
+
+    def Simulate(self, request, context):  # noqa: N802
+        self.node._enter("Simulate", context)
+        return tx_s.SimulateResponse(gas_info=GasInfo(gas_used=100_000))
+
+
+class _AccountPlus(ap_g.QueryServicer):
+    def __init__(self, node: FakeDydxNode) -> None:
+        self.node = node
+
+    def GetAuthenticators(self, request, context):  # noqa: N802
+        self.node._enter("GetAuthenticators", context)
+        found = self.node.authenticators.get(request.account, [])
+        return ap_q.GetAuthenticatorsResponse(account_authenticators=[
+            AccountAuthenticator(id=a.id, type="AllOf", config=a.config) for a in found])
