@@ -17,6 +17,9 @@ from trading_app.db.types import Money, UTCDateTime, utcnow
 # Statuses in which a position still needs watching: one such position per user and market
 ACTIVE_POSITION_STATUSES = ("OPENING", "OPEN", "CLOSING", "FAILED_PROTECTION")
 _ACTIVE_SQL = "status IN ('OPENING', 'OPEN', 'CLOSING', 'FAILED_PROTECTION')"
+# Order statuses that are still working on (or not yet seen by) the venue
+WORKING_ORDER_STATUSES = ("PENDING", "OPEN", "UNTRIGGERED", "PARTIALLY_FILLED")
+_WORKING_SQL = "status IN ('PENDING', 'OPEN', 'UNTRIGGERED', 'PARTIALLY_FILLED')"
 
 
 def _money(nullable: bool = False, default: Decimal | None = None) -> object:
@@ -171,6 +174,8 @@ class Order(SQLModel, table=True):
         UniqueConstraint(
             "user_address", "network", "client_id", "order_flags", "clob_pair_id", name="uq_orders_client_id"
         ),
+        # the monitor looks for working orders of closed positions every tick: keep that lookup small
+        Index("ix_orders_working", "status", postgresql_where=text(_WORKING_SQL), sqlite_where=text(_WORKING_SQL)),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -291,3 +296,35 @@ class Notification(SQLModel, table=True):
     status: str = Field(max_length=16)  # sent, failed, skipped (not configured)
     error: str | None = Field(default=None, max_length=256)  # the failure class and Telegram's words
     created_at: datetime = _time()
+
+
+# -- Position monitor: which worker reconciles which account ------------------------
+
+
+class MonitorLease(SQLModel, table=True):
+    """Who reconciles one account (user, network) until `expires_at`, and where its fill reads resume.
+
+    A worker claims a lease only when it is free, expired or already its own, so an account has one
+    owner at a time across workers and replicas; a dead owner's lease runs out and another claims it.
+    """
+
+    __tablename__ = "monitor_leases"
+
+    user_address: str = Field(foreign_key="users.address", primary_key=True, max_length=42)
+    network: str = Field(primary_key=True, max_length=16)
+    owner: str | None = Field(default=None, max_length=128)
+    expires_at: datetime = _time(index=True)
+    fills_cursor: datetime | None = _time(nullable=True)  # newest venue fill already seen
+    last_tick_at: datetime | None = _time(nullable=True)  # last reconcile that succeeded
+    failures: int = Field(default=0)  # consecutive failed reconciles
+    last_error: str | None = Field(default=None, max_length=128)  # exception class only, never a message
+
+
+class MonitorWorker(SQLModel, table=True):
+    """A live monitor worker: its heartbeat decides its share of the accounts."""
+
+    __tablename__ = "monitor_workers"
+
+    worker_id: str = Field(primary_key=True, max_length=128)
+    started_at: datetime = _time()
+    seen_at: datetime = _time(index=True)

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: bab6a55e0e8f
+Revision ID: 2c737b8b8856
 Revises: 
-Create Date: 2026-11-22 01:21:02.225911
+Create Date: 2026-11-22 01:48:16.201957
 
 """
 from typing import Sequence, Union
@@ -14,7 +14,7 @@ import trading_app.db.types  # noqa: F401
 import sqlmodel
 
 # revision identifiers, used by Alembic.
-revision: str = 'bab6a55e0e8f'
+revision: str = '2c737b8b8856'
 down_revision: Union[str, Sequence[str], None] = None
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
@@ -35,6 +35,15 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_login_nonces_address'), ['address'], unique=False)
         batch_op.create_index(batch_op.f('ix_login_nonces_expires_at'), ['expires_at'], unique=False)
 
+    op.create_table('monitor_workers',
+    sa.Column('worker_id', sqlmodel.sql.sqltypes.AutoString(length=128), nullable=False),
+    sa.Column('started_at', trading_app.db.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('seen_at', trading_app.db.types.UTCDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('worker_id')
+    )
+    with op.batch_alter_table('monitor_workers', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_monitor_workers_seen_at'), ['seen_at'], unique=False)
+
     op.create_table('users',
     sa.Column('address', sqlmodel.sql.sqltypes.AutoString(length=42), nullable=False),
     sa.Column('webhook_uuid', sqlmodel.sql.sqltypes.AutoString(length=36), nullable=False),
@@ -52,6 +61,21 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('users', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_users_webhook_uuid'), ['webhook_uuid'], unique=True)
+
+    op.create_table('monitor_leases',
+    sa.Column('user_address', sqlmodel.sql.sqltypes.AutoString(length=42), nullable=False),
+    sa.Column('network', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+    sa.Column('owner', sqlmodel.sql.sqltypes.AutoString(length=128), nullable=True),
+    sa.Column('expires_at', trading_app.db.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('fills_cursor', trading_app.db.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('last_tick_at', trading_app.db.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('failures', sa.Integer(), nullable=False),
+    sa.Column('last_error', sqlmodel.sql.sqltypes.AutoString(length=128), nullable=True),
+    sa.ForeignKeyConstraint(['user_address'], ['users.address'], ),
+    sa.PrimaryKeyConstraint('user_address', 'network')
+    )
+    with op.batch_alter_table('monitor_leases', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_monitor_leases_expires_at'), ['expires_at'], unique=False)
 
     op.create_table('notifications',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -234,6 +258,7 @@ def upgrade() -> None:
     with op.batch_alter_table('orders', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_orders_position_id'), ['position_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_orders_user_address'), ['user_address'], unique=False)
+        batch_op.create_index('ix_orders_working', ['status'], unique=False, postgresql_where=sa.text("status IN ('PENDING', 'OPEN', 'UNTRIGGERED', 'PARTIALLY_FILLED')"), sqlite_where=sa.text("status IN ('PENDING', 'OPEN', 'UNTRIGGERED', 'PARTIALLY_FILLED')"))
 
     op.create_table('paper_fills',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -265,6 +290,7 @@ def downgrade() -> None:
 
     op.drop_table('paper_fills')
     with op.batch_alter_table('orders', schema=None) as batch_op:
+        batch_op.drop_index('ix_orders_working', postgresql_where=sa.text("status IN ('PENDING', 'OPEN', 'UNTRIGGERED', 'PARTIALLY_FILLED')"), sqlite_where=sa.text("status IN ('PENDING', 'OPEN', 'UNTRIGGERED', 'PARTIALLY_FILLED')"))
         batch_op.drop_index(batch_op.f('ix_orders_user_address'))
         batch_op.drop_index(batch_op.f('ix_orders_position_id'))
 
@@ -295,10 +321,18 @@ def downgrade() -> None:
         batch_op.drop_index('ix_notifications_user_time')
 
     op.drop_table('notifications')
+    with op.batch_alter_table('monitor_leases', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_monitor_leases_expires_at'))
+
+    op.drop_table('monitor_leases')
     with op.batch_alter_table('users', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_users_webhook_uuid'))
 
     op.drop_table('users')
+    with op.batch_alter_table('monitor_workers', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_monitor_workers_seen_at'))
+
+    op.drop_table('monitor_workers')
     with op.batch_alter_table('login_nonces', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_login_nonces_expires_at'))
         batch_op.drop_index(batch_op.f('ix_login_nonces_address'))
