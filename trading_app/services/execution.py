@@ -51,7 +51,8 @@ from trading_app.venues.errors import OrderRejected, UnknownMarket, VenueError, 
 
 log = logging.getLogger(__name__)
 
-STALE_CLAIM = timedelta(seconds=120)
+# a claim this old belongs to a dead worker (an execution takes seconds; dYdX fills up to ~25 s)
+STALE_CLAIM = timedelta(seconds=60)
 
 
 class Outcome:

@@ -14,6 +14,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
+from sqlalchemy.exc import IntegrityError
+
 from trading_app.db.engine import session_scope
 from trading_app.db.models import Order
 from trading_app.db.trading import order_by_client_id
@@ -70,6 +72,20 @@ async def record_plan(
     `known_new` skips the lookup when the caller has just read the position's orders.
     """
     client_id = client_id_for(signal_id, plan.role, attempt)
+    try:
+        return await _insert_plan(user, network, market, position_id, signal_id, client_id, plan, known_new)
+    except IntegrityError:
+        # another worker (the monitor, a takeover) recorded the same order first: use theirs
+        async with session_scope() as session:
+            existing = await order_by_client_id(session, user, network, client_id)
+        assert existing is not None
+        return existing
+
+
+async def _insert_plan(
+    user: str, network: str, market: str, position_id: int | None, signal_id: int, client_id: int,
+    plan: OrderPlan, known_new: bool,
+) -> Order:
     async with session_scope() as session:
         existing = None if known_new else await order_by_client_id(session, user, network, client_id)
         if existing is not None:
