@@ -38,7 +38,9 @@ def market_driver(paper_market: tuple[object, object]) -> object:
 
 
 @pytest.fixture
-async def venue_factory(paper_market: tuple[object, object]) -> AsyncIterator[Callable[[], Awaitable[PaperVenue]]]:
+async def venue_factory(
+    paper_market: tuple[object, object],
+) -> AsyncIterator[Callable[[], Awaitable[PaperVenue]]]:
     async with paper_venues(paper_market[0]) as factory:  # type: ignore[arg-type]
         yield factory
 

@@ -45,7 +45,13 @@ from trading_app.venues.base import (
     Venue,
     VenuePosition,
 )
-from trading_app.venues.errors import OrderNotFound, OrderRejected, VenueError, VenueUnavailable
+from trading_app.venues.errors import (
+    OrderNotFound,
+    OrderRejected,
+    UnknownMarket,
+    VenueError,
+    VenueUnavailable,
+)
 from trading_app.venues.paper import matching as m
 from trading_app.venues.paper import store
 from trading_app.venues.paper.book import OrderBook, SourceStatus
@@ -190,9 +196,11 @@ class PaperVenue(Venue):
                 existing = await store.find_order(session, self.user, d.client_id)
             if existing is not None:  # idempotent even while the price source is down
                 return self._same_order(existing, d)
-            spec = await self.prices.market(d.market)  # raises before anything is written
+            specs = await self.prices.markets()  # raises before anything is written
+            spec = specs.get(d.market)
+            if spec is None:
+                raise UnknownMarket(f"unknown market {d.market}")
             d.check_market(spec)
-            specs = await self.prices.markets()
             takes_now = d.order_type is OrderType.MARKET or (
                 d.order_type is OrderType.LIMIT and m.limit_crossed(d.side, d.price, spec.oracle_price)
             )
