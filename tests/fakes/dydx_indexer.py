@@ -119,7 +119,7 @@ def install_account_routes(indexer: FakeIndexer, exchange: DydxExchange) -> None
         address, number = req.query.get("address"), req.query.get("subaccountNumber")
         if not address or number is None or not number.isdigit():
             return _error(400, "address and subaccountNumber are required")
-        if req.query.get("returnLatestOrders", "true").lower() not in BOOLEANS:
+        if req.query.get("returnLatestOrders", "true") not in BOOLEANS:  # case-sensitive, like isBoolean
             return _error(400, "returnLatestOrders must be a boolean")
         found = exchange.visible_orders(address, int(number))
         if "status" in req.query:

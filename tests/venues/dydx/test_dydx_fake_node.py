@@ -7,6 +7,7 @@ sent as raw BroadcastTx bytes, bypassing our encoding and signer on purpose.
 from __future__ import annotations
 
 import time
+from decimal import Decimal as D
 
 import pytest
 from dydx_v4_client.key_pair import KeyPair
@@ -76,3 +77,39 @@ async def test_signature_sequence_and_duplicates(dydx_world):
     nothing_to_reduce = _order(dydx_world, client_id=10, reduce_only=True)
     assert await _send(dydx_world, nothing_to_reduce, sequence=0) == ("clob", 2001)
     assert dydx_world.exchange.positions == {}
+
+
+# keys of the docs' sample order (v4-documentation, trigger orders): the fake serves the same shape
+SAMPLE_ORDER_KEYS = {
+    "id", "subaccountId", "clientId", "clobPairId", "side", "size", "totalFilled", "price", "type", "status",
+    "timeInForce", "reduceOnly", "orderFlags", "goodTilBlockTime", "createdAtHeight", "clientMetadata",
+    "triggerPrice", "updatedAt", "updatedAtHeight", "postOnly", "ticker", "subaccountNumber",
+}
+
+
+async def test_indexer_shapes_and_the_wrapper_bugs_it_reproduces(dydx_world):
+    from dydx_v4_client.indexer.rest.indexer_client import IndexerClient
+    from httpx import HTTPStatusError
+
+    from trading_app.domain.enums import Side
+
+    venue = dydx_world.venue()
+    await venue.place_market_order("ETH-USD", Side.BUY, D("0.01"), worst_price=D("3100.0"), client_id=1)
+    take = await venue.place_take_profit("ETH-USD", Side.SELL, D("0.01"), D("3300.0"), worst_price=D("3135.0"),
+                                         client_id=2, good_til_seconds=3600)
+    await venue.place_stop_loss("ETH-USD", Side.SELL, D("0.01"), D("2850.0"), worst_price=D("2700.0"),
+                                client_id=3, good_til_seconds=3600)
+    dydx_world.node.advance()  # two stateful placements per block
+    await venue.place_market_order("BTC-USD", Side.SELL, D("0.0003"), worst_price=D("60000"), client_id=4)
+    await venue.place_stop_loss("BTC-USD", Side.BUY, D("0.0003"), D("67000"), worst_price=D("70000"),
+                                client_id=5, good_til_seconds=3600)
+    indexer = IndexerClient(dydx_world.indexer.url, api_timeout=3)
+    order = await indexer.account.get_order(take.venue_order_id)
+    assert set(order) == SAMPLE_ORDER_KEYS
+    assert (order["type"], order["status"], order["timeInForce"]) == ("TAKE_PROFIT", "UNTRIGGERED", "IOC")
+    # 1.1.5 sends ticker=, which /v4/fills ignores: both markets come back
+    fills = (await indexer.account.get_subaccount_fills(OWNER, 0, ticker="ETH-USD"))["fills"]
+    assert {f["market"] for f in fills} == {"ETH-USD", "BTC-USD"}
+    # 1.1.5 renders booleans as True, which the indexer's validator refuses
+    with pytest.raises(HTTPStatusError):
+        await indexer.account.get_subaccount_orders(OWNER, 0, return_latest_orders=True)

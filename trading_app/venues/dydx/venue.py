@@ -52,6 +52,9 @@ _SAME_ORDER = frozenset(
 # is an order which ended at once without a fill, as on any venue.
 _NOTHING_TO_REDUCE = (codes.CLOB, 2001)
 FILLS_PAGE = 100
+# What one venue remembers about orders (placements, uuid -> client id) is bounded: the
+# oldest entries go first, and anything forgotten is read back from the indexer.
+MEMORY = 5000
 MAX_FILL_PAGES = 5
 
 
@@ -160,10 +163,9 @@ class DydxVenue(Venue):
             elif (e.codespace, e.code) not in _SAME_ORDER:
                 raise
         ref = replace(ref, tx_hash=tx_hash)
-        self._placed[ref.venue_order_id] = _Placed(
-            ref, Side(side), size, trigger, bool(order.reduce_only), removal
-        )
-        self._client_ids[ref.venue_order_id] = ref.client_id
+        _remember(self._placed, ref.venue_order_id,
+                  _Placed(ref, Side(side), size, trigger, bool(order.reduce_only), removal))
+        _remember(self._client_ids, ref.venue_order_id, ref.client_id)
         return ref
 
     def _already_placed(self, spec: MarketSpec, client_id: int, flags: int) -> OrderRef | None:
@@ -294,7 +296,7 @@ class DydxVenue(Venue):
                 reduce_only=placed.reduce_only if placed else False,
                 removal_reason=placed.removal_reason if placed else None,
             )
-        self._client_ids[uuid] = int(data.get("clientId", ref.client_id))
+        _remember(self._client_ids, uuid, int(data.get("clientId", ref.client_id)))
         own: list[Fill] = []
         if parse.dec(data.get("totalFilled"), Decimal(0)) > 0:
             raw = await self._raw_fills(ref.market, None)
@@ -325,7 +327,7 @@ class DydxVenue(Venue):
         if uuid not in self._client_ids:
             try:
                 data = await self.client.get(f"/v4/orders/{uuid}")
-                self._client_ids[uuid] = int(data["clientId"])
+                _remember(self._client_ids, uuid, int(data["clientId"]))
             except httpx.HTTPStatusError:
                 return 0  # not our order (liquidation, deleveraging) or not indexed yet
         return self._client_ids[uuid]
@@ -365,13 +367,20 @@ class DydxVenue(Venue):
         reports = []
         for data in orders:
             ref = parse.ref_from_order(data)
-            self._client_ids[ref.venue_order_id] = ref.client_id
+            _remember(self._client_ids, ref.venue_order_id, ref.client_id)
             reports.append(parse.order_report(data, ref))
         return AccountState(parse.account_snapshot(sub), reports, await self._resolve(raw_fills))
 
     async def close(self) -> None:
         """Close the node channel."""
         await self.client.close()
+
+
+def _remember(memory: dict[str, Any], key: str, value: Any) -> None:
+    memory.pop(key, None)
+    memory[key] = value  # newest last
+    while len(memory) > MEMORY:
+        memory.pop(next(iter(memory)))
 
 
 def _check_worst_price(side: Side, trigger: Decimal, worst: Decimal, take_profit: bool) -> None:
