@@ -5,9 +5,12 @@ import reflex as rx
 from trading_app.api.app import build_api
 from trading_app.api.security import security_headers
 from trading_app.db import models  # noqa: F401 - registers the tables with SQLModel's metadata
+from trading_app.pages.dashboard import dashboard_page
 from trading_app.pages.landing import landing_page
+from trading_app.pages.login import LoginState, login_page
 from trading_app.services.telegram import configure_logging
 from trading_app.settings import get_settings
+from trading_app.state import AuthState
 
 settings = get_settings()
 configure_logging()  # before any request: httpx logs URLs, and Telegram URLs contain bot tokens
@@ -18,3 +21,5 @@ app = rx.App(
     theme=rx.theme(appearance="light", accent_color="indigo", radius="medium"),
 )
 app.add_page(landing_page, route="/", title="dYdX Alert Trader")
+app.add_page(login_page, route="/login", title="Sign in", on_load=LoginState.redirect_if_signed_in)
+app.add_page(dashboard_page, route="/dashboard", title="Dashboard", on_load=AuthState.require_login)
