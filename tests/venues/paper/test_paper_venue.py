@@ -229,6 +229,18 @@ async def test_a_stop_that_gaps_past_its_worst_price_is_cancelled_and_the_positi
     assert (await venue.account()).positions[ETH].size == D("0.01")
 
 
+async def test_cancelling_an_order_the_price_has_already_fired_finds_it_filled(
+    market: tuple[IndexerPriceSource, IndexerDriver], venue: PaperVenue
+) -> None:
+    await venue.place_market_order(ETH, Side.BUY, D("0.01"), worst_price=D("3010"), client_id=1)
+    take = await venue.place_take_profit(
+        ETH, Side.SELL, D("0.01"), D("3100"), worst_price=D("3050"), client_id=2, good_til_seconds=GTS
+    )
+    market[1].fake.set_price(ETH, D("3150"))  # nobody has read since: the exchange would have filled it
+    await venue.cancel(take)
+    assert (await venue.order_status(take)).status is OrderStatus.FILLED
+
+
 async def test_a_stop_without_a_position_is_cancelled_when_it_fires(
     market: tuple[IndexerPriceSource, IndexerDriver], venue: PaperVenue
 ) -> None:

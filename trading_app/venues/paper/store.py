@@ -49,14 +49,14 @@ async def ensure_account(user: str, starting_collateral: Decimal) -> None:
             user_address=user, collateral=starting_collateral, created_at=now, updated_at=now
         )
         try:
-            await session.execute(stmt.on_conflict_do_nothing(index_elements=["user_address"]))
+            await session.exec(stmt.on_conflict_do_nothing(index_elements=["user_address"]))
         except IntegrityError:
             raise VenueError(f"no user {user}: a paper account belongs to an existing user") from None
 
 
 async def lock_account(session: AsyncSession, user: str) -> PaperAccount | None:
     """Take the user's account row for writing and return it (None if it does not exist)."""
-    result = await session.execute(
+    result = await session.exec(
         update(PaperAccount).where(col(PaperAccount.user_address) == user).values(updated_at=utcnow())
     )
     if result.rowcount == 0:

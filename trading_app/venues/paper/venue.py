@@ -12,9 +12,11 @@ Execution model (dYdX-like):
 - orders past their good-til time expire (EXPIRED).
 
 Triggers run in `process_triggers()`, which the monitor calls every tick, and lazily at the start
-of every read (`order_status`, `fills`, `account`, `account_state`), so reads are never stale.
-`order_status` and `fills` still answer from the books when the price source is down; `account`
-and `account_state` need prices and raise `VenueUnavailable`.
+of `order_status`, `fills`, `account`, `account_state` and `cancel`, so what they see is never
+stale. `order_status`, `fills` and `cancel` still work from the books when the price source is
+down; `account` and `account_state` need prices and raise `VenueUnavailable`. Placing an order
+needs prices too: while the source is down orders are refused with its reason, except a resend of
+an existing client id, which returns the existing order.
 
 Concurrency: a per-user asyncio lock orders calls inside one process, and every write happens
 under the user's account row lock (`store.lock_account`), so several workers cannot double-fill.
@@ -270,7 +272,13 @@ class PaperVenue(Venue):
 
     # -- reading -------------------------------------------------------------------
     async def cancel(self, ref: OrderRef) -> None:
-        """Cancel a live order; an order that is filled, cancelled, expired or unknown is left alone."""
+        """Cancel a live order; an order that is filled, cancelled, expired or unknown is left alone.
+
+        Triggers are processed first: an order the price has already filled is filled, not cancelled,
+        as it would be on an exchange that matches continuously.
+        """
+        with suppress(VenueUnavailable):
+            await self.process_triggers()
         async with user_lock(self.user):
             async with session_scope() as session:
                 order = await store.find_order(session, self.user, ref.client_id)
