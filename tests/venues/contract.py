@@ -34,7 +34,15 @@ Expectations the suite encodes (beyond base.py's docstrings):
 - an IOC that cannot fill within its worst price ends CANCELED with `filled == 0`;
 - `VenuePosition.size` is the magnitude (positive); `side` says LONG/SHORT; flat markets are absent;
 - fill fees are positive (a taker pays) and never above 0.1% of the notional;
+- a resent client id returns the same order and never executes twice;
+- reduce-only orders are cut to the position; with no position they end CANCELED, 0 filled;
+- cancelling a filled, cancelled or never-placed order is not an error;
+- stop-loss/take-profit rest UNTRIGGERED (reduce_only, trigger_price reported) until the oracle
+  price crosses the trigger, then close the position within their worst price;
+- equity = starting equity + trade PnL - fees (+ unrealized PnL), within 0.01 USD;
 - any request made while `down()` raises VenueUnavailable and leaves no order behind.
+
+Prices the suite passes to `set_price` are on the market's tick grid.
 """
 
 from __future__ import annotations
