@@ -1,0 +1,310 @@
+"""The position monitor: every tick, each account this worker owns is reconciled with its venue.
+
+Per account and tick: ONE batched venue read (`Venue.account_state`: open orders, fills since the
+account's cursor, positions; the paper venue runs its triggers at the start of that read), then
+our rows are synced with it and every live position is put right (`services.reconcile`). A quiet
+account costs that single call; the venue is asked more only when something changed.
+
+Accounts are reconciled concurrently (bounded), and each one is isolated: a failure is logged and
+counted on the account's lease, never raised into the others. Ownership across workers and
+replicas is `services.ownership` (heartbeats, rendezvous share, leases). A reconcile that outlasts
+the tick (a slow venue, a flatten waiting for its fill) keeps running and keeps its lease; the next
+tick skips that account instead of starting a second reconcile of it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import cast
+
+from trading_app.db.types import utcnow
+from trading_app.services import events, execution, ownership
+from trading_app.services.brackets import Trader
+from trading_app.services.notify import get_notifier
+from trading_app.services.order_sync import CountingVenue, cancel_orphans, load_books, sync_orders
+from trading_app.services.ownership import Account
+from trading_app.services.reconcile import View, reconcile_position
+from trading_app.services.venues import venue_for
+from trading_app.settings import get_settings
+from trading_app.venues.base import Venue
+
+log = logging.getLogger(__name__)
+
+PENDING_GRACE = timedelta(seconds=10)  # a row committed this recently is still being sent
+FILL_OVERLAP = timedelta(seconds=5)  # re-read a little before the cursor: fills can land late
+LEASE_GRACE_SECONDS = 5.0  # a lease outlives the tick interval by this much
+ACCOUNT_TIMEOUT_SECONDS = 120.0
+QUIET = {None, "unconfirmed", "resize_pending"}
+
+
+@dataclass
+class AccountResult:
+    """What one reconcile of one account did."""
+
+    user: str
+    network: str
+    outcomes: Counter[str] = field(default_factory=Counter)
+    synced: int = 0  # order rows updated from the venue
+    orphans: int = 0  # orders of closed positions cancelled
+    errors: int = 0  # positions whose reconcile failed
+    venue_calls: int = 0
+    calls: dict[str, int] = field(default_factory=dict)
+    cursor: datetime | None = None
+    error: str | None = None  # the account failed as a whole (exception class)
+    seconds: float = 0.0
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.synced or self.orphans or any(k not in QUIET for k in self.outcomes))
+
+
+async def reconcile_account(
+    user: str, network: str, *, since: datetime | None = None, pending_grace: timedelta = PENDING_GRACE
+) -> AccountResult:
+    """Reconcile one account with its venue: one batched read, then put every live position right.
+
+    Args:
+        user: the account's owner.
+        network: paper, testnet or mainnet.
+        since: the fills cursor (default: a little before the oldest live position opened).
+        pending_grace: how long a just-committed order row is left to its sender.
+
+    Returns:
+        What was done. Per-position failures are logged and counted in `errors`.
+
+    Raises:
+        VenueError: the venue cannot be built or read (nothing was changed).
+    """
+    started = time.monotonic()
+    result = AccountResult(user, network)
+    books = await load_books(user, network)
+    if not books.positions and not books.rows:
+        result.cursor = since
+        return result
+    counter = CountingVenue(await venue_for(user, network))
+    venue = cast(Venue, counter)  # it forwards every call, counted
+    trader = Trader(user=user, network=network, venue=venue, account=books.account, notify=get_notifier())
+    now = utcnow()
+    if since is None:
+        since = min((p.opened_at for p in books.positions), default=now)
+    state = await venue.account_state(since=since - FILL_OVERLAP)
+    view = View(trader=trader, state=state, now=now)
+    result.synced = await sync_orders(venue, books.rows, state.open_orders, now, pending_grace)
+    for position in books.positions:
+        try:
+            outcome = await reconcile_position(
+                view,
+                position,
+                books.rows_of(position.id),
+                books.signals.get(position.signal_id or -1),
+                pending_grace=pending_grace,
+            )
+        except Exception:  # noqa: BLE001 - one position must not stop the others
+            log.exception("monitor: position %s of %s failed to reconcile", position.id, user)
+            result.errors += 1
+            continue
+        if outcome is not None:
+            result.outcomes[outcome] += 1
+    try:
+        result.orphans = await cancel_orphans(venue, books, state.open_orders, now, pending_grace)
+    except Exception:  # noqa: BLE001
+        log.exception("monitor: cancelling stray orders of %s failed", user)
+        result.errors += 1
+    result.cursor = max((f.time for f in state.fills), default=since)
+    if result.changed:
+        await events.positions_changed(user)
+    result.venue_calls, result.calls = counter.total, dict(counter.calls)
+    result.seconds = time.monotonic() - started
+    return result
+
+
+@dataclass
+class TickReport:
+    """One tick of one worker, for the dashboard, the health check and the bench."""
+
+    worker_id: str
+    started_at: datetime
+    seconds: float = 0.0
+    watched: int = 0  # accounts with something to watch
+    owned: int = 0  # accounts whose lease this worker holds
+    started: int = 0  # reconciles started this tick
+    busy: int = 0  # owned accounts still reconciling from an earlier tick
+    results: list[AccountResult] = field(default_factory=list)
+
+    @property
+    def failed(self) -> int:
+        return sum(1 for r in self.results if r.error is not None or r.errors)
+
+    @property
+    def outcomes(self) -> Counter[str]:
+        total: Counter[str] = Counter()
+        for r in self.results:
+            total.update(r.outcomes)
+        return total
+
+    @property
+    def venue_calls(self) -> int:
+        return sum(r.venue_calls for r in self.results)
+
+    def summary(self) -> dict[str, object]:
+        return {
+            "worker": self.worker_id,
+            "at": self.started_at.isoformat(),
+            "seconds": round(self.seconds, 3),
+            "watched": self.watched,
+            "owned": self.owned,
+            "reconciled": len(self.results),
+            "failed": self.failed,
+            "busy": self.busy,
+            "venue_calls": self.venue_calls,
+            "outcomes": dict(self.outcomes),
+        }
+
+
+@dataclass
+class _Worker:
+    inflight: dict[Account, asyncio.Task[AccountResult]] = field(default_factory=dict)
+    finished: list[AccountResult] = field(default_factory=list)
+    sweep: asyncio.Task[list[int]] | None = None
+    last: TickReport | None = None
+
+
+_workers: dict[str, _Worker] = {}
+
+
+def _concurrency() -> int:
+    # SQLite has one writer: more concurrent reconciles only queue on its lock
+    return 4 if get_settings().is_sqlite else 20
+
+
+def lease_ttl() -> timedelta:
+    """How long a lease (and a heartbeat) lasts: the tick interval plus a few seconds."""
+    return timedelta(seconds=get_settings().monitor_interval_seconds + LEASE_GRACE_SECONDS)
+
+
+async def _guarded(account: Account, since: datetime | None, gate: asyncio.Semaphore) -> AccountResult:
+    async with gate:
+        try:
+            return await asyncio.wait_for(reconcile_account(*account, since=since), ACCOUNT_TIMEOUT_SECONDS)
+        except Exception as e:  # noqa: BLE001 - isolate accounts: count it on the lease, go on
+            log.warning(
+                "monitor: account %s/%s failed: %s",
+                account[0],
+                account[1],
+                type(e).__name__,
+                exc_info=not isinstance(e, (TimeoutError, OSError)),
+            )
+            return AccountResult(account[0], account[1], cursor=since, error=type(e).__name__)
+
+
+async def monitor_tick(
+    worker_id: str, *, wait: float | None = None, sweep: bool = True, ttl: timedelta | None = None
+) -> TickReport:
+    """Reconcile the accounts `worker_id` owns this tick, concurrently, and sweep stuck signals.
+
+    Args:
+        worker_id: this worker's stable id (one per process).
+        wait: seconds to wait for this tick's reconciles (None: all of them); the rest keep
+            running, keep their leases and are reported by a later tick.
+        sweep: also start `execution.sweep()` (one at a time per worker) for stuck signals.
+        ttl: lease length (default `lease_ttl()`).
+    """
+    ttl = ttl or lease_ttl()
+    me = _workers.setdefault(worker_id, _Worker())
+    report = TickReport(worker_id=worker_id, started_at=utcnow())
+    begun = time.monotonic()
+    now = report.started_at
+    await ownership.heartbeat(worker_id, now)
+    workers = await ownership.live_workers(now, ttl)
+    accounts = await ownership.accounts_to_watch()
+    report.watched = len(accounts)
+    mine = set(ownership.share(accounts, workers, worker_id)) | set(me.inflight)
+    held = await ownership.claim(worker_id, sorted(mine), ttl, now)
+    await ownership.release(worker_id, set(held) | set(me.inflight), now)
+    report.owned = len(held)
+    gate = asyncio.Semaphore(_concurrency())
+    started: list[asyncio.Task[AccountResult]] = []
+    for account, cursor in held.items():
+        if account in me.inflight:
+            report.busy += 1
+            continue
+        task = asyncio.get_running_loop().create_task(
+            _guarded(account, cursor, gate), name=f"reconcile-{account[0]}"
+        )
+        me.inflight[account] = task
+        task.add_done_callback(lambda t, a=account: _done(me, a, t))
+        started.append(task)
+    report.started = len(started)
+    if sweep and (me.sweep is None or me.sweep.done()):
+        me.sweep = asyncio.get_running_loop().create_task(_sweep(), name="signal-sweep")
+    if started:
+        await asyncio.wait(started, timeout=wait)
+    report.results, me.finished = me.finished, []
+    await ownership.record(
+        worker_id,
+        [
+            ownership.Outcome((r.user, r.network), r.error is None, report.started_at, r.cursor, r.error)
+            for r in report.results
+        ],
+    )
+    report.seconds = time.monotonic() - begun
+    me.last = report
+    return report
+
+
+def _done(me: _Worker, account: Account, task: asyncio.Task[AccountResult]) -> None:
+    if me.inflight.get(account) is task:
+        del me.inflight[account]
+    if not task.cancelled():
+        me.finished.append(task.result())
+
+
+async def _sweep() -> list[int]:
+    try:
+        return await execution.sweep()
+    except Exception:  # noqa: BLE001 - the next tick sweeps again
+        log.exception("monitor: signal sweep failed")
+        return []
+
+
+async def stop(worker_id: str, timeout: float = 5.0) -> None:
+    """Let in-flight reconciles finish (up to `timeout`), cancel the rest, give up the leases."""
+    me = _workers.pop(worker_id, None)
+    if me is None:
+        return
+    tasks = [*me.inflight.values(), *([me.sweep] if me.sweep else [])]
+    pending = [t for t in tasks if not t.done()]
+    if pending:
+        _, late = await asyncio.wait(pending, timeout=timeout)
+        for task in late:
+            task.cancel()
+        await asyncio.gather(*late, return_exceptions=True)
+    try:
+        await ownership.retire(worker_id, utcnow())
+    except Exception:  # noqa: BLE001 - the leases then simply expire
+        log.warning("monitor: could not release the leases of %s; they expire by themselves", worker_id)
+
+
+def last_tick(worker_id: str | None = None) -> TickReport | None:
+    """The latest tick report of `worker_id` (default: the latest of any worker in this process)."""
+    if worker_id is not None:
+        worker = _workers.get(worker_id)
+        return worker.last if worker else None
+    reports = [w.last for w in _workers.values() if w.last is not None]
+    return max(reports, key=lambda r: r.started_at, default=None)
+
+
+__all__ = [
+    "AccountResult",
+    "TickReport",
+    "last_tick",
+    "lease_ttl",
+    "monitor_tick",
+    "reconcile_account",
+    "stop",
+]

@@ -1,0 +1,184 @@
+"""Our order rows kept in step with the venue's batched read, and orders nobody needs cancelled.
+
+The batched read lists the venue's working orders. A row of ours that is working but not in that
+list has finished on the venue (filled, cancelled, expired) or is not visible yet: only then is
+the venue asked about that one order, so a quiet account costs no call beyond the batched read.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import or_
+from sqlmodel import col, select
+
+from trading_app.db.engine import session_scope
+from trading_app.db.models import WORKING_ORDER_STATUSES, Order, Position, Signal, TradingAccount
+from trading_app.db.trading import active_positions
+from trading_app.domain.enums import OrderStatus, PositionStatus, Side
+from trading_app.domain.lifecycle import ORDER, is_terminal
+from trading_app.services.orders import apply_report, cancel_quietly, ref_of
+from trading_app.services.reconcile import differs
+from trading_app.venues.base import OrderReport, Venue
+from trading_app.venues.errors import OrderNotFound, VenueTemporaryError
+
+log = logging.getLogger(__name__)
+
+
+class CountingVenue:
+    """A venue that counts the calls made through it (the monitor's cost per account per tick)."""
+
+    def __init__(self, venue: Venue) -> None:
+        self._venue = venue
+        self.calls: Counter[str] = Counter()
+
+    @property
+    def total(self) -> int:
+        return sum(self.calls.values())
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._venue, name)
+        if not callable(attr) or name.startswith("_"):
+            return attr
+
+        async def counted(*args: Any, **kwargs: Any) -> Any:
+            self.calls[name] += 1
+            return await attr(*args, **kwargs)
+
+        return counted if inspect.iscoroutinefunction(attr) else attr
+
+
+@dataclass
+class Books:
+    """What we hold for one account: its settings, live positions, their orders, working strays."""
+
+    user: str
+    network: str
+    account: TradingAccount | None
+    positions: list[Position]
+    rows: list[Order]
+    signals: dict[int, Signal]
+
+    def rows_of(self, position_id: int | None) -> list[Order]:
+        return [r for r in self.rows if r.position_id == position_id]
+
+
+async def load_books(user: str, network: str) -> Books:
+    """The account's live positions with all their orders, plus working orders of closed positions."""
+    async with session_scope() as session:
+        account = await session.get(TradingAccount, user)
+        positions = await active_positions(session, user, network)
+        ids = [p.id for p in positions]
+        rows = list(
+            (
+                await session.exec(
+                    select(Order)
+                    .where(
+                        Order.user_address == user,
+                        Order.network == network,
+                        or_(col(Order.position_id).in_(ids), col(Order.status).in_(WORKING_ORDER_STATUSES)),
+                    )
+                    .order_by(col(Order.id))
+                )
+            ).all()
+        )
+        opening = [p.signal_id for p in positions if p.status == PositionStatus.OPENING.value and p.signal_id]
+        signals = {}
+        if opening:
+            found = await session.exec(
+                select(Signal).where(Signal.user_address == user, col(Signal.id).in_(opening))
+            )
+            signals = {s.id: s for s in found.all() if s.id is not None}
+    return Books(user, network, account, positions, rows, signals)
+
+
+def _key(client_id: int, market: str) -> tuple[int, str]:
+    return client_id, market
+
+
+async def sync_orders(
+    venue: Venue, rows: list[Order], reports: Sequence[OrderReport], now: datetime, pending_grace: timedelta
+) -> int:
+    """Bring every working row in `rows` (in place) to the venue's state; returns how many changed."""
+    listed = {_key(r.ref.client_id, r.ref.market): r for r in reports}
+    changed = 0
+    for i, row in enumerate(rows):
+        if is_terminal(ORDER, row.status):
+            continue
+        report = listed.get(_key(row.client_id, row.market))
+        if report is None:
+            if row.status == OrderStatus.PENDING.value and now - row.updated_at < pending_grace:
+                continue  # just committed: its sender is placing it
+            try:
+                report = await venue.order_status(ref_of(row))
+            except OrderNotFound:
+                continue  # never reached the venue: whoever needs it resends it under the same id
+            except VenueTemporaryError:
+                log.warning("order %s: status unavailable this tick", row.id)
+                continue
+        if report.status is OrderStatus.PENDING:
+            continue  # not visible yet; a PENDING report carries no fills to record
+        if differs(row, report):
+            rows[i] = await apply_report(row, report)
+            changed += 1
+    return changed
+
+
+async def cancel_orphans(
+    venue: Venue, books: Books, reports: Sequence[OrderReport], now: datetime, pending_grace: timedelta
+) -> int:
+    """Cancel working orders whose position is closed (ours only: other orders are the trader's)."""
+    live_ids = {p.id for p in books.positions}
+    cancelled = 0
+    for row in books.rows:
+        if row.position_id in live_ids or is_terminal(ORDER, row.status):
+            continue
+        if row.status == OrderStatus.PENDING.value and now - row.updated_at < pending_grace:
+            continue
+        await cancel_quietly(venue, row)
+        async with session_scope() as session:
+            fresh = await session.get(Order, row.id)
+        if fresh is not None and fresh.status == OrderStatus.PENDING.value:
+            # the venue never had it: record that it will never work
+            await apply_report(
+                fresh,
+                OrderReport(
+                    ref=ref_of(fresh), status=OrderStatus.CANCELED, side=Side(fresh.side), size=fresh.size
+                ),
+            )
+        cancelled += 1
+    known = {_key(r.client_id, r.market) for r in books.rows}
+    unknown = [r for r in reports if _key(r.ref.client_id, r.ref.market) not in known]
+    for row, report in await _ours(books, unknown):
+        # a row of a closed position (live ones are all in books.rows) still working on the venue
+        await venue.cancel(report.ref)
+        log.info("order %s of closed position %s was still on the venue: cancelled", row.id, row.position_id)
+        cancelled += 1
+    return cancelled
+
+
+async def _ours(books: Books, unknown: Sequence[OrderReport]) -> list[tuple[Order, OrderReport]]:
+    if not unknown:
+        return []
+    ids = sorted({r.ref.client_id for r in unknown})
+    async with session_scope() as session:
+        rows = (
+            await session.exec(
+                select(Order).where(
+                    Order.user_address == books.user,
+                    Order.network == books.network,
+                    col(Order.client_id).in_(ids),
+                )
+            )
+        ).all()
+    by_key = {_key(r.client_id, r.market): r for r in rows}
+    return [(by_key[k], r) for r in unknown if (k := _key(r.ref.client_id, r.ref.market)) in by_key]
+
+
+__all__ = ["Books", "CountingVenue", "cancel_orphans", "load_books", "sync_orders"]
