@@ -134,7 +134,10 @@ def test_protected_page_needs_a_live_session(running_app: RunningApp, page: Page
     expect(page).to_have_url(running_app.frontend_url + "/dashboard", timeout=30_000)
 
     assert run(lambda: revoke_all_sessions(account.address)) == 1  # e.g. "sign out everywhere"
-    page.reload()
+    # no reload: the next protected event (here the guard of a client-side navigation) re-checks
+    page.get_by_role("link", name="Settings", exact=False).click()
+    expect(page).to_have_url(running_app.frontend_url + "/login", timeout=30_000)
+    page.goto(running_app.frontend_url + "/dashboard")
     expect(page).to_have_url(running_app.frontend_url + "/login", timeout=30_000)
 
 
