@@ -8,6 +8,7 @@ Stable API (other tests import this; extend, don't break):
     with FakeIndexer() as fake:          # or the `fake_indexer` pytest fixture below
         fake.url                          # "http://127.0.0.1:<port>", no trailing slash
         fake.set_price("ETH-USD", Decimal("3000.5"))   # oracle price; the default book follows it
+        fake.price("ETH-USD")                          # the latest price set (ignores lag)
         fake.set_market("ETH-USD", status="PAUSED")    # change any market field (camelCase names)
         fake.add_market("DOGE-USD", {...})             # a whole market entry (indexer shape)
         fake.set_book("ETH-USD", bids=[(Decimal("2999"), Decimal("1"))], asks=[...])
@@ -19,8 +20,14 @@ Stable API (other tests import this; extend, don't break):
         fake.slow(5.0)         # every response waits 5 s first (past client timeouts); slow(0) stops
         fake.lag(2.0)          # prices/books are served as they were 2 s ago (stale data); lag(0) stops
         fake.register("GET", r"/v4/addresses/(?P<addr>[^/]+)/subaccountNumber/(?P<n>\\d+)", handler)
+        fake.unregister("GET", r"/v4/height")          # drop routes registered with exactly that regex
         fake.requests          # [RecordedRequest(method, path, query)] of every request answered
         fake.request_count("/v4/perpetualMarkets")
+
+Module helpers: `default_markets()` (BTC-USD clob 0, ETH-USD clob 1, SOL-USD clob 5, mainnet grid,
+oracle 65000 / 3000 / 150, in the indexer's shape) and `fmt(Decimal)` (a number as the indexer
+writes it). The default book has one tick of spread around the oracle price and `book_levels`
+levels of 10,000 steps each side.
 
 Built-in routes: `GET /v4/perpetualMarkets[?ticker=T]` -> `{"markets": {ticker: {...}}}` (404 with
 `{"errors": [{"msg": ...}]}` for an unknown ticker) and `GET /v4/orderbooks/perpetualMarket/{ticker}`
@@ -274,6 +281,13 @@ class FakeIndexer:
     def register(self, method: str, path_regex: str, handler: Handler) -> None:
         with self._lock:
             self._routes.insert(0, (method.upper(), re.compile(path_regex), handler))
+
+    def unregister(self, method: str, path_regex: str) -> None:
+        """Remove the routes registered for exactly this method and regex (built-ins answer again)."""
+        with self._lock:
+            self._routes = [
+                r for r in self._routes if not (r[0] == method.upper() and r[1].pattern == path_regex)
+            ]
 
     def handle(self, request: FakeRequest) -> tuple[int, Any]:
         with self._lock:

@@ -241,6 +241,21 @@ async def test_cancelling_an_order_the_price_has_already_fired_finds_it_filled(
     assert (await venue.order_status(take)).status is OrderStatus.FILLED
 
 
+async def test_a_fired_stop_waits_while_its_market_has_no_book(
+    market: tuple[IndexerPriceSource, IndexerDriver], venue: PaperVenue
+) -> None:
+    fake = market[1].fake
+    await venue.place_market_order(ETH, Side.BUY, D("0.01"), worst_price=D("3010"), client_id=1)
+    stop = await venue.place_stop_loss(
+        ETH, Side.SELL, D("0.01"), D("2900"), worst_price=D("2800"), client_id=2, good_til_seconds=GTS
+    )
+    fake.register("GET", r"/v4/orderbooks/perpetualMarket/ETH-USD", lambda req: (404, {"errors": []}))
+    fake.set_price(ETH, D("2850"))
+    assert (await venue.order_status(stop)).status is OrderStatus.UNTRIGGERED
+    fake.unregister("GET", r"/v4/orderbooks/perpetualMarket/ETH-USD")
+    assert (await venue.order_status(stop)).status is OrderStatus.FILLED
+
+
 async def test_a_stop_without_a_position_is_cancelled_when_it_fires(
     market: tuple[IndexerPriceSource, IndexerDriver], venue: PaperVenue
 ) -> None:

@@ -208,9 +208,11 @@ class PaperVenue(Venue):
             )
             book = await self.prices.order_book(d.market) if takes_now else None
             await self._ensure_account()
-            now = self._clock()
             async with session_scope() as session:
                 account = await self._locked_account(session)
+                # stamped under the lock: fill times follow commit order, so a `fills(since)`
+                # cursor can never skip a fill that commits after a later-stamped one
+                now = self._clock()
                 existing = await store.find_order(session, self.user, d.client_id)
                 if existing is not None:
                     return self._same_order(existing, d)
@@ -242,7 +244,6 @@ class PaperVenue(Venue):
                 live = await store.live_orders(session, self.user)
             if not live:
                 return 0
-            now = self._clock()
             specs: dict[str, MarketSpec] | None = None
             books: dict[str, OrderBook | None] = {}
             failure: VenueUnavailable | None = None
@@ -258,12 +259,14 @@ class PaperVenue(Venue):
                             OrderType(o.order_type), Side(o.side), o.trigger_price, spec.oracle_price
                         )
                     ):
-                        books[o.market] = await self.prices.order_book(o.market)
+                        with suppress(UnknownMarket):  # listed without a book: it fires next time
+                            books[o.market] = await self.prices.order_book(o.market)
             except VenueUnavailable as e:
                 specs, failure = None, e
             changed = 0
             async with session_scope() as session:
                 account = await self._locked_account(session)
+                now = self._clock()  # under the lock, as in _place
                 for order in await store.live_orders(session, self.user):  # fresh, under the lock
                     changed += await self._ledger.advance(session, account, order, specs or {}, books, now)
             if failure is not None:
