@@ -34,6 +34,7 @@ _MESSAGES = {
     "invalid_address": "Your wallet returned an invalid address.",
     "rate_limited": "Too many sign-in attempts. Wait a minute, then try again.",
     "invalid_request": f"The sign-in request was malformed. {_RETRY}",
+    "page_incomplete": "This page did not load completely. Reload it, then try again.",
 }
 _SERVER_TROUBLE = "The server could not complete the sign-in. Please try again in a moment."
 
@@ -77,7 +78,9 @@ class LoginState(rx.State):
         """Run the wallet flow in the browser; `on_result` receives its outcome."""
         self.busy = True
         self.error = ""
-        call = f"window.tradingWallet.signIn({json.dumps(api_base())}, {int(get_settings().siwe_chain_id)})"
+        args = f"{json.dumps(api_base())}, {int(get_settings().siwe_chain_id)}"
+        # a script that failed to load must still answer, or the button would spin forever
+        call = f"window.tradingWallet ? window.tradingWallet.signIn({args}) : {{error: 'page_incomplete'}}"
         return rx.call_script(call, callback=LoginState.on_result)
 
     @rx.event
