@@ -115,3 +115,13 @@ def test_first_development_run_writes_env_once(tmp_path: Path) -> None:
     with pytest.raises(SettingsError, match="development"):
         Settings(_env_file=env, app_env="production", database_url=PG,  # type: ignore[call-arg]
                  cors_allowed_origins="https://x.example")
+
+
+def test_lists_come_comma_separated_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CORS_ALLOWED_ORIGINS", "https://a.example, https://b.example")
+    monkeypatch.setenv("TRUSTED_PROXIES", "10.0.0.0/8,172.16.0.0/12")
+    s = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert s.cors_allowed_origins == ["https://a.example", "https://b.example"]
+    assert s.trusted_proxies == ["10.0.0.0/8", "172.16.0.0/12"]
+    monkeypatch.setenv("TRUSTED_PROXIES", '["127.0.0.1"]')
+    assert Settings(_env_file=None).trusted_proxies == ["127.0.0.1"]  # type: ignore[call-arg]

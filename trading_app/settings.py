@@ -14,10 +14,10 @@ import secrets
 import sys
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 ENV_FILE = PROJECT_ROOT / ".env"
@@ -55,13 +55,14 @@ class Settings(BaseSettings):
     api_url: str = "http://localhost:8000"
     # the EIP-155 chain sign-in messages name; wallets on another chain are asked to switch
     siwe_chain_id: int = 1
-    cors_allowed_origins: list[str] = Field(default_factory=lambda: ["*"])
+    # comma-separated in the environment (NoDecode: not parsed as JSON first)
+    cors_allowed_origins: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["*"])
     session_ttl_hours: int = 24 * 7
     monitor_interval_seconds: float = 3.0
     webhook_max_lag_seconds: int = 300
     webhook_per_minute_cap: int = 120
     webhook_dedupe_window_seconds: int = 600
-    trusted_proxies: list[str] = Field(default_factory=list)
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     @field_validator("database_url")
     @classmethod
@@ -82,7 +83,9 @@ class Settings(BaseSettings):
     @field_validator("cors_allowed_origins", "trusted_proxies", mode="before")
     @classmethod
     def _csv(cls, value: object) -> object:
-        if isinstance(value, str) and not value.strip().startswith("["):
+        if isinstance(value, str):
+            if value.strip().startswith("["):
+                return json.loads(value)
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 

@@ -1,7 +1,7 @@
 """The one venue interface everything above it uses, and the value types it speaks.
 
 `PaperVenue` and `DydxVenue` implement `Venue` and pass the same contract suite
-(`tests/venues/test_contract.py`). A venue instance belongs to exactly one user and
+(`tests/venues/contract.py`). A venue instance belongs to exactly one user and
 one network; nothing in here is shared between tenants.
 
 Prices and sizes are `Decimal` and already on the market's grid when they reach a
