@@ -8,6 +8,7 @@ from trading_app.db import models  # noqa: F401 - registers the tables with SQLM
 from trading_app.pages.dashboard import dashboard_page
 from trading_app.pages.landing import landing_page
 from trading_app.pages.login import LoginState, login_page
+from trading_app.pages.settings import SettingsState, settings_page
 from trading_app.services.telegram import configure_logging
 from trading_app.settings import get_settings
 from trading_app.state import AuthState
@@ -23,3 +24,6 @@ app = rx.App(
 app.add_page(landing_page, route="/", title="dYdX Alert Trader")
 app.add_page(login_page, route="/login", title="Sign in", on_load=LoginState.redirect_if_signed_in)
 app.add_page(dashboard_page, route="/dashboard", title="Dashboard", on_load=AuthState.require_login)
+app.add_page(
+    settings_page, route="/settings", title="Settings", on_load=[AuthState.require_login, SettingsState.load]
+)

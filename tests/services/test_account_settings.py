@@ -72,6 +72,8 @@ async def test_mainnet_needs_the_explicit_confirmation(db_url: str) -> None:
     assert (await svc.get_overview(address)).network is Network.PAPER
     assert await svc.save_network(address, "mainnet", confirm_mainnet=True) is Network.MAINNET
     assert (await raw_rows(address))["trading_accounts"]["network"] == "mainnet"
+    # staying where it already is needs no new confirmation
+    assert await svc.save_network(address, "mainnet") is Network.MAINNET
     assert await svc.save_network(address, "testnet") is Network.TESTNET
     assert await svc.save_network(address, "paper") is Network.PAPER
 

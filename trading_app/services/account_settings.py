@@ -177,12 +177,12 @@ async def save_network(address: str, network: str, *, confirm_mainnet: bool = Fa
         target = Network(network)
     except ValueError:
         raise SettingsInvalid("network", "Choose paper, dYdX testnet or dYdX mainnet.") from None
-    if target is Network.MAINNET and not confirm_mainnet:
-        raise SettingsInvalid("confirm_mainnet", f"Tick “{MAINNET_CONFIRMATION}” to trade on mainnet.")
     async with session_scope() as session:
         user, account = await load_account(session, address, for_update=True)
         if account.network == target.value:
             return target
+        if target is Network.MAINNET and not confirm_mainnet:
+            raise SettingsInvalid("confirm_mainnet", f"Tick “{MAINNET_CONFIRMATION}” to trade on mainnet.")
         if target is not Network.PAPER and (
             user.dydx_credentials_enc is None or account.credential_kind == CredentialKind.NONE.value
         ):

@@ -1,0 +1,137 @@
+"""`/settings`: where the trader trades, their dYdX credentials, Telegram, webhook and risk defaults.
+
+Register with the guard first: `on_load=[AuthState.require_login, SettingsState.load]`.
+Saved secrets are never sent back: the page shows when each was set, and secret inputs start
+empty (see `settings_state` for how each secret travels).
+"""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from trading_app.pages.settings_account import credentials_card, network_card
+from trading_app.pages.settings_parts import error_notice, labelled, section, text_input
+from trading_app.pages.settings_state import SettingsState
+from trading_app.pages.settings_telegram import telegram_card
+from trading_app.pages.settings_webhook import webhook_card
+from trading_app.services.account_risk import SIZE_MODE_LABELS
+from trading_app.state import AuthState
+
+S = SettingsState
+
+
+def _risk_input(field: str, label: str, hint: str, placeholder: str = "") -> rx.Component:
+    control = text_input(
+        field,
+        value=getattr(S, field),
+        on_change=S.set_risk_field(field),
+        input_mode="decimal",
+        placeholder=placeholder,
+    )
+    return labelled(label, control, field, hint)
+
+
+def _risk() -> rx.Component:
+    mode = rx.select.root(
+        rx.select.trigger(id="size_mode", width="100%"),
+        rx.select.content(*[rx.select.item(label, value=value) for value, label in SIZE_MODE_LABELS.items()]),
+        value=S.size_mode,
+        on_change=S.set_risk_field("size_mode"),
+        name="size_mode",
+    )
+    return rx.vstack(
+        rx.grid(
+            labelled("Default size mode", mode, "size_mode", "Used when an alert does not give a size."),
+            _risk_input("size_value", "Default size", "Units of the mode: base units, USD or percent."),
+            _risk_input("max_open_positions", "Max open positions", "1 to 100."),
+            _risk_input("max_leverage", "Max leverage", "Notional ÷ equity, at most 50."),
+            _risk_input(
+                "max_notional_usd", "Max notional per position (USD)", "Empty for no limit.", "no limit"
+            ),
+            _risk_input(
+                "daily_loss_limit_usd",
+                "Daily loss limit (USD)",
+                "New entries stop for the day once hit.",
+                "no limit",
+            ),
+            _risk_input(
+                "slippage_pct", "Slippage (%)", "Worst price allowed for market orders, at most 10%."
+            ),
+            columns=rx.breakpoints(initial="1", sm="2"),
+            spacing="4",
+            width="100%",
+        ),
+        error_notice(S.risk_error, "risk-error"),
+        rx.button("Save risk defaults", on_click=S.save_risk, type="button"),
+        spacing="4",
+        width="100%",
+    )
+
+
+def _content() -> rx.Component:
+    return rx.vstack(
+        rx.hstack(
+            rx.vstack(
+                rx.heading("Settings", size="8", as_="h1"),
+                rx.hstack(
+                    rx.text("Signed in as", size="2", color_scheme="gray"),
+                    rx.code(AuthState.display_address, size="2"),
+                    align="center",
+                ),
+                spacing="1",
+            ),
+            rx.spacer(),
+            rx.link(
+                rx.button(rx.icon("layout_dashboard", size=14), "Dashboard", variant="soft"),
+                href="/dashboard",
+            ),
+            rx.button("Log out", on_click=AuthState.logout, variant="ghost"),
+            width="100%",
+            align="center",
+        ),
+        section(
+            "wallet",
+            "Trading account",
+            "Where your alerts trade, and how we sign orders on dYdX.",
+            network_card(),
+            rx.separator(size="4"),
+            credentials_card(),
+            section_id="trading-account",
+        ),
+        section(
+            "webhook",
+            "TradingView webhook",
+            "Where TradingView sends your alerts, and the secret that proves they are yours.",
+            webhook_card(),
+            section_id="webhook",
+        ),
+        section(
+            "bell",
+            "Telegram notifications",
+            "Your own bot tells you about every trade, rejection and error.",
+            telegram_card(),
+            section_id="telegram",
+        ),
+        section(
+            "shield",
+            "Risk defaults",
+            "Applied by the trading engine to every alert, unless it says otherwise.",
+            _risk(),
+            section_id="risk",
+        ),
+        spacing="5",
+        width="100%",
+    )
+
+
+def settings_page() -> rx.Component:
+    """The page at `/settings`."""
+    return rx.container(
+        rx.cond(
+            AuthState.is_authenticated & S.loaded,
+            _content(),
+            rx.center(rx.spinner(size="3"), min_height="60vh", id="checking-session"),
+        ),
+        size="3",
+        padding_y="2em",
+    )
