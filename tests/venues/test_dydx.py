@@ -57,7 +57,7 @@ def dydx_setup(request: pytest.FixtureRequest, dydx_world: DydxWorld) -> tuple[D
     if request.param == "api_key_lagged":
         dydx_world.exchange.lag_blocks = 1
     if request.param == "flaky_node":
-        dydx_world.node.timeout_sleep = 0.3
+        dydx_world.node.timeout_sleep = 0.6
         dydx_world.node.flaky(every=2, kind="timeout")
     return dydx_world, request.param
 
@@ -80,7 +80,7 @@ async def venue_factory(
 
     async def factory() -> DydxVenue:
         signer = world.signer(api_key=auth_id is not None, auth_id=auth_id)
-        venue = world.venue(signer=signer, rpc_timeout=0.15 if kind == "flaky_node" else 1.0)
+        venue = world.venue(signer=signer, rpc_timeout=0.4 if kind == "flaky_node" else 2.0)
         made.append(venue)
         return venue
 

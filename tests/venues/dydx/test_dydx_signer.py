@@ -97,8 +97,8 @@ async def test_second_mismatch_raises_places_nothing_and_next_call_recovers(dydx
 
 @pytest.mark.parametrize("fault", ["timeout", "timeout_evicted"])
 async def test_timeout_resends_the_same_bytes_and_never_a_second_order(dydx_world, fault):
-    dydx_world.node.timeout_sleep = 0.4
-    venue = dydx_world.venue(rpc_timeout=0.2)
+    dydx_world.node.timeout_sleep = 0.8
+    venue = dydx_world.venue(rpc_timeout=0.4)
     dydx_world.node.fail_next(fault)
     ref = await venue.place_market_order("ETH-USD", Side.BUY, SIZE, worst_price=D("3100.0"), client_id=21)
     sent = _placements(dydx_world, 21)

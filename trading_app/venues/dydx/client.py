@@ -23,6 +23,7 @@ from v4_proto.cosmos.tx.v1beta1.tx_pb2 import Tx
 
 from trading_app.domain.enums import Network
 from trading_app.venues.dydx.errors import error_for_http, error_for_rpc
+from trading_app.venues.errors import VenueTemporaryError
 
 T = TypeVar("T")
 
@@ -159,18 +160,26 @@ class DydxClient:
         except grpc.RpcError as e:
             raise error_for_rpc(e) from None
 
+    async def query(self, make: Any, *args: Any) -> Any:
+        """`node_call` for read-only queries: safe to repeat, so one retry after a transport error."""
+        try:
+            return await self.node_call(make, *args)
+        except VenueTemporaryError:
+            await asyncio.sleep(0.05)
+            return await self.node_call(make, *args)
+
     async def latest_height(self) -> int:
         """Height of the latest block the node has."""
-        return int(await self.node_call(self.node.latest_block_height))
+        return int(await self.query(self.node.latest_block_height))
 
     async def account(self, address: str) -> tuple[int, int]:
         """(account_number, committed sequence) of an on-chain account."""
-        acct = await self.node_call(self.node.get_account, address)
+        acct = await self.query(self.node.get_account, address)
         return int(acct.account_number), int(acct.sequence)
 
     async def authenticators(self, address: str) -> list[Any]:
         """The account's authenticators (`AccountAuthenticator{id, type, config}`)."""
-        resp = await self.node_call(self.node.get_authenticators, address)
+        resp = await self.query(self.node.get_authenticators, address)
         return list(resp.account_authenticators)
 
     async def broadcast(self, tx: Tx) -> Any:
