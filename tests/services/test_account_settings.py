@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import uuid
 from decimal import Decimal
 
 import pytest
@@ -16,11 +18,13 @@ from tests.services.settings_support import (
     new_owner_address,
     raw_rows,
 )
+from trading_app.db.engine import session_scope
+from trading_app.db.models import User
 from trading_app.domain.enums import CredentialKind, Network
 from trading_app.services import account_settings as svc
 from trading_app.services.account_credentials import save_dydx_api_key
 from trading_app.services.account_settings import SettingsInvalid, UnknownUser
-from trading_app.services.secrets import open_secret
+from trading_app.services.secrets import open_secret, seal
 from trading_app.settings import get_settings
 
 
@@ -38,6 +42,21 @@ async def test_overview_of_a_new_user_is_paper_with_defaults_and_no_secrets(db_u
     assert secret not in repr(view)
     # the trading account row now exists with the defaults
     assert rows["trading_accounts"]["network"] == "paper"
+
+
+async def test_a_user_without_a_trading_account_gets_one_once(db_url: str) -> None:
+    address = new_address()
+    async with session_scope() as session:
+        session.add(
+            User(
+                address=address,
+                webhook_uuid=str(uuid.uuid4()),
+                webhook_secret_enc=seal(address, "webhook_secret_enc", "s"),
+            )
+        )
+    views = await asyncio.gather(*(svc.get_overview(address) for _ in range(4)))
+    assert {view.network for view in views} == {Network.PAPER}
+    assert (await raw_rows(address))["trading_accounts"]["max_open_positions"] == 10
 
 
 async def test_unknown_user_is_refused_everywhere(db_url: str) -> None:

@@ -54,6 +54,7 @@ BAD_VALUES = [
     ("", "12ab", "telegram_chat_id"),
     ("", "", "telegram_token"),
     ("123456789:AAE_abcdefghijklmnopqrstuvwxyz012", "chat me", "telegram_chat_id"),
+    ("123456789:" + "A" * 200, "", "telegram_token"),
 ]
 
 

@@ -17,6 +17,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import func
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -113,11 +114,16 @@ async def load_account(
     if user is None:
         raise UnknownUser("no such user")
     query_account = select(TradingAccount).where(TradingAccount.address == address)
-    account = (await session.exec(query_account.with_for_update() if for_update else query_account)).first()
+    if for_update:
+        query_account = query_account.with_for_update()
+    account = (await session.exec(query_account)).first()
     if account is None:
-        account = TradingAccount(address=address)
-        session.add(account)
-        await session.flush()
+        # sign-in creates it; this covers older users, and two first visits may race here
+        defaults = TradingAccount(address=address)
+        values = {column.name: getattr(defaults, column.name) for column in TradingAccount.__table__.columns}
+        insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+        await session.execute(insert(TradingAccount).values(**values).on_conflict_do_nothing())
+        account = (await session.exec(query_account)).one()
     return user, account
 
 

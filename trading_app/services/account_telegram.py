@@ -25,6 +25,7 @@ from trading_app.services.telegram_setup import (
     send_test_message,
 )
 
+MAX_TOKEN_CHARS = 128  # real tokens are about 46 characters
 NOT_CONFIGURED = "Enter a bot token and a chat id (or save them first), then send the test."
 
 
@@ -39,7 +40,7 @@ class Discovery:
 def normalize_bot_token(token: str) -> str:
     """Check the shape of a Telegram bot token ("123456789:AAE...")."""
     value = (token or "").strip()
-    if not TOKEN_SHAPE.match(value):
+    if len(value) > MAX_TOKEN_CHARS or not TOKEN_SHAPE.match(value):
         raise SettingsInvalid("telegram_token", "A bot token looks like 123456789:AAE... (from @BotFather).")
     return value
 
