@@ -66,7 +66,8 @@ class Trader:
         self.notify.notify_soon(self.user, event.kind, event)  # type: ignore[attr-defined]
 
 
-async def _set_position(trader: Trader, position_id: int, **changes: object) -> Position:
+async def update_position(trader: Trader, position_id: int, **changes: object) -> Position:
+    """Change one of the trader's positions; a `status` change must follow the lifecycle table."""
     async with session_scope() as session:
         position = await get_position(session, trader.user, position_id, for_update=True)
         assert position is not None
@@ -174,9 +175,9 @@ async def flatten(
 ) -> Position:
     """Close the position at market (reduce-only), cancel what protects it, close the books."""
     if failed_order is not None:
-        position = await _set_position(trader, position.id or 0, status=PositionStatus.FAILED_PROTECTION)
+        position = await update_position(trader, position.id or 0, status=PositionStatus.FAILED_PROTECTION)
     elif position.status == PositionStatus.OPEN.value:
-        position = await _set_position(trader, position.id or 0, status=PositionStatus.CLOSING)
+        position = await update_position(trader, position.id or 0, status=PositionStatus.CLOSING)
     side = PositionSide(position.side)
     worst = slippage_bound(spec.oracle_price, side.exit_side, max(trader.slippage_pct, Decimal(1)), spec.tick_size)
     plan = OrderPlan(OrderRole.CLOSE, OrderType.MARKET, side.exit_side, position.size, price=worst, reduce_only=True)
@@ -199,7 +200,7 @@ async def flatten(
                                               detail=detail))
     if not flattened:
         if position.status == PositionStatus.CLOSING.value:
-            position = await _set_position(trader, position.id or 0, status=PositionStatus.OPEN)
+            position = await update_position(trader, position.id or 0, status=PositionStatus.OPEN)
         return position  # still FAILED_PROTECTION or OPEN: the monitor keeps trying
     return await close_books(trader, position, reason, exit_orders=[row])
 
@@ -221,7 +222,7 @@ async def close_books(trader: Trader, position: Position, reason: CloseReason, e
     for leftover in orders:
         if leftover.id not in exit_ids and leftover.role in (OrderRole.STOP_LOSS.value, OrderRole.TAKE_PROFIT.value):
             await cancel_quietly(trader.venue, leftover)
-    position = await _set_position(
+    position = await update_position(
         trader, position.id or 0, status=PositionStatus.CLOSED, closed_at=utcnow(), exit_price=exit_price,
         realized_pnl=realized, fees=fees, close_reason=reason.value,
     )
@@ -233,4 +234,4 @@ async def close_books(trader: Trader, position: Position, reason: CloseReason, e
     return position
 
 
-__all__ = ["Trader", "close_books", "flatten", "place_entry", "protect", "ref_of"]
+__all__ = ["Trader", "close_books", "flatten", "place_entry", "protect", "ref_of", "update_position"]

@@ -20,11 +20,11 @@ from trading_app.domain.enums import (
     SizeMode,
 )
 from trading_app.domain.errors import RiskRejected
-from trading_app.domain.lifecycle import ORDER, POSITION, is_terminal, transition
+from trading_app.domain.lifecycle import ORDER, is_terminal
 from trading_app.domain.risk import AccountFacts, RiskLimits, build_intent, validate_protection
 from trading_app.domain.signals import ParsedSignal
 from trading_app.services import messages
-from trading_app.services.brackets import Trader, close_books, flatten, place_entry, protect
+from trading_app.services.brackets import Trader, close_books, flatten, place_entry, protect, update_position
 from trading_app.services.orders import OrderPlan
 
 log = logging.getLogger(__name__)
@@ -96,9 +96,9 @@ async def _after_entry(trader: Trader, position: Position, plan: OrderPlan, spec
     if not is_terminal(ORDER, entry.status) and entry.status != OrderStatus.PARTIALLY_FILLED.value:
         return position  # a resting limit entry: the monitor protects it when it fills
     if entry.filled_size <= 0:
-        return await _set(trader, position, status=PositionStatus.FAILED, closed_at=utcnow())
+        return await update_position(trader, position.id or 0, status=PositionStatus.FAILED, closed_at=utcnow())
     fill_price = entry.avg_fill_price or spec.oracle_price  # type: ignore[attr-defined]
-    position = await _set(trader, position, size=entry.filled_size, entry_price=fill_price, fees=entry.fee)
+    position = await update_position(trader, position.id or 0, size=entry.filled_size, entry_price=fill_price, fees=entry.fee)
     side = PositionSide(position.side)
     try:  # the fill may have slipped past a protection level: then it cannot be placed as asked
         validate_protection(side, fill_price, position.sl_price, position.tp_price)
@@ -109,25 +109,11 @@ async def _after_entry(trader: Trader, position: Position, plan: OrderPlan, spec
     position = await protect(trader, position, spec)  # type: ignore[arg-type]
     if position.status != PositionStatus.OPENING.value:
         return position  # flattened
-    position = await _set(trader, position, status=PositionStatus.OPEN)
+    position = await update_position(trader, position.id or 0, status=PositionStatus.OPEN)
     trader.tell(messages.PositionOpened(network=trader.network, market=position.market, side=position.side,
                                         size=position.size, entry=position.entry_price, tp=position.tp_price,
                                         sl=position.sl_price))
     return position
-
-
-async def _set(trader: Trader, position: Position, **changes: object) -> Position:
-    async with session_scope() as session:
-        fresh = await get_position(session, trader.user, position.id or 0, for_update=True)
-        assert fresh is not None
-        target = changes.pop("status", None)
-        if target is not None and target != fresh.status:
-            fresh.status = transition(POSITION, fresh.status, str(target)).value
-        for key, value in changes.items():
-            setattr(fresh, key, value)
-        fresh.updated_at = utcnow()
-        session.add(fresh)
-    return fresh
 
 
 async def close_position_for(
@@ -146,8 +132,8 @@ async def close_position_for(
         for order in orders:
             await cancel_quietly(trader.venue, order)
         if position.size <= 0:
-            return await _set(trader, position, status=PositionStatus.FAILED, closed_at=utcnow())
-        position = await _set(trader, position, status=PositionStatus.OPEN)
+            return await update_position(trader, position.id or 0, status=PositionStatus.FAILED, closed_at=utcnow())
+        position = await update_position(trader, position.id or 0, status=PositionStatus.OPEN)
     if position.status in (PositionStatus.CLOSED.value, PositionStatus.FAILED.value):
         return position
     return await flatten(trader, position, spec, reason)
