@@ -26,7 +26,7 @@ from trading_app.db.types import utcnow
 from trading_app.services import events, execution, ownership
 from trading_app.services.brackets import Trader
 from trading_app.services.notify import get_notifier
-from trading_app.services.order_sync import CountingVenue, cancel_orphans, load_books, sync_orders
+from trading_app.services.order_sync import CountingVenue, cancel_orphans, load_books, oldest_open, sync_orders
 from trading_app.services.ownership import Account
 from trading_app.services.reconcile import View, reconcile_position
 from trading_app.services.venues import venue_for
@@ -82,42 +82,41 @@ async def reconcile_account(
     """
     started = time.monotonic()
     result = AccountResult(user, network)
-    books = await load_books(user, network)
-    if not books.positions and not books.rows:
-        result.cursor = since
-        return result
     counter = CountingVenue(await venue_for(user, network))
     venue = cast(Venue, counter)  # it forwards every call, counted
-    trader = Trader(user=user, network=network, venue=venue, account=books.account, notify=get_notifier())
     now = utcnow()
-    if since is None:
-        since = min((p.opened_at for p in books.positions), default=now)
+    if since is None:  # the account's first tick: fills since its oldest live position opened
+        since = await oldest_open(user, network) or now
     state = await venue.account_state(since=since - FILL_OVERLAP)
+    # our books are read AFTER the venue: whatever they say is at least as new as the venue's
+    # snapshot, so a position closed or protected meanwhile by someone else is never acted on again
+    books = await load_books(user, network)
+    trader = Trader(user=user, network=network, venue=venue, account=books.account, notify=get_notifier())
     view = View(trader=trader, state=state, now=now)
-    result.synced = await sync_orders(venue, books.rows, state.open_orders, now, pending_grace)
+    result.synced = await sync_orders(venue, books.rows, state, now, pending_grace)
+    unpushed = result.synced > 0  # the dashboard shows order states too
     for position in books.positions:
         try:
-            outcome = await reconcile_position(
-                view,
-                position,
-                books.rows_of(position.id),
-                books.signals.get(position.signal_id or -1),
-                pending_grace=pending_grace,
-            )
+            outcome = await reconcile_position(view, position, books.rows_of(position.id),
+                                               books.signals.get(position.signal_id or -1),
+                                               pending_grace=pending_grace)
         except Exception:  # noqa: BLE001 - one position must not stop the others
             log.exception("monitor: position %s of %s failed to reconcile", position.id, user)
             result.errors += 1
             continue
         if outcome is not None:
             result.outcomes[outcome] += 1
+        if outcome not in QUIET:  # push each change as it is committed: the trader sees it at once
+            await events.positions_changed(user)
+            unpushed = False
     try:
         result.orphans = await cancel_orphans(venue, books, state.open_orders, now, pending_grace)
     except Exception:  # noqa: BLE001
         log.exception("monitor: cancelling stray orders of %s failed", user)
         result.errors += 1
-    result.cursor = max((f.time for f in state.fills), default=since)
-    if result.changed:
+    if unpushed or result.orphans:
         await events.positions_changed(user)
+    result.cursor = max((f.time for f in state.fills), default=since)
     result.venue_calls, result.calls = counter.total, dict(counter.calls)
     result.seconds = time.monotonic() - started
     return result

@@ -13,19 +13,21 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import or_
+from sqlalchemy import func, or_
 from sqlmodel import col, select
 
 from trading_app.db.engine import session_scope
-from trading_app.db.models import WORKING_ORDER_STATUSES, Order, Position, Signal, TradingAccount
+from trading_app.db.models import ACTIVE_POSITION_STATUSES, WORKING_ORDER_STATUSES, Order, Position, Signal, TradingAccount
 from trading_app.db.trading import active_positions
+from trading_app.domain import pnl
 from trading_app.domain.enums import OrderStatus, PositionStatus, Side
 from trading_app.domain.lifecycle import ORDER, is_terminal
 from trading_app.services.orders import apply_report, cancel_quietly, ref_of
 from trading_app.services.reconcile import differs
-from trading_app.venues.base import OrderReport, Venue
+from trading_app.venues.base import AccountState, Fill, OrderReport, Venue
 from trading_app.venues.errors import OrderNotFound, VenueTemporaryError
 
 log = logging.getLogger(__name__)
@@ -102,16 +104,44 @@ def _key(client_id: int, market: str) -> tuple[int, str]:
     return client_id, market
 
 
-async def sync_orders(
-    venue: Venue, rows: list[Order], reports: Sequence[OrderReport], now: datetime, pending_grace: timedelta
-) -> int:
-    """Bring every working row in `rows` (in place) to the venue's state; returns how many changed."""
-    listed = {_key(r.ref.client_id, r.ref.market): r for r in reports}
+async def oldest_open(user: str, network: str) -> datetime | None:
+    """When the account's oldest live position was opened (None without one)."""
+    async with session_scope() as session:
+        found = await session.exec(select(func.min(Position.opened_at)).where(
+            Position.user_address == user, Position.network == network,
+            col(Position.status).in_(ACTIVE_POSITION_STATUSES)))
+        return found.one()
+
+
+def _from_fills(row: Order, fills: Sequence[Fill]) -> OrderReport | None:
+    """A report for a row whose whole size shows in the read's fills: no need to ask the venue."""
+    size = sum((f.size for f in fills), Decimal(0))
+    if not fills or size != row.size:
+        return None  # partly filled (maybe before the cursor), or cancelled: ask the venue
+    return OrderReport(
+        ref=ref_of(row), status=OrderStatus.FILLED, side=Side(row.side), size=row.size, filled=size,
+        avg_fill_price=pnl.average_price((f.size, f.price) for f in fills),
+        fee=sum((f.fee for f in fills), Decimal(0)), trigger_price=row.trigger_price, reduce_only=row.reduce_only,
+    )
+
+
+async def sync_orders(venue: Venue, rows: list[Order], state: AccountState, now: datetime,
+                      pending_grace: timedelta) -> int:
+    """Bring every working row in `rows` (in place) to the venue's state; returns how many changed.
+
+    A row missing from the open orders whose fills in the read cover it is filled; any other
+    missing row costs one `order_status` call.
+    """
+    listed = {_key(r.ref.client_id, r.ref.market): r for r in state.open_orders}
+    filled: dict[tuple[int, str], list[Fill]] = {}
+    for f in state.fills:
+        filled.setdefault(_key(f.client_id, f.market), []).append(f)
     changed = 0
     for i, row in enumerate(rows):
         if is_terminal(ORDER, row.status):
             continue
-        report = listed.get(_key(row.client_id, row.market))
+        key = _key(row.client_id, row.market)
+        report = listed.get(key) or _from_fills(row, filled.get(key, []))
         if report is None:
             if row.status == OrderStatus.PENDING.value and now - row.updated_at < pending_grace:
                 continue  # just committed: its sender is placing it
@@ -181,4 +211,4 @@ async def _ours(books: Books, unknown: Sequence[OrderReport]) -> list[tuple[Orde
     return [(by_key[k], r) for r in unknown if (k := _key(r.ref.client_id, r.ref.market)) in by_key]
 
 
-__all__ = ["Books", "CountingVenue", "cancel_orphans", "load_books", "sync_orders"]
+__all__ = ["Books", "CountingVenue", "cancel_orphans", "load_books", "oldest_open", "sync_orders"]
