@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 
 from trading_app.db.engine import session_scope
@@ -25,6 +26,7 @@ from trading_app.domain.enums import (
     OrderType,
     PositionSide,
     PositionStatus,
+    Side,
 )
 from trading_app.domain.ids import MAX_ATTEMPT
 from trading_app.domain.lifecycle import ORDER, POSITION, is_terminal, transition
@@ -32,6 +34,7 @@ from trading_app.domain.quantize import slippage_bound
 from trading_app.services import messages
 from trading_app.services.orders import (
     OrderPlan,
+    apply_report,
     cancel_quietly,
     record_plan,
     ref_of,
@@ -39,13 +42,17 @@ from trading_app.services.orders import (
     store_ref,
     wait_until_done,
 )
-from trading_app.venues.base import MarketSpec, Venue
-from trading_app.venues.errors import OrderRejected, VenueError
+from trading_app.venues.base import MarketSpec, OrderReport, Venue
+from trading_app.venues.errors import OrderNotFound, OrderRejected, VenueError
 
 log = logging.getLogger(__name__)
 
 PROTECTION_TTL_SECONDS = 28 * 24 * 3600  # conditional orders are re-placed by the monitor before this
 LIMIT_TTL_SECONDS = 24 * 3600
+# an entry row this old was written by an earlier attempt (a crash, a takeover)
+RESUME_AFTER = timedelta(seconds=3)
+# a short-term dYdX order lives at most ~40 blocks: past this an unknown entry is never resent
+ENTRY_RESEND_WINDOW = timedelta(seconds=30)
 
 
 @dataclass
@@ -87,6 +94,8 @@ async def place_entry(trader: Trader, position: Position, plan: OrderPlan, spec:
         user=trader.user, network=trader.network, market=position.market, position_id=position.id,
         signal_id=position.signal_id or 0, attempt=0, plan=plan,
     )
+    if row.status == OrderStatus.PENDING.value and utcnow() - row.created_at > RESUME_AFTER:
+        row = await _recover_entry(trader, row)
     if row.status == OrderStatus.PENDING.value:
         if plan.order_type is OrderType.LIMIT:
             ref = await send_with_retries(lambda: trader.venue.place_limit_order(
@@ -100,6 +109,28 @@ async def place_entry(trader: Trader, position: Position, plan: OrderPlan, spec:
     if plan.order_type is OrderType.LIMIT:
         return await wait_until_done(trader.venue, row, timeout=2.0)
     return await wait_until_done(trader.venue, row)
+
+
+async def _recover_entry(trader: Trader, row: Order) -> Order:
+    """An entry committed by an earlier attempt: did it reach the venue?
+
+    Resending the same client id is safe only while the first copy could still be live: a
+    dYdX short-term order's id is free again once its good-til-block has passed, and a
+    resend then would be a second order. So a known order is followed, an unknown young one
+    is resent, and an unknown old one is given up (EXPIRED: the signal fails, visibly).
+    """
+    try:
+        report = await trader.venue.order_status(ref_of(row))
+    except OrderNotFound:
+        report = None
+    if report is not None and (report.status is not OrderStatus.PENDING or report.filled > 0):
+        return await apply_report(row, report)
+    if utcnow() - row.created_at <= ENTRY_RESEND_WINDOW:
+        return row
+    log.warning("entry %s: unknown to the venue %s after it was recorded; not resent", row.id,
+                utcnow() - row.created_at)
+    expired = OrderReport(ref=ref_of(row), status=OrderStatus.EXPIRED, side=Side(row.side), size=row.size)
+    return await apply_report(row, expired)
 
 
 async def protect(trader: Trader, position: Position, spec: MarketSpec) -> Position:

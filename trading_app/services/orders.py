@@ -147,7 +147,7 @@ async def wait_until_done(venue: Venue, row: Order, timeout: float = FILL_WAIT_S
     """Poll an immediate order until the venue reports it finished (or `timeout` passes)."""
     deadline = asyncio.get_running_loop().time() + timeout
     delay = 0.05
-    while True:
+    while not is_terminal(ORDER, row.status):
         try:
             report = await venue.order_status(ref_of(row))
             row = await apply_report(row, report)
@@ -157,6 +157,7 @@ async def wait_until_done(venue: Venue, row: Order, timeout: float = FILL_WAIT_S
             return row
         await asyncio.sleep(delay)
         delay = min(delay * 2, 1.0)
+    return row
 
 
 async def cancel_quietly(venue: Venue, row: Order) -> bool:
