@@ -5,6 +5,7 @@ import reflex as rx
 from trading_app.api.app import build_api
 from trading_app.api.security import security_headers
 from trading_app.db import models  # noqa: F401 - registers the tables with SQLModel's metadata
+from trading_app.jobs import monitor_lifespan
 from trading_app.pages.dashboard import dashboard_page
 from trading_app.pages.landing import landing_page
 from trading_app.pages.login import LoginState, login_page
@@ -27,3 +28,5 @@ app.add_page(dashboard_page, route="/dashboard", title="Dashboard", on_load=Auth
 app.add_page(
     settings_page, route="/settings", title="Settings", on_load=[AuthState.require_login, SettingsState.load]
 )
+# every worker: the position monitor's scheduler and the signal executor (started per worker, not at import)
+app.register_lifespan_task(monitor_lifespan)

@@ -1,0 +1,156 @@
+"""Background work of one backend worker: the position monitor on an APScheduler, and dispatch.
+
+`monitor_lifespan` is registered with `app.register_lifespan_task`, so every Reflex worker enters
+it at start-up (Reflex forks workers after importing the app: nothing starts at import time) and
+leaves it at shutdown. Each worker runs its own scheduler; `services.ownership` makes sure every
+account is reconciled by one of them per tick.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from trading_app.db.types import utcnow
+from trading_app.services import dispatch, execution, health, monitor
+from trading_app.services.notify import get_notifier
+from trading_app.settings import get_settings
+
+log = logging.getLogger(__name__)
+
+STALE_AFTER_TICKS = 3  # the readiness check fails when no tick succeeded for this many intervals
+STALE_FLOOR_SECONDS = 15.0
+SHUTDOWN_GRACE_SECONDS = 5.0
+
+
+@dataclass
+class _Run:
+    worker_id: str
+    interval: float
+    started_at: datetime
+    scheduler: AsyncIOScheduler | None = None
+    last_ok: datetime | None = None
+    last_error: str | None = None
+    ticks: int = 0
+    current: asyncio.Task[object] | None = None
+    startup_sweep: asyncio.Task[list[int]] | None = None
+
+
+_run: _Run | None = None
+
+
+def new_worker_id() -> str:
+    """A unique id for this process: host, pid and a random part (pids repeat across restarts)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+async def _tick(run: _Run) -> None:
+    run.current = asyncio.current_task()  # type: ignore[assignment]
+    try:
+        report = await monitor.monitor_tick(run.worker_id, wait=run.interval)
+    except Exception as e:  # noqa: BLE001 - the scheduler would only log it; keep the reason for /health
+        run.last_error = type(e).__name__
+        log.exception("monitor tick failed")
+        return
+    finally:
+        run.current = None
+    run.last_ok, run.last_error, run.ticks = utcnow(), None, run.ticks + 1
+    if report.results or report.failed:
+        log.info("monitor tick: %s", report.summary())
+
+
+def _stale_after(run: _Run) -> timedelta:
+    return timedelta(seconds=max(STALE_AFTER_TICKS * run.interval, STALE_FLOOR_SECONDS))
+
+
+def scheduler_status() -> dict[str, object]:
+    """Running state, last successful tick and its counts: for /health/ready and the dashboard."""
+    run = _run
+    if run is None:
+        return {"running": False}
+    last = monitor.last_tick(run.worker_id)
+    status: dict[str, object] = {
+        "running": bool(run.scheduler and run.scheduler.running),
+        "worker": run.worker_id,
+        "interval_seconds": run.interval,
+        "started_at": run.started_at.isoformat(),
+        "last_tick_at": run.last_ok.isoformat() if run.last_ok else None,
+        "ticks": run.ticks,
+    }
+    if run.last_error:
+        status["last_error"] = run.last_error
+    if last is not None:
+        status["last_tick"] = last.summary()
+    return status
+
+
+async def _check() -> dict[str, object]:
+    status = scheduler_status()
+    run = _run
+    ok = bool(status["running"]) and run is not None
+    if ok and run is not None:
+        since = run.last_ok or run.started_at
+        ok = utcnow() - since <= _stale_after(run)
+        if not ok:
+            status["error"] = "no successful monitor tick recently"
+    return {"status": "ok" if ok else "error", **status}
+
+
+@asynccontextmanager
+async def monitor_lifespan() -> AsyncIterator[None]:
+    """Start the monitor and the executor hand-off for this worker; stop both cleanly on exit."""
+    global _run
+    settings = get_settings()
+    run = _Run(worker_id=new_worker_id(), interval=settings.monitor_interval_seconds, started_at=utcnow())
+    dispatch.set_executor(execution.execute_signal)
+    # signals accepted while no worker was up: execute them now, without holding up the start
+    run.startup_sweep = asyncio.get_running_loop().create_task(_startup_sweep(), name="startup-sweep")
+    scheduler = AsyncIOScheduler(timezone=UTC)
+    scheduler.add_job(_tick, "interval", seconds=run.interval, args=[run], id="monitor", max_instances=1,
+                      coalesce=True, next_run_time=datetime.now(UTC))
+    run.scheduler = scheduler
+    _run = run
+    scheduler.start()
+    health.register_check("scheduler", _check)
+    log.info("monitor started: worker %s, every %ss", run.worker_id, run.interval)
+    try:
+        yield
+    finally:
+        health.unregister_check("scheduler")
+        if scheduler.running:  # it may have been stopped already
+            scheduler.shutdown(wait=False)
+        # the tick only waits for its reconciles (monitor.stop lets those finish); an execution is
+        # given a few seconds to finish cleanly, the sweep retries whatever is cut short
+        if run.current is not None and not run.current.done():
+            run.current.cancel()
+            await asyncio.gather(run.current, return_exceptions=True)
+        if run.startup_sweep is not None and not run.startup_sweep.done():
+            await asyncio.wait([run.startup_sweep], timeout=SHUTDOWN_GRACE_SECONDS)
+            run.startup_sweep.cancel()
+            await asyncio.gather(run.startup_sweep, return_exceptions=True)
+        await monitor.stop(run.worker_id, timeout=SHUTDOWN_GRACE_SECONDS)
+        dispatch.set_executor(None)
+        await dispatch.drain(timeout=SHUTDOWN_GRACE_SECONDS)
+        await get_notifier().drain(SHUTDOWN_GRACE_SECONDS)  # closes and errors already decided: send them
+        _run = None
+        log.info("monitor stopped: worker %s", run.worker_id)
+
+
+async def _startup_sweep() -> list[int]:
+    try:
+        return await execution.sweep(older_than=timedelta(0))
+    except Exception:  # noqa: BLE001 - the monitor's periodic sweep retries
+        log.exception("start-up sweep failed")
+        return []
+
+
+__all__ = ["monitor_lifespan", "new_worker_id", "scheduler_status"]
