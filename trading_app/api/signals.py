@@ -1,0 +1,66 @@
+"""`GET /api/signals`: the signed-in trader's alert log, newest first.
+
+Query: `limit` (1..200, default 50) and `before` (a signal id from the previous page's
+`next_before`). The session cookie decides whose alerts; 401 without a live session.
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from trading_app.services import sessions
+from trading_app.services.signal_store import MAX_PAGE, SignalRecord, list_signals
+
+DEFAULT_LIMIT = 50
+_HEADERS = {"cache-control": "no-store"}
+
+
+def _error(code: str, status: int) -> JSONResponse:
+    return JSONResponse({"error": code}, status_code=status, headers=_HEADERS)
+
+
+def _int_param(request: Request, name: str, default: int | None, low: int, high: int) -> int | None | str:
+    """The parameter as an int in [low, high], its default when absent, or the error code."""
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        return f"invalid_{name}"
+    return int(raw)
+
+
+def _item(record: SignalRecord) -> dict[str, object]:
+    return {
+        "id": record.id,
+        "received_at": record.received_at.isoformat(),
+        "status": record.status,
+        "action": record.action,
+        "market": record.market,
+        "reason": record.reason,
+        "position_id": record.position_id,
+        "payload": record.payload,
+        "content_type": record.content_type,
+        "source_ip": record.source_ip,
+    }
+
+
+async def signals(request: Request) -> Response:
+    address = await sessions.session_address(sessions.token_from_cookie_header(request.headers.get("cookie")))
+    if address is None:
+        return _error("not_authenticated", 401)
+    limit = _int_param(request, "limit", DEFAULT_LIMIT, 1, MAX_PAGE)
+    before = _int_param(request, "before", None, 1, 2**63 - 1)
+    for value in (limit, before):
+        if isinstance(value, str):
+            return _error(value, 400)
+    page = await list_signals(address, limit=limit, before=before)  # type: ignore[arg-type]
+    return JSONResponse(
+        {"signals": [_item(r) for r in page.items], "next_before": page.next_before}, headers=_HEADERS
+    )
+
+
+def routes() -> list[Route]:
+    """The alert log route."""
+    return [Route("/api/signals", signals, methods=["GET"])]

@@ -1,0 +1,164 @@
+"""The text of an alert body: decoding it, finding its secret, and masking it for storage.
+
+Everything here runs on untrusted input of up to 64 KiB, part of it before authentication,
+so every function is linear in the body size and never raises on any input.
+
+Masking: a JSON object body keeps its exact text with the value of every credential-like key
+replaced by `***` (re-serialized only when a textual replacement cannot be verified). Other
+bodies go through `alert_body.mask_secret` when they are short and have no long run of word
+characters (its regex is quadratic in those); larger ones through a linear `key: value` masker.
+In every case the trader's real secret is blanked wherever it appears.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from trading_app.domain.alert_body import MASK, mask_secret
+
+log = logging.getLogger(__name__)
+
+# Bounded value length: an unterminated quote after each of thousands of keys must stay linear
+TEXT_SECRET = re.compile(r'"secret"\s*:\s*("(?:[^"\\]|\\.){0,256}")')
+_SENSITIVE = re.compile(r"secret|password|passphrase|api[_-]?key|private[_-]?key|mnemonic", re.IGNORECASE)
+_WORD_RUN = re.compile(r"[\w-]+")
+# mask_secret's cost grows with the square of the longest word run and with size times pairs
+_MAX_WORD_RUN = 64
+_MAX_TEXT_FOR_MASK_SECRET = 2 * 1024
+# A linear stand-in for larger bodies: `key: value` / `key=value` pairs, the key starting at a
+# word boundary (the lookbehind keeps the scan linear inside long runs of word characters)
+_PAIR = re.compile(
+    r"""(?<![\w-])(?P<q>["']?)(?P<key>[\w-]{1,64})(?P=q)(?P<sep>\s*[:=]\s*)"""
+    r"""(?P<value>"(?:[^"\\]|\\.){0,512}"?|'(?:[^'\\]|\\.){0,512}'?|[^\s,;&}\]"']{1,512})"""
+)
+_MAX_SENSITIVE_VALUES = 32
+WITHHELD = "[body withheld: it could not be masked safely]"
+
+
+@dataclass(frozen=True)
+class Body:
+    """A decoded body. `payload` is what JSON decoding returned (None on failure)."""
+
+    text: str
+    payload: object
+    problem: str | None
+    given_secret: str | None
+
+
+def _number(text: str) -> Decimal | float:
+    try:
+        return Decimal(text)
+    except InvalidOperation:  # an exponent beyond Decimal's range: inf or 0, judged by parse_signal
+        return float(text)
+
+
+def decode_body(raw: bytes) -> Body:
+    """Decode an alert: UTF-8 (a BOM is dropped), JSON whatever the content type says.
+
+    Numbers become Decimal exactly as written. `problem` says why the body is not a JSON
+    object; `given_secret` is the body's `secret`, also found in a body that is not valid JSON
+    (a `{{close}}` that printed NaN), so the trader gets a rejected row that says what broke.
+    """
+    problem = None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        text, problem = raw.decode("utf-8", "replace"), f"body: not valid UTF-8 (byte {e.start})"
+    text = text.removeprefix("\ufeff")
+    payload: object = None
+    if problem is None:
+        try:
+            payload = json.loads(text, parse_float=_number)
+        except RecursionError:
+            problem = "body: JSON nested too deeply"
+        except json.JSONDecodeError as e:
+            problem = f"body: not valid JSON ({e.msg} at line {e.lineno} column {e.colno})"
+        except (ValueError, ArithmeticError) as e:  # e.g. an integer of more than 4300 digits
+            problem = f"body: not valid JSON ({type(e).__name__})"
+    if isinstance(payload, dict):
+        given = payload.get("secret")
+        return Body(text, payload, problem, given if isinstance(given, str) else None)
+    match = TEXT_SECRET.search(text)
+    given = None
+    if match:
+        try:
+            given = json.loads(match.group(1))
+        except ValueError:
+            given = None
+    return Body(text, payload, problem or "body: expected a JSON object", given)
+
+
+def storable(text: str) -> str:
+    """Text every database accepts: no NUL characters, no lone surrogates."""
+    return text.replace("\x00", "\ufffd").encode("utf-8", "replace").decode("utf-8")
+
+
+def _sensitive_values(payload: object) -> list[Any]:
+    """Values under credential-like keys, at any depth (iterative: the nesting may be deep)."""
+    found, stack = [], [payload]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if _SENSITIVE.search(key):
+                    found.append(value)
+                else:
+                    stack.append(value)
+        elif isinstance(node, list):
+            stack.extend(node)
+    return found
+
+
+def _redacted(payload: object) -> object:
+    if isinstance(payload, dict):
+        return {k: MASK if _SENSITIVE.search(k) else _redacted(v) for k, v in payload.items()}
+    if isinstance(payload, list):
+        return [_redacted(v) for v in payload]
+    return payload
+
+
+def _mask_json(text: str, payload: dict[str, Any]) -> str:
+    values = _sensitive_values(payload)
+    masked = text
+    if len(values) <= _MAX_SENSITIVE_VALUES and all(isinstance(v, str) or v is None for v in values):
+        for value in {v for v in values if v and v != MASK}:
+            for form in {json.dumps(value), json.dumps(value, ensure_ascii=False)}:
+                masked = masked.replace(form, f'"{MASK}"')
+        try:
+            if all(v in (None, "", MASK) for v in _sensitive_values(json.loads(masked, parse_float=_number))):
+                return masked
+        except (ValueError, RecursionError, ArithmeticError):
+            pass
+    return json.dumps(_redacted(payload), ensure_ascii=False, default=str)
+
+
+def _mask_pair(match: re.Match[str]) -> str:
+    if not _SENSITIVE.search(match.group("key")):
+        return match.group(0)
+    value = match.group("value")
+    quote = value[0] if value[0] in "\"'" else ""
+    return f"{match.group('q')}{match.group('key')}{match.group('q')}{match.group('sep')}{quote}{MASK}{quote}"
+
+
+def _longest_word_run(text: str) -> int:
+    return max(map(len, _WORD_RUN.findall(text)), default=0)
+
+
+def masked_body(body: Body, secret: str) -> str:
+    """The body as stored and shown: credentials masked, the real `secret` blanked everywhere."""
+    try:
+        if isinstance(body.payload, dict):
+            masked = _mask_json(body.text, body.payload)
+        elif len(body.text) <= _MAX_TEXT_FOR_MASK_SECRET and _longest_word_run(body.text) <= _MAX_WORD_RUN:
+            masked = mask_secret(body.text)
+        else:
+            masked = _PAIR.sub(_mask_pair, body.text)
+    except Exception:  # noqa: BLE001 - (RecursionError included) never store what we could not mask
+        log.warning("an alert body could not be masked; storing a placeholder")
+        return WITHHELD
+    return storable(masked.replace(secret, MASK) if secret else masked)

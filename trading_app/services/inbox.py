@@ -1,0 +1,218 @@
+"""Accepting a TradingView alert: authenticate, validate, store once, say what happened.
+
+`receive_alert` is the whole decision; the HTTP route only maps its `Receipt` to a status.
+The order of checks, and why:
+
+1. the webhook UUID (path) and `secret` (body) together, in constant time; an unknown UUID
+   costs the same compare as a wrong secret, and both are UNAUTHORIZED (nothing stored);
+2. the optional allowlist of TradingView's addresses -> FORBIDDEN (stored as REJECTED);
+3. the body: UTF-8, JSON object, `parse_signal`, the market hook -> INVALID (stored as
+   REJECTED with every problem);
+4. the per-minute cap of the webhook -> CAPPED (stored as REJECTED, answered 200: TradingView
+   must not retry it, and the trader sees it in the log);
+5. the durable insert -> ACCEPTED, or DUPLICATE of the first copy (no second row).
+
+Only an authenticated request ever writes a row. When the database cannot be read or
+written, `InboxUnavailable` is raised and nothing was stored, so a 5xx (and TradingView's
+resend) is safe.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import json
+import logging
+import re
+import secrets
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from enum import StrEnum
+
+from trading_app.domain.alert_body import dedupe_key
+from trading_app.domain.enums import SignalStatus
+from trading_app.domain.errors import InvalidSignal
+from trading_app.domain.signals import ParsedSignal, parse_signal
+from trading_app.services import signal_store
+from trading_app.services.alert_text import Body, decode_body, masked_body, storable
+from trading_app.services.crypto import DecryptionError
+from trading_app.services.market_check import market_exists
+from trading_app.services.secrets import open_secret
+from trading_app.settings import get_settings
+
+log = logging.getLogger(__name__)
+
+# TradingView's published webhook senders (tradingview.com/support/solutions/43000529348)
+TRADINGVIEW_IPS = frozenset(
+    ipaddress.ip_address(a) for a in ("52.89.214.238", "34.212.75.30", "54.218.53.128", "52.32.178.7")
+)
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_DUMMY_SECRET = secrets.token_urlsafe(24).encode()
+INTERNAL_ERROR = "internal error while validating this alert; it was not executed"
+
+
+class Outcome(StrEnum):
+    """What became of one request."""
+
+    ACCEPTED = "accepted"
+    DUPLICATE = "duplicate"
+    CAPPED = "capped"
+    INVALID = "invalid"
+    FORBIDDEN = "forbidden"
+    UNAUTHORIZED = "unauthorized"
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """The verdict. `signal_id` is the stored row (for DUPLICATE: the first copy's row)."""
+
+    outcome: Outcome
+    signal_id: int | None = None
+    details: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def reason(self) -> str:
+        """The stored reason text (rejections)."""
+        return "; ".join(self.details)
+
+
+class InboxUnavailable(Exception):
+    """The database could not be read or written; nothing was stored."""
+
+
+@dataclass(frozen=True)
+class IncomingAlert:
+    """One webhook request as received."""
+
+    webhook_uuid: str
+    body: bytes
+    received_at: datetime
+    source_ip: str
+    content_type: str | None = None
+
+
+def _secret_matches(given: str | None, expected: str | None) -> bool:
+    # compare even when there is nothing to compare with, so every refusal costs the same
+    given_bytes = given.encode("utf-8", "surrogatepass") if given is not None else b""
+    target = expected.encode() if expected is not None else _DUMMY_SECRET
+    return hmac.compare_digest(given_bytes, target) and given is not None and expected is not None
+
+
+def from_tradingview(source_ip: str) -> bool:
+    """True when `source_ip` is one of TradingView's webhook addresses (IPv4-mapped IPv6 too)."""
+    try:
+        ip = ipaddress.ip_address(source_ip)
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip in TRADINGVIEW_IPS
+
+
+async def _store(row: signal_store.NewSignal) -> signal_store.StoredSignal:
+    try:
+        return await signal_store.store_signal(row)
+    except Exception as e:
+        log.error("could not store an alert for %s: %s", row.user_address, type(e).__name__)
+        raise InboxUnavailable from e
+
+
+async def receive_alert(alert: IncomingAlert) -> Receipt:
+    """Decide on one webhook request and store it (see the module docstring for the order).
+
+    Raises:
+        InboxUnavailable: the database failed; nothing was stored for this request.
+    """
+    body = decode_body(alert.body)
+    owner = None
+    if _UUID.match(alert.webhook_uuid):
+        try:
+            owner = await signal_store.lookup_webhook(alert.webhook_uuid.lower())
+        except Exception as e:
+            log.error("webhook lookup failed: %s", type(e).__name__)
+            raise InboxUnavailable from e
+    try:
+        expected = open_secret(owner.address, "webhook_secret_enc", owner.secret_enc) if owner else None
+    except DecryptionError as e:  # a master key is missing: our fault, and nothing is stored
+        log.error("cannot open the webhook secret of %s: %s", owner.address if owner else "-", e)
+        raise InboxUnavailable from e
+    if not _secret_matches(body.given_secret, expected) or owner is None or expected is None:
+        return Receipt(Outcome.UNAUTHORIZED)
+
+    settings = get_settings()
+    row = signal_store.NewSignal(
+        user_address=owner.address,
+        received_at=alert.received_at,
+        raw_body=masked_body(body, expected),
+        status=SignalStatus.REJECTED.value,
+        content_type=storable(alert.content_type)[:128] if alert.content_type else None,
+        source_ip=alert.source_ip[:64],
+    )
+    if owner.ip_allowlist and not from_tradingview(alert.source_ip):
+        reason = f"source address {alert.source_ip[:64]} is not one of TradingView's webhook addresses"
+        stored = await _store(_with(row, reason=reason))
+        return Receipt(Outcome.FORBIDDEN, stored.signal_id, (reason,))
+
+    try:
+        parsed, key = await _validate(body, alert, owner.address, row.raw_body)
+    except InvalidSignal as e:
+        details = tuple(storable(d) for d in e.details)
+        stored = await _store(_with(row, reason="; ".join(details)))
+        return Receipt(Outcome.INVALID, stored.signal_id, details)
+    except Exception:  # noqa: BLE001 - a bug must not turn bad input into a 5xx and a resend loop
+        log.exception("validating an alert of %s failed", owner.address)
+        stored = await _store(_with(row, reason=INTERNAL_ERROR))
+        return Receipt(Outcome.INVALID, stored.signal_id, (INTERNAL_ERROR,))
+    row = _with(row, parsed=json.dumps(parsed.to_dict()), action=parsed.action.value, market=parsed.market)
+
+    if owner.recent >= settings.webhook_per_minute_cap:
+        reason = (
+            f"per-minute cap: more than {settings.webhook_per_minute_cap} alerts in the last minute "
+            "for this webhook; not executed"
+        )
+        stored = await _store(_with(row, reason=reason))
+        return Receipt(Outcome.CAPPED, stored.signal_id, (reason,))
+
+    window = float(settings.webhook_dedupe_window_seconds) if key.startswith("body:") else None
+    stored = await _store(
+        _with(row, status=SignalStatus.ACCEPTED.value, dedupe_key=key, dedupe_window=window)
+    )
+    return Receipt(Outcome.DUPLICATE if stored.duplicate else Outcome.ACCEPTED, stored.signal_id)
+
+
+def _with(row: signal_store.NewSignal, **changes: object) -> signal_store.NewSignal:
+    return replace(row, **changes)  # type: ignore[arg-type]
+
+
+async def _validate(body: Body, alert: IncomingAlert, address: str, masked: str) -> tuple[ParsedSignal, str]:
+    """The parsed alert and its dedupe key, or InvalidSignal with every problem."""
+    if body.problem is not None:
+        raise InvalidSignal([body.problem])
+    parsed = parse_signal(
+        body.payload, now=alert.received_at, max_lag_seconds=get_settings().webhook_max_lag_seconds
+    )
+    if await market_exists(address, parsed.market) is False:
+        raise InvalidSignal([f"market: {parsed.market} is not listed on your venue"])
+    try:
+        # the decoded text (BOM dropped) is valid JSON here, so the key comes from its canonical form
+        key = dedupe_key(parsed, body.text.encode("utf-8", "surrogatepass"))
+        key.encode("utf-8")
+    except (UnicodeEncodeError, ArithmeticError):
+        # an alert_id with a lone surrogate, a number beyond Decimal's range: hash what we can store
+        name = parsed.alert_id if parsed.alert_id is not None else masked
+        digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()
+        key = f"{'idh' if parsed.alert_id is not None else 'body'}:{digest}"
+    return parsed, key
+
+
+__all__ = [
+    "INTERNAL_ERROR",
+    "TRADINGVIEW_IPS",
+    "InboxUnavailable",
+    "IncomingAlert",
+    "Outcome",
+    "Receipt",
+    "from_tradingview",
+    "receive_alert",
+]

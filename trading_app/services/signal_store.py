@@ -1,0 +1,309 @@
+"""The `signals` table as the webhook's durable inbox and the trader's alert log.
+
+- `lookup_webhook(uuid)`: the owner of a webhook, read from the database on every alert (a
+  rotated secret stops working at once); concurrent lookups share one SELECT.
+- `store_signal(row)`: commits one alert; concurrent calls share one multi-row INSERT and one
+  COMMIT (group commit). Exactly-once storage rests on the unique (user_address, dedupe_key)
+  constraint, so copies racing on different workers or processes still yield one row.
+- `list_signals(address, ...)`: one user's alerts, newest first (the alert log API and the
+  dashboard).
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, func, or_, select, tuple_, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from trading_app.db.engine import get_engine
+from trading_app.db.models import Signal, User
+from trading_app.db.types import utcnow
+from trading_app.services.group_commit import Batcher
+
+CAP_WINDOW = timedelta(seconds=60)
+MAX_PAGE = 200
+_SIGNALS = Signal.__table__
+_USERS = User.__table__
+# Settling a dedupe key takes at most: insert, re-key a stale row, insert again, and one more
+# round for a concurrent copy that re-keyed first.
+_MAX_ROUNDS = 4
+
+
+@dataclass(frozen=True)
+class WebhookOwner:
+    """The user behind a webhook URL. `recent` counts their alerts that passed validation in the
+    last minute, plus the copies of this lookup's batch ahead of this one (for the per-minute cap)."""
+
+    address: str
+    secret_enc: str
+    ip_allowlist: bool
+    recent: int
+
+    def __repr__(self) -> str:  # the ciphertext stays out of logs
+        return (
+            f"WebhookOwner(address={self.address!r}, ip_allowlist={self.ip_allowlist}, recent={self.recent})"
+        )
+
+
+@dataclass(frozen=True)
+class NewSignal:
+    """One row to store. `dedupe_key` None means "never a duplicate" (alerts refused at the door);
+    `dedupe_window` None means the key dedupes forever, else only against rows this many seconds old."""
+
+    user_address: str
+    received_at: datetime
+    raw_body: str
+    status: str
+    content_type: str | None = None
+    source_ip: str | None = None
+    reason: str | None = None
+    parsed: str | None = None
+    action: str | None = None
+    market: str | None = None
+    dedupe_key: str | None = None
+    dedupe_window: float | None = None
+
+
+@dataclass(frozen=True)
+class StoredSignal:
+    """Where an alert ended up: its own new row, or (duplicate) the row of the first copy."""
+
+    signal_id: int
+    duplicate: bool
+
+
+_autocommit: weakref.WeakKeyDictionary[AsyncEngine, AsyncEngine] = weakref.WeakKeyDictionary()
+
+
+def _reader() -> AsyncEngine:
+    # A lone SELECT needs no transaction: autocommit saves the BEGIN and ROLLBACK round trips
+    engine = get_engine()
+    reader = _autocommit.get(engine)
+    if reader is None:
+        reader = _autocommit[engine] = engine.execution_options(isolation_level="AUTOCOMMIT")
+    return reader
+
+
+async def _lookup_batch(uuids: Sequence[str]) -> list[WebhookOwner | None]:
+    since = utcnow() - CAP_WINDOW
+    recent = (
+        select(func.count())
+        .select_from(_SIGNALS)
+        .where(
+            _SIGNALS.c.user_address == _USERS.c.address,
+            _SIGNALS.c.received_at > since,
+            _SIGNALS.c.dedupe_key.is_not(None),
+        )
+        .scalar_subquery()
+    )
+    query = select(
+        _USERS.c.webhook_uuid,
+        _USERS.c.address,
+        _USERS.c.webhook_secret_enc,
+        _USERS.c.webhook_ip_allowlist,
+        recent,
+    ).where(_USERS.c.webhook_uuid.in_(sorted(set(uuids))))
+    async with _reader().connect() as conn:
+        found = {row[0]: row for row in (await conn.execute(query)).all()}
+    ahead: Counter[str] = Counter()
+    owners: list[WebhookOwner | None] = []
+    for uuid in uuids:
+        row = found.get(uuid)
+        if row is None:
+            owners.append(None)
+            continue
+        owners.append(WebhookOwner(row[1], row[2], bool(row[3]), int(row[4]) + ahead[uuid]))
+        ahead[uuid] += 1
+    return owners
+
+
+def _row_values(row: NewSignal) -> dict[str, object]:
+    return {
+        "user_address": row.user_address,
+        "received_at": row.received_at,
+        "raw_body": row.raw_body,
+        "content_type": row.content_type,
+        "source_ip": row.source_ip,
+        "parsed": row.parsed,
+        "action": row.action,
+        "market": row.market,
+        "dedupe_key": row.dedupe_key,
+        "status": row.status,
+        "reason": row.reason,
+        "position_id": None,
+        "attempts": 0,
+        "claimed_at": None,
+        "finished_at": None,
+        "updated_at": row.received_at,
+    }
+
+
+def _insert(conn: AsyncConnection):  # noqa: ANN202 - the dialect's Insert with ON CONFLICT
+    return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(_SIGNALS)
+
+
+Pair = tuple[str, str]
+
+
+async def _settle_keys(conn: AsyncConnection, pending: dict[Pair, NewSignal]) -> dict[Pair, StoredSignal]:
+    """Insert one row per (user, key), or find the row that already holds the key.
+
+    A row holding a body key for longer than its window is re-keyed (`<key>:<its id>`) in this
+    transaction and the new row inserted in the next round. Two workers doing this at once
+    both try the same guarded UPDATE; the loser matches nothing (on PostgreSQL it waits for the
+    winner's commit first), and its next INSERT meets the winner's fresh row: a duplicate.
+    """
+    settled: dict[Pair, StoredSignal] = {}
+    for _ in range(_MAX_ROUNDS):
+        # a fixed order keeps concurrent batches from locking keys in opposite orders (deadlock)
+        ordered = sorted(pending)
+        inserted = await conn.execute(
+            _insert(conn)
+            .values([_row_values(pending[pair]) for pair in ordered])
+            .on_conflict_do_nothing(index_elements=[_SIGNALS.c.user_address, _SIGNALS.c.dedupe_key])
+            .returning(_SIGNALS.c.id, _SIGNALS.c.user_address, _SIGNALS.c.dedupe_key)
+        )
+        for signal_id, address, key in inserted.all():
+            settled[(address, key)] = StoredSignal(signal_id, duplicate=False)
+            pending.pop((address, key), None)
+        if not pending:
+            return settled
+        existing = await conn.execute(
+            select(_SIGNALS.c.id, _SIGNALS.c.user_address, _SIGNALS.c.dedupe_key, _SIGNALS.c.received_at)
+            .where(tuple_(_SIGNALS.c.user_address, _SIGNALS.c.dedupe_key).in_(sorted(pending)))
+            .order_by(_SIGNALS.c.id)
+        )
+        for signal_id, address, key, received_at in existing.all():
+            row = pending[(address, key)]
+            if (
+                row.dedupe_window is not None
+                and (row.received_at - received_at).total_seconds() > row.dedupe_window
+            ):
+                await conn.execute(
+                    update(_SIGNALS)
+                    .where(_SIGNALS.c.id == signal_id, _SIGNALS.c.dedupe_key == key)
+                    .values(dedupe_key=f"{key}:{signal_id}")
+                )
+                continue  # stays pending: inserted (or met as a duplicate) in the next round
+            settled[(address, key)] = StoredSignal(signal_id, duplicate=True)
+            del pending[(address, key)]
+        # a key that conflicted but is gone now (its row was re-keyed meanwhile) stays pending too
+        if not pending:
+            return settled
+    raise RuntimeError(f"dedupe keys still contended after {_MAX_ROUNDS} rounds")
+
+
+async def _store_batch(rows: Sequence[NewSignal]) -> list[StoredSignal]:
+    results: list[StoredSignal | None] = [None] * len(rows)
+    first_of: dict[Pair, int] = {}
+    async with get_engine().begin() as conn:
+        for index, row in enumerate(rows):
+            if row.dedupe_key is None:
+                # one by one: a multi-row RETURNING could not be matched back to keyless rows
+                new_id = (
+                    await conn.execute(_insert(conn).values(_row_values(row)).returning(_SIGNALS.c.id))
+                ).scalar_one()
+                results[index] = StoredSignal(new_id, duplicate=False)
+            else:
+                first_of.setdefault((row.user_address, row.dedupe_key), index)
+        settled = (
+            await _settle_keys(conn, {pair: rows[i] for pair, i in first_of.items()}) if first_of else {}
+        )
+    for index, row in enumerate(rows):
+        if row.dedupe_key is not None:
+            pair = (row.user_address, row.dedupe_key)
+            outcome = settled[pair]
+            # copies inside one batch: the first one speaks for the key, the others are its duplicates
+            results[index] = (
+                outcome if first_of[pair] == index else StoredSignal(outcome.signal_id, duplicate=True)
+            )
+    return results  # type: ignore[return-value]
+
+
+_lookups: Batcher[str, WebhookOwner | None] = Batcher(_lookup_batch, name="webhook-lookup")
+_writes: Batcher[NewSignal, StoredSignal] = Batcher(_store_batch, name="signal-store")
+
+
+async def lookup_webhook(webhook_uuid: str) -> WebhookOwner | None:
+    """The owner of `webhook_uuid` with their current encrypted secret, or None when unknown.
+
+    Raises:
+        sqlalchemy.exc.SQLAlchemyError, OSError: the database could not be read.
+    """
+    return await _lookups.submit(webhook_uuid)
+
+
+async def store_signal(row: NewSignal) -> StoredSignal:
+    """Commit `row` (group commit with concurrent callers). Returns once the row is durable.
+
+    Raises:
+        sqlalchemy.exc.SQLAlchemyError, OSError: nothing was stored (the batch rolled back).
+    """
+    return await _writes.submit(row)
+
+
+@dataclass(frozen=True)
+class SignalRecord:
+    """One alert as the trader sees it. `payload` is the body as received, secrets masked."""
+
+    id: int
+    received_at: datetime
+    status: str
+    action: str | None
+    market: str | None
+    reason: str | None
+    position_id: int | None
+    payload: str
+    content_type: str | None
+    source_ip: str | None
+
+
+@dataclass(frozen=True)
+class SignalPage:
+    """A page of alerts, newest first; pass `next_before` as `before` for the next (older) page."""
+
+    items: list[SignalRecord]
+    next_before: int | None
+
+
+async def list_signals(address: str, *, limit: int = 50, before: int | None = None) -> SignalPage:
+    """The alerts of the user `address`, newest first.
+
+    Args:
+        address: the user (checksum address); nobody else's rows are ever read.
+        limit: page size, 1..MAX_PAGE.
+        before: a signal id from a previous page: only older alerts are returned. An id that is
+            not this user's yields an empty page.
+
+    Raises:
+        ValueError: `limit` out of range.
+    """
+    if not 1 <= limit <= MAX_PAGE:
+        raise ValueError(f"limit must be between 1 and {MAX_PAGE}")
+    s = _SIGNALS.c
+    query = select(
+        s.id,
+        s.received_at,
+        s.status,
+        s.action,
+        s.market,
+        s.reason,
+        s.position_id,
+        s.raw_body,
+        s.content_type,
+        s.source_ip,
+    ).where(s.user_address == address)
+    if before is not None:
+        anchor = select(s.received_at).where(s.id == before, s.user_address == address).scalar_subquery()
+        query = query.where(or_(s.received_at < anchor, and_(s.received_at == anchor, s.id < before)))
+    query = query.order_by(s.received_at.desc(), s.id.desc()).limit(limit + 1)
+    async with _reader().connect() as conn:
+        rows = (await conn.execute(query)).all()
+    items = [SignalRecord(*row) for row in rows[:limit]]
+    return SignalPage(items, items[-1].id if len(rows) > limit else None)
