@@ -25,6 +25,9 @@ log = logging.getLogger(__name__)
 
 # Bounded value length: an unterminated quote after each of thousands of keys must stay linear
 TEXT_SECRET = re.compile(r'"secret"\s*:\s*("(?:[^"\\]|\\.){0,256}")')
+MAX_DEPTH = 32  # TradingView alerts are flat; nothing legitimate nests this deep
+_STRINGS = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"?')
+_NON_BRACKETS = re.compile(r"[^\[\]{}]+")
 _SENSITIVE = re.compile(r"secret|password|passphrase|api[_-]?key|private[_-]?key|mnemonic", re.IGNORECASE)
 _WORD_RUN = re.compile(r"[\w-]+")
 # mask_secret's cost grows with the square of the longest word run and with size times pairs
@@ -57,6 +60,23 @@ def _number(text: str) -> Decimal | float:
         return float(text)
 
 
+def _too_deep(text: str) -> bool:
+    """True when brackets outside strings nest deeper than MAX_DEPTH.
+
+    `json.loads` recurses in C once per level, and py_ecc (imported with eth-account) raises the
+    recursion limit to 100,000: 64 KiB of `[` would overflow the C stack and kill the worker
+    instead of raising RecursionError. So depth is measured first, without recursion.
+    """
+    if text.count("[") + text.count("{") <= MAX_DEPTH:
+        return False  # the common case: two C-speed counts
+    depth = 0
+    for char in _NON_BRACKETS.sub("", _STRINGS.sub("", text)):
+        depth += 1 if char in "[{" else -1
+        if depth > MAX_DEPTH:
+            return True
+    return False
+
+
 def decode_body(raw: bytes) -> Body:
     """Decode an alert: UTF-8 (a BOM is dropped), JSON whatever the content type says.
 
@@ -71,6 +91,8 @@ def decode_body(raw: bytes) -> Body:
         text, problem = raw.decode("utf-8", "replace"), f"body: not valid UTF-8 (byte {e.start})"
     text = text.removeprefix("\ufeff")
     payload: object = None
+    if problem is None and _too_deep(text):
+        problem = f"body: JSON nested deeper than {MAX_DEPTH} levels"
     if problem is None:
         try:
             payload = json.loads(text, parse_float=_number)
@@ -154,7 +176,11 @@ def masked_body(body: Body, secret: str) -> str:
     try:
         if isinstance(body.payload, dict):
             masked = _mask_json(body.text, body.payload)
-        elif len(body.text) <= _MAX_TEXT_FOR_MASK_SECRET and _longest_word_run(body.text) <= _MAX_WORD_RUN:
+        elif (
+            len(body.text) <= _MAX_TEXT_FOR_MASK_SECRET
+            and _longest_word_run(body.text) <= _MAX_WORD_RUN
+            and not _too_deep(body.text)  # mask_secret runs json.loads on it too
+        ):
             masked = mask_secret(body.text)
         else:
             masked = _PAIR.sub(_mask_pair, body.text)

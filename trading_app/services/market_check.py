@@ -3,7 +3,7 @@
 The answer comes from a pluggable checker, `(address, ticker) -> True | False | None`, that
 the composition root wires to the venue factory with `set_market_checker`. None means "cannot
 tell". Until then the default checker uses the market list of the paper price source
-(`price_source_from_settings()`), cached for a few minutes.
+(`price_source_from_settings()`), cached (see `PaperMarketList.contains`).
 
 A failure to get the list never rejects an alert: the answer is None, the alert is accepted,
 and the engine refuses an unknown market later with a visible reason. A checker that takes
@@ -13,6 +13,7 @@ longer than `CHECK_TIMEOUT` counts as a failure, so TradingView's 3-second deadl
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -24,7 +25,8 @@ log = logging.getLogger(__name__)
 
 MarketChecker = Callable[[str, str], Awaitable[bool | None]]
 CHECK_TIMEOUT = 1.0
-LIST_TTL = 300.0  # seconds a fetched market list is trusted
+LIST_TTL = 300.0  # seconds a fetched list is trusted to say a market exists
+MISS_TTL = 30.0  # seconds it is trusted to say a market does not
 RETRY_AFTER_FAILURE = 10.0  # seconds before a failed fetch is tried again (no hammering)
 
 _checker: MarketChecker | None = None
@@ -62,21 +64,29 @@ class PaperMarketList:
         self._fetches: dict[str, asyncio.Task[frozenset[str]]] = {}
 
     async def contains(self, _address: str, ticker: str) -> bool | None:
-        """Whether the configured paper source lists `ticker` (None when the list is unavailable)."""
+        """Whether the configured paper source lists `ticker` (None when that cannot be known).
+
+        A listed ticker is trusted for LIST_TTL; a missing one only for MISS_TTL, since a market
+        listed since the last fetch must not be refused for long. When the list cannot be
+        refreshed, an older list can still confirm a ticker but never deny one.
+        """
         source = get_settings().paper_price_source
         now = self._clock()
-        cached = self._tickers.get(source)
-        if cached is not None and now - cached[1] < LIST_TTL:
-            return ticker in cached[0]
-        if now - self._failed_at.get(source, -RETRY_AFTER_FAILURE) < RETRY_AFTER_FAILURE:
-            return ticker in cached[0] if cached is not None else None
-        task = self._fetches.get(source)
-        if task is None or task.done() or task.get_loop() is not asyncio.get_running_loop():
-            task = self._fetches[source] = asyncio.get_running_loop().create_task(self._fetch(source))
-            # retrieved here so a failure nobody waited for (all callers timed out) is not reported twice
-            task.add_done_callback(lambda t: t.cancelled() or t.exception())
-        # shielded: a request that gives up must not cancel the fetch the others share
-        return ticker in await asyncio.shield(task)
+        tickers, fetched_at = self._tickers.get(source, (frozenset(), -float("inf")))
+        if ticker in tickers and now - fetched_at < LIST_TTL:
+            return True
+        if ticker not in tickers and now - fetched_at < MISS_TTL:
+            return False
+        if now - self._failed_at.get(source, -float("inf")) >= RETRY_AFTER_FAILURE:
+            task = self._fetches.get(source)
+            if task is None or task.done() or task.get_loop() is not asyncio.get_running_loop():
+                task = self._fetches[source] = asyncio.get_running_loop().create_task(self._fetch(source))
+                # retrieved here, so a failure nobody waited for (all callers timed out) stays quiet
+                task.add_done_callback(lambda t: t.cancelled() or t.exception())
+            with contextlib.suppress(Exception):
+                # shielded: a request that gives up must not cancel the fetch the others share
+                return ticker in await asyncio.shield(task)
+        return True if ticker in tickers else None
 
     async def _fetch(self, source: str) -> frozenset[str]:
         try:

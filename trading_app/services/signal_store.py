@@ -199,7 +199,13 @@ async def _settle_keys(conn: AsyncConnection, pending: dict[Pair, NewSignal]) ->
     raise RuntimeError(f"dedupe keys still contended after {_MAX_ROUNDS} rounds")
 
 
-async def _store_batch(rows: Sequence[NewSignal]) -> list[StoredSignal]:
+async def store_batch(rows: Sequence[NewSignal]) -> list[StoredSignal]:
+    """Store `rows` in one transaction of their own, one result per row (`store_signal` batches
+    concurrent callers into calls of this).
+
+    Raises:
+        sqlalchemy.exc.SQLAlchemyError, OSError: nothing was stored (the transaction rolled back).
+    """
     results: list[StoredSignal | None] = [None] * len(rows)
     first_of: dict[Pair, int] = {}
     async with get_engine().begin() as conn:
@@ -227,7 +233,7 @@ async def _store_batch(rows: Sequence[NewSignal]) -> list[StoredSignal]:
 
 
 _lookups: Batcher[str, WebhookOwner | None] = Batcher(_lookup_batch, name="webhook-lookup")
-_writes: Batcher[NewSignal, StoredSignal] = Batcher(_store_batch, name="signal-store")
+_writes: Batcher[NewSignal, StoredSignal] = Batcher(store_batch, name="signal-store")
 
 
 async def lookup_webhook(webhook_uuid: str) -> WebhookOwner | None:

@@ -1,0 +1,66 @@
+"""`GET /api/signals`: the signed-in trader's alert log, through the real app on PostgreSQL and SQLite."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.api.webhook_support import TV_IP, client, make_hook
+from trading_app.db.engine import session_scope
+from trading_app.services.sessions import SESSION_COOKIE, create_session, revoke_session
+
+
+async def sign_in(address: str) -> str:
+    async with session_scope() as session:
+        token, _ = await create_session(session, address)
+    return token
+
+
+async def test_the_log_is_the_users_own_newest_first_and_pages_with_before(db_url: str) -> None:
+    hook, other = await make_hook(), await make_hook()
+    async with client(ip=TV_IP) as c:
+        ids = [(await c.post(hook.path, content=hook.text(comment=f"n{n}"))).json()["signal_id"] for n in range(5)]
+        rejected = (await c.post(hook.path, content=hook.text(action="hold"))).json()["signal_id"]
+        theirs = (await c.post(other.path, content=other.text())).json()["signal_id"]
+    token = await sign_in(hook.address)
+    async with client() as c:
+        c.cookies.set(SESSION_COOKIE, token)
+        r = await c.get("/api/signals", params={"limit": 4})
+        assert r.status_code == 200 and r.headers["cache-control"] == "no-store"
+        page = r.json()
+        assert [s["id"] for s in page["signals"]] == [rejected, *reversed(ids[1:])][:4]
+        assert page["next_before"] == page["signals"][-1]["id"]
+        newest = page["signals"][0]
+        assert newest["status"] == "REJECTED" and newest["reason"].startswith("action: 'hold' is not one of")
+        assert newest["position_id"] is None and newest["source_ip"] == TV_IP
+        assert hook.secret not in r.text and '"secret": "***"' in newest["payload"]
+        accepted = page["signals"][1]
+        assert accepted["status"] == "ACCEPTED" and accepted["action"] == "long" and accepted["market"] == "BTC-USD"
+        assert accepted["received_at"].endswith("+00:00")
+
+        rest = (await c.get("/api/signals", params={"limit": 4, "before": page["next_before"]})).json()
+        assert [s["id"] for s in rest["signals"]] == [ids[1], ids[0]] and rest["next_before"] is None
+        everything = (await c.get("/api/signals")).json()
+        assert theirs not in [s["id"] for s in everything["signals"]] and len(everything["signals"]) == 6
+        # another user's id as the cursor reveals nothing
+        assert (await c.get("/api/signals", params={"before": theirs})).json() == {"signals": [], "next_before": None}
+
+
+@pytest.mark.parametrize("params", [{"limit": "0"}, {"limit": "201"}, {"limit": "ten"}, {"before": "-1"}, {"before": "x"}])
+async def test_bad_paging_parameters_get_400(sqlite_url: str, params: dict[str, str]) -> None:
+    hook = await make_hook()
+    token = await sign_in(hook.address)
+    async with client() as c:
+        r = await c.get("/api/signals", params=params, headers={"cookie": f"{SESSION_COOKIE}={token}"})
+    assert r.status_code == 400 and r.json()["error"] == f"invalid_{next(iter(params))}"
+
+
+async def test_no_live_session_gets_401(db_url: str) -> None:
+    hook = await make_hook()
+    token = await sign_in(hook.address)
+    async with client() as c:
+        assert (await c.get("/api/signals")).status_code == 401
+        assert (await c.get("/api/signals", headers={"cookie": f"{SESSION_COOKIE}=forged"})).status_code == 401
+        assert (await c.get("/api/signals", headers={"cookie": f"{SESSION_COOKIE}={token}"})).status_code == 200
+        await revoke_session(token)
+        r = await c.get("/api/signals", headers={"cookie": f"{SESSION_COOKIE}={token}"})
+        assert (r.status_code, r.json()) == (401, {"error": "not_authenticated"})
