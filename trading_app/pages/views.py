@@ -1,0 +1,205 @@
+"""From service results to what the pages show: rows of display strings, chart points, filters.
+
+Pure functions (no I/O, no Reflex), so the pages stay thin and this is unit-tested directly.
+Money stays Decimal until it becomes text here; only chart coordinates are floats (they
+position a line on screen and are never read back).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+
+from trading_app.components import format as fmt
+from trading_app.domain import pnl
+from trading_app.domain.alert_body import mask_secret
+from trading_app.domain.enums import CloseReason, PositionSide
+from trading_app.services.signal_store import SignalRecord
+from trading_app.services.trading import PnlSummary, PositionView
+from trading_app.venues.paper.book import SourceStatus
+
+Row = dict[str, str]
+
+
+def open_row(view: PositionView, now: datetime) -> Row:
+    """One open position: market, side, size, entry, mark, unrealized PnL, TP, SL, age."""
+    return {
+        "id": str(view.id),
+        "market": view.market,
+        "side": view.side,
+        "size": fmt.number(view.size),
+        "entry": fmt.number(view.entry_price),
+        "mark": fmt.number(view.mark_price),
+        "upnl": fmt.money(view.unrealized_pnl, signed=True),
+        "upnl_tone": fmt.tone(view.unrealized_pnl),
+        "tp": fmt.number(view.tp_price),
+        "sl": fmt.number(view.sl_price),
+        "age": fmt.age(view.opened_at, now),
+        "opened": fmt.when(view.opened_at),
+        "status": view.status,
+        "status_text": fmt.label(view.status),
+    }
+
+
+def closed_row(view: PositionView) -> Row:
+    """One closed (or failed) position with its books."""
+    held = fmt.age(view.opened_at, view.closed_at) if view.closed_at else fmt.DASH
+    return {
+        "id": str(view.id),
+        "market": view.market,
+        "side": view.side,
+        "size": fmt.number(view.size),
+        "entry": fmt.number(view.entry_price),
+        "exit": fmt.number(view.exit_price),
+        "pnl": fmt.money(view.realized_pnl, signed=True),
+        "pnl_tone": fmt.tone(view.realized_pnl),
+        "fees": fmt.money(view.fees),
+        "reason": fmt.label(view.close_reason),
+        "opened": fmt.when(view.opened_at),
+        "closed": fmt.when(view.closed_at),
+        "held": held,
+        "status": view.status,
+        "status_text": fmt.label(view.status),
+    }
+
+
+def summary_texts(summary: PnlSummary) -> Row:
+    """The PnL summary cards."""
+    return {
+        "realized": fmt.money(summary.realized, signed=True),
+        "realized_tone": fmt.tone(summary.realized),
+        "unrealized": fmt.money(summary.unrealized, signed=True),
+        "unrealized_tone": fmt.tone(summary.unrealized),
+        "fees": fmt.money(summary.fees),
+        "win_rate": fmt.percent(summary.win_rate_pct),
+        "record": f"{summary.wins} won · {summary.losses} lost · {summary.closed_trades} closed",
+        "open": str(summary.open_positions),
+    }
+
+
+def equity_points(closed: Iterable[PositionView]) -> list[dict[str, object]]:
+    """Cumulative realized PnL after each closed trade, oldest first, starting at zero."""
+    booked = sorted((v for v in closed if v.realized_pnl is not None and v.closed_at is not None),
+                    key=lambda v: (v.closed_at, v.id))  # fmt: skip
+    if not booked:
+        return []
+    total = Decimal(0)
+    points: list[dict[str, object]] = [{"label": "start", "equity": 0.0, "text": fmt.money(total)}]
+    for view in booked:
+        total += view.realized_pnl  # type: ignore[operator]
+        label = view.closed_at.astimezone(UTC).strftime("%m-%d %H:%M")  # type: ignore[union-attr]
+        points.append({"label": label, "equity": float(total), "text": fmt.money(total, signed=True)})
+    return points
+
+
+# -- history filters -----------------------------------------------------------------------
+CLOSE_REASONS = [r.value for r in CloseReason]
+SIDES = [s.value for s in PositionSide]
+ALL = "all"
+
+
+class FilterInvalid(ValueError):
+    """A filter value the page cannot use; the message says which."""
+
+
+@dataclass(frozen=True)
+class HistoryFilter:
+    """Which closed trades to show. Dates are UTC calendar days, both ends included."""
+
+    market: str = ALL
+    side: str = ALL
+    reason: str = ALL
+    start: date | None = None
+    end: date | None = None
+
+    @classmethod
+    def parse(cls, market: str, side: str, reason: str, start: str, end: str) -> HistoryFilter:
+        """From the form's strings. Raises FilterInvalid for an unknown value or a bad date range."""
+        if side not in (ALL, *SIDES):
+            raise FilterInvalid("Side must be long or short.")
+        if reason not in (ALL, *CLOSE_REASONS):
+            raise FilterInvalid("Unknown close reason.")
+        try:
+            first = date.fromisoformat(start) if start else None
+            last = date.fromisoformat(end) if end else None
+        except ValueError as e:
+            raise FilterInvalid("Dates must be YYYY-MM-DD.") from e
+        if first and last and first > last:
+            raise FilterInvalid("The start date is after the end date.")
+        return cls(market=market or ALL, side=side, reason=reason, start=first, end=last)
+
+    def matches(self, view: PositionView) -> bool:
+        """Does this closed trade pass every filter (by its close time, or open time if it never closed)?"""
+        moment = (view.closed_at or view.opened_at).astimezone(UTC)
+        return (
+            self.market in (ALL, view.market)
+            and self.side in (ALL, view.side)
+            and self.reason in (ALL, view.close_reason)
+            and (self.start is None or moment >= datetime.combine(self.start, time.min, UTC))
+            and (self.end is None or moment < datetime.combine(self.end + timedelta(days=1), time.min, UTC))
+        )
+
+
+def history_totals(views: Sequence[PositionView]) -> Row:
+    """Totals over the filtered trades: count, win rate, realized PnL and fees."""
+    summary = pnl.summarize(views)
+    return {
+        "trades": str(summary.trades),
+        "record": f"{summary.wins} won · {summary.losses} lost",
+        "win_rate": fmt.percent(summary.win_rate_pct),
+        "realized": fmt.money(summary.realized_total, signed=True),
+        "realized_tone": fmt.tone(summary.realized_total),
+        "fees": fmt.money(summary.fees_total),
+    }
+
+
+# -- alert log ----------------------------------------------------------------------------
+def alert_row(record: SignalRecord) -> Row:
+    """One alert: when, what it asked, the payload (secret masked again, to be sure), outcome."""
+    return {
+        "id": str(record.id),
+        "received": fmt.when(record.received_at),
+        "status": record.status,
+        "status_text": fmt.label(record.status),
+        "action": (record.action or "").upper() or fmt.DASH,
+        "market": record.market or fmt.DASH,
+        "reason": record.reason or "",
+        "position": str(record.position_id) if record.position_id is not None else "",
+        "payload": mask_secret(record.payload),
+        "source_ip": record.source_ip or fmt.DASH,
+    }
+
+
+# -- status lines ---------------------------------------------------------------------------
+STALE_TICKS = 3  # like the readiness check: stale after three missed intervals
+STALE_FLOOR_SECONDS = 15.0
+
+
+def price_source_texts(status: SourceStatus) -> Row:
+    """Which price source the paper venue uses, and whether it is answering."""
+    title = "dYdX indexer" if status.kind == "indexer" else "Synthetic prices"
+    if status.live:
+        state, detail = "live", f"updated {fmt.when(status.last_update)}"
+    elif status.last_error:
+        state, detail = "down", status.last_error
+    else:
+        state, detail = "waiting", "no price read yet"
+    return {"title": title, "source": status.source, "state": state, "detail": detail}
+
+
+def monitor_health(status: Mapping[str, object], now: datetime) -> Row:
+    """The position monitor as the trader should see it: ok, starting, stale or stopped."""
+    if not status.get("running"):
+        return {"state": "stopped", "text": "Not running", "at": fmt.DASH}
+    interval = float(status.get("interval_seconds") or 0)  # type: ignore[arg-type]
+    stale_after = max(STALE_TICKS * interval, STALE_FLOOR_SECONDS)
+    last = status.get("last_tick_at")
+    if not last:
+        started = datetime.fromisoformat(str(status.get("started_at")))
+        state = "starting" if (now - started).total_seconds() <= stale_after else "stale"
+        return {"state": state, "text": "Waiting for the first check", "at": fmt.DASH}
+    at = datetime.fromisoformat(str(last))
+    state = "ok" if (now - at).total_seconds() <= stale_after else "stale"
+    return {"state": state, "text": f"Last check {fmt.age(at, now)} ago", "at": fmt.when(at)}
