@@ -1,0 +1,220 @@
+"""Live updates at the Reflex level, without a browser: real Reflex apps and state managers
+(in-memory, and two Redis-backed "workers" on the real Redis), real sessions in PostgreSQL,
+and the real handlers run on tab states whose router carries each tab's session cookie.
+
+What a browser adds (the delta reaching the socket, the watcher firing) is in
+tests/e2e/test_dashboard.py.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+import reflex as rx
+import redis.asyncio as aioredis
+from reflex.istate.data import RouterData
+from reflex.istate.manager.memory import StateManagerMemory
+from reflex.istate.manager.redis import StateManagerRedis
+from reflex_base.registry import RegistrationContext
+
+from tests.conftest import reset_app_caches
+from tests.fakes.indexer import FakeIndexer, fake_indexer  # noqa: F401 - fixture
+from tests.services.engine_support import LONG_BTC, make_signal, positions
+from trading_app.db.engine import session_scope
+from trading_app.pages import live
+from trading_app.pages.dashboard_state import DashboardState
+from trading_app.pages.live import WalletFeed, feed_token
+from trading_app.services import events, execution
+from trading_app.services.sessions import SESSION_COOKIE, create_session
+from trading_app.services.users import ensure_user
+
+ALICE = "0x00000000000000000000000000000000000A11cE"
+BOB = "0x0000000000000000000000000000000000000B0b"
+
+
+@contextlib.asynccontextmanager
+async def running(manager: object) -> AsyncIterator[rx.App]:
+    """An app as one backend worker runs it: its state manager and event processor (what the
+    server's lifespan starts), without compiling pages or opening sockets."""
+    # one app per registration context, as in a worker process; registrations (states) are kept
+    with RegistrationContext.get().fork():
+        app = rx.App()
+        app._state_manager = manager  # type: ignore[assignment] - what a worker creates from its config
+        async with app._setup_event_processor():
+            yield app
+
+
+@contextlib.asynccontextmanager
+async def memory_app() -> AsyncIterator[rx.App]:
+    """One worker with the in-memory state manager, pushing on every positions change."""
+    async with running(StateManagerMemory()) as app:
+        live.install(app)
+        try:
+            yield app
+        finally:
+            live.uninstall()
+
+
+@pytest.fixture
+def paper_market(fake_indexer: FakeIndexer, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeIndexer]:
+    monkeypatch.setenv("PAPER_PRICE_SOURCE", fake_indexer.url)
+    reset_app_caches()
+    yield fake_indexer
+
+
+async def sign_in(address: str) -> str:
+    async with session_scope() as session:
+        await ensure_user(session, address)
+        token, _ = await create_session(session, address)
+    return token
+
+
+@contextlib.asynccontextmanager
+async def tab(app: rx.App, client: str, session_token: str | None, cls: type[rx.State]) -> AsyncIterator[rx.State]:
+    """One browser tab's `cls` state for the length of one event, its socket carrying `session_token`."""
+    cookie = f"{SESSION_COOKIE}={session_token}" if session_token else ""
+    async with app.modify_state(rx.BaseStateToken(ident=client, cls=cls)) as root:
+        root.router = RouterData.from_router_data(
+            {"token": client, "headers": {"cookie": cookie}, "pathname": "/dashboard"}
+        )
+        yield await root.get_state(cls)
+
+
+async def link(app: rx.App, client: str, session_token: str | None) -> None:
+    async with tab(app, client, session_token, WalletFeed) as feed:
+        await WalletFeed.link.fn(feed)
+
+
+async def seen(app: rx.App, client: str) -> tuple[int, str, bool]:
+    """What the tab's feed shows once the pushes so far are applied: (version, last event, live)."""
+    await live.flush()
+    async with tab(app, client, None, WalletFeed) as feed:
+        return feed.version, feed.last_event, feed.live
+
+
+async def run(app: rx.App, client: str, session_token: str | None, handler: str, *args: str) -> DashboardState:
+    async with tab(app, client, session_token, DashboardState) as dash:
+        result = getattr(DashboardState, handler).fn(dash, *args)
+        if hasattr(result, "__aiter__"):
+            async for _ in result:
+                pass
+        else:
+            await result
+        return dash
+
+
+def test_feed_token_is_one_token_per_wallet_without_underscore() -> None:
+    assert feed_token(ALICE) == "wallet-0x00000000000000000000000000000000000a11ce"
+    assert feed_token(ALICE.lower()) == feed_token(ALICE)
+    assert "_" not in feed_token(ALICE)
+    for bad in ["", "wallet", ALICE + "0", ALICE[:-1] + "_", "0x" + "g" * 40, f"{ALICE}\n"]:
+        with pytest.raises(ValueError):
+            feed_token(bad)
+
+
+async def test_a_change_reaches_every_tab_of_the_trader_and_no_other(pg_url: str) -> None:
+    async with memory_app() as app:
+        await _every_tab_and_no_other(app)
+
+
+async def _every_tab_and_no_other(memory_app: rx.App) -> None:
+    alice, bob = await sign_in(ALICE), await sign_in(BOB)
+    tabs = {"alice-1": alice, "alice-2": alice, "bob-1": bob, "anonymous": None, "forged": "not-a-session"}
+    for client, token in tabs.items():
+        await link(memory_app, client, token)
+    assert {c: await seen(memory_app, c) for c in tabs} == {
+        "alice-1": (0, "", True), "alice-2": (0, "", True), "bob-1": (0, "", True),
+        "anonymous": (0, "", False), "forged": (0, "", False),
+    }  # fmt: skip
+
+    await events.positions_changed(ALICE)  # what every service calls after a change
+    await events.positions_changed(ALICE)
+    assert {c: (await seen(memory_app, c))[0] for c in tabs} == {
+        "alice-1": 2, "alice-2": 2, "bob-1": 0, "anonymous": 0, "forged": 0}
+    assert (await seen(memory_app, "alice-2"))[1] == "Positions updated"
+
+    await live.push(BOB, "BTC-USD closed")
+    assert (await seen(memory_app, "bob-1"))[:2] == (1, "BTC-USD closed")
+    assert (await seen(memory_app, "alice-1"))[0] == 2
+
+    # a tab opened later starts from the current values
+    await link(memory_app, "alice-3", alice)
+    assert (await seen(memory_app, "alice-3"))[0] == 2
+
+
+async def test_the_feed_follows_the_session_not_the_tab(pg_url: str) -> None:
+    async with memory_app() as app:
+        await _follows_the_session(app)
+
+
+async def _follows_the_session(memory_app: rx.App) -> None:
+    alice, bob = await sign_in(ALICE), await sign_in(BOB)
+    await link(memory_app, "shared-tab", alice)
+    await live.push(ALICE)
+    # Alice signs out and Bob signs in on the same tab (same client token, new cookie)
+    await link(memory_app, "shared-tab", bob)
+    assert await seen(memory_app, "shared-tab") == (0, "", True)
+    await live.push(ALICE)
+    assert (await seen(memory_app, "shared-tab"))[0] == 0
+    # signed out entirely: the tab leaves every feed
+    await link(memory_app, "shared-tab", None)
+    await live.push(BOB)
+    assert await seen(memory_app, "shared-tab") == (0, "", False)
+
+
+async def test_push_from_another_redis_backed_worker(pg_url: str, redis_url: str) -> None:
+    """The webhook or the monitor may run on another worker than the tab's socket."""
+    managers = [StateManagerRedis(redis=aioredis.Redis.from_url(redis_url), token_expiration=60,
+                                  lock_expiration=10_000, lock_warning_threshold=5_000) for _ in range(2)]  # fmt: skip
+    address = "0x" + uuid.uuid4().hex + "0" * 8  # unique per run: the Redis is shared
+    token = await sign_in(address)
+    client = f"tab-{uuid.uuid4().hex}"
+    async with running(managers[0]) as worker_1, running(managers[1]) as worker_2:
+        try:
+            await link(worker_1, client, token)
+            live.install(worker_2)
+            await events.positions_changed(address)
+            assert (await seen(worker_1, client))[:2] == (1, "Positions updated")
+        finally:
+            live.uninstall()
+            for manager in managers:
+                await manager.close()
+
+
+async def test_another_trader_cannot_close_a_position_through_the_dashboard(pg_url: str, paper_market: FakeIndexer) -> None:
+    async with memory_app() as app:
+        await _cannot_close_another_traders_position(app)
+
+
+async def _cannot_close_another_traders_position(memory_app: rx.App) -> None:
+    alice, bob = await sign_in(ALICE), await sign_in(BOB)
+    await execution.execute_signal(await make_signal(ALICE, LONG_BTC))
+    [position] = await positions(ALICE)
+    await link(memory_app, "alice-1", alice)
+    await link(memory_app, "bob-1", bob)
+    assert await seen(memory_app, "alice-1") == (1, "Positions updated", True)  # the opening was pushed
+
+    dash = await run(memory_app, "bob-1", bob, "close_position", str(position.id))
+    assert (dash.notice, dash.notice_ok, dash.positions) == ("That position does not exist.", False, [])
+    assert [p.status for p in await positions(ALICE)] == ["OPEN"]
+    dash = await run(memory_app, "anon", None, "close_position", str(position.id))
+    assert dash.notice == "" and [p.status for p in await positions(ALICE)] == ["OPEN"]
+    dash = await run(memory_app, "bob-1", bob, "close_all")
+    assert dash.notice == "There was nothing to close." and [p.status for p in await positions(ALICE)] == ["OPEN"]
+    assert (await seen(memory_app, "alice-1"))[0] == 1  # nothing happened to Alice
+
+    dash = await run(memory_app, "alice-1", alice, "load")
+    assert [row["id"] for row in dash.positions] == [str(position.id)] and dash.network == "paper"
+    assert dash.positions[0]["mark"] != "—" and dash.monitor["state"] == "stopped"  # no scheduler in this test
+    dash = await run(memory_app, "alice-1", alice, "close_position", "not-a-number")
+    assert dash.notice == "That position does not exist."
+    dash = await run(memory_app, "alice-1", alice, "close_position", str(position.id))
+    assert dash.notice_ok and dash.notice.startswith("Closed BTC-USD long at ")
+    assert (dash.positions, dash.closing, dash.summary["record"]) == ([], "", "0 won · 1 lost · 1 closed")
+    assert [p.status for p in await positions(ALICE)] == ["CLOSED"]
+    assert (await seen(memory_app, "alice-1"))[0] == 2 and (await seen(memory_app, "bob-1"))[0] == 1
+    dash = await run(memory_app, "alice-1", alice, "close_position", str(position.id))
+    assert dash.notice == "That position is already closed."

@@ -1,0 +1,173 @@
+"""Live updates: one `rx.SharedState` per trader, bumped whenever their positions change.
+
+How a change reaches every open tab of one trader, and nobody else's:
+
+1. Every page that shows positions runs `WalletFeed.link` in `on_load` (after the login guard).
+   It links the tab's `WalletFeed` to `feed_token(address)`, where `address` is the wallet of
+   the tab's server-verified session, never a value sent by the browser.
+2. A service that changed a trader's positions calls `events.positions_changed(user)`; `push`
+   (subscribed by `install(app)`) bumps that trader's feed through `app.modify_state`. Reflex
+   sends the new feed values to every tab linked to the token, on whichever worker holds its
+   socket (through Redis when there are several).
+3. `feed_watcher(handler)` on the page notices the new version and fires `handler` in that tab:
+   the tab's own state re-reads its rows from the services (the database is the source of
+   truth; the feed only carries a counter and a short, non-sensitive text).
+
+`push` only starts the update and returns: an event handler of the trader's own tab (a manual
+close) may be holding the feed's lock, and waiting for it there would deadlock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+
+import reflex as rx
+from reflex_base.event import EventChain, EventHandler, EventSpec, no_args_event_spec
+from reflex_base.vars.base import Var, VarData
+
+from trading_app.db.types import utcnow
+from trading_app.services import events
+from trading_app.state import verified_address
+
+log = logging.getLogger(__name__)
+
+FEED_PREFIX = "wallet-"
+REFRESH_EVERY_MS = 15_000  # mark prices and monitor health move without a push
+_ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
+_app: rx.App | None = None
+_pending: set[asyncio.Task[None]] = set()
+
+
+def feed_token(address: str) -> str:
+    """The shared-state token of one trader: `wallet-0x<40 lowercase hex>`.
+
+    Reflex forbids "_" in shared tokens; an address never has one, and lowercasing makes the
+    checksum and lowercase spellings of one wallet the same feed.
+
+    Raises:
+        ValueError: `address` is not a 0x-prefixed 20-byte hex address.
+    """
+    if not _ADDRESS.fullmatch(address):
+        raise ValueError("not a wallet address")
+    return FEED_PREFIX + address.lower()
+
+
+class WalletFeed(rx.SharedState):
+    """What all tabs of one trader share: a change counter and the last change, in words."""
+
+    version: int = 0
+    last_event: str = ""
+    last_event_at: str = ""
+    # False in a tab's private (unlinked) copy; the watcher ignores changes until it is True
+    live: bool = False
+
+    @rx.event
+    async def link(self):
+        """Join the signed-in trader's feed (`on_load`, after `AuthState.require_login`)."""
+        address = await verified_address(self)
+        if address is None:
+            # signed out in this tab: stop receiving the previous trader's feed
+            linked = self.get_full_name() in (self._reflex_internal_links or {})
+            return await self._unlink() if linked else None
+        feed = await self._link_to(feed_token(address))
+        if not feed.live:
+            feed.live = True
+        return None
+
+
+async def push(user: str, event: str = "Positions updated") -> None:
+    """Tell every open tab of `user` that their positions changed.
+
+    Works from an HTTP route, a scheduler job or an event handler, on any worker: it needs only
+    the app (`install`), whose state manager reaches every worker's sockets. The feed is bumped in
+    a task of its own, so it never waits inside the caller: an event handler of one of the
+    trader's tabs may hold the feed's lock until it returns (the in-memory and disk state
+    managers load the whole state tree, the linked feed included). `flush()` awaits delivery.
+    """
+    app = _app
+    if app is None:
+        from reflex_base.registry import RegistrationContext
+
+        app = RegistrationContext.get().app
+    task = asyncio.get_running_loop().create_task(_bump(app, feed_token(user), event), name="live-push")
+    _pending.add(task)
+    task.add_done_callback(_finished)
+
+
+async def _bump(app: rx.App, token: str, event: str) -> None:
+    async with app.modify_state(rx.BaseStateToken(ident=token, cls=WalletFeed)) as root:
+        feed = await root.get_state(WalletFeed)
+        feed.version += 1
+        feed.last_event = event
+        feed.last_event_at = utcnow().strftime("%H:%M:%S UTC")
+        # a feed that expired from the state store starts over; its tabs are still live
+        feed.live = True
+
+
+def _finished(task: asyncio.Task[None]) -> None:
+    _pending.discard(task)
+    if not task.cancelled() and task.exception() is not None:
+        # the tabs miss one update (the periodic refresh catches up); trading goes on
+        log.error("live push failed", exc_info=task.exception())
+
+
+async def flush(timeout: float = 5.0) -> None:
+    """Wait until the pushes started so far are applied (tests, shutdown)."""
+    if _pending:
+        await asyncio.wait(list(_pending), timeout=timeout)
+
+
+def install(app: rx.App) -> None:
+    """Push to the trader's tabs whenever a service reports a change (call once at start-up)."""
+    global _app
+    _app = app
+    events.subscribe(push)
+
+
+def feed_watcher(handler: EventHandler | EventSpec) -> rx.Component:
+    """An invisible component that fires `handler` in this tab when the feed moves.
+
+    It fires on a new version of a linked feed (not on the first values it sees, nor when
+    the tab links: the page's `on_load` loads the data then), and every REFRESH_EVERY_MS
+    while the tab is visible, so mark prices and the monitor's health stay current.
+    """
+    fire = Var.create(EventChain.create(handler, args_spec=no_args_event_spec))
+    version, live = WalletFeed.version, WalletFeed.live
+    on_change = Var(
+        _js_expr=(
+            "useEffect(() => { const now = {live: " + str(live) + ", version: " + str(version) + "};"
+            " const prev = feedSeen.current; feedSeen.current = now;"
+            " if (prev && prev.live && now.live && prev.version !== now.version) { (" + str(fire) + ")(); }"
+            " }, [" + str(live) + ", " + str(version) + "]);"
+        ),
+        _var_data=VarData.merge(
+            version._get_all_var_data(), live._get_all_var_data(), fire._get_all_var_data()
+        ),
+    )
+    periodic = Var(
+        _js_expr=(
+            "useEffect(() => { const timer = setInterval(() => {"
+            " if (document.visibilityState === 'visible') { ("
+            + str(fire)
+            + ")(); } }, "
+            + str(REFRESH_EVERY_MS)
+            + "); return () => clearInterval(timer); }, []);"
+        ),
+        _var_data=fire._get_all_var_data(),
+    )
+    hooks = {"const feedSeen = useRef(null);": None, str(on_change): on_change._get_all_var_data(),
+             str(periodic): periodic._get_all_var_data()}  # fmt: skip
+    marker = Var(
+        _js_expr="null",
+        _var_data=VarData(hooks=hooks, imports={"react": ["useEffect", "useRef"]}),
+    )
+    return rx.fragment(marker)
+
+
+def uninstall() -> None:
+    """Stop pushing (shutdown, tests)."""
+    global _app
+    events.unsubscribe(push)
+    _app = None
