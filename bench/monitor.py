@@ -163,9 +163,9 @@ async def _run(fake, n_users: int, per_user: int, latency: float, interval: floa
     quiet: list = []
     for _ in range(5):
         Latency.calls.clear()
-        begun = time.perf_counter()
+        begun, cpu = time.perf_counter(), time.process_time()
         report = await monitor_tick("bench", sweep=False)
-        quiet.append((report, dict(Latency.calls), time.perf_counter() - begun))
+        quiet.append((report, dict(Latency.calls), time.perf_counter() - begun, time.process_time() - cpu))
         await asyncio.sleep(max(0.0, interval - (time.perf_counter() - begun)))
 
     for i, market in enumerate(markets):  # half the markets through the TP, half through the SL
@@ -190,14 +190,17 @@ async def _run(fake, n_users: int, per_user: int, latency: float, interval: floa
     events.unsubscribe(listener)
     await dispose_engines()
 
-    per_account = [c for _, calls, _ in quiet for c in calls.values()]
-    monitor_calls = [r.venue_calls for report, _, _ in quiet for r in report.results]
-    durations = [d for _, _, d in quiet]
+    per_account = [c for _, calls, _, _ in quiet for c in calls.values()]
+    monitor_calls = [r.venue_calls for report, _, _, _ in quiet for r in report.results]
+    durations = [d for _, _, d, _ in quiet]
+    cpu = [c for _, _, _, c in quiet]
     print(f"venue latency: {latency * 1000:.0f} ms per call; tick interval {interval:g} s; one worker")
     print(f"quiet ticks: {len(quiet)} x {quiet[-1][0].owned} accounts / {live} positions")
     print(f"  venue calls per account per tick: max {max(per_account)}, mean {statistics.mean(per_account):.2f}"
           f"   (monitor's own count: max {max(monitor_calls)})   target <= 2")
     print(f"  tick duration: p50 {pct(durations, 50):.3f} s, max {max(durations):.3f} s   target < 1 s")
+    print(f"  CPU of this process per tick: p50 {pct(cpu, 50):.3f} s "
+          f"({pct(cpu, 50) / max(1, quiet[-1][0].owned) * 1000:.1f} ms per account, paper venue included)")
     print(f"fill ticks: {len(fill_ticks)}; durations {', '.join(f'{d:.3f}' for _, d in fill_ticks)} s")
     print(f"  outcomes: {dict(sum((r.outcomes for r, _ in fill_ticks), Counter()))}; books: {dict(reasons)}")
     latencies.sort()

@@ -1,15 +1,17 @@
 """The position monitor: every tick, each account this worker owns is reconciled with its venue.
 
 Per account and tick: ONE batched venue read (`Venue.account_state`: open orders, fills since the
-account's cursor, positions; the paper venue runs its triggers at the start of that read), then
-our rows are synced with it and every live position is put right (`services.reconcile`). A quiet
-account costs that single call; the venue is asked more only when something changed.
+account's cursor, positions; the paper venue runs its triggers at the start of that read). A tick
+does all its accounts' reads concurrently (bounded), then reads our books for all of them at once
+(`services.books`), then settles each account concurrently: rows synced, every live position put
+right (`services.reconcile`). A quiet account costs that single venue call and no query of its own;
+the venue is asked more only when something changed.
 
-Accounts are reconciled concurrently (bounded), and each one is isolated: a failure is logged and
-counted on the account's lease, never raised into the others. Ownership across workers and
-replicas is `services.ownership` (heartbeats, rendezvous share, leases). A reconcile that outlasts
-the tick (a slow venue, a flatten waiting for its fill) keeps running and keeps its lease; the next
-tick skips that account instead of starting a second reconcile of it.
+Each account is isolated: a failure is logged and counted on the account's lease, never raised
+into the others. Ownership across workers and replicas is `services.ownership` (heartbeats,
+rendezvous share, leases). Work that outlasts the tick (a slow venue, a flatten waiting for its
+fill) keeps running and keeps its leases; the next tick skips those accounts instead of starting
+a second reconcile of them.
 """
 
 from __future__ import annotations
@@ -26,19 +28,21 @@ from trading_app.db.types import utcnow
 from trading_app.services import events, execution, ownership
 from trading_app.services.brackets import Trader
 from trading_app.services.notify import get_notifier
-from trading_app.services.order_sync import CountingVenue, cancel_orphans, load_books, oldest_open, sync_orders
+from trading_app.services.books import Books, load_books, load_books_many, oldest_open
+from trading_app.services.order_sync import CountingVenue, cancel_orphans, sync_orders
 from trading_app.services.ownership import Account
 from trading_app.services.reconcile import View, reconcile_position
 from trading_app.services.venues import venue_for
 from trading_app.settings import get_settings
-from trading_app.venues.base import Venue
+from trading_app.venues.base import AccountState, Venue
 
 log = logging.getLogger(__name__)
 
 PENDING_GRACE = timedelta(seconds=10)  # a row committed this recently is still being sent
 FILL_OVERLAP = timedelta(seconds=5)  # re-read a little before the cursor: fills can land late
 LEASE_GRACE_SECONDS = 5.0  # a lease outlives the tick interval by this much
-ACCOUNT_TIMEOUT_SECONDS = 120.0
+READ_TIMEOUT_SECONDS = 15.0  # one slow venue read must not hold the batch up for long
+SETTLE_TIMEOUT_SECONDS = 120.0  # a flatten may wait ~25 s for its fill; a few of them in a row
 QUIET = {None, "unconfirmed", "resize_pending"}
 
 
@@ -63,37 +67,44 @@ class AccountResult:
         return bool(self.synced or self.orphans or any(k not in QUIET for k in self.outcomes))
 
 
-async def reconcile_account(
-    user: str, network: str, *, since: datetime | None = None, pending_grace: timedelta = PENDING_GRACE
-) -> AccountResult:
-    """Reconcile one account with its venue: one batched read, then put every live position right.
+@dataclass
+class AccountRead:
+    """One account's batched venue read, and the venue (counting its calls) it came from."""
 
-    Args:
-        user: the account's owner.
-        network: paper, testnet or mainnet.
-        since: the fills cursor (default: a little before the oldest live position opened).
-        pending_grace: how long a just-committed order row is left to its sender.
+    account: Account
+    counter: CountingVenue
+    state: AccountState
+    since: datetime
+    now: datetime
+    started: float
 
-    Returns:
-        What was done. Per-position failures are logged and counted in `errors`.
+
+async def read_account(user: str, network: str, since: datetime | None = None) -> AccountRead:
+    """The account's one batched venue read (open orders, fills after `since`, positions).
 
     Raises:
-        VenueError: the venue cannot be built or read (nothing was changed).
+        VenueError: the venue cannot be built or read.
     """
     started = time.monotonic()
-    result = AccountResult(user, network)
     counter = CountingVenue(await venue_for(user, network))
-    venue = cast(Venue, counter)  # it forwards every call, counted
     now = utcnow()
     if since is None:  # the account's first tick: fills since its oldest live position opened
         since = await oldest_open(user, network) or now
-    state = await venue.account_state(since=since - FILL_OVERLAP)
-    # our books are read AFTER the venue: whatever they say is at least as new as the venue's
-    # snapshot, so a position closed or protected meanwhile by someone else is never acted on again
-    books = await load_books(user, network)
+    state = await cast(Venue, counter).account_state(since=since - FILL_OVERLAP)
+    return AccountRead((user, network), counter, state, since, now, started)
+
+
+async def settle_account(read: AccountRead, books: Books, *, pending_grace: timedelta = PENDING_GRACE
+                         ) -> AccountResult:
+    """Put the account's books right against its read. `books` must be read after the venue was:
+    then whatever they say is at least as new as the venue's snapshot, and a position closed or
+    protected meanwhile by someone else is never acted on a second time."""
+    user, network = read.account
+    result = AccountResult(user, network)
+    venue = cast(Venue, read.counter)  # it forwards every call, counted
     trader = Trader(user=user, network=network, venue=venue, account=books.account, notify=get_notifier())
-    view = View(trader=trader, state=state, now=now)
-    result.synced = await sync_orders(venue, books.rows, state, now, pending_grace)
+    view = View(trader=trader, state=read.state, now=read.now)
+    result.synced = await sync_orders(venue, books.rows, read.state, read.now, pending_grace)
     unpushed = result.synced > 0  # the dashboard shows order states too
     for position in books.positions:
         try:
@@ -110,16 +121,36 @@ async def reconcile_account(
             await events.positions_changed(user)
             unpushed = False
     try:
-        result.orphans = await cancel_orphans(venue, books, state.open_orders, now, pending_grace)
+        result.orphans = await cancel_orphans(venue, books, read.state.open_orders, read.now, pending_grace)
     except Exception:  # noqa: BLE001
         log.exception("monitor: cancelling stray orders of %s failed", user)
         result.errors += 1
     if unpushed or result.orphans:
         await events.positions_changed(user)
-    result.cursor = max((f.time for f in state.fills), default=since)
-    result.venue_calls, result.calls = counter.total, dict(counter.calls)
-    result.seconds = time.monotonic() - started
+    result.cursor = max((f.time for f in read.state.fills), default=read.since)
+    result.venue_calls, result.calls = read.counter.total, dict(read.counter.calls)
+    result.seconds = time.monotonic() - read.started
     return result
+
+
+async def reconcile_account(user: str, network: str, *, since: datetime | None = None,
+                            pending_grace: timedelta = PENDING_GRACE) -> AccountResult:
+    """Reconcile one account with its venue: one batched read, then put every live position right.
+
+    Args:
+        user: the account's owner.
+        network: paper, testnet or mainnet.
+        since: the fills cursor (default: a little before the oldest live position opened).
+        pending_grace: how long a just-committed order row is left to its sender.
+
+    Returns:
+        What was done. Per-position failures are logged and counted in `errors`.
+
+    Raises:
+        VenueError: the venue cannot be built or read (nothing was changed).
+    """
+    read = await read_account(user, network, since)
+    return await settle_account(read, await load_books(user, network), pending_grace=pending_grace)
 
 
 @dataclass
@@ -167,7 +198,7 @@ class TickReport:
 
 @dataclass
 class _Worker:
-    inflight: dict[Account, asyncio.Task[AccountResult]] = field(default_factory=dict)
+    inflight: dict[Account, asyncio.Task[None]] = field(default_factory=dict)  # account -> its batch
     finished: list[AccountResult] = field(default_factory=list)
     sweep: asyncio.Task[list[int]] | None = None
     last: TickReport | None = None
@@ -186,24 +217,47 @@ def lease_ttl() -> timedelta:
     return timedelta(seconds=get_settings().monitor_interval_seconds + LEASE_GRACE_SECONDS)
 
 
-async def _guarded(account: Account, since: datetime | None, gate: asyncio.Semaphore) -> AccountResult:
-    async with gate:
-        try:
-            return await asyncio.wait_for(reconcile_account(*account, since=since), ACCOUNT_TIMEOUT_SECONDS)
-        except Exception as e:  # noqa: BLE001 - isolate accounts: count it on the lease, go on
-            log.warning(
-                "monitor: account %s/%s failed: %s",
-                account[0],
-                account[1],
-                type(e).__name__,
-                exc_info=not isinstance(e, (TimeoutError, OSError)),
-            )
-            return AccountResult(account[0], account[1], cursor=since, error=type(e).__name__)
+def _failed(account: Account, cursor: datetime | None, e: BaseException) -> AccountResult:
+    log.warning("monitor: account %s/%s failed: %s", account[0], account[1], type(e).__name__,
+                exc_info=not isinstance(e, (TimeoutError, OSError)))
+    return AccountResult(account[0], account[1], cursor=cursor, error=type(e).__name__)
 
 
-async def monitor_tick(
-    worker_id: str, *, wait: float | None = None, sweep: bool = True, ttl: timedelta | None = None
-) -> TickReport:
+async def _batch(me: _Worker, held: dict[Account, datetime | None], gate: asyncio.Semaphore) -> None:
+    """Reconcile `held`: every venue read (concurrently), ONE read of our books for all of them,
+    then every settle (concurrently). Each account is reported and freed as soon as it is done."""
+
+    def finish(result: AccountResult) -> None:
+        me.finished.append(result)
+        me.inflight.pop((result.user, result.network), None)
+
+    async def read(account: Account, cursor: datetime | None) -> AccountRead | None:
+        async with gate:
+            try:
+                return await asyncio.wait_for(read_account(*account, cursor), READ_TIMEOUT_SECONDS)
+            except Exception as e:  # noqa: BLE001 - isolate accounts: count it on the lease, go on
+                finish(_failed(account, cursor, e))
+                return None
+
+    async def settle(r: AccountRead, books: Books) -> None:
+        async with gate:
+            try:
+                finish(await asyncio.wait_for(settle_account(r, books), SETTLE_TIMEOUT_SECONDS))
+            except Exception as e:  # noqa: BLE001
+                finish(_failed(r.account, r.since, e))
+
+    reads = [r for r in await asyncio.gather(*(read(a, c) for a, c in held.items())) if r is not None]
+    try:
+        books = await load_books_many([r.account for r in reads])
+    except Exception as e:  # noqa: BLE001 - the database failed: every account of the batch failed
+        for r in reads:
+            finish(_failed(r.account, r.since, e))
+        return
+    await asyncio.gather(*(settle(r, books[r.account]) for r in reads))
+
+
+async def monitor_tick(worker_id: str, *, wait: float | None = None, sweep: bool = True,
+                       ttl: timedelta | None = None) -> TickReport:
     """Reconcile the accounts `worker_id` owns this tick, concurrently, and sweep stuck signals.
 
     Args:
@@ -226,41 +280,23 @@ async def monitor_tick(
     held = await ownership.claim(worker_id, sorted(mine), ttl, now)
     await ownership.release(worker_id, set(held) | set(me.inflight), now)
     report.owned = len(held)
-    gate = asyncio.Semaphore(_concurrency())
-    started: list[asyncio.Task[AccountResult]] = []
-    for account, cursor in held.items():
-        if account in me.inflight:
-            report.busy += 1
-            continue
-        task = asyncio.get_running_loop().create_task(
-            _guarded(account, cursor, gate), name=f"reconcile-{account[0]}"
-        )
-        me.inflight[account] = task
-        task.add_done_callback(lambda t, a=account: _done(me, a, t))
-        started.append(task)
-    report.started = len(started)
+    fresh = {a: c for a, c in held.items() if a not in me.inflight}
+    report.busy, report.started = len(held) - len(fresh), len(fresh)
+    if fresh:
+        task = asyncio.get_running_loop().create_task(_batch(me, fresh, asyncio.Semaphore(_concurrency())),
+                                                      name=f"monitor-{worker_id}")
+        me.inflight.update(dict.fromkeys(fresh, task))
     if sweep and (me.sweep is None or me.sweep.done()):
         me.sweep = asyncio.get_running_loop().create_task(_sweep(), name="signal-sweep")
-    if started:
-        await asyncio.wait(started, timeout=wait)
+    if fresh:
+        await asyncio.wait([task], timeout=wait)
     report.results, me.finished = me.finished, []
-    await ownership.record(
-        worker_id,
-        [
-            ownership.Outcome((r.user, r.network), r.error is None, report.started_at, r.cursor, r.error)
-            for r in report.results
-        ],
-    )
+    await ownership.record(worker_id, [
+        ownership.Outcome((r.user, r.network), r.error is None, report.started_at, r.cursor, r.error)
+        for r in report.results])
     report.seconds = time.monotonic() - begun
     me.last = report
     return report
-
-
-def _done(me: _Worker, account: Account, task: asyncio.Task[AccountResult]) -> None:
-    if me.inflight.get(account) is task:
-        del me.inflight[account]
-    if not task.cancelled():
-        me.finished.append(task.result())
 
 
 async def _sweep() -> list[int]:
@@ -276,7 +312,7 @@ async def stop(worker_id: str, timeout: float = 5.0) -> None:
     me = _workers.pop(worker_id, None)
     if me is None:
         return
-    tasks = [*me.inflight.values(), *([me.sweep] if me.sweep else [])]
+    tasks = [*set(me.inflight.values()), *([me.sweep] if me.sweep else [])]
     pending = [t for t in tasks if not t.done()]
     if pending:
         _, late = await asyncio.wait(pending, timeout=timeout)
@@ -304,6 +340,8 @@ __all__ = [
     "last_tick",
     "lease_ttl",
     "monitor_tick",
+    "read_account",
     "reconcile_account",
+    "settle_account",
     "stop",
 ]

@@ -11,20 +11,18 @@ import inspect
 import logging
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, or_
 from sqlmodel import col, select
 
 from trading_app.db.engine import session_scope
-from trading_app.db.models import ACTIVE_POSITION_STATUSES, WORKING_ORDER_STATUSES, Order, Position, Signal, TradingAccount
-from trading_app.db.trading import active_positions
+from trading_app.db.models import Order
 from trading_app.domain import pnl
-from trading_app.domain.enums import OrderStatus, PositionStatus, Side
+from trading_app.domain.enums import OrderStatus, Side
 from trading_app.domain.lifecycle import ORDER, is_terminal
+from trading_app.services.books import Books
 from trading_app.services.orders import apply_report, cancel_quietly, ref_of
 from trading_app.services.reconcile import differs
 from trading_app.venues.base import AccountState, Fill, OrderReport, Venue
@@ -56,61 +54,8 @@ class CountingVenue:
         return counted if inspect.iscoroutinefunction(attr) else attr
 
 
-@dataclass
-class Books:
-    """What we hold for one account: its settings, live positions, their orders, working strays."""
-
-    user: str
-    network: str
-    account: TradingAccount | None
-    positions: list[Position]
-    rows: list[Order]
-    signals: dict[int, Signal]
-
-    def rows_of(self, position_id: int | None) -> list[Order]:
-        return [r for r in self.rows if r.position_id == position_id]
-
-
-async def load_books(user: str, network: str) -> Books:
-    """The account's live positions with all their orders, plus working orders of closed positions."""
-    async with session_scope() as session:
-        account = await session.get(TradingAccount, user)
-        positions = await active_positions(session, user, network)
-        ids = [p.id for p in positions]
-        rows = list(
-            (
-                await session.exec(
-                    select(Order)
-                    .where(
-                        Order.user_address == user,
-                        Order.network == network,
-                        or_(col(Order.position_id).in_(ids), col(Order.status).in_(WORKING_ORDER_STATUSES)),
-                    )
-                    .order_by(col(Order.id))
-                )
-            ).all()
-        )
-        opening = [p.signal_id for p in positions if p.status == PositionStatus.OPENING.value and p.signal_id]
-        signals = {}
-        if opening:
-            found = await session.exec(
-                select(Signal).where(Signal.user_address == user, col(Signal.id).in_(opening))
-            )
-            signals = {s.id: s for s in found.all() if s.id is not None}
-    return Books(user, network, account, positions, rows, signals)
-
-
 def _key(client_id: int, market: str) -> tuple[int, str]:
     return client_id, market
-
-
-async def oldest_open(user: str, network: str) -> datetime | None:
-    """When the account's oldest live position was opened (None without one)."""
-    async with session_scope() as session:
-        found = await session.exec(select(func.min(Position.opened_at)).where(
-            Position.user_address == user, Position.network == network,
-            col(Position.status).in_(ACTIVE_POSITION_STATUSES)))
-        return found.one()
 
 
 def _from_fills(row: Order, fills: Sequence[Fill]) -> OrderReport | None:
@@ -211,4 +156,4 @@ async def _ours(books: Books, unknown: Sequence[OrderReport]) -> list[tuple[Orde
     return [(by_key[k], r) for r in unknown if (k := _key(r.ref.client_id, r.ref.market)) in by_key]
 
 
-__all__ = ["Books", "CountingVenue", "cancel_orphans", "load_books", "oldest_open", "sync_orders"]
+__all__ = ["CountingVenue", "cancel_orphans", "sync_orders"]

@@ -100,6 +100,20 @@ def working(row: Order | None, now: datetime, pending_grace: timedelta) -> bool:
     return row.status in LIVE
 
 
+def _missing(role: OrderRole, row: Order | None, now: datetime, pending_grace: timedelta) -> bool:
+    """Whether the monitor should (re-)place this protection.
+
+    A stop-loss always: if the venue refuses it again, protect() flattens. A take-profit only
+    once it had been working and was removed (cancelled, expired, part-filled): one the venue
+    refused stays refused, or every tick would send it and tell the trader again.
+    """
+    if working(row, now, pending_grace):
+        return False
+    if role is OrderRole.STOP_LOSS:
+        return True
+    return row is not None and row.status in (OrderStatus.CANCELED.value, OrderStatus.EXPIRED.value)
+
+
 def _sized(position: Position, size: Decimal) -> Position:
     # a detached copy for the engine's moves, sized to what is really open
     return Position.model_validate({**position.model_dump(), "size": size})
@@ -180,14 +194,9 @@ async def _protect(
         exits = sum((r.filled_size for r in rows if r.role in EXIT_ROLES), Decimal(0))
         exposure = min(position.size - exits, held.size if held else exposure)
     sl, tp = _latest(rows, OrderRole.STOP_LOSS), _latest(rows, OrderRole.TAKE_PROFIT)
-    missing = [
-        role
-        for role, price, row in (
-            (OrderRole.STOP_LOSS, position.sl_price, sl),
-            (OrderRole.TAKE_PROFIT, position.tp_price, tp),
-        )
-        if price is not None and not working(row, view.now, pending_grace)
-    ]
+    missing = [role for role, price, row in ((OrderRole.STOP_LOSS, position.sl_price, sl),
+                                             (OrderRole.TAKE_PROFIT, position.tp_price, tp))
+               if price is not None and _missing(role, row, view.now, pending_grace)]
     # only untriggered ones: a triggered order is executing and settles by itself
     stale = [
         r
