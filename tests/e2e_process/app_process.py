@@ -45,7 +45,9 @@ def app_env(database_url: str, port: int, **extra: str) -> dict[str, str]:
         "PATH": f"{ROOT / '.venv/bin'}:{ROOT / '.tools/node_modules/.bin'}:{os.environ.get('PATH', '')}",
         **extra,
     }
-    for name in ("REDIS_URL", "REFLEX_REDIS_URL", "REFLEX_DB_URL", "REFLEX_ASYNC_DB_URL", "PYTEST_CURRENT_TEST"):
+    # no Redis: one worker and in-process limiters; the database comes from DATABASE_URL alone
+    for name in ("REDIS_URL", "REFLEX_REDIS_URL", "REFLEX_DB_URL", "REFLEX_ASYNC_DB_URL",
+                 "PYTEST_CURRENT_TEST"):
         env.pop(name, None)
     return env
 

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.conftest import PG_BASE, _pg_admin, reset_app_caches
@@ -110,3 +111,11 @@ def app_factory(
     for process in made:
         process.stop()
     outside.indexer.up()
+
+
+@pytest.fixture
+def answers() -> Iterator[list[httpx.Response]]:
+    """Every response a test got (through `support.post`): none may be a 5xx, whatever the test."""
+    seen: list[httpx.Response] = []
+    yield seen
+    assert [r.status_code for r in seen if r.status_code >= 500] == []

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import secrets
 import time
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, TypeVar
 
+import httpx
 from eth_account import Account
 from sqlmodel import col, select
 
@@ -22,6 +26,7 @@ from trading_app.services.account_telegram import save_telegram
 from trading_app.services.users import ensure_user
 
 T = TypeVar("T")
+D = Decimal
 JSON = {"content-type": "application/json"}
 LONG_BTC = {"action": "buy", "market": "BTC-USD", "size": "0.01", "sl": "60000", "tp": "70000"}
 LONG_ETH = {"action": "buy", "market": "ETH-USD", "size": "0.1", "sl": "2900", "tp": "3200"}
@@ -118,3 +123,61 @@ async def books(address: str) -> dict[str, list[tuple[Any, ...]]]:
                          for o in await paper_orders_of(address)],
         "paper_fills": [(f.id, f.client_id, f.size, f.price) for f in await paper_fills_of(address)],
     }
+
+
+async def post(client: httpx.AsyncClient, seen: list[httpx.Response], url: str, content: Any,
+               headers: dict[str, str] | None = None) -> httpx.Response:
+    """POST and remember the answer (the `answers` fixture checks that none was a 5xx)."""
+    r = await client.post(url, content=content, headers=headers or JSON)
+    seen.append(r)
+    return r
+
+
+async def executed_once(address: str, signal_id: int, alert: dict[str, str]) -> Position:
+    """The signal opened exactly one protected position: one entry, one stop, one take-profit,
+    and exactly those three orders reached the paper venue, whose entry filled once."""
+    row = await finished(signal_id)
+    assert row is not None and row.status == "EXECUTED", row and (row.status, row.reason)
+    mine = [p for p in await positions_of(address) if p.signal_id == signal_id]
+    assert len(mine) == 1, mine
+    position = mine[0]
+    assert row.position_id == position.id
+    assert (position.status, position.side, position.market) == ("OPEN", "LONG", alert["market"])
+    size, sl, tp = D(alert["size"]), D(alert["sl"]), D(alert["tp"])
+    assert (position.size, position.sl_price, position.tp_price) == (size, sl, tp)
+    orders = [o for o in await orders_of(address) if o.position_id == position.id]
+    assert Counter(o.role for o in orders) == {"ENTRY": 1, "STOP_LOSS": 1, "TAKE_PROFIT": 1}
+    roles = {o.role: o for o in orders}
+    assert roles["ENTRY"].status == "FILLED" and roles["ENTRY"].filled_size == size
+    assert roles["STOP_LOSS"].status == "UNTRIGGERED" and roles["STOP_LOSS"].trigger_price == sl
+    assert roles["TAKE_PROFIT"].status == "UNTRIGGERED" and roles["TAKE_PROFIT"].trigger_price == tp
+    assert roles["STOP_LOSS"].reduce_only and roles["TAKE_PROFIT"].reduce_only
+    venue = {o.client_id: o for o in await paper_orders_of(address) if o.market == alert["market"]}
+    assert set(venue) == {o.client_id for o in orders}
+    assert [o.reduce_only for o in venue.values()].count(False) == 1
+    fills = [f for f in await paper_fills_of(address) if f.market == alert["market"]]
+    assert [(f.client_id, f.size) for f in fills] == [(roles["ENTRY"].client_id, size)]
+    return position
+
+
+# Tracebacks the app logs by design: (the line before it, how its exception line starts)
+EXPECTED_TRACEBACKS = [
+    # the monitor reports a price-source outage for every account it watches, every tick
+    (re.compile(r"monitor: account \S+ failed: VenueUnavailable$"),
+     "trading_app.venues.errors.VenueUnavailable"),
+    # a clean stop cancels the monitor tick in flight, and APScheduler reports the cancelled job
+    (re.compile(r'^Job "_tick .*" raised an exception$'), "asyncio.exceptions.CancelledError"),
+]
+
+
+def clean_log(process_log: str) -> None:
+    """No traceback in the app's log other than the EXPECTED_TRACEBACKS."""
+    lines = process_log.splitlines()
+    for i, line in enumerate(lines):
+        if not line.startswith("Traceback"):
+            continue
+        raised = next((x for x in lines[i + 1:] if x and not x.startswith(" ")), "")
+        before = lines[i - 1] if i else ""
+        if not any(p.search(before) and raised.startswith(kind) for p, kind in EXPECTED_TRACEBACKS):
+            context = "\n".join(lines[max(i - 5, 0):i + 60])
+            raise AssertionError(f"unexpected traceback in the app's log:\n{context}")
