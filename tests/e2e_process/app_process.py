@@ -38,6 +38,10 @@ def app_env(database_url: str, port: int, **extra: str) -> dict[str, str]:
         "DATABASE_URL": database_url,
         "API_URL": f"http://127.0.0.1:{port}",
         "PUBLIC_URL": f"http://127.0.0.1:{port}",
+        # production settings, as operators run it (a test master key, named so; PostgreSQL; no CORS wildcard)
+        "APP_ENV": "production",
+        "APP_KEYS_DEVELOPMENT_ONLY": "false",
+        "CORS_ALLOWED_ORIGINS": f"http://127.0.0.1:{port}",
         "GRANIAN_WORKERS": "1",
         "MONITOR_INTERVAL_SECONDS": "0.5",
         "REFLEX_USE_SYSTEM_BUN": "1",

@@ -57,6 +57,7 @@ async def test_json_and_text_plain_alerts_open_protected_paper_positions(
             r = await post(client, answers, trader.url, content, {"content-type": content_type})
             assert r.status_code == 202, r.text
             assert r.json()["status"] == "accepted" and r.headers["cache-control"] == "no-store"
+            assert "strict-transport-security" in r.headers  # the app runs with production settings
             signal_id = r.json()["signal_id"]
             await until(lambda s=signal_id: finished(s), EXECUTES_WITHIN, f"signal {signal_id} to finish")
             log.info("%s: 202 to executed in %.2fs", content_type, time.monotonic() - began)
