@@ -32,7 +32,6 @@ from sqlmodel import select
 
 from trading_app.db.engine import session_scope
 from trading_app.db.models import Order, Position, Signal
-from trading_app.db.trading import get_position
 from trading_app.db.types import utcnow
 from trading_app.domain import pnl
 from trading_app.domain.enums import (
@@ -48,7 +47,7 @@ from trading_app.domain.enums import (
 from trading_app.domain.lifecycle import ORDER, is_terminal
 from trading_app.domain.signals import ParsedSignal
 from trading_app.services import messages
-from trading_app.services.brackets import Trader, close_books, flatten, protect
+from trading_app.services.brackets import Trader, close_books, flatten, protect, update_position
 from trading_app.services.execution import STALE_CLAIM
 from trading_app.services.opening import open_position
 from trading_app.services.orders import FILL_WAIT_SECONDS, cancel_quietly
@@ -233,15 +232,10 @@ async def _protect(
 
 async def _grow(trader: Trader, position: Position, rows: Sequence[Order]) -> Position:
     entries = [r for r in rows if r.role == OrderRole.ENTRY.value and r.filled_size > 0 and r.avg_fill_price]
-    async with session_scope() as session:
-        fresh = await get_position(session, trader.user, position.id or 0, for_update=True)
-        assert fresh is not None
-        fresh.size = sum((r.filled_size for r in entries), Decimal(0))
-        fresh.entry_price = pnl.average_price((r.filled_size, r.avg_fill_price or Decimal(0)) for r in entries)
-        fresh.fees = sum((r.fee for r in entries), Decimal(0))
-        fresh.updated_at = utcnow()
-        session.add(fresh)
-    return fresh
+    return await update_position(
+        trader, position.id or 0, size=sum((r.filled_size for r in entries), Decimal(0)),
+        entry_price=pnl.average_price((r.filled_size, r.avg_fill_price or Decimal(0)) for r in entries),
+        fees=sum((r.fee for r in entries), Decimal(0)))
 
 
 async def _gone(view: View, position: Position, exits: Sequence[Order], remaining: Decimal) -> str | None:
