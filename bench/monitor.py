@@ -8,9 +8,12 @@ the venue cache the way bench/engine.py registers its timed venue), as a dYdX ro
 
 Measured, with the tick driven on the scheduler's interval by one worker:
 - venue calls per account per tick (quiet ticks; target <= 2), counted at the venue;
-- tick duration (target < 1 s with the latency: only concurrent reconciles can reach it);
-- fill-to-push latency: from the price move that fires every TP/SL to the moment
-  `events.positions_changed(user)` is called for that user (a listener subscribed here), p50/p95.
+- tick duration (target < 1 s with the latency: only concurrent reconciles can reach it), and the
+  CPU it takes, next to what one paper `account_state` costs by itself;
+- fill-to-push latency: from a price move through TPs/SLs to the first
+  `events.positions_changed(user)` call after each position's books closed (a listener subscribed
+  here), p50/p95; once for one market (100 positions, one per account), once for the other nine
+  at once (900 positions).
 
 Run: python bench/monitor.py [--users 100] [--per-user 10] [--latency 0.05] [--interval 3]
 Needs the local PostgreSQL (a throwaway database is created and dropped).
@@ -121,12 +124,99 @@ async def _open_all(users: list[str], markets: list[str]) -> None:
     await asyncio.gather(*(bounded(u) for u in users))
 
 
-async def _run(fake, n_users: int, per_user: int, latency: float, interval: float) -> None:  # noqa: ANN001
-    from sqlmodel import col, func, select
+class Pushes:
+    """Wall times of every `events.positions_changed(user)` call, by user."""
 
-    from tests.services.engine_support import make_user
-    from trading_app.db.engine import dispose_engines, session_scope
+    def __init__(self) -> None:
+        self.times: dict[str, list[float]] = {}
+
+    async def __call__(self, user: str) -> None:
+        self.times.setdefault(user, []).append(time.time())
+
+    def latencies(self, positions: list, moved_at: float) -> list[float]:  # type: ignore[type-arg]
+        """Per position: from the price move to its user's first push after its books closed."""
+        found = []
+        for p in positions:
+            after = [t for t in self.times.get(p.user_address, []) if t >= p.closed_at.timestamp()]
+            if after:
+                found.append(after[0] - moved_at)
+        return sorted(found)
+
+
+async def _quiet_ticks(n: int, interval: float) -> None:
+    from trading_app.services.monitor import monitor_tick
+
+    ticks = []
+    for _ in range(n):
+        Latency.calls.clear()
+        begun, cpu = time.perf_counter(), time.process_time()
+        report = await monitor_tick("bench", sweep=False)
+        ticks.append((report, dict(Latency.calls), time.perf_counter() - begun, time.process_time() - cpu))
+        await asyncio.sleep(max(0.0, interval - (time.perf_counter() - begun)))
+    per_account = [c for _, calls, _, _ in ticks for c in calls.values()]
+    counted = [r.venue_calls for report, _, _, _ in ticks for r in report.results]
+    durations, cpu = [d for _, _, d, _ in ticks], [c for _, _, _, c in ticks]
+    owned = ticks[-1][0].owned
+    print(f"quiet ticks: {n} x {owned} accounts")
+    print(f"  venue calls per account per tick: max {max(per_account)}, mean {statistics.mean(per_account):.2f}"
+          f" (the monitor's own count: max {max(counted)})   target <= 2")
+    print(f"  tick duration: p50 {pct(durations, 50):.3f} s, max {max(durations):.3f} s   target < 1 s")
+    print(f"  CPU of this process per tick: p50 {pct(cpu, 50):.3f} s = {pct(cpu, 50) / owned * 1000:.1f} ms "
+          f"per account, the paper venue's own bookkeeping included")
+
+
+async def _venue_cpu(users: list[str]) -> float:
+    """CPU of one paper `account_state` call, measured alone (sequential, no latency): ms."""
+    from trading_app.services import venues
+
+    saved, Latency.seconds = Latency.seconds, 0.0
+    cpu = time.process_time()
+    for user in users:
+        await (await venues.venue_for(user, "paper")).account_state()
+    Latency.seconds = saved
+    return (time.process_time() - cpu) / len(users) * 1000
+
+
+async def _fill_event(fake, moves: dict[str, Decimal], label: str, interval: float,  # noqa: ANN001
+                      pushes: Pushes) -> None:
+    from sqlmodel import col, select
+
+    from trading_app.db.engine import session_scope
     from trading_app.db.models import Position
+    from trading_app.services.monitor import monitor_tick
+
+    async def open_in_moved() -> list:  # type: ignore[type-arg]
+        async with session_scope() as session:
+            return list((await session.exec(select(Position).where(
+                col(Position.market).in_(list(moves)), col(Position.status) != "CLOSED"))).all())
+
+    expected = len(await open_in_moved())
+    for market, price in moves.items():
+        fake.set_price(market, price)
+    moved_at = time.time()
+    ticks = []
+    while await open_in_moved() and time.time() < moved_at + 300:
+        begun = time.perf_counter()
+        report = await monitor_tick("bench", sweep=False)
+        ticks.append((report, time.perf_counter() - begun))
+        await asyncio.sleep(max(0.0, interval - (time.perf_counter() - begun)))
+    async with session_scope() as session:
+        closed = list((await session.exec(select(Position).where(
+            col(Position.market).in_(list(moves)), col(Position.status) == "CLOSED"))).all())
+    latencies = pushes.latencies(closed, moved_at)
+    print(f"{label}: {expected} positions through their TP/SL at once")
+    print(f"  ticks until all closed: {len(ticks)}; durations {', '.join(f'{d:.2f}' for _, d in ticks)} s")
+    print(f"  books: {dict(Counter(p.close_reason for p in closed))}")
+    if latencies:
+        print(f"  fill-to-push latency: p50 {pct(latencies, 50):.3f} s, p95 {pct(latencies, 95):.3f} s, "
+              f"max {latencies[-1]:.3f} s ({len(latencies)} positions)")
+    if len(latencies) < expected:
+        print(f"  {expected - len(latencies)} positions were not closed and pushed within 300 s")
+
+
+async def _run(fake, n_users: int, per_user: int, latency: float, interval: float) -> None:  # noqa: ANN001
+    from tests.services.engine_support import make_user
+    from trading_app.db.engine import dispose_engines
     from trading_app.services import events, venues
     from trading_app.services.monitor import monitor_tick
     from trading_app.venues.paper.prices import price_source_from_settings
@@ -139,76 +229,23 @@ async def _run(fake, n_users: int, per_user: int, latency: float, interval: floa
         venues._loop_cache()[(user, "paper")] = SlowVenue(PaperVenue(user, source))  # type: ignore[assignment]
     started = time.perf_counter()
     await _open_all(users, markets)
-    async with session_scope() as session:
-        live = (await session.exec(select(func.count()).select_from(Position).where(
-            col(Position.status) == "OPEN"))).one()
-    print(f"set-up: {live} open positions over {n_users} accounts in {time.perf_counter() - started:.1f} s")
-
-    async def _still_open() -> bool:
-        async with session_scope() as session:
-            return bool((await session.exec(select(func.count()).select_from(Position).where(
-                col(Position.status) != "CLOSED"))).one())
-
+    print(f"set-up: {n_users * per_user} positions opened by the engine over {n_users} accounts "
+          f"in {time.perf_counter() - started:.0f} s")
+    print(f"venue latency {latency * 1000:.0f} ms per call; tick interval {interval:g} s; one worker; "
+          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     Latency.seconds = latency
-    pushes: dict[str, list[float]] = {}
-    moved_at = 0.0
-
-    async def listener(user: str) -> None:
-        if moved_at:
-            pushes.setdefault(user, []).append(time.time())
-
-    events.subscribe(listener)
+    pushes = Pushes()
+    events.subscribe(pushes)
     await monitor_tick("bench", sweep=False)  # warm-up: pool connections, leases created
-
-    quiet: list = []
-    for _ in range(5):
-        Latency.calls.clear()
-        begun, cpu = time.perf_counter(), time.process_time()
-        report = await monitor_tick("bench", sweep=False)
-        quiet.append((report, dict(Latency.calls), time.perf_counter() - begun, time.process_time() - cpu))
-        await asyncio.sleep(max(0.0, interval - (time.perf_counter() - begun)))
-
-    for i, market in enumerate(markets):  # half the markets through the TP, half through the SL
-        fake.set_price(market, Decimal("70500") if i % 2 == 0 else Decimal("59000"))
-    moved_at = time.time()
-    fill_ticks: list = []
-    deadline = moved_at + 120
-    while await _still_open() and time.time() < deadline:
-        begun = time.perf_counter()
-        report = await monitor_tick("bench", sweep=False)
-        fill_ticks.append((report, time.perf_counter() - begun))
-        await asyncio.sleep(max(0.0, interval - (time.perf_counter() - begun)))
-    await asyncio.sleep(0.5)
-    async with session_scope() as session:
-        closed = (await session.exec(select(Position).where(col(Position.status) == "CLOSED"))).all()
-    reasons = Counter(p.close_reason for p in closed)
-    latencies = []  # per position: the first push of its user after its books were closed
-    for p in closed:
-        after = [t for t in pushes.get(p.user_address, []) if p.closed_at and t >= p.closed_at.timestamp()]
-        if after:
-            latencies.append(after[0] - moved_at)
-    events.unsubscribe(listener)
+    await _quiet_ticks(5, interval)
+    print(f"  for scale: one paper account_state alone costs {await _venue_cpu(users[:20]):.1f} ms CPU")
+    # one market through its take-profit: one position per account, the everyday case
+    await _fill_event(fake, {markets[0]: Decimal("70500")}, "one market moves", interval, pushes)
+    # then every other market at once, half through the TP and half through the SL: a crash or a spike
+    rest = {m: Decimal("70500") if i % 2 == 0 else Decimal("59000") for i, m in enumerate(markets[1:])}
+    await _fill_event(fake, rest, "all other markets move", interval, pushes)
+    events.unsubscribe(pushes)
     await dispose_engines()
-
-    per_account = [c for _, calls, _, _ in quiet for c in calls.values()]
-    monitor_calls = [r.venue_calls for report, _, _, _ in quiet for r in report.results]
-    durations = [d for _, _, d, _ in quiet]
-    cpu = [c for _, _, _, c in quiet]
-    print(f"venue latency: {latency * 1000:.0f} ms per call; tick interval {interval:g} s; one worker")
-    print(f"quiet ticks: {len(quiet)} x {quiet[-1][0].owned} accounts / {live} positions")
-    print(f"  venue calls per account per tick: max {max(per_account)}, mean {statistics.mean(per_account):.2f}"
-          f"   (monitor's own count: max {max(monitor_calls)})   target <= 2")
-    print(f"  tick duration: p50 {pct(durations, 50):.3f} s, max {max(durations):.3f} s   target < 1 s")
-    print(f"  CPU of this process per tick: p50 {pct(cpu, 50):.3f} s "
-          f"({pct(cpu, 50) / max(1, quiet[-1][0].owned) * 1000:.1f} ms per account, paper venue included)")
-    print(f"fill ticks: {len(fill_ticks)}; durations {', '.join(f'{d:.3f}' for _, d in fill_ticks)} s")
-    print(f"  outcomes: {dict(sum((r.outcomes for r, _ in fill_ticks), Counter()))}; books: {dict(reasons)}")
-    latencies.sort()
-    if latencies:
-        print(f"fill-to-push latency over {len(latencies)} positions: p50 {pct(latencies, 50):.3f} s, "
-              f"p95 {pct(latencies, 95):.3f} s, max {latencies[-1]:.3f} s")
-    if len(latencies) < live:
-        print(f"  {live - len(latencies)} positions were not closed and pushed within 120 s")
 
 
 def main() -> None:
