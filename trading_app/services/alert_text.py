@@ -146,11 +146,15 @@ def _redacted(payload: object) -> object:
 
 def _mask_json(text: str, payload: dict[str, Any]) -> str:
     values = _sensitive_values(payload)
-    masked = text
     if len(values) <= _MAX_SENSITIVE_VALUES and all(isinstance(v, str) or v is None for v in values):
+        masked = text
         for value in {v for v in values if v and v != MASK}:
             for form in {json.dumps(value), json.dumps(value, ensure_ascii=False)}:
                 masked = masked.replace(form, f'"{MASK}"')
+        if "\\" not in text:
+            # without a backslash every JSON string is written exactly as json.dumps writes it
+            # (ensure_ascii=False), so every occurrence was found: no need to parse again
+            return masked
         try:
             if all(v in (None, "", MASK) for v in _sensitive_values(json.loads(masked, parse_float=_number))):
                 return masked

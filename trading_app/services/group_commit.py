@@ -19,6 +19,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
+import psycopg
 from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
@@ -61,7 +62,8 @@ class Batcher(Generic[T, R]):
         self._queue: list[tuple[T, asyncio.Future[R]]] = []
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self.flushes = 0  # how many flush calls ran (observability and tests)
+        self.flushes = 0  # how many flush calls ran, and with how many items (observability, tests)
+        self.items = 0
 
     async def submit(self, item: T) -> R:
         """Queue `item`, wait for the batch it lands in, and return its result (or raise its error).
@@ -95,6 +97,7 @@ class Batcher(Generic[T, R]):
     async def _run(self, batch: list[tuple[T, asyncio.Future[R]]]) -> None:
         items = [item for item, _ in batch]
         self.flushes += 1
+        self.items += len(items)
         try:
             results = await self._flush(items)
             if len(results) != len(items):

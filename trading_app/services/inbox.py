@@ -26,7 +26,7 @@ import json
 import logging
 import re
 import secrets
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
@@ -141,51 +141,56 @@ async def receive_alert(alert: IncomingAlert) -> Receipt:
         return Receipt(Outcome.UNAUTHORIZED)
 
     settings = get_settings()
+    parsed: ParsedSignal | None = None
+    key = None
+    if owner.ip_allowlist and not from_tradingview(alert.source_ip):
+        outcome = Outcome.FORBIDDEN
+        details: tuple[str, ...] = (
+            f"source address {alert.source_ip[:64]} is not one of TradingView's webhook addresses",
+        )
+    else:
+        outcome, details, parsed, key = await _judge(body, alert, owner, expected)
+
+    masked = masked_body(body, expected)
     row = signal_store.NewSignal(
         user_address=owner.address,
         received_at=alert.received_at,
-        raw_body=masked_body(body, expected),
-        status=SignalStatus.REJECTED.value,
+        raw_body=masked,
+        status=SignalStatus.ACCEPTED.value if outcome is Outcome.ACCEPTED else SignalStatus.REJECTED.value,
         content_type=storable(alert.content_type)[:128] if alert.content_type else None,
         source_ip=alert.source_ip[:64],
+        reason="; ".join(details) or None,
+        parsed=json.dumps(parsed.to_dict()) if parsed else None,
+        action=parsed.action.value if parsed else None,
+        market=parsed.market if parsed else None,
+        dedupe_key=key if outcome is Outcome.ACCEPTED else None,
+        dedupe_window=settings.webhook_dedupe_window_seconds if key and key.startswith("body:") else None,
     )
-    if owner.ip_allowlist and not from_tradingview(alert.source_ip):
-        reason = f"source address {alert.source_ip[:64]} is not one of TradingView's webhook addresses"
-        stored = await _store(_with(row, reason=reason))
-        return Receipt(Outcome.FORBIDDEN, stored.signal_id, (reason,))
+    stored = await _store(row)
+    if stored.duplicate:
+        outcome = Outcome.DUPLICATE
+    return Receipt(outcome, stored.signal_id, details)
 
+
+async def _judge(
+    body: Body, alert: IncomingAlert, owner: signal_store.WebhookOwner, secret: str
+) -> tuple[Outcome, tuple[str, ...], ParsedSignal | None, str | None]:
+    """Validation and the per-minute cap: (outcome, details, parsed alert, dedupe key)."""
     try:
-        parsed, key = await _validate(body, alert, owner.address, row.raw_body)
+        parsed, key = await _validate(body, alert, owner.address, secret)
     except InvalidSignal as e:
-        details = tuple(storable(d) for d in e.details)
-        stored = await _store(_with(row, reason="; ".join(details)))
-        return Receipt(Outcome.INVALID, stored.signal_id, details)
+        return Outcome.INVALID, tuple(storable(d) for d in e.details), None, None
     except Exception:  # noqa: BLE001 - a bug must not turn bad input into a 5xx and a resend loop
         log.exception("validating an alert of %s failed", owner.address)
-        stored = await _store(_with(row, reason=INTERNAL_ERROR))
-        return Receipt(Outcome.INVALID, stored.signal_id, (INTERNAL_ERROR,))
-    row = _with(row, parsed=json.dumps(parsed.to_dict()), action=parsed.action.value, market=parsed.market)
-
-    if owner.recent >= settings.webhook_per_minute_cap:
-        reason = (
-            f"per-minute cap: more than {settings.webhook_per_minute_cap} alerts in the last minute "
-            "for this webhook; not executed"
-        )
-        stored = await _store(_with(row, reason=reason))
-        return Receipt(Outcome.CAPPED, stored.signal_id, (reason,))
-
-    window = float(settings.webhook_dedupe_window_seconds) if key.startswith("body:") else None
-    stored = await _store(
-        _with(row, status=SignalStatus.ACCEPTED.value, dedupe_key=key, dedupe_window=window)
-    )
-    return Receipt(Outcome.DUPLICATE if stored.duplicate else Outcome.ACCEPTED, stored.signal_id)
+        return Outcome.INVALID, (INTERNAL_ERROR,), None, None
+    cap = get_settings().webhook_per_minute_cap
+    if owner.recent >= cap:
+        reason = f"per-minute cap: more than {cap} alerts in the last minute for this webhook; not executed"
+        return Outcome.CAPPED, (reason,), parsed, key
+    return Outcome.ACCEPTED, (), parsed, key
 
 
-def _with(row: signal_store.NewSignal, **changes: object) -> signal_store.NewSignal:
-    return replace(row, **changes)  # type: ignore[arg-type]
-
-
-async def _validate(body: Body, alert: IncomingAlert, address: str, masked: str) -> tuple[ParsedSignal, str]:
+async def _validate(body: Body, alert: IncomingAlert, address: str, secret: str) -> tuple[ParsedSignal, str]:
     """The parsed alert and its dedupe key, or InvalidSignal with every problem."""
     if body.problem is not None:
         raise InvalidSignal([body.problem])
@@ -200,7 +205,7 @@ async def _validate(body: Body, alert: IncomingAlert, address: str, masked: str)
         key.encode("utf-8")
     except (UnicodeEncodeError, ArithmeticError):
         # an alert_id with a lone surrogate, a number beyond Decimal's range: hash what we can store
-        name = parsed.alert_id if parsed.alert_id is not None else masked
+        name = parsed.alert_id if parsed.alert_id is not None else body.text.replace(secret, "")
         digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()
         key = f"{'idh' if parsed.alert_id is not None else 'body'}:{digest}"
     return parsed, key

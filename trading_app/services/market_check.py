@@ -43,8 +43,10 @@ async def market_exists(address: str, ticker: str) -> bool | None:
 
     Never raises: a failing or slow checker is logged and answers None.
     """
-    checker = _checker or _paper_markets.contains
+    checker = _checker
     try:
+        if checker is None:  # bounds its own fetch; a cached answer costs no timer (the hot path)
+            return await _paper_markets.contains(address, ticker)
         async with asyncio.timeout(CHECK_TIMEOUT):
             return await checker(address, ticker)
     except Exception as e:  # noqa: BLE001 - "cannot tell" is a valid answer, an exception is not
@@ -83,9 +85,10 @@ class PaperMarketList:
                 task = self._fetches[source] = asyncio.get_running_loop().create_task(self._fetch(source))
                 # retrieved here, so a failure nobody waited for (all callers timed out) stays quiet
                 task.add_done_callback(lambda t: t.cancelled() or t.exception())
-            with contextlib.suppress(Exception):
-                # shielded: a request that gives up must not cancel the fetch the others share
-                return ticker in await asyncio.shield(task)
+            with contextlib.suppress(Exception):  # TimeoutError included
+                async with asyncio.timeout(CHECK_TIMEOUT):
+                    # shielded: a request that gives up must not cancel the fetch the others share
+                    return ticker in await asyncio.shield(task)
         return True if ticker in tickers else None
 
     async def _fetch(self, source: str) -> frozenset[str]:

@@ -7,29 +7,28 @@
   constraint, so copies racing on different workers or processes still yield one row.
 - `list_signals(address, ...)`: one user's alerts, newest first (the alert log API and the
   dashboard).
+
+The SQL of the first two lives in `signal_sql` (psycopg directly on PostgreSQL, the hot path).
 """
 
 from __future__ import annotations
 
-import weakref
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, func, or_, select, tuple_, update
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy import and_, or_, select
 
 from trading_app.db.engine import get_engine
-from trading_app.db.models import Signal, User
+from trading_app.db.models import Signal
 from trading_app.db.types import utcnow
+from trading_app.services import signal_sql
 from trading_app.services.group_commit import Batcher
 
 CAP_WINDOW = timedelta(seconds=60)
 MAX_PAGE = 200
 _SIGNALS = Signal.__table__
-_USERS = User.__table__
 # Settling a dedupe key takes at most: insert, re-key a stale row, insert again, and one more
 # round for a concurrent copy that re-keyed first.
 _MAX_ROUNDS = 4
@@ -69,6 +68,10 @@ class NewSignal:
     dedupe_key: str | None = None
     dedupe_window: float | None = None
 
+    def __post_init__(self) -> None:
+        if self.received_at.tzinfo is None:  # the PostgreSQL fast path binds it without UTCDateTime
+            raise ValueError("received_at must be timezone-aware")
+
 
 @dataclass(frozen=True)
 class StoredSignal:
@@ -78,39 +81,8 @@ class StoredSignal:
     duplicate: bool
 
 
-_autocommit: weakref.WeakKeyDictionary[AsyncEngine, AsyncEngine] = weakref.WeakKeyDictionary()
-
-
-def _reader() -> AsyncEngine:
-    # A lone SELECT needs no transaction: autocommit saves the BEGIN and ROLLBACK round trips
-    engine = get_engine()
-    reader = _autocommit.get(engine)
-    if reader is None:
-        reader = _autocommit[engine] = engine.execution_options(isolation_level="AUTOCOMMIT")
-    return reader
-
-
 async def _lookup_batch(uuids: Sequence[str]) -> list[WebhookOwner | None]:
-    since = utcnow() - CAP_WINDOW
-    recent = (
-        select(func.count())
-        .select_from(_SIGNALS)
-        .where(
-            _SIGNALS.c.user_address == _USERS.c.address,
-            _SIGNALS.c.received_at > since,
-            _SIGNALS.c.dedupe_key.is_not(None),
-        )
-        .scalar_subquery()
-    )
-    query = select(
-        _USERS.c.webhook_uuid,
-        _USERS.c.address,
-        _USERS.c.webhook_secret_enc,
-        _USERS.c.webhook_ip_allowlist,
-        recent,
-    ).where(_USERS.c.webhook_uuid.in_(sorted(set(uuids))))
-    async with _reader().connect() as conn:
-        found = {row[0]: row for row in (await conn.execute(query)).all()}
+    found = {row[0]: row for row in await signal_sql.lookup(sorted(set(uuids)), utcnow() - CAP_WINDOW)}
     ahead: Counter[str] = Counter()
     owners: list[WebhookOwner | None] = []
     for uuid in uuids:
@@ -123,35 +95,10 @@ async def _lookup_batch(uuids: Sequence[str]) -> list[WebhookOwner | None]:
     return owners
 
 
-def _row_values(row: NewSignal) -> dict[str, object]:
-    return {
-        "user_address": row.user_address,
-        "received_at": row.received_at,
-        "raw_body": row.raw_body,
-        "content_type": row.content_type,
-        "source_ip": row.source_ip,
-        "parsed": row.parsed,
-        "action": row.action,
-        "market": row.market,
-        "dedupe_key": row.dedupe_key,
-        "status": row.status,
-        "reason": row.reason,
-        "position_id": None,
-        "attempts": 0,
-        "claimed_at": None,
-        "finished_at": None,
-        "updated_at": row.received_at,
-    }
-
-
-def _insert(conn: AsyncConnection):  # noqa: ANN202 - the dialect's Insert with ON CONFLICT
-    return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(_SIGNALS)
-
-
 Pair = tuple[str, str]
 
 
-async def _settle_keys(conn: AsyncConnection, pending: dict[Pair, NewSignal]) -> dict[Pair, StoredSignal]:
+async def _settle_keys(tx: signal_sql.Transaction, pending: dict[Pair, NewSignal]) -> dict[Pair, StoredSignal]:
     """Insert one row per (user, key), or find the row that already holds the key.
 
     A row holding a body key for longer than its window is re-keyed (`<key>:<its id>`) in this
@@ -163,33 +110,16 @@ async def _settle_keys(conn: AsyncConnection, pending: dict[Pair, NewSignal]) ->
     for _ in range(_MAX_ROUNDS):
         # a fixed order keeps concurrent batches from locking keys in opposite orders (deadlock)
         ordered = sorted(pending)
-        inserted = await conn.execute(
-            _insert(conn)
-            .values([_row_values(pending[pair]) for pair in ordered])
-            .on_conflict_do_nothing(index_elements=[_SIGNALS.c.user_address, _SIGNALS.c.dedupe_key])
-            .returning(_SIGNALS.c.id, _SIGNALS.c.user_address, _SIGNALS.c.dedupe_key)
-        )
-        for signal_id, address, key in inserted.all():
+        for signal_id, address, key in await tx.insert_keyed([pending[pair] for pair in ordered]):
             settled[(address, key)] = StoredSignal(signal_id, duplicate=False)
             pending.pop((address, key), None)
         if not pending:
             return settled
-        existing = await conn.execute(
-            select(_SIGNALS.c.id, _SIGNALS.c.user_address, _SIGNALS.c.dedupe_key, _SIGNALS.c.received_at)
-            .where(tuple_(_SIGNALS.c.user_address, _SIGNALS.c.dedupe_key).in_(sorted(pending)))
-            .order_by(_SIGNALS.c.id)
-        )
-        for signal_id, address, key, received_at in existing.all():
+        for signal_id, address, key, received_at in await tx.existing(sorted(pending)):
             row = pending[(address, key)]
-            if (
-                row.dedupe_window is not None
-                and (row.received_at - received_at).total_seconds() > row.dedupe_window
-            ):
-                await conn.execute(
-                    update(_SIGNALS)
-                    .where(_SIGNALS.c.id == signal_id, _SIGNALS.c.dedupe_key == key)
-                    .values(dedupe_key=f"{key}:{signal_id}")
-                )
+            stale = row.dedupe_window is not None and (row.received_at - received_at).total_seconds() > row.dedupe_window
+            if stale:
+                await tx.rekey(signal_id, key, f"{key}:{signal_id}")
                 continue  # stays pending: inserted (or met as a duplicate) in the next round
             settled[(address, key)] = StoredSignal(signal_id, duplicate=True)
             del pending[(address, key)]
@@ -204,23 +134,18 @@ async def store_batch(rows: Sequence[NewSignal]) -> list[StoredSignal]:
     concurrent callers into calls of this).
 
     Raises:
-        sqlalchemy.exc.SQLAlchemyError, OSError: nothing was stored (the transaction rolled back).
+        sqlalchemy.exc.SQLAlchemyError, psycopg.Error, OSError: nothing was stored (rolled back).
     """
     results: list[StoredSignal | None] = [None] * len(rows)
     first_of: dict[Pair, int] = {}
-    async with get_engine().begin() as conn:
+    async with signal_sql.transaction() as tx:
         for index, row in enumerate(rows):
             if row.dedupe_key is None:
                 # one by one: a multi-row RETURNING could not be matched back to keyless rows
-                new_id = (
-                    await conn.execute(_insert(conn).values(_row_values(row)).returning(_SIGNALS.c.id))
-                ).scalar_one()
-                results[index] = StoredSignal(new_id, duplicate=False)
+                results[index] = StoredSignal(await tx.insert_one(row), duplicate=False)
             else:
                 first_of.setdefault((row.user_address, row.dedupe_key), index)
-        settled = (
-            await _settle_keys(conn, {pair: rows[i] for pair, i in first_of.items()}) if first_of else {}
-        )
+        settled = await _settle_keys(tx, {pair: rows[i] for pair, i in first_of.items()}) if first_of else {}
     for index, row in enumerate(rows):
         if row.dedupe_key is not None:
             pair = (row.user_address, row.dedupe_key)
@@ -240,7 +165,7 @@ async def lookup_webhook(webhook_uuid: str) -> WebhookOwner | None:
     """The owner of `webhook_uuid` with their current encrypted secret, or None when unknown.
 
     Raises:
-        sqlalchemy.exc.SQLAlchemyError, OSError: the database could not be read.
+        sqlalchemy.exc.SQLAlchemyError, psycopg.Error, OSError: the database could not be read.
     """
     return await _lookups.submit(webhook_uuid)
 
@@ -249,7 +174,7 @@ async def store_signal(row: NewSignal) -> StoredSignal:
     """Commit `row` (group commit with concurrent callers). Returns once the row is durable.
 
     Raises:
-        sqlalchemy.exc.SQLAlchemyError, OSError: nothing was stored (the batch rolled back).
+        sqlalchemy.exc.SQLAlchemyError, psycopg.Error, OSError: nothing was stored (rolled back).
     """
     return await _writes.submit(row)
 
@@ -309,7 +234,7 @@ async def list_signals(address: str, *, limit: int = 50, before: int | None = No
         anchor = select(s.received_at).where(s.id == before, s.user_address == address).scalar_subquery()
         query = query.where(or_(s.received_at < anchor, and_(s.received_at == anchor, s.id < before)))
     query = query.order_by(s.received_at.desc(), s.id.desc()).limit(limit + 1)
-    async with _reader().connect() as conn:
+    async with get_engine().connect() as conn:
         rows = (await conn.execute(query)).all()
     items = [SignalRecord(*row) for row in rows[:limit]]
     return SignalPage(items, items[-1].id if len(rows) > limit else None)

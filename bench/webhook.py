@@ -1,0 +1,410 @@
+"""The webhook accept path under bursts, next to a bare endpoint on the same server stack.
+
+Two servers run on loopback, each one granian worker (uvloop by default) pinned to CPU 0:
+- the real API (`trading_app.api.app:build_api`) on a throwaway PostgreSQL database with 100
+  users, each with a real webhook UUID and secret;
+- a bare Starlette endpoint on the same path that reads the body and answers 202 (no work).
+The load generator (raw asyncio HTTP/1.1 on uvloop, keep-alive connections opened before the
+clock starts) runs pinned to CPU 1 and fires bursts of 2,000 alerts (~320-byte TradingView-style
+bodies, text/plain with a trailing newline, unique alert ids) spread over the 100 webhooks, with
+200 requests in flight. Rounds alternate bare / app; medians are reported.
+
+After each app round the database is checked: every 202 must name exactly one row holding that
+alert, no alert may have two rows, and nothing may be answered other than 202. A final pass
+re-sends a whole round: every copy must be answered "duplicate" with the original id.
+
+Targets: nothing lost or duplicated; app throughput >= 0.5 x bare; app p99 <= 2 x bare p99.
+
+Run: python bench/webhook.py [--rounds 3] [--alerts 2000] [--webhooks 100] [--concurrency 200]
+                             [--loop uvloop|asyncio] [--freeze-gc]
+Needs the local PostgreSQL (a throwaway database is created and dropped). Loopback only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import itertools
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+ROOT = Path(__file__).resolve().parent.parent
+ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+WEBHOOK_ROUTE = "/api/webhooks/signal/{webhook_uuid}"
+SERVER_CPU, CLIENT_CPU = 0, 1
+
+
+def bare_app() -> Starlette:
+    """The baseline: same route and answer shape, no work (granian imports this factory)."""
+
+    async def accept(request: Request) -> JSONResponse:
+        await request.body()
+        return JSONResponse({"status": "accepted", "signal_id": 0}, status_code=202)
+
+    async def live(_request: Request) -> JSONResponse:
+        return JSONResponse({"status": "ok"})
+
+    return Starlette(routes=[Route(WEBHOOK_ROUTE, accept, methods=["POST"]), Route("/health/live", live)])
+
+
+
+def frozen_app() -> Starlette:
+    """The real API after `gc.collect(); gc.freeze()` (the --freeze-gc lever): the objects made at
+    start-up leave the collector's generations, so collections stop re-scanning them."""
+    import gc
+
+    from trading_app.api.app import build_api
+
+    app = build_api()
+    gc.collect()
+    gc.freeze()
+    return app
+
+
+# -- set-up --------------------------------------------------------------------------
+
+
+def prepare_database() -> tuple[str, str]:
+    """A throwaway PostgreSQL database with the schema; the environment points the app at it."""
+    import psycopg
+
+    name = f"bench_webhook_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(ADMIN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    os.environ.update({
+        "APP_ENV": "development", "DATABASE_URL": url, "PAPER_PRICE_SOURCE": "synthetic",
+        "APP_MASTER_KEYS": json.dumps({"1": base64.b64encode(os.urandom(32)).decode()}),
+        "APP_PRIMARY_KEY_ID": "1", "TELEGRAM_API_BASE_URL": "http://127.0.0.1:9/bot",
+        # the cap would turn later rounds into rejections: this measures the accept path
+        "WEBHOOK_PER_MINUTE_CAP": "1000000",
+    })
+    os.environ.pop("REDIS_URL", None)
+    from sqlalchemy import create_engine
+    from sqlmodel import SQLModel
+
+    from trading_app.db import models  # noqa: F401 - registers the tables
+
+    engine = create_engine(url)
+    SQLModel.metadata.create_all(engine)
+    engine.dispose()
+    return name, url
+
+
+def drop_database(name: str) -> None:
+    import psycopg
+
+    with psycopg.connect(ADMIN, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+async def create_webhooks(count: int) -> list[tuple[str, str, str]]:
+    """`count` users created as a first sign-in does: (address, webhook uuid, secret)."""
+    from eth_account import Account
+
+    from trading_app.db.engine import dispose_engines, session_scope
+    from trading_app.db.models import User
+    from trading_app.services.secrets import open_secret
+    from trading_app.services.users import ensure_user
+
+    addresses = [Account.create().address for _ in range(count)]
+    async with session_scope() as session:
+        for address in addresses:
+            await ensure_user(session, address)
+    hooks = []
+    async with session_scope() as session:
+        for address in addresses:
+            user = await session.get(User, address)
+            hooks.append((address, user.webhook_uuid, open_secret(address, "webhook_secret_enc", user.webhook_secret_enc)))
+    await dispose_engines()
+    return hooks
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(target: str, loop: str) -> tuple[subprocess.Popen[bytes], int]:
+    port = free_port()
+    granian = shutil.which("granian", path=str(Path(sys.executable).parent)) or "granian"
+    cmd = [granian, "--interface", "asgi", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+           "--loop", loop, "--factory", "--no-access-log", "--log-level", "warning", target]
+    if shutil.which("taskset"):
+        cmd = ["taskset", "-c", str(SERVER_CPU), *cmd]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=dict(os.environ), stdout=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{target} exited with {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as conn:
+                conn.sendall(b"GET /health/live HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                if conn.recv(64).startswith(b"HTTP/1.1 200"):
+                    return proc, port
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError(f"{target} did not start")
+        time.sleep(0.2)
+
+
+# -- load ----------------------------------------------------------------------------
+
+
+@dataclass
+class Answer:
+    status: int
+    body: bytes
+    seconds: float
+
+
+def alert_requests(hooks: list[tuple[str, str, str]], count: int, tag: str, port: int) -> list[tuple[bytes, str]]:
+    """Raw HTTP requests (and their alert ids), spread round-robin over the webhooks."""
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    out = []
+    for n in range(count):
+        _, hook_uuid, secret = hooks[n % len(hooks)]
+        alert_id = f"{tag}-{n}"
+        body = json.dumps({
+            "secret": secret, "action": "buy", "market": "BTCUSDT.P", "order_type": "market", "price": 65123.5,
+            "size_usd": "250", "sl_pct": "1.5", "tp_pct": "3", "alert_id": alert_id, "timestamp": now,
+            "exchange": "BINANCE", "interval": "15", "comment": "Long entry: RSI crossed 30, volume confirmed",
+        }).encode() + b"\n"
+        head = (f"POST /api/webhooks/signal/{hook_uuid} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+                f"Content-Type: text/plain; charset=utf-8\r\nContent-Length: {len(body)}\r\n\r\n").encode()
+        out.append((head + body, alert_id))
+    return out
+
+
+async def read_answer(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head[9:12])
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    return status, await reader.readexactly(length)
+
+
+async def burst(port: int, requests: list[bytes], concurrency: int) -> tuple[list[Answer], float]:
+    """Send every request over `concurrency` keep-alive connections; (answers in order, seconds)."""
+    connections = [await asyncio.open_connection("127.0.0.1", port) for _ in range(concurrency)]
+    answers: list[Answer | None] = [None] * len(requests)
+    next_index = itertools.count()
+
+    async def run(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while (i := next(next_index)) < len(requests):
+            start = time.perf_counter()
+            writer.write(requests[i])
+            status, body = await read_answer(reader)
+            answers[i] = Answer(status, body, time.perf_counter() - start)
+
+    start = time.perf_counter()
+    await asyncio.wait_for(asyncio.gather(*(run(r, w) for r, w in connections)), timeout=120)
+    elapsed = time.perf_counter() - start
+    for _, writer in connections:
+        writer.close()
+    return answers, elapsed  # type: ignore[return-value]
+
+
+def quantile(values: list[float], q: float) -> float:
+    return statistics.quantiles(values, n=1000, method="inclusive")[int(q * 1000) - 1] if len(values) > 1 else values[0]
+
+
+@dataclass
+class Round:
+    rate: float
+    p50_ms: float
+    p99_ms: float
+    server_cpu_us: float  # CPU time of the server processes per request
+    postgres_cpu_us: float  # CPU time of every PostgreSQL process per request
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds of the processes and their children."""
+    import psutil
+
+    total = 0.0
+    for pid in pids:
+        try:
+            proc = psutil.Process(pid)
+            for p in [proc, *proc.children(recursive=True)]:
+                times = p.cpu_times()
+                total += times.user + times.system
+        except psutil.NoSuchProcess:
+            continue
+    return total
+
+
+def postgres_pids(database: str) -> list[int]:
+    """The PostgreSQL backends serving `database` (their titles name it; other databases on the
+    server, e.g. other test runs, are left out)."""
+    import psutil
+
+    pids = []
+    for proc in psutil.process_iter(["name", "cmdline"]):
+        title = " ".join(proc.info["cmdline"] or [])
+        if (proc.info["name"] or "").startswith("postgres") and f" {database} " in f" {title} ":
+            pids.append(proc.pid)
+    return pids
+
+
+def measured_burst(port: int, requests: list[bytes], concurrency: int, server_pid: int,
+                   database: str) -> tuple[list[Answer], Round]:
+    pg = postgres_pids(database)
+    server_before, pg_before = cpu_seconds([server_pid]), cpu_seconds(pg)
+    answers, elapsed = asyncio.run(burst(port, requests, concurrency))
+    server_cpu, pg_cpu = cpu_seconds([server_pid]) - server_before, cpu_seconds(pg) - pg_before
+    seconds = [a.seconds for a in answers]
+    n = len(answers)
+    return answers, Round(n / elapsed, quantile(seconds, 0.5) * 1000, quantile(seconds, 0.99) * 1000,
+                          server_cpu / n * 1e6, pg_cpu / n * 1e6)
+
+
+# -- checks --------------------------------------------------------------------------
+
+
+def check_round(url: str, sent: list[tuple[bytes, str]], answers: list[Answer]) -> dict[str, int]:
+    """Compare the answers with the rows: every 202 has exactly one row with its alert."""
+    from sqlalchemy import create_engine, text
+
+    tag = sent[0][1].rsplit("-", 1)[0]
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text("SELECT id, dedupe_key FROM signals WHERE dedupe_key LIKE :p"), {"p": f"id:{tag}-%"}
+        ).all()
+    engine.dispose()
+    by_key: dict[str, list[int]] = {}
+    for signal_id, key in rows:
+        by_key.setdefault(key, []).append(signal_id)
+    lost = duplicated = other = 0
+    for (_, alert_id), answer in zip(sent, answers, strict=True):
+        ids = by_key.get(f"id:{alert_id}", [])
+        duplicated += len(ids) > 1
+        if answer.status != 202:
+            other += 1
+            continue
+        if json.loads(answer.body)["signal_id"] not in ids:
+            lost += 1
+    return {"accepted": sum(a.status == 202 for a in answers), "lost": lost, "duplicated": duplicated,
+            "not_202": other, "rows": len(rows)}
+
+
+# -- main ----------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--alerts", type=int, default=2000)
+    parser.add_argument("--webhooks", type=int, default=100)
+    parser.add_argument("--concurrency", type=int, default=200)
+    parser.add_argument("--loop", choices=["uvloop", "asyncio"], default="uvloop")
+    parser.add_argument("--freeze-gc", action="store_true", help="serve the app through frozen_app() (gc.freeze)")
+    args = parser.parse_args()
+    sys.path.insert(0, str(ROOT))
+    name, url = prepare_database()
+    servers: list[subprocess.Popen[bytes]] = []
+    try:
+        hooks = asyncio.run(create_webhooks(args.webhooks))
+        target = "bench.webhook:frozen_app" if args.freeze_gc else "trading_app.api.app:build_api"
+        app, app_port = start_server(target, args.loop)
+        bare, bare_port = start_server("bench.webhook:bare_app", args.loop)
+        servers += [app, bare]
+        if hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) > 1:
+            os.sched_setaffinity(0, {CLIENT_CPU})
+        report = run_rounds(args, hooks, url, (app_port, app.pid), (bare_port, bare.pid))
+    finally:
+        for proc in servers:
+            proc.terminate()
+        for proc in servers:
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        drop_database(name)
+    print(report)
+
+
+def run_rounds(args: argparse.Namespace, hooks: list[tuple[str, str, str]], url: str, app: tuple[int, int],
+               bare: tuple[int, int]) -> str:
+    (app_port, app_pid), (bare_port, bare_pid) = app, bare
+    database = url.rsplit("/", 1)[1]
+    if args.loop == "uvloop":
+        import uvloop
+
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    bare_rounds: list[Round] = []
+    app_rounds: list[Round] = []
+    checks: list[dict[str, int]] = []
+    last_sent: list[tuple[bytes, str]] = []
+    last_answers: list[Answer] = []
+    for n in range(args.rounds + 1):  # round 0 warms both servers up and is not counted
+        bare_sent = alert_requests(hooks, args.alerts, f"bare{n}", bare_port)
+        _, measured = measured_burst(bare_port, [r for r, _ in bare_sent], args.concurrency, bare_pid, database)
+        if n:
+            bare_rounds.append(measured)
+        sent = alert_requests(hooks, args.alerts, f"r{n}", app_port)
+        answers, measured = measured_burst(app_port, [r for r, _ in sent], args.concurrency, app_pid, database)
+        checks.append(check_round(url, sent, answers))
+        if n:
+            app_rounds.append(measured)
+        last_sent, last_answers = sent, answers
+    # every alert of the last round again: all duplicates naming the original row, no new rows
+    again, _ = asyncio.run(burst(app_port, [r for r, _ in last_sent], args.concurrency))
+    resent_ok = sum(
+        a.status == 200 and json.loads(a.body) == {"status": "duplicate", "signal_id": json.loads(o.body)["signal_id"]}
+        for a, o in zip(again, last_answers, strict=True)
+    )
+    after = check_round(url, last_sent, last_answers)
+
+    def med(rounds: list[Round], field: str) -> float:
+        return statistics.median(getattr(r, field) for r in rounds)
+
+    lines = [
+        f"webhook accept bench: {args.alerts} alerts x {args.rounds} rounds over {args.webhooks} webhooks, "
+        f"{args.concurrency} in flight, granian 1 worker ({args.loop}{', gc.freeze' if args.freeze_gc else ''}) "
+        f"on CPU {SERVER_CPU}, client on CPU {CLIENT_CPU}",
+        f"{'':18}{'req/s':>8}{'p50 ms':>9}{'p99 ms':>9}{'server CPU':>12}{'PG CPU':>9}   per round (req/s, p99 ms)",
+    ]
+    for label, rounds in (("bare endpoint", bare_rounds), ("webhook app (PG)", app_rounds)):
+        per_round = ", ".join(f"{r.rate:.0f}/{r.p99_ms:.1f}" for r in rounds)
+        lines.append(f"{label:18}{med(rounds, 'rate'):>8.0f}{med(rounds, 'p50_ms'):>9.2f}{med(rounds, 'p99_ms'):>9.1f}"
+                     f"{med(rounds, 'server_cpu_us'):>9.0f} us{med(rounds, 'postgres_cpu_us'):>6.0f} us   {per_round}")
+    ratio = med(app_rounds, "rate") / med(bare_rounds, "rate")
+    p99_ratio = med(app_rounds, "p99_ms") / med(bare_rounds, "p99_ms")
+    totals = {k: sum(c[k] for c in checks) for k in ("accepted", "lost", "duplicated", "not_202")}
+    lines += [
+        f"throughput app/bare: {ratio:.2f} (target >= 0.50: {'met' if ratio >= 0.5 else 'NOT met'}); "
+        f"p99 app/bare: {p99_ratio:.2f} (target <= 2.00: {'met' if p99_ratio <= 2 else 'NOT met'})",
+        f"integrity over {len(checks)} app rounds (warm-up included): {totals['accepted']} answered 202, "
+        f"lost {totals['lost']}, duplicated {totals['duplicated']}, answered other than 202 {totals['not_202']}",
+        f"re-sent the last round: {resent_ok}/{len(again)} answered duplicate with the original id; "
+        f"rows for that round afterwards: {after['rows']} (expected {len(last_sent)})",
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()

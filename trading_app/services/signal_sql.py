@@ -1,0 +1,230 @@
+"""The inbox's SQL, per database. `signal_store` holds the logic; this module only talks SQL.
+
+PostgreSQL is the hot path of the webhook and is spoken to with psycopg directly, on
+connections kept between batches (`PostgresConnections`): no pool checkout, ping or reset per
+batch, constant SQL texts that psycopg prepares once, and the rows of a batch passed as one JSON
+parameter. Through SQLAlchemy the same work cost about twice the CPU per alert, the largest
+share of the accept path. SQLite (one machine, one writer) goes through the app's SQLAlchemy
+engine. Both implement `Transaction` and `lookup`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator, Sequence
+from datetime import datetime
+from typing import Any, Protocol
+
+import psycopg
+from sqlalchemy import String, bindparam, func, select, tuple_, update
+from sqlalchemy.dialects import sqlite
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from trading_app.db.engine import get_engine
+from trading_app.db.models import Signal, User
+from trading_app.settings import get_settings
+
+_SIGNALS = Signal.__table__
+_USERS = User.__table__
+Inserted = tuple[int, str, str]  # id, user_address, dedupe_key
+Existing = tuple[int, str, str, datetime]  # id, user_address, dedupe_key, received_at
+COLUMNS = ("user_address", "received_at", "raw_body", "content_type", "source_ip", "parsed", "action", "market",
+           "dedupe_key", "status", "reason")
+
+
+class Transaction(Protocol):
+    """What `signal_store` does inside one write transaction. Rows have the attributes in COLUMNS."""
+
+    async def insert_keyed(self, rows: Sequence[Any]) -> list[Inserted]:
+        """INSERT ... ON CONFLICT (user_address, dedupe_key) DO NOTHING, in the order given."""
+
+    async def insert_one(self, row: Any) -> int:
+        """A plain INSERT; the new id."""
+
+    async def existing(self, pairs: Sequence[tuple[str, str]]) -> list[Existing]:
+        """The rows holding these (user_address, dedupe_key) pairs."""
+
+    async def rekey(self, signal_id: int, key: str, new_key: str) -> int:
+        """Move row `signal_id` from `key` to `new_key` if it still holds `key`; rows changed."""
+
+
+# -- PostgreSQL ----------------------------------------------------------------------
+
+_PG_LOOKUP = """
+SELECT u.webhook_uuid, u.address, u.webhook_secret_enc, u.webhook_ip_allowlist,
+       (SELECT count(*) FROM signals s
+        WHERE s.user_address = u.address AND s.received_at > %(since)s AND s.dedupe_key IS NOT NULL)
+FROM users u WHERE u.webhook_uuid = ANY(%(uuids)s::varchar[])
+"""
+_PG_KEYED_INSERT = """
+INSERT INTO signals (user_address, received_at, raw_body, content_type, source_ip, parsed, action, market,
+                     dedupe_key, status, reason, position_id, attempts, claimed_at, finished_at, updated_at)
+SELECT user_address, received_at, raw_body, content_type, source_ip, parsed, action, market,
+       dedupe_key, status, reason, NULL, 0, NULL, NULL, received_at
+FROM json_to_recordset(%(rows)s::json) AS u(user_address varchar, received_at timestamptz, raw_body text,
+     content_type varchar, source_ip varchar, parsed text, action varchar, market varchar, dedupe_key varchar,
+     status varchar, reason text)
+ON CONFLICT (user_address, dedupe_key) DO NOTHING
+RETURNING id, user_address, dedupe_key
+"""
+_PG_INSERT_ONE = """
+INSERT INTO signals (user_address, received_at, raw_body, content_type, source_ip, parsed, action, market,
+                     dedupe_key, status, reason, position_id, attempts, claimed_at, finished_at, updated_at)
+VALUES (%(user_address)s, %(received_at)s, %(raw_body)s, %(content_type)s, %(source_ip)s, %(parsed)s, %(action)s,
+        %(market)s, %(dedupe_key)s, %(status)s, %(reason)s, NULL, 0, NULL, NULL, %(received_at)s)
+RETURNING id
+"""
+_PG_EXISTING = """
+SELECT id, user_address, dedupe_key, received_at FROM signals
+WHERE (user_address, dedupe_key) IN (SELECT * FROM unnest(%(users)s::varchar[], %(keys)s::varchar[]))
+ORDER BY id
+"""
+_PG_REKEY = "UPDATE signals SET dedupe_key = %(new_key)s WHERE id = %(id)s AND dedupe_key = %(key)s"
+
+
+def _rows_json(rows: Sequence[Any]) -> str:
+    # json.dumps is C; ensure_ascii keeps any odd character an escape PostgreSQL decodes
+    return json.dumps([
+        {c: (value.isoformat() if c == "received_at" else value) for c in COLUMNS for value in (getattr(row, c),)}
+        for row in rows
+    ])
+
+
+class PostgresConnections:
+    """psycopg connections kept open between batches: a connection is taken for one flush and put
+    back if it is healthy and idle. A batcher flushes one batch at a time, so in steady state it
+    reuses a single connection; concurrent callers of `store_batch` get their own. Connections of
+    another event loop or database URL are never reused."""
+
+    def __init__(self, autocommit: bool, keep: int = 2) -> None:
+        self._autocommit = autocommit
+        self._keep = keep
+        self._idle: list[psycopg.AsyncConnection[Any]] = []
+        self._key: tuple[str, int] | None = None
+
+    @contextlib.asynccontextmanager
+    async def connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        url = get_settings().database_url
+        key = (url, id(asyncio.get_running_loop()))
+        if key != self._key:
+            self._idle, self._key = [], key  # the old ones belong to a dead loop or another database
+        if self._idle:
+            conn = self._idle.pop()
+        else:
+            conninfo = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+            conn = await psycopg.AsyncConnection.connect(conninfo, autocommit=self._autocommit, connect_timeout=3)
+        try:
+            yield conn
+        finally:
+            # rolled back or committed and idle: reusable; cut off or cancelled mid-way: closed
+            reusable = not conn.broken and conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+            if reusable and self._key == key and len(self._idle) < self._keep:
+                self._idle.append(conn)
+            else:
+                with contextlib.suppress(Exception):
+                    await conn.close()
+
+
+class _PgTransaction:
+    def __init__(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        self._conn = conn
+
+    async def insert_keyed(self, rows: Sequence[Any]) -> list[Inserted]:
+        cursor = await self._conn.execute(_PG_KEYED_INSERT, {"rows": _rows_json(rows)})
+        return [tuple(r) for r in await cursor.fetchall()]  # type: ignore[misc]
+
+    async def insert_one(self, row: Any) -> int:
+        cursor = await self._conn.execute(_PG_INSERT_ONE, {c: getattr(row, c) for c in COLUMNS})
+        return (await cursor.fetchone())[0]  # type: ignore[index]
+
+    async def existing(self, pairs: Sequence[tuple[str, str]]) -> list[Existing]:
+        params = {"users": [p[0] for p in pairs], "keys": [p[1] for p in pairs]}
+        cursor = await self._conn.execute(_PG_EXISTING, params)
+        return [tuple(r) for r in await cursor.fetchall()]  # type: ignore[misc]
+
+    async def rekey(self, signal_id: int, key: str, new_key: str) -> int:
+        cursor = await self._conn.execute(_PG_REKEY, {"id": signal_id, "key": key, "new_key": new_key})
+        return cursor.rowcount
+
+
+_pg_readers = PostgresConnections(autocommit=True)
+_pg_writers = PostgresConnections(autocommit=False)
+
+
+# -- SQLite --------------------------------------------------------------------------
+
+_SQLITE_KEYED_INSERT = (
+    sqlite.insert(_SIGNALS)
+    .on_conflict_do_nothing(index_elements=[_SIGNALS.c.user_address, _SIGNALS.c.dedupe_key])
+    .returning(_SIGNALS.c.id, _SIGNALS.c.user_address, _SIGNALS.c.dedupe_key)
+)
+_SQLITE_LOOKUP = select(
+    _USERS.c.webhook_uuid, _USERS.c.address, _USERS.c.webhook_secret_enc, _USERS.c.webhook_ip_allowlist,
+    select(func.count()).select_from(_SIGNALS).where(
+        _SIGNALS.c.user_address == _USERS.c.address,
+        _SIGNALS.c.received_at > bindparam("since", type_=_SIGNALS.c.received_at.type),
+        _SIGNALS.c.dedupe_key.is_not(None),
+    ).scalar_subquery(),
+).where(_USERS.c.webhook_uuid.in_(bindparam("uuids", expanding=True, type_=String)))
+
+
+def _values(row: Any) -> dict[str, object]:
+    values: dict[str, object] = {c: getattr(row, c) for c in COLUMNS}
+    values.update(position_id=None, attempts=0, claimed_at=None, finished_at=None, updated_at=row.received_at)
+    return values
+
+
+class _SqliteTransaction:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    async def insert_keyed(self, rows: Sequence[Any]) -> list[Inserted]:
+        # an executemany that SQLAlchemy sends as one multi-row INSERT ("insertmanyvalues")
+        result = await self._conn.execute(_SQLITE_KEYED_INSERT, [_values(row) for row in rows])
+        return [tuple(r) for r in result.all()]  # type: ignore[misc]
+
+    async def insert_one(self, row: Any) -> int:
+        result = await self._conn.execute(sqlite.insert(_SIGNALS).values(_values(row)).returning(_SIGNALS.c.id))
+        return result.scalar_one()
+
+    async def existing(self, pairs: Sequence[tuple[str, str]]) -> list[Existing]:
+        result = await self._conn.execute(
+            select(_SIGNALS.c.id, _SIGNALS.c.user_address, _SIGNALS.c.dedupe_key, _SIGNALS.c.received_at)
+            .where(tuple_(_SIGNALS.c.user_address, _SIGNALS.c.dedupe_key).in_(list(pairs)))
+            .order_by(_SIGNALS.c.id)
+        )
+        return [tuple(r) for r in result.all()]  # type: ignore[misc]
+
+    async def rekey(self, signal_id: int, key: str, new_key: str) -> int:
+        result = await self._conn.execute(
+            update(_SIGNALS).where(_SIGNALS.c.id == signal_id, _SIGNALS.c.dedupe_key == key).values(dedupe_key=new_key)
+        )
+        return result.rowcount
+
+
+# -- entry points --------------------------------------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def transaction() -> AsyncIterator[Transaction]:
+    """One write transaction: committed when the block ends, rolled back on any error."""
+    if get_settings().is_sqlite:
+        async with get_engine().begin() as conn:
+            yield _SqliteTransaction(conn)
+        return
+    async with _pg_writers.connection() as conn, conn.transaction():
+        yield _PgTransaction(conn)
+
+
+async def lookup(uuids: Sequence[str], since: datetime) -> list[tuple[str, str, str, bool, int]]:
+    """(uuid, address, secret ciphertext, allowlist flag, alerts since `since`) of known webhooks."""
+    params = {"uuids": list(uuids), "since": since}
+    if get_settings().is_sqlite:
+        async with get_engine().connect() as conn:
+            return [tuple(r) for r in (await conn.execute(_SQLITE_LOOKUP, params)).all()]  # type: ignore[misc]
+    async with _pg_readers.connection() as conn:
+        cursor = await conn.execute(_PG_LOOKUP, params)
+        return [tuple(r) for r in await cursor.fetchall()]  # type: ignore[misc]
