@@ -25,11 +25,14 @@ from tests.api.webhook_support import (
     signal_rows,
     wrapped_app,
 )
-from tests.conftest import ROOT, reset_app_caches
+from tests.conftest import PG_ADMIN_DSN, ROOT, reset_app_caches
 from trading_app.db.types import utcnow
 from trading_app.services import dispatch
 from trading_app.services.account_settings import rotate_webhook_secret
 from trading_app.settings import get_settings
+
+
+PG_ADMIN_URL = PG_ADMIN_DSN.replace("postgresql://", "postgresql+psycopg://", 1)
 
 
 def use_settings(monkeypatch: pytest.MonkeyPatch, **env: str) -> None:
@@ -427,3 +430,19 @@ async def test_copies_racing_on_two_server_processes_store_one_row(pg_url: str) 
     rows = signal_rows(pg_url)
     assert len(rows) == 3 and {row["status"] for row in rows} == {"ACCEPTED"}
     assert fresh == {rows[2]["id"]} and rows[1]["dedupe_key"] == f"{rows[2]['dedupe_key']}:{rows[1]['id']}"
+
+
+async def test_kept_connections_survive_a_database_restart(pg_url: str) -> None:
+    hook = await make_hook()
+    app = wrapped_app()
+    async with client(app, ip=TV_IP) as c:
+        assert (await c.post(hook.path, content=hook.text())).status_code == 202  # connections are kept now
+        database = pg_url.rsplit("/", 1)[1]
+        execute_sql(PG_ADMIN_URL, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = :db AND pid <> pg_backend_pid()", db=database)
+        content = hook.text(alert_id="after-restart")
+        answers = [await c.post(hook.path, content=content) for _ in range(3)]  # TradingView resends on 5xx
+    # the kept connections notice the server closed them and reconnect: no failed request at all
+    assert [r.status_code for r in answers] == [202, 200, 200]
+    assert {r.json()["signal_id"] for r in answers} == {answers[0].json()["signal_id"]}
+    assert [row["dedupe_key"] for row in signal_rows(pg_url)][1:] == ["id:after-restart"]

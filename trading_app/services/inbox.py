@@ -15,6 +15,18 @@ The order of checks, and why:
 Only an authenticated request ever writes a row. When the database cannot be read or
 written, `InboxUnavailable` is raised and nothing was stored, so a 5xx (and TradingView's
 resend) is safe.
+
+Decisions:
+- Duplicates: an `alert_id` names an alert for good (it is the trader's idempotency key); an
+  alert without one is a duplicate of an identical body (secret aside, key order and spacing
+  ignored) received within `webhook_dedupe_window_seconds`. DUPLICATE is an answer, not a row.
+- The cap counts the webhook's alerts of the last 60 s that passed validation (rows with a
+  dedupe key), read with the owner lookup, plus the copies ahead in the same lookup batch.
+  Concurrent batches on other workers are not seen, so it can be overshot by about one batch
+  per worker: it is a brake for a runaway strategy, not an exact quota. A capped alert keeps no
+  dedupe key, so it never hides a later copy.
+- An unknown market is refused only when the market hook says so for certain; when the list
+  cannot be had, the alert is accepted and the engine refuses it later with a visible reason.
 """
 
 from __future__ import annotations

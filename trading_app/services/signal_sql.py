@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import select as io_select
+import time
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any, Protocol
@@ -93,17 +95,43 @@ def _rows_json(rows: Sequence[Any]) -> str:
     ])
 
 
+def _readable(conn: psycopg.AsyncConnection[Any]) -> bool:
+    """An idle connection has nothing to read unless the server said something, usually that it
+    is closing it (a restart, an administrator): a 2 µs check instead of a round trip."""
+    try:
+        return bool(io_select.select([conn.pgconn.socket], [], [], 0)[0])
+    except (OSError, ValueError, psycopg.Error):
+        return True
+
+
 class PostgresConnections:
     """psycopg connections kept open between batches: a connection is taken for one flush and put
     back if it is healthy and idle. A batcher flushes one batch at a time, so in steady state it
     reuses a single connection; concurrent callers of `store_batch` get their own. Connections of
-    another event loop or database URL are never reused."""
+    another event loop or database URL are never reused. One that sat idle for PING_AFTER seconds,
+    or that the server wrote to while idle, is pinged first (the database may have restarted)."""
+
+    PING_AFTER = 10.0
 
     def __init__(self, autocommit: bool, keep: int = 2) -> None:
         self._autocommit = autocommit
         self._keep = keep
-        self._idle: list[psycopg.AsyncConnection[Any]] = []
+        self._idle: list[tuple[psycopg.AsyncConnection[Any], float]] = []  # (connection, idle since)
         self._key: tuple[str, int] | None = None
+
+    async def _take(self, url: str) -> psycopg.AsyncConnection[Any]:
+        while self._idle:
+            conn, since = self._idle.pop()
+            if time.monotonic() - since < self.PING_AFTER and not _readable(conn):
+                return conn
+            try:
+                await conn.execute("SELECT 1")
+                return conn
+            except psycopg.Error:
+                with contextlib.suppress(Exception):
+                    await conn.close()
+        conninfo = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+        return await psycopg.AsyncConnection.connect(conninfo, autocommit=self._autocommit, connect_timeout=3)
 
     @contextlib.asynccontextmanager
     async def connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
@@ -111,18 +139,14 @@ class PostgresConnections:
         key = (url, id(asyncio.get_running_loop()))
         if key != self._key:
             self._idle, self._key = [], key  # the old ones belong to a dead loop or another database
-        if self._idle:
-            conn = self._idle.pop()
-        else:
-            conninfo = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-            conn = await psycopg.AsyncConnection.connect(conninfo, autocommit=self._autocommit, connect_timeout=3)
+        conn = await self._take(url)
         try:
             yield conn
         finally:
             # rolled back or committed and idle: reusable; cut off or cancelled mid-way: closed
             reusable = not conn.broken and conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
             if reusable and self._key == key and len(self._idle) < self._keep:
-                self._idle.append(conn)
+                self._idle.append((conn, time.monotonic()))
             else:
                 with contextlib.suppress(Exception):
                     await conn.close()
