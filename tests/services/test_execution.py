@@ -193,3 +193,18 @@ async def test_fifty_users_at_once_keep_their_own_books(pg_url: str, paper_marke
         assert [o.role for o in mine] == ["ENTRY", "STOP_LOSS", "TAKE_PROFIT"]
         assert all(o.user_address == user and o.position_id == position.id for o in mine)
         assert mine[1].size == position.size and mine[1].trigger_price == D(body["sl"])
+
+
+async def test_a_test_alert_runs_on_paper_even_for_a_mainnet_account(db_url: str, paper_market: FakeIndexer) -> None:
+    user = await make_user(60, network="mainnet", credential_kind="mnemonic")
+    sid = await make_signal(user, LONG_BTC)
+    async with session_scope() as session:
+        await session.exec(update(Signal).where(Signal.id == sid).values(paper=True))  # type: ignore[call-overload]
+    outcome = await execution.execute_signal(sid)
+    assert outcome is not None and outcome.status.value == "EXECUTED", outcome and outcome.reason
+    [position] = await positions(user)
+    assert position.network == "paper" and position.status == "OPEN"
+    # without the flag the same account goes to mainnet, where no credentials exist: nothing is sent
+    other = await execution.execute_signal(await make_signal(user, {**LONG_BTC, "market": "ETH-USD",
+                                                                    "size": "0.1", "sl": "2800", "tp": "3300"}))
+    assert other is not None and other.status.value == "FAILED" and "credentials" in (other.reason or "")

@@ -122,6 +122,8 @@ class Signal(SQLModel, table=True):
     status: str = Field(max_length=16)
     reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     position_id: int | None = Field(default=None)
+    # a test alert from the settings page: executed on the paper venue whatever the account's network
+    paper: bool = Field(default=False)
     attempts: int = Field(default=0)
     claimed_at: datetime | None = _time(nullable=True)
     finished_at: datetime | None = _time(nullable=True)

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 2c737b8b8856
+Revision ID: 8b7630239af5
 Revises: 
-Create Date: 2026-11-22 01:48:16.201957
+Create Date: 2026-11-22 02:54:52.376311
 
 """
 from typing import Sequence, Union
@@ -14,7 +14,7 @@ import trading_app.db.types  # noqa: F401
 import sqlmodel
 
 # revision identifiers, used by Alembic.
-revision: str = '2c737b8b8856'
+revision: str = '8b7630239af5'
 down_revision: Union[str, Sequence[str], None] = None
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
@@ -191,6 +191,7 @@ def upgrade() -> None:
     sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
     sa.Column('reason', sa.Text(), nullable=True),
     sa.Column('position_id', sa.Integer(), nullable=True),
+    sa.Column('paper', sa.Boolean(), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
     sa.Column('claimed_at', trading_app.db.types.UTCDateTime(timezone=True), nullable=True),
     sa.Column('finished_at', trading_app.db.types.UTCDateTime(timezone=True), nullable=True),
