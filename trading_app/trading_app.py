@@ -6,7 +6,10 @@ from trading_app.api.app import build_api
 from trading_app.api.security import security_headers
 from trading_app.db import models  # noqa: F401 - registers the tables with SQLModel's metadata
 from trading_app.jobs import monitor_lifespan
-from trading_app.pages.dashboard import dashboard_page
+from trading_app.pages import live
+from trading_app.pages.alerts import AlertsState, alerts_page
+from trading_app.pages.dashboard import DashboardState, dashboard_page
+from trading_app.pages.history import HistoryState, history_page
 from trading_app.pages.landing import landing_page
 from trading_app.pages.login import LoginState, login_page
 from trading_app.pages.settings import SettingsState, settings_page
@@ -24,9 +27,28 @@ app = rx.App(
 )
 app.add_page(landing_page, route="/", title="dYdX Alert Trader")
 app.add_page(login_page, route="/login", title="Sign in", on_load=LoginState.redirect_if_signed_in)
-app.add_page(dashboard_page, route="/dashboard", title="Dashboard", on_load=AuthState.require_login)
+app.add_page(
+    dashboard_page,
+    route="/dashboard",
+    title="Dashboard",
+    on_load=[AuthState.require_login, live.WalletFeed.link, DashboardState.load],
+)
+app.add_page(
+    history_page,
+    route="/history",
+    title="Trade history",
+    on_load=[AuthState.require_login, live.WalletFeed.link, HistoryState.load],
+)
+app.add_page(
+    alerts_page,
+    route="/alerts",
+    title="Alert log",
+    on_load=[AuthState.require_login, live.WalletFeed.link, AlertsState.load],
+)
 app.add_page(
     settings_page, route="/settings", title="Settings", on_load=[AuthState.require_login, SettingsState.load]
 )
 # every worker: the position monitor's scheduler and the signal executor (started per worker, not at import)
 app.register_lifespan_task(monitor_lifespan)
+# every change a service reports reaches the trader's open tabs (services never import the UI)
+live.install(app)

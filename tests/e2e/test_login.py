@@ -132,6 +132,8 @@ def test_protected_page_needs_a_live_session(running_app: RunningApp, page: Page
     # a signed-in visitor of /login goes straight on to the dashboard
     page.goto(running_app.frontend_url + "/login")
     expect(page).to_have_url(running_app.frontend_url + "/dashboard", timeout=30_000)
+    # the dashboard's own on_load handlers re-check the session too: let them finish first
+    expect(page.locator("#positions-panel")).to_be_visible(timeout=30_000)
 
     assert run(lambda: revoke_all_sessions(account.address)) == 1  # e.g. "sign out everywhere"
     # no reload: the next protected event (here the guard of a client-side navigation) re-checks

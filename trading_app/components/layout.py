@@ -134,7 +134,7 @@ def page_header(title: str, description: str, *extra: rx.Component) -> rx.Compon
         rx.spacer(),
         rx.hstack(*extra, spacing="3", align="center", wrap="wrap"),
         direction=rx.breakpoints(initial="column", sm="row"),
-        gap="3",
+        spacing="3",
         align=rx.breakpoints(initial="start", sm="end"),
         width="100%",
     )

@@ -1,48 +1,52 @@
-"""`/dashboard`: a minimal protected page (the trading dashboard issue fills it in).
+"""`/dashboard`: open positions, PnL, the equity curve, recent alerts and the service's health,
+kept current by the trader's live feed.
 
-Register it with the guard: `on_load=AuthState.require_login`.
+Register it with the guard first, then the feed, then the data:
+`on_load=[AuthState.require_login, WalletFeed.link, DashboardState.load]`. Until the session is
+verified the page shows a spinner (`components.layout.app_shell`), never positions.
 """
 
 from __future__ import annotations
 
 import reflex as rx
 
-from trading_app.state import AuthState
+from trading_app.components.layout import app_shell, checking_session, page_header
+from trading_app.pages.dashboard_parts import alerts_panel, equity_panel, positions_panel, status_line, summary_cards
+from trading_app.pages.dashboard_state import DashboardState
+from trading_app.pages.live import WalletFeed, feed_watcher
+
+__all__ = ["DashboardState", "WalletFeed", "checking_session", "dashboard_page"]
 
 
-def checking_session() -> rx.Component:
-    """What a protected page shows until the session is verified (no flash of content)."""
-    return rx.center(rx.spinner(size="3"), rx.text("Checking your session…", color_scheme="gray"),
-                     spacing="3", min_height="60vh", id="checking-session")  # fmt: skip
+def _load_error() -> rx.Component:
+    return rx.cond(
+        DashboardState.load_error != "",
+        rx.callout(DashboardState.load_error, icon="triangle_alert", color_scheme="amber", width="100%",
+                   role="alert", id="load-error"),  # fmt: skip
+    )
 
 
 def _content() -> rx.Component:
-    return rx.vstack(
-        rx.hstack(
-            rx.heading("Dashboard", size="7", as_="h1"),
-            rx.spacer(),
-            rx.button("Log out", on_click=AuthState.logout, variant="soft", id="logout"),
-            width="100%",
-            align="center",
-        ),
-        rx.card(
-            rx.vstack(
-                rx.text("Signed in as", size="2", color_scheme="gray"),
-                rx.code(AuthState.display_address, size="4", id="wallet-address"),
-                spacing="1",
-            ),
+    return rx.fragment(
+        page_header("Dashboard", "Your positions and results, updated live as alerts arrive and orders fill."),
+        status_line(),
+        _load_error(),
+        summary_cards(),
+        positions_panel(),
+        rx.grid(
+            equity_panel(),
+            alerts_panel(),
+            columns=rx.breakpoints(initial="1", lg="2"),
+            spacing="5",
             width="100%",
         ),
-        rx.link("Settings: webhook, dYdX account, Telegram, risk limits", href="/settings"),
-        spacing="5",
-        width="100%",
     )
 
 
 def dashboard_page() -> rx.Component:
     """The page at `/dashboard`."""
-    return rx.container(
-        rx.cond(AuthState.is_authenticated, _content(), checking_session()),
-        size="3",
-        padding_y="2em",
+    return app_shell(
+        "dashboard",
+        feed_watcher(DashboardState.refresh),
+        rx.cond(DashboardState.loaded, _content(), rx.center(rx.spinner(size="3"), min_height="40vh")),
     )

@@ -17,6 +17,7 @@ import reflex as rx
 
 from trading_app.components import format as fmt
 from trading_app.db.types import utcnow
+from trading_app.jobs import scheduler_status
 from trading_app.pages import views
 from trading_app.services import account_settings, trading
 from trading_app.services.signal_store import list_signals
@@ -71,7 +72,8 @@ class DashboardState(rx.State):
         self.equity = views.equity_points(closed_views)  # type: ignore[assignment]
         self.alerts = [views.alert_row(r) for r in recent.items]
         self.price_source = views.price_source_texts(price_source_from_settings().describe())
-        self.monitor = views.monitor_health(_scheduler_status(), now)
+        # the monitor runs in every backend worker: this worker's scheduler speaks for the service
+        self.monitor = views.monitor_health(scheduler_status(), now)
         self.updated_at = now.strftime("%H:%M:%S UTC")
         self.load_error = ""
         self.loaded = True
@@ -142,10 +144,3 @@ class DashboardState(rx.State):
             self._done(True, f"Closed {len(closed)} {what}: realized {fmt.money(total, signed=True)}."
                        if closed else "There was nothing to close.")  # fmt: skip
         await self._load(address)
-
-
-def _scheduler_status() -> dict[str, object]:
-    # the monitor runs in every backend worker; this worker's scheduler speaks for the service
-    from trading_app.jobs import scheduler_status
-
-    return scheduler_status()
