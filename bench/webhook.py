@@ -307,6 +307,9 @@ def check_round(url: str, sent: list[tuple[bytes, str]], answers: list[Answer]) 
             continue
         if json.loads(answer.body)["signal_id"] not in ids:
             lost += 1
+    odd = next((a for a in answers if a.status != 202), None)
+    if odd is not None:
+        print(f"  e.g. an answer other than 202: {odd.status} {odd.body[:200]!r}", file=sys.stderr)
     return {"accepted": sum(a.status == 202 for a in answers), "lost": lost, "duplicated": duplicated,
             "not_202": other, "rows": len(rows)}
 

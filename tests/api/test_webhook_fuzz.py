@@ -9,6 +9,7 @@ import json
 from collections import Counter
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -70,6 +71,7 @@ def bodies(secret: str) -> st.SearchStrategy[bytes]:
 EXAMPLES = 100  # batches of 10-20 concurrent requests: about 1,500 bodies per database
 
 
+@pytest.mark.slow
 def test_malformed_alerts_never_get_a_5xx_and_store_only_records_of_authenticated_requests(db_url: str) -> None:
     with asyncio.Runner() as runner:  # one loop for the whole test: the app's pools belong to it
         owner, stranger = runner.run(make_hook()), runner.run(make_hook())

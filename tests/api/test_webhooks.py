@@ -408,6 +408,7 @@ def api_servers(count: int) -> Iterator[list[str]]:
             proc.wait(timeout=10)
 
 
+@pytest.mark.slow
 async def test_copies_racing_on_two_server_processes_store_one_row(pg_url: str) -> None:
     hook = await make_hook()
     by_id, by_body = hook.text(alert_id="cross-1"), hook.text(alert_id=None)

@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 
 from tests.api.webhook_support import execute_sql, make_hook, signal_rows
 from trading_app.db.engine import get_engine
+from trading_app.db.models import Signal
 from trading_app.db.types import utcnow
 from trading_app.services import signal_store
 from trading_app.services.signal_store import NewSignal, StoredSignal, list_signals, store_batch, store_signal
@@ -163,3 +164,13 @@ async def test_list_signals_is_scoped_ordered_and_paged(db_url: str) -> None:
     assert [r.id for r in second.items] == expected[4:] and second.next_before is None
     assert [r.id for r in (await list_signals(theirs.address)).items] != []
     assert (await list_signals(theirs.address, before=ids[4])).items == []
+
+
+async def test_columns_the_inbox_does_not_fill_get_the_model_defaults(db_url: str) -> None:
+    hook = await make_hook()
+    await store_batch([row(hook.address, "id:defaults"), row(hook.address)])  # the keyed and the one-by-one path
+    defaults = {c.name: c.default.arg for c in Signal.__table__.columns if c.default is not None and c.default.is_scalar}
+    assert defaults  # the model has some (attempts at least)
+    for stored in signal_rows(db_url):
+        assert {name: stored[name] for name in defaults} == defaults
+        assert stored["updated_at"] == stored["received_at"] and stored["position_id"] is None

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 import psycopg
 from sqlalchemy import String, bindparam, func, select, tuple_, update
-from sqlalchemy.dialects import sqlite
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -34,7 +34,7 @@ _USERS = User.__table__
 Inserted = tuple[int, str, str]  # id, user_address, dedupe_key
 Existing = tuple[int, str, str, datetime]  # id, user_address, dedupe_key, received_at
 COLUMNS = ("user_address", "received_at", "raw_body", "content_type", "source_ip", "parsed", "action", "market",
-           "dedupe_key", "status", "reason")
+           "dedupe_key", "status", "reason", "paper")
 
 
 class Transaction(Protocol):
@@ -61,24 +61,42 @@ SELECT u.webhook_uuid, u.address, u.webhook_secret_enc, u.webhook_ip_allowlist,
         WHERE s.user_address = u.address AND s.received_at > %(since)s AND s.dedupe_key IS NOT NULL)
 FROM users u WHERE u.webhook_uuid = ANY(%(uuids)s::varchar[])
 """
-_PG_KEYED_INSERT = """
-INSERT INTO signals (user_address, received_at, raw_body, content_type, source_ip, parsed, action, market,
-                     dedupe_key, status, reason, position_id, attempts, claimed_at, finished_at, updated_at)
-SELECT user_address, received_at, raw_body, content_type, source_ip, parsed, action, market,
-       dedupe_key, status, reason, NULL, 0, NULL, NULL, received_at
-FROM json_to_recordset(%(rows)s::json) AS u(user_address varchar, received_at timestamptz, raw_body text,
-     content_type varchar, source_ip varchar, parsed text, action varchar, market varchar, dedupe_key varchar,
-     status varchar, reason text)
-ON CONFLICT (user_address, dedupe_key) DO NOTHING
-RETURNING id, user_address, dedupe_key
-"""
-_PG_INSERT_ONE = """
-INSERT INTO signals (user_address, received_at, raw_body, content_type, source_ip, parsed, action, market,
-                     dedupe_key, status, reason, position_id, attempts, claimed_at, finished_at, updated_at)
-VALUES (%(user_address)s, %(received_at)s, %(raw_body)s, %(content_type)s, %(source_ip)s, %(parsed)s, %(action)s,
-        %(market)s, %(dedupe_key)s, %(status)s, %(reason)s, NULL, 0, NULL, NULL, %(received_at)s)
-RETURNING id
-"""
+
+
+def _pg_inserts() -> tuple[str, str]:
+    """The two INSERT texts, derived from the `Signal` model so a column added there is never
+    silently missing here: the inbox's columns come from the row, `updated_at` is the receive
+    time, every other column takes its model default (or NULL). A NOT NULL column without a
+    scalar default stops the import: the inbox would have to learn to fill it."""
+    names, from_json, from_params = [], [], []
+    for column in _SIGNALS.columns:
+        if column.name == "id":
+            continue
+        names.append(column.name)
+        if column.name in COLUMNS or column.name == "updated_at":
+            source = "received_at" if column.name == "updated_at" else column.name
+            from_json.append(f"u.{source}")
+            from_params.append(f"%({source})s")
+            continue
+        default = column.default.arg if column.default is not None and column.default.is_scalar else None
+        if default is None and not column.nullable:
+            raise RuntimeError(f"signals.{column.name} is NOT NULL without a scalar default: the inbox must set it")
+        if not isinstance(default, bool | int | None):
+            raise RuntimeError(f"signals.{column.name}: default {default!r} has no SQL literal here")
+        literal = "NULL" if default is None else str(default).lower()  # true / false / digits
+        from_json.append(literal)
+        from_params.append(literal)
+    record = ", ".join(f"{c} {_SIGNALS.c[c].type.compile(dialect=postgresql.dialect())}" for c in COLUMNS)
+    keyed = (
+        f"INSERT INTO signals ({', '.join(names)}) SELECT {', '.join(from_json)} "
+        f"FROM json_to_recordset(%(rows)s::json) AS u({record}) "
+        "ON CONFLICT (user_address, dedupe_key) DO NOTHING RETURNING id, user_address, dedupe_key"
+    )
+    one = f"INSERT INTO signals ({', '.join(names)}) VALUES ({', '.join(from_params)}) RETURNING id"
+    return keyed, one
+
+
+_PG_KEYED_INSERT, _PG_INSERT_ONE = _pg_inserts()
 _PG_EXISTING = """
 SELECT id, user_address, dedupe_key, received_at FROM signals
 WHERE (user_address, dedupe_key) IN (SELECT * FROM unnest(%(users)s::varchar[], %(keys)s::varchar[]))
@@ -196,8 +214,9 @@ _SQLITE_LOOKUP = select(
 
 
 def _values(row: Any) -> dict[str, object]:
+    # the other columns take the model's defaults (SQLAlchemy fills them in)
     values: dict[str, object] = {c: getattr(row, c) for c in COLUMNS}
-    values.update(position_id=None, attempts=0, claimed_at=None, finished_at=None, updated_at=row.received_at)
+    values["updated_at"] = row.received_at
     return values
 
 
