@@ -8,54 +8,22 @@ tests/e2e/test_dashboard.py.
 
 from __future__ import annotations
 
-import contextlib
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 import pytest
 import reflex as rx
 import redis.asyncio as aioredis
-from reflex.istate.data import RouterData
-from reflex.istate.manager.memory import StateManagerMemory
 from reflex.istate.manager.redis import StateManagerRedis
-from reflex_base.registry import RegistrationContext
 
 from tests.conftest import reset_app_caches
 from tests.fakes.indexer import FakeIndexer, fake_indexer  # noqa: F401 - fixture
+from tests.pages.support import ALICE, BOB, link, memory_app, run, running, seen, sign_in
 from tests.services.engine_support import LONG_BTC, make_signal, positions
-from trading_app.db.engine import session_scope
 from trading_app.pages import live
 from trading_app.pages.dashboard_state import DashboardState
-from trading_app.pages.live import WalletFeed, feed_token
+from trading_app.pages.live import feed_token
 from trading_app.services import events, execution
-from trading_app.services.sessions import SESSION_COOKIE, create_session
-from trading_app.services.users import ensure_user
-
-ALICE = "0x00000000000000000000000000000000000A11cE"
-BOB = "0x0000000000000000000000000000000000000B0b"
-
-
-@contextlib.asynccontextmanager
-async def running(manager: object) -> AsyncIterator[rx.App]:
-    """An app as one backend worker runs it: its state manager and event processor (what the
-    server's lifespan starts), without compiling pages or opening sockets."""
-    # one app per registration context, as in a worker process; registrations (states) are kept
-    with RegistrationContext.get().fork():
-        app = rx.App()
-        app._state_manager = manager  # type: ignore[assignment] - what a worker creates from its config
-        async with app._setup_event_processor():
-            yield app
-
-
-@contextlib.asynccontextmanager
-async def memory_app() -> AsyncIterator[rx.App]:
-    """One worker with the in-memory state manager, pushing on every positions change."""
-    async with running(StateManagerMemory()) as app:
-        live.install(app)
-        try:
-            yield app
-        finally:
-            live.uninstall()
 
 
 @pytest.fixture
@@ -63,47 +31,6 @@ def paper_market(fake_indexer: FakeIndexer, monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("PAPER_PRICE_SOURCE", fake_indexer.url)
     reset_app_caches()
     yield fake_indexer
-
-
-async def sign_in(address: str) -> str:
-    async with session_scope() as session:
-        await ensure_user(session, address)
-        token, _ = await create_session(session, address)
-    return token
-
-
-@contextlib.asynccontextmanager
-async def tab(app: rx.App, client: str, session_token: str | None, cls: type[rx.State]) -> AsyncIterator[rx.State]:
-    """One browser tab's `cls` state for the length of one event, its socket carrying `session_token`."""
-    cookie = f"{SESSION_COOKIE}={session_token}" if session_token else ""
-    async with app.modify_state(rx.BaseStateToken(ident=client, cls=cls)) as root:
-        root.router = RouterData.from_router_data(
-            {"token": client, "headers": {"cookie": cookie}, "pathname": "/dashboard"}
-        )
-        yield await root.get_state(cls)
-
-
-async def link(app: rx.App, client: str, session_token: str | None) -> None:
-    async with tab(app, client, session_token, WalletFeed) as feed:
-        await WalletFeed.link.fn(feed)
-
-
-async def seen(app: rx.App, client: str) -> tuple[int, str, bool]:
-    """What the tab's feed shows once the pushes so far are applied: (version, last event, live)."""
-    await live.flush()
-    async with tab(app, client, None, WalletFeed) as feed:
-        return feed.version, feed.last_event, feed.live
-
-
-async def run(app: rx.App, client: str, session_token: str | None, handler: str, *args: str) -> DashboardState:
-    async with tab(app, client, session_token, DashboardState) as dash:
-        result = getattr(DashboardState, handler).fn(dash, *args)
-        if hasattr(result, "__aiter__"):
-            async for _ in result:
-                pass
-        else:
-            await result
-        return dash
 
 
 def test_feed_token_is_one_token_per_wallet_without_underscore() -> None:
@@ -197,24 +124,24 @@ async def _cannot_close_another_traders_position(memory_app: rx.App) -> None:
     await link(memory_app, "bob-1", bob)
     assert await seen(memory_app, "alice-1") == (1, "Positions updated", True)  # the opening was pushed
 
-    dash = await run(memory_app, "bob-1", bob, "close_position", str(position.id))
+    dash = await run(memory_app, "bob-1", bob, DashboardState, "close_position", str(position.id))
     assert (dash.notice, dash.notice_ok, dash.positions) == ("That position does not exist.", False, [])
     assert [p.status for p in await positions(ALICE)] == ["OPEN"]
-    dash = await run(memory_app, "anon", None, "close_position", str(position.id))
+    dash = await run(memory_app, "anon", None, DashboardState, "close_position", str(position.id))
     assert dash.notice == "" and [p.status for p in await positions(ALICE)] == ["OPEN"]
-    dash = await run(memory_app, "bob-1", bob, "close_all")
+    dash = await run(memory_app, "bob-1", bob, DashboardState, "close_all")
     assert dash.notice == "There was nothing to close." and [p.status for p in await positions(ALICE)] == ["OPEN"]
     assert (await seen(memory_app, "alice-1"))[0] == 1  # nothing happened to Alice
 
-    dash = await run(memory_app, "alice-1", alice, "load")
+    dash = await run(memory_app, "alice-1", alice, DashboardState, "load")
     assert [row["id"] for row in dash.positions] == [str(position.id)] and dash.network == "paper"
     assert dash.positions[0]["mark"] != "—" and dash.monitor["state"] == "stopped"  # no scheduler in this test
-    dash = await run(memory_app, "alice-1", alice, "close_position", "not-a-number")
+    dash = await run(memory_app, "alice-1", alice, DashboardState, "close_position", "not-a-number")
     assert dash.notice == "That position does not exist."
-    dash = await run(memory_app, "alice-1", alice, "close_position", str(position.id))
+    dash = await run(memory_app, "alice-1", alice, DashboardState, "close_position", str(position.id))
     assert dash.notice_ok and dash.notice.startswith("Closed BTC-USD long at ")
     assert (dash.positions, dash.closing, dash.summary["record"]) == ([], "", "0 won · 1 lost · 1 closed")
     assert [p.status for p in await positions(ALICE)] == ["CLOSED"]
     assert (await seen(memory_app, "alice-1"))[0] == 2 and (await seen(memory_app, "bob-1"))[0] == 1
-    dash = await run(memory_app, "alice-1", alice, "close_position", str(position.id))
+    dash = await run(memory_app, "alice-1", alice, DashboardState, "close_position", str(position.id))
     assert dash.notice == "That position is already closed."
