@@ -39,8 +39,12 @@ def test_when_is_utc_and_age_uses_two_units() -> None:
     assert fmt.when(datetime(2025, 1, 31, 15, 5, 3, tzinfo=paris)) == "2025-01-31 14:05:03 UTC"
     assert fmt.when(None) == "—"
     now = datetime(2025, 1, 31, 12, 0, tzinfo=UTC)
-    cases = {timedelta(seconds=45): "45s", timedelta(minutes=12, seconds=5): "12m",
-             timedelta(hours=3, minutes=5): "3h 5m", timedelta(days=2, hours=4, minutes=1): "2d 4h",
-             timedelta(seconds=-5): "0s"}  # fmt: skip
+    cases = {
+        timedelta(seconds=45): "45s",
+        timedelta(minutes=12, seconds=5): "12m",
+        timedelta(hours=3, minutes=5): "3h 5m",
+        timedelta(days=2, hours=4, minutes=1): "2d 4h",
+        timedelta(seconds=-5): "0s",
+    }
     for delta, text in cases.items():
         assert fmt.age(now - delta, now) == text

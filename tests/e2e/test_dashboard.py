@@ -62,7 +62,9 @@ class Frames:
 
 
 def db(app: RunningApp) -> psycopg.Connection:
-    return psycopg.connect(app.database_url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True)
+    return psycopg.connect(
+        app.database_url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True
+    )
 
 
 def query(app: RunningApp, sql: str, *args: object) -> list[tuple]:
@@ -113,7 +115,9 @@ def wait_open_positions(app: RunningApp, address: str, count: int) -> None:
     try:
         wait_for(lambda: query(app, sql, address) == [(count,)], 30, f"{count} open positions")
     except AssertionError as e:
-        signals = query(app, "SELECT id, status, reason, attempts FROM signals WHERE user_address = %s", address)
+        signals = query(
+            app, "SELECT id, status, reason, attempts FROM signals WHERE user_address = %s", address
+        )
         found = query(app, "SELECT id, market, status FROM positions WHERE user_address = %s", address)
         raise AssertionError(f"{e}; signals {signals}; positions {found}") from None
 
@@ -150,8 +154,18 @@ def test_live_dashboard_from_alert_to_take_profit(
         expect(page.locator("#monitor-state")).to_have_text(re.compile("ok|starting"), timeout=MONITOR)
 
     # an alert arrives: both of Alice's open tabs show the position, without a reload
-    send_alert(running_app, alice_token, {"action": "buy", "market": "BTC-USD", "size": "0.01", "sl": "60000",
-                                          "tp": "70000", "alert_id": "e2e-1"})  # fmt: skip
+    send_alert(
+        running_app,
+        alice_token,
+        {
+            "action": "buy",
+            "market": "BTC-USD",
+            "size": "0.01",
+            "sl": "60000",
+            "tp": "70000",
+            "alert_id": "e2e-1",
+        },
+    )
     wait_open_positions(running_app, alice, 1)
     for page in (tab_1, tab_2):
         expect(position_rows(page)).to_have_count(1, timeout=LIVE)
@@ -161,7 +175,9 @@ def test_live_dashboard_from_alert_to_take_profit(
         expect(row).to_contain_text("0.01")
         expect(row).to_contain_text("70,000")
         expect(row).to_contain_text("60,000")
-    [(position_id, entry)] = query(running_app, "SELECT id, entry_price FROM positions WHERE user_address = %s", alice)
+    [(position_id, entry)] = query(
+        running_app, "SELECT id, entry_price FROM positions WHERE user_address = %s", alice
+    )
     expect(position_rows(tab_1).first).to_contain_text(fmt.number(D(entry)))
     expect(tab_1.locator("#alerts-panel")).to_contain_text("BTC-USD")
     shot(tab_1, "dashboard-open-position.png")
@@ -171,8 +187,10 @@ def test_live_dashboard_from_alert_to_take_profit(
     for page in (tab_1, tab_2):
         expect(page.locator("#no-positions")).to_be_visible(timeout=MONITOR)
     [(status, reason, realized, exit_price, size, fees)] = query(
-        running_app, "SELECT status, close_reason, realized_pnl, exit_price, size, fees FROM positions WHERE id = %s",
-        position_id)  # fmt: skip
+        running_app,
+        "SELECT status, close_reason, realized_pnl, exit_price, size, fees FROM positions WHERE id = %s",
+        position_id,
+    )
     assert (status, reason) == ("CLOSED", "TAKE_PROFIT")
     assert D(exit_price) >= D("70000")
     assert D(realized) == (D(exit_price) - D(entry)) * D(size) - D(fees)  # the books: price move minus fees
@@ -181,8 +199,14 @@ def test_live_dashboard_from_alert_to_take_profit(
     expect(tab_2.locator("#equity-chart")).to_be_visible()
     orders = dict(query(running_app, "SELECT role, status FROM orders WHERE position_id = %s", position_id))
     assert orders["STOP_LOSS"] == "CANCELED" and orders["TAKE_PROFIT"] == "FILLED", orders
-    sent = wait_for(lambda: [m.plain for m in fake_telegram.messages if m.chat_id == "777001"][1:] and
-                    [m.plain for m in fake_telegram.messages if m.chat_id == "777001"], 10, "two Telegram messages")  # fmt: skip
+    sent = wait_for(
+        lambda: (
+            [m.plain for m in fake_telegram.messages if m.chat_id == "777001"][1:]
+            and [m.plain for m in fake_telegram.messages if m.chat_id == "777001"]
+        ),
+        10,
+        "two Telegram messages",
+    )
     assert len(sent) == 2 and "BTC-USD" in sent[0] and "BTC-USD" in sent[1], sent
     shot(tab_2, "dashboard-after-take-profit.png")
 
@@ -198,13 +222,28 @@ def test_live_dashboard_from_alert_to_take_profit(
         context.close()
 
 
-def test_manual_close_with_confirmation(running_app: RunningApp, browser: Browser, paper_prices: FakeIndexer) -> None:
+def test_manual_close_with_confirmation(
+    running_app: RunningApp, browser: Browser, paper_prices: FakeIndexer
+) -> None:
     context, alice, token = trader(browser, running_app)
     page = open_dashboard(context, running_app)
-    send_alert(running_app, token, {"action": "buy", "market": "ETH-USD", "size": "0.5", "sl": "2900", "tp": "3300",
-                                    "alert_id": "e2e-2"})  # fmt: skip
-    send_alert(running_app, token, {"action": "sell", "market": "SOL-USD", "size": "2", "sl": "160", "tp": "140",
-                                    "alert_id": "e2e-3"})  # fmt: skip
+    send_alert(
+        running_app,
+        token,
+        {
+            "action": "buy",
+            "market": "ETH-USD",
+            "size": "0.5",
+            "sl": "2900",
+            "tp": "3300",
+            "alert_id": "e2e-2",
+        },
+    )
+    send_alert(
+        running_app,
+        token,
+        {"action": "sell", "market": "SOL-USD", "size": "2", "sl": "160", "tp": "140", "alert_id": "e2e-3"},
+    )
     wait_open_positions(running_app, alice, 2)
     expect(position_rows(page)).to_have_count(2, timeout=LIVE)
     eth = page.locator("#open-positions tbody tr", has_text="ETH-USD")
@@ -215,16 +254,20 @@ def test_manual_close_with_confirmation(running_app: RunningApp, browser: Browse
     shot(page, "dashboard-close-dialog.png")
     page.get_by_role("button", name="Cancel").click()
     expect(page.get_by_role("alertdialog")).to_have_count(0)
-    assert query(running_app, "SELECT count(*) FROM positions WHERE user_address = %s AND status = 'OPEN'",
-                 alice) == [(2,)]  # fmt: skip
+    assert query(
+        running_app, "SELECT count(*) FROM positions WHERE user_address = %s AND status = 'OPEN'", alice
+    ) == [(2,)]
 
     paper_prices.set_price("ETH-USD", D("3100"))
     eth.get_by_role("button", name="Close ETH-USD position").click()
     page.get_by_role("button", name="Close position").click()
     expect(page.locator("#close-result")).to_contain_text("Closed ETH-USD long at", timeout=LIVE)
     expect(position_rows(page)).to_have_count(1)
-    [(reason, realized)] = query(running_app, "SELECT close_reason, realized_pnl FROM positions "
-                                 "WHERE user_address = %s AND market = 'ETH-USD'", alice)  # fmt: skip
+    [(reason, realized)] = query(
+        running_app,
+        "SELECT close_reason, realized_pnl FROM positions WHERE user_address = %s AND market = 'ETH-USD'",
+        alice,
+    )
     assert reason == "MANUAL" and D(realized) > 0
     expect(page.locator("#close-result")).to_contain_text(fmt.money(D(realized), signed=True))
 
@@ -233,8 +276,11 @@ def test_manual_close_with_confirmation(running_app: RunningApp, browser: Browse
     page.get_by_role("button", name="Close all").last.click()
     expect(page.locator("#close-result")).to_contain_text("Closed 1 position", timeout=LIVE)
     expect(page.locator("#no-positions")).to_be_visible()
-    assert query(running_app, "SELECT status, close_reason FROM positions WHERE user_address = %s AND market = "
-                 "'SOL-USD'", alice) == [("CLOSED", "MANUAL")]  # fmt: skip
+    assert query(
+        running_app,
+        "SELECT status, close_reason FROM positions WHERE user_address = %s AND market = 'SOL-USD'",
+        alice,
+    ) == [("CLOSED", "MANUAL")]
     shot(page, "dashboard-closed.png")
 
     # the history page: both trades, filters and their totals

@@ -60,7 +60,9 @@ async def sign_in(address: str) -> str:
 
 
 @contextlib.asynccontextmanager
-async def tab(app: rx.App, client: str, session_token: str | None, cls: type[rx.State]) -> AsyncIterator[rx.State]:
+async def tab(
+    app: rx.App, client: str, session_token: str | None, cls: type[rx.State]
+) -> AsyncIterator[rx.State]:
     """One browser tab's `cls` state for the length of one event, its socket carrying `session_token`."""
     cookie = f"{SESSION_COOKIE}={session_token}" if session_token else ""
     async with app.modify_state(rx.BaseStateToken(ident=client, cls=cls)) as root:
@@ -82,7 +84,9 @@ async def seen(app: rx.App, client: str) -> tuple[int, str, bool]:
         return feed.version, feed.last_event, feed.live
 
 
-async def run(app: rx.App, client: str, session_token: str | None, cls: type[S], handler: str, *args: str) -> S:
+async def run(
+    app: rx.App, client: str, session_token: str | None, cls: type[S], handler: str, *args: str
+) -> S:
     """Run `cls.handler(*args)` as the tab `client` would, to completion; returns the state after it."""
     async with tab(app, client, session_token, cls) as state:
         result = getattr(cls, handler).fn(state, *args)

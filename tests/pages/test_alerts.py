@@ -9,8 +9,12 @@ from trading_app.pages.alerts import PAGE_SIZE, AlertsState
 
 async def test_pages_of_one_traders_alerts(pg_url: str) -> None:
     alice, bob = await sign_in(ALICE), await sign_in(BOB)
-    ids = [await make_signal(ALICE, {"secret": f"hunter2-{n:04d}", "action": "buy", "market": "BTC-USD",
-                                     "size": "0.01"}) for n in range(PAGE_SIZE + 5)]  # fmt: skip
+    ids = [
+        await make_signal(
+            ALICE, {"secret": f"hunter2-{n:04d}", "action": "buy", "market": "BTC-USD", "size": "0.01"}
+        )
+        for n in range(PAGE_SIZE + 5)
+    ]
     bob_ids = [await make_signal(BOB, {"action": "sell", "market": "ETH-USD", "size": "1"}) for _ in range(2)]
     async with memory_app() as app:
         first = await run(app, "alice-1", alice, AlertsState, "load")

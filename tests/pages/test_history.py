@@ -15,10 +15,23 @@ DAY = datetime(2025, 2, 10, 12, 0, tzinfo=UTC)
 
 async def closed(user: str, market: str, side: str, pnl: str, reason: str, days: int) -> None:
     async with session_scope() as session:
-        session.add(Position(user_address=user, network="paper", market=market, side=side, size=D("1"),
-                             entry_price=D("100"), exit_price=D("101"), status="CLOSED", close_reason=reason,
-                             realized_pnl=D(pnl), fees=D("0.10"), opened_at=DAY + timedelta(days=days, hours=-1),
-                             closed_at=DAY + timedelta(days=days)))  # fmt: skip
+        session.add(
+            Position(
+                user_address=user,
+                network="paper",
+                market=market,
+                side=side,
+                size=D("1"),
+                entry_price=D("100"),
+                exit_price=D("101"),
+                status="CLOSED",
+                close_reason=reason,
+                realized_pnl=D(pnl),
+                fees=D("0.10"),
+                opened_at=DAY + timedelta(days=days, hours=-1),
+                closed_at=DAY + timedelta(days=days),
+            )
+        )
 
 
 async def test_filters_and_totals(pg_url: str) -> None:
@@ -31,7 +44,11 @@ async def test_filters_and_totals(pg_url: str) -> None:
         state = await run(app, "a", alice, HistoryState, "load")
         assert [r["market"] for r in state.rows] == ["BTC-USD", "ETH-USD", "BTC-USD"]  # newest first
         assert state.markets == ["BTC-USD", "ETH-USD"]  # nobody else's markets
-        assert state.totals["realized"] == "+$8.50" and state.totals["trades"] == "3" and state.totals["fees"] == "$0.30"
+        assert (
+            state.totals["realized"] == "+$8.50"
+            and state.totals["trades"] == "3"
+            and state.totals["fees"] == "$0.30"
+        )
 
         state = await run(app, "a", alice, HistoryState, "set_filter", "side", "SHORT")
         assert [r["reason"] for r in state.rows] == ["Manual", "Stop loss"]
@@ -44,10 +61,14 @@ async def test_filters_and_totals(pg_url: str) -> None:
 
         # a bad range is refused with a message and the rows shown stay those of the last good filter
         state = await run(app, "a", alice, HistoryState, "set_filter", "start", "2025-02-12")
-        assert state.error == "The start date is after the end date." and [r["market"] for r in state.rows] == ["ETH-USD"]
+        assert state.error == "The start date is after the end date." and [
+            r["market"] for r in state.rows
+        ] == ["ETH-USD"]
         state = await run(app, "a", alice, HistoryState, "set_filter", "reason", "BORED")
         assert state.error == "Unknown close reason."
-        state = await run(app, "a", alice, HistoryState, "set_filter", "loaded", "no")  # not a filter: ignored
+        state = await run(
+            app, "a", alice, HistoryState, "set_filter", "loaded", "no"
+        )  # not a filter: ignored
         assert state.loaded is True
 
         theirs = await run(app, "b", bob, HistoryState, "load")

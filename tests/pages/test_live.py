@@ -12,8 +12,8 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-import reflex as rx
 import redis.asyncio as aioredis
+import reflex as rx
 from reflex.istate.manager.redis import StateManagerRedis
 
 from tests.conftest import reset_app_caches
@@ -27,7 +27,7 @@ from trading_app.services import events, execution
 
 
 @pytest.fixture
-def paper_market(fake_indexer: FakeIndexer, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeIndexer]:
+def paper_market(fake_indexer: FakeIndexer, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeIndexer]:  # noqa: F811
     monkeypatch.setenv("PAPER_PRICE_SOURCE", fake_indexer.url)
     reset_app_caches()
     yield fake_indexer
@@ -53,14 +53,22 @@ async def _every_tab_and_no_other(memory_app: rx.App) -> None:
     for client, token in tabs.items():
         await link(memory_app, client, token)
     assert {c: await seen(memory_app, c) for c in tabs} == {
-        "alice-1": (0, "", True), "alice-2": (0, "", True), "bob-1": (0, "", True),
-        "anonymous": (0, "", False), "forged": (0, "", False),
-    }  # fmt: skip
+        "alice-1": (0, "", True),
+        "alice-2": (0, "", True),
+        "bob-1": (0, "", True),
+        "anonymous": (0, "", False),
+        "forged": (0, "", False),
+    }
 
     await events.positions_changed(ALICE)  # what every service calls after a change
     await events.positions_changed(ALICE)
     assert {c: (await seen(memory_app, c))[0] for c in tabs} == {
-        "alice-1": 2, "alice-2": 2, "bob-1": 0, "anonymous": 0, "forged": 0}
+        "alice-1": 2,
+        "alice-2": 2,
+        "bob-1": 0,
+        "anonymous": 0,
+        "forged": 0,
+    }
     assert (await seen(memory_app, "alice-2"))[1] == "Positions updated"
 
     await live.push(BOB, "BTC-USD closed")
@@ -94,8 +102,15 @@ async def _follows_the_session(memory_app: rx.App) -> None:
 
 async def test_push_from_another_redis_backed_worker(pg_url: str, redis_url: str) -> None:
     """The webhook or the monitor may run on another worker than the tab's socket."""
-    managers = [StateManagerRedis(redis=aioredis.Redis.from_url(redis_url), token_expiration=60,
-                                  lock_expiration=10_000, lock_warning_threshold=5_000) for _ in range(2)]  # fmt: skip
+    managers = [
+        StateManagerRedis(
+            redis=aioredis.Redis.from_url(redis_url),
+            token_expiration=60,
+            lock_expiration=10_000,
+            lock_warning_threshold=5_000,
+        )
+        for _ in range(2)
+    ]
     address = "0x" + uuid.uuid4().hex + "0" * 8  # unique per run: the Redis is shared
     token = await sign_in(address)
     client = f"tab-{uuid.uuid4().hex}"
@@ -111,7 +126,9 @@ async def test_push_from_another_redis_backed_worker(pg_url: str, redis_url: str
                 await manager.close()
 
 
-async def test_another_trader_cannot_close_a_position_through_the_dashboard(pg_url: str, paper_market: FakeIndexer) -> None:
+async def test_another_trader_cannot_close_a_position_through_the_dashboard(
+    pg_url: str, paper_market: FakeIndexer
+) -> None:
     async with memory_app() as app:
         await _cannot_close_another_traders_position(app)
 
@@ -130,12 +147,16 @@ async def _cannot_close_another_traders_position(memory_app: rx.App) -> None:
     dash = await run(memory_app, "anon", None, DashboardState, "close_position", str(position.id))
     assert dash.notice == "" and [p.status for p in await positions(ALICE)] == ["OPEN"]
     dash = await run(memory_app, "bob-1", bob, DashboardState, "close_all")
-    assert dash.notice == "There was nothing to close." and [p.status for p in await positions(ALICE)] == ["OPEN"]
+    assert dash.notice == "There was nothing to close." and [p.status for p in await positions(ALICE)] == [
+        "OPEN"
+    ]
     assert (await seen(memory_app, "alice-1"))[0] == 1  # nothing happened to Alice
 
     dash = await run(memory_app, "alice-1", alice, DashboardState, "load")
     assert [row["id"] for row in dash.positions] == [str(position.id)] and dash.network == "paper"
-    assert dash.positions[0]["mark"] != "—" and dash.monitor["state"] == "stopped"  # no scheduler in this test
+    assert (
+        dash.positions[0]["mark"] != "—" and dash.monitor["state"] == "stopped"
+    )  # no scheduler in this test
     dash = await run(memory_app, "alice-1", alice, DashboardState, "close_position", "not-a-number")
     assert dash.notice == "That position does not exist."
     dash = await run(memory_app, "alice-1", alice, DashboardState, "close_position", str(position.id))

@@ -37,8 +37,11 @@ def side_badge(side: rx.Var | str) -> rx.Component:
 
 def status_badge(status: rx.Var | str, text: rx.Var | str | None = None) -> rx.Component:
     """A position or alert status in its colour (`text` overrides the words shown)."""
-    return rx.badge(text if text is not None else status, color_scheme=rx.match(status, *STATUS_COLORS, "gray"),
-                    variant="soft")  # fmt: skip
+    return rx.badge(
+        text if text is not None else status,
+        color_scheme=rx.match(status, *STATUS_COLORS, "gray"),
+        variant="soft",
+    )
 
 
 def pnl_text(text: rx.Var | str, tone: rx.Var | str, **props: object) -> rx.Component:

@@ -28,8 +28,16 @@ def equity_curve(points: rx.Var, **props: object) -> rx.Component:
         rx.recharts.y_axis(tick_line=False, axis_line=False, font_size=11, width=64),
         rx.recharts.reference_line(y=0, stroke="var(--gray-a8)"),
         rx.recharts.graphing_tooltip(),
-        rx.recharts.area(data_key="equity", name="Realized PnL (USD)", type_="linear", stroke="var(--accent-9)",
-                         stroke_width=2, fill="url(#equity-fill)", dot=False, is_animation_active=False),  # fmt: skip
+        rx.recharts.area(
+            data_key="equity",
+            name="Realized PnL (USD)",
+            type_="linear",
+            stroke="var(--accent-9)",
+            stroke_width=2,
+            fill="url(#equity-fill)",
+            dot=False,
+            is_animation_active=False,
+        ),
         data=points,
         height=240,
         width="100%",

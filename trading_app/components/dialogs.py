@@ -5,8 +5,14 @@ from __future__ import annotations
 import reflex as rx
 
 
-def confirm(trigger: rx.Component, title: str | rx.Var, body: str | rx.Var | rx.Component, confirm_label: str,
-            on_confirm: object, confirm_id: str | rx.Var | None = None) -> rx.Component:  # fmt: skip
+def confirm(
+    trigger: rx.Component,
+    title: str | rx.Var,
+    body: str | rx.Var | rx.Component,
+    confirm_label: str,
+    on_confirm: object,
+    confirm_id: str | rx.Var | None = None,
+) -> rx.Component:
     """`trigger` opens a dialog; only its red confirm button runs `on_confirm`."""
     return rx.alert_dialog.root(
         rx.alert_dialog.trigger(trigger),
@@ -15,8 +21,9 @@ def confirm(trigger: rx.Component, title: str | rx.Var, body: str | rx.Var | rx.
             rx.alert_dialog.description(body),
             rx.hstack(
                 rx.alert_dialog.cancel(rx.button("Cancel", variant="soft", color_scheme="gray")),
-                rx.alert_dialog.action(rx.button(confirm_label, color_scheme="red", on_click=on_confirm,
-                                                 id=confirm_id)),  # fmt: skip
+                rx.alert_dialog.action(
+                    rx.button(confirm_label, color_scheme="red", on_click=on_confirm, id=confirm_id)
+                ),
                 spacing="3",
                 justify="end",
                 margin_top="1em",

@@ -35,7 +35,9 @@ def checking_session() -> rx.Component:
 def _nav_link(key: str, text: str, href: str, icon: str, active: str) -> rx.Component:
     current = key == active
     return rx.link(
-        rx.hstack(rx.icon(icon, size=15), rx.text(text, size="2", weight="medium"), spacing="2", align="center"),
+        rx.hstack(
+            rx.icon(icon, size=15), rx.text(text, size="2", weight="medium"), spacing="2", align="center"
+        ),
         href=href,
         aria_current="page" if current else None,
         id=f"nav-{key}",
@@ -62,7 +64,7 @@ def navbar(active: str) -> rx.Component:
                         border_radius="var(--radius-2)",
                         background="var(--accent-9)",
                         color="white",
-                    ),  # fmt: skip
+                    ),
                     rx.text("Alert Trader", weight="bold", size="3", color="var(--gray-12)"),
                     spacing="2",
                     align="center",
@@ -110,7 +112,7 @@ def navbar(active: str) -> rx.Component:
                 padding_x="1em",
                 padding_bottom="0.5em",
                 overflow_x="auto",
-            ),  # fmt: skip
+            ),
             aria_label="Main (small screens)",
             display=rx.breakpoints(initial="block", sm="none"),
         ),
@@ -130,7 +132,7 @@ def page_header(title: str, description: str, *extra: rx.Component) -> rx.Compon
             rx.heading(title, size="7", as_="h1"),
             rx.text(description, size="2", color_scheme="gray"),
             spacing="1",
-        ),  # fmt: skip
+        ),
         rx.spacer(),
         rx.hstack(*extra, spacing="3", align="center", wrap="wrap"),
         direction=rx.breakpoints(initial="column", sm="row"),

@@ -12,8 +12,12 @@ Column = tuple[str, str]  # (header text, "start" | "end")
 def header_row(columns: Sequence[Column]) -> rx.Component:
     """The header row; numbers are right-aligned so their digits line up."""
     return rx.table.header(
-        rx.table.row(*[rx.table.column_header_cell(text, justify=align, white_space="nowrap")
-                       for text, align in columns])  # fmt: skip
+        rx.table.row(
+            *[
+                rx.table.column_header_cell(text, justify=align, white_space="nowrap")
+                for text, align in columns
+            ]
+        )
     )
 
 
@@ -27,8 +31,14 @@ def empty_state(icon: str, title: str, body: str, **props: object) -> rx.Compone
     """What a table shows when it has no rows."""
     return rx.center(
         rx.vstack(
-            rx.center(rx.icon(icon, size=20), width="2.5em", height="2.5em", border_radius="50%",
-                      background="var(--gray-a3)", color="var(--gray-11)"),  # fmt: skip
+            rx.center(
+                rx.icon(icon, size=20),
+                width="2.5em",
+                height="2.5em",
+                border_radius="50%",
+                background="var(--gray-a3)",
+                color="var(--gray-11)",
+            ),
             rx.text(title, weight="medium"),
             rx.text(body, size="2", color_scheme="gray", text_align="center", max_width="36em"),
             align="center",
@@ -66,8 +76,9 @@ def data_table(
     )
 
 
-def stat_card(title: str, value: rx.Component, hint: rx.Component | rx.Var | str | None = None,
-              **props: object) -> rx.Component:  # fmt: skip
+def stat_card(
+    title: str, value: rx.Component, hint: rx.Component | rx.Var | str | None = None, **props: object
+) -> rx.Component:
     """A headline number with its label and an optional line under it."""
     parts: list[rx.Component] = [rx.text(title, size="2", color_scheme="gray", weight="medium"), value]
     if hint is not None:
@@ -75,8 +86,15 @@ def stat_card(title: str, value: rx.Component, hint: rx.Component | rx.Var | str
     return rx.card(rx.vstack(*parts, spacing="1"), size="2", width="100%", **props)
 
 
-def panel(title: str, *children: rx.Component, action: rx.Component | None = None, **props: object) -> rx.Component:
+def panel(
+    title: str, *children: rx.Component, action: rx.Component | None = None, **props: object
+) -> rx.Component:
     """A titled card holding a table, a chart or a list."""
-    heading = rx.hstack(rx.heading(title, size="4", as_="h2"), rx.spacer(), action or rx.fragment(),
-                        align="center", width="100%")  # fmt: skip
+    heading = rx.hstack(
+        rx.heading(title, size="4", as_="h2"),
+        rx.spacer(),
+        action or rx.fragment(),
+        align="center",
+        width="100%",
+    )
     return rx.card(rx.vstack(heading, *children, spacing="3", width="100%"), size="2", width="100%", **props)

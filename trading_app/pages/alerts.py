@@ -23,8 +23,14 @@ from trading_app.state import LOGIN_ROUTE, verified_address
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 25
-COLUMNS = [("Received", "start"), ("Outcome", "start"), ("Alert", "start"), ("Reason", "start"),
-           ("Position", "start"), ("Payload", "start")]  # fmt: skip
+COLUMNS = [
+    ("Received", "start"),
+    ("Outcome", "start"),
+    ("Alert", "start"),
+    ("Reason", "start"),
+    ("Position", "start"),
+    ("Payload", "start"),
+]
 
 
 class AlertsState(rx.State):
@@ -49,7 +55,12 @@ class AlertsState(rx.State):
             log.exception("alert log load failed")
             self.error = "Could not load your alerts just now. Try again in a moment."
             return None
-        self.page, self.rows, self.error, self.loaded = page, [views.alert_row(r) for r in result.items], "", True
+        self.page, self.rows, self.error, self.loaded = (
+            page,
+            [views.alert_row(r) for r in result.items],
+            "",
+            True,
+        )
         self._next_before, self.has_older = result.next_before, result.next_before is not None
         return None
 
@@ -86,19 +97,36 @@ def _outcome(row: rx.Var) -> rx.Component:
 
 
 def _position(row: rx.Var) -> rx.Component:
-    return rx.cond(row["position"] != "", rx.link("#" + row["position"], href="/history", size="2"),
-                   rx.text("—", color_scheme="gray"))  # fmt: skip
+    return rx.cond(
+        row["position"] != "",
+        rx.link("#" + row["position"], href="/history", size="2"),
+        rx.text("—", color_scheme="gray"),
+    )
 
 
 def _payload(row: rx.Var) -> rx.Component:
     return rx.popover.root(
-        rx.popover.trigger(rx.button(rx.icon("braces", size=13), "View", size="1", variant="ghost",
-                                     aria_label="Payload of alert " + row["id"])),  # fmt: skip
+        rx.popover.trigger(
+            rx.button(
+                rx.icon("braces", size=13),
+                "View",
+                size="1",
+                variant="ghost",
+                aria_label="Payload of alert " + row["id"],
+            )
+        ),
         rx.popover.content(
             rx.vstack(
-                rx.text("Payload as received (secrets masked)", size="1", weight="medium", color_scheme="gray"),
-                rx.code_block(row["payload"], language="json", wrap_long_lines=True, width="100%",
-                              custom_style={"fontSize": "12px", "margin": "0"}),  # fmt: skip
+                rx.text(
+                    "Payload as received (secrets masked)", size="1", weight="medium", color_scheme="gray"
+                ),
+                rx.code_block(
+                    row["payload"],
+                    language="json",
+                    wrap_long_lines=True,
+                    width="100%",
+                    custom_style={"fontSize": "12px", "margin": "0"},
+                ),
                 rx.text("From ", row["source_ip"], size="1", color_scheme="gray"),
                 spacing="2",
             ),
@@ -112,8 +140,11 @@ def _row(row: rx.Var) -> rx.Component:
         cell(rx.text(row["received"], size="1")),
         cell(_outcome(row)),
         cell(rx.text(row["action"], " ", row["market"], weight="medium", size="2")),
-        rx.table.cell(rx.text(row["reason"], size="1", color_scheme="gray", style={"overflowWrap": "anywhere"}),
-                      min_width="14em", max_width="28em"),  # fmt: skip
+        rx.table.cell(
+            rx.text(row["reason"], size="1", color_scheme="gray", style={"overflowWrap": "anywhere"}),
+            min_width="14em",
+            max_width="28em",
+        ),
         cell(_position(row)),
         cell(_payload(row)),
         id="alert-" + row["id"],
@@ -123,11 +154,25 @@ def _row(row: rx.Var) -> rx.Component:
 def _pager() -> rx.Component:
     S = AlertsState
     return rx.hstack(
-        rx.button(rx.icon("chevron_left", size=14), "Newer", on_click=S.newer, disabled=S.page <= 1, variant="soft",
-                  size="2", id="alerts-newer"),  # fmt: skip
+        rx.button(
+            rx.icon("chevron_left", size=14),
+            "Newer",
+            on_click=S.newer,
+            disabled=S.page <= 1,
+            variant="soft",
+            size="2",
+            id="alerts-newer",
+        ),
         rx.text("Page ", S.page, size="2", color_scheme="gray", id="alerts-page"),
-        rx.button("Older", rx.icon("chevron_right", size=14), on_click=S.older, disabled=~S.has_older,
-                  variant="soft", size="2", id="alerts-older"),  # fmt: skip
+        rx.button(
+            "Older",
+            rx.icon("chevron_right", size=14),
+            on_click=S.older,
+            disabled=~S.has_older,
+            variant="soft",
+            size="2",
+            id="alerts-older",
+        ),
         spacing="3",
         align="center",
         justify="end",
@@ -138,12 +183,19 @@ def _pager() -> rx.Component:
 def alerts_page() -> rx.Component:
     """The page at `/alerts`."""
     S = AlertsState
-    empty = empty_state("bell_off", "No alerts yet", "Every alert your webhook receives is listed here, accepted or "
-                        "rejected, with the reason.", id="no-alerts")  # fmt: skip
+    empty = empty_state(
+        "bell_off",
+        "No alerts yet",
+        "Every alert your webhook receives is listed here, accepted or rejected, with the reason.",
+        id="no-alerts",
+    )
     return app_shell(
         "alerts",
         feed_watcher(S.refresh),
         page_header("Alert log", "Every alert your webhook received, newest first, and what became of it."),
-        rx.cond(S.error != "", rx.callout(S.error, icon="triangle_alert", color_scheme="red", role="alert", width="100%")),
+        rx.cond(
+            S.error != "",
+            rx.callout(S.error, icon="triangle_alert", color_scheme="red", role="alert", width="100%"),
+        ),
         panel("Alerts", data_table(COLUMNS, S.rows, _row, empty, "alert-log"), _pager()),
     )

@@ -11,7 +11,13 @@ from __future__ import annotations
 import reflex as rx
 
 from trading_app.components.layout import app_shell, checking_session, page_header
-from trading_app.pages.dashboard_parts import alerts_panel, equity_panel, positions_panel, status_line, summary_cards
+from trading_app.pages.dashboard_parts import (
+    alerts_panel,
+    equity_panel,
+    positions_panel,
+    status_line,
+    summary_cards,
+)
 from trading_app.pages.dashboard_state import DashboardState
 from trading_app.pages.live import WalletFeed, feed_watcher
 
@@ -21,14 +27,22 @@ __all__ = ["DashboardState", "WalletFeed", "checking_session", "dashboard_page"]
 def _load_error() -> rx.Component:
     return rx.cond(
         DashboardState.load_error != "",
-        rx.callout(DashboardState.load_error, icon="triangle_alert", color_scheme="amber", width="100%",
-                   role="alert", id="load-error"),  # fmt: skip
+        rx.callout(
+            DashboardState.load_error,
+            icon="triangle_alert",
+            color_scheme="amber",
+            width="100%",
+            role="alert",
+            id="load-error",
+        ),
     )
 
 
 def _content() -> rx.Component:
     return rx.fragment(
-        page_header("Dashboard", "Your positions and results, updated live as alerts arrive and orders fill."),
+        page_header(
+            "Dashboard", "Your positions and results, updated live as alerts arrive and orders fill."
+        ),
         status_line(),
         _load_error(),
         summary_cards(),

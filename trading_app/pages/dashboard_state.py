@@ -121,8 +121,11 @@ class DashboardState(rx.State):
         except VenueError as e:
             self._done(False, _venue_problem(e))
         else:
-            self._done(True, f"Closed {view.market} {view.side.lower()} at {fmt.number(view.exit_price)}: "
-                             f"realized {fmt.money(view.realized_pnl, signed=True)}.")  # fmt: skip
+            self._done(
+                True,
+                f"Closed {view.market} {view.side.lower()} at {fmt.number(view.exit_price)}: "
+                f"realized {fmt.money(view.realized_pnl, signed=True)}.",
+            )
         await self._load(address)
 
     @rx.event
@@ -141,6 +144,10 @@ class DashboardState(rx.State):
         else:
             total = sum((v.realized_pnl for v in closed if v.realized_pnl is not None), Decimal(0))
             what = "position" if len(closed) == 1 else "positions"
-            self._done(True, f"Closed {len(closed)} {what}: realized {fmt.money(total, signed=True)}."
-                       if closed else "There was nothing to close.")  # fmt: skip
+            self._done(
+                True,
+                f"Closed {len(closed)} {what}: realized {fmt.money(total, signed=True)}."
+                if closed
+                else "There was nothing to close.",
+            )
         await self._load(address)

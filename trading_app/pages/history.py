@@ -19,8 +19,18 @@ from trading_app.state import LOGIN_ROUTE, verified_address
 
 log = logging.getLogger(__name__)
 
-COLUMNS = [("Closed", "start"), ("Market", "start"), ("Side", "start"), ("Size", "end"), ("Entry", "end"),
-           ("Exit", "end"), ("Realized PnL", "end"), ("Fees", "end"), ("Reason", "start"), ("Held", "end")]  # fmt: skip
+COLUMNS = [
+    ("Closed", "start"),
+    ("Market", "start"),
+    ("Side", "start"),
+    ("Size", "end"),
+    ("Entry", "end"),
+    ("Exit", "end"),
+    ("Realized PnL", "end"),
+    ("Fees", "end"),
+    ("Reason", "start"),
+    ("Held", "end"),
+]
 FILTERS = ("market", "side", "reason", "start", "end")
 
 
@@ -85,13 +95,22 @@ class HistoryState(rx.State):
 
 def _select(field: str, text: str, value: rx.Var, options: list[tuple[str, str]] | rx.Var) -> rx.Component:
     if isinstance(options, rx.Var):
-        items = [rx.select.item("All markets", value=views.ALL), rx.foreach(options, lambda m: rx.select.item(m, value=m))]
+        items = [
+            rx.select.item("All markets", value=views.ALL),
+            rx.foreach(options, lambda m: rx.select.item(m, value=m)),
+        ]
     else:
         items = [rx.select.item(name, value=key) for key, name in options]
     return rx.vstack(
-        rx.el.label(rx.text(text, size="1", weight="medium", color_scheme="gray"), html_for=f"filter-{field}"),
-        rx.select.root(rx.select.trigger(id=f"filter-{field}", width="100%", aria_label=text),
-                       rx.select.content(*items), value=value, on_change=HistoryState.set_filter(field)),  # fmt: skip
+        rx.el.label(
+            rx.text(text, size="1", weight="medium", color_scheme="gray"), html_for=f"filter-{field}"
+        ),
+        rx.select.root(
+            rx.select.trigger(id=f"filter-{field}", width="100%", aria_label=text),
+            rx.select.content(*items),
+            value=value,
+            on_change=HistoryState.set_filter(field),
+        ),
         spacing="1",
         width="100%",
     )
@@ -99,9 +118,16 @@ def _select(field: str, text: str, value: rx.Var, options: list[tuple[str, str]]
 
 def _date(field: str, text: str, value: rx.Var) -> rx.Component:
     return rx.vstack(
-        rx.el.label(rx.text(text, size="1", weight="medium", color_scheme="gray"), html_for=f"filter-{field}"),
-        rx.input(type="date", id=f"filter-{field}", value=value, on_change=HistoryState.set_filter(field),
-                 width="100%"),  # fmt: skip
+        rx.el.label(
+            rx.text(text, size="1", weight="medium", color_scheme="gray"), html_for=f"filter-{field}"
+        ),
+        rx.input(
+            type="date",
+            id=f"filter-{field}",
+            value=value,
+            on_change=HistoryState.set_filter(field),
+            width="100%",
+        ),
         spacing="1",
         width="100%",
     )
@@ -124,7 +150,10 @@ def _filters() -> rx.Component:
                 width="100%",
             ),
             rx.hstack(
-                rx.cond(S.error != "", rx.text(S.error, color_scheme="red", size="2", role="alert", id="history-error")),
+                rx.cond(
+                    S.error != "",
+                    rx.text(S.error, color_scheme="red", size="2", role="alert", id="history-error"),
+                ),
                 rx.spacer(),
                 rx.button("Clear filters", on_click=S.clear_filters, variant="ghost", size="1"),
                 width="100%",
@@ -142,8 +171,12 @@ def _filters() -> rx.Component:
 def _totals() -> rx.Component:
     t = HistoryState.totals
     return rx.grid(
-        stat_card("Trades", rx.text(t["trades"], size="6", weight="medium", id="history-trades"), t["record"]),
-        stat_card("Realized PnL", pnl_text(t["realized"], t["realized_tone"], size="6", id="history-realized")),
+        stat_card(
+            "Trades", rx.text(t["trades"], size="6", weight="medium", id="history-trades"), t["record"]
+        ),
+        stat_card(
+            "Realized PnL", pnl_text(t["realized"], t["realized_tone"], size="6", id="history-realized")
+        ),
         stat_card("Win rate", rx.text(t["win_rate"], size="6", weight="medium", id="history-win-rate")),
         stat_card("Fees", rx.text(t["fees"], size="6", weight="medium", id="history-fees")),
         columns=rx.breakpoints(initial="2", md="4"),
@@ -162,7 +195,11 @@ def _row(row: rx.Var) -> rx.Component:
         cell(row["exit"], "end"),
         cell(pnl_text(row["pnl"], row["pnl_tone"], size="2"), "end"),
         cell(row["fees"], "end"),
-        cell(rx.cond(row["status"] == "FAILED", status_badge(row["status"], "Never filled"), rx.text(row["reason"]))),
+        cell(
+            rx.cond(
+                row["status"] == "FAILED", status_badge(row["status"], "Never filled"), rx.text(row["reason"])
+            )
+        ),
         cell(row["held"], "end"),
         id="trade-" + row["id"],
     )
@@ -170,8 +207,9 @@ def _row(row: rx.Var) -> rx.Component:
 
 def history_page() -> rx.Component:
     """The page at `/history`."""
-    empty = empty_state("history", "No trades match", "Closed trades appear here. Try clearing the filters.",
-                        id="no-trades")  # fmt: skip
+    empty = empty_state(
+        "history", "No trades match", "Closed trades appear here. Try clearing the filters.", id="no-trades"
+    )
     return app_shell(
         "history",
         feed_watcher(HistoryState.load),
@@ -181,7 +219,11 @@ def history_page() -> rx.Component:
         panel(
             "Closed trades",
             data_table(COLUMNS, HistoryState.rows, _row, empty, "closed-trades"),
-            rx.cond(HistoryState.capped, rx.text(f"Showing your latest {trading.MAX_ROWS} closed trades.", size="1",
-                                                 color_scheme="gray")),  # fmt: skip
+            rx.cond(
+                HistoryState.capped,
+                rx.text(
+                    f"Showing your latest {trading.MAX_ROWS} closed trades.", size="1", color_scheme="gray"
+                ),
+            ),
         ),
     )

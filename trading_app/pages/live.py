@@ -113,10 +113,10 @@ def _finished(task: asyncio.Task[None]) -> None:
         log.error("live push failed", exc_info=task.exception())
 
 
-async def flush(timeout: float = 5.0) -> None:
+async def flush(wait_seconds: float = 5.0) -> None:
     """Wait until the pushes started so far are applied (tests, shutdown)."""
     if _pending:
-        await asyncio.wait(list(_pending), timeout=timeout)
+        await asyncio.wait(list(_pending), timeout=wait_seconds)
 
 
 def install(app: rx.App) -> None:
@@ -157,8 +157,11 @@ def feed_watcher(handler: EventHandler | EventSpec) -> rx.Component:
         ),
         _var_data=fire._get_all_var_data(),
     )
-    hooks = {"const feedSeen = useRef(null);": None, str(on_change): on_change._get_all_var_data(),
-             str(periodic): periodic._get_all_var_data()}  # fmt: skip
+    hooks = {
+        "const feedSeen = useRef(null);": None,
+        str(on_change): on_change._get_all_var_data(),
+        str(periodic): periodic._get_all_var_data(),
+    }
     marker = Var(
         _js_expr="null",
         _var_data=VarData(hooks=hooks, imports={"react": ["useEffect", "useRef"]}),

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from urllib.parse import urlsplit
 
 from trading_app.components import format as fmt
 from trading_app.domain import pnl
@@ -81,8 +82,10 @@ def summary_texts(summary: PnlSummary) -> Row:
 
 def equity_points(closed: Iterable[PositionView]) -> list[dict[str, object]]:
     """Cumulative realized PnL after each closed trade, oldest first, starting at zero."""
-    booked = sorted((v for v in closed if v.realized_pnl is not None and v.closed_at is not None),
-                    key=lambda v: (v.closed_at, v.id))  # fmt: skip
+    booked = sorted(
+        (v for v in closed if v.realized_pnl is not None and v.closed_at is not None),
+        key=lambda v: (v.closed_at, v.id),
+    )
     if not booked:
         return []
     total = Decimal(0)
@@ -186,7 +189,16 @@ def price_source_texts(status: SourceStatus) -> Row:
         state, detail = "down", status.last_error
     else:
         state, detail = "waiting", "no price read yet"
-    return {"title": title, "source": status.source, "state": state, "detail": detail}
+    return {"title": title, "source": _public_url(status.source), "state": state, "detail": detail}
+
+
+def _public_url(source: str) -> str:
+    """The source without credentials an operator may have put in its URL (user:pass@, ?key=)."""
+    parts = urlsplit(source)
+    if not parts.scheme or not parts.hostname:
+        return source
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{parts.hostname}{port}{parts.path}"
 
 
 def monitor_health(status: Mapping[str, object], now: datetime) -> Row:
