@@ -102,6 +102,8 @@ class IncomingAlert:
     received_at: datetime
     source_ip: str
     content_type: str | None = None
+    # a test alert sent from the settings page: runs on the paper venue whatever the account's network
+    paper: bool = False
 
 
 def _secret_matches(given: str | None, expected: str | None) -> bool:
@@ -177,6 +179,7 @@ async def receive_alert(alert: IncomingAlert) -> Receipt:
         market=parsed.market if parsed else None,
         dedupe_key=key if outcome is Outcome.ACCEPTED else None,
         dedupe_window=settings.webhook_dedupe_window_seconds if key and key.startswith("body:") else None,
+        paper=alert.paper,
     )
     stored = await _store(row)
     if stored.duplicate:

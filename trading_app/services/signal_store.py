@@ -67,6 +67,7 @@ class NewSignal:
     market: str | None = None
     dedupe_key: str | None = None
     dedupe_window: float | None = None
+    paper: bool = False  # a settings-page test alert: executed on the paper venue
 
     def __post_init__(self) -> None:
         if self.received_at.tzinfo is None:  # the PostgreSQL fast path binds it without UTCDateTime
