@@ -109,3 +109,20 @@ async def test_only_the_callers_account_changes(db_url: str) -> None:
     assert (await get_overview(alice)).size_mode == "risk_pct"
     with pytest.raises(UnknownUser):
         await save_risk(new_address(), GOOD)
+
+
+async def test_the_same_market_policy_is_validated_saved_and_shown(db_url: str) -> None:
+    address, _ = await make_user()
+    assert (await get_overview(address)).same_market_policy == "reject"  # the default
+    assert parse_risk(GOOD).same_market_policy == "reject"  # a form without the field
+    await save_risk(address, {**GOOD, "same_market_policy": "reverse"})
+    assert (await get_overview(address)).same_market_policy == "reverse"
+    assert (await raw_rows(address))["trading_accounts"]["same_market_policy"] == "reverse"
+    before = await raw_rows(address)
+    for bad in ("flip", "", "REVERSE"):
+        with pytest.raises(SettingsInvalid) as refused:
+            await save_risk(address, {**GOOD, "same_market_policy": bad})
+        assert refused.value.field == "same_market_policy"
+    assert await raw_rows(address) == before
+    await save_risk(address, {**GOOD, "same_market_policy": " reject "})
+    assert (await get_overview(address)).same_market_policy == "reject"

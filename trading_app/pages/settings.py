@@ -14,7 +14,7 @@ from trading_app.pages.settings_parts import error_notice, labelled, section, te
 from trading_app.pages.settings_state import SettingsState
 from trading_app.pages.settings_telegram import telegram_card
 from trading_app.pages.settings_webhook import webhook_card
-from trading_app.services.account_risk import SIZE_MODE_LABELS
+from trading_app.services.account_risk import SAME_MARKET_POLICIES, SIZE_MODE_LABELS
 from trading_app.state import AuthState
 
 S = SettingsState
@@ -29,6 +29,40 @@ def _risk_input(field: str, label: str, hint: str, placeholder: str = "") -> rx.
         placeholder=placeholder,
     )
     return labelled(label, control, field, hint)
+
+
+def _same_market_policy() -> rx.Component:
+    """What an opposite-side alert does while a position in that market is open."""
+    choices = rx.radio_group.root(
+        rx.vstack(
+            *[
+                rx.el.label(
+                    rx.hstack(
+                        rx.radio_group.item(value=value, id=f"same-market-{value}"),
+                        rx.text(label, size="2"),
+                        spacing="2",
+                        align="center",
+                    ),
+                    html_for=f"same-market-{value}",
+                    style={"cursor": "pointer"},
+                )
+                for value, label in SAME_MARKET_POLICIES.items()
+            ],
+            spacing="2",
+        ),
+        value=S.same_market_policy,
+        on_change=S.set_risk_field("same_market_policy"),
+        aria_label="Same-market policy",
+        name="same_market_policy",
+        id="same_market_policy",
+    )
+    return labelled(
+        "Opposite alert while a position is open",
+        choices,
+        "same_market_policy",
+        "E.g. a sell alert for BTC-USD while you are long BTC-USD. A same-side alert is always "
+        "rejected (no pyramiding); close and reverse alerts always work.",
+    )
 
 
 def _risk() -> rx.Component:
@@ -61,6 +95,7 @@ def _risk() -> rx.Component:
             spacing="4",
             width="100%",
         ),
+        _same_market_policy(),
         error_notice(S.risk_error, "risk-error"),
         rx.button("Save risk defaults", on_click=S.save_risk, type="button"),
         spacing="4",

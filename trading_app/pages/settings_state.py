@@ -34,6 +34,7 @@ RISK_FIELDS = (
     "max_notional_usd",
     "daily_loss_limit_usd",
     "slippage_pct",
+    "same_market_policy",
 )
 NETWORK_LABELS = {"paper": "Paper", "testnet": "dYdX testnet", "mainnet": "dYdX mainnet"}
 SECRET_INPUT_ID = "webhook-secret"  # noqa: S105 - an element id, not a secret
@@ -98,6 +99,7 @@ class SettingsState(rx.State):
     max_notional_usd: str = ""
     daily_loss_limit_usd: str = ""
     slippage_pct: str = ""
+    same_market_policy: str = "reject"
     risk_error: str = ""
 
     def _apply(self, view: AccountOverview) -> None:

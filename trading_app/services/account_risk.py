@@ -31,6 +31,12 @@ MAX_LEVERAGE = Decimal("50")  # dYdX's highest initial-margin leverage on any ma
 MAX_USD_LIMIT = Decimal("100000000")
 MAX_SLIPPAGE_PCT = Decimal("10")
 
+# what an alert for the OTHER side does while a position in that market is open
+SAME_MARKET_POLICIES = {
+    "reject": "Reject it (keep the open position; send close or reverse to change it)",
+    "reverse": "Reverse: close the open position, then open the new side",
+}
+
 SIZE_MODE_LABELS = {
     SizeMode.FIXED.value: "Fixed size (base units, e.g. 0.01 BTC)",
     SizeMode.USD.value: "Fixed notional (USD)",
@@ -50,6 +56,7 @@ class RiskSettings:
     max_notional_usd: Decimal | None
     daily_loss_limit_usd: Decimal | None
     slippage_pct: Decimal
+    same_market_policy: str = "reject"
 
 
 def _decimal(
@@ -76,6 +83,7 @@ def parse_risk(form: Mapping[str, str]) -> RiskSettings:
     """Validate the risk form (field name -> the text typed).
 
     Optional fields (`max_notional_usd`, `daily_loss_limit_usd`) may be empty, meaning no limit.
+    `same_market_policy` is "reject" (the default when the form has no such field) or "reverse".
 
     Raises:
         SettingsInvalid: The first problem found, naming its field.
@@ -95,6 +103,9 @@ def parse_risk(form: Mapping[str, str]) -> RiskSettings:
     daily = _decimal(form, "daily_loss_limit_usd", "Daily loss limit", MAX_USD_LIMIT, optional=True)
     slippage = _decimal(form, "slippage_pct", "Slippage", MAX_SLIPPAGE_PCT)
     assert size_value is not None and leverage is not None and slippage is not None  # required above
+    policy = str(form.get("same_market_policy", "reject")).strip()
+    if policy not in SAME_MARKET_POLICIES:
+        raise SettingsInvalid("same_market_policy", "Choose what an opposite-side alert does: reject or reverse.")
     if mode is SizeMode.EQUITY_PCT and size_value > leverage * 100:
         # a notional above equity x max leverage would be refused on every alert
         raise SettingsInvalid(
@@ -102,7 +113,7 @@ def parse_risk(form: Mapping[str, str]) -> RiskSettings:
         )
     if mode is SizeMode.USD and notional is not None and size_value > notional:
         raise SettingsInvalid("size_value", "The default size is above your max notional per position.")
-    return RiskSettings(mode, size_value, int(positions_text), leverage, notional, daily, slippage)
+    return RiskSettings(mode, size_value, int(positions_text), leverage, notional, daily, slippage, policy)
 
 
 async def save_risk(address: str, form: Mapping[str, str] | RiskSettings) -> RiskSettings:
@@ -126,6 +137,7 @@ async def save_risk(address: str, form: Mapping[str, str] | RiskSettings) -> Ris
         account.max_notional_usd = risk.max_notional_usd
         account.daily_loss_limit_usd = risk.daily_loss_limit_usd
         account.slippage_pct = risk.slippage_pct
+        account.same_market_policy = risk.same_market_policy
         account.updated_at = utcnow()
         session.add(account)
     return risk

@@ -71,6 +71,7 @@ class AccountOverview:
     max_notional_usd: Decimal | None
     daily_loss_limit_usd: Decimal | None
     slippage_pct: Decimal
+    same_market_policy: str = "reject"
 
 
 def webhook_url(webhook_uuid: str) -> str:
@@ -165,6 +166,7 @@ async def get_overview(address: str) -> AccountOverview:
             max_notional_usd=account.max_notional_usd,
             daily_loss_limit_usd=account.daily_loss_limit_usd,
             slippage_pct=account.slippage_pct,
+            same_market_policy=account.same_market_policy,
         )
 
 
