@@ -60,6 +60,10 @@ def _number(text: str) -> Decimal | float:
         return float(text)
 
 
+# one decoder for every body: json.loads(..., parse_float=...) would build a new one per call
+_DECODER = json.JSONDecoder(parse_float=_number)
+
+
 def _too_deep(text: str) -> bool:
     """True when brackets outside strings nest deeper than MAX_DEPTH.
 
@@ -95,7 +99,7 @@ def decode_body(raw: bytes) -> Body:
         problem = f"body: JSON nested deeper than {MAX_DEPTH} levels"
     if problem is None:
         try:
-            payload = json.loads(text, parse_float=_number)
+            payload = _DECODER.decode(text)
         except RecursionError:
             problem = "body: JSON nested too deeply"
         except json.JSONDecodeError as e:
@@ -156,7 +160,7 @@ def _mask_json(text: str, payload: dict[str, Any]) -> str:
             # (ensure_ascii=False), so every occurrence was found: no need to parse again
             return masked
         try:
-            if all(v in (None, "", MASK) for v in _sensitive_values(json.loads(masked, parse_float=_number))):
+            if all(v in (None, "", MASK) for v in _sensitive_values(_DECODER.decode(masked))):
                 return masked
         except (ValueError, RecursionError, ArithmeticError):
             pass
