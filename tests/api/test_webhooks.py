@@ -439,7 +439,7 @@ async def test_kept_connections_survive_a_database_restart(pg_url: str) -> None:
     async with client(app, ip=TV_IP) as c:
         assert (await c.post(hook.path, content=hook.text())).status_code == 202  # connections are kept now
         database = pg_url.rsplit("/", 1)[1]
-        execute_sql(PG_ADMIN_URL, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+        execute_sql(PG_ADMIN_URL, "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity "
                     "WHERE datname = :db AND pid <> pg_backend_pid()", db=database)
         content = hook.text(alert_id="after-restart")
         answers = [await c.post(hook.path, content=content) for _ in range(3)]  # TradingView resends on 5xx
