@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -47,10 +47,11 @@ WITHHELD = "[body withheld: it could not be masked safely]"
 class Body:
     """A decoded body. `payload` is what JSON decoding returned (None on failure)."""
 
-    text: str
-    payload: object
+    # repr=False: the text, the payload and the given secret all hold the secret
+    text: str = field(repr=False)
+    payload: object = field(repr=False)
     problem: str | None
-    given_secret: str | None
+    given_secret: str | None = field(repr=False)
 
 
 def _number(text: str) -> Decimal | float:

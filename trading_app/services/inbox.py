@@ -98,7 +98,7 @@ class IncomingAlert:
     """One webhook request as received."""
 
     webhook_uuid: str
-    body: bytes
+    body: bytes = field(repr=False)  # holds the secret
     received_at: datetime
     source_ip: str
     content_type: str | None = None
