@@ -3,11 +3,15 @@
 Two servers run on loopback, each one granian worker (uvloop by default) pinned to CPU 0:
 - the real API (`trading_app.api.app:build_api`) on a throwaway PostgreSQL database with 100
   users, each with a real webhook UUID and secret;
-- a bare Starlette endpoint on the same path that reads the body and answers 202 (no work).
+- a bare Starlette endpoint on the same path that reads the body and answers 202 (no work),
+  from bench/webhook_servers.py.
 The load generator (raw asyncio HTTP/1.1 on uvloop, keep-alive connections opened before the
 clock starts) runs pinned to CPU 1 and fires bursts of 2,000 alerts (~320-byte TradingView-style
 bodies, text/plain with a trailing newline, unique alert ids) spread over the 100 webhooks, with
 200 requests in flight. Rounds alternate bare / app; medians are reported.
+
+Besides latency and throughput, each line shows the CPU time per request of the server process
+and of the PostgreSQL backends of the bench database (where the accept path's cost goes).
 
 After each app round the database is checked: every 202 must name exactly one row holding that
 alert, no alert may have two rows, and nothing may be answered other than 202. A final pass
@@ -39,42 +43,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
-
 ROOT = Path(__file__).resolve().parent.parent
 ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
-WEBHOOK_ROUTE = "/api/webhooks/signal/{webhook_uuid}"
 SERVER_CPU, CLIENT_CPU = 0, 1
-
-
-def bare_app() -> Starlette:
-    """The baseline: same route and answer shape, no work (granian imports this factory)."""
-
-    async def accept(request: Request) -> JSONResponse:
-        await request.body()
-        return JSONResponse({"status": "accepted", "signal_id": 0}, status_code=202)
-
-    async def live(_request: Request) -> JSONResponse:
-        return JSONResponse({"status": "ok"})
-
-    return Starlette(routes=[Route(WEBHOOK_ROUTE, accept, methods=["POST"]), Route("/health/live", live)])
-
-
-
-def frozen_app() -> Starlette:
-    """The real API after `gc.collect(); gc.freeze()` (the --freeze-gc lever): the objects made at
-    start-up leave the collector's generations, so collections stop re-scanning them."""
-    import gc
-
-    from trading_app.api.app import build_api
-
-    app = build_api()
-    gc.collect()
-    gc.freeze()
-    return app
 
 
 # -- set-up --------------------------------------------------------------------------
@@ -331,9 +302,9 @@ def main() -> None:
     servers: list[subprocess.Popen[bytes]] = []
     try:
         hooks = asyncio.run(create_webhooks(args.webhooks))
-        target = "bench.webhook:frozen_app" if args.freeze_gc else "trading_app.api.app:build_api"
+        target = "bench.webhook_servers:frozen_app" if args.freeze_gc else "trading_app.api.app:build_api"
         app, app_port = start_server(target, args.loop)
-        bare, bare_port = start_server("bench.webhook:bare_app", args.loop)
+        bare, bare_port = start_server("bench.webhook_servers:bare_app", args.loop)
         servers += [app, bare]
         if hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) > 1:
             os.sched_setaffinity(0, {CLIENT_CPU})
