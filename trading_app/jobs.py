@@ -59,6 +59,10 @@ async def _tick(run: _Run) -> None:
         # return before the next run is due (APScheduler would skip it with a warning); whatever is
         # still running carries on and is reported by a later tick
         report = await monitor.monitor_tick(run.worker_id, wait=run.interval * 0.8)
+    except asyncio.CancelledError:
+        # shutdown cancels the running tick; the next start (or another worker) picks up
+        log.info("monitor tick cancelled by shutdown")
+        return
     except Exception as e:  # noqa: BLE001 - the scheduler would only log it; keep the reason for /health
         run.last_error = type(e).__name__
         log.exception("monitor tick failed")

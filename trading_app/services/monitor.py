@@ -34,6 +34,7 @@ from trading_app.services.ownership import Account
 from trading_app.services.reconcile import View, reconcile_position
 from trading_app.services.venues import venue_for
 from trading_app.settings import get_settings
+from trading_app.venues.errors import VenueTemporaryError
 from trading_app.venues.base import AccountState, Venue
 
 log = logging.getLogger(__name__)
@@ -219,7 +220,8 @@ def lease_ttl() -> timedelta:
 
 def _failed(account: Account, cursor: datetime | None, e: BaseException) -> AccountResult:
     log.warning("monitor: account %s/%s failed: %s", account[0], account[1], type(e).__name__,
-                exc_info=not isinstance(e, (TimeoutError, OSError)))
+                # an unreachable venue is an expected state, not a bug: no traceback per tick
+                exc_info=not isinstance(e, (TimeoutError, OSError, VenueTemporaryError)))
     return AccountResult(account[0], account[1], cursor=cursor, error=type(e).__name__)
 
 
