@@ -97,3 +97,16 @@ async def test_float_money_is_refused(db_url: str) -> None:
     with pytest.raises(Exception, match="Decimal"):
         async with session_scope() as s:
             s.add(models.PaperAccount(user_address="0x" + "c" * 40, collateral=1.5))  # type: ignore[arg-type]
+
+
+async def test_client_ids_use_the_whole_uint32_range(db_url: str) -> None:
+    user = "0x" + "d" * 40
+    async with session_scope() as s:
+        s.add(models.User(address=user, webhook_uuid="u-4", webhook_secret_enc="x"))
+        await s.flush()
+        s.add(models.Order(user_address=user, network="paper", market="BTC-USD", role="ENTRY",
+                           order_type="MARKET", side="BUY", client_id=2**32 - 1, status="PENDING"))
+    async with session_scope() as s:
+        from sqlmodel import select
+
+        assert (await s.exec(select(models.Order.client_id))).one() == 2**32 - 1

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import Column, Index, Text, UniqueConstraint, text
+from sqlalchemy import BigInteger, Column, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from trading_app.db.types import Money, UTCDateTime, utcnow
@@ -193,7 +193,7 @@ class Order(SQLModel, table=True):
     price: Decimal | None = _money(nullable=True)
     trigger_price: Decimal | None = _money(nullable=True)
     reduce_only: bool = Field(default=False)
-    client_id: int = Field()
+    client_id: int = Field(sa_column=Column(BigInteger, nullable=False))  # uint32: above int4's range
     order_flags: int = Field(default=0)
     clob_pair_id: int = Field(default=0)
     subaccount: int = Field(default=0)
@@ -234,7 +234,7 @@ class PaperOrder(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     user_address: str = Field(foreign_key="users.address", max_length=42)
-    client_id: int = Field()
+    client_id: int = Field(sa_column=Column(BigInteger, nullable=False))  # uint32: above int4's range
     market: str = Field(max_length=32)
     side: str = Field(max_length=8)
     order_type: str = Field(max_length=24)
@@ -261,7 +261,7 @@ class PaperFill(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     user_address: str = Field(foreign_key="users.address", max_length=42)
     order_id: int = Field(foreign_key="paper_orders.id")
-    client_id: int = Field()
+    client_id: int = Field(sa_column=Column(BigInteger, nullable=False))  # uint32: above int4's range
     market: str = Field(max_length=32)
     side: str = Field(max_length=8)
     size: Decimal = _money(default=Decimal(0))

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 8b7630239af5
+Revision ID: 0b402640e653
 Revises: 
-Create Date: 2026-11-22 02:54:52.376311
+Create Date: 2026-11-22 03:15:55.871331
 
 """
 from typing import Sequence, Union
@@ -14,7 +14,7 @@ import trading_app.db.types  # noqa: F401
 import sqlmodel
 
 # revision identifiers, used by Alembic.
-revision: str = '8b7630239af5'
+revision: str = '0b402640e653'
 down_revision: Union[str, Sequence[str], None] = None
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
@@ -103,7 +103,7 @@ def upgrade() -> None:
     op.create_table('paper_orders',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('user_address', sqlmodel.sql.sqltypes.AutoString(length=42), nullable=False),
-    sa.Column('client_id', sa.Integer(), nullable=False),
+    sa.Column('client_id', sa.BigInteger(), nullable=False),
     sa.Column('market', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
     sa.Column('side', sqlmodel.sql.sqltypes.AutoString(length=8), nullable=False),
     sa.Column('order_type', sqlmodel.sql.sqltypes.AutoString(length=24), nullable=False),
@@ -237,7 +237,7 @@ def upgrade() -> None:
     sa.Column('price', trading_app.db.types.Money(precision=38, scale=18), nullable=True),
     sa.Column('trigger_price', trading_app.db.types.Money(precision=38, scale=18), nullable=True),
     sa.Column('reduce_only', sa.Boolean(), nullable=False),
-    sa.Column('client_id', sa.Integer(), nullable=False),
+    sa.Column('client_id', sa.BigInteger(), nullable=False),
     sa.Column('order_flags', sa.Integer(), nullable=False),
     sa.Column('clob_pair_id', sa.Integer(), nullable=False),
     sa.Column('subaccount', sa.Integer(), nullable=False),
@@ -265,7 +265,7 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('user_address', sqlmodel.sql.sqltypes.AutoString(length=42), nullable=False),
     sa.Column('order_id', sa.Integer(), nullable=False),
-    sa.Column('client_id', sa.Integer(), nullable=False),
+    sa.Column('client_id', sa.BigInteger(), nullable=False),
     sa.Column('market', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
     sa.Column('side', sqlmodel.sql.sqltypes.AutoString(length=8), nullable=False),
     sa.Column('size', trading_app.db.types.Money(precision=38, scale=18), nullable=False),
