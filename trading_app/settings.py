@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     siwe_chain_id: int = 1
     # comma-separated in the environment (NoDecode: not parsed as JSON first)
     cors_allowed_origins: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["*"])
+    # per worker process: workers x (pool + overflow) must stay under PostgreSQL's max_connections
+    db_pool_size: int = 5
+    db_max_overflow: int = 5
     session_ttl_hours: int = 24 * 7
     monitor_interval_seconds: float = 3.0
     webhook_max_lag_seconds: int = 300

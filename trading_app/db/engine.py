@@ -44,7 +44,9 @@ def get_engine(url: str | None = None) -> AsyncEngine:
             engine = create_async_engine(url, connect_args={"timeout": 30})
             event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         else:
-            engine = create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+            settings = get_settings()
+            engine = create_async_engine(url, pool_size=settings.db_pool_size,
+                                         max_overflow=settings.db_max_overflow, pool_pre_ping=True)
         _engines[(url, loop_id)] = (engine, weakref.ref(loop) if loop is not None else (lambda: None))
     return engine
 
