@@ -74,7 +74,9 @@ def test_a_concrete_alert_fills_every_tradingview_placeholder() -> None:
 
 
 # -- the builder --------------------------------------------------------------------------------
-async def test_the_builder_checks_the_live_market_and_hides_the_secret(db_url: str, paper_market: FakeIndexer) -> None:
+async def test_the_builder_checks_the_live_market_and_hides_the_secret(
+    db_url: str, paper_market: FakeIndexer
+) -> None:
     address, secret = await make_user()
     small = await build_alert(address, {**FORM, "size_value": "0.00001"})
     assert small.errors == ["0.00001 is below the BTC-USD minimum of 0.0001."]
@@ -100,7 +102,8 @@ async def test_a_venue_that_cannot_answer_is_shown_as_such(db_url: str, paper_ma
     address, secret = await make_user()
     paper_market.down(503)
     built = await build_alert(address, FORM)
-    assert built.message == "" and built.errors[0].startswith("Could not read the market from the paper venue: ")
+    assert built.message == ""
+    assert built.errors[0].startswith("Could not read the market from the paper venue: ")
     # a dYdX network without credentials: the account's own venue is asked, not paper's
     await sql("UPDATE trading_accounts SET network = 'testnet' WHERE address = :a", a=address)
     paper_market.up()
@@ -125,7 +128,9 @@ async def test_a_test_alert_from_a_mainnet_account_runs_on_paper_only(
 
     result = await send_test_alert(address, FORM)
     assert result.ok, result
-    assert result.message == f"Test alert #{result.signal_id} accepted: watch it on the dashboard / alert log."
+    assert result.message == (
+        f"Test alert #{result.signal_id} accepted: watch it on the dashboard / alert log."
+    )
     await dispatch.drain()
 
     [(status, paper, source, raw, reason, position_id)] = await sql(
@@ -138,7 +143,8 @@ async def test_a_test_alert_from_a_mainnet_account_runs_on_paper_only(
     positions = await sql("SELECT id, network, market, side, status FROM positions WHERE user_address = :a",
                           a=address)
     assert positions == [(position_id, "paper", "BTC-USD", "LONG", "OPEN")]
-    assert await sql("SELECT count(*) FROM orders WHERE user_address = :a AND network != 'paper'", a=address) == [(0,)]
+    elsewhere = "SELECT count(*) FROM orders WHERE user_address = :a AND network != 'paper'"
+    assert await sql(elsewhere, a=address) == [(0,)]
 
 
 async def test_a_template_with_errors_is_not_sent(db_url: str, paper_market: FakeIndexer) -> None:
@@ -148,7 +154,9 @@ async def test_a_template_with_errors_is_not_sent(db_url: str, paper_market: Fak
     assert await sql("SELECT count(*) FROM signals WHERE user_address = :a", a=address) == [(0,)]
 
 
-async def test_a_rejection_by_the_webhook_is_reported_with_its_reason(db_url: str, paper_market: FakeIndexer) -> None:
+async def test_a_rejection_by_the_webhook_is_reported_with_its_reason(
+    db_url: str, paper_market: FakeIndexer
+) -> None:
     address, _ = await make_user()
     # the trader only accepts TradingView's own addresses: the settings page is not one of them
     await sql("UPDATE users SET webhook_ip_allowlist = true WHERE address = :a", a=address)

@@ -105,7 +105,9 @@ def parse_risk(form: Mapping[str, str]) -> RiskSettings:
     assert size_value is not None and leverage is not None and slippage is not None  # required above
     policy = str(form.get("same_market_policy", "reject")).strip()
     if policy not in SAME_MARKET_POLICIES:
-        raise SettingsInvalid("same_market_policy", "Choose what an opposite-side alert does: reject or reverse.")
+        raise SettingsInvalid(
+            "same_market_policy", "Choose what an opposite-side alert does: reject or reverse."
+        )
     if mode is SizeMode.EQUITY_PCT and size_value > leverage * 100:
         # a notional above equity x max leverage would be refused on every alert
         raise SettingsInvalid(

@@ -25,7 +25,13 @@ from decimal import Decimal
 
 from trading_app.db.engine import session_scope
 from trading_app.domain.enums import Network, SizeMode
-from trading_app.domain.templates import ACTIONS, STRATEGY_ACTION, BuiltTemplate, TemplateChoices, build_template
+from trading_app.domain.templates import (
+    ACTIONS,
+    STRATEGY_ACTION,
+    BuiltTemplate,
+    TemplateChoices,
+    build_template,
+)
 from trading_app.domain.tickers import normalize_market
 from trading_app.services import dispatch, inbox
 from trading_app.services.account_settings import load_account
@@ -35,7 +41,12 @@ from trading_app.venues.base import MarketSpec
 from trading_app.venues.errors import UnknownMarket, VenueError
 
 SECRET_PLACEHOLDER = "<your webhook secret>"  # noqa: S105 - what the page shows instead of it
-SIZE_MODES = {"size": SizeMode.FIXED, "size_usd": SizeMode.USD, "risk_pct": SizeMode.RISK_PCT, "default": None}
+SIZE_MODES = {
+    "size": SizeMode.FIXED,
+    "size_usd": SizeMode.USD,
+    "risk_pct": SizeMode.RISK_PCT,
+    "default": None,  # no size in the message: the account's default applies
+}
 ORDER_TYPES = ("market", "limit")
 TEST_SOURCE = "settings-page"
 _PLAIN_DECIMAL = re.compile(r"^\d{1,12}(\.\d{1,8})?$")
@@ -134,7 +145,8 @@ async def _build(
     except VenueError as e:
         where = "the paper venue" if network is Network.PAPER else f"dYdX {network.value}"
         reason = (str(e) or type(e).__name__)[:200]
-        return BuiltTemplate("", [f"Could not read the market from {where}: {reason}"], []), secret, webhook_uuid
+        problem = f"Could not read the market from {where}: {reason}"
+        return BuiltTemplate("", [problem], []), secret, webhook_uuid
     return build_template(choices, rules, secret), secret, webhook_uuid
 
 
@@ -182,7 +194,9 @@ def _outcome(receipt: inbox.Receipt) -> TestAlertResult:
                            f"{receipt.reason}", receipt.signal_id, details)
 
 
-async def send_test_alert(address: str, form: Mapping[str, str], *, now: datetime | None = None) -> TestAlertResult:
+async def send_test_alert(
+    address: str, form: Mapping[str, str], *, now: datetime | None = None
+) -> TestAlertResult:
     """Send the builder's alert through the real webhook path as a paper test, and start it.
 
     A strategy message is sent as a `buy`. It is checked against the paper venue's markets, where
@@ -193,7 +207,8 @@ async def send_test_alert(address: str, form: Mapping[str, str], *, now: datetim
     """
     built, secret, webhook_uuid = await _build(address, form, Network.PAPER)
     if not built.ok:
-        return TestAlertResult(False, "Fix the template first: " + " ".join(built.errors), details=built.errors)
+        text = "Fix the template first: " + " ".join(built.errors)
+        return TestAlertResult(False, text, details=built.errors)
     now = now or datetime.now(UTC)
     body = concrete_alert(built.message, side="buy", alert_id=f"test-{secrets.token_hex(6)}", now=now)
     alert = inbox.IncomingAlert(
