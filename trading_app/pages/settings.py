@@ -10,6 +10,7 @@ from __future__ import annotations
 import reflex as rx
 
 from trading_app.pages.settings_account import credentials_card, network_card
+from trading_app.pages.settings_alerts import alerts_card
 from trading_app.pages.settings_parts import error_notice, labelled, section, text_input
 from trading_app.pages.settings_state import SettingsState
 from trading_app.pages.settings_telegram import telegram_card
@@ -139,6 +140,13 @@ def _content() -> rx.Component:
             "Where TradingView sends your alerts, and the secret that proves they are yours.",
             webhook_card(),
             section_id="webhook",
+        ),
+        section(
+            "zap",
+            "Alert builder",
+            "Build a TradingView alert message checked against the live market, and send a test alert.",
+            alerts_card(),
+            section_id="alert-builder",
         ),
         section(
             "bell",
