@@ -2,7 +2,7 @@
 fills priced by FakeIndexer, the real monitor closing at the take-profit, Telegram through
 FakeTelegram, and a second trader's open tab that must see none of it.
 
-Run under the browser lock (`flock /tmp/trading_app_browser.lock ...`): the harness compiles into .web.
+The `running_app` fixture takes /tmp/trading_app_browser.lock itself (the harness compiles into .web).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 the paper venue priced by FakeIndexer, the secret kept out of the page's state, and a test alert that
 goes through the real webhook path and is executed on paper by the running app, even on a mainnet account.
 
-Run under the browser lock (`flock /tmp/trading_app_browser.lock ...`): the harness compiles into .web.
+The `running_app` fixture takes /tmp/trading_app_browser.lock itself (the harness compiles into .web).
 """
 
 from __future__ import annotations
