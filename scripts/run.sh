@@ -9,6 +9,10 @@ ROOT=$PWD
 . scripts/env.sh
 FRONTEND_PORT="${FRONTEND_PORT:-3000}"
 BACKEND_PORT="${BACKEND_PORT:-8000}"
+# sign-in messages name the page's origin and webhook URLs the backend's: follow the chosen ports
+# (an explicit PUBLIC_URL / API_URL in the environment still wins)
+export PUBLIC_URL="${PUBLIC_URL:-http://localhost:$FRONTEND_PORT}"
+export API_URL="${API_URL:-http://localhost:$BACKEND_PORT}"
 echo
 echo "==> starting: open http://localhost:$FRONTEND_PORT"
 echo "    API and webhooks on http://localhost:$BACKEND_PORT, health at http://localhost:$BACKEND_PORT/health/ready"
