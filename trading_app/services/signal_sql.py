@@ -144,6 +144,10 @@ class PostgresConnections:
                 return conn
             try:
                 await conn.execute("SELECT 1")
+                if not self._autocommit:
+                    # the ping opened a transaction: left open, the caller's `transaction()` would
+                    # become a savepoint inside it and its commit would never reach the database
+                    await conn.rollback()
                 return conn
             except psycopg.Error:
                 with contextlib.suppress(Exception):
