@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -267,8 +268,23 @@ class DydxExchange:
         order.status, order.removal_reason = status, reason
         self._publish(order)
 
-    def _fill(self, order: SimOrder, size: Decimal, price: Decimal, liquidity: str = "TAKER") -> None:
-        fee = (size * price * self.taker_fee) if liquidity == "TAKER" else Decimal(0)
+    def liquidate(self, owner: str, subaccount: int, ticker: str, price: Decimal, fee: Decimal = Decimal(0)) -> None:
+        """The protocol liquidates the whole position at `price`: a LIQUIDATED fill, no order of the owner's.
+
+        Resting reduce-only conditional orders stay on the book, as they would on the chain: the
+        owner (our monitor) has to cancel them.
+        """
+        with self.lock:
+            pos = self.positions[(owner, subaccount, ticker)]
+            side = "SELL" if pos.size > 0 else "BUY"
+            order = SimOrder(key=(owner, subaccount, 0, 0, -1), uuid=str(uuid.uuid4()), ticker=ticker, side=side,
+                             size=abs(pos.size), price=price, tif="IOC", reduce_only=True, gtb=None, gtbt=None)
+            self._fill(order, abs(pos.size), price, fill_type="LIQUIDATED", fee=fee)
+
+    def _fill(self, order: SimOrder, size: Decimal, price: Decimal, liquidity: str = "TAKER",
+              fill_type: str = "LIMIT", fee: Decimal | None = None) -> None:
+        if fee is None:
+            fee = (size * price * self.taker_fee) if liquidity == "TAKER" else Decimal(0)
         signed = size if order.side == "BUY" else -size
         key = (order.owner, order.subaccount, order.ticker)
         pos = self.positions.setdefault(key, SimPosition(created_height=self.height, created_at=now_iso()))
@@ -286,7 +302,7 @@ class DydxExchange:
         self.usdc[money] = self.usdc.get(money, Decimal(0)) - signed * price - fee
         order.filled += size
         self._filled_placements.setdefault(order.key, set()).add(id(order))
-        fill = fill_json(order, size, price, fee, liquidity, self.height, now_iso())
+        fill = fill_json(order, size, price, fee, liquidity, self.height, now_iso(), fill_type)
         self.fills.append((*self._visibility(), order.owner, fill))
         self._publish_subaccount(order.owner, order.subaccount)
 

@@ -74,13 +74,16 @@ def order_json(order: SimOrder, exchange: DydxExchange) -> dict[str, Any]:
 
 
 def fill_json(order: SimOrder, size: Decimal, price: Decimal, fee: Decimal, liquidity: str, height: int,
-              created_at: str) -> dict[str, Any]:
-    return {
-        "id": str(uuid.uuid4()), "side": order.side, "liquidity": liquidity, "type": "LIMIT",
+              created_at: str, fill_type: str = "LIMIT") -> dict[str, Any]:
+    body = {
+        "id": str(uuid.uuid4()), "side": order.side, "liquidity": liquidity, "type": fill_type,
         "market": order.ticker, "marketType": "PERPETUAL", "price": fmt(price), "size": fmt(size),
         "fee": fmt(fee), "affiliateRevShare": "0", "createdAt": created_at, "createdAtHeight": str(height),
         "orderId": order.uuid, "clientMetadata": "2", "subaccountNumber": order.subaccount,
     }
+    if fill_type != "LIMIT":  # the protocol's liquidation/deleveraging side has no order of the owner's
+        body["orderId"] = None
+    return body
 
 
 def subaccount_json(owner: str, subaccount: int, usdc: Decimal, positions: dict[str, SimPosition],

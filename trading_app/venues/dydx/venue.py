@@ -323,7 +323,9 @@ class DydxVenue(Venue):
         return sorted(found.values(),
                       key=lambda f: (int(f.get("createdAtHeight", 0)), f["createdAt"], f["id"]))
 
-    async def _client_id(self, uuid: str) -> int:
+    async def _client_id(self, uuid: str | None) -> int:
+        if not uuid:
+            return 0  # a liquidation or deleveraging fill: the protocol's, no order of ours
         if uuid not in self._client_ids:
             try:
                 data = await self.client.get(f"/v4/orders/{uuid}")
@@ -333,7 +335,7 @@ class DydxVenue(Venue):
         return self._client_ids[uuid]
 
     async def _resolve(self, raw: list[dict[str, Any]]) -> list[Fill]:
-        ids = await asyncio.gather(*(self._client_id(f.get("orderId", "")) for f in raw))
+        ids = await asyncio.gather(*(self._client_id(f.get("orderId")) for f in raw))
         return [parse.fill(f, cid) for f, cid in zip(raw, ids, strict=True)]
 
     async def fills(self, market: str | None = None, since: datetime | None = None) -> list[Fill]:
