@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import reflex as rx
 
+from trading_app.components.layout import app_shell, page_header
 from trading_app.pages.settings_account import credentials_card, network_card
 from trading_app.pages.settings_alerts import alerts_card
 from trading_app.pages.settings_parts import error_notice, labelled, section, text_input
@@ -16,7 +17,6 @@ from trading_app.pages.settings_state import SettingsState
 from trading_app.pages.settings_telegram import telegram_card
 from trading_app.pages.settings_webhook import webhook_card
 from trading_app.services.account_risk import SAME_MARKET_POLICIES, SIZE_MODE_LABELS
-from trading_app.state import AuthState
 
 S = SettingsState
 
@@ -106,24 +106,9 @@ def _risk() -> rx.Component:
 
 def _content() -> rx.Component:
     return rx.vstack(
-        rx.hstack(
-            rx.vstack(
-                rx.heading("Settings", size="8", as_="h1"),
-                rx.hstack(
-                    rx.text("Signed in as", size="2", color_scheme="gray"),
-                    rx.code(AuthState.display_address, size="2"),
-                    align="center",
-                ),
-                spacing="1",
-            ),
-            rx.spacer(),
-            rx.link(
-                rx.button(rx.icon("layout_dashboard", size=14), "Dashboard", variant="soft"),
-                href="/dashboard",
-            ),
-            rx.button("Log out", on_click=AuthState.logout, variant="ghost"),
-            width="100%",
-            align="center",
+        page_header(
+            "Settings",
+            "Where your alerts trade, your dYdX credentials, Telegram, your webhook and risk defaults.",
         ),
         section(
             "wallet",
@@ -168,13 +153,12 @@ def _content() -> rx.Component:
 
 
 def settings_page() -> rx.Component:
-    """The page at `/settings`."""
-    return rx.container(
+    """The page at `/settings`: the shared top bar over the sections, once the settings are loaded."""
+    return app_shell(
+        "settings",
         rx.cond(
-            AuthState.is_authenticated & S.loaded,
+            S.loaded,
             _content(),
-            rx.center(rx.spinner(size="3"), min_height="60vh", id="checking-session"),
+            rx.center(rx.spinner(size="3"), min_height="60vh", id="loading-settings"),
         ),
-        size="3",
-        padding_y="2em",
     )
