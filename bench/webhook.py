@@ -1,8 +1,10 @@
 """The webhook accept path under bursts, next to a bare endpoint on the same server stack.
 
 Two servers run on loopback, each one granian worker (uvloop by default) pinned to CPU 0:
-- the real API (`trading_app.api.app:build_api`) on a throwaway PostgreSQL database with 100
-  users, each with a real webhook UUID and secret;
+- the real API as production serves it (`bench.webhook_servers:api_app`: `build_api()` behind
+  the security-headers middleware, the start-up `gc.freeze()`, an executor registered so every
+  202 hands its signal off; the executor itself does nothing, execution is not the accept path)
+  on a throwaway PostgreSQL database with 100 users, each with a real webhook UUID and secret;
 - a bare Starlette endpoint on the same path that reads the body and answers 202 (no work),
   from bench/webhook_servers.py.
 The load generator (raw asyncio HTTP/1.1 on uvloop, keep-alive connections opened before the
@@ -20,7 +22,7 @@ re-sends a whole round: every copy must be answered "duplicate" with the origina
 Targets: nothing lost or duplicated; app throughput >= 0.5 x bare; app p99 <= 2 x bare p99.
 
 Run: python bench/webhook.py [--rounds 3] [--alerts 2000] [--webhooks 100] [--concurrency 200]
-                             [--loop uvloop|asyncio] [--freeze-gc]
+                             [--loop uvloop|asyncio] [--no-freeze-gc]
 Needs the local PostgreSQL (a throwaway database is created and dropped). Loopback only.
 """
 
@@ -295,14 +297,15 @@ def main() -> None:
     parser.add_argument("--webhooks", type=int, default=100)
     parser.add_argument("--concurrency", type=int, default=200)
     parser.add_argument("--loop", choices=["uvloop", "asyncio"], default="uvloop")
-    parser.add_argument("--freeze-gc", action="store_true", help="serve the app through frozen_app() (gc.freeze)")
+    parser.add_argument("--no-freeze-gc", dest="freeze_gc", action="store_false",
+                        help="serve the app without the start-up gc.freeze() production does (A/B)")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
     name, url = prepare_database()
     servers: list[subprocess.Popen[bytes]] = []
     try:
         hooks = asyncio.run(create_webhooks(args.webhooks))
-        target = "bench.webhook_servers:frozen_app" if args.freeze_gc else "trading_app.api.app:build_api"
+        target = "bench.webhook_servers:api_app" if args.freeze_gc else "bench.webhook_servers:unfrozen_api_app"
         app, app_port = start_server(target, args.loop)
         bare, bare_port = start_server("bench.webhook_servers:bare_app", args.loop)
         servers += [app, bare]
@@ -358,7 +361,7 @@ def run_rounds(args: argparse.Namespace, hooks: list[tuple[str, str, str]], url:
 
     lines = [
         f"webhook accept bench: {args.alerts} alerts x {args.rounds} rounds over {args.webhooks} webhooks, "
-        f"{args.concurrency} in flight, granian 1 worker ({args.loop}{', gc.freeze' if args.freeze_gc else ''}) "
+        f"{args.concurrency} in flight, granian 1 worker ({args.loop}{'' if args.freeze_gc else ', NO gc.freeze'}) "
         f"on CPU {SERVER_CPU}, client on CPU {CLIENT_CPU}",
         f"{'':18}{'req/s':>8}{'p50 ms':>9}{'p99 ms':>9}{'server CPU':>12}{'PG CPU':>9}   per round (req/s, p99 ms)",
     ]

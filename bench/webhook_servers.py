@@ -23,14 +23,29 @@ def bare_app() -> Starlette:
     return Starlette(routes=[Route(WEBHOOK_ROUTE, accept, methods=["POST"]), Route("/health/live", live)])
 
 
-def frozen_app() -> Starlette:
-    """The real API after `gc.collect(); gc.freeze()` (the --freeze-gc lever): the objects made at
-    start-up leave the collector's generations, so collections stop re-scanning them."""
+def api_app() -> object:
+    """The real API as production serves it, minus Reflex's own routes: `build_api()` behind the
+    security-headers middleware, an executor registered for the hand-off after each 202 (a no-op:
+    the engine's work is not part of the accept path, the task per accepted alert is), and the
+    start-up heap frozen as the app's lifespan task does."""
+    from trading_app.api.app import build_api
+    from trading_app.api.security import security_headers
+    from trading_app.services import dispatch
+    from trading_app.startup_gc import freeze_startup_heap
+
+    async def execute(_signal_id: int) -> None:
+        return None
+
+    dispatch.set_executor(execute)
+    app = security_headers(production=True)(build_api())
+    freeze_startup_heap()
+    return app
+
+
+def unfrozen_api_app() -> object:
+    """`api_app` without the start-up `gc.freeze()` (the --no-freeze-gc lever, for A/B runs)."""
     import gc
 
-    from trading_app.api.app import build_api
-
-    app = build_api()
-    gc.collect()
-    gc.freeze()
+    app = api_app()
+    gc.unfreeze()
     return app

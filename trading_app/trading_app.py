@@ -15,6 +15,7 @@ from trading_app.pages.login import LoginState, login_page
 from trading_app.pages.settings import SettingsState, settings_page
 from trading_app.services.telegram import configure_logging
 from trading_app.settings import get_settings
+from trading_app.startup_gc import freeze_startup_heap
 from trading_app.state import AuthState
 
 settings = get_settings()
@@ -52,3 +53,5 @@ app.add_page(
 app.register_lifespan_task(monitor_lifespan)
 # every change a service reports reaches the trader's open tabs (services never import the UI)
 live.install(app)
+# last: once every other start-up task has run, the loaded heap leaves the collector's scans
+app.register_lifespan_task(freeze_startup_heap)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import os
 
 import pytest
 
@@ -68,6 +70,30 @@ async def test_a_secret_that_cannot_be_opened_is_our_fault_and_stores_nothing(db
     with pytest.raises(InboxUnavailable):
         await send(hook, hook.text())
     assert signal_rows(db_url) == []
+
+
+async def test_a_master_key_taken_away_stops_a_webhook_that_worked_before(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the opened secret is remembered per ciphertext; a new keyring must not inherit that memory
+    hook = await make_hook()
+    assert (await send(hook, hook.text())).outcome is Outcome.ACCEPTED
+    monkeypatch.setenv("APP_MASTER_KEYS", json.dumps({"7": base64.b64encode(os.urandom(32)).decode()}))
+    monkeypatch.setenv("APP_PRIMARY_KEY_ID", "7")
+    reset_app_caches()
+    with pytest.raises(InboxUnavailable):
+        await send(hook, hook.text(alert_id="second"))
+    assert len(signal_rows(db_url)) == 1
+
+
+async def test_a_wrong_secret_is_refused_while_the_right_one_is_remembered(db_url: str) -> None:
+    hook = await make_hook()
+    assert (await send(hook, hook.text())).outcome is Outcome.ACCEPTED
+    right = hook.secret
+    for wrong in (right[:-1], right + "x", "", right.upper()):
+        hook.secret = wrong
+        assert (await send(hook, hook.text(alert_id=f"w-{wrong}"))).outcome is Outcome.UNAUTHORIZED
+    assert len(signal_rows(db_url)) == 1
 
 
 async def test_rejections_carry_the_parsed_fields_when_there_are_any(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -89,11 +89,15 @@ class ParsedSignal:
     def to_dict(self) -> dict[str, str]:
         """JSON-ready form for the `signals.parsed` column (absent fields left out)."""
         out: dict[str, str] = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
+        for name in _FIELD_NAMES:
+            value = getattr(self, name)
             if value is not None:
-                out[f.name] = value.isoformat() if isinstance(value, datetime) else str(value)
+                out[name] = value.isoformat() if isinstance(value, datetime) else str(value)
         return out
+
+
+_FIELD_NAMES = tuple(f.name for f in fields(ParsedSignal))
+_NUMERIC = (int, float, str, Decimal)
 
 
 def _show(value: object) -> str:
@@ -106,7 +110,7 @@ def _show(value: object) -> str:
 
 def _decimal(value: object) -> Decimal | str:
     """The value as a Decimal, or the reason it is not one."""
-    if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
+    if isinstance(value, bool) or not isinstance(value, _NUMERIC):
         return f"{_show(value)} is not a number"
     if isinstance(value, str):
         text = value.strip()
@@ -118,7 +122,7 @@ def _decimal(value: object) -> Decimal | str:
             return f"{_show(value)} is not a number"
     else:
         # str() of a JSON float is its shortest repr ("0.1"), so no binary noise comes along
-        number = Decimal(value if isinstance(value, int | Decimal) else str(value))
+        number = Decimal(str(value) if isinstance(value, float) else value)
     if not number.is_finite():
         return f"{_show(value)} is not a finite number"
     return number
@@ -132,7 +136,9 @@ def _positive(value: object, name: str) -> Decimal | str:
         return f"must be greater than 0, got {_show(value)}"
     if number >= MAX_NUMBER:
         return f"{_show(value)} is too large"
-    if -int(number.normalize().as_tuple().exponent) > MAX_DECIMAL_PLACES:
+    # normalize() only when needed: trailing zeros ("1.5000...0") do not count as places
+    exponent = number.as_tuple().exponent
+    if -int(exponent) > MAX_DECIMAL_PLACES and -int(number.normalize().as_tuple().exponent) > MAX_DECIMAL_PLACES:
         return f"{_show(value)} has more than {MAX_DECIMAL_PLACES} decimal places"
     upper = _UPPER.get(name)
     if upper is not None and number >= upper:
@@ -230,7 +236,7 @@ def parse_signal(
     """
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
-    if not isinstance(payload, Mapping):
+    if type(payload) is not dict and not isinstance(payload, Mapping):  # the ABC check is slow
         raise InvalidSignal(["body: expected a JSON object"])
     data = {k: v for k, v in payload.items() if isinstance(k, str) and v is not None}
     errors: list[str] = []

@@ -125,6 +125,23 @@ def storable(text: str) -> str:
     return text.replace("\x00", "\ufffd").encode("utf-8", "replace").decode("utf-8")
 
 
+# Alerts repeat the same few keys: the regex verdict per key is remembered (bounded, short keys)
+_KEY_VERDICTS: dict[str, bool] = {}
+_MAX_KEY_VERDICTS, _MAX_REMEMBERED_KEY = 4096, 64
+_CONTAINERS = (dict, list)
+
+
+def _is_sensitive(key: str) -> bool:
+    verdict = _KEY_VERDICTS.get(key)
+    if verdict is None:
+        verdict = _SENSITIVE.search(key) is not None
+        if len(key) <= _MAX_REMEMBERED_KEY:
+            if len(_KEY_VERDICTS) >= _MAX_KEY_VERDICTS:
+                _KEY_VERDICTS.clear()
+            _KEY_VERDICTS[key] = verdict
+    return verdict
+
+
 def _sensitive_values(payload: object) -> list[Any]:
     """Values under credential-like keys, at any depth (iterative: the nesting may be deep)."""
     found, stack = [], [payload]
@@ -132,18 +149,18 @@ def _sensitive_values(payload: object) -> list[Any]:
         node = stack.pop()
         if isinstance(node, dict):
             for key, value in node.items():
-                if _SENSITIVE.search(key):
+                if _is_sensitive(key):
                     found.append(value)
-                else:
+                elif isinstance(value, _CONTAINERS):  # scalars need no visit
                     stack.append(value)
         elif isinstance(node, list):
-            stack.extend(node)
+            stack.extend(v for v in node if isinstance(v, _CONTAINERS))
     return found
 
 
 def _redacted(payload: object) -> object:
     if isinstance(payload, dict):
-        return {k: MASK if _SENSITIVE.search(k) else _redacted(v) for k, v in payload.items()}
+        return {k: MASK if _is_sensitive(k) else _redacted(v) for k, v in payload.items()}
     if isinstance(payload, list):
         return [_redacted(v) for v in payload]
     return payload

@@ -48,7 +48,7 @@ from trading_app.domain.errors import InvalidSignal
 from trading_app.domain.signals import ParsedSignal, parse_signal
 from trading_app.services import signal_store
 from trading_app.services.alert_text import Body, decode_body, masked_body, storable
-from trading_app.services.crypto import DecryptionError
+from trading_app.services.crypto import DecryptionError, get_keyring
 from trading_app.services.market_check import market_exists
 from trading_app.services.secrets import open_secret
 from trading_app.settings import get_settings
@@ -60,7 +60,7 @@ TRADINGVIEW_IPS = frozenset(
     ipaddress.ip_address(a) for a in ("52.89.214.238", "34.212.75.30", "54.218.53.128", "52.32.178.7")
 )
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
-_DUMMY_SECRET = secrets.token_urlsafe(24).encode()
+_DUMMY_DIGEST = hashlib.sha256(secrets.token_bytes(32)).digest()
 INTERNAL_ERROR = "internal error while validating this alert; it was not executed"
 
 
@@ -106,11 +106,42 @@ class IncomingAlert:
     paper: bool = False
 
 
-def _secret_matches(given: str | None, expected: str | None) -> bool:
-    # compare even when there is nothing to compare with, so every refusal costs the same
-    given_bytes = given.encode("utf-8", "surrogatepass") if given is not None else b""
-    target = expected.encode() if expected is not None else _DUMMY_SECRET
-    return hmac.compare_digest(given_bytes, target) and given is not None and expected is not None
+def _digest(secret: str) -> bytes:
+    return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).digest()
+
+
+class _SecretDigests:
+    """SHA-256 of each webhook's opened secret, keyed by (owner, ciphertext): opening it costs an
+    AES-GCM decryption per alert, a digest lookup a dict access. Keyed by the ciphertext read with
+    the owner on every alert, a rotated secret (new ciphertext) misses at once: no staleness. Only
+    digests are kept, never a plaintext; a new keyring (settings reloaded) starts afresh."""
+
+    MAX = 4096  # entries; cleared when full (a rotation leaves its old entry behind)
+
+    def __init__(self) -> None:
+        self._ring: object = None
+        self._digests: dict[tuple[str, str], bytes] = {}
+
+    def get(self, address: str, token: str) -> bytes:
+        ring = get_keyring()
+        if ring is not self._ring:
+            self._ring, self._digests = ring, {}
+        digest = self._digests.get((address, token))
+        if digest is None:
+            if len(self._digests) >= self.MAX:
+                self._digests = {}
+            digest = self._digests[(address, token)] = _digest(open_secret(address, "webhook_secret_enc", token))
+        return digest
+
+
+_secret_digests = _SecretDigests()
+
+
+def _secret_matches(given: str | None, expected: bytes | None) -> bool:
+    # digests of equal length compared in constant time, also when there is nothing to compare
+    # with (unknown webhook), so every refusal costs the same
+    target = expected if expected is not None else _DUMMY_DIGEST
+    return hmac.compare_digest(_digest(given or ""), target) and given is not None and expected is not None
 
 
 def from_tradingview(source_ip: str) -> bool:
@@ -147,12 +178,13 @@ async def receive_alert(alert: IncomingAlert) -> Receipt:
             log.error("webhook lookup failed: %s", type(e).__name__)
             raise InboxUnavailable from e
     try:
-        expected = open_secret(owner.address, "webhook_secret_enc", owner.secret_enc) if owner else None
+        expected = _secret_digests.get(owner.address, owner.secret_enc) if owner else None
     except DecryptionError as e:  # a master key is missing: our fault, and nothing is stored
         log.error("cannot open the webhook secret of %s: %s", owner.address if owner else "-", e)
         raise InboxUnavailable from e
-    if not _secret_matches(body.given_secret, expected) or owner is None or expected is None:
+    if not _secret_matches(body.given_secret, expected) or owner is None or body.given_secret is None:
         return Receipt(Outcome.UNAUTHORIZED)
+    secret = body.given_secret  # equal to the stored secret: its digest matched
 
     settings = get_settings()
     parsed: ParsedSignal | None = None
@@ -163,9 +195,9 @@ async def receive_alert(alert: IncomingAlert) -> Receipt:
             f"source address {alert.source_ip[:64]} is not one of TradingView's webhook addresses",
         )
     else:
-        outcome, details, parsed, key = await _judge(body, alert, owner, expected)
+        outcome, details, parsed, key = await _judge(body, alert, owner, secret)
 
-    masked = masked_body(body, expected)
+    masked = masked_body(body, secret)
     row = signal_store.NewSignal(
         user_address=owner.address,
         received_at=alert.received_at,
