@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import select
 import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from sqlalchemy import event
+from sqlalchemy import event, exc
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -28,6 +29,32 @@ def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
     cursor.close()
 
 
+# A pooled connection older than this is replaced at its next checkout (bounds how long a
+# connection a middlebox dropped silently can sit in the pool).
+POOL_RECYCLE_SECONDS = 1800
+
+
+def _drop_dead_connection(dbapi_connection: object, _record: object, _proxy: object) -> None:
+    """Checkout check that costs no round trip (unlike `pool_pre_ping`'s SELECT 1 per checkout).
+
+    An idle pooled connection has nothing to read. When PostgreSQL restarts or terminates a
+    backend it sends an error and closes the socket, so the socket turns readable (or the
+    driver already knows it is closed). Raising `InvalidatePoolError` makes the pool
+    replace this connection, and every other one opened before now, before the caller
+    sees it: trading continues on fresh connections after a database restart.
+    """
+    raw = getattr(dbapi_connection, "_connection", dbapi_connection)  # psycopg under the async adapter
+    if getattr(raw, "closed", False) or getattr(raw, "broken", False):
+        raise exc.InvalidatePoolError("connection closed while pooled")
+    try:
+        fd = raw.pgconn.socket  # type: ignore[attr-defined]
+        readable, _, _ = select.select([fd], [], [], 0)
+    except Exception as e:  # noqa: BLE001 - a socket we cannot even poll is not worth keeping
+        raise exc.InvalidatePoolError(f"pooled connection unusable: {type(e).__name__}") from e
+    if readable:  # a termination notice or EOF (a harmless notice costs only a reconnect)
+        raise exc.InvalidatePoolError("server spoke to an idle pooled connection (restart or termination)")
+
+
 def get_engine(url: str | None = None) -> AsyncEngine:
     """Return the async engine for `url` (default: the configured database)."""
     url = url or get_settings().async_database_url
@@ -46,7 +73,8 @@ def get_engine(url: str | None = None) -> AsyncEngine:
         else:
             settings = get_settings()
             engine = create_async_engine(url, pool_size=settings.db_pool_size,
-                                         max_overflow=settings.db_max_overflow, pool_pre_ping=True)
+                                         max_overflow=settings.db_max_overflow, pool_recycle=POOL_RECYCLE_SECONDS)
+            event.listen(engine.sync_engine.pool, "checkout", _drop_dead_connection)
         _engines[(url, loop_id)] = (engine, weakref.ref(loop) if loop is not None else (lambda: None))
     return engine
 
