@@ -173,3 +173,75 @@ async def test_several_processes_racing_on_one_user_fill_once(
     assert (await venue.order_status(stop)).filled == D("0.02")
     assert (await venue.order_status(OrderRef(77, ETH, OrderType.MARKET))).filled == D("0.01")
     assert (await venue.account()).positions[ETH].size == D("0.01")
+
+
+async def _account_stamp(user: str) -> object:
+    from sqlmodel import select
+
+    from trading_app.db.engine import session_scope
+    from trading_app.db.models import PaperAccount
+
+    async with session_scope() as session:
+        return (await session.exec(select(PaperAccount.updated_at).where(PaperAccount.user_address == user))).one()
+
+
+async def test_a_read_with_nothing_due_writes_nothing(
+    indexer_market: tuple[IndexerPriceSource, IndexerDriver],
+) -> None:
+    # every write locks the account row and stamps it: an unchanged stamp means no write transaction
+    source, driver = indexer_market
+    user = await make_user()
+    venue = PaperVenue(user, source)
+    await venue.place_market_order(ETH, Side.BUY, D("0.01"), worst_price=D("3010"), client_id=1)
+    await venue.place_stop_loss(ETH, Side.SELL, D("0.01"), D("2950"), worst_price=D("2900"), client_id=2,
+                                good_til_seconds=3600)
+    await venue.place_limit_order(ETH, Side.BUY, D("0.01"), D("2800"), client_id=3, good_til_seconds=3600)
+    stamp = await _account_stamp(user)
+    for _ in range(3):
+        state = await venue.account_state()
+        assert await venue.process_triggers() == 0
+    assert len(state.open_orders) == 2 and await _account_stamp(user) == stamp
+
+    await driver.set_price(D("2940"))  # the stop is crossed, the limit is not: now the read acts
+    state = await venue.account_state()
+    assert [o.ref.client_id for o in state.open_orders] == [3] and state.account.positions == {}
+    assert await _account_stamp(user) != stamp
+
+
+async def test_concurrent_reads_fire_a_crossed_stop_once(
+    indexer_market: tuple[IndexerPriceSource, IndexerDriver],
+) -> None:
+    source, driver = indexer_market
+    user = await make_user()
+    venues = [PaperVenue(user, source) for _ in range(4)]  # the monitor's reads and the engine's
+    await venues[0].place_market_order(ETH, Side.BUY, D("0.02"), worst_price=D("3010"), client_id=1)
+    await venues[0].place_stop_loss(ETH, Side.SELL, D("0.02"), D("2950"), worst_price=D("2900"), client_id=2,
+                                    good_til_seconds=3600)
+    await driver.set_price(D("2940"))
+    states = await asyncio.gather(
+        *(venues[i % 4].account_state() for i in range(12)),
+        venues[1].place_market_order(ETH, Side.BUY, D("0.01"), worst_price=D("3010"), client_id=3),
+    )
+    fills = await venues[2].fills()
+    assert [(f.client_id, f.size) for f in fills if f.client_id == 2] == [(2, D("0.02"))]  # exactly once
+    assert (await venues[3].account()).positions[ETH].size == D("0.01")  # whichever came first
+    assert all(o.ref.client_id != 2 for s in states[:-1] for o in s.open_orders)  # type: ignore[union-attr]
+
+
+async def test_reads_at_the_same_moment_each_get_their_own_fills(
+    indexer_market: tuple[IndexerPriceSource, IndexerDriver],
+) -> None:
+    # concurrent reads are answered by shared queries: each must still see only its user and its cursor
+    source, _ = indexer_market
+    users = [await make_user() for _ in range(3)]
+    venues = [PaperVenue(user, source) for user in users]
+    for i, venue in enumerate(venues):
+        for n in range(i + 1):
+            await venue.place_market_order(ETH, Side.BUY, STEP, worst_price=D("3010"), client_id=10 + n)
+    first1, first2 = (await venues[1].fills())[0].time, (await venues[2].fills())[0].time
+    states = await asyncio.gather(
+        venues[0].account_state(), venues[1].account_state(since=first1), venues[2].account_state(since=first2),
+        venues[2].account_state(), venues[1].account_state(),
+    )
+    assert [[f.client_id for f in s.fills] for s in states] == [[10], [11], [11, 12], [10, 11, 12], [10, 11]]
+    assert [s.account.positions[ETH].size for s in states] == [STEP, 2 * STEP, 3 * STEP, 3 * STEP, 2 * STEP]

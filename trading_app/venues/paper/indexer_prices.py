@@ -1,8 +1,8 @@
 """Market rules, oracle prices and order books read from a dYdX v4 indexer over HTTP.
 
-One instance serves every paper user of a process: the markets response is cached for a second or
-two and concurrent readers share one request. Numbers are parsed as `Decimal` from the JSON text
-itself, so no float ever touches a price.
+One instance serves every paper user of a process: the markets response is cached briefly
+(`PRICE_CACHE_SECONDS`) and concurrent readers share one request. Numbers are parsed as `Decimal`
+from the JSON text itself, so no float ever touches a price.
 """
 
 from __future__ import annotations

@@ -167,6 +167,25 @@ class Ledger:
             )
         pos.updated_at = account.updated_at = order.updated_at = now
 
+    @staticmethod
+    def due(order: PaperOrder, specs: dict[str, MarketSpec], now: datetime) -> bool:
+        """Whether `advance` would change `order` now: it expired, or the price crossed it.
+
+        Pure, and cheap enough to run on every read: a read-only pre-check, so that a write
+        transaction is only opened when something fires (`advance` decides again under the lock).
+        """
+        if order.good_til is not None and now >= order.good_til:
+            return True
+        spec = specs.get(order.market)
+        if spec is None or not spec.is_active:
+            return False
+        side, kind = Side(order.side), OrderType(order.order_type)
+        if kind is OrderType.LIMIT:
+            return m.limit_crossed(side, order.price, spec.oracle_price)
+        return order.trigger_price is not None and m.is_triggered(
+            kind, side, order.trigger_price, spec.oracle_price
+        )
+
     async def advance(
         self,
         session: AsyncSession,

@@ -82,7 +82,7 @@ def price_source_from_settings(value: str | None = None) -> PriceSource:
                 raise ValueError(f"PAPER_PRICE_SOURCE: seed must be a number in {value!r}")
             source = SyntheticPriceSource(int(seed_text))
         elif value.startswith(("http://", "https://")):
-            source = IndexerPriceSource(value)
+            source = IndexerPriceSource(value, cache_seconds=get_settings().price_cache_seconds)
         else:
             raise ValueError(f"PAPER_PRICE_SOURCE must be 'synthetic' or an indexer URL, not {value!r}")
         _sources[value] = source

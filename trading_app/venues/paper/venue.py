@@ -20,6 +20,8 @@ an existing client id, which returns the existing order.
 
 Concurrency: a per-user asyncio lock orders calls inside one process, and every write happens
 under the user's account row lock (`store.lock_account`), so several workers cannot double-fill.
+Reads check first, without any lock, whether an order is due at the current price (`Ledger.due`);
+only then is the account locked, and every live order read afresh and decided again under it.
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ from trading_app.venues.paper.book import OrderBook, SourceStatus
 from trading_app.venues.paper.drafts import Draft
 from trading_app.venues.paper.ledger import Ledger, finish
 from trading_app.venues.paper.prices import PriceSource
+from trading_app.venues.paper.reads import read_snapshot
 
 _locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Lock]] = (
     weakref.WeakKeyDictionary()
@@ -244,34 +247,45 @@ class PaperVenue(Venue):
                 live = await store.live_orders(session, self.user)
             if not live:
                 return 0
-            specs: dict[str, MarketSpec] | None = None
-            books: dict[str, OrderBook | None] = {}
-            failure: VenueUnavailable | None = None
+            return await self._advance_due(live)
+
+    async def _advance_due(self, live: list[PaperOrder]) -> int:
+        """`process_triggers` once `live` (read without a lock) is known; the caller holds user_lock.
+
+        A read-only pre-check first: when no order of `live` is due (expired, crossed, triggered)
+        nothing is written at all, which is what almost every read finds. Otherwise the account
+        row is locked and every live order is read afresh and decided again under that lock, so
+        an order another worker has just filled is never filled a second time.
+        """
+        specs: dict[str, MarketSpec] | None = None
+        books: dict[str, OrderBook | None] = {}
+        failure: VenueUnavailable | None = None
+        try:
+            specs = await self.prices.markets()
+        except VenueUnavailable as e:
+            failure = e
+        due = [o for o in live if Ledger.due(o, specs or {}, self._clock())]
+        if not due:
+            if failure is not None:
+                raise failure
+            return 0
+        if specs is not None:
             try:
-                specs = await self.prices.markets()
-                for o in live:  # books only for the markets where a conditional fires now
-                    spec = specs.get(o.market)
-                    if (
-                        o.trigger_price is not None
-                        and spec is not None
-                        and o.market not in books
-                        and m.is_triggered(
-                            OrderType(o.order_type), Side(o.side), o.trigger_price, spec.oracle_price
-                        )
-                    ):
+                for o in due:  # books only for the markets where a conditional fires now
+                    if o.trigger_price is not None and o.market not in books:
                         with suppress(UnknownMarket):  # listed without a book: it fires next time
                             books[o.market] = await self.prices.order_book(o.market)
             except VenueUnavailable as e:
                 specs, failure = None, e
-            changed = 0
-            async with session_scope() as session:
-                account = await self._locked_account(session)
-                now = self._clock()  # under the lock, as in _place
-                for order in await store.live_orders(session, self.user):  # fresh, under the lock
-                    changed += await self._ledger.advance(session, account, order, specs or {}, books, now)
-            if failure is not None:
-                raise failure
-            return changed
+        changed = 0
+        async with session_scope() as session:
+            account = await self._locked_account(session)
+            now = self._clock()  # under the lock, as in _place
+            for order in await store.live_orders(session, self.user):  # fresh, under the lock
+                changed += await self._ledger.advance(session, account, order, specs or {}, books, now)
+        if failure is not None:
+            raise failure
+        return changed
 
     # -- reading -------------------------------------------------------------------
     async def cancel(self, ref: OrderRef) -> None:
@@ -313,14 +327,21 @@ class PaperVenue(Venue):
         return (await self.account_state(since=self._clock())).account
 
     async def account_state(self, since: datetime | None = None) -> AccountState:
-        await self.process_triggers()
-        specs = await self.prices.markets()
+        try:
+            specs = await self.prices.markets()
+        except VenueUnavailable:
+            await self.process_triggers()  # expiry still applies; it raises the source's reason
+            raise
         await self._ensure_account()
-        async with session_scope() as session:
-            account = await store.read_account(session, self.user)
-            rows = [p for p in await store.positions(session, self.user) if p.size != 0]
-            open_orders = await store.live_orders(session, self.user)
-            fill_rows = await store.fills(session, self.user, None, since)
+        # one read, no lock (shared with the reads of other users arriving at the same moment): a
+        # quiet account, with nothing due, costs no write and no query of its own
+        snap = await read_snapshot(self.user, since)
+        if any(Ledger.due(o, specs, self._clock()) for o in snap.orders):
+            async with user_lock(self.user):
+                await self._advance_due(snap.orders)
+            specs = await self.prices.markets()
+            snap = await read_snapshot(self.user, since)
+        account, rows, open_orders, fill_rows = snap.account, snap.positions, snap.orders, snap.fills
         collateral = account.collateral if account is not None else self.starting_collateral
         missing = [p.market for p in rows if p.market not in specs]
         if missing:

@@ -1,0 +1,122 @@
+"""Reading many paper accounts at once: concurrent `account_state` reads share one transaction.
+
+The monitor reads every account it owns at about the same moment. One read alone is a transaction
+of four small queries, and most of its cost is per query and per connection, not per row. Reads
+that arrive in the same turn of the event loop are therefore answered together, by the same four
+queries over all their users (each query scoped to exactly those users; the rows are split per
+user before anyone sees them), on one pooled connection. Reads only: every write stays per user,
+under that user's account lock (`store.lock_account`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlmodel import col, select
+
+from trading_app.db.engine import session_scope
+from trading_app.db.models import PaperAccount, PaperFill, PaperOrder, PaperPosition
+from trading_app.venues.paper.store import LIVE_STATUSES
+
+MAX_USERS = 200  # per batch: IN lists stay well below the databases' parameter limits
+
+
+@dataclass
+class Snapshot:
+    """One user's paper books as one read saw them."""
+
+    account: PaperAccount | None
+    positions: list[PaperPosition]  # open ones (size != 0), by market
+    orders: list[PaperOrder]  # live ones, oldest first
+    fills: list[PaperFill]  # after the read's `since`, oldest first
+
+
+Request = tuple[str, datetime | None, "asyncio.Future[Snapshot]"]
+
+
+@dataclass
+class _Batcher:
+    pending: list[Request] = field(default_factory=list)
+    running: set[asyncio.Task[None]] = field(default_factory=set)
+
+
+_batchers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Batcher] = weakref.WeakKeyDictionary()
+
+
+async def read_snapshot(user: str, since: datetime | None) -> Snapshot:
+    """The user's account, open positions, live orders and fills after `since` (all if None),
+    read in one transaction, together with whatever other reads arrive at the same moment."""
+    loop = asyncio.get_running_loop()
+    batcher = _batchers.setdefault(loop, _Batcher())
+    future: asyncio.Future[Snapshot] = loop.create_future()
+    batcher.pending.append((user, since, future))
+    if len(batcher.pending) == 1:  # the first of a batch: the others join it until it starts
+        task = loop.create_task(_flush(batcher))
+        batcher.running.add(task)
+        task.add_done_callback(batcher.running.discard)
+    return await future
+
+
+async def _flush(batcher: _Batcher) -> None:
+    batch, batcher.pending = batcher.pending[:MAX_USERS], batcher.pending[MAX_USERS:]
+    if batcher.pending:  # more than one batch arrived at once: the rest goes on its own
+        task = asyncio.get_running_loop().create_task(_flush(batcher))
+        batcher.running.add(task)
+        task.add_done_callback(batcher.running.discard)
+    live = [r for r in batch if not r[2].done()]  # a caller that gave up needs no answer
+    try:
+        found = await _read_many(live)
+    except BaseException as e:
+        for _, _, future in live:
+            if not future.done():
+                future.set_exception(e if isinstance(e, Exception) else asyncio.CancelledError())
+        if not isinstance(e, Exception):
+            raise
+        return
+    for (_, _, future), snapshot in zip(live, found, strict=True):
+        if not future.done():
+            future.set_result(snapshot)
+
+
+async def _read_many(requests: Sequence[Request]) -> list[Snapshot]:
+    if not requests:
+        return []
+    users = sorted({u for u, _, _ in requests})
+    everything = sorted({u for u, since, _ in requests if since is None})
+    bounded = [since for _, since, _ in requests if since is not None]
+    async with session_scope() as session:
+        accounts = {a.user_address: a for a in (await session.exec(
+            select(PaperAccount).where(col(PaperAccount.user_address).in_(users)))).all()}
+        positions = (await session.exec(select(PaperPosition).where(
+            col(PaperPosition.user_address).in_(users)).order_by(col(PaperPosition.market)))).all()
+        orders = (await session.exec(select(PaperOrder).where(
+            col(PaperOrder.user_address).in_(users), col(PaperOrder.status).in_(LIVE_STATUSES),
+        ).order_by(col(PaperOrder.id)))).all()
+        fills: list[PaperFill] = []
+        if everything:
+            fills += (await session.exec(select(PaperFill).where(
+                col(PaperFill.user_address).in_(everything)))).all()
+        if bounded:
+            fills += (await session.exec(select(PaperFill).where(
+                col(PaperFill.user_address).in_(users), col(PaperFill.created_at) > min(bounded)))).all()
+    by_user: dict[str, tuple[list[PaperPosition], list[PaperOrder], list[PaperFill]]] = {
+        u: ([], [], []) for u in users}
+    for p in positions:
+        if p.size != 0:
+            by_user[p.user_address][0].append(p)
+    for o in orders:
+        by_user[o.user_address][1].append(o)
+    for f in sorted({f.id: f for f in fills}.values(), key=lambda f: (f.created_at, f.id)):
+        by_user[f.user_address][2].append(f)
+    return [
+        Snapshot(accounts.get(user), list(by_user[user][0]), list(by_user[user][1]),
+                 [f for f in by_user[user][2] if since is None or f.created_at > since])
+        for user, since, _ in requests
+    ]
+
+
+__all__ = ["Snapshot", "read_snapshot"]
