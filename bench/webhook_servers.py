@@ -27,7 +27,7 @@ def api_app() -> object:
     """The real API as production serves it, minus Reflex's own routes: `build_api()` behind the
     security-headers middleware, an executor registered for the hand-off after each 202 (a no-op:
     the engine's work is not part of the accept path, the task per accepted alert is), and the
-    start-up heap frozen as the app's lifespan task does."""
+    garbage collector set up at start-up as the app's lifespan task does (startup_gc)."""
     from trading_app.api.app import build_api
     from trading_app.api.security import security_headers
     from trading_app.services import dispatch
@@ -43,9 +43,11 @@ def api_app() -> object:
 
 
 def unfrozen_api_app() -> object:
-    """`api_app` without the start-up `gc.freeze()` (the --no-freeze-gc lever, for A/B runs)."""
+    """`api_app` without the start-up garbage-collector set-up (`gc.freeze()` and thresholds):
+    the --no-freeze-gc lever, for A/B runs."""
     import gc
 
     app = api_app()
     gc.unfreeze()
+    gc.set_threshold(700, 10, 10)  # Python's defaults
     return app

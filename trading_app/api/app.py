@@ -8,7 +8,11 @@ from trading_app.api import auth, health, signals, trading, webhooks
 
 
 def build_api() -> Starlette:
-    """Collect the routes of every API module. All of them live under /api or /health."""
+    """Collect the routes of every API module. All of them live under /api or /health.
+
+    The webhook route comes first: it takes the bursts, and the router tries routes in order
+    (no two routes share a path, so the order changes nothing else).
+    """
     return Starlette(
-        routes=[*health.routes, *auth.routes(), *webhooks.routes(), *signals.routes(), *trading.routes()]
+        routes=[*webhooks.routes(), *health.routes, *auth.routes(), *signals.routes(), *trading.routes()]
     )

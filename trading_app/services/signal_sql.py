@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import operator
 import select as io_select
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -33,6 +34,7 @@ _SIGNALS = Signal.__table__
 _USERS = User.__table__
 Inserted = tuple[int, str, str]  # id, user_address, dedupe_key
 Existing = tuple[int, str, str, datetime]  # id, user_address, dedupe_key, received_at
+Owner = tuple[str, str, str, bool, int]  # webhook_uuid, address, secret ciphertext, allowlist, recent
 COLUMNS = ("user_address", "received_at", "raw_body", "content_type", "source_ip", "parsed", "action", "market",
            "dedupe_key", "status", "reason", "paper")
 
@@ -55,10 +57,13 @@ class Transaction(Protocol):
 
 # -- PostgreSQL ----------------------------------------------------------------------
 
+# The count stops at %(most)s: each counted row is a heap visit, and only "at the cap or not"
+# matters to the caller
 _PG_LOOKUP = """
 SELECT u.webhook_uuid, u.address, u.webhook_secret_enc, u.webhook_ip_allowlist,
-       (SELECT count(*) FROM signals s
-        WHERE s.user_address = u.address AND s.received_at > %(since)s AND s.dedupe_key IS NOT NULL)
+       (SELECT count(*) FROM (SELECT 1 FROM signals s
+        WHERE s.user_address = u.address AND s.received_at > %(since)s AND s.dedupe_key IS NOT NULL
+        LIMIT %(most)s) AS recent)
 FROM users u WHERE u.webhook_uuid = ANY(%(uuids)s::varchar[])
 """
 
@@ -105,12 +110,17 @@ ORDER BY id
 _PG_REKEY = "UPDATE signals SET dedupe_key = %(new_key)s WHERE id = %(id)s AND dedupe_key = %(key)s"
 
 
+_VALUES = operator.attrgetter(*COLUMNS)
+
+
 def _rows_json(rows: Sequence[Any]) -> str:
     # json.dumps is C; ensure_ascii keeps any odd character an escape PostgreSQL decodes
-    return json.dumps([
-        {c: (value.isoformat() if c == "received_at" else value) for c in COLUMNS for value in (getattr(row, c),)}
-        for row in rows
-    ])
+    records = []
+    for row in rows:
+        record = dict(zip(COLUMNS, _VALUES(row), strict=True))
+        record["received_at"] = record["received_at"].isoformat()
+        records.append(record)
+    return json.dumps(records)
 
 
 def _readable(conn: psycopg.AsyncConnection[Any]) -> bool:
@@ -266,12 +276,13 @@ async def transaction() -> AsyncIterator[Transaction]:
         yield _PgTransaction(conn)
 
 
-async def lookup(uuids: Sequence[str], since: datetime) -> list[tuple[str, str, str, bool, int]]:
-    """(uuid, address, secret ciphertext, allowlist flag, alerts since `since`) of known webhooks."""
+async def lookup(uuids: Sequence[str], since: datetime, most: int) -> list[Owner]:
+    """(uuid, address, secret ciphertext, allowlist flag, alerts since `since`) of known webhooks.
+    The alerts are counted up to `most` (PostgreSQL; SQLite counts them all)."""
     params = {"uuids": list(uuids), "since": since}
     if get_settings().is_sqlite:
         async with get_engine().connect() as conn:
             return [tuple(r) for r in (await conn.execute(_SQLITE_LOOKUP, params)).all()]  # type: ignore[misc]
     async with _pg_readers.connection() as conn:
-        cursor = await conn.execute(_PG_LOOKUP, params)
+        cursor = await conn.execute(_PG_LOOKUP, {**params, "most": max(most, 0)})
         return [tuple(r) for r in await cursor.fetchall()]  # type: ignore[misc]

@@ -25,6 +25,7 @@ from trading_app.db.models import Signal
 from trading_app.db.types import utcnow
 from trading_app.services import signal_sql
 from trading_app.services.group_commit import Batcher
+from trading_app.settings import get_settings
 
 CAP_WINDOW = timedelta(seconds=60)
 MAX_PAGE = 200
@@ -37,7 +38,8 @@ _MAX_ROUNDS = 4
 @dataclass(frozen=True)
 class WebhookOwner:
     """The user behind a webhook URL. `recent` counts their alerts that passed validation in the
-    last minute, plus the copies of this lookup's batch ahead of this one (for the per-minute cap)."""
+    last minute (on PostgreSQL only up to the cap: beyond it the answer is the same), plus the
+    copies of this lookup's batch ahead of this one (for the per-minute cap)."""
 
     address: str
     secret_enc: str
@@ -83,7 +85,9 @@ class StoredSignal:
 
 
 async def _lookup_batch(uuids: Sequence[str]) -> list[WebhookOwner | None]:
-    found = {row[0]: row for row in await signal_sql.lookup(sorted(set(uuids)), utcnow() - CAP_WINDOW)}
+    cap = get_settings().webhook_per_minute_cap
+    rows = await signal_sql.lookup(sorted(set(uuids)), utcnow() - CAP_WINDOW, most=cap)
+    found = {row[0]: row for row in rows}
     ahead: Counter[str] = Counter()
     owners: list[WebhookOwner | None] = []
     for uuid in uuids:
