@@ -93,3 +93,21 @@ async def _ticks_at_least(n: int) -> bool:
 
 async def _closed(position_id: int) -> bool:
     return (await position(position_id)).status == "CLOSED"
+
+
+async def test_the_trigger_watch_closes_a_crossed_position_between_full_ticks(
+    sqlite_url: str, paper_market: FakeIndexer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # full ticks far apart (the first runs at start), the watch often: only the watch can close it
+    monkeypatch.setenv("MONITOR_INTERVAL_SECONDS", "600")
+    monkeypatch.setenv("MONITOR_WATCH_SECONDS", "0.1")
+    reset_app_caches()
+    user = await make_user(32)
+    opened = await open_position(user, LONG_BTC)
+    async with jobs.monitor_lifespan():
+        await eventually(lambda: _ticks_at_least(1))
+        assert jobs.scheduler_status()["watch_seconds"] == 0.1
+        move(paper_market, "BTC-USD", "70500")
+        await eventually(lambda: _closed(opened.id))
+        assert (await position(opened.id)).close_reason == "TAKE_PROFIT"
+        assert jobs.scheduler_status()["ticks"] == 1  # no full tick since the first

@@ -3,7 +3,9 @@
 `monitor_lifespan` is registered with `app.register_lifespan_task`, so every Reflex worker enters
 it at start-up (Reflex forks workers after importing the app: nothing starts at import time) and
 leaves it at shutdown. Each worker runs its own scheduler; `services.ownership` makes sure every
-account is reconciled by one of them per tick.
+account is reconciled by one of them per tick. A second, fast job (every `MONITOR_WATCH_SECONDS`)
+runs the monitor's trigger watch: an account whose TP/SL the price crossed is reconciled at once
+instead of at the next tick.
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ class _Run:
     last_error: str | None = None
     ticks: int = 0
     current: asyncio.Task[object] | None = None
+    watch_interval: float = 0.0  # 0: no trigger watch
+    watching: asyncio.Task[object] | None = None
     startup_sweep: asyncio.Task[list[int]] | None = None
 
 
@@ -76,6 +80,25 @@ async def _tick(run: _Run) -> None:
         log.debug("monitor tick: %s", report.summary())
 
 
+async def _watch(run: _Run) -> None:
+    # the watch's own task, at most one at a time: a slow price read makes the next fast runs
+    # return at once instead of piling up (or making the scheduler warn about skipped runs)
+    if run.watching is None or run.watching.done():
+        run.watching = asyncio.get_running_loop().create_task(_watch_once(run), name="trigger-watch")
+
+
+async def _watch_once(run: _Run) -> None:
+    try:
+        started = await monitor.watch_tick(run.worker_id)
+    except asyncio.CancelledError:
+        raise
+    except Exception:  # noqa: BLE001 - the next fast run tries again; the full tick is the safety net
+        log.exception("trigger watch failed")
+        return
+    if started:
+        log.info("trigger watch: %d account(s) crossed a trigger, reconciling now", len(started))
+
+
 def _stale_after(run: _Run) -> timedelta:
     return timedelta(seconds=max(STALE_AFTER_TICKS * run.interval, STALE_FLOOR_SECONDS))
 
@@ -90,6 +113,7 @@ def scheduler_status() -> dict[str, object]:
         "running": bool(run.scheduler and run.scheduler.running),
         "worker": run.worker_id,
         "interval_seconds": run.interval,
+        "watch_seconds": run.watch_interval,
         "started_at": run.started_at.isoformat(),
         "last_tick_at": run.last_ok.isoformat() if run.last_ok else None,
         "ticks": run.ticks,
@@ -118,18 +142,23 @@ async def monitor_lifespan() -> AsyncIterator[None]:
     """Start the monitor and the executor hand-off for this worker; stop both cleanly on exit."""
     global _run
     settings = get_settings()
-    run = _Run(worker_id=new_worker_id(), interval=settings.monitor_interval_seconds, started_at=utcnow())
+    run = _Run(worker_id=new_worker_id(), interval=settings.monitor_interval_seconds, started_at=utcnow(),
+               watch_interval=settings.monitor_watch_seconds)
     dispatch.set_executor(execution.execute_signal)
     # signals accepted while no worker was up: execute them now, without holding up the start
     run.startup_sweep = asyncio.get_running_loop().create_task(_startup_sweep(), name="startup-sweep")
     scheduler = AsyncIOScheduler(timezone=UTC)
     scheduler.add_job(_tick, "interval", seconds=run.interval, args=[run], id="monitor", max_instances=1,
                       coalesce=True, next_run_time=datetime.now(UTC))
+    if run.watch_interval > 0:
+        scheduler.add_job(_watch, "interval", seconds=run.watch_interval, args=[run], id="trigger-watch",
+                          max_instances=1, coalesce=True)
     run.scheduler = scheduler
     _run = run
     scheduler.start()
     health.register_check("scheduler", _check)
-    log.info("monitor started: worker %s, every %ss", run.worker_id, run.interval)
+    log.info("monitor started: worker %s, every %ss, trigger watch every %ss", run.worker_id, run.interval,
+             run.watch_interval or "-")
     try:
         yield
     finally:
@@ -138,9 +167,10 @@ async def monitor_lifespan() -> AsyncIterator[None]:
             scheduler.shutdown(wait=False)
         # the tick only waits for its reconciles (monitor.stop lets those finish); an execution is
         # given a few seconds to finish cleanly, the sweep retries whatever is cut short
-        if run.current is not None and not run.current.done():
-            run.current.cancel()
-            await asyncio.gather(run.current, return_exceptions=True)
+        for task in (run.current, run.watching):
+            if task is not None and not task.done():
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
         if run.startup_sweep is not None and not run.startup_sweep.done():
             await asyncio.wait([run.startup_sweep], timeout=SHUTDOWN_GRACE_SECONDS)
             run.startup_sweep.cancel()

@@ -61,7 +61,11 @@ class Settings(BaseSettings):
     db_pool_size: int = 5
     db_max_overflow: int = 5
     session_ttl_hours: int = 24 * 7
-    monitor_interval_seconds: float = 3.0
+    monitor_interval_seconds: float = Field(default=3.0, gt=0)
+    # the fast trigger watch between full ticks (0 turns it off: fills then wait for a full tick)
+    monitor_watch_seconds: float = Field(default=0.5, ge=0)
+    # how long one markets read (oracle prices) is reused: the paper venue and the trigger watch
+    price_cache_seconds: float = Field(default=0.4, ge=0, le=60)
     webhook_max_lag_seconds: int = 300
     webhook_per_minute_cap: int = 120
     webhook_dedupe_window_seconds: int = 600

@@ -12,6 +12,11 @@ into the others. Ownership across workers and replicas is `services.ownership` (
 rendezvous share, leases). Work that outlasts the tick (a slow venue, a flatten waiting for its
 fill) keeps running and keeps its leases; the next tick skips those accounts instead of starting
 a second reconcile of them.
+
+Between full ticks, `watch_tick` (every `MONITOR_WATCH_SECONDS`) compares one shared price read per
+network with the live TP/SL triggers of the accounts this worker holds (`services.trigger_watch`,
+kept from each full tick's books) and reconciles an account whose trigger the price crossed at
+once, by the same code path, under the same lease, and never while that account's work runs.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from datetime import datetime, timedelta
 from typing import cast
 
 from trading_app.db.types import utcnow
-from trading_app.services import events, execution, ownership
+from trading_app.services import events, execution, ownership, trigger_watch
 from trading_app.services.brackets import Trader
 from trading_app.services.notify import get_notifier
 from trading_app.services.books import Books, load_books, load_books_many, oldest_open
@@ -44,6 +49,7 @@ FILL_OVERLAP = timedelta(seconds=5)  # re-read a little before the cursor: fills
 LEASE_GRACE_SECONDS = 5.0  # a lease outlives the tick interval by this much
 READ_TIMEOUT_SECONDS = 15.0  # one slow venue read must not hold the batch up for long
 SETTLE_TIMEOUT_SECONDS = 120.0  # a flatten may wait ~25 s for its fill; a few of them in a row
+WATCH_LEASE_MARGIN = timedelta(seconds=LEASE_GRACE_SECONDS / 2)  # no fast reconcile on a lease about to lapse
 QUIET = {None, "unconfirmed", "resize_pending"}
 
 
@@ -203,6 +209,7 @@ class _Worker:
     finished: list[AccountResult] = field(default_factory=list)
     sweep: asyncio.Task[list[int]] | None = None
     last: TickReport | None = None
+    watch: trigger_watch.Watch = field(default_factory=trigger_watch.Watch)  # the fast path's state
 
 
 _workers: dict[str, _Worker] = {}
@@ -225,13 +232,18 @@ def _failed(account: Account, cursor: datetime | None, e: BaseException) -> Acco
     return AccountResult(account[0], account[1], cursor=cursor, error=type(e).__name__)
 
 
-async def _batch(me: _Worker, held: dict[Account, datetime | None], gate: asyncio.Semaphore) -> None:
+async def _batch(me: _Worker, held: dict[Account, datetime | None], gate: asyncio.Semaphore,
+                 full: bool = True) -> None:
     """Reconcile `held`: every venue read (concurrently), ONE read of our books for all of them,
-    then every settle (concurrently). Each account is reported and freed as soon as it is done."""
+    then every settle (concurrently). Each account is reported and freed as soon as it is done,
+    and its live triggers (from the books just settled) are watched until the next full tick."""
 
     def finish(result: AccountResult) -> None:
         me.finished.append(result)
-        me.inflight.pop((result.user, result.network), None)
+        account = (result.user, result.network)
+        if result.error is None:
+            me.watch.moved(account, result.cursor)
+        me.inflight.pop(account, None)
 
     async def read(account: Account, cursor: datetime | None) -> AccountRead | None:
         async with gate:
@@ -244,7 +256,9 @@ async def _batch(me: _Worker, held: dict[Account, datetime | None], gate: asynci
     async def settle(r: AccountRead, books: Books) -> None:
         async with gate:
             try:
-                finish(await asyncio.wait_for(settle_account(r, books), SETTLE_TIMEOUT_SECONDS))
+                result = await asyncio.wait_for(settle_account(r, books), SETTLE_TIMEOUT_SECONDS)
+                me.watch.rewatch(books, full)  # its rows were synced in place with the venue's read
+                finish(result)
             except Exception as e:  # noqa: BLE001
                 finish(_failed(r.account, r.since, e))
 
@@ -280,6 +294,7 @@ async def monitor_tick(worker_id: str, *, wait: float | None = None, sweep: bool
     report.watched = len(accounts)
     mine = set(ownership.share(accounts, workers, worker_id)) | set(me.inflight)
     held = await ownership.claim(worker_id, sorted(mine), ttl, now)
+    me.watch.own(held, now + ttl)  # before anything is released: the watch never acts on a lost lease
     await ownership.release(worker_id, set(held) | set(me.inflight), now)
     report.owned = len(held)
     fresh = {a: c for a, c in held.items() if a not in me.inflight}
@@ -299,6 +314,38 @@ async def monitor_tick(worker_id: str, *, wait: float | None = None, sweep: bool
     report.seconds = time.monotonic() - begun
     me.last = report
     return report
+
+
+async def watch_tick(worker_id: str, *, wait: float | None = 0) -> list[Account]:
+    """The fast path: reconcile at once each held account whose TP/SL trigger the price crossed.
+
+    One shared price read per network (`trigger_watch.market_prices`), compared with the triggers
+    kept from the last full tick; no database query, and no venue call while nothing is crossed.
+    An account whose reconcile is still running is skipped, and nothing starts once the leases
+    of the last full tick are close to running out (the full tick is then what renews them).
+
+    Args:
+        worker_id: this worker's id, the one its full ticks run under.
+        wait: seconds to wait for the reconciles started (None: until done; default: not at all).
+
+    Returns:
+        The accounts whose reconcile was started (a later full tick reports how it went).
+    """
+    me = _workers.get(worker_id)
+    networks = me.watch.networks() if me is not None else set()
+    if me is None or not networks:
+        return []
+    prices = await trigger_watch.market_prices(networks)
+    # decided after the price read: the leases and the running work are as they are now
+    fresh = me.watch.due(prices, busy=me.inflight, now=utcnow(), margin=WATCH_LEASE_MARGIN)
+    if not fresh:
+        return []
+    task = asyncio.get_running_loop().create_task(
+        _batch(me, fresh, asyncio.Semaphore(_concurrency()), full=False), name=f"watch-{worker_id}")
+    me.inflight.update(dict.fromkeys(fresh, task))
+    if wait != 0:
+        await asyncio.wait([task], timeout=wait)
+    return list(fresh)
 
 
 async def _sweep() -> list[int]:
@@ -346,4 +393,5 @@ __all__ = [
     "reconcile_account",
     "settle_account",
     "stop",
+    "watch_tick",
 ]
