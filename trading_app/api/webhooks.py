@@ -42,9 +42,12 @@ class _Disconnected(Exception):
     """The client went away before its body arrived."""
 
 
+# what Starlette's JSONResponse writes (one encoder: json.dumps with options builds one per call)
+_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
+
 def _encode(body: dict[str, object]) -> bytes:
-    # what Starlette's JSONResponse writes
-    return json.dumps(body, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+    return _ENCODER.encode(body).encode()
 
 
 Header = tuple[bytes, bytes]

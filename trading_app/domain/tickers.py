@@ -18,6 +18,10 @@ _BASE = re.compile(r"[A-Z0-9]{1,20}")
 _ALIASES = {"XBT": "BTC"}  # BitMEX's name for bitcoin
 
 
+_KNOWN: dict[str, str | None] = {}  # alerts repeat a few names: each is worked out once
+_MAX_KNOWN, _MAX_KNOWN_LENGTH = 4096, 64
+
+
 def normalize_market(raw: str) -> str | None:
     """Return the dYdX ticker for a market name, or None when it is not a USD perpetual name.
 
@@ -25,6 +29,19 @@ def normalize_market(raw: str) -> str | None:
         BTC-USD, btc-usd, BTCUSDT.P, BINANCE:BTCUSDT.P, BTCUSDT.PERP, BTCUSD, XBTUSD,
         BTC/USDT, BTC-PERP -> BTC-USD; ETHUSD.P, ETHUSDT -> ETH-USD; ETHBTC -> None.
     """
+    try:
+        return _KNOWN[raw]
+    except KeyError:
+        pass
+    ticker = _normalize(raw)
+    if len(raw) <= _MAX_KNOWN_LENGTH:
+        if len(_KNOWN) >= _MAX_KNOWN:
+            _KNOWN.clear()
+        _KNOWN[raw] = ticker
+    return ticker
+
+
+def _normalize(raw: str) -> str | None:
     text = raw.strip().upper()
     if ":" in text:
         text = text.rsplit(":", 1)[1]  # drop the exchange prefix ("BINANCE:")
