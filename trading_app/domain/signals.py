@@ -137,8 +137,8 @@ def _positive(value: object, name: str) -> Decimal | str:
     if number >= MAX_NUMBER:
         return f"{_show(value)} is too large"
     # normalize() only when needed: trailing zeros ("1.5000...0") do not count as places
-    exponent = number.as_tuple().exponent
-    if -int(exponent) > MAX_DECIMAL_PLACES and -int(number.normalize().as_tuple().exponent) > MAX_DECIMAL_PLACES:
+    places = -int(number.as_tuple().exponent)
+    if places > MAX_DECIMAL_PLACES and -int(number.normalize().as_tuple().exponent) > MAX_DECIMAL_PLACES:
         return f"{_show(value)} has more than {MAX_DECIMAL_PLACES} decimal places"
     upper = _UPPER.get(name)
     if upper is not None and number >= upper:

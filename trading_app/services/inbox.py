@@ -130,7 +130,8 @@ class _SecretDigests:
         if digest is None:
             if len(self._digests) >= self.MAX:
                 self._digests = {}
-            digest = self._digests[(address, token)] = _digest(open_secret(address, "webhook_secret_enc", token))
+            digest = _digest(open_secret(address, "webhook_secret_enc", token))
+            self._digests[(address, token)] = digest
         return digest
 
 
