@@ -56,6 +56,35 @@ def _prepare_env(db: str) -> tuple[str, object]:
 
 class _Clock:
     venue_seconds = 0.0
+    venue_cpu = 0.0
+    in_venue = 0
+
+
+class _Count:
+    """Engine transactions and statements (the bench's own task, outside venue calls)."""
+
+    main: object = None
+    transactions = 0
+    statements = 0
+
+    @classmethod
+    def mine(cls) -> bool:
+        return _Clock.in_venue == 0 and asyncio.current_task() is cls.main
+
+
+def _count_statements(engine) -> None:  # noqa: ANN001 - a SQLAlchemy AsyncEngine
+    from sqlalchemy import event
+
+    def on_begin(_conn) -> None:  # noqa: ANN001
+        if _Count.mine():
+            _Count.transactions += 1
+
+    def on_execute(*_args) -> None:  # noqa: ANN002
+        if _Count.mine():
+            _Count.statements += 1
+
+    event.listen(engine.sync_engine, "begin", on_begin)
+    event.listen(engine.sync_engine, "before_cursor_execute", on_execute)
 
 
 def _timed_venue_class():  # noqa: ANN202 - a subclass built after the env is set
@@ -69,18 +98,21 @@ def _timed_venue_class():  # noqa: ANN202 - a subclass built after the env is se
         original = getattr(PaperVenue, name)
 
         async def timed(self, *args, __original=original, **kwargs):  # noqa: ANN001, ANN202
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
+            _Clock.in_venue += 1
             try:
                 return await __original(self, *args, **kwargs)
             finally:
+                _Clock.in_venue -= 1
                 _Clock.venue_seconds += time.perf_counter() - start
+                _Clock.venue_cpu += time.process_time() - cpu
 
         setattr(TimedPaperVenue, name, timed)
     return TimedPaperVenue
 
 
 async def _run(users: int, rounds: int) -> None:
-    from trading_app.db.engine import dispose_engines
+    from trading_app.db.engine import dispose_engines, get_engine
     from trading_app.services import execution, venues
     from trading_app.venues.paper.prices import price_source_from_settings
 
@@ -88,6 +120,8 @@ async def _run(users: int, rounds: int) -> None:
     from tests.services.engine_support import make_signal, make_user
 
     venue_class = _timed_venue_class()
+    _count_statements(get_engine())
+    _Count.main = asyncio.current_task()
     addresses = [await make_user(n + 1) for n in range(users)]
     source = price_source_from_settings()
     for address in addresses:  # the factory would build a plain PaperVenue; register the timed one
@@ -96,6 +130,8 @@ async def _run(users: int, rounds: int) -> None:
     price = spec.oracle_price
     totals: list[float] = []
     overheads: list[float] = []
+    cpu: list[float] = []
+    counts: dict[str, list[tuple[int, int]]] = {"open": [], "close": []}
     for _ in range(rounds):
         for action in ("open", "close"):
             for address in addresses:
@@ -103,10 +139,13 @@ async def _run(users: int, rounds: int) -> None:
                          "sl": str((price * Decimal("0.9")).quantize(Decimal(1))), "tp": str((price * Decimal("1.1")).quantize(Decimal(1)))}
                         if action == "open" else {"action": "close", "market": "BTC-USD"})
                 sid = await make_signal(address, body)
-                _Clock.venue_seconds = 0.0
-                start = time.perf_counter()
+                _Clock.venue_seconds = _Clock.venue_cpu = 0.0
+                _Count.transactions = _Count.statements = 0
+                start, cpu_start = time.perf_counter(), time.process_time()
                 outcome = await execution.execute_signal(sid)
                 total = time.perf_counter() - start
+                cpu.append(time.process_time() - cpu_start - _Clock.venue_cpu)
+                counts[action].append((_Count.transactions, _Count.statements))
                 assert outcome is not None and outcome.status.value == "EXECUTED", outcome and outcome.reason
                 totals.append(total)
                 overheads.append(total - _Clock.venue_seconds)
@@ -120,6 +159,12 @@ async def _run(users: int, rounds: int) -> None:
     print(f"engine overhead  p50/p99 ms: {pct(overheads, 50):.2f} / {pct(overheads, 99):.2f}   (target p99 < 20)")
     print(f"end to end       p50/p99 ms: {pct(totals, 50):.2f} / {pct(totals, 99):.2f}")
     print(f"mean venue time per intent:  {statistics.mean(t - o for t, o in zip(totals, overheads)) * 1000:.2f} ms")
+    # CPU time is what this process spent (background notification tasks included); it is
+    # far less sensitive than wall time to other load on a shared machine
+    print(f"engine CPU       p50/p99 ms: {pct(cpu, 50):.2f} / {pct(cpu, 99):.2f}")
+    for action, seen in counts.items():
+        txs, stmts = max(t for t, _ in seen), max(s for _, s in seen)
+        print(f"engine DB per {action:5}:        {txs} transactions, {stmts} statements (max over intents)")
 
 
 def main() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import func
+from sqlalchemy import and_, func, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -35,6 +35,18 @@ async def position_for_signal(session: AsyncSession, user: str, signal_id: int) 
     """The position a signal opened, if any (used to resume after a crash)."""
     query = select(Position).where(Position.user_address == user, Position.signal_id == signal_id)
     return (await session.exec(query.order_by(col(Position.id).desc()))).first()
+
+
+async def positions_for_execution(
+    session: AsyncSession, user: str, network: str, signal_id: int | None, since: datetime
+) -> list[Position]:
+    """In one query, what executing a signal reads: the positions `signal_id` opened (any
+    network), the user's live positions on `network`, and those closed there since `since`."""
+    on_network = and_(Position.network == network, or_(col(Position.status).in_(ACTIVE_POSITION_STATUSES),
+                                                       col(Position.closed_at) >= since))
+    wanted = on_network if signal_id is None else or_(Position.signal_id == signal_id, on_network)
+    query = select(Position).where(Position.user_address == user, wanted)
+    return list((await session.exec(query.order_by(col(Position.id)))).all())
 
 
 async def active_positions(session: AsyncSession, user: str, network: str | None = None) -> list[Position]:

@@ -10,9 +10,14 @@ again after a crash continues from what the database says was done.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from trading_app.db.engine import session_scope
 from trading_app.db.models import Order, Position, TradingAccount
@@ -33,16 +38,20 @@ from trading_app.domain.lifecycle import ORDER, POSITION, is_terminal, transitio
 from trading_app.domain.quantize import slippage_bound
 from trading_app.services import messages
 from trading_app.services.orders import (
+    FILL_WAIT_SECONDS,
     OrderPlan,
     apply_report,
-    cancel_quietly,
+    cancel_and_report,
+    first_report,
+    new_row,
     record_plan,
     ref_of,
     send_with_retries,
-    store_ref,
+    settle,
+    settle_in,
     wait_until_done,
 )
-from trading_app.venues.base import MarketSpec, OrderReport, Venue
+from trading_app.venues.base import MarketSpec, OrderRef, OrderReport, Venue
 from trading_app.venues.errors import OrderNotFound, OrderRejected, VenueError
 
 log = logging.getLogger(__name__)
@@ -53,6 +62,12 @@ LIMIT_TTL_SECONDS = 24 * 3600
 RESUME_AFTER = timedelta(seconds=3)
 # a short-term dYdX order lives at most ~40 blocks: past this an unknown entry is never resent
 ENTRY_RESEND_WINDOW = timedelta(seconds=30)
+
+
+# extra writes a caller adds to one of the engine's transactions
+Write = Callable[[AsyncSession], Awaitable[object]]
+# the caller's own record of a settled position (the executed signal), in the same transaction
+Finish = Callable[[AsyncSession, Position], Awaitable[None]]
 
 
 @dataclass
@@ -76,39 +91,66 @@ class Trader:
 async def update_position(trader: Trader, position_id: int, **changes: object) -> Position:
     """Change one of the trader's positions; a `status` change must follow the lifecycle table."""
     async with session_scope() as session:
-        position = await get_position(session, trader.user, position_id, for_update=True)
-        assert position is not None
-        target = changes.pop("status", None)
-        if target is not None and target != position.status:
-            position.status = transition(POSITION, position.status, str(target)).value
-        for key, value in changes.items():
-            setattr(position, key, value)
-        position.updated_at = utcnow()
-        session.add(position)
+        return await change_position_in(session, trader, position_id, **changes)
+
+
+async def change_position_in(session: AsyncSession, trader: Trader, position_id: int, **changes: object) -> Position:
+    """`update_position` inside the caller's transaction (the row is locked until it commits)."""
+    position = await get_position(session, trader.user, position_id, for_update=True)
+    assert position is not None
+    target = changes.pop("status", None)
+    if target is not None and target != position.status:
+        position.status = transition(POSITION, position.status, str(target)).value
+    for key, value in changes.items():
+        setattr(position, key, value)
+    position.updated_at = utcnow()
+    session.add(position)
     return position
 
 
 async def place_entry(trader: Trader, position: Position, plan: OrderPlan, spec: MarketSpec) -> Order:
     """Send the entry (idempotently) and wait for it to finish."""
-    row = await record_plan(
-        user=trader.user, network=trader.network, market=position.market, position_id=position.id,
-        signal_id=position.signal_id or 0, attempt=0, plan=plan,
-    )
+    row, ref, report = await send_entry(trader, position, plan)
+    return await follow_entry(trader, row, plan, ref, report)
+
+
+async def send_entry(
+    trader: Trader, position: Position, plan: OrderPlan, row: Order | None = None
+) -> tuple[Order, OrderRef | None, OrderReport | None]:
+    """Send the entry unless its row says an earlier attempt did; returns (row, ref, first report).
+
+    `row` is the committed entry row when the caller has it. The reference and the report are
+    returned, not written: the caller commits them with whatever it does next.
+    """
+    if row is None:
+        row = await record_plan(
+            user=trader.user, network=trader.network, market=position.market, position_id=position.id,
+            signal_id=position.signal_id or 0, attempt=0, plan=plan,
+        )
     if row.status == OrderStatus.PENDING.value and utcnow() - row.created_at > RESUME_AFTER:
         row = await _recover_entry(trader, row)
-    if row.status == OrderStatus.PENDING.value:
-        if plan.order_type is OrderType.LIMIT:
-            ref = await send_with_retries(lambda: trader.venue.place_limit_order(
-                position.market, plan.side, plan.size, plan.price or Decimal(0),
-                client_id=row.client_id, good_til_seconds=LIMIT_TTL_SECONDS))
-        else:
-            ref = await send_with_retries(lambda: trader.venue.place_market_order(
-                position.market, plan.side, plan.size, worst_price=plan.price or Decimal(0),
-                client_id=row.client_id))
-        row = await store_ref(row, ref)
+    if row.status != OrderStatus.PENDING.value:
+        return row, None, None
+    sent = row
     if plan.order_type is OrderType.LIMIT:
-        return await wait_until_done(trader.venue, row, timeout=2.0)
-    return await wait_until_done(trader.venue, row)
+        ref = await send_with_retries(lambda: trader.venue.place_limit_order(
+            position.market, plan.side, plan.size, plan.price or Decimal(0),
+            client_id=sent.client_id, good_til_seconds=LIMIT_TTL_SECONDS))
+    else:
+        ref = await send_with_retries(lambda: trader.venue.place_market_order(
+            position.market, plan.side, plan.size, worst_price=plan.price or Decimal(0),
+            client_id=sent.client_id))
+    return row, ref, await first_report(trader.venue, ref)
+
+
+async def follow_entry(
+    trader: Trader, row: Order, plan: OrderPlan, ref: OrderRef | None, report: OrderReport | None
+) -> Order:
+    """Commit what `send_entry` learnt, then poll until the entry finishes (a limit entry: 2 s)."""
+    if ref is not None or report is not None:
+        row = await settle(row, ref, report)
+    timeout = 2.0 if plan.order_type is OrderType.LIMIT else FILL_WAIT_SECONDS
+    return await wait_until_done(trader.venue, row, timeout, first_delay=0.05 if report is not None else 0.0)
 
 
 async def _recover_entry(trader: Trader, row: Order) -> Order:
@@ -133,94 +175,171 @@ async def _recover_entry(trader: Trader, row: Order) -> Order:
     return await apply_report(row, expired)
 
 
-async def protect(trader: Trader, position: Position, spec: MarketSpec) -> Position:
+async def protect(
+    trader: Trader, position: Position, spec: MarketSpec, *, before: Write | None = None,
+    after: Write | None = None, known_new: bool = False,
+) -> Position:
     """Place the stop-loss, then the take-profit, for the position's current size.
 
+    Both rows are committed in one transaction before the stop-loss is sent; their venue
+    references in one transaction after the take-profit was sent (a crash in between leaves
+    PENDING rows: the next attempt resends them under the same client ids, the stop first).
     A stop-loss that cannot be placed flattens the position. A take-profit that cannot be
     placed leaves the position open behind its stop-loss and tells the trader.
+
+    Args:
+        before: more writes for the transaction that records the rows; it may return the
+            position as changed there (its size then sizes the orders).
+        after: more writes for the transaction that stores the references, only when the
+            stop-loss is in place; it may return the position as changed there.
+        known_new: the position has no protection rows yet (saves reading its orders).
     """
-    side = PositionSide(position.side)
-    size = position.size
-    if position.sl_price is not None:
+    position, chosen = await _record_protection(trader, position, spec, before, known_new)
+    placed: list[tuple[Order, OrderRef]] = []
+    for plan, row, live in chosen:
         try:
-            await _place_protection(trader, position, OrderRole.STOP_LOSS, side, size, position.sl_price, spec)
+            if row is None:
+                raise OrderRejected(f"no client ids left for another {plan.role.value.lower()} of this position")
+            if not live:
+                placed.append((row, await _send_protection(trader, position, plan, row)))
         except VenueError as e:
-            log.error("position %s: stop-loss refused (%s), flattening", position.id, type(e).__name__)
-            return await flatten(trader, position, spec, CloseReason.PROTECTION_FAILED, failed_order="stop-loss",
-                                 detail=str(e)[:200])
-    if position.tp_price is not None:
-        try:
-            await _place_protection(trader, position, OrderRole.TAKE_PROFIT, side, size, position.tp_price, spec)
-        except VenueError as e:
+            if plan.role is OrderRole.STOP_LOSS:
+                log.error("position %s: stop-loss refused (%s), flattening", position.id, type(e).__name__)
+                await _drop_unsent(trader, [r for p, r, _ in chosen if r is not None and p.role is not plan.role])
+                return await flatten(trader, position, spec, CloseReason.PROTECTION_FAILED,
+                                     failed_order="stop-loss", detail=str(e)[:200])
             log.warning("position %s: take-profit refused (%s)", position.id, type(e).__name__)
             trader.tell(messages.TradingError(
                 network=trader.network, market=position.market, what_failed="placing the take-profit",
                 action_taken="the position stays open behind its stop-loss", detail=str(e)[:200]))
-    return position
+    if not placed and after is None:
+        return position
+    async with session_scope() as session:
+        await _load_orders(session, trader, [row for row, _ in placed])
+        for row, ref in placed:
+            # accepted means resting untriggered; the monitor's next read corrects anything else
+            await settle_in(session, row, ref=ref, status=OrderStatus.UNTRIGGERED)
+        changed = await after(session) if after is not None else None
+    return changed if isinstance(changed, Position) else position
 
 
-async def _place_protection(
-    trader: Trader, position: Position, role: OrderRole, side: PositionSide, size: Decimal,
-    trigger: Decimal, spec: MarketSpec,
-) -> Order:
-    exit_side = side.exit_side
-    worst = slippage_bound(trigger, exit_side, max(trader.slippage_pct, Decimal(5)), spec.tick_size)
-    kind = OrderType.STOP_MARKET if role is OrderRole.STOP_LOSS else OrderType.TAKE_PROFIT_MARKET
-    plan = OrderPlan(role, kind, exit_side, size, price=worst, trigger_price=trigger, reduce_only=True)
-    row, live = await _row_for(trader, position, plan)
-    if live:
-        return row  # already on the venue (a resumed execution): never a second one
-    place = trader.venue.place_stop_loss if role is OrderRole.STOP_LOSS else trader.venue.place_take_profit
-    ref = await send_with_retries(lambda: place(
-        position.market, exit_side, row.size, row.trigger_price or trigger, worst_price=row.price or worst,
-        client_id=row.client_id, good_til_seconds=PROTECTION_TTL_SECONDS))
-    # accepted means resting untriggered; the monitor's next read corrects anything else
-    return await store_ref(row, ref, OrderStatus.UNTRIGGERED)
+def _protection_plans(trader: Trader, position: Position, spec: MarketSpec) -> list[OrderPlan]:
+    side = PositionSide(position.side)
+    plans = []
+    for role, trigger in ((OrderRole.STOP_LOSS, position.sl_price), (OrderRole.TAKE_PROFIT, position.tp_price)):
+        if trigger is None:
+            continue
+        worst = slippage_bound(trigger, side.exit_side, max(trader.slippage_pct, Decimal(5)), spec.tick_size)
+        kind = OrderType.STOP_MARKET if role is OrderRole.STOP_LOSS else OrderType.TAKE_PROFIT_MARKET
+        plans.append(OrderPlan(role, kind, side.exit_side, position.size, price=worst, trigger_price=trigger,
+                               reduce_only=True))
+    return plans
 
 
-async def _row_for(trader: Trader, position: Position, plan: OrderPlan) -> tuple[Order, bool]:
-    """The order row to use for `plan.role`: (row, already live on the venue).
+async def _record_protection(
+    trader: Trader, position: Position, spec: MarketSpec, before: Write | None, known_new: bool
+) -> tuple[Position, list[tuple[OrderPlan, Order | None, bool]]]:
+    """One transaction: `before`, then the stop-loss and take-profit rows to use (row, live)."""
+    for attempt in (1, 2):
+        try:
+            async with session_scope() as session:
+                changed = await before(session) if before is not None else None
+                current = changed if isinstance(changed, Position) else position
+                existing = [] if known_new else await orders_of(session, trader.user, current.id or 0)
+                chosen = []
+                for plan in _protection_plans(trader, current, spec):
+                    row, live = _choose(trader, current, plan, [o for o in existing if o.role == plan.role.value])
+                    if row is not None and row.id is None:
+                        session.add(row)
+                    chosen.append((plan, row, live))
+            return current, chosen
+        except IntegrityError:
+            if attempt == 2:
+                raise
+            known_new = False  # another worker (the monitor) recorded one first: read and use theirs
+    raise AssertionError("unreachable")
+
+
+def _choose(trader: Trader, position: Position, plan: OrderPlan, previous: list[Order]) -> tuple[Order | None, bool]:
+    """The order row to use for `plan.role`: (row, already live on the venue); None: no ids left.
 
     The latest row of the role is reused while it is PENDING (committed, maybe never sent:
     resent under the same client id) or still working; only a finished one gets a successor,
-    under the next attempt's client id.
+    under the next attempt's client id (a new, not yet added row).
     """
-    async with session_scope() as session:
-        previous = [o for o in await orders_of(session, trader.user, position.id or 0) if o.role == plan.role.value]
     latest = previous[-1] if previous else None
     if latest is not None and latest.status == OrderStatus.PENDING.value:
         return latest, False
     if latest is not None and not is_terminal(ORDER, latest.status):
         return latest, True
     if len(previous) > MAX_ATTEMPT:
-        raise OrderRejected(f"no client ids left for another {plan.role.value.lower()} of this position")
-    row = await record_plan(user=trader.user, network=trader.network, market=position.market,
-                            position_id=position.id, signal_id=position.signal_id or 0,
-                            attempt=len(previous), plan=plan, known_new=True)
-    return row, False
+        return None, False
+    return new_row(user=trader.user, network=trader.network, market=position.market, position_id=position.id,
+                   signal_id=position.signal_id or 0, attempt=len(previous), plan=plan), False
+
+
+async def _send_protection(trader: Trader, position: Position, plan: OrderPlan, row: Order) -> OrderRef:
+    place = trader.venue.place_stop_loss if plan.role is OrderRole.STOP_LOSS else trader.venue.place_take_profit
+    return await send_with_retries(lambda: place(
+        position.market, plan.side, row.size, row.trigger_price or plan.trigger_price or Decimal(0),
+        worst_price=row.price or plan.price or Decimal(0), client_id=row.client_id,
+        good_til_seconds=PROTECTION_TTL_SECONDS))
+
+
+async def _drop_unsent(trader: Trader, rows: list[Order]) -> None:
+    """The stop-loss failed: a take-profit row still PENDING was never sent (it only ever goes
+    out after the stop-loss was accepted), so it is recorded as never working."""
+    unsent = [r for r in rows if r.status == OrderStatus.PENDING.value and r.role == OrderRole.TAKE_PROFIT.value]
+    if not unsent:
+        return
+    async with session_scope() as session:
+        for row in unsent:
+            await settle_in(session, row, report=OrderReport(
+                ref=ref_of(row), status=OrderStatus.CANCELED, side=Side(row.side), size=row.size))
+
+
+async def _load_orders(session: AsyncSession, trader: Trader, rows: list[Order]) -> None:
+    # one SELECT puts the rows in the session, so settle_in's reads need no round trip each
+    ids = [row.id for row in rows if row.id is not None]
+    if len(ids) > 1:
+        await session.exec(select(Order).where(col(Order.id).in_(ids), Order.user_address == trader.user))
 
 
 async def flatten(
     trader: Trader, position: Position, spec: MarketSpec, reason: CloseReason, *,
-    failed_order: str | None = None, detail: str | None = None,
+    failed_order: str | None = None, detail: str | None = None, finish: Finish | None = None,
 ) -> Position:
-    """Close the position at market (reduce-only), cancel what protects it, close the books."""
-    if failed_order is not None:
-        position = await update_position(trader, position.id or 0, status=PositionStatus.FAILED_PROTECTION)
-    elif position.status == PositionStatus.OPEN.value:
-        position = await update_position(trader, position.id or 0, status=PositionStatus.CLOSING)
+    """Close the position at market (reduce-only), cancel what protects it, close the books.
+
+    The status change (CLOSING or FAILED_PROTECTION) and the close order's row are committed
+    together, before the close is sent. `finish` joins the transaction that closes the books.
+    """
     side = PositionSide(position.side)
     worst = slippage_bound(spec.oracle_price, side.exit_side, max(trader.slippage_pct, Decimal(1)), spec.tick_size)
     plan = OrderPlan(OrderRole.CLOSE, OrderType.MARKET, side.exit_side, position.size, price=worst, reduce_only=True)
+    target = (PositionStatus.FAILED_PROTECTION if failed_order is not None
+              else PositionStatus.CLOSING if position.status == PositionStatus.OPEN.value else None)
+    async with session_scope() as session:
+        if target is not None:
+            position = await change_position_in(session, trader, position.id or 0, status=target)
+        orders = await orders_of(session, trader.user, position.id or 0)
+        row, live = _choose(trader, position, plan, [o for o in orders if o.role == plan.role.value])
+        if row is not None and row.id is None:
+            session.add(row)
     flattened = False
     try:
-        row, live = await _row_for(trader, position, plan)
+        if row is None:
+            raise OrderRejected("no client ids left for another close of this position")
         if not live:
+            sent = row
             ref = await send_with_retries(lambda: trader.venue.place_market_order(
-                position.market, plan.side, plan.size, worst_price=worst, client_id=row.client_id,
+                position.market, plan.side, plan.size, worst_price=worst, client_id=sent.client_id,
                 reduce_only=True))
-            row = await store_ref(row, ref)
-        row = await wait_until_done(trader.venue, row)
+            report = await first_report(trader.venue, ref)
+            row = await settle(row, ref, report)
+            row = await wait_until_done(trader.venue, row, first_delay=0.05 if report is not None else 0.0)
+        else:
+            row = await wait_until_done(trader.venue, row)
         flattened = row.status == OrderStatus.FILLED.value
     except VenueError as e:
         log.error("position %s: flatten failed (%s)", position.id, type(e).__name__)
@@ -229,17 +348,27 @@ async def flatten(
         trader.tell(messages.ProtectionFailed(network=trader.network, market=position.market, side=position.side,
                                               size=position.size, order=failed_order, flattened=flattened,
                                               detail=detail))
-    if not flattened:
+    if not flattened or row is None:
+        log.warning("position %s: close order ended %s, position not flat", position.id,
+                    row.status if row is not None else "unplaced")
         if position.status == PositionStatus.CLOSING.value:
             position = await update_position(trader, position.id or 0, status=PositionStatus.OPEN)
         return position  # still FAILED_PROTECTION or OPEN: the monitor keeps trying
-    return await close_books(trader, position, reason, exit_orders=[row])
+    return await close_books(trader, position, reason, exit_orders=[row], orders=orders, finish=finish)
 
 
-async def close_books(trader: Trader, position: Position, reason: CloseReason, exit_orders: list[Order]) -> Position:
-    """Final books from the exit fills: exit price, fees on both legs, realized PnL; cancel leftovers."""
-    async with session_scope() as session:
-        orders = await orders_of(session, trader.user, position.id or 0)
+async def close_books(
+    trader: Trader, position: Position, reason: CloseReason, exit_orders: list[Order], *,
+    orders: list[Order] | None = None, finish: Finish | None = None,
+) -> Position:
+    """Final books from the exit fills: exit price, fees on both legs, realized PnL; cancel leftovers.
+
+    `orders` are the position's rows when the caller has just read them. The leftovers'
+    final statuses, the books and `finish` are committed in one transaction.
+    """
+    if orders is None:
+        async with session_scope() as session:
+            orders = await orders_of(session, trader.user, position.id or 0)
     entry_fee = sum((o.fee for o in orders if o.role == OrderRole.ENTRY.value), Decimal(0))
     filled = [(o.filled_size, o.avg_fill_price) for o in exit_orders if o.filled_size and o.avg_fill_price]
     exit_price = pnl.average_price(filled) if filled else None
@@ -250,13 +379,22 @@ async def close_books(trader: Trader, position: Position, reason: CloseReason, e
         realized = pnl.realized_pnl(PositionSide(position.side), position.entry_price, exit_price, position.size,
                                     entry_fee=entry_fee, exit_fee=exit_fee)
     exit_ids = {o.id for o in exit_orders}
+    reports = []
     for leftover in orders:
         if leftover.id not in exit_ids and leftover.role in (OrderRole.STOP_LOSS.value, OrderRole.TAKE_PROFIT.value):
-            await cancel_quietly(trader.venue, leftover)
-    position = await update_position(
-        trader, position.id or 0, status=PositionStatus.CLOSED, closed_at=utcnow(), exit_price=exit_price,
-        realized_pnl=realized, fees=fees, close_reason=reason.value,
-    )
+            _, report = await cancel_and_report(trader.venue, leftover)
+            if report is not None:
+                reports.append((leftover, report))
+    async with session_scope() as session:
+        await _load_orders(session, trader, [row for row, _ in reports])
+        for row, report in reports:
+            await settle_in(session, row, report=report)
+        position = await change_position_in(
+            session, trader, position.id or 0, status=PositionStatus.CLOSED, closed_at=utcnow(),
+            exit_price=exit_price, realized_pnl=realized, fees=fees, close_reason=reason.value,
+        )
+        if finish is not None:
+            await finish(session, position)
     if reason is not CloseReason.PROTECTION_FAILED:
         trader.tell(messages.PositionClosed(
             network=trader.network, market=position.market, side=position.side, size=position.size,
@@ -265,4 +403,5 @@ async def close_books(trader: Trader, position: Position, reason: CloseReason, e
     return position
 
 
-__all__ = ["Trader", "close_books", "flatten", "place_entry", "protect", "ref_of", "update_position"]
+__all__ = ["Finish", "Trader", "Write", "change_position_in", "close_books", "flatten", "follow_entry", "place_entry",
+           "protect", "ref_of", "send_entry", "update_position"]

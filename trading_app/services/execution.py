@@ -19,17 +19,19 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import fields
+from collections.abc import Callable
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import and_, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from trading_app.db.engine import session_scope
-from trading_app.db.models import Position, Signal, TradingAccount
-from trading_app.db.trading import active_position, position_for_signal
+from trading_app.db.models import ACTIVE_POSITION_STATUSES, Position, Signal, TradingAccount
+from trading_app.db.trading import positions_for_execution
 from trading_app.db.types import utcnow
 from trading_app.domain.enums import (
     CloseReason,
@@ -43,9 +45,9 @@ from trading_app.domain.enums import (
 from trading_app.domain.errors import RejectReason, RiskRejected
 from trading_app.domain.signals import ParsedSignal
 from trading_app.services import events, messages
-from trading_app.services.brackets import Trader
+from trading_app.services.brackets import Finish, Trader
 from trading_app.services.notify import get_notifier
-from trading_app.services.opening import close_position_for, open_position
+from trading_app.services.opening import StoredFacts, close_position_for, open_position, start_of_day, stored_facts
 from trading_app.services.venues import venue_for
 from trading_app.venues.errors import OrderRejected, UnknownMarket, VenueError, VenueTemporaryError
 
@@ -64,33 +66,87 @@ class Outcome:
 
 async def claim(signal_id: int) -> Signal | None:
     """Take the signal for execution; None when another worker has it or it is finished."""
-    now = utcnow()
     async with session_scope() as session:
-        result = await session.exec(  # type: ignore[call-overload]
-            update(Signal)
-            .where(
-                col(Signal.id) == signal_id,
-                or_(
-                    col(Signal.status) == SignalStatus.ACCEPTED.value,
-                    and_(col(Signal.status) == SignalStatus.EXECUTING.value, col(Signal.claimed_at) < now - STALE_CLAIM),
-                ),
-            )
-            .values(status=SignalStatus.EXECUTING.value, claimed_at=now, attempts=Signal.attempts + 1, updated_at=now)
+        return await _claim_in(session, signal_id)
+
+
+async def _claim_in(session: AsyncSession, signal_id: int) -> Signal | None:
+    # one conditional UPDATE ... RETURNING: only one worker's statement can match the row
+    now = utcnow()
+    result = await session.execute(
+        update(Signal)
+        .where(
+            col(Signal.id) == signal_id,
+            or_(
+                col(Signal.status) == SignalStatus.ACCEPTED.value,
+                and_(col(Signal.status) == SignalStatus.EXECUTING.value, col(Signal.claimed_at) < now - STALE_CLAIM),
+            ),
         )
-        if result.rowcount != 1:
+        .values(status=SignalStatus.EXECUTING.value, claimed_at=now, attempts=Signal.attempts + 1, updated_at=now)
+        .returning(Signal)
+        .execution_options(synchronize_session=False)
+    )
+    return result.scalars().first()
+
+
+@dataclass
+class _Claimed:
+    """What the claim's transaction read besides the signal."""
+
+    signal: Signal
+    account: TradingAccount | None
+    network: str
+    positions: list[Position]  # positions_for_execution rows
+    since: datetime
+
+
+async def _claim_and_read(signal_id: int) -> _Claimed | None:
+    """Claim, the trader's account and every position the execution needs: one transaction."""
+    async with session_scope() as session:
+        signal = await _claim_in(session, signal_id)
+        if signal is None:
             return None
-        return await session.get(Signal, signal_id)
+        account = await session.get(TradingAccount, signal.user_address)
+        # a test alert always runs on paper, whatever network the account trades on
+        network = Network.PAPER.value if signal.paper or account is None else account.network
+        since = start_of_day()
+        rows = await positions_for_execution(session, signal.user_address, network, signal.id, since)
+    return _Claimed(signal, account, network, rows, since)
 
 
 async def _finish(signal: Signal, outcome: Outcome) -> None:
     async with session_scope() as session:
-        await session.exec(  # type: ignore[call-overload]
-            update(Signal)
-            .where(col(Signal.id) == signal.id, col(Signal.status) == SignalStatus.EXECUTING.value,
-                   col(Signal.claimed_at) == signal.claimed_at)
-            .values(status=outcome.status.value, reason=outcome.reason, position_id=outcome.position_id,
-                    finished_at=utcnow(), updated_at=utcnow())
-        )
+        await _finish_in(session, signal, outcome)
+
+
+async def _finish_in(session: AsyncSession, signal: Signal, outcome: Outcome) -> None:
+    await session.exec(  # type: ignore[call-overload]
+        update(Signal)
+        .where(col(Signal.id) == signal.id, col(Signal.status) == SignalStatus.EXECUTING.value,
+               col(Signal.claimed_at) == signal.claimed_at)
+        .values(status=outcome.status.value, reason=outcome.reason, position_id=outcome.position_id,
+                finished_at=utcnow(), updated_at=utcnow())
+    )
+
+
+class _Finisher:
+    """Finishes the signal inside the transaction that settles its position (one commit for both).
+
+    Armed by the route for its last move only, with how that move's position becomes the
+    signal's outcome; execute_signal then skips its own `_finish`.
+    """
+
+    def __init__(self, signal: Signal) -> None:
+        self.signal = signal
+        self.outcome: Outcome | None = None
+
+    def arm(self, to_outcome: Callable[[Position], Outcome]) -> Finish:
+        async def finish(session: AsyncSession, position: Position) -> None:
+            outcome = to_outcome(position)
+            await _finish_in(session, self.signal, outcome)
+            self.outcome = outcome  # committed with the position, or the whole transaction failed
+
+        return finish
 
 
 def _parsed(signal: Signal) -> ParsedSignal:
@@ -116,20 +172,17 @@ def _parsed(signal: Signal) -> ParsedSignal:
 
 async def execute_signal(signal_id: int) -> Outcome | None:
     """Execute one signal if this worker wins the claim. Returns None when it did not."""
-    signal = await claim(signal_id)
-    if signal is None:
+    claimed = await _claim_and_read(signal_id)
+    if claimed is None:
         return None
+    signal, network = claimed.signal, claimed.network
     user = signal.user_address
-    async with session_scope() as session:
-        account = await session.get(TradingAccount, user)
-    # a test alert always runs on paper, whatever network the account trades on
-    network = Network.PAPER.value if signal.paper or account is None else account.network
-    trader = None
+    finisher = _Finisher(signal)
     try:
         parsed = _parsed(signal)
         venue = await venue_for(user, network)
-        trader = Trader(user=user, network=network, venue=venue, account=account, notify=get_notifier())
-        outcome = await _route(trader, signal, parsed)
+        trader = Trader(user=user, network=network, venue=venue, account=claimed.account, notify=get_notifier())
+        outcome = await _route(trader, signal, parsed, claimed, finisher)
     except RiskRejected as e:
         outcome = Outcome(SignalStatus.REJECTED, f"{e.reason.value}: {e.detail}" if e.detail else e.reason.value)
     except UnknownMarket as e:
@@ -140,7 +193,10 @@ async def execute_signal(signal_id: int) -> Outcome | None:
         outcome = Outcome(SignalStatus.FAILED, f"venue_unavailable: {e}")
     except VenueError as e:
         outcome = Outcome(SignalStatus.FAILED, f"venue_error: {e}")
-    await _finish(signal, outcome)
+    if finisher.outcome is not None:
+        outcome = finisher.outcome  # already committed with the position
+    else:
+        await _finish(signal, outcome)
     if outcome.status is not SignalStatus.EXECUTED:
         get_notifier().notify_soon(user, "rejected", messages.SignalRejected(
             network=network, signal_id=signal.id, market=signal.market,
@@ -149,25 +205,28 @@ async def execute_signal(signal_id: int) -> Outcome | None:
     return outcome
 
 
-async def _route(trader: Trader, signal: Signal, parsed: ParsedSignal) -> Outcome:
-    async with session_scope() as session:
-        mine = await position_for_signal(session, trader.user, signal.id or 0)
-        live = await active_position(session, trader.user, trader.network, parsed.market)
+async def _route(trader: Trader, signal: Signal, parsed: ParsedSignal, claimed: _Claimed,
+                 finisher: _Finisher) -> Outcome:
+    rows = claimed.positions
+    mine = next((p for p in reversed(rows) if p.signal_id == signal.id), None)
+    live = next((p for p in rows if p.network == trader.network and p.market == parsed.market
+                 and p.status in ACTIVE_POSITION_STATUSES), None)
     if mine is not None:  # a previous attempt got this far: continue it, never start again
-        position = await open_position(trader, signal, parsed, resume=mine)
+        position = await open_position(trader, signal, parsed, resume=mine, finish=finisher.arm(_opened))
         return _opened(position)
     if parsed.action is SignalAction.CLOSE:
         if live is None:
             raise RiskRejected(RejectReason.NO_POSITION, f"no open {parsed.market} position to close")
-        position = await close_position_for(trader, live, CloseReason.SIGNAL, signal_id=signal.id)
-        return Outcome(SignalStatus.EXECUTED, None if position.status == PositionStatus.CLOSED.value
-                       else "close did not fill; the monitor keeps trying", position.id)
+        position = await close_position_for(trader, live, CloseReason.SIGNAL, signal_id=signal.id,
+                                            finish=finisher.arm(_closed))
+        return _closed(position)
     side = parsed.position_side
     if parsed.action is SignalAction.REVERSE:
         if live is None:
             raise RiskRejected(RejectReason.NO_POSITION, f"no open {parsed.market} position to reverse")
         side = PositionSide(live.side).opposite
     assert side is not None
+    stored: StoredFacts | None = stored_facts(rows, trader.network, claimed.since)
     if live is not None:
         if live.side == side.value:
             raise RiskRejected(RejectReason.POSITION_EXISTS, f"a {live.side.lower()} {parsed.market} position is open")
@@ -178,12 +237,19 @@ async def _route(trader: Trader, signal: Signal, parsed: ParsedSignal) -> Outcom
         closed = await close_position_for(trader, live, CloseReason.REVERSED, signal_id=signal.id)
         if closed.status != PositionStatus.CLOSED.value:
             return Outcome(SignalStatus.FAILED, "reverse: the open position could not be closed", closed.id)
+        stored = None  # the close changed them: read afresh
     try:
-        position = await open_position(trader, signal, parsed, side=side)
+        position = await open_position(trader, signal, parsed, side=side, stored=stored,
+                                       finish=finisher.arm(_opened))
     except IntegrityError:
         # another signal opened this market at the same moment: the unique index decided
         raise RiskRejected(RejectReason.POSITION_EXISTS, f"a {parsed.market} position is already open") from None
     return _opened(position)
+
+
+def _closed(position: Position) -> Outcome:
+    return Outcome(SignalStatus.EXECUTED, None if position.status == PositionStatus.CLOSED.value
+                   else "close did not fill; the monitor keeps trying", position.id)
 
 
 def _opened(position: Position) -> Outcome:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 
+from sqlmodel.ext.asyncio.session import AsyncSession
+
 from trading_app.db.engine import session_scope
-from trading_app.db.models import Position, Signal, TradingAccount
-from trading_app.db.trading import active_positions, count_active, get_position, orders_of, realized_since
+from trading_app.db.models import ACTIVE_POSITION_STATUSES, Order, Position, Signal, TradingAccount
+from trading_app.db.trading import active_positions, orders_of, positions_for_execution
 from trading_app.db.types import utcnow
 from trading_app.domain.enums import (
     CloseReason,
@@ -24,8 +27,19 @@ from trading_app.domain.lifecycle import ORDER, is_terminal
 from trading_app.domain.risk import AccountFacts, RiskLimits, build_intent, validate_protection
 from trading_app.domain.signals import ParsedSignal
 from trading_app.services import messages
-from trading_app.services.brackets import Trader, close_books, flatten, place_entry, protect, update_position
-from trading_app.services.orders import OrderPlan
+from trading_app.services.brackets import (
+    Finish,
+    Trader,
+    change_position_in,
+    close_books,
+    flatten,
+    follow_entry,
+    protect,
+    send_entry,
+    update_position,
+)
+from trading_app.services.orders import OrderPlan, new_row, settle_in
+from trading_app.venues.base import MarketSpec, OrderRef, OrderReport
 
 log = logging.getLogger(__name__)
 
@@ -45,23 +59,52 @@ def risk_limits(account: TradingAccount | None) -> RiskLimits:
     )
 
 
-async def _account_facts(trader: Trader) -> AccountFacts:
+@dataclass(frozen=True)
+class StoredFacts:
+    """What the database says about the trader's exposure (the venue adds the equity)."""
+
+    open_positions: int
+    realized_pnl_today: Decimal
+    open_notional_usd: Decimal
+
+
+def start_of_day() -> datetime:
+    """Midnight UTC today: the daily loss limit counts from here."""
+    return datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def stored_facts(rows: list[Position], network: str, since: datetime) -> StoredFacts:
+    """Facts from `positions_for_execution` rows (other rows in the list are ignored)."""
+    mine = [p for p in rows if p.network == network]
+    live = [p for p in mine if p.status in ACTIVE_POSITION_STATUSES]
+    today = [p.realized_pnl for p in mine
+             if p.closed_at is not None and p.closed_at >= since and p.realized_pnl is not None]
+    return StoredFacts(
+        open_positions=len(live), realized_pnl_today=sum(today, Decimal(0)),
+        open_notional_usd=sum((p.size * (p.entry_price or Decimal(0)) for p in live), Decimal(0)),
+    )
+
+
+async def _account_facts(trader: Trader, stored: StoredFacts | None) -> AccountFacts:
     snapshot = await trader.venue.account()
-    start_of_day = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    async with session_scope() as session:
-        open_count = await count_active(session, trader.user, trader.network)
-        today = await realized_since(session, trader.user, trader.network, start_of_day)
-        live = await active_positions(session, trader.user, trader.network)
-    notional = sum((p.size * (p.entry_price or Decimal(0)) for p in live), Decimal(0))
-    return AccountFacts(equity=snapshot.equity, open_positions=open_count, realized_pnl_today=today,
-                        open_notional_usd=notional)
+    if stored is None:
+        since = start_of_day()
+        async with session_scope() as session:
+            rows = await positions_for_execution(session, trader.user, trader.network, None, since)
+        stored = stored_facts(rows, trader.network, since)
+    return AccountFacts(equity=snapshot.equity, open_positions=stored.open_positions,
+                        realized_pnl_today=stored.realized_pnl_today, open_notional_usd=stored.open_notional_usd)
 
 
 async def open_position(
     trader: Trader, signal: Signal, parsed: ParsedSignal, *, side: PositionSide | None = None,
-    resume: Position | None = None,
+    resume: Position | None = None, stored: StoredFacts | None = None, finish: Finish | None = None,
 ) -> Position:
     """Open (or continue opening) the position of `signal`: entry, then SL, then TP.
+
+    The position and its entry order are committed in one transaction before the entry is
+    sent. `stored` are facts the caller read in this execution (else they are read here);
+    `finish` joins the transaction that marks the position OPEN.
 
     Raises:
         RiskRejected: the entry was refused before anything was sent.
@@ -69,7 +112,9 @@ async def open_position(
     """
     spec = await trader.venue.market(parsed.market)
     if resume is None:
-        intent = build_intent(parsed, spec, risk_limits(trader.account), await _account_facts(trader), side=side)
+        intent = build_intent(parsed, spec, risk_limits(trader.account), await _account_facts(trader, stored), side=side)
+        plan = OrderPlan(OrderRole.ENTRY, intent.order_type, intent.entry_side, intent.size,
+                         price=intent.limit_price if intent.order_type is OrderType.LIMIT else intent.worst_price)
         async with session_scope() as session:
             position = Position(
                 user_address=trader.user, signal_id=signal.id, network=trader.network, market=intent.market,
@@ -77,39 +122,72 @@ async def open_position(
                 status=PositionStatus.OPENING.value,
             )
             session.add(position)
-        plan = OrderPlan(OrderRole.ENTRY, intent.order_type, intent.entry_side, intent.size,
-                         price=intent.limit_price if intent.order_type is OrderType.LIMIT else intent.worst_price)
+            await session.flush()  # the entry row needs the position's id
+            entry = new_row(user=trader.user, network=trader.network, market=intent.market,
+                            position_id=position.id, signal_id=signal.id or 0, attempt=0, plan=plan)
+            session.add(entry)
+        return await _after_entry(trader, position, plan, spec, entry, finish, known_new=True)
+    position = resume
+    if position.status != PositionStatus.OPENING.value:
+        return position  # already past the entry: nothing left for the signal to do
+    async with session_scope() as session:
+        entry = next(o for o in await orders_of(session, trader.user, position.id or 0)
+                     if o.role == OrderRole.ENTRY.value)
+    plan = OrderPlan(OrderRole.ENTRY, OrderType(entry.order_type), PositionSide(position.side).entry_side,
+                     entry.size, price=entry.price)
+    return await _after_entry(trader, position, plan, spec, entry, finish, known_new=False)
+
+
+async def _after_entry(
+    trader: Trader, position: Position, plan: OrderPlan, spec: MarketSpec, entry: Order, finish: Finish | None,
+    *, known_new: bool,
+) -> Position:
+    row, ref, report = await send_entry(trader, position, plan, entry)
+    if report is not None and is_terminal(ORDER, report.status.value):
+        # the venue already answered: its answer is committed with the next step
+        pending: tuple[OrderRef | None, OrderReport] | None = (ref, report)
+        filled, avg, fee = report.filled, report.avg_fill_price, report.fee
     else:
-        position = resume
-        if position.status != PositionStatus.OPENING.value:
-            return position  # already past the entry: nothing left for the signal to do
+        row = await follow_entry(trader, row, plan, ref, report)
+        if not is_terminal(ORDER, row.status) and row.status != OrderStatus.PARTIALLY_FILLED.value:
+            return position  # a resting limit entry: the monitor protects it when it fills
+        pending, filled, avg, fee = None, row.filled_size, row.avg_fill_price, row.fee
+    pid = position.id or 0
+
+    async def entry_done(session: AsyncSession) -> None:
+        if pending is not None:
+            await settle_in(session, row, ref=pending[0], report=pending[1])
+
+    if filled <= 0:
         async with session_scope() as session:
-            entry = next(o for o in await orders_of(session, trader.user, position.id or 0)
-                         if o.role == OrderRole.ENTRY.value)
-        plan = OrderPlan(OrderRole.ENTRY, OrderType(entry.order_type), PositionSide(position.side).entry_side,
-                         entry.size, price=entry.price)
-    return await _after_entry(trader, position, plan, spec)
-
-
-async def _after_entry(trader: Trader, position: Position, plan: OrderPlan, spec: object) -> Position:
-    entry = await place_entry(trader, position, plan, spec)  # type: ignore[arg-type]
-    if not is_terminal(ORDER, entry.status) and entry.status != OrderStatus.PARTIALLY_FILLED.value:
-        return position  # a resting limit entry: the monitor protects it when it fills
-    if entry.filled_size <= 0:
-        return await update_position(trader, position.id or 0, status=PositionStatus.FAILED, closed_at=utcnow())
-    fill_price = entry.avg_fill_price or spec.oracle_price  # type: ignore[attr-defined]
-    position = await update_position(trader, position.id or 0, size=entry.filled_size, entry_price=fill_price, fees=entry.fee)
-    side = PositionSide(position.side)
+            await entry_done(session)
+            return await change_position_in(session, trader, pid, status=PositionStatus.FAILED, closed_at=utcnow())
+    fill_price = avg or spec.oracle_price
+    sized: dict[str, object] = {"size": filled, "entry_price": fill_price, "fees": fee}
     try:  # the fill may have slipped past a protection level: then it cannot be placed as asked
-        validate_protection(side, fill_price, position.sl_price, position.tp_price)
+        validate_protection(PositionSide(position.side), fill_price, position.sl_price, position.tp_price)
     except RiskRejected as e:
-        return await flatten(trader, position, spec, CloseReason.PROTECTION_FAILED,  # type: ignore[arg-type]
+        async with session_scope() as session:
+            await entry_done(session)
+            position = await change_position_in(session, trader, pid, **sized)
+        return await flatten(trader, position, spec, CloseReason.PROTECTION_FAILED,
                              failed_order="stop-loss" if "stop" in e.reason.value else "take-profit",
                              detail=str(e))
-    position = await protect(trader, position, spec)  # type: ignore[arg-type]
-    if position.status != PositionStatus.OPENING.value:
+
+    async def before(session: AsyncSession) -> Position:
+        # the entry's fill and the position's size are committed with the SL/TP rows
+        await entry_done(session)
+        return await change_position_in(session, trader, pid, **sized)
+
+    async def after(session: AsyncSession) -> Position:
+        opened = await change_position_in(session, trader, pid, status=PositionStatus.OPEN)
+        if finish is not None:
+            await finish(session, opened)
+        return opened
+
+    position = await protect(trader, position, spec, before=before, after=after, known_new=known_new)
+    if position.status != PositionStatus.OPEN.value:
         return position  # flattened
-    position = await update_position(trader, position.id or 0, status=PositionStatus.OPEN)
     trader.tell(messages.PositionOpened(network=trader.network, market=position.market, side=position.side,
                                         size=position.size, entry=position.entry_price, tp=position.tp_price,
                                         sl=position.sl_price))
@@ -117,11 +195,13 @@ async def _after_entry(trader: Trader, position: Position, plan: OrderPlan, spec
 
 
 async def close_position_for(
-    trader: Trader, position: Position, reason: CloseReason, *, signal_id: int | None = None
+    trader: Trader, position: Position, reason: CloseReason, *, signal_id: int | None = None,
+    finish: Finish | None = None,
 ) -> Position:
     """Flatten a live position at market and close its books (its TP/SL are cancelled).
 
     A position still OPENING (a resting limit entry) has its entry cancelled instead.
+    `finish` joins the transaction that closes the books.
     """
     spec = await trader.venue.market(position.market)
     if position.status == PositionStatus.OPENING.value:
@@ -136,7 +216,7 @@ async def close_position_for(
         position = await update_position(trader, position.id or 0, status=PositionStatus.OPEN)
     if position.status in (PositionStatus.CLOSED.value, PositionStatus.FAILED.value):
         return position
-    return await flatten(trader, position, spec, reason)
+    return await flatten(trader, position, spec, reason, finish=finish)
 
 
 async def close_all(trader: Trader) -> list[Position]:
@@ -146,4 +226,5 @@ async def close_all(trader: Trader) -> list[Position]:
     return [await close_position_for(trader, p, CloseReason.MANUAL) for p in live]
 
 
-__all__ = ["close_all", "close_books", "close_position_for", "open_position", "risk_limits"]
+__all__ = ["StoredFacts", "close_all", "close_books", "close_position_for", "open_position", "risk_limits",
+           "start_of_day", "stored_facts"]

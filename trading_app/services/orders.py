@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from sqlalchemy.exc import IntegrityError
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from trading_app.db.engine import session_scope
 from trading_app.db.models import Order
@@ -24,7 +25,7 @@ from trading_app.domain.enums import OrderRole, OrderStatus, OrderType, Side
 from trading_app.domain.ids import client_id_for
 from trading_app.domain.lifecycle import ORDER, can_transition, is_terminal
 from trading_app.venues.base import OrderRef, OrderReport, Venue
-from trading_app.venues.errors import VenueTemporaryError
+from trading_app.venues.errors import OrderNotFound, VenueTemporaryError
 
 log = logging.getLogger(__name__)
 
@@ -90,29 +91,75 @@ async def _insert_plan(
         existing = None if known_new else await order_by_client_id(session, user, network, client_id)
         if existing is not None:
             return existing
-        row = Order(
-            user_address=user, position_id=position_id, signal_id=signal_id, network=network, market=market,
-            role=plan.role.value, order_type=plan.order_type.value, side=plan.side.value, size=plan.size,
-            price=plan.price, trigger_price=plan.trigger_price, reduce_only=plan.reduce_only,
-            client_id=client_id, status=OrderStatus.PENDING.value,
-        )
+        row = _row(user, network, market, position_id, signal_id, client_id, plan)
         session.add(row)
     return row
+
+
+def new_row(
+    *, user: str, network: str, market: str, position_id: int | None, signal_id: int, attempt: int, plan: OrderPlan,
+) -> Order:
+    """The PENDING row for `plan`, not yet added: the caller commits it with its other writes."""
+    return _row(user, network, market, position_id, signal_id, client_id_for(signal_id, plan.role, attempt), plan)
+
+
+def _row(
+    user: str, network: str, market: str, position_id: int | None, signal_id: int, client_id: int, plan: OrderPlan,
+) -> Order:
+    return Order(
+        user_address=user, position_id=position_id, signal_id=signal_id, network=network, market=market,
+        role=plan.role.value, order_type=plan.order_type.value, side=plan.side.value, size=plan.size,
+        price=plan.price, trigger_price=plan.trigger_price, reduce_only=plan.reduce_only,
+        client_id=client_id, status=OrderStatus.PENDING.value,
+    )
 
 
 async def store_ref(row: Order, ref: OrderRef, status: OrderStatus | None = None) -> Order:
     """Remember how to find the order on the venue (and, when known, its new status)."""
     async with session_scope() as session:
-        fresh = await session.get(Order, row.id)
-        assert fresh is not None and fresh.user_address == row.user_address
+        return await settle_in(session, row, ref=ref, status=status)
+
+
+async def settle(row: Order, ref: OrderRef | None, report: OrderReport | None) -> Order:
+    """`store_ref` and `apply_report` in one transaction (either may be None)."""
+    async with session_scope() as session:
+        return await settle_in(session, row, ref=ref, report=report)
+
+
+async def settle_in(
+    session: AsyncSession, row: Order, *, ref: OrderRef | None = None, report: OrderReport | None = None,
+    status: OrderStatus | None = None,
+) -> Order:
+    """Inside the caller's transaction: the row read afresh, its venue reference stored, the
+    venue's report (or `status`) applied along allowed transitions only."""
+    fresh = await session.get(Order, row.id)
+    assert fresh is not None and fresh.user_address == row.user_address
+    if ref is not None:
         if status is not None and can_transition(ORDER, fresh.status, status.value):
             fresh.status = status.value
         fresh.order_flags, fresh.clob_pair_id, fresh.subaccount = ref.order_flags, ref.clob_pair_id, ref.subaccount
         fresh.good_til_block, fresh.good_til_block_time = ref.good_til_block, ref.good_til_block_time
         fresh.venue_order_id, fresh.tx_hash = ref.venue_order_id or None, ref.tx_hash or None
-        fresh.updated_at = utcnow()
-        session.add(fresh)
+    if report is not None:
+        target = report.status.value
+        if target != fresh.status and can_transition(ORDER, fresh.status, target):
+            fresh.status = target
+        elif target != fresh.status:
+            log.warning("order %s: venue says %s, row is %s; keeping the row", fresh.id, target, fresh.status)
+        fresh.filled_size = report.filled
+        fresh.avg_fill_price = report.avg_fill_price
+        fresh.fee = report.fee
+    fresh.updated_at = utcnow()
+    session.add(fresh)
     return fresh
+
+
+async def first_report(venue: Venue, ref: OrderRef) -> OrderReport | None:
+    """The venue's word on an order just placed, or None when it cannot say yet."""
+    try:
+        return await venue.order_status(ref)
+    except (OrderNotFound, VenueTemporaryError):
+        return None
 
 
 def ref_of(row: Order) -> OrderRef:
@@ -128,25 +175,20 @@ def ref_of(row: Order) -> OrderRef:
 async def apply_report(row: Order, report: OrderReport) -> Order:
     """Move the row to the venue's state (only along allowed transitions) with its fills."""
     async with session_scope() as session:
-        fresh = await session.get(Order, row.id)
-        assert fresh is not None and fresh.user_address == row.user_address
-        target = report.status.value
-        if target != fresh.status and can_transition(ORDER, fresh.status, target):
-            fresh.status = target
-        elif target != fresh.status:
-            log.warning("order %s: venue says %s, row is %s; keeping the row", fresh.id, target, fresh.status)
-        fresh.filled_size = report.filled
-        fresh.avg_fill_price = report.avg_fill_price
-        fresh.fee = report.fee
-        fresh.updated_at = utcnow()
-        session.add(fresh)
-    return fresh
+        return await settle_in(session, row, report=report)
 
 
-async def wait_until_done(venue: Venue, row: Order, timeout: float = FILL_WAIT_SECONDS) -> Order:
-    """Poll an immediate order until the venue reports it finished (or `timeout` passes)."""
+async def wait_until_done(
+    venue: Venue, row: Order, timeout: float = FILL_WAIT_SECONDS, *, first_delay: float = 0.0
+) -> Order:
+    """Poll an immediate order until the venue reports it finished (or `timeout` passes).
+
+    `first_delay` waits before the first poll (the caller has just read the status itself).
+    """
     deadline = asyncio.get_running_loop().time() + timeout
     delay = 0.05
+    if first_delay > 0 and not is_terminal(ORDER, row.status):
+        await asyncio.sleep(first_delay)
     while not is_terminal(ORDER, row.status):
         try:
             report = await venue.order_status(ref_of(row))
@@ -162,18 +204,28 @@ async def wait_until_done(venue: Venue, row: Order, timeout: float = FILL_WAIT_S
 
 async def cancel_quietly(venue: Venue, row: Order) -> bool:
     """Cancel an order that may already be gone; True when the venue confirmed or it was done."""
+    done, report = await cancel_and_report(venue, row)
+    if report is not None:
+        try:
+            await apply_report(row, report)
+        except Exception:  # noqa: BLE001 - the status refresh is best effort
+            pass
+    return done
+
+
+async def cancel_and_report(venue: Venue, row: Order) -> tuple[bool, OrderReport | None]:
+    """`cancel_quietly` without the write: (confirmed or done, the venue's report to record, if any)."""
     if is_terminal(ORDER, row.status):
-        return True
+        return True, None
     try:
         await send_with_retries(lambda: _cancel(venue, row))
     except Exception as e:  # noqa: BLE001 - the monitor retries orphans; report, don't raise
         log.warning("order %s: cancel failed (%s); the monitor will retry", row.id, type(e).__name__)
-        return False
+        return False, None
     try:
-        await apply_report(row, await venue.order_status(ref_of(row)))
+        return True, await venue.order_status(ref_of(row))
     except Exception:  # noqa: BLE001 - the status refresh is best effort
-        pass
-    return True
+        return True, None
 
 
 async def _cancel(venue: Venue, row: Order) -> OrderRef:
