@@ -6,16 +6,19 @@ venue gets slow: every call a monitor makes through the `Venue` interface first 
 (a proxy in front of the user's real PaperVenue that sleeps, then runs the real code; registered in
 the venue cache the way bench/engine.py registers its timed venue), as a dYdX round trip would.
 
-Measured, with the tick driven on the scheduler's interval by one worker:
+Measured, with one worker driven the way `jobs.py` drives it: the full tick on its interval
+(`MONITOR_INTERVAL_SECONDS`) and the trigger watch on its own (`MONITOR_WATCH_SECONDS`; `--watch 0`
+turns it off, to compare with full ticks alone):
 - venue calls per account per tick (quiet ticks; target <= 2), counted at the venue;
 - tick duration (target < 1 s with the latency: only concurrent reconciles can reach it), and the
-  CPU it takes, next to what one paper `account_state` costs by itself;
-- fill-to-push latency: from a price move through TPs/SLs to the first
-  `events.positions_changed(user)` call after each position's books closed (a listener subscribed
-  here), p50/p95; once for one market (100 positions, one per account), once for the other nine
-  at once (900 positions).
+  CPU it takes, next to what one paper `account_state` costs by itself; and the CPU of the whole
+  interval, the trigger watch's price reads and comparisons included;
+- fill-to-push latency (target < 1 s), p50/p95, per position up to the first
+  `events.positions_changed(user)` call after its books closed (a listener subscribed here):
+  from the price move (what the trader sees), and from the venue's fill of its TP/SL;
+  once for one market (100 positions, one per account), once for the other nine at once (900).
 
-Run: python bench/monitor.py [--users 100] [--per-user 10] [--latency 0.05] [--interval 3]
+Run: python bench/monitor.py [--users 100] [--per-user 10] [--latency 0.05] [--interval 3] [--watch 0.5]
 Needs the local PostgreSQL (a throwaway database is created and dropped).
 """
 
@@ -72,11 +75,15 @@ def _create_schema() -> None:
     engine.dispose()
 
 
+SOLO = 5  # positions alone in a market of their own: a single fill, moved one at a time
+
+
 class Latency:
     """The simulated network: every venue call waits `seconds` first and is counted per user."""
 
     seconds = 0.0
     calls: Counter[str] = Counter()
+    methods: Counter[str] = Counter()
 
 
 class SlowVenue:
@@ -93,6 +100,7 @@ class SlowVenue:
 
         async def slow(*args: object, **kwargs: object) -> object:
             Latency.calls[self._venue.user] += 1  # type: ignore[attr-defined]
+            Latency.methods[name] += 1
             if Latency.seconds:
                 await asyncio.sleep(Latency.seconds)
             return await attr(*args, **kwargs)
@@ -133,26 +141,71 @@ class Pushes:
     async def __call__(self, user: str) -> None:
         self.times.setdefault(user, []).append(time.time())
 
-    def latencies(self, positions: list, moved_at: float) -> list[float]:  # type: ignore[type-arg]
-        """Per position: from the price move to its user's first push after its books closed."""
+    def latencies(self, positions: list, since: dict[tuple[str, str], float]) -> list[float]:  # type: ignore[type-arg]
+        """Per position: from `since[(user, market)]` to its user's first push after its books closed."""
         found = []
         for p in positions:
             after = [t for t in self.times.get(p.user_address, []) if t >= p.closed_at.timestamp()]
-            if after:
-                found.append(after[0] - moved_at)
+            start = since.get((p.user_address, p.market))
+            if after and start is not None:
+                found.append(after[0] - start)
         return sorted(found)
 
 
-async def _quiet_ticks(n: int, interval: float) -> None:
-    from trading_app.services.monitor import monitor_tick
+class Driver:
+    """The scheduler of `jobs.py`: the full tick every `interval` (waiting at most 0.8 of it, as
+    `jobs._tick` does) and the trigger watch every `watch` seconds, until stopped."""
 
+    def __init__(self, interval: float, watch: float) -> None:
+        self.interval, self.watch = interval, watch
+        self.ticks: list[tuple[object, float]] = []
+        self.fast_started = 0
+
+    async def _full(self) -> None:
+        from trading_app.services.monitor import monitor_tick
+
+        while True:
+            begun = time.perf_counter()
+            report = await monitor_tick("bench", sweep=False, wait=self.interval * 0.8)
+            self.ticks.append((report, time.perf_counter() - begun))
+            await asyncio.sleep(max(0.0, self.interval - (time.perf_counter() - begun)))
+
+    async def _fast(self) -> None:
+        from trading_app.services.monitor import watch_tick
+
+        while True:
+            begun = time.perf_counter()
+            self.fast_started += len(await watch_tick("bench"))
+            await asyncio.sleep(max(0.0, self.watch - (time.perf_counter() - begun)))
+
+    def start(self) -> list[asyncio.Task[None]]:
+        loops = [self._full()] + ([self._fast()] if self.watch > 0 else [])
+        return [asyncio.get_running_loop().create_task(c) for c in loops]
+
+
+async def _quiet_ticks(n: int, interval: float, watch: float) -> None:
+    from trading_app.services.monitor import monitor_tick, watch_tick
+
+    async def fast() -> None:  # the trigger watch runs meanwhile, as in production
+        while True:
+            await watch_tick("bench")
+            await asyncio.sleep(watch)
+
+    watcher = asyncio.get_running_loop().create_task(fast()) if watch > 0 else None
     ticks = []
+    between = 0  # venue calls outside the ticks: the watch's, if it made any
+    all_cpu = time.process_time()
     for _ in range(n):
         Latency.calls.clear()
         begun, cpu = time.perf_counter(), time.process_time()
         report = await monitor_tick("bench", sweep=False)
         ticks.append((report, dict(Latency.calls), time.perf_counter() - begun, time.process_time() - cpu))
+        in_tick = sum(Latency.calls.values())
         await asyncio.sleep(max(0.0, interval - (time.perf_counter() - begun)))
+        between += sum(Latency.calls.values()) - in_tick
+    all_cpu = time.process_time() - all_cpu
+    if watcher is not None:
+        watcher.cancel()
     per_account = [c for _, calls, _, _ in ticks for c in calls.values()]
     counted = [r.venue_calls for report, _, _, _ in ticks for r in report.results]
     durations, cpu = [d for _, _, d, _ in ticks], [c for _, _, _, c in ticks]
@@ -163,6 +216,8 @@ async def _quiet_ticks(n: int, interval: float) -> None:
     print(f"  tick duration: p50 {pct(durations, 50):.3f} s, max {max(durations):.3f} s   target < 1 s")
     print(f"  CPU of this process per tick: p50 {pct(cpu, 50):.3f} s = {pct(cpu, 50) / owned * 1000:.1f} ms "
           f"per account, the paper venue's own bookkeeping included")
+    print(f"  CPU of this process per {interval:g} s interval, the trigger watch included"
+          f" (every {watch:g} s): {all_cpu / n:.3f} s; venue calls between ticks: {between}")
 
 
 async def _venue_cpu(users: list[str]) -> float:
@@ -178,12 +233,12 @@ async def _venue_cpu(users: list[str]) -> float:
 
 
 async def _fill_event(fake, moves: dict[str, Decimal], label: str, interval: float,  # noqa: ANN001
-                      pushes: Pushes) -> None:
+                      watch: float, pushes: Pushes, quiet: bool = False) -> tuple[list[float], list[float]]:
+    from sqlalchemy import func
     from sqlmodel import col, select
 
     from trading_app.db.engine import session_scope
-    from trading_app.db.models import Position
-    from trading_app.services.monitor import monitor_tick
+    from trading_app.db.models import PaperFill, Position
 
     async def open_in_moved() -> list:  # type: ignore[type-arg]
         async with session_scope() as session:
@@ -191,30 +246,55 @@ async def _fill_event(fake, moves: dict[str, Decimal], label: str, interval: flo
                 col(Position.market).in_(list(moves)), col(Position.status) != "CLOSED"))).all())
 
     expected = len(await open_in_moved())
+    driver = Driver(interval, watch)
+    loops = driver.start()
+    # the move lands mid-way between two full ticks: the average wait for one
+    await asyncio.sleep(interval / 2)
+    driver.ticks.clear()
+    moved = utcnow_ts = time.time()
+    Latency.methods.clear()
+    cpu = time.process_time()
     for market, price in moves.items():
         fake.set_price(market, price)
-    moved_at = time.time()
-    ticks = []
-    while await open_in_moved() and time.time() < moved_at + 300:
-        begun = time.perf_counter()
-        report = await monitor_tick("bench", sweep=False)
-        ticks.append((report, time.perf_counter() - begun))
-        await asyncio.sleep(max(0.0, interval - (time.perf_counter() - begun)))
+    while await open_in_moved() and time.time() < moved + 300:
+        await asyncio.sleep(0.05)
+    for loop in loops:
+        loop.cancel()
+    await asyncio.gather(*loops, return_exceptions=True)
+    cpu = time.process_time() - cpu
+    await asyncio.sleep(1)  # the last closes' pushes follow their commits
     async with session_scope() as session:
         closed = list((await session.exec(select(Position).where(
             col(Position.market).in_(list(moves)), col(Position.status) == "CLOSED"))).all())
-    latencies = pushes.latencies(closed, moved_at)
+        from datetime import UTC, datetime
+
+        since = datetime.fromtimestamp(utcnow_ts, UTC)
+        fills = (await session.exec(select(PaperFill.user_address, PaperFill.market, func.min(PaperFill.created_at))
+                                    .where(col(PaperFill.market).in_(list(moves)), col(PaperFill.created_at) >= since)
+                                    .group_by(PaperFill.user_address, PaperFill.market))).all()
+    from_move = pushes.latencies(closed, {(p.user_address, p.market): moved for p in closed})
+    from_fill = pushes.latencies(closed, {(u, m): t.timestamp() for u, m, t in fills})
+    if quiet:
+        return from_move, from_fill
     print(f"{label}: {expected} positions through their TP/SL at once")
-    print(f"  ticks until all closed: {len(ticks)}; durations {', '.join(f'{d:.2f}' for _, d in ticks)} s")
-    print(f"  books: {dict(Counter(p.close_reason for p in closed))}")
-    if latencies:
-        print(f"  fill-to-push latency: p50 {pct(latencies, 50):.3f} s, p95 {pct(latencies, 95):.3f} s, "
-              f"max {latencies[-1]:.3f} s ({len(latencies)} positions)")
-    if len(latencies) < expected:
-        print(f"  {expected - len(latencies)} positions were not closed and pushed within 300 s")
+    print(f"  full ticks until all closed: {len(driver.ticks)} (durations "
+          f"{', '.join(f'{d:.2f}' for _, d in driver.ticks)} s); accounts the trigger watch reconciled "
+          f"at once: {driver.fast_started}")
+    print(f"  books: {dict(Counter(p.close_reason for p in closed))}; venue calls meanwhile: "
+          f"{dict(Latency.methods)}")
+    for what, latencies in (("price move", from_move), ("venue fill", from_fill)):
+        if latencies:
+            print(f"  {what}-to-push latency: p50 {pct(latencies, 50):.3f} s, p95 {pct(latencies, 95):.3f} s, "
+                  f"max {latencies[-1]:.3f} s ({len(latencies)} positions)   target < 1 s")
+    print(f"  CPU of this process from the move until all closed: {cpu:.2f} s = "
+          f"{cpu / max(expected, 1) * 1000:.0f} ms per closed position (ticks and watch included)")
+    if len(from_move) < expected:
+        print(f"  {expected - len(from_move)} positions were not closed and pushed within 300 s")
+    return from_move, from_fill
 
 
-async def _run(fake, n_users: int, per_user: int, latency: float, interval: float) -> None:  # noqa: ANN001
+async def _run(fake, n_users: int, per_user: int, latency: float, interval: float,  # noqa: ANN001
+               watch: float) -> None:
     from tests.services.engine_support import make_user
     from trading_app.db.engine import dispose_engines
     from trading_app.services import events, venues
@@ -229,21 +309,36 @@ async def _run(fake, n_users: int, per_user: int, latency: float, interval: floa
         venues._loop_cache()[(user, "paper")] = SlowVenue(PaperVenue(user, source))  # type: ignore[assignment]
     started = time.perf_counter()
     await _open_all(users, markets)
+    solo = [f"S{i}-USD" for i in range(SOLO)]
+    await asyncio.gather(*(_open_all([user], [market]) for user, market in zip(users, solo)))
     print(f"set-up: {n_users * per_user} positions opened by the engine over {n_users} accounts "
-          f"in {time.perf_counter() - started:.0f} s")
-    print(f"venue latency {latency * 1000:.0f} ms per call; tick interval {interval:g} s; one worker; "
+          f"(and {len(solo)} alone in markets of their own) in {time.perf_counter() - started:.0f} s")
+    print(f"venue latency {latency * 1000:.0f} ms per call; tick interval {interval:g} s; trigger watch "
+          f"{f'every {watch:g} s' if watch else 'off'}; one worker; "
           f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     Latency.seconds = latency
     pushes = Pushes()
     events.subscribe(pushes)
     await monitor_tick("bench", sweep=False)  # warm-up: pool connections, leases created
-    await _quiet_ticks(5, interval)
+    await _quiet_ticks(5, interval, watch)
     print(f"  for scale: one paper account_state alone costs {await _venue_cpu(users[:20]):.1f} ms CPU")
-    # one market through its take-profit: one position per account, the everyday case
-    await _fill_event(fake, {markets[0]: Decimal("70500")}, "one market moves", interval, pushes)
+    # one position alone through its take-profit, a few times: one trader's fill, the everyday case
+    alone: tuple[list[float], list[float]] = ([], [])
+    for market in solo:
+        move_, fill = await _fill_event(fake, {market: Decimal("70500")}, "", interval, watch, pushes, quiet=True)
+        alone[0].extend(move_)
+        alone[1].extend(fill)
+    print(f"one position alone through its TP, {len(solo)} times in turn (other markets still):")
+    for what, latencies in (("price move", sorted(alone[0])), ("venue fill", sorted(alone[1]))):
+        if latencies:
+            print(f"  {what}-to-push latency: p50 {pct(latencies, 50):.3f} s, max {latencies[-1]:.3f} s"
+                  f" ({len(latencies)} positions)   target < 1 s")
+    # one market through its take-profit: one position per account
+    await _fill_event(fake, {markets[0]: Decimal("70500")}, "one market moves", interval, watch, pushes)
     # then every other market at once, half through the TP and half through the SL: a crash or a spike
     rest = {m: Decimal("70500") if i % 2 == 0 else Decimal("59000") for i, m in enumerate(markets[1:])}
-    await _fill_event(fake, rest, "all other markets move", interval, pushes)
+    await _fill_event(fake, rest, "all other markets move", interval, watch,
+                      pushes)
     events.unsubscribe(pushes)
     await dispose_engines()
 
@@ -254,11 +349,13 @@ def main() -> None:
     parser.add_argument("--per-user", type=int, default=10)
     parser.add_argument("--latency", type=float, default=0.05)
     parser.add_argument("--interval", type=float, default=None, help="default: MONITOR_INTERVAL_SECONDS (3)")
+    parser.add_argument("--watch", type=float, default=None, help="default: MONITOR_WATCH_SECONDS (0.5); 0: off")
     args = parser.parse_args()
     from tests.fakes.indexer import FakeIndexer, default_markets
 
     btc = default_markets()["BTC-USD"]
     markets = {f"M{i}-USD": {**btc, "ticker": f"M{i}-USD", "clobPairId": str(100 + i)} for i in range(args.per_user)}
+    markets.update({f"S{i}-USD": {**btc, "ticker": f"S{i}-USD", "clobPairId": str(200 + i)} for i in range(SOLO)})
     with FakeIndexer(markets=markets) as fake:
         _, cleanup = _prepare_env(fake.url)
         try:
@@ -266,7 +363,8 @@ def main() -> None:
             from trading_app.settings import get_settings
 
             interval = args.interval if args.interval is not None else get_settings().monitor_interval_seconds
-            asyncio.run(_run(fake, args.users, args.per_user, args.latency, interval))
+            watch = args.watch if args.watch is not None else get_settings().monitor_watch_seconds
+            asyncio.run(_run(fake, args.users, args.per_user, args.latency, interval, watch))
         finally:
             cleanup()  # type: ignore[operator]
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import cast
@@ -35,6 +34,7 @@ from trading_app.services.brackets import Trader
 from trading_app.services.notify import get_notifier
 from trading_app.services.books import Books, load_books, load_books_many, oldest_open
 from trading_app.services.order_sync import CountingVenue, cancel_orphans, sync_orders
+from trading_app.services.monitor_report import QUIET, AccountResult, TickReport
 from trading_app.services.ownership import Account
 from trading_app.services.reconcile import View, reconcile_position
 from trading_app.services.venues import venue_for
@@ -50,28 +50,6 @@ LEASE_GRACE_SECONDS = 5.0  # a lease outlives the tick interval by this much
 READ_TIMEOUT_SECONDS = 15.0  # one slow venue read must not hold the batch up for long
 SETTLE_TIMEOUT_SECONDS = 120.0  # a flatten may wait ~25 s for its fill; a few of them in a row
 WATCH_LEASE_MARGIN = timedelta(seconds=LEASE_GRACE_SECONDS / 2)  # no fast reconcile on a lease about to lapse
-QUIET = {None, "unconfirmed", "resize_pending"}
-
-
-@dataclass
-class AccountResult:
-    """What one reconcile of one account did."""
-
-    user: str
-    network: str
-    outcomes: Counter[str] = field(default_factory=Counter)
-    synced: int = 0  # order rows updated from the venue
-    orphans: int = 0  # orders of closed positions cancelled
-    errors: int = 0  # positions whose reconcile failed
-    venue_calls: int = 0
-    calls: dict[str, int] = field(default_factory=dict)
-    cursor: datetime | None = None
-    error: str | None = None  # the account failed as a whole (exception class)
-    seconds: float = 0.0
-
-    @property
-    def changed(self) -> bool:
-        return bool(self.synced or self.orphans or any(k not in QUIET for k in self.outcomes))
 
 
 @dataclass
@@ -161,49 +139,6 @@ async def reconcile_account(user: str, network: str, *, since: datetime | None =
 
 
 @dataclass
-class TickReport:
-    """One tick of one worker, for the dashboard, the health check and the bench."""
-
-    worker_id: str
-    started_at: datetime
-    seconds: float = 0.0
-    watched: int = 0  # accounts with something to watch
-    owned: int = 0  # accounts whose lease this worker holds
-    started: int = 0  # reconciles started this tick
-    busy: int = 0  # owned accounts still reconciling from an earlier tick
-    results: list[AccountResult] = field(default_factory=list)
-
-    @property
-    def failed(self) -> int:
-        return sum(1 for r in self.results if r.error is not None or r.errors)
-
-    @property
-    def outcomes(self) -> Counter[str]:
-        total: Counter[str] = Counter()
-        for r in self.results:
-            total.update(r.outcomes)
-        return total
-
-    @property
-    def venue_calls(self) -> int:
-        return sum(r.venue_calls for r in self.results)
-
-    def summary(self) -> dict[str, object]:
-        return {
-            "worker": self.worker_id,
-            "at": self.started_at.isoformat(),
-            "seconds": round(self.seconds, 3),
-            "watched": self.watched,
-            "owned": self.owned,
-            "reconciled": len(self.results),
-            "failed": self.failed,
-            "busy": self.busy,
-            "venue_calls": self.venue_calls,
-            "outcomes": dict(self.outcomes),
-        }
-
-
-@dataclass
 class _Worker:
     inflight: dict[Account, asyncio.Task[None]] = field(default_factory=dict)  # account -> its batch
     finished: list[AccountResult] = field(default_factory=list)
@@ -262,6 +197,19 @@ async def _batch(me: _Worker, held: dict[Account, datetime | None], gate: asynci
             except Exception as e:  # noqa: BLE001
                 finish(_failed(r.account, r.since, e))
 
+    if not full:  # the watch's few accounts: each settles as soon as its own read is back
+        async def one(account: Account, cursor: datetime | None) -> None:
+            r = await read(account, cursor)
+            if r is not None:
+                try:
+                    books = await load_books(*account)
+                except Exception as e:  # noqa: BLE001
+                    finish(_failed(account, cursor, e))
+                    return
+                await settle(r, books)
+
+        await asyncio.gather(*(one(a, c) for a, c in held.items()))
+        return
     reads = [r for r in await asyncio.gather(*(read(a, c) for a, c in held.items())) if r is not None]
     try:
         books = await load_books_many([r.account for r in reads])

@@ -242,15 +242,22 @@ class PaperVenue(Venue):
         Raises:
             VenueUnavailable: prices cannot be read (expiry has still been applied).
         """
+        return (await self._triggered())[0]
+
+    async def _triggered(self) -> tuple[int, list[PaperOrder] | None]:
+        """`process_triggers`, and the live orders it read when nothing was due (None otherwise:
+        they may have changed, read them again)."""
         async with user_lock(self.user):
             async with session_scope() as session:
                 live = await store.live_orders(session, self.user)
             if not live:
-                return 0
-            return await self._advance_due(live)
+                return 0, live
+            changed = await self._advance_due(live)
+            return changed or 0, live if changed is None else None
 
-    async def _advance_due(self, live: list[PaperOrder]) -> int:
+    async def _advance_due(self, live: list[PaperOrder]) -> int | None:
         """`process_triggers` once `live` (read without a lock) is known; the caller holds user_lock.
+        None: nothing was due, nothing was written.
 
         A read-only pre-check first: when no order of `live` is due (expired, crossed, triggered)
         nothing is written at all, which is what almost every read finds. Otherwise the account
@@ -268,7 +275,7 @@ class PaperVenue(Venue):
         if not due:
             if failure is not None:
                 raise failure
-            return 0
+            return None
         if specs is not None:
             try:
                 for o in due:  # books only for the markets where a conditional fires now
@@ -294,8 +301,11 @@ class PaperVenue(Venue):
         Triggers are processed first: an order the price has already filled is filled, not cancelled,
         as it would be on an exchange that matches continuously.
         """
+        live: list[PaperOrder] | None = None
         with suppress(VenueUnavailable):
-            await self.process_triggers()
+            live = (await self._triggered())[1]
+        if live is not None and all(o.client_id != ref.client_id for o in live):
+            return  # not live: nothing to cancel (and no lock taken)
         async with user_lock(self.user):
             async with session_scope() as session:
                 order = await store.find_order(session, self.user, ref.client_id)
@@ -308,10 +318,14 @@ class PaperVenue(Venue):
 
     async def order_status(self, ref: OrderRef) -> OrderReport:
         """The order's state; raises OrderNotFound for a client id this user never placed."""
+        live: list[PaperOrder] | None = None
         with suppress(VenueUnavailable):
-            await self.process_triggers()
-        async with session_scope() as session:
-            order = await store.find_order(session, self.user, ref.client_id)
+            live = (await self._triggered())[1]
+        # a live order as the trigger check just read it (nothing changed since); any other, read now
+        order = next((o for o in live or () if o.client_id == ref.client_id), None)
+        if order is None:
+            async with session_scope() as session:
+                order = await store.find_order(session, self.user, ref.client_id)
         if order is None:
             raise OrderNotFound(f"no paper order with client id {ref.client_id}")
         return store.to_report(order)
