@@ -97,6 +97,8 @@ class ParsedSignal:
 
 
 _FIELD_NAMES = tuple(f.name for f in fields(ParsedSignal))
+_NUMBER_FIELDS = ("price", "size", "size_usd", "risk_pct", "sl", "sl_pct", "tp", "tp_pct", "rr")
+_ZERO = Decimal(0)
 _NUMERIC = (int, float, str, Decimal)
 
 
@@ -132,7 +134,7 @@ def _positive(value: object, name: str) -> Decimal | str:
     number = _decimal(value)
     if isinstance(number, str):
         return number
-    if number <= 0:
+    if number <= _ZERO:
         return f"must be greater than 0, got {_show(value)}"
     if number >= MAX_NUMBER:
         return f"{_show(value)} is too large"
@@ -265,7 +267,7 @@ def parse_signal(
     else:
         values["order_type"] = _ORDER_TYPES[order_type.strip().lower()]
 
-    for name in ("price", "size", "size_usd", "risk_pct", "sl", "sl_pct", "tp", "tp_pct", "rr"):
+    for name in _NUMBER_FIELDS:
         if name in data:
             number = _positive(data[name], name)
             if isinstance(number, str):

@@ -63,6 +63,7 @@ def _number(text: str) -> Decimal | float:
 
 # one decoder for every body: json.loads(..., parse_float=...) would build a new one per call
 _DECODER = json.JSONDecoder(parse_float=_number)
+_UNESCAPED = json.JSONEncoder(ensure_ascii=False)  # likewise json.dumps(..., ensure_ascii=False)
 
 
 def _too_deep(text: str) -> bool:
@@ -171,7 +172,10 @@ def _mask_json(text: str, payload: dict[str, Any]) -> str:
     if len(values) <= _MAX_SENSITIVE_VALUES and all(isinstance(v, str) or v is None for v in values):
         masked = text
         for value in {v for v in values if v and v != MASK}:
-            for form in {json.dumps(value), json.dumps(value, ensure_ascii=False)}:
+            escaped = json.dumps(value)
+            # both spellings of the value; they differ only when it has non-ASCII characters
+            forms = (escaped,) if value.isascii() else (escaped, _UNESCAPED.encode(value))
+            for form in forms:
                 masked = masked.replace(form, f'"{MASK}"')
         if "\\" not in text:
             # without a backslash every JSON string is written exactly as json.dumps writes it
