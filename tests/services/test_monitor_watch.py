@@ -3,12 +3,14 @@ an uncrossed one costs no venue call, and an account is never reconciled twice a
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from datetime import timedelta
 from decimal import Decimal
 
 from sqlmodel import select
 
+from tests.fakes.dydx_world import DydxWorld, dydx_world  # noqa: F401 - fixture
 from tests.fakes.indexer import FakeIndexer, fake_indexer  # noqa: F401 - fixture
 from tests.services.engine_support import make_user
 from tests.services.monitor_support import (  # noqa: F401 - fixtures
@@ -21,6 +23,7 @@ from tests.services.monitor_support import (  # noqa: F401 - fixtures
     pushes,
     rows,
 )
+from tests.services.test_monitor_dydx import _opened, dydx_user  # noqa: F401 - fixture
 from trading_app.db.engine import session_scope
 from trading_app.db.models import PaperFill
 from trading_app.db.types import utcnow
@@ -165,6 +168,24 @@ def test_a_watch_whose_leases_run_out_starts_nothing() -> None:
     assert watch.due(prices, busy=set(), now=now + timedelta(seconds=6), margin=margin) == {}  # lease ends soon
     assert watch.due(prices, busy={account}, now=now, margin=margin) == {}  # being reconciled
     assert watch.due(prices, busy=set(), now=now, margin=margin) == {account: None}
-    assert watch.due(prices, busy=set(), now=now, margin=margin) == {}  # fired once until the next full tick
+    assert watch.due(prices, busy=set(), now=now, margin=margin) == {}  # fired: not again at once
+    later = now + timedelta(seconds=1.5)
+    assert watch.due(prices, busy=set(), now=later, margin=margin) == {account: None}  # still crossed: again
+    assert watch.due(prices, busy=set(), now=later + timedelta(seconds=1.5), margin=margin) == {}  # backs off
     watch.own({}, now + timedelta(seconds=8))  # the next full tick lost the lease
     assert watch.triggers == {}
+
+
+async def test_on_dydx_a_crossed_oracle_price_reconciles_at_once(
+    dydx_user: str, dydx_world: DydxWorld  # noqa: F811
+) -> None:
+    opened = await _opened(dydx_user)
+    await monitor.monitor_tick("watch-dydx", sweep=False)
+    dydx_world.exchange.set_price("ETH-USD", D("3350"))  # through the TP: the chain fills it
+    for _ in range(60):  # no full tick from here on: only the watch reconciles (and retries while the
+        await monitor.watch_tick("watch-dydx", wait=None)  # indexer has not shown the fill yet)
+        if (await position(opened.id)).status == "CLOSED":
+            break
+        await asyncio.sleep(0.2)
+    closed = await position(opened.id)
+    assert (closed.status, closed.close_reason, closed.exit_price) == ("CLOSED", "TAKE_PROFIT", D("3350"))

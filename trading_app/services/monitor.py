@@ -192,7 +192,7 @@ async def _batch(me: _Worker, held: dict[Account, datetime | None], gate: asynci
         async with gate:
             try:
                 result = await asyncio.wait_for(settle_account(r, books), SETTLE_TIMEOUT_SECONDS)
-                me.watch.rewatch(books, full)  # its rows were synced in place with the venue's read
+                me.watch.rewatch(books)  # its rows were synced in place with the venue's read
                 finish(result)
             except Exception as e:  # noqa: BLE001
                 finish(_failed(r.account, r.since, e))

@@ -31,6 +31,8 @@ from trading_app.venues.paper.prices import IndexerPriceSource, PriceSource, pri
 
 log = logging.getLogger(__name__)
 
+RETRY_AFTER = timedelta(seconds=1)  # a crossed trigger still working fires again after this, doubling
+RETRY_AT_MOST = timedelta(seconds=60)
 WATCHED_ROLES = frozenset({OrderRole.STOP_LOSS.value, OrderRole.TAKE_PROFIT.value})
 
 
@@ -62,12 +64,13 @@ def triggers_of(books: Books) -> list[Trigger]:
 @dataclass
 class Watch:
     """One worker's watch: the accounts its last full tick holds (with their fills cursors) and
-    until when, their live triggers, and the triggers that already sent them a fast reconcile."""
+    until when, their live triggers, and the triggers that already sent them a fast reconcile
+    (how many times, and when one may fire again)."""
 
     held: dict[Account, datetime | None] = field(default_factory=dict)
     until: datetime | None = None
     triggers: dict[Account, list[Trigger]] = field(default_factory=dict)
-    fired: dict[Account, set[Trigger]] = field(default_factory=dict)
+    fired: dict[Account, dict[Trigger, tuple[int, datetime]]] = field(default_factory=dict)
 
     def own(self, held: Mapping[Account, datetime | None], until: datetime) -> None:
         """The leases a full tick holds until `until`: every other account stops being watched."""
@@ -75,13 +78,13 @@ class Watch:
         self.triggers = {a: t for a, t in self.triggers.items() if a in held}
         self.fired = {a: f for a, f in self.fired.items() if a in held}
 
-    def rewatch(self, books: Books, full: bool) -> None:
+    def rewatch(self, books: Books) -> None:
         """Watch the account's triggers as `books` (just settled) show them."""
         account = (books.user, books.network)
         if account in self.held:
-            self.triggers[account] = triggers_of(books)
-            if full:  # a trigger still crossed after a full tick may send one more fast reconcile
-                self.fired.pop(account, None)
+            triggers = self.triggers[account] = triggers_of(books)
+            fired = self.fired.get(account, {})  # a trigger still there keeps its back-off
+            self.fired[account] = {t: f for t, f in fired.items() if t in triggers}
 
     def moved(self, account: Account, cursor: datetime | None) -> None:
         """A reconcile of `account` finished: its fills cursor for the next fast reconcile."""
@@ -94,10 +97,14 @@ class Watch:
 
     def due(self, prices: Mapping[str, Mapping[str, MarketSpec]], *, busy: Container[Account],
             now: datetime, margin: timedelta) -> dict[Account, datetime | None]:
-        """The accounts to reconcile now, with their cursors: a trigger crossed at `prices` that
-        has not fired yet, not `busy`, and a lease that lasts at least `margin` more. Each trigger
-        found is marked fired: it sends one fast reconcile, a stuck one no more than that until
-        the next full tick (the safety net)."""
+        """The accounts to reconcile now, with their cursors: a trigger crossed at `prices` whose
+        back-off is over, the account not `busy`, and a lease that lasts at least `margin` more.
+
+        A crossed trigger whose row is still working after the reconcile it sent (dYdX's indexer
+        shows the fill a moment after the chain made it; a paper market without a book) fires
+        again after RETRY_AFTER, then twice as long each time up to RETRY_AT_MOST: a stuck
+        trigger costs a few venue reads, never one per fast tick. The full tick is the safety net.
+        """
         if self.until is None or now >= self.until - margin:
             return {}
         found: dict[Account, datetime | None] = {}
@@ -105,10 +112,12 @@ class Watch:
             market = prices.get(account[1])
             if market is None or account not in self.held or account in busy:
                 continue
-            fired = self.fired.setdefault(account, set())
-            crossed = [t for t in triggers if t not in fired and t.crossed(market)]
+            fired = self.fired.setdefault(account, {})
+            crossed = [t for t in triggers if (t not in fired or now >= fired[t][1]) and t.crossed(market)]
+            for t in crossed:
+                times = fired[t][0] + 1 if t in fired else 1
+                fired[t] = (times, now + min(RETRY_AFTER * 2 ** (times - 1), RETRY_AT_MOST))
             if crossed:
-                fired.update(crossed)
                 found[account] = self.held[account]
         return found
 
@@ -121,13 +130,14 @@ def _source(network: str) -> PriceSource:
     indexer (markets only, no credentials: oracle prices are public)."""
     if network == Network.PAPER.value:
         return price_source_from_settings()
-    source = _sources.get(network)
-    if source is None:
-        from trading_app.venues.dydx.client import endpoints_for
+    from trading_app.venues.dydx.client import endpoints_for
 
+    url = endpoints_for(network).indexer_url
+    source = _sources.get(url)  # by URL: a changed setting gets its own reader
+    if source is None:
         ttl = get_settings().price_cache_seconds
-        source = IndexerPriceSource(endpoints_for(network).indexer_url, cache_seconds=ttl, use_order_book=False)
-        _sources[network] = source
+        source = IndexerPriceSource(url, cache_seconds=ttl, use_order_book=False)
+        _sources[url] = source
     return source
 
 
