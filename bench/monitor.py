@@ -309,10 +309,8 @@ async def _run(fake, n_users: int, per_user: int, latency: float, interval: floa
         venues._loop_cache()[(user, "paper")] = SlowVenue(PaperVenue(user, source))  # type: ignore[assignment]
     started = time.perf_counter()
     await _open_all(users, markets)
-    solo = [f"S{i}-USD" for i in range(SOLO)]
-    await asyncio.gather(*(_open_all([user], [market]) for user, market in zip(users, solo)))
     print(f"set-up: {n_users * per_user} positions opened by the engine over {n_users} accounts "
-          f"(and {len(solo)} alone in markets of their own) in {time.perf_counter() - started:.0f} s")
+          f"in {time.perf_counter() - started:.0f} s")
     print(f"venue latency {latency * 1000:.0f} ms per call; tick interval {interval:g} s; trigger watch "
           f"{f'every {watch:g} s' if watch else 'off'}; one worker; "
           f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
@@ -322,6 +320,11 @@ async def _run(fake, n_users: int, per_user: int, latency: float, interval: floa
     await monitor_tick("bench", sweep=False)  # warm-up: pool connections, leases created
     await _quiet_ticks(5, interval, watch)
     print(f"  for scale: one paper account_state alone costs {await _venue_cpu(users[:20]):.1f} ms CPU")
+    # one market through its take-profit: one position per account
+    await _fill_event(fake, {markets[0]: Decimal("70500")}, "one market moves", interval, watch, pushes)
+    # room made (10 positions per account at most): a few positions alone in markets of their own
+    solo = [f"S{i}-USD" for i in range(SOLO)]
+    await asyncio.gather(*(_open_all([user], [market]) for user, market in zip(users, solo)))
     # one position alone through its take-profit, a few times: one trader's fill, the everyday case
     alone: tuple[list[float], list[float]] = ([], [])
     for market in solo:
@@ -333,8 +336,6 @@ async def _run(fake, n_users: int, per_user: int, latency: float, interval: floa
         if latencies:
             print(f"  {what}-to-push latency: p50 {pct(latencies, 50):.3f} s, max {latencies[-1]:.3f} s"
                   f" ({len(latencies)} positions)   target < 1 s")
-    # one market through its take-profit: one position per account
-    await _fill_event(fake, {markets[0]: Decimal("70500")}, "one market moves", interval, watch, pushes)
     # then every other market at once, half through the TP and half through the SL: a crash or a spike
     rest = {m: Decimal("70500") if i % 2 == 0 else Decimal("59000") for i, m in enumerate(markets[1:])}
     await _fill_event(fake, rest, "all other markets move", interval, watch,

@@ -29,6 +29,7 @@ from datetime import datetime, timedelta
 from typing import cast
 
 from trading_app.db.types import utcnow
+from trading_app.domain.enums import Network
 from trading_app.services import events, execution, ownership, trigger_watch
 from trading_app.services.brackets import Trader
 from trading_app.services.notify import get_notifier
@@ -47,6 +48,7 @@ log = logging.getLogger(__name__)
 PENDING_GRACE = timedelta(seconds=10)  # a row committed this recently is still being sent
 FILL_OVERLAP = timedelta(seconds=5)  # re-read a little before the cursor: fills can land late
 LEASE_GRACE_SECONDS = 5.0  # a lease outlives the tick interval by this much
+PAPER_READS = 100  # paper accounts read at once (their reads are coalesced)
 READ_TIMEOUT_SECONDS = 15.0  # one slow venue read must not hold the batch up for long
 SETTLE_TIMEOUT_SECONDS = 120.0  # a flatten may wait ~25 s for its fill; a few of them in a row
 WATCH_LEASE_MARGIN = timedelta(seconds=LEASE_GRACE_SECONDS / 2)  # no fast reconcile on a lease about to lapse
@@ -155,6 +157,12 @@ def _concurrency() -> int:
     return 4 if get_settings().is_sqlite else 20
 
 
+def _paper_reads() -> int:
+    # concurrent paper reads share one read-only transaction (venues.paper.reads): they hold no
+    # connection each and no remote indexer to spare, so the bound of dYdX reads does not apply
+    return _concurrency() if get_settings().is_sqlite else PAPER_READS
+
+
 def lease_ttl() -> timedelta:
     """How long a lease (and a heartbeat) lasts: the tick interval plus a few seconds."""
     return timedelta(seconds=get_settings().monitor_interval_seconds + LEASE_GRACE_SECONDS)
@@ -180,8 +188,10 @@ async def _batch(me: _Worker, held: dict[Account, datetime | None], gate: asynci
             me.watch.moved(account, result.cursor)
         me.inflight.pop(account, None)
 
+    paper = asyncio.Semaphore(_paper_reads())
+
     async def read(account: Account, cursor: datetime | None) -> AccountRead | None:
-        async with gate:
+        async with paper if account[1] == Network.PAPER.value else gate:
             try:
                 return await asyncio.wait_for(read_account(*account, cursor), READ_TIMEOUT_SECONDS)
             except Exception as e:  # noqa: BLE001 - isolate accounts: count it on the lease, go on

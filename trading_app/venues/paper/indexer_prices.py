@@ -96,6 +96,9 @@ class IndexerPriceSource:
         self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
             weakref.WeakKeyDictionary()
         )
+        self._book_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Lock]] = (
+            weakref.WeakKeyDictionary()
+        )
         self._last_update: datetime | None = None
         self._last_error: str | None = None
 
@@ -111,6 +114,10 @@ class IndexerPriceSource:
 
     def _lock(self) -> asyncio.Lock:
         return self._locks.setdefault(asyncio.get_running_loop(), asyncio.Lock())
+
+    def _book_lock(self, ticker: str) -> asyncio.Lock:
+        locks = self._book_locks.setdefault(asyncio.get_running_loop(), {})
+        return locks.setdefault(ticker, asyncio.Lock())
 
     def _fresh(self, stamp: float) -> bool:
         return self.cache_seconds > 0 and time.monotonic() - stamp < self.cache_seconds
@@ -185,6 +192,13 @@ class IndexerPriceSource:
         cached = self._books.get(ticker)
         if cached and self._fresh(cached[0]):
             return cached[1]
+        async with self._book_lock(ticker):  # every account whose stop fires wants this book at once
+            cached = self._books.get(ticker)
+            if cached and self._fresh(cached[0]):
+                return cached[1]
+            return await self._read_book(ticker)
+
+    async def _read_book(self, ticker: str) -> OrderBook:
         status, body = await self._get(f"/v4/orderbooks/perpetualMarket/{ticker}")
         if status == 404:
             raise UnknownMarket(f"unknown market {ticker}")
