@@ -10,18 +10,13 @@ again after a crash continues from what the database says was done.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from datetime import timedelta
 from decimal import Decimal
 
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import col, select
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from trading_app.db.engine import session_scope
-from trading_app.db.models import Order, Position, TradingAccount
-from trading_app.db.trading import get_position, orders_of
+from trading_app.db.models import Order, Position
+from trading_app.db.trading import orders_of
 from trading_app.db.types import utcnow
 from trading_app.domain import pnl
 from trading_app.domain.enums import (
@@ -34,145 +29,28 @@ from trading_app.domain.enums import (
     Side,
 )
 from trading_app.domain.ids import MAX_ATTEMPT
-from trading_app.domain.lifecycle import ORDER, POSITION, is_terminal, transition
+from trading_app.domain.lifecycle import ORDER, is_terminal
 from trading_app.domain.quantize import slippage_bound
 from trading_app.services import messages
+from trading_app.services.entry import follow_entry, place_entry, send_entry
 from trading_app.services.orders import (
-    FILL_WAIT_SECONDS,
     OrderPlan,
-    apply_report,
     cancel_and_report,
     first_report,
     new_row,
-    record_plan,
     ref_of,
     send_with_retries,
     settle,
     settle_in,
     wait_until_done,
 )
-from trading_app.venues.base import MarketSpec, OrderRef, OrderReport, Venue
-from trading_app.venues.errors import OrderNotFound, OrderRejected, VenueError
+from trading_app.services.trader import Finish, Trader, Write, change_position_in, update_position
+from trading_app.venues.base import MarketSpec, OrderRef, OrderReport
+from trading_app.venues.errors import OrderRejected, VenueError
 
 log = logging.getLogger(__name__)
 
 PROTECTION_TTL_SECONDS = 28 * 24 * 3600  # conditional orders are re-placed by the monitor before this
-LIMIT_TTL_SECONDS = 24 * 3600
-# an entry row this old was written by an earlier attempt (a crash, a takeover)
-RESUME_AFTER = timedelta(seconds=3)
-# a short-term dYdX order lives at most ~40 blocks: past this an unknown entry is never resent
-ENTRY_RESEND_WINDOW = timedelta(seconds=30)
-
-
-# extra writes a caller adds to one of the engine's transactions
-Write = Callable[[AsyncSession], Awaitable[object]]
-# the caller's own record of a settled position (the executed signal), in the same transaction
-Finish = Callable[[AsyncSession, Position], Awaitable[None]]
-
-
-@dataclass
-class Trader:
-    """Who is trading where: the user, the network, their venue, settings and how to tell them."""
-
-    user: str
-    network: str
-    venue: Venue
-    account: TradingAccount | None
-    notify: object  # TelegramNotifier-like: notify_soon(user, kind, event)
-
-    @property
-    def slippage_pct(self) -> Decimal:
-        return self.account.slippage_pct if self.account is not None else Decimal(1)
-
-    def tell(self, event: object) -> None:
-        self.notify.notify_soon(self.user, event.kind, event)  # type: ignore[attr-defined]
-
-
-async def update_position(trader: Trader, position_id: int, **changes: object) -> Position:
-    """Change one of the trader's positions; a `status` change must follow the lifecycle table."""
-    async with session_scope() as session:
-        return await change_position_in(session, trader, position_id, **changes)
-
-
-async def change_position_in(session: AsyncSession, trader: Trader, position_id: int, **changes: object) -> Position:
-    """`update_position` inside the caller's transaction (the row is locked until it commits)."""
-    position = await get_position(session, trader.user, position_id, for_update=True)
-    assert position is not None
-    target = changes.pop("status", None)
-    if target is not None and target != position.status:
-        position.status = transition(POSITION, position.status, str(target)).value
-    for key, value in changes.items():
-        setattr(position, key, value)
-    position.updated_at = utcnow()
-    session.add(position)
-    return position
-
-
-async def place_entry(trader: Trader, position: Position, plan: OrderPlan, spec: MarketSpec) -> Order:
-    """Send the entry (idempotently) and wait for it to finish."""
-    row, ref, report = await send_entry(trader, position, plan)
-    return await follow_entry(trader, row, plan, ref, report)
-
-
-async def send_entry(
-    trader: Trader, position: Position, plan: OrderPlan, row: Order | None = None
-) -> tuple[Order, OrderRef | None, OrderReport | None]:
-    """Send the entry unless its row says an earlier attempt did; returns (row, ref, first report).
-
-    `row` is the committed entry row when the caller has it. The reference and the report are
-    returned, not written: the caller commits them with whatever it does next.
-    """
-    if row is None:
-        row = await record_plan(
-            user=trader.user, network=trader.network, market=position.market, position_id=position.id,
-            signal_id=position.signal_id or 0, attempt=0, plan=plan,
-        )
-    if row.status == OrderStatus.PENDING.value and utcnow() - row.created_at > RESUME_AFTER:
-        row = await _recover_entry(trader, row)
-    if row.status != OrderStatus.PENDING.value:
-        return row, None, None
-    sent = row
-    if plan.order_type is OrderType.LIMIT:
-        ref = await send_with_retries(lambda: trader.venue.place_limit_order(
-            position.market, plan.side, plan.size, plan.price or Decimal(0),
-            client_id=sent.client_id, good_til_seconds=LIMIT_TTL_SECONDS))
-    else:
-        ref = await send_with_retries(lambda: trader.venue.place_market_order(
-            position.market, plan.side, plan.size, worst_price=plan.price or Decimal(0),
-            client_id=sent.client_id))
-    return row, ref, await first_report(trader.venue, ref)
-
-
-async def follow_entry(
-    trader: Trader, row: Order, plan: OrderPlan, ref: OrderRef | None, report: OrderReport | None
-) -> Order:
-    """Commit what `send_entry` learnt, then poll until the entry finishes (a limit entry: 2 s)."""
-    if ref is not None or report is not None:
-        row = await settle(row, ref, report)
-    timeout = 2.0 if plan.order_type is OrderType.LIMIT else FILL_WAIT_SECONDS
-    return await wait_until_done(trader.venue, row, timeout, first_delay=0.05 if report is not None else 0.0)
-
-
-async def _recover_entry(trader: Trader, row: Order) -> Order:
-    """An entry committed by an earlier attempt: did it reach the venue?
-
-    Resending the same client id is safe only while the first copy could still be live: a
-    dYdX short-term order's id is free again once its good-til-block has passed, and a
-    resend then would be a second order. So a known order is followed, an unknown young one
-    is resent, and an unknown old one is given up (EXPIRED: the signal fails, visibly).
-    """
-    try:
-        report = await trader.venue.order_status(ref_of(row))
-    except OrderNotFound:
-        report = None
-    if report is not None and (report.status is not OrderStatus.PENDING or report.filled > 0):
-        return await apply_report(row, report)
-    if utcnow() - row.created_at <= ENTRY_RESEND_WINDOW:
-        return row
-    log.warning("entry %s: unknown to the venue %s after it was recorded; not resent", row.id,
-                utcnow() - row.created_at)
-    expired = OrderReport(ref=ref_of(row), status=OrderStatus.EXPIRED, side=Side(row.side), size=row.size)
-    return await apply_report(row, expired)
 
 
 async def protect(
@@ -215,7 +93,6 @@ async def protect(
     if not placed and after is None:
         return position
     async with session_scope() as session:
-        await _load_orders(session, trader, [row for row, _ in placed])
         for row, ref in placed:
             # accepted means resting untriggered; the monitor's next read corrects anything else
             await settle_in(session, row, ref=ref, status=OrderStatus.UNTRIGGERED)
@@ -298,13 +175,6 @@ async def _drop_unsent(trader: Trader, rows: list[Order]) -> None:
                 ref=ref_of(row), status=OrderStatus.CANCELED, side=Side(row.side), size=row.size))
 
 
-async def _load_orders(session: AsyncSession, trader: Trader, rows: list[Order]) -> None:
-    # one SELECT puts the rows in the session, so settle_in's reads need no round trip each
-    ids = [row.id for row in rows if row.id is not None]
-    if len(ids) > 1:
-        await session.exec(select(Order).where(col(Order.id).in_(ids), Order.user_address == trader.user))
-
-
 async def flatten(
     trader: Trader, position: Position, spec: MarketSpec, reason: CloseReason, *,
     failed_order: str | None = None, detail: str | None = None, finish: Finish | None = None,
@@ -321,7 +191,8 @@ async def flatten(
               else PositionStatus.CLOSING if position.status == PositionStatus.OPEN.value else None)
     async with session_scope() as session:
         if target is not None:
-            position = await change_position_in(session, trader, position.id or 0, status=target)
+            position = await change_position_in(session, trader, position.id or 0, expect=position.status,
+                                                status=target)
         orders = await orders_of(session, trader.user, position.id or 0)
         row, live = _choose(trader, position, plan, [o for o in orders if o.role == plan.role.value])
         if row is not None and row.id is None:
@@ -386,11 +257,10 @@ async def close_books(
             if report is not None:
                 reports.append((leftover, report))
     async with session_scope() as session:
-        await _load_orders(session, trader, [row for row, _ in reports])
         for row, report in reports:
             await settle_in(session, row, report=report)
         position = await change_position_in(
-            session, trader, position.id or 0, status=PositionStatus.CLOSED, closed_at=utcnow(),
+            session, trader, position.id or 0, expect=position.status, status=PositionStatus.CLOSED, closed_at=utcnow(),
             exit_price=exit_price, realized_pnl=realized, fees=fees, close_reason=reason.value,
         )
         if finish is not None:

@@ -47,7 +47,13 @@ from trading_app.domain.signals import ParsedSignal
 from trading_app.services import events, messages
 from trading_app.services.brackets import Finish, Trader
 from trading_app.services.notify import get_notifier
-from trading_app.services.opening import StoredFacts, close_position_for, open_position, start_of_day, stored_facts
+from trading_app.services.opening import (
+    StoredFacts,
+    close_position_for,
+    open_position,
+    start_of_day,
+    stored_facts,
+)
 from trading_app.services.venues import venue_for
 from trading_app.venues.errors import OrderRejected, UnknownMarket, VenueError, VenueTemporaryError
 

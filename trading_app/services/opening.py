@@ -161,7 +161,8 @@ async def _after_entry(
     if filled <= 0:
         async with session_scope() as session:
             await entry_done(session)
-            return await change_position_in(session, trader, pid, status=PositionStatus.FAILED, closed_at=utcnow())
+            return await change_position_in(session, trader, pid, expect=position.status,
+                                            status=PositionStatus.FAILED, closed_at=utcnow())
     fill_price = avg or spec.oracle_price
     sized: dict[str, object] = {"size": filled, "entry_price": fill_price, "fees": fee}
     try:  # the fill may have slipped past a protection level: then it cannot be placed as asked
@@ -180,7 +181,8 @@ async def _after_entry(
         return await change_position_in(session, trader, pid, **sized)
 
     async def after(session: AsyncSession) -> Position:
-        opened = await change_position_in(session, trader, pid, status=PositionStatus.OPEN)
+        opened = await change_position_in(session, trader, pid, expect=PositionStatus.OPENING.value,
+                                          status=PositionStatus.OPEN)
         if finish is not None:
             await finish(session, opened)
         return opened

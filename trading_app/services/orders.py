@@ -14,7 +14,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
+from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
+from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from trading_app.db.engine import session_scope
@@ -130,28 +132,53 @@ async def settle_in(
     session: AsyncSession, row: Order, *, ref: OrderRef | None = None, report: OrderReport | None = None,
     status: OrderStatus | None = None,
 ) -> Order:
-    """Inside the caller's transaction: the row read afresh, its venue reference stored, the
-    venue's report (or `status`) applied along allowed transitions only."""
-    fresh = await session.get(Order, row.id)
+    """Inside the caller's transaction: store the venue reference, apply the venue's report (or
+    `status`) along allowed transitions only.
+
+    The transition is decided from the status `row` was read with, and the UPDATE applies only
+    while the row still has that status (one statement). When someone else (the monitor) moved
+    it meanwhile, the row is read afresh and decided again.
+    """
+    fast = await session.execute(
+        update(Order)
+        .where(col(Order.id) == row.id, col(Order.user_address) == row.user_address,
+               col(Order.status) == row.status)
+        .values(**_changes(row, ref, report, status))
+        .returning(Order)
+        .execution_options(synchronize_session=False, populate_existing=True)
+    )
+    done = fast.scalars().first()
+    if done is not None:
+        return done
+    fresh = await session.get(Order, row.id, with_for_update=True, populate_existing=True)
     assert fresh is not None and fresh.user_address == row.user_address
-    if ref is not None:
-        if status is not None and can_transition(ORDER, fresh.status, status.value):
-            fresh.status = status.value
-        fresh.order_flags, fresh.clob_pair_id, fresh.subaccount = ref.order_flags, ref.clob_pair_id, ref.subaccount
-        fresh.good_til_block, fresh.good_til_block_time = ref.good_til_block, ref.good_til_block_time
-        fresh.venue_order_id, fresh.tx_hash = ref.venue_order_id or None, ref.tx_hash or None
-    if report is not None:
-        target = report.status.value
-        if target != fresh.status and can_transition(ORDER, fresh.status, target):
-            fresh.status = target
-        elif target != fresh.status:
-            log.warning("order %s: venue says %s, row is %s; keeping the row", fresh.id, target, fresh.status)
-        fresh.filled_size = report.filled
-        fresh.avg_fill_price = report.avg_fill_price
-        fresh.fee = report.fee
-    fresh.updated_at = utcnow()
+    for key, value in _changes(fresh, ref, report, status).items():
+        setattr(fresh, key, value)
     session.add(fresh)
     return fresh
+
+
+def _changes(current: Order, ref: OrderRef | None, report: OrderReport | None,
+             status: OrderStatus | None) -> dict[str, object]:
+    """The column values `ref`, `report` and `status` give a row that now looks like `current`."""
+    changes: dict[str, object] = {"updated_at": utcnow()}
+    now = current.status
+    if ref is not None:
+        if status is not None and can_transition(ORDER, now, status.value):
+            now = status.value
+        changes.update(order_flags=ref.order_flags, clob_pair_id=ref.clob_pair_id, subaccount=ref.subaccount,
+                       good_til_block=ref.good_til_block, good_til_block_time=ref.good_til_block_time,
+                       venue_order_id=ref.venue_order_id or None, tx_hash=ref.tx_hash or None)
+    if report is not None:
+        target = report.status.value
+        if target != now and can_transition(ORDER, now, target):
+            now = target
+        elif target != now:
+            log.warning("order %s: venue says %s, row is %s; keeping the row", current.id, target, now)
+        changes.update(filled_size=report.filled, avg_fill_price=report.avg_fill_price, fee=report.fee)
+    if now != current.status:
+        changes["status"] = now
+    return changes
 
 
 async def first_report(venue: Venue, ref: OrderRef) -> OrderReport | None:

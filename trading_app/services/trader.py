@@ -1,0 +1,84 @@
+"""Who trades where, and the one way the engine changes a position (along its lifecycle)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from decimal import Decimal
+
+from sqlalchemy import update
+from sqlmodel import col
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from trading_app.db.engine import session_scope
+from trading_app.db.models import Position, TradingAccount
+from trading_app.db.trading import get_position
+from trading_app.db.types import utcnow
+from trading_app.domain.lifecycle import POSITION, transition
+from trading_app.venues.base import Venue
+
+# extra writes a caller adds to one of the engine's transactions
+Write = Callable[[AsyncSession], Awaitable[object]]
+# the caller's own record of a settled position (the executed signal), in the same transaction
+Finish = Callable[[AsyncSession, Position], Awaitable[None]]
+
+
+@dataclass
+class Trader:
+    """Who is trading where: the user, the network, their venue, settings and how to tell them."""
+
+    user: str
+    network: str
+    venue: Venue
+    account: TradingAccount | None
+    notify: object  # TelegramNotifier-like: notify_soon(user, kind, event)
+
+    @property
+    def slippage_pct(self) -> Decimal:
+        return self.account.slippage_pct if self.account is not None else Decimal(1)
+
+    def tell(self, event: object) -> None:
+        self.notify.notify_soon(self.user, event.kind, event)  # type: ignore[attr-defined]
+
+
+async def update_position(trader: Trader, position_id: int, **changes: object) -> Position:
+    """Change one of the trader's positions; a `status` change must follow the lifecycle table."""
+    async with session_scope() as session:
+        return await change_position_in(session, trader, position_id, **changes)
+
+
+async def change_position_in(
+    session: AsyncSession, trader: Trader, position_id: int, *, expect: str | None = None, **changes: object
+) -> Position:
+    """`update_position` inside the caller's transaction (the row is locked until it commits).
+
+    `expect` is the status the caller read the position with: then a status change is
+    checked against the lifecycle from it, and applied by one UPDATE only while the row still
+    has it. Without `expect`, or when the row moved on meanwhile, the row is read under a lock
+    and the change checked against what it really is.
+    """
+    target = changes.pop("status", None)
+    if target is None or expect is not None:
+        values: dict[str, object] = {**changes, "updated_at": utcnow()}
+        query = update(Position).where(col(Position.id) == position_id, col(Position.user_address) == trader.user)
+        if target is not None and target != expect:
+            values["status"] = transition(POSITION, str(expect), str(target)).value
+            query = query.where(col(Position.status) == expect)
+        fast = await session.execute(query.values(**values).returning(Position).execution_options(
+            synchronize_session=False, populate_existing=True))
+        done = fast.scalars().first()
+        if done is not None:
+            return done
+        assert target is not None, f"position {position_id} of {trader.user} not found"
+    position = await get_position(session, trader.user, position_id, for_update=True)
+    assert position is not None
+    if target is not None and target != position.status:
+        position.status = transition(POSITION, position.status, str(target)).value
+    for key, value in changes.items():
+        setattr(position, key, value)
+    position.updated_at = utcnow()
+    session.add(position)
+    return position
+
+
+__all__ = ["Finish", "Trader", "Write", "change_position_in", "update_position"]
