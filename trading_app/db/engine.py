@@ -91,6 +91,20 @@ async def session_scope(url: str | None = None) -> AsyncIterator[AsyncSession]:
             raise
 
 
+@asynccontextmanager
+async def autocommit_scope(url: str | None = None) -> AsyncIterator[AsyncSession]:
+    """A session whose every statement commits on its own: no BEGIN and COMMIT round trips.
+
+    Only for work whose statements each stand alone: a conditional UPDATE that is the whole
+    change, or reads that need no common snapshot. Several writes that must land together
+    belong in `session_scope`.
+    """
+    async with get_engine(url).connect() as connection:
+        connection = await connection.execution_options(isolation_level="AUTOCOMMIT")
+        async with AsyncSession(connection, expire_on_commit=False) as session:
+            yield session
+
+
 async def dispose_engines() -> None:
     """Close the pools of the running event loop (tests and shutdown)."""
     loop_id = id(asyncio.get_running_loop())

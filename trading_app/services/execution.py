@@ -29,7 +29,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from trading_app.db.engine import session_scope
+from trading_app.db.engine import autocommit_scope, session_scope
 from trading_app.db.models import ACTIVE_POSITION_STATUSES, Position, Signal, TradingAccount
 from trading_app.db.trading import positions_for_execution
 from trading_app.db.types import utcnow
@@ -107,8 +107,13 @@ class _Claimed:
 
 
 async def _claim_and_read(signal_id: int) -> _Claimed | None:
-    """Claim, the trader's account and every position the execution needs: one transaction."""
-    async with session_scope() as session:
+    """Claim, then read the trader's account and every position the execution needs.
+
+    Three statements, each committed on its own (no BEGIN/COMMIT round trips): the claim is
+    one conditional UPDATE, complete by itself, and the reads need no common snapshot (the
+    positions are re-checked by the unique index and the row locks of every later write).
+    """
+    async with autocommit_scope() as session:
         signal = await _claim_in(session, signal_id)
         if signal is None:
             return None

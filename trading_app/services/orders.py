@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from trading_app.db.engine import session_scope
+from trading_app.db.engine import autocommit_scope, session_scope
 from trading_app.db.models import Order
 from trading_app.db.trading import order_by_client_id
 from trading_app.db.types import utcnow
@@ -118,14 +118,23 @@ def _row(
 
 async def store_ref(row: Order, ref: OrderRef, status: OrderStatus | None = None) -> Order:
     """Remember how to find the order on the venue (and, when known, its new status)."""
-    async with session_scope() as session:
-        return await settle_in(session, row, ref=ref, status=status)
+    return await _settle_alone(row, ref, None, status)
 
 
 async def settle(row: Order, ref: OrderRef | None, report: OrderReport | None) -> Order:
-    """`store_ref` and `apply_report` in one transaction (either may be None)."""
-    async with session_scope() as session:
-        return await settle_in(session, row, ref=ref, report=report)
+    """`store_ref` and `apply_report` in one write (either may be None)."""
+    return await _settle_alone(row, ref, report, None)
+
+
+async def _settle_alone(row: Order, ref: OrderRef | None, report: OrderReport | None,
+                        status: OrderStatus | None) -> Order:
+    # the common case is one conditional UPDATE, complete by itself: no BEGIN/COMMIT round trips
+    async with autocommit_scope() as session:
+        done = await _fast_settle(session, row, ref, report, status)
+    if done is not None:
+        return done
+    async with session_scope() as session:  # the row moved on: read it and decide again, atomically
+        return await settle_in(session, row, ref=ref, report=report, status=status)
 
 
 async def settle_in(
@@ -139,15 +148,7 @@ async def settle_in(
     while the row still has that status (one statement). When someone else (the monitor) moved
     it meanwhile, the row is read afresh and decided again.
     """
-    fast = await session.execute(
-        update(Order)
-        .where(col(Order.id) == row.id, col(Order.user_address) == row.user_address,
-               col(Order.status) == row.status)
-        .values(**_changes(row, ref, report, status))
-        .returning(Order)
-        .execution_options(synchronize_session=False, populate_existing=True)
-    )
-    done = fast.scalars().first()
+    done = await _fast_settle(session, row, ref, report, status)
     if done is not None:
         return done
     fresh = await session.get(Order, row.id, with_for_update=True, populate_existing=True)
@@ -156,6 +157,20 @@ async def settle_in(
         setattr(fresh, key, value)
     session.add(fresh)
     return fresh
+
+
+async def _fast_settle(session: AsyncSession, row: Order, ref: OrderRef | None, report: OrderReport | None,
+                       status: OrderStatus | None) -> Order | None:
+    """The change decided from `row`'s status, applied only while the row still has it; None if it moved on."""
+    fast = await session.execute(
+        update(Order)
+        .where(col(Order.id) == row.id, col(Order.user_address) == row.user_address,
+               col(Order.status) == row.status)
+        .values(**_changes(row, ref, report, status))
+        .returning(Order)
+        .execution_options(synchronize_session=False, populate_existing=True)
+    )
+    return fast.scalars().first()
 
 
 def _changes(current: Order, ref: OrderRef | None, report: OrderReport | None,
@@ -201,8 +216,7 @@ def ref_of(row: Order) -> OrderRef:
 
 async def apply_report(row: Order, report: OrderReport) -> Order:
     """Move the row to the venue's state (only along allowed transitions) with its fills."""
-    async with session_scope() as session:
-        return await settle_in(session, row, report=report)
+    return await _settle_alone(row, None, report, None)
 
 
 async def wait_until_done(
