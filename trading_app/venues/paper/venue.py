@@ -244,16 +244,22 @@ class PaperVenue(Venue):
         """
         return (await self._triggered())[0]
 
-    async def _triggered(self) -> tuple[int, list[PaperOrder] | None]:
+    async def _triggered(
+        self, client_id: int | None = None
+    ) -> tuple[int, list[PaperOrder] | None, PaperOrder | None]:
         """`process_triggers`, and the live orders it read when nothing was due (None otherwise:
-        they may have changed, read them again)."""
+        they may have changed, read them again). With `client_id`, that order too (live or not),
+        read in the same transaction, when nothing was due."""
         async with user_lock(self.user):
             async with session_scope() as session:
                 live = await store.live_orders(session, self.user)
-            if not live:
-                return 0, live
-            changed = await self._advance_due(live)
-            return changed or 0, live if changed is None else None
+                seen = next((o for o in live if o.client_id == client_id), None)
+                if client_id is not None and seen is None:
+                    seen = await store.find_order(session, self.user, client_id)
+            changed = await self._advance_due(live) if live else None
+            if changed is not None:
+                return changed, None, None
+            return 0, live, seen
 
     async def _advance_due(self, live: list[PaperOrder]) -> int | None:
         """`process_triggers` once `live` (read without a lock) is known; the caller holds user_lock.
@@ -318,11 +324,10 @@ class PaperVenue(Venue):
 
     async def order_status(self, ref: OrderRef) -> OrderReport:
         """The order's state; raises OrderNotFound for a client id this user never placed."""
-        live: list[PaperOrder] | None = None
+        order: PaperOrder | None = None
         with suppress(VenueUnavailable):
-            live = (await self._triggered())[1]
-        # a live order as the trigger check just read it (nothing changed since); any other, read now
-        order = next((o for o in live or () if o.client_id == ref.client_id), None)
+            _, _, order = await self._triggered(ref.client_id)
+        # the order as the trigger check read it when that check changed nothing; otherwise read now
         if order is None:
             async with session_scope() as session:
                 order = await store.find_order(session, self.user, ref.client_id)
