@@ -73,7 +73,8 @@ def get_engine(url: str | None = None) -> AsyncEngine:
         else:
             settings = get_settings()
             engine = create_async_engine(url, pool_size=settings.db_pool_size,
-                                         max_overflow=settings.db_max_overflow, pool_recycle=POOL_RECYCLE_SECONDS)
+                                         max_overflow=settings.db_max_overflow,
+                                         pool_recycle=POOL_RECYCLE_SECONDS)
             event.listen(engine.sync_engine.pool, "checkout", _drop_dead_connection)
         _engines[(url, loop_id)] = (engine, weakref.ref(loop) if loop is not None else (lambda: None))
     return engine

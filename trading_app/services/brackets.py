@@ -77,13 +77,15 @@ async def protect(
     for plan, row, live in chosen:
         try:
             if row is None:
-                raise OrderRejected(f"no client ids left for another {plan.role.value.lower()} of this position")
+                raise OrderRejected(f"no client ids left for another {plan.role.value.lower()} of this "
+                                    "position")
             if not live:
                 placed.append((row, await _send_protection(trader, position, plan, row)))
         except VenueError as e:
             if plan.role is OrderRole.STOP_LOSS:
                 log.error("position %s: stop-loss refused (%s), flattening", position.id, type(e).__name__)
-                await _drop_unsent(trader, [r for p, r, _ in chosen if r is not None and p.role is not plan.role])
+                await _drop_unsent(trader, [r for p, r, _ in chosen
+                                            if r is not None and p.role is not plan.role])
                 return await flatten(trader, position, spec, CloseReason.PROTECTION_FAILED,
                                      failed_order="stop-loss", detail=str(e)[:200])
             log.warning("position %s: take-profit refused (%s)", position.id, type(e).__name__)
@@ -103,7 +105,8 @@ async def protect(
 def _protection_plans(trader: Trader, position: Position, spec: MarketSpec) -> list[OrderPlan]:
     side = PositionSide(position.side)
     plans = []
-    for role, trigger in ((OrderRole.STOP_LOSS, position.sl_price), (OrderRole.TAKE_PROFIT, position.tp_price)):
+    levels = ((OrderRole.STOP_LOSS, position.sl_price), (OrderRole.TAKE_PROFIT, position.tp_price))
+    for role, trigger in levels:
         if trigger is None:
             continue
         worst = slippage_bound(trigger, side.exit_side, max(trader.slippage_pct, Decimal(5)), spec.tick_size)
@@ -125,7 +128,8 @@ async def _record_protection(
                 existing = [] if known_new else await orders_of(session, trader.user, current.id or 0)
                 chosen = []
                 for plan in _protection_plans(trader, current, spec):
-                    row, live = _choose(trader, current, plan, [o for o in existing if o.role == plan.role.value])
+                    previous = [o for o in existing if o.role == plan.role.value]
+                    row, live = _choose(trader, current, plan, previous)
                     if row is not None and row.id is None:
                         session.add(row)
                     chosen.append((plan, row, live))
@@ -137,7 +141,9 @@ async def _record_protection(
     raise AssertionError("unreachable")
 
 
-def _choose(trader: Trader, position: Position, plan: OrderPlan, previous: list[Order]) -> tuple[Order | None, bool]:
+def _choose(
+    trader: Trader, position: Position, plan: OrderPlan, previous: list[Order]
+) -> tuple[Order | None, bool]:
     """The order row to use for `plan.role`: (row, already live on the venue); None: no ids left.
 
     The latest row of the role is reused while it is PENDING (committed, maybe never sent:
@@ -156,7 +162,8 @@ def _choose(trader: Trader, position: Position, plan: OrderPlan, previous: list[
 
 
 async def _send_protection(trader: Trader, position: Position, plan: OrderPlan, row: Order) -> OrderRef:
-    place = trader.venue.place_stop_loss if plan.role is OrderRole.STOP_LOSS else trader.venue.place_take_profit
+    venue = trader.venue
+    place = venue.place_stop_loss if plan.role is OrderRole.STOP_LOSS else venue.place_take_profit
     return await send_with_retries(lambda: place(
         position.market, plan.side, row.size, row.trigger_price or plan.trigger_price or Decimal(0),
         worst_price=row.price or plan.price or Decimal(0), client_id=row.client_id,
@@ -166,7 +173,8 @@ async def _send_protection(trader: Trader, position: Position, plan: OrderPlan, 
 async def _drop_unsent(trader: Trader, rows: list[Order]) -> None:
     """The stop-loss failed: a take-profit row still PENDING was never sent (it only ever goes
     out after the stop-loss was accepted), so it is recorded as never working."""
-    unsent = [r for r in rows if r.status == OrderStatus.PENDING.value and r.role == OrderRole.TAKE_PROFIT.value]
+    unsent = [r for r in rows
+              if r.status == OrderStatus.PENDING.value and r.role == OrderRole.TAKE_PROFIT.value]
     if not unsent:
         return
     async with session_scope() as session:
@@ -260,8 +268,8 @@ async def close_books(
         for row, report in reports:
             await settle_in(session, row, report=report)
         position = await change_position_in(
-            session, trader, position.id or 0, expect=position.status, status=PositionStatus.CLOSED, closed_at=utcnow(),
-            exit_price=exit_price, realized_pnl=realized, fees=fees, close_reason=reason.value,
+            session, trader, position.id or 0, expect=position.status, status=PositionStatus.CLOSED,
+            closed_at=utcnow(), exit_price=exit_price, realized_pnl=realized, fees=fees, close_reason=reason.value,
         )
         if finish is not None:
             await finish(session, position)
@@ -273,5 +281,5 @@ async def close_books(
     return position
 
 
-__all__ = ["Finish", "Trader", "Write", "change_position_in", "close_books", "flatten", "follow_entry", "place_entry",
-           "protect", "ref_of", "send_entry", "update_position"]
+__all__ = ["Finish", "Trader", "Write", "change_position_in", "close_books", "flatten", "follow_entry",
+           "place_entry", "protect", "ref_of", "send_entry", "update_position"]

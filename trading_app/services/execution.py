@@ -192,7 +192,8 @@ async def execute_signal(signal_id: int) -> Outcome | None:
     try:
         parsed = _parsed(signal)
         venue = await venue_for(user, network)
-        trader = Trader(user=user, network=network, venue=venue, account=claimed.account, notify=get_notifier())
+        trader = Trader(user=user, network=network, venue=venue, account=claimed.account,
+                        notify=get_notifier())
         outcome = await _route(trader, signal, parsed, claimed, finisher)
     except RiskRejected as e:
         outcome = Outcome(SignalStatus.REJECTED, f"{e.reason.value}: {e.detail}" if e.detail else e.reason.value)

@@ -93,7 +93,8 @@ async def _account_facts(trader: Trader, stored: StoredFacts | None) -> AccountF
             rows = await positions_for_execution(session, trader.user, trader.network, None, since)
         stored = stored_facts(rows, trader.network, since)
     return AccountFacts(equity=snapshot.equity, open_positions=stored.open_positions,
-                        realized_pnl_today=stored.realized_pnl_today, open_notional_usd=stored.open_notional_usd)
+                        realized_pnl_today=stored.realized_pnl_today,
+                        open_notional_usd=stored.open_notional_usd)
 
 
 async def open_position(
@@ -112,7 +113,8 @@ async def open_position(
     """
     spec = await trader.venue.market(parsed.market)
     if resume is None:
-        intent = build_intent(parsed, spec, risk_limits(trader.account), await _account_facts(trader, stored), side=side)
+        facts = await _account_facts(trader, stored)
+        intent = build_intent(parsed, spec, risk_limits(trader.account), facts, side=side)
         plan = OrderPlan(OrderRole.ENTRY, intent.order_type, intent.entry_side, intent.size,
                          price=intent.limit_price if intent.order_type is OrderType.LIMIT else intent.worst_price)
         async with session_scope() as session:
@@ -139,8 +141,8 @@ async def open_position(
 
 
 async def _after_entry(
-    trader: Trader, position: Position, plan: OrderPlan, spec: MarketSpec, entry: Order, finish: Finish | None,
-    *, known_new: bool,
+    trader: Trader, position: Position, plan: OrderPlan, spec: MarketSpec, entry: Order,
+    finish: Finish | None, *, known_new: bool,
 ) -> Position:
     row, ref, report = await send_entry(trader, position, plan, entry)
     if report is not None and is_terminal(ORDER, report.status.value):

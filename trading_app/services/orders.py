@@ -99,14 +99,17 @@ async def _insert_plan(
 
 
 def new_row(
-    *, user: str, network: str, market: str, position_id: int | None, signal_id: int, attempt: int, plan: OrderPlan,
+    *, user: str, network: str, market: str, position_id: int | None, signal_id: int, attempt: int,
+    plan: OrderPlan,
 ) -> Order:
     """The PENDING row for `plan`, not yet added: the caller commits it with its other writes."""
-    return _row(user, network, market, position_id, signal_id, client_id_for(signal_id, plan.role, attempt), plan)
+    client_id = client_id_for(signal_id, plan.role, attempt)
+    return _row(user, network, market, position_id, signal_id, client_id, plan)
 
 
 def _row(
-    user: str, network: str, market: str, position_id: int | None, signal_id: int, client_id: int, plan: OrderPlan,
+    user: str, network: str, market: str, position_id: int | None, signal_id: int, client_id: int,
+    plan: OrderPlan,
 ) -> Order:
     return Order(
         user_address=user, position_id=position_id, signal_id=signal_id, network=network, market=market,
@@ -161,7 +164,9 @@ async def settle_in(
 
 async def _fast_settle(session: AsyncSession, row: Order, ref: OrderRef | None, report: OrderReport | None,
                        status: OrderStatus | None) -> Order | None:
-    """The change decided from `row`'s status, applied only while the row still has it; None if it moved on."""
+    """The change decided from `row`'s status, applied only while the row still has it.
+
+    None when the row moved on meanwhile (the caller then reads it afresh)."""
     fast = await session.execute(
         update(Order)
         .where(col(Order.id) == row.id, col(Order.user_address) == row.user_address,

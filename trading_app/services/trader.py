@@ -60,7 +60,8 @@ async def change_position_in(
     target = changes.pop("status", None)
     if target is None or expect is not None:
         values: dict[str, object] = {**changes, "updated_at": utcnow()}
-        query = update(Position).where(col(Position.id) == position_id, col(Position.user_address) == trader.user)
+        query = update(Position).where(col(Position.id) == position_id,
+                                       col(Position.user_address) == trader.user)
         if target is not None and target != expect:
             values["status"] = transition(POSITION, str(expect), str(target)).value
             query = query.where(col(Position.status) == expect)
