@@ -23,6 +23,7 @@ from trading_app.db.engine import session_scope
 from trading_app.db.models import PaperOrder, Signal
 from trading_app.db.types import utcnow
 from trading_app.services import execution, venues
+from trading_app.venues.errors import OrderRejected
 from trading_app.venues.paper.prices import price_source_from_settings
 from trading_app.venues.paper.venue import PaperVenue
 
@@ -147,3 +148,27 @@ async def test_a_close_resumed_after_a_crash_sends_one_close(
     assert position.status == "CLOSED" and position.close_reason == "SIGNAL"
     assert {o.role: o.status for o in rows} == {
         "ENTRY": "FILLED", "STOP_LOSS": "CANCELED", "TAKE_PROFIT": "CANCELED", "CLOSE": "FILLED"}
+
+
+class RefusingVenue(PaperVenue):
+    """The real paper venue, except that it refuses every stop-loss (like dYdX's equity tier)."""
+
+    async def place_stop_loss(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN201
+        raise OrderRejected("stateful orders not allowed")
+
+
+async def test_a_refused_stop_loss_flattens_and_its_take_profit_never_goes_out(
+    db_url: str, paper_market: FakeIndexer
+) -> None:
+    user = await make_user(43)
+    venues._loop_cache()[(user, "paper")] = RefusingVenue(user, price_source_from_settings())
+    outcome = await execution.execute_signal(await make_signal(user, LONG_BTC))
+    assert outcome is not None and outcome.reason is not None
+    assert outcome.reason.startswith("protection_failed")
+    [position] = await positions(user)
+    assert position.status == "CLOSED" and position.close_reason == "PROTECTION_FAILED"
+    rows = {o.role: o for o in await orders(user)}
+    # the take-profit row was committed with the stop-loss row, but only a placed stop lets it out
+    assert rows["TAKE_PROFIT"].status == "CANCELED"
+    sent = {o.client_id for o in await _paper_orders(user)}
+    assert sent == {rows["ENTRY"].client_id, rows["CLOSE"].client_id}

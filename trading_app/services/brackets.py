@@ -72,7 +72,7 @@ async def protect(
             stop-loss is in place; it may return the position as changed there.
         known_new: the position has no protection rows yet (saves reading its orders).
     """
-    position, chosen = await _record_protection(trader, position, spec, before, known_new)
+    position, chosen, created = await _record_protection(trader, position, spec, before, known_new)
     placed: list[tuple[Order, OrderRef]] = []
     for plan, row, live in chosen:
         try:
@@ -84,8 +84,7 @@ async def protect(
         except VenueError as e:
             if plan.role is OrderRole.STOP_LOSS:
                 log.error("position %s: stop-loss refused (%s), flattening", position.id, type(e).__name__)
-                await _drop_unsent(trader, [r for p, r, _ in chosen
-                                            if r is not None and p.role is not plan.role])
+                await _drop_unsent(trader, created)
                 return await flatten(trader, position, spec, CloseReason.PROTECTION_FAILED,
                                      failed_order="stop-loss", detail=str(e)[:200])
             log.warning("position %s: take-profit refused (%s)", position.id, type(e).__name__)
@@ -118,22 +117,24 @@ def _protection_plans(trader: Trader, position: Position, spec: MarketSpec) -> l
 
 async def _record_protection(
     trader: Trader, position: Position, spec: MarketSpec, before: Write | None, known_new: bool
-) -> tuple[Position, list[tuple[OrderPlan, Order | None, bool]]]:
-    """One transaction: `before`, then the stop-loss and take-profit rows to use (row, live)."""
+) -> tuple[Position, list[tuple[OrderPlan, Order | None, bool]], list[Order]]:
+    """One transaction: `before`, then the stop-loss and take-profit rows to use (row, live),
+    and the rows this call created."""
     for attempt in (1, 2):
         try:
             async with session_scope() as session:
                 changed = await before(session) if before is not None else None
                 current = changed if isinstance(changed, Position) else position
                 existing = [] if known_new else await orders_of(session, trader.user, current.id or 0)
-                chosen = []
+                chosen, created = [], []
                 for plan in _protection_plans(trader, current, spec):
                     previous = [o for o in existing if o.role == plan.role.value]
                     row, live = _choose(trader, current, plan, previous)
                     if row is not None and row.id is None:
                         session.add(row)
+                        created.append(row)
                     chosen.append((plan, row, live))
-            return current, chosen
+            return current, chosen, created
         except IntegrityError:
             if attempt == 2:
                 raise
@@ -171,8 +172,9 @@ async def _send_protection(trader: Trader, position: Position, plan: OrderPlan, 
 
 
 async def _drop_unsent(trader: Trader, rows: list[Order]) -> None:
-    """The stop-loss failed: a take-profit row still PENDING was never sent (it only ever goes
-    out after the stop-loss was accepted), so it is recorded as never working."""
+    """The stop-loss failed: a take-profit row this call created was never sent (it only goes
+    out after the stop-loss), so it is recorded as never working. An older PENDING one may be
+    live from an earlier attempt: that one is left to the cancel that closing the books does."""
     unsent = [r for r in rows
               if r.status == OrderStatus.PENDING.value and r.role == OrderRole.TAKE_PROFIT.value]
     if not unsent:

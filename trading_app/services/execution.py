@@ -25,7 +25,6 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import and_, or_, update
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -155,7 +154,8 @@ class _Finisher:
         async def finish(session: AsyncSession, position: Position) -> None:
             outcome = to_outcome(position)
             await _finish_in(session, self.signal, outcome)
-            self.outcome = outcome  # committed with the position, or the whole transaction failed
+            # the caller only returns once this transaction committed (a failed commit raises)
+            self.outcome = outcome
 
         return finish
 
@@ -250,12 +250,8 @@ async def _route(trader: Trader, signal: Signal, parsed: ParsedSignal, claimed: 
         if closed.status != PositionStatus.CLOSED.value:
             return Outcome(SignalStatus.FAILED, "reverse: the open position could not be closed", closed.id)
         stored = None  # the close changed them: read afresh
-    try:
-        position = await open_position(trader, signal, parsed, side=side, stored=stored,
-                                       finish=finisher.arm(_opened))
-    except IntegrityError:
-        # another signal opened this market at the same moment: the unique index decided
-        raise RiskRejected(RejectReason.POSITION_EXISTS, f"a {parsed.market} position is already open") from None
+    # a position another signal opened at the same moment: open_position says POSITION_EXISTS
+    position = await open_position(trader, signal, parsed, side=side, stored=stored, finish=finisher.arm(_opened))
     return _opened(position)
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from trading_app.db.engine import session_scope
@@ -22,7 +23,8 @@ from trading_app.domain.enums import (
     PositionStatus,
     SizeMode,
 )
-from trading_app.domain.errors import RiskRejected
+from trading_app.domain.errors import RejectReason, RiskRejected
+from trading_app.domain.intents import Intent
 from trading_app.domain.lifecycle import ORDER, is_terminal
 from trading_app.domain.risk import AccountFacts, RiskLimits, build_intent, validate_protection
 from trading_app.domain.signals import ParsedSignal
@@ -117,17 +119,12 @@ async def open_position(
         intent = build_intent(parsed, spec, risk_limits(trader.account), facts, side=side)
         plan = OrderPlan(OrderRole.ENTRY, intent.order_type, intent.entry_side, intent.size,
                          price=intent.limit_price if intent.order_type is OrderType.LIMIT else intent.worst_price)
-        async with session_scope() as session:
-            position = Position(
-                user_address=trader.user, signal_id=signal.id, network=trader.network, market=intent.market,
-                side=intent.side.value, size=Decimal(0), tp_price=intent.take_profit, sl_price=intent.stop_loss,
-                status=PositionStatus.OPENING.value,
-            )
-            session.add(position)
-            await session.flush()  # the entry row needs the position's id
-            entry = new_row(user=trader.user, network=trader.network, market=intent.market,
-                            position_id=position.id, signal_id=signal.id or 0, attempt=0, plan=plan)
-            session.add(entry)
+        try:
+            position, entry = await _insert_opening(trader, signal, intent, plan)
+        except IntegrityError:
+            # another signal opened this market at the same moment: the unique index decided
+            raise RiskRejected(RejectReason.POSITION_EXISTS,
+                               f"a {intent.market} position is already open") from None
         return await _after_entry(trader, position, plan, spec, entry, finish, known_new=True)
     position = resume
     if position.status != PositionStatus.OPENING.value:
@@ -138,6 +135,24 @@ async def open_position(
     plan = OrderPlan(OrderRole.ENTRY, OrderType(entry.order_type), PositionSide(position.side).entry_side,
                      entry.size, price=entry.price)
     return await _after_entry(trader, position, plan, spec, entry, finish, known_new=False)
+
+
+async def _insert_opening(
+    trader: Trader, signal: Signal, intent: Intent, plan: OrderPlan
+) -> tuple[Position, Order]:
+    """The OPENING position and its entry row, committed together before the entry is sent."""
+    async with session_scope() as session:
+        position = Position(
+            user_address=trader.user, signal_id=signal.id, network=trader.network, market=intent.market,
+            side=intent.side.value, size=Decimal(0), tp_price=intent.take_profit, sl_price=intent.stop_loss,
+            status=PositionStatus.OPENING.value,
+        )
+        session.add(position)
+        await session.flush()  # the entry row needs the position's id
+        entry = new_row(user=trader.user, network=trader.network, market=intent.market,
+                        position_id=position.id, signal_id=signal.id or 0, attempt=0, plan=plan)
+        session.add(entry)
+    return position, entry
 
 
 async def _after_entry(

@@ -27,7 +27,7 @@ from trading_app.domain.enums import OrderRole, OrderStatus, OrderType, Side
 from trading_app.domain.ids import client_id_for
 from trading_app.domain.lifecycle import ORDER, can_transition, is_terminal
 from trading_app.venues.base import OrderRef, OrderReport, Venue
-from trading_app.venues.errors import OrderNotFound, VenueTemporaryError
+from trading_app.venues.errors import VenueError, VenueTemporaryError
 
 log = logging.getLogger(__name__)
 
@@ -202,10 +202,11 @@ def _changes(current: Order, ref: OrderRef | None, report: OrderReport | None,
 
 
 async def first_report(venue: Venue, ref: OrderRef) -> OrderReport | None:
-    """The venue's word on an order just placed, or None when it cannot say yet."""
+    """The venue's word on an order just placed, or None when it cannot say now (the caller
+    then records the reference alone and polls, as for any order still working)."""
     try:
         return await venue.order_status(ref)
-    except (OrderNotFound, VenueTemporaryError):
+    except VenueError:
         return None
 
 
