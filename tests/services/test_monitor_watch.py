@@ -61,7 +61,8 @@ async def counted_venue(user: str) -> Counted:
 
 async def exit_fills(user: str) -> list[PaperFill]:
     async with session_scope() as session:
-        found = await session.exec(select(PaperFill).where(PaperFill.user_address == user, PaperFill.side == "SELL"))
+        found = await session.exec(
+            select(PaperFill).where(PaperFill.user_address == user, PaperFill.side == "SELL"))
         return list(found.all())
 
 
@@ -128,7 +129,9 @@ async def test_an_account_being_reconciled_is_not_reconciled_again_at_once(
     assert counter.calls["account_state"] == 2  # the first full tick's, the second's: none from the watch
 
 
-async def test_a_full_tick_skips_an_account_the_watch_is_reconciling(db_url: str, paper_market: FakeIndexer) -> None:
+async def test_a_full_tick_skips_an_account_the_watch_is_reconciling(
+    db_url: str, paper_market: FakeIndexer
+) -> None:
     user = await make_user(25)
     opened = await open_position(user, LONG)
     await monitor.monitor_tick("watch4a")
@@ -165,7 +168,8 @@ def test_a_watch_whose_leases_run_out_starts_nothing() -> None:
 
     prices = {"paper": {"BTC-USD": Spec()}}
     margin = timedelta(seconds=2.5)
-    assert watch.due(prices, busy=set(), now=now + timedelta(seconds=6), margin=margin) == {}  # lease ends soon
+    soon_lapsing = now + timedelta(seconds=6)
+    assert watch.due(prices, busy=set(), now=soon_lapsing, margin=margin) == {}  # lease ends soon
     assert watch.due(prices, busy={account}, now=now, margin=margin) == {}  # being reconciled
     assert watch.due(prices, busy=set(), now=now, margin=margin) == {account: None}
     assert watch.due(prices, busy=set(), now=now, margin=margin) == {}  # fired: not again at once

@@ -182,7 +182,8 @@ async def _account_stamp(user: str) -> object:
     from trading_app.db.models import PaperAccount
 
     async with session_scope() as session:
-        return (await session.exec(select(PaperAccount.updated_at).where(PaperAccount.user_address == user))).one()
+        stmt = select(PaperAccount.updated_at).where(PaperAccount.user_address == user)
+        return (await session.exec(stmt)).one()
 
 
 async def test_a_read_with_nothing_due_writes_nothing(
@@ -240,7 +241,9 @@ async def test_reads_at_the_same_moment_each_get_their_own_fills(
             await venue.place_market_order(ETH, Side.BUY, STEP, worst_price=D("3010"), client_id=10 + n)
     first1, first2 = (await venues[1].fills())[0].time, (await venues[2].fills())[0].time
     states = await asyncio.gather(
-        venues[0].account_state(), venues[1].account_state(since=first1), venues[2].account_state(since=first2),
+        venues[0].account_state(),
+        venues[1].account_state(since=first1),
+        venues[2].account_state(since=first2),
         venues[2].account_state(), venues[1].account_state(),
     )
     assert [[f.client_id for f in s.fills] for s in states] == [[10], [11], [11, 12], [10, 11, 12], [10, 11]]
