@@ -55,6 +55,9 @@ def reset_app_caches() -> None:
     from trading_app.venues.paper import prices
 
     prices._sources.clear()  # a price source's HTTP client belongs to the loop that made it
+    from trading_app.services import signal_store
+
+    signal_store.forget_counts()  # remembered per-minute counts belong to the old database
 
 
 def _pg_admin(sql: str) -> None:

@@ -17,7 +17,7 @@ from tests.api.webhook_support import execute_sql, make_hook, signal_rows
 from trading_app.db.engine import get_engine
 from trading_app.db.models import Signal
 from trading_app.db.types import utcnow
-from trading_app.services import signal_store
+from trading_app.services import signal_sql, signal_store
 from trading_app.services.signal_store import NewSignal, StoredSignal, list_signals, store_batch, store_signal
 
 
@@ -92,6 +92,25 @@ async def test_lookups_of_concurrent_requests_share_one_select(db_url: str) -> N
     # copies of one webhook in a batch count the ones ahead of them (the per-minute cap)
     assert sorted(o.recent for o in owners if o.address == hooks[0].address) == list(range(10))
     assert await signal_store.lookup_webhook("00000000-0000-4000-8000-000000000000") is None
+
+
+async def test_the_cap_count_is_read_once_a_second_and_adds_this_workers_own_alerts(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hook = await make_hook()
+    signal_store.forget_counts()
+    monkeypatch.setattr(signal_store, "COUNT_REFRESH_SECONDS", 3600.0)  # "within the second", for as long as needed
+    assert (await signal_store.lookup_webhook(hook.uuid)).recent == 0
+    await store_signal(row(hook.address, "id:mine"))  # stored by this worker: counted at once
+    await store_signal(row(hook.address))  # refused at the door (no key): never counted
+    first = await store_signal(row(hook.address, "id:twice"))
+    assert (await store_signal(row(hook.address, "id:twice"))).duplicate  # a duplicate adds no row
+    assert first.signal_id and (await signal_store.lookup_webhook(hook.uuid)).recent == 2
+    async with signal_sql.transaction() as tx:  # another worker's alert, not through this worker's store
+        await tx.insert_keyed([row(hook.address, "id:theirs")])
+    assert (await signal_store.lookup_webhook(hook.uuid)).recent == 2  # not read again within the refresh
+    monkeypatch.setattr(signal_store, "COUNT_REFRESH_SECONDS", 0.0)
+    assert (await signal_store.lookup_webhook(hook.uuid)).recent == 3  # the database's count again
 
 
 async def test_copies_inside_one_batch_are_duplicates_of_the_first(db_url: str) -> None:

@@ -21,9 +21,10 @@ Decisions:
   alert without one is a duplicate of an identical body (secret aside, key order and spacing
   ignored) received within `webhook_dedupe_window_seconds`. DUPLICATE is an answer, not a row.
 - The cap counts the webhook's alerts of the last 60 s that passed validation (rows with a
-  dedupe key), read with the owner lookup, plus the copies ahead in the same lookup batch.
-  Concurrent batches on other workers are not seen, so it can be overshot by about one batch
-  per worker: it is a brake for a runaway strategy, not an exact quota. A capped alert keeps no
+  dedupe key), read with the owner lookup at most once a second per worker and kept up to date
+  in between with the alerts this worker stores, plus the copies ahead in the same lookup
+  batch. Other workers' alerts of the last second are not seen, so it can be overshot by about
+  a second's worth per worker: it is a brake for a runaway strategy, not an exact quota. A capped alert keeps no
   dedupe key, so it never hides a later copy.
 - An unknown market is refused only when the market hook says so for certain; when the list
   cannot be had, the alert is accepted and the engine refuses it later with a visible reason.

@@ -61,9 +61,10 @@ class Transaction(Protocol):
 # matters to the caller
 _PG_LOOKUP = """
 SELECT u.webhook_uuid, u.address, u.webhook_secret_enc, u.webhook_ip_allowlist,
+       CASE WHEN u.webhook_uuid = ANY(%(count)s::varchar[]) THEN
        (SELECT count(*) FROM (SELECT 1 FROM signals s
         WHERE s.user_address = u.address AND s.received_at > %(since)s AND s.dedupe_key IS NOT NULL
-        LIMIT %(most)s) AS recent)
+        LIMIT %(most)s) AS recent) ELSE -1 END
 FROM users u WHERE u.webhook_uuid = ANY(%(uuids)s::varchar[])
 """
 
@@ -276,13 +277,18 @@ async def transaction() -> AsyncIterator[Transaction]:
         yield _PgTransaction(conn)
 
 
-async def lookup(uuids: Sequence[str], since: datetime, most: int) -> list[Owner]:
+async def lookup(uuids: Sequence[str], since: datetime, most: int, count: Sequence[str] | None = None
+                 ) -> list[Owner]:
     """(uuid, address, secret ciphertext, allowlist flag, alerts since `since`) of known webhooks.
-    The alerts are counted up to `most` (PostgreSQL; SQLite counts them all)."""
+    The alerts are counted up to `most`, on PostgreSQL only for the uuids in `count` (default:
+    all; -1 for the others)."""
     params = {"uuids": list(uuids), "since": since}
     if get_settings().is_sqlite:
         async with get_engine().connect() as conn:
-            return [tuple(r) for r in (await conn.execute(_SQLITE_LOOKUP, params)).all()]  # type: ignore[misc]
+            rows = (await conn.execute(_SQLITE_LOOKUP, params)).all()
+        wanted = None if count is None else set(count)
+        return [(*r[:4], r[4] if wanted is None or r[0] in wanted else -1) for r in rows]  # type: ignore[misc]
     async with _pg_readers.connection() as conn:
-        cursor = await conn.execute(_PG_LOOKUP, {**params, "most": max(most, 0)})
+        counted = list(uuids) if count is None else list(count)
+        cursor = await conn.execute(_PG_LOOKUP, {**params, "most": max(most, 0), "count": counted})
         return [tuple(r) for r in await cursor.fetchall()]  # type: ignore[misc]

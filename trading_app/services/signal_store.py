@@ -13,6 +13,7 @@ The SQL of the first two lives in `signal_sql` (psycopg directly on PostgreSQL, 
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -84,10 +85,37 @@ class StoredSignal:
     duplicate: bool
 
 
+# The per-minute cap's count of a user's recent alerts is read from the database at most once per
+# COUNT_REFRESH_SECONDS per worker (counting a busy webhook's last minute is the costliest part of
+# the lookup under bursts); in between, the alerts this worker stores are added to it. The owner
+# row itself (secret, allowlist) is still read on every lookup. Other workers' alerts of the last
+# second are seen at the next refresh: the cap stays a brake, not an exact quota (see inbox).
+COUNT_REFRESH_SECONDS = 1.0
+_MEMO_LIMIT = 50_000
+_counted_at: dict[str, float] = {}  # webhook uuid -> when its owner's alerts were last counted
+_recent: dict[str, int] = {}  # owner address -> alerts of the last minute as last counted, plus ours since
+
+
+def forget_counts() -> None:
+    """Drop the remembered counts (tests; a worker that wants every count read afresh)."""
+    _counted_at.clear()
+    _recent.clear()
+
+
 async def _lookup_batch(uuids: Sequence[str]) -> list[WebhookOwner | None]:
     cap = get_settings().webhook_per_minute_cap
-    rows = await signal_sql.lookup(sorted(set(uuids)), utcnow() - CAP_WINDOW, most=cap)
+    now = time.monotonic()
+    unique = sorted(set(uuids))
+    if len(_counted_at) > _MEMO_LIMIT:
+        forget_counts()
+    stale = [u for u in unique if now - _counted_at.get(u, float("-inf")) >= COUNT_REFRESH_SECONDS]
+    rows = await signal_sql.lookup(unique, utcnow() - CAP_WINDOW, most=cap, count=stale)
     found = {row[0]: row for row in rows}
+    for uuid, row in found.items():
+        if int(row[4]) >= 0:
+            _counted_at[uuid], _recent[row[1]] = now, int(row[4])
+        elif row[1] not in _recent:  # remembered under another uuid that was dropped: count next time
+            _counted_at.pop(uuid, None)
     ahead: Counter[str] = Counter()
     owners: list[WebhookOwner | None] = []
     for uuid in uuids:
@@ -95,9 +123,16 @@ async def _lookup_batch(uuids: Sequence[str]) -> list[WebhookOwner | None]:
         if row is None:
             owners.append(None)
             continue
-        owners.append(WebhookOwner(row[1], row[2], bool(row[3]), int(row[4]) + ahead[uuid]))
+        owners.append(WebhookOwner(row[1], row[2], bool(row[3]), _recent.get(row[1], 0) + ahead[uuid]))
         ahead[uuid] += 1
     return owners
+
+
+def _count_stored(rows: Sequence[NewSignal], results: Sequence[StoredSignal]) -> None:
+    # what the cap's count query would find: new rows that passed validation (with a dedupe key)
+    for row, stored in zip(rows, results, strict=True):
+        if row.dedupe_key is not None and not stored.duplicate and row.user_address in _recent:
+            _recent[row.user_address] += 1
 
 
 Pair = tuple[str, str]
@@ -159,6 +194,7 @@ async def store_batch(rows: Sequence[NewSignal]) -> list[StoredSignal]:
             results[index] = (
                 outcome if first_of[pair] == index else StoredSignal(outcome.signal_id, duplicate=True)
             )
+    _count_stored(rows, results)  # type: ignore[arg-type]
     return results  # type: ignore[return-value]
 
 
