@@ -31,7 +31,11 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_development_defaults_are_embedded() -> None:
     s = make()
     assert s.app_env == "development"
-    assert s.is_sqlite and s.database_url.endswith("trading_app.db")
+    assert s.is_sqlite and s.database_url.endswith("/.data/trading_app.db")
+    # a hidden directory, made on demand: `reflex run` does not watch it, so SQLite's -wal/-shm
+    # files changing on every commit never hot-reload the backend in the middle of a trade
+    folder = Path(s.database_url.removeprefix("sqlite:///")).parent
+    assert folder.name.startswith(".") and folder.is_dir()
     assert s.async_database_url.startswith("sqlite+aiosqlite:///")
     assert s.redis_url is None
     assert s.paper_price_source == "https://indexer.dydx.trade"

@@ -21,7 +21,10 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 ENV_FILE = PROJECT_ROOT / ".env"
-DEFAULT_SQLITE_URL = f"sqlite:///{PROJECT_ROOT / 'trading_app.db'}"
+# A hidden directory: the dev server's hot reload ignores it (SQLite's -wal/-shm files, written on
+# every commit, would otherwise restart the backend mid-trade)
+DATA_DIR = PROJECT_ROOT / ".data"
+DEFAULT_SQLITE_URL = f"sqlite:///{DATA_DIR / 'trading_app.db'}"
 PUBLIC_MAINNET_INDEXER = "https://indexer.dydx.trade"
 PUBLIC_TELEGRAM_BOT_API = "https://api.telegram.org/bot"
 
@@ -95,6 +98,12 @@ class Settings(BaseSettings):
                 return json.loads(value)
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    @model_validator(mode="after")
+    def _default_database_has_its_directory(self) -> Settings:
+        if self.database_url == DEFAULT_SQLITE_URL:
+            DATA_DIR.mkdir(exist_ok=True)
+        return self
 
     @model_validator(mode="after")
     def _production_is_safe(self) -> Settings:
