@@ -104,3 +104,21 @@ async def test_closed_by_hand_on_chain_is_booked_external(dydx_user: str, dydx_w
     orders = await rows(opened.id)
     assert {orders[r][-1].status for r in ("STOP_LOSS", "TAKE_PROFIT")} == {"CANCELED"}
     assert not [o for o in dydx_world.exchange.orders.values() if o.live]
+
+
+async def test_liquidation_closes_the_books_as_liquidated(dydx_user: str, dydx_world: DydxWorld) -> None:  # noqa: F811
+    opened = await _opened(dydx_user)
+    # a gap through the stop (the stop would fire at 2700): the protocol liquidates at 2650 with its fee
+    dydx_world.exchange.liquidate(OWNER, 0, "ETH-USD", D("2650"), fee=D("1.5"))
+    assert dydx_world.exchange.position(OWNER, 0, "ETH-USD") == 0
+
+    closed = await _tick_until(opened.id or 0, "CLOSED")
+
+    assert closed.close_reason == "LIQUIDATED"
+    assert closed.exit_price == D("2650")
+    entry_fee = (await rows(opened.id))["ENTRY"][-1].fee
+    assert closed.fees == entry_fee + D("1.5")
+    assert closed.realized_pnl == (D("2650") - closed.entry_price) * D("0.1") - closed.fees
+    orders = await rows(opened.id)
+    assert {orders[r][-1].status for r in ("STOP_LOSS", "TAKE_PROFIT")} == {"CANCELED"}
+    assert not [o for o in dydx_world.exchange.orders.values() if o.live]
