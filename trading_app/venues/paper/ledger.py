@@ -199,16 +199,13 @@ class Ledger:
 
         `books` holds the book of every market where a conditional order fires (read beforehand).
         """
+        if not self.due(order, specs, now):
+            return False
         if order.good_til is not None and now >= order.good_til:
             finish(order, OrderStatus.EXPIRED, "EXPIRED", now)
             return True
-        spec = specs.get(order.market)
-        if spec is None or not spec.is_active:
-            return False
-        side, kind = Side(order.side), OrderType(order.order_type)
-        if kind is OrderType.LIMIT:
-            if not m.limit_crossed(side, order.price, spec.oracle_price):
-                return False
+        spec = specs[order.market]  # `due`: known, active, and the price crossed the order
+        if order.order_type == OrderType.LIMIT.value:
             plan = [(order.price, order.size - order.filled)]
             if not await self.margin_ok(session, account, order, plan, specs, self.maker_fee):
                 finish(order, OrderStatus.CANCELED, "UNDERCOLLATERALIZED", now)
@@ -216,10 +213,6 @@ class Ledger:
             await self.apply(session, account, order, plan, self.maker_fee, "MAKER", now)
             finish(order, OrderStatus.FILLED, None, now)
             return True
-        if order.trigger_price is None or not m.is_triggered(
-            kind, side, order.trigger_price, spec.oracle_price
-        ):
-            return False
         if order.market not in books:  # it fired between the price read and the lock: next time
             return False
         await self.take(session, account, order, spec, specs, books[order.market], now, reject=False)
