@@ -23,11 +23,10 @@ from trading_app.db.models import WORKING_ORDER_STATUSES
 from trading_app.domain.enums import Network, OrderRole, OrderType, Side
 from trading_app.services.books import Books
 from trading_app.services.ownership import Account
-from trading_app.settings import get_settings
 from trading_app.venues.base import MarketSpec
 from trading_app.venues.errors import VenueError
 from trading_app.venues.paper.matching import is_triggered
-from trading_app.venues.paper.prices import IndexerPriceSource, PriceSource, price_source_from_settings
+from trading_app.venues.paper.prices import PriceSource, price_source_from_settings
 
 log = logging.getLogger(__name__)
 
@@ -122,23 +121,15 @@ class Watch:
         return found
 
 
-_sources: dict[str, PriceSource] = {}
-
-
 def _source(network: str) -> PriceSource:
     """The process's shared price read of `network`: the paper price source, or the network's
-    indexer (markets only, no credentials: oracle prices are public)."""
+    indexer (markets only, no credentials: oracle prices are public). Both come from the one
+    per-URL cache of `price_source_from_settings`, so paper and dYdX on the same indexer share it."""
     if network == Network.PAPER.value:
         return price_source_from_settings()
     from trading_app.venues.dydx.client import endpoints_for
 
-    url = endpoints_for(network).indexer_url
-    source = _sources.get(url)  # by URL: a changed setting gets its own reader
-    if source is None:
-        ttl = get_settings().price_cache_seconds
-        source = IndexerPriceSource(url, cache_seconds=ttl, use_order_book=False)
-        _sources[url] = source
-    return source
+    return price_source_from_settings(endpoints_for(network).indexer_url)
 
 
 async def market_prices(networks: Iterable[str]) -> dict[str, Mapping[str, MarketSpec]]:
