@@ -7,6 +7,7 @@ own market list; this module only normalizes the spelling.
 
 from __future__ import annotations
 
+import functools
 import re
 
 # Longest first, so "BTCUSDT" loses "USDT" and not just "USD"
@@ -18,8 +19,7 @@ _BASE = re.compile(r"[A-Z0-9]{1,20}")
 _ALIASES = {"XBT": "BTC"}  # BitMEX's name for bitcoin
 
 
-_KNOWN: dict[str, str | None] = {}  # alerts repeat a few names: each is worked out once
-_MAX_KNOWN, _MAX_KNOWN_LENGTH = 4096, 64
+_MAX_KNOWN, _MAX_KNOWN_LENGTH = 4096, 64  # alerts repeat a few short names: each is worked out once
 
 
 def normalize_market(raw: str) -> str | None:
@@ -29,16 +29,13 @@ def normalize_market(raw: str) -> str | None:
         BTC-USD, btc-usd, BTCUSDT.P, BINANCE:BTCUSDT.P, BTCUSDT.PERP, BTCUSD, XBTUSD,
         BTC/USDT, BTC-PERP -> BTC-USD; ETHUSD.P, ETHUSDT -> ETH-USD; ETHBTC -> None.
     """
-    try:
-        return _KNOWN[raw]
-    except KeyError:
-        pass
-    ticker = _normalize(raw)
-    if len(raw) <= _MAX_KNOWN_LENGTH:
-        if len(_KNOWN) >= _MAX_KNOWN:
-            _KNOWN.clear()
-        _KNOWN[raw] = ticker
-    return ticker
+    # a long name is never remembered: the cache stays small whatever the alerts carry
+    return _known(raw) if len(raw) <= _MAX_KNOWN_LENGTH else _normalize(raw)
+
+
+@functools.lru_cache(maxsize=_MAX_KNOWN)
+def _known(raw: str) -> str | None:
+    return _normalize(raw)
 
 
 def _normalize(raw: str) -> str | None:

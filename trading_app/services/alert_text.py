@@ -12,6 +12,7 @@ In every case the trader's real secret is blanked wherever it appears.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
@@ -126,21 +127,18 @@ def storable(text: str) -> str:
     return text.replace("\x00", "\ufffd").encode("utf-8", "replace").decode("utf-8")
 
 
-# Alerts repeat the same few keys: the regex verdict per key is remembered (bounded, short keys)
-_KEY_VERDICTS: dict[str, bool] = {}
+# Alerts repeat the same few keys: the regex verdict per short key is remembered (bounded)
 _MAX_KEY_VERDICTS, _MAX_REMEMBERED_KEY = 4096, 64
 _CONTAINERS = (dict, list)
 
 
 def _is_sensitive(key: str) -> bool:
-    verdict = _KEY_VERDICTS.get(key)
-    if verdict is None:
-        verdict = _SENSITIVE.search(key) is not None
-        if len(key) <= _MAX_REMEMBERED_KEY:
-            if len(_KEY_VERDICTS) >= _MAX_KEY_VERDICTS:
-                _KEY_VERDICTS.clear()
-            _KEY_VERDICTS[key] = verdict
-    return verdict
+    return _remembered_verdict(key) if len(key) <= _MAX_REMEMBERED_KEY else _SENSITIVE.search(key) is not None
+
+
+@functools.lru_cache(maxsize=_MAX_KEY_VERDICTS)
+def _remembered_verdict(key: str) -> bool:
+    return _SENSITIVE.search(key) is not None
 
 
 def _sensitive_values(payload: object) -> list[Any]:
