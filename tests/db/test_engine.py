@@ -47,3 +47,17 @@ async def test_a_live_pooled_connection_is_reused(pg_url: str) -> None:
     """The check costs no reconnect when nothing happened: the same backend serves again."""
     first = await _backend_pid()
     assert await _backend_pid() == first
+
+
+async def test_a_connection_on_a_high_descriptor_is_reused(pg_url: str) -> None:
+    """A worker with many sockets open gets descriptors above 1024 (select()'s limit): the check
+    must still see a live connection as live, not replace it at every checkout."""
+    import os
+
+    spare = [os.dup(0) for _ in range(1100)]  # the next connection's socket lands above them
+    try:
+        first = await _backend_pid()
+        assert await _backend_pid() == first
+    finally:
+        for fd in spare:
+            os.close(fd)

@@ -47,8 +47,10 @@ def _drop_dead_connection(dbapi_connection: object, _record: object, _proxy: obj
     if getattr(raw, "closed", False) or getattr(raw, "broken", False):
         raise exc.InvalidatePoolError("connection closed while pooled")
     try:
-        fd = raw.pgconn.socket  # type: ignore[attr-defined]
-        readable, _, _ = select.select([fd], [], [], 0)
+        # poll, not select: select() refuses descriptors >= 1024, which a busy worker reaches
+        poller = select.poll()
+        poller.register(raw.pgconn.socket, select.POLLIN)  # type: ignore[attr-defined]
+        readable = poller.poll(0)
     except Exception as e:  # noqa: BLE001 - a socket we cannot even poll is not worth keeping
         raise exc.InvalidatePoolError(f"pooled connection unusable: {type(e).__name__}") from e
     if readable:  # a termination notice or EOF (a harmless notice costs only a reconnect)
