@@ -74,3 +74,13 @@ async def test_an_old_unknown_entry_is_given_up_never_sent_late(sqlite_url: str,
     row = await place_entry(trader, position, plan, await trader.venue.market("BTC-USD"))
     assert row.status == "EXPIRED" and row.filled_size == 0
     assert await _paper_orders(trader.user) == []
+
+
+def test_an_order_without_a_price_is_refused_not_sent_at_zero() -> None:
+    from trading_app.services.orders import required_price
+    from trading_app.venues.errors import OrderRejected
+
+    assert required_price(None, D("2950")) == D("2950")
+    assert required_price(D("3010"), D("2950")) == D("3010")
+    with pytest.raises(OrderRejected):
+        required_price(None, None)

@@ -39,6 +39,7 @@ from trading_app.services.orders import (
     first_report,
     new_row,
     ref_of,
+    required_price,
     send_with_retries,
     settle,
     settle_in,
@@ -166,8 +167,8 @@ async def _send_protection(trader: Trader, position: Position, plan: OrderPlan, 
     venue = trader.venue
     place = venue.place_stop_loss if plan.role is OrderRole.STOP_LOSS else venue.place_take_profit
     return await send_with_retries(lambda: place(
-        position.market, plan.side, row.size, row.trigger_price or plan.trigger_price or Decimal(0),
-        worst_price=row.price or plan.price or Decimal(0), client_id=row.client_id,
+        position.market, plan.side, row.size, required_price(row.trigger_price, plan.trigger_price),
+        worst_price=required_price(row.price, plan.price), client_id=row.client_id,
         good_til_seconds=PROTECTION_TTL_SECONDS))
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
-from decimal import Decimal
 
 from trading_app.db.models import Order, Position
 from trading_app.db.types import utcnow
@@ -15,6 +14,7 @@ from trading_app.services.orders import (
     apply_report,
     first_report,
     record_plan,
+    required_price,
     ref_of,
     send_with_retries,
     settle,
@@ -59,11 +59,11 @@ async def send_entry(
     sent = row
     if plan.order_type is OrderType.LIMIT:
         ref = await send_with_retries(lambda: trader.venue.place_limit_order(
-            position.market, plan.side, plan.size, plan.price or Decimal(0),
+            position.market, plan.side, plan.size, required_price(plan.price),
             client_id=sent.client_id, good_til_seconds=LIMIT_TTL_SECONDS))
     else:
         ref = await send_with_retries(lambda: trader.venue.place_market_order(
-            position.market, plan.side, plan.size, worst_price=plan.price or Decimal(0),
+            position.market, plan.side, plan.size, worst_price=required_price(plan.price),
             client_id=sent.client_id))
     return row, ref, await first_report(trader.venue, ref)
 

@@ -27,7 +27,7 @@ from trading_app.domain.enums import OrderRole, OrderStatus, OrderType, Side
 from trading_app.domain.ids import client_id_for
 from trading_app.domain.lifecycle import ORDER, can_transition, is_terminal
 from trading_app.venues.base import OrderRef, OrderReport, Venue
-from trading_app.venues.errors import VenueError, VenueTemporaryError
+from trading_app.venues.errors import OrderRejected, VenueError, VenueTemporaryError
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +46,19 @@ class OrderPlan:
     price: Decimal | None = None  # limit price or worst price
     trigger_price: Decimal | None = None
     reduce_only: bool = False
+
+
+def required_price(*candidates: Decimal | None) -> Decimal:
+    """The first price given. An order is never sent with a made-up one: a worst price of 0 on a
+    market sell would accept any fill.
+
+    Raises:
+        OrderRejected: none was given (a plan built without its price), so nothing is sent.
+    """
+    for value in candidates:
+        if value:
+            return value
+    raise OrderRejected("the order has no price; not sent")
 
 
 async def send_with_retries(send: Callable[[], Awaitable[OrderRef]], attempts: int = SEND_ATTEMPTS) -> OrderRef:
