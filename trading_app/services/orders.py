@@ -196,9 +196,9 @@ def _changes(current: Order, ref: OrderRef | None, report: OrderReport | None,
     """The column values `ref`, `report` and `status` give a row that now looks like `current`."""
     changes: dict[str, object] = {"updated_at": utcnow()}
     now = current.status
+    if status is not None and can_transition(ORDER, now, status.value):
+        now = status.value
     if ref is not None:
-        if status is not None and can_transition(ORDER, now, status.value):
-            now = status.value
         changes.update(order_flags=ref.order_flags, clob_pair_id=ref.clob_pair_id, subaccount=ref.subaccount,
                        good_til_block=ref.good_til_block, good_til_block_time=ref.good_til_block_time,
                        venue_order_id=ref.venue_order_id or None, tx_hash=ref.tx_hash or None)
