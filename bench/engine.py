@@ -114,7 +114,8 @@ def _timed_venue_class():  # noqa: ANN202 - a subclass built after the env is se
 
 async def _run(users: int, rounds: int) -> None:
     from trading_app.db.engine import dispose_engines, get_engine
-    from trading_app.services import execution, venues
+    from trading_app.services.accounts import venues
+    from trading_app.services.engine import executor
     from trading_app.venues.paper.prices import price_source_from_settings
 
     sys.path.insert(0, str(ROOT))
@@ -143,7 +144,7 @@ async def _run(users: int, rounds: int) -> None:
                 _Clock.venue_seconds = _Clock.venue_cpu = 0.0
                 _Count.transactions = _Count.statements = 0
                 start, cpu_start = time.perf_counter(), time.process_time()
-                outcome = await execution.execute_signal(sid)
+                outcome = await executor.execute_signal(sid)
                 total = time.perf_counter() - start
                 cpu.append(time.process_time() - cpu_start - _Clock.venue_cpu)
                 counts[action].append((_Count.transactions, _Count.statements))

@@ -115,12 +115,12 @@ def pct(values: list[float], p: float) -> float:
 
 async def _open_all(users: list[str], markets: list[str]) -> None:
     from tests.services.engine_support import make_signal
-    from trading_app.services import execution
+    from trading_app.services.engine import executor
 
     async def one_user(user: str) -> None:
         for market in markets:
             body = {"action": "buy", "market": market, "size": "0.01", "sl": "60000", "tp": "70000"}
-            outcome = await execution.execute_signal(await make_signal(user, body))
+            outcome = await executor.execute_signal(await make_signal(user, body))
             assert outcome is not None and outcome.status.value == "EXECUTED", outcome and outcome.reason
 
     gate = asyncio.Semaphore(20)
@@ -162,7 +162,7 @@ class Driver:
         self.fast_started = 0
 
     async def _full(self) -> None:
-        from trading_app.services.monitor import monitor_tick
+        from trading_app.services.monitor.tick import monitor_tick
 
         while True:
             begun = time.perf_counter()
@@ -171,7 +171,7 @@ class Driver:
             await asyncio.sleep(max(0.0, self.interval - (time.perf_counter() - begun)))
 
     async def _fast(self) -> None:
-        from trading_app.services.monitor import watch_tick
+        from trading_app.services.monitor.tick import watch_tick
 
         while True:
             begun = time.perf_counter()
@@ -184,7 +184,7 @@ class Driver:
 
 
 async def _quiet_ticks(n: int, interval: float, watch: float) -> None:
-    from trading_app.services.monitor import monitor_tick, watch_tick
+    from trading_app.services.monitor.tick import monitor_tick, watch_tick
 
     async def fast() -> None:  # the trigger watch runs meanwhile, as in production
         while True:
@@ -222,7 +222,7 @@ async def _quiet_ticks(n: int, interval: float, watch: float) -> None:
 
 async def _venue_cpu(users: list[str]) -> float:
     """CPU of one paper `account_state` call, measured alone (sequential, no latency): ms."""
-    from trading_app.services import venues
+    from trading_app.services.accounts import venues
 
     saved, Latency.seconds = Latency.seconds, 0.0
     cpu = time.process_time()
@@ -297,8 +297,9 @@ async def _run(fake, n_users: int, per_user: int, latency: float, interval: floa
                watch: float) -> None:
     from tests.services.engine_support import make_user
     from trading_app.db.engine import dispose_engines
-    from trading_app.services import events, venues
-    from trading_app.services.monitor import monitor_tick
+    from trading_app.services.accounts import venues
+    from trading_app.services.monitor.tick import monitor_tick
+    from trading_app.services.notify import events
     from trading_app.venues.paper.prices import price_source_from_settings
     from trading_app.venues.paper.venue import PaperVenue
 

@@ -93,8 +93,8 @@ async def create_webhooks(count: int) -> list[tuple[str, str, str]]:
 
     from trading_app.db.engine import dispose_engines, session_scope
     from trading_app.db.models import User
-    from trading_app.services.secrets import open_secret
-    from trading_app.services.users import ensure_user
+    from trading_app.services.accounts.users import ensure_user
+    from trading_app.services.security.secrets import open_secret
 
     addresses = [Account.create().address for _ in range(count)]
     async with session_scope() as session:

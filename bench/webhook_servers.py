@@ -30,7 +30,7 @@ def api_app() -> object:
     garbage collector set up at start-up as the app's lifespan task does (startup_gc)."""
     from trading_app.api.app import build_api
     from trading_app.api.security import security_headers
-    from trading_app.services import dispatch
+    from trading_app.services.intake import dispatch
     from trading_app.startup_gc import freeze_startup_heap
 
     async def execute(_signal_id: int) -> None:

@@ -44,7 +44,7 @@ from tests.fakes.telegram import fake_telegram  # noqa: E402,F401 - the fake Bot
 
 def reset_app_caches() -> None:
     """Forget cached settings, keys and engines after the environment changed."""
-    from trading_app.services.crypto import reset_keyring
+    from trading_app.services.security.crypto import reset_keyring
     from trading_app.settings import get_settings
 
     get_settings.cache_clear()
@@ -55,7 +55,7 @@ def reset_app_caches() -> None:
     from trading_app.venues.paper import prices
 
     prices._sources.clear()  # a price source's HTTP client belongs to the loop that made it
-    from trading_app.services import signal_store
+    from trading_app.services.intake import signal_store
 
     signal_store.forget_counts()  # remembered per-minute counts belong to the old database
 

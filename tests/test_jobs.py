@@ -16,7 +16,7 @@ from trading_app import jobs
 from trading_app.api.app import build_api
 from trading_app.db.engine import session_scope
 from trading_app.db.models import MonitorLease, MonitorWorker
-from trading_app.services import dispatch
+from trading_app.services.intake import dispatch
 
 
 async def eventually(check: Callable[[], Awaitable[bool]], within: float = 15.0) -> None:

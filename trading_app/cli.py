@@ -9,7 +9,7 @@ import sys
 
 def _rotate() -> int:
     from trading_app.db.engine import dispose_engines
-    from trading_app.services.secrets import rotate_all
+    from trading_app.services.security.secrets import rotate_all
 
     async def run() -> int:
         try:

@@ -2,7 +2,7 @@
 
 `monitor_lifespan` is registered with `app.register_lifespan_task`, so every Reflex worker enters
 it at start-up (Reflex forks workers after importing the app: nothing starts at import time) and
-leaves it at shutdown. Each worker runs its own scheduler; `services.ownership` makes sure every
+leaves it at shutdown. Each worker runs its own scheduler; `services.monitor.leases` makes sure every
 account is reconciled by one of them per tick. A second, fast job (every `MONITOR_WATCH_SECONDS`)
 runs the monitor's trigger watch: an account whose TP/SL the price crossed is reconciled at once
 instead of at the next tick.
@@ -23,8 +23,11 @@ from datetime import UTC, datetime, timedelta
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from trading_app.db.types import utcnow
-from trading_app.services import dispatch, execution, health, monitor
-from trading_app.services.notify import get_notifier
+from trading_app.services.engine import executor
+from trading_app.services.intake import dispatch
+from trading_app.services.monitor import tick
+from trading_app.services.notify.notifier import get_notifier
+from trading_app.services.ops import health
 from trading_app.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -62,7 +65,7 @@ async def _tick(run: _Run) -> None:
     try:
         # return before the next run is due (APScheduler would skip it with a warning); whatever is
         # still running carries on and is reported by a later tick
-        report = await monitor.monitor_tick(run.worker_id, wait=run.interval * 0.8)
+        report = await tick.monitor_tick(run.worker_id, wait=run.interval * 0.8)
     except asyncio.CancelledError:
         # shutdown cancels the running tick; the next start (or another worker) picks up
         log.info("monitor tick cancelled by shutdown")
@@ -89,7 +92,7 @@ async def _watch(run: _Run) -> None:
 
 async def _watch_once(run: _Run) -> None:
     try:
-        started = await monitor.watch_tick(run.worker_id)
+        started = await tick.watch_tick(run.worker_id)
     except asyncio.CancelledError:
         raise
     except Exception:  # noqa: BLE001 - the next fast run tries again; the full tick is the safety net
@@ -108,7 +111,7 @@ def scheduler_status() -> dict[str, object]:
     run = _run
     if run is None:
         return {"running": False}
-    last = monitor.last_tick(run.worker_id)
+    last = tick.last_tick(run.worker_id)
     status: dict[str, object] = {
         "running": bool(run.scheduler and run.scheduler.running),
         "worker": run.worker_id,
@@ -144,7 +147,7 @@ async def monitor_lifespan() -> AsyncIterator[None]:
     settings = get_settings()
     run = _Run(worker_id=new_worker_id(), interval=settings.monitor_interval_seconds, started_at=utcnow(),
                watch_interval=settings.monitor_watch_seconds)
-    dispatch.set_executor(execution.execute_signal)
+    dispatch.set_executor(executor.execute_signal)
     # signals accepted while no worker was up: execute them now, without holding up the start
     run.startup_sweep = asyncio.get_running_loop().create_task(_startup_sweep(), name="startup-sweep")
     scheduler = AsyncIOScheduler(timezone=UTC)
@@ -165,7 +168,7 @@ async def monitor_lifespan() -> AsyncIterator[None]:
         health.unregister_check("scheduler")
         if scheduler.running:  # it may have been stopped already
             scheduler.shutdown(wait=False)
-        # the tick only waits for its reconciles (monitor.stop lets those finish); an execution is
+        # the tick only waits for its reconciles (tick.stop lets those finish); an execution is
         # given a few seconds to finish cleanly, the sweep retries whatever is cut short
         for task in (run.current, run.watching):
             if task is not None and not task.done():
@@ -175,7 +178,7 @@ async def monitor_lifespan() -> AsyncIterator[None]:
             await asyncio.wait([run.startup_sweep], timeout=SHUTDOWN_GRACE_SECONDS)
             run.startup_sweep.cancel()
             await asyncio.gather(run.startup_sweep, return_exceptions=True)
-        await monitor.stop(run.worker_id, timeout=SHUTDOWN_GRACE_SECONDS)
+        await tick.stop(run.worker_id, timeout=SHUTDOWN_GRACE_SECONDS)
         dispatch.set_executor(None)
         await dispatch.drain(timeout=SHUTDOWN_GRACE_SECONDS)
         await get_notifier().drain(SHUTDOWN_GRACE_SECONDS)  # closes and errors already decided: send them
@@ -185,7 +188,7 @@ async def monitor_lifespan() -> AsyncIterator[None]:
 
 async def _startup_sweep() -> list[int]:
     try:
-        return await execution.sweep(older_than=timedelta(0))
+        return await executor.sweep(older_than=timedelta(0))
     except Exception:  # noqa: BLE001 - the monitor's periodic sweep retries
         log.exception("start-up sweep failed")
         return []

@@ -28,7 +28,7 @@ import json
 
 import reflex as rx
 
-from trading_app.services import sessions
+from trading_app.services.auth import sessions
 from trading_app.settings import get_settings
 
 LOGIN_ROUTE = "/login"

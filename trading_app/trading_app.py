@@ -13,7 +13,7 @@ from trading_app.pages.history import HistoryState, history_page
 from trading_app.pages.landing import landing_page
 from trading_app.pages.login import LoginState, login_page
 from trading_app.pages.settings import SettingsState, settings_page
-from trading_app.services.telegram import configure_logging
+from trading_app.services.notify.telegram_api import configure_logging
 from trading_app.settings import get_settings
 from trading_app.startup_gc import freeze_startup_heap
 from trading_app.state import AuthState

@@ -7,11 +7,11 @@ Create Date: 2026-11-22 03:15:55.871331
 """
 from typing import Sequence, Union
 
-from alembic import op
 import sqlalchemy as sa
 import sqlmodel  # noqa: F401
+
 import trading_app.db.types  # noqa: F401
-import sqlmodel
+from alembic import op
 
 # revision identifiers, used by Alembic.
 revision: str = '0b402640e653'

@@ -18,9 +18,9 @@ from tests.conftest import reset_app_caches
 from trading_app.api.app import build_api
 from trading_app.db.engine import dispose_engines
 from trading_app.db.types import utcnow
-from trading_app.services import auth
-from trading_app.services.secrets import open_secret
-from trading_app.services.sessions import SESSION_COOKIE, revoke_all_sessions
+from trading_app.services.auth import login
+from trading_app.services.auth.sessions import SESSION_COOKIE, revoke_all_sessions
+from trading_app.services.security.secrets import open_secret
 from trading_app.settings import get_settings
 
 
@@ -132,7 +132,7 @@ async def test_every_login_refusal_is_401_with_its_code_and_creates_nothing(
     account, other = Account.create(), Account.create()
 
     async def issued(now_offset: timedelta = timedelta(0)) -> tuple[str, str]:
-        message = (await auth.issue_message(account.address, 1, now=utcnow() + now_offset)).message
+        message = (await login.issue_message(account.address, 1, now=utcnow() + now_offset)).message
         return message, sign(message, account)
 
     def signed(message: str) -> dict:
@@ -204,8 +204,8 @@ async def test_concurrent_double_login_with_one_message_opens_one_session(db_url
 async def test_expired_or_revoked_sessions_are_refused(db_url: str) -> None:
     account = Account.create()
     past = utcnow() - timedelta(hours=7 * 24, minutes=1)
-    old = await auth.issue_message(account.address, 1, now=past)
-    expired = await auth.login(old.message, sign(old.message, account), now=past + timedelta(seconds=5))
+    old = await login.issue_message(account.address, 1, now=past)
+    expired = await login.login(old.message, sign(old.message, account), now=past + timedelta(seconds=5))
     async with client() as c:
         r = await c.get("/api/auth/session", headers={"cookie": f"{SESSION_COOKIE}={expired.token}"})
         assert r.status_code == 401
@@ -221,7 +221,7 @@ async def test_expired_or_revoked_sessions_are_refused(db_url: str) -> None:
 async def test_logins_are_rate_limited_per_address(sqlite_url: str) -> None:
     account = Account.create()
     app = build_api()
-    message = (await auth.issue_message(account.address, 1)).message
+    message = (await login.issue_message(account.address, 1)).message
     for n in range(10):
         async with client(app) as c:  # a new IP each time: only the address limit applies
             r = await c.post("/api/auth/login", json={"message": message, "signature": "0x00"})

@@ -6,7 +6,7 @@ import pytest
 
 from tests.api.webhook_support import TV_IP, client, make_hook
 from trading_app.db.engine import session_scope
-from trading_app.services.sessions import SESSION_COOKIE, create_session, revoke_session
+from trading_app.services.auth.sessions import SESSION_COOKIE, create_session, revoke_session
 
 
 async def sign_in(address: str) -> str:

@@ -12,9 +12,9 @@ from tests.fakes.indexer import FakeIndexer, fake_indexer  # noqa: F401 - fixtur
 from tests.services.engine_support import LONG_BTC, D, make_signal, positions
 from trading_app.api.app import build_api
 from trading_app.db.engine import session_scope
-from trading_app.services import execution
-from trading_app.services.sessions import SESSION_COOKIE, create_session
-from trading_app.services.users import ensure_user
+from trading_app.services.accounts.users import ensure_user
+from trading_app.services.auth.sessions import SESSION_COOKIE, create_session
+from trading_app.services.engine import executor
 
 ALICE = "0x00000000000000000000000000000000000A11cE"
 BOB = "0x0000000000000000000000000000000000000B0b"
@@ -46,7 +46,7 @@ async def test_every_route_needs_a_session(db_url: str) -> None:
 
 async def test_positions_close_and_summary(db_url: str, paper_market: FakeIndexer) -> None:
     alice, bob = await _login(ALICE), await _login(BOB)
-    await execution.execute_signal(await make_signal(ALICE, LONG_BTC))
+    await executor.execute_signal(await make_signal(ALICE, LONG_BTC))
     [position] = await positions(ALICE)
 
     webhook = (await alice.get("/api/user/webhook")).json()
@@ -85,8 +85,8 @@ async def test_positions_close_and_summary(db_url: str, paper_market: FakeIndexe
 
 async def test_close_all(db_url: str, paper_market: FakeIndexer) -> None:
     client = await _login(ALICE)
-    await execution.execute_signal(await make_signal(ALICE, LONG_BTC))
-    await execution.execute_signal(await make_signal(
+    await executor.execute_signal(await make_signal(ALICE, LONG_BTC))
+    await executor.execute_signal(await make_signal(
         ALICE, {"action": "sell", "market": "ETH-USD", "size": "0.1", "sl": "3300", "tp": "2800"}))
     r = await client.post("/api/trading/close-all")
     assert r.status_code == 200

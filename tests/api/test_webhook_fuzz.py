@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from tests.api.webhook_support import Hook, client, make_hook, signal_rows, wrapped_app
 from trading_app.db.engine import dispose_engines
-from trading_app.services.inbox import INTERNAL_ERROR
+from trading_app.services.intake.inbox import INTERNAL_ERROR
 
 FIELDS = ["action", "market", "order_type", "price", "size", "size_usd", "risk_pct", "sl", "sl_pct", "tp",
           "tp_pct", "rr", "alert_id", "timestamp", "secret"]

@@ -19,8 +19,8 @@ from tests.api.webhook_support import (
 )
 from tests.conftest import reset_app_caches
 from trading_app.db.types import utcnow
-from trading_app.services import dispatch
-from trading_app.services.account_settings import rotate_webhook_secret
+from trading_app.services.accounts.account import rotate_webhook_secret
+from trading_app.services.intake import dispatch
 from trading_app.settings import get_settings
 
 
@@ -296,7 +296,7 @@ async def test_a_rotated_secret_stops_working_at_once(db_url: str) -> None:
         await rotate_webhook_secret(hook.address)
         r = await c.post(hook.path, content=hook.text())
         assert (r.status_code, r.json()) == (401, {"error": "unauthorized"})
-        from trading_app.services.account_settings import reveal_webhook_secret
+        from trading_app.services.accounts.account import reveal_webhook_secret
 
         hook.secret = await reveal_webhook_secret(hook.address)
         assert (await c.post(hook.path, content=hook.text())).status_code == 202

@@ -15,8 +15,8 @@ from trading_app.api.app import build_api
 from trading_app.api.security import security_headers
 from trading_app.db.engine import session_scope
 from trading_app.db.models import User
-from trading_app.services.secrets import open_secret
-from trading_app.services.users import ensure_user
+from trading_app.services.accounts.users import ensure_user
+from trading_app.services.security.secrets import open_secret
 
 TV_IP = "52.89.214.238"
 

@@ -13,13 +13,8 @@ from hypothesis import strategies as st
 
 from trading_app.domain.enums import OrderType, PositionSide, Side, SizeMode
 from trading_app.domain.errors import RejectReason, RiskRejected
-from trading_app.domain.risk import (
-    AccountFacts,
-    RiskLimits,
-    build_close,
-    build_intent,
-    validate_protection,
-)
+from trading_app.domain.intents import AccountFacts, RiskLimits
+from trading_app.domain.risk import build_close, build_intent, validate_protection
 from trading_app.domain.signals import ParsedSignal, parse_signal
 from trading_app.venues.base import MarketSpec
 

@@ -24,7 +24,7 @@ from tests.fakes import telegram as telegram_fake
 from tests.fakes.indexer import FakeIndexer
 from tests.fakes.telegram import FakeTelegram
 from trading_app.components import format as fmt
-from trading_app.services.account_telegram import save_telegram
+from trading_app.services.accounts.telegram import save_telegram
 from trading_app.settings import get_settings
 
 fake_telegram = telegram_fake.fake_telegram  # the fixture, used by name

@@ -13,16 +13,16 @@ import httpx
 import psycopg
 import pytest
 from eth_account import Account
-from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from playwright.sync_api import Page, Route, expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from tests.e2e.conftest import ROOT, RunningApp
 from tests.e2e.wallet import SESSION_COOKIE, FakeWallet, sign_in_via_api, sign_text
 from trading_app.db.engine import dispose_engines
 from trading_app.db.types import utcnow
-from trading_app.services import auth
-from trading_app.services.secrets import open_secret
-from trading_app.services.sessions import revoke_all_sessions
+from trading_app.services.auth import login
+from trading_app.services.auth.sessions import revoke_all_sessions
+from trading_app.services.security.secrets import open_secret
 from trading_app.settings import get_settings
 
 SHOTS = ROOT / "test-results"
@@ -157,7 +157,7 @@ def _issue_for(address: str, *, minutes_ago: float = 0, public_url: str | None =
         os.environ["PUBLIC_URL"] = public_url
         get_settings.cache_clear()
     try:
-        issued = run(lambda: auth.issue_message(address, 1, now=utcnow() - timedelta(minutes=minutes_ago)))
+        issued = run(lambda: login.issue_message(address, 1, now=utcnow() - timedelta(minutes=minutes_ago)))
     finally:
         if public_url:
             os.environ["PUBLIC_URL"] = saved or ""

@@ -18,7 +18,7 @@ from tests.e2e.conftest import ROOT, RunningApp
 from tests.e2e.wallet import sign_in_via_api
 from tests.fakes import telegram as telegram_fake
 from tests.fakes.telegram import FakeTelegram
-from trading_app.services.secrets import open_secret
+from trading_app.services.security.secrets import open_secret
 from trading_app.venues.dydx.credentials import derive_dydx_address
 
 fake_telegram = telegram_fake.fake_telegram  # the fixture, used by name

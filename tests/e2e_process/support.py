@@ -21,9 +21,9 @@ from sqlmodel import col, select
 from tests.fakes.telegram import FakeTelegram
 from trading_app.db.engine import session_scope
 from trading_app.db.models import Order, PaperFill, PaperOrder, Position, Signal
-from trading_app.services.account_settings import get_overview, reveal_webhook_secret
-from trading_app.services.account_telegram import save_telegram
-from trading_app.services.users import ensure_user
+from trading_app.services.accounts.account import get_overview, reveal_webhook_secret
+from trading_app.services.accounts.telegram import save_telegram
+from trading_app.services.accounts.users import ensure_user
 
 T = TypeVar("T")
 D = Decimal

@@ -2,7 +2,7 @@
 
 One app (one PostgreSQL database, one trader per case) lives through four starts:
 
-1. an alert accepted while no process runs (stored by `services.inbox.receive_alert`, exactly as the
+1. an alert accepted while no process runs (stored by `services.intake.inbox.receive_alert`, exactly as the
    webhook stores it) is executed by the first start's sweep;
 2. the process is SIGKILLed the moment the alert's 202 arrives (the realistic race: the execution
    after the response has rarely begun) and the next start executes the alert;
@@ -47,8 +47,8 @@ from tests.e2e_process.support import (
 from trading_app.db.engine import session_scope
 from trading_app.db.models import Signal
 from trading_app.db.types import utcnow
-from trading_app.services.execution import STALE_CLAIM
-from trading_app.services.inbox import IncomingAlert, Outcome, receive_alert
+from trading_app.services.engine.executor import STALE_CLAIM
+from trading_app.services.intake.inbox import IncomingAlert, Outcome, receive_alert
 
 pytestmark = pytest.mark.slow
 log = logging.getLogger(__name__)

@@ -21,8 +21,8 @@ from reflex_base.registry import RegistrationContext
 from trading_app.db.engine import session_scope
 from trading_app.pages import live
 from trading_app.pages.live import WalletFeed
-from trading_app.services.sessions import SESSION_COOKIE, create_session
-from trading_app.services.users import ensure_user
+from trading_app.services.accounts.users import ensure_user
+from trading_app.services.auth.sessions import SESSION_COOKIE, create_session
 
 ALICE = "0x00000000000000000000000000000000000A11cE"
 BOB = "0x0000000000000000000000000000000000000B0b"

@@ -23,7 +23,8 @@ from tests.services.engine_support import LONG_BTC, make_signal, positions
 from trading_app.pages import live
 from trading_app.pages.dashboard_state import DashboardState
 from trading_app.pages.live import feed_token
-from trading_app.services import events, execution
+from trading_app.services.engine import executor
+from trading_app.services.notify import events
 
 
 @pytest.fixture
@@ -135,7 +136,7 @@ async def test_another_trader_cannot_close_a_position_through_the_dashboard(
 
 async def _cannot_close_another_traders_position(memory_app: rx.App) -> None:
     alice, bob = await sign_in(ALICE), await sign_in(BOB)
-    await execution.execute_signal(await make_signal(ALICE, LONG_BTC))
+    await executor.execute_signal(await make_signal(ALICE, LONG_BTC))
     [position] = await positions(ALICE)
     await link(memory_app, "alice-1", alice)
     await link(memory_app, "bob-1", bob)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from trading_app.pages.login import _MESSAGES, _SERVER_TROUBLE, chain_name, explain
-from trading_app.services.siwe import AuthErrorCode
+from trading_app.services.auth.siwe import AuthErrorCode
 
 # refusals the API can answer at login, and the wallet script's own codes
 SHOWN_AS_THEMSELVES = [c.value for c in AuthErrorCode if c.value not in ("unsupported_chain", "chain_mismatch", "not_authenticated")]

@@ -10,8 +10,8 @@ from decimal import Decimal as D
 import pytest
 
 from trading_app.pages import views
-from trading_app.services.signal_store import SignalRecord
-from trading_app.services.trading import PnlSummary, PositionView
+from trading_app.services.engine.manual import PnlSummary, PositionView
+from trading_app.services.intake.signal_store import SignalRecord
 from trading_app.venues.paper.book import SourceStatus
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)

@@ -12,7 +12,7 @@ from sqlmodel import col, select
 from trading_app.db.engine import session_scope
 from trading_app.db.models import Order, Position, Signal, TradingAccount, User
 from trading_app.domain.signals import parse_signal
-from trading_app.services.secrets import seal
+from trading_app.services.security.secrets import seal
 
 
 async def make_user(n: int, *, telegram_token: str | None = None, chat_id: str | None = None,

@@ -17,8 +17,9 @@ from tests.services.engine_support import make_signal
 from trading_app.db.engine import session_scope
 from trading_app.db.models import Notification, Order, PaperOrder, Position
 from trading_app.db.types import utcnow
-from trading_app.services import events, execution
-from trading_app.services.notify import get_notifier
+from trading_app.services.engine import executor
+from trading_app.services.notify import events
+from trading_app.services.notify.notifier import get_notifier
 from trading_app.venues.paper.prices import price_source_from_settings
 from trading_app.venues.paper.venue import PaperVenue
 
@@ -59,7 +60,7 @@ def paper(user: str) -> PaperVenue:
 
 async def open_position(user: str, body: dict) -> Position:
     """Execute a signal through the engine and return the position it opened."""
-    outcome = await execution.execute_signal(await make_signal(user, body))
+    outcome = await executor.execute_signal(await make_signal(user, body))
     assert outcome is not None and outcome.position_id is not None, outcome and outcome.reason
     return await position(outcome.position_id)
 

@@ -13,8 +13,8 @@ from sqlalchemy import text
 
 from trading_app.db.engine import dispose_engines, session_scope
 from trading_app.db.models import Position, User
-from trading_app.services.secrets import open_secret
-from trading_app.services.users import ensure_user
+from trading_app.services.accounts.users import ensure_user
+from trading_app.services.security.secrets import open_secret
 from trading_app.venues.dydx.credentials import derive_dydx_address
 
 

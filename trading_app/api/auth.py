@@ -1,5 +1,5 @@
 """`/api/auth/*`: sign-in message, login, logout and session check. Thin: the rules live in
-`services.auth` and `services.sessions`; this module speaks HTTP, sets the cookie and rate-limits.
+`services.auth.login` and `services.auth.sessions`; this module speaks HTTP, sets the cookie and rate-limits.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from trading_app.api.client_ip import client_ip
-from trading_app.services import auth, sessions
-from trading_app.services.ratelimit import Limit, RateLimiter, create_rate_limiter
-from trading_app.services.siwe import AuthError, AuthErrorCode, parse
+from trading_app.services.auth import login, sessions
+from trading_app.services.auth.siwe import AuthError, AuthErrorCode, parse
+from trading_app.services.security.ratelimit import Limit, RateLimiter, create_rate_limiter
 from trading_app.settings import get_settings
 
 logger = logging.getLogger(__name__)
@@ -79,7 +79,7 @@ class AuthRoutes:
             return limited
         params = request.query_params
         try:
-            issued = await auth.issue_message(params.get("address"), params.get("chain_id"))
+            issued = await login.issue_message(params.get("address"), params.get("chain_id"))
         except AuthError as e:
             return _error(e.code, 400)
         return JSONResponse(
@@ -103,7 +103,7 @@ class AuthRoutes:
             if limited is not None:
                 return limited
         try:
-            result = await auth.login(
+            result = await login.login(
                 message, signature, ip=ip, user_agent=request.headers.get("user-agent")
             )
         except AuthError as e:

@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from trading_app.services.health import readiness
+from trading_app.services.ops.health import readiness
 
 
 async def live(_request: Request) -> JSONResponse:

@@ -10,8 +10,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from trading_app.services import sessions
-from trading_app.services.signal_store import MAX_PAGE, SignalRecord, list_signals
+from trading_app.services.auth import sessions
+from trading_app.services.intake.signal_store import MAX_PAGE, SignalRecord, list_signals
 
 DEFAULT_LIMIT = 50
 _HEADERS = {"cache-control": "no-store"}

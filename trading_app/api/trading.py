@@ -6,8 +6,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from trading_app.services import sessions, trading
-from trading_app.services.account_settings import get_overview, reveal_webhook_secret
+from trading_app.services.accounts.account import get_overview, reveal_webhook_secret
+from trading_app.services.auth import sessions
+from trading_app.services.engine import manual
 from trading_app.venues.errors import VenueError
 
 _HEADERS = {"cache-control": "no-store"}
@@ -42,7 +43,7 @@ async def user_positions(request: Request) -> Response:
     status = request.query_params.get("status")
     if status not in (None, "open", "closed"):
         return _error("invalid_status", 400, "status must be open or closed")
-    views = await trading.list_positions(user, status)
+    views = await manual.list_positions(user, status)
     return JSONResponse({"positions": [v.to_json() for v in views]}, headers=_HEADERS)
 
 
@@ -55,10 +56,10 @@ async def close(request: Request) -> Response:
     if not raw.isdigit() or len(raw) > 18:
         return _error("position_not_found", 404)
     try:
-        view = await trading.close_position(user, int(raw))
-    except trading.PositionNotFound:
+        view = await manual.close_position(user, int(raw))
+    except manual.PositionNotFound:
         return _error("position_not_found", 404)
-    except trading.PositionNotOpen as e:
+    except manual.PositionNotOpen as e:
         return _error("position_not_open", 409, str(e))
     except VenueError as e:
         return _error("venue_unavailable", 503, type(e).__name__)
@@ -71,7 +72,7 @@ async def close_everything(request: Request) -> Response:
     if user is None:
         return _error("not_authenticated", 401)
     try:
-        views = await trading.close_all(user)
+        views = await manual.close_all(user)
     except VenueError as e:
         return _error("venue_unavailable", 503, type(e).__name__)
     return JSONResponse({"positions": [v.to_json() for v in views]}, headers=_HEADERS)
@@ -82,7 +83,7 @@ async def pnl_summary(request: Request) -> Response:
     user = await _user(request)
     if user is None:
         return _error("not_authenticated", 401)
-    return JSONResponse((await trading.pnl_summary(user)).to_json(), headers=_HEADERS)
+    return JSONResponse((await manual.pnl_summary(user)).to_json(), headers=_HEADERS)
 
 
 def routes() -> list[Route]:

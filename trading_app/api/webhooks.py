@@ -1,4 +1,4 @@
-"""`POST /api/webhooks/signal/{webhook_uuid}`: TradingView alerts in. Thin: `services.inbox` decides.
+"""`POST /api/webhooks/signal/{webhook_uuid}`: TradingView alerts in. Thin: `services.intake.inbox` decides.
 
 Answers (all JSON, `cache-control: no-store`):
 
@@ -25,9 +25,9 @@ from starlette.types import Receive, Scope, Send
 
 from trading_app.api.client_ip import resolve_client_ip
 from trading_app.db.types import utcnow
-from trading_app.services.dispatch import dispatch
-from trading_app.services.inbox import InboxUnavailable, IncomingAlert, Outcome, receive_alert
-from trading_app.services.ratelimit import Limit, RateLimiter, create_rate_limiter
+from trading_app.services.intake.dispatch import dispatch
+from trading_app.services.intake.inbox import InboxUnavailable, IncomingAlert, Outcome, receive_alert
+from trading_app.services.security.ratelimit import Limit, RateLimiter, create_rate_limiter
 from trading_app.settings import get_settings
 
 log = logging.getLogger(__name__)

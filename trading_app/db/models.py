@@ -1,7 +1,7 @@
 """Every table. Money columns are `Money` (exact Decimal), timestamps `UTCDateTime`.
 
 Columns ending in `_enc` hold AES-256-GCM ciphertext bound to the row's owner and the
-column (see `trading_app.services.crypto`); they never hold plaintext.
+column (see `trading_app.services.security.crypto`); they never hold plaintext.
 """
 
 from __future__ import annotations

@@ -30,7 +30,6 @@ from typing import Generic, TypeVar
 from trading_app.domain.enums import OrderStatus, PositionStatus, SignalStatus
 from trading_app.domain.errors import InvalidTransition
 
-
 S = TypeVar("S", bound=StrEnum)
 
 

@@ -20,7 +20,7 @@ so `quantums = size * 10^-atomicResolution` and
 
 from __future__ import annotations
 
-from decimal import Context, Decimal, InvalidOperation
+from decimal import Context, Decimal
 from enum import StrEnum
 from typing import Protocol
 

@@ -36,11 +36,6 @@ from trading_app.domain.signals import ParsedSignal
 from trading_app.domain.sizing import position_size, stop_loss_price, take_profit_price
 
 __all__ = [
-    "AccountFacts",
-    "CloseIntent",
-    "Intent",
-    "MarketRules",
-    "RiskLimits",
     "build_close",
     "build_intent",
     "validate_protection",

@@ -17,7 +17,7 @@ from trading_app.components.layout import app_shell, page_header
 from trading_app.components.tables import cell, data_table, empty_state, panel
 from trading_app.pages import views
 from trading_app.pages.live import feed_watcher
-from trading_app.services.signal_store import list_signals
+from trading_app.services.intake.signal_store import list_signals
 from trading_app.state import LOGIN_ROUTE, verified_address
 
 log = logging.getLogger(__name__)

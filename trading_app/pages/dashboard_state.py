@@ -19,8 +19,9 @@ from trading_app.components import format as fmt
 from trading_app.db.types import utcnow
 from trading_app.jobs import scheduler_status
 from trading_app.pages import views
-from trading_app.services import account_settings, trading
-from trading_app.services.signal_store import list_signals
+from trading_app.services.accounts import account
+from trading_app.services.engine import manual
+from trading_app.services.intake.signal_store import list_signals
 from trading_app.state import LOGIN_ROUTE, verified_address
 from trading_app.venues.errors import VenueError
 from trading_app.venues.paper.prices import price_source_from_settings
@@ -56,10 +57,10 @@ class DashboardState(rx.State):
     async def _load(self, address: str) -> None:
         """Re-read everything from the services (the database is the source of truth)."""
         try:
-            overview = await account_settings.get_overview(address)
-            open_views = await trading.list_positions(address, "open")
-            closed_views = await trading.list_positions(address, "closed", limit=trading.MAX_ROWS)
-            summary = await trading.pnl_summary(address)
+            overview = await account.get_overview(address)
+            open_views = await manual.list_positions(address, "open")
+            closed_views = await manual.list_positions(address, "closed", limit=manual.MAX_ROWS)
+            summary = await manual.pnl_summary(address)
             recent = await list_signals(address, limit=RECENT_ALERTS)
         except Exception:  # noqa: BLE001 - keep the last good view; the watcher retries
             log.exception("dashboard load failed")
@@ -113,10 +114,10 @@ class DashboardState(rx.State):
         self.closing, self.notice = str(position_id), ""
         yield
         try:
-            view = await trading.close_position(address, int(position_id))
-        except trading.PositionNotFound:
+            view = await manual.close_position(address, int(position_id))
+        except manual.PositionNotFound:
             self._done(False, "That position does not exist.")
-        except trading.PositionNotOpen:
+        except manual.PositionNotOpen:
             self._done(False, "That position is already closed.")
         except VenueError as e:
             self._done(False, _venue_problem(e))
@@ -138,7 +139,7 @@ class DashboardState(rx.State):
         self.closing, self.notice = "all", ""
         yield
         try:
-            closed = await trading.close_all(address)
+            closed = await manual.close_all(address)
         except VenueError as e:
             self._done(False, _venue_problem(e))
         else:

@@ -14,7 +14,7 @@ from trading_app.components.layout import app_shell, page_header
 from trading_app.components.tables import cell, data_table, empty_state, panel, stat_card
 from trading_app.pages import views
 from trading_app.pages.live import feed_watcher
-from trading_app.services import trading
+from trading_app.services.engine import manual
 from trading_app.state import LOGIN_ROUTE, verified_address
 
 log = logging.getLogger(__name__)
@@ -59,7 +59,7 @@ class HistoryState(rx.State):
             self.error = str(e)
             return None
         try:
-            closed = await trading.list_positions(address, "closed", limit=trading.MAX_ROWS)
+            closed = await manual.list_positions(address, "closed", limit=manual.MAX_ROWS)
         except Exception:  # noqa: BLE001 - keep the last good view
             log.exception("history load failed")
             self.error = "Could not load your trades just now. Try again in a moment."
@@ -68,7 +68,7 @@ class HistoryState(rx.State):
         self.markets = sorted({v.market for v in closed})
         self.rows = [views.closed_row(v) for v in selected]
         self.totals = views.history_totals(selected)
-        self.capped = len(closed) >= trading.MAX_ROWS
+        self.capped = len(closed) >= manual.MAX_ROWS
         self.error = ""
         self.loaded = True
         return None
@@ -222,7 +222,7 @@ def history_page() -> rx.Component:
             rx.cond(
                 HistoryState.capped,
                 rx.text(
-                    f"Showing your latest {trading.MAX_ROWS} closed trades.", size="1", color_scheme="gray"
+                    f"Showing your latest {manual.MAX_ROWS} closed trades.", size="1", color_scheme="gray"
                 ),
             ),
         ),

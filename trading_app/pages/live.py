@@ -28,7 +28,7 @@ from reflex_base.event import EventChain, EventHandler, EventSpec, no_args_event
 from reflex_base.vars.base import Var, VarData
 
 from trading_app.db.types import utcnow
-from trading_app.services import events
+from trading_app.services.notify import events
 from trading_app.state import verified_address
 
 log = logging.getLogger(__name__)

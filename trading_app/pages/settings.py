@@ -16,7 +16,7 @@ from trading_app.pages.settings_parts import error_notice, labelled, section, te
 from trading_app.pages.settings_state import SettingsState
 from trading_app.pages.settings_telegram import telegram_card
 from trading_app.pages.settings_webhook import webhook_card
-from trading_app.services.account_risk import SAME_MARKET_POLICIES, SIZE_MODE_LABELS
+from trading_app.services.accounts.risk import SAME_MARKET_POLICIES, SIZE_MODE_LABELS
 
 S = SettingsState
 

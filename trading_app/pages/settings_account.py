@@ -6,7 +6,7 @@ import reflex as rx
 
 from trading_app.pages.settings_parts import confirm_button, error_notice, labelled, steps, text_input
 from trading_app.pages.settings_state import SettingsState as S
-from trading_app.services.account_settings import MAINNET_CONFIRMATION
+from trading_app.services.accounts.account import MAINNET_CONFIRMATION
 
 NETWORK_CHOICES = [
     ("paper", "Paper", "Simulated fills on real dYdX prices. No money at risk."),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import reflex as rx
 
 from trading_app.pages.settings_parts import labelled, text_input
-from trading_app.services import alert_tools
+from trading_app.services.intake import alert_tools
 from trading_app.state import LOGIN_ROUTE, verified_address
 
 BUILDER_FIELDS = (

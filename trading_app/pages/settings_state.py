@@ -19,11 +19,11 @@ from datetime import datetime
 import reflex as rx
 
 from trading_app.domain.enums import Network
-from trading_app.services import account_credentials as creds
-from trading_app.services import account_settings as svc
-from trading_app.services import account_telegram as telegram
-from trading_app.services.account_risk import save_risk
-from trading_app.services.account_settings import AccountOverview, SettingsInvalid
+from trading_app.services.accounts import account as svc
+from trading_app.services.accounts import credentials as creds
+from trading_app.services.accounts import telegram as telegram
+from trading_app.services.accounts.account import AccountOverview, SettingsInvalid
+from trading_app.services.accounts.risk import save_risk
 from trading_app.state import LOGIN_ROUTE, verified_address
 
 RISK_FIELDS = (

@@ -7,7 +7,7 @@ import reflex as rx
 from trading_app.pages.settings_parts import confirm_button, labelled
 from trading_app.pages.settings_state import SECRET_INPUT_ID
 from trading_app.pages.settings_state import SettingsState as S
-from trading_app.services.account_settings import alert_template
+from trading_app.services.accounts.account import alert_template
 
 ALERT_PREVIEW = alert_template("<your webhook secret>")
 

@@ -17,8 +17,8 @@ from trading_app.components import format as fmt
 from trading_app.domain import pnl
 from trading_app.domain.alert_body import mask_secret
 from trading_app.domain.enums import CloseReason, PositionSide
-from trading_app.services.signal_store import SignalRecord
-from trading_app.services.trading import PnlSummary, PositionView
+from trading_app.services.engine.manual import PnlSummary, PositionView
+from trading_app.services.intake.signal_store import SignalRecord
 from trading_app.venues.paper.book import SourceStatus
 
 Row = dict[str, str]

@@ -14,7 +14,7 @@ import pytest
 from tests.fakes.indexer import FakeIndexer
 from trading_app.db.engine import dispose_engines, session_scope
 from trading_app.db.models import User
-from trading_app.services.secrets import seal
+from trading_app.services.security.secrets import seal
 from trading_app.venues.paper import IndexerPriceSource, PaperVenue, PriceSource, SyntheticPriceSource
 
 TICKER, OTHER = "ETH-USD", "BTC-USD"

@@ -1,0 +1,187 @@
+"""What the dashboard and the REST API ask of the trading engine, scoped to one user."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from sqlmodel import col, select
+
+from trading_app.db.engine import session_scope
+from trading_app.db.models import ACTIVE_POSITION_STATUSES, Position, TradingAccount
+from trading_app.db.trading import get_position
+from trading_app.domain import pnl
+from trading_app.domain.enums import CloseReason, Network, PositionSide, PositionStatus
+from trading_app.services.accounts.venues import venue_for
+from trading_app.services.engine.open_close import close_all as _close_all
+from trading_app.services.engine.open_close import close_position_for
+from trading_app.services.engine.trader import Trader
+from trading_app.services.notify import events
+from trading_app.services.notify.notifier import get_notifier
+from trading_app.venues.errors import VenueError
+
+log = logging.getLogger(__name__)
+
+MAX_ROWS = 500
+
+
+class PositionNotFound(LookupError):
+    """No such position for this user (it may exist for someone else: we do not say)."""
+
+
+class PositionNotOpen(ValueError):
+    """The position is already closed."""
+
+
+@dataclass(frozen=True)
+class PositionView:
+    """A position as the dashboard and the API show it."""
+
+    id: int
+    network: str
+    market: str
+    side: str
+    size: Decimal
+    entry_price: Decimal | None
+    mark_price: Decimal | None
+    unrealized_pnl: Decimal | None
+    tp_price: Decimal | None
+    sl_price: Decimal | None
+    status: str
+    opened_at: datetime
+    closed_at: datetime | None
+    exit_price: Decimal | None
+    realized_pnl: Decimal | None
+    fees: Decimal
+    close_reason: str | None
+
+    def to_json(self) -> dict[str, object]:
+        """JSON-ready: money as strings (never floats), times as ISO 8601."""
+        out: dict[str, object] = {}
+        for key, value in self.__dict__.items():
+            if isinstance(value, Decimal):
+                out[key] = format(value, "f")
+            elif isinstance(value, datetime):
+                out[key] = value.isoformat()
+            else:
+                out[key] = value
+        return out
+
+
+async def trader_for(user: str) -> Trader:
+    """The user's trading context on their current network."""
+    async with session_scope() as session:
+        account = await session.get(TradingAccount, user)
+    network = account.network if account is not None else Network.PAPER.value
+    return Trader(user=user, network=network, venue=await venue_for(user, network), account=account,
+                  notify=get_notifier())
+
+
+async def close_position(user: str, position_id: int) -> PositionView:
+    """Close one of the user's positions at market; its TP and SL are cancelled.
+
+    Raises:
+        PositionNotFound: the user has no such position.
+        PositionNotOpen: it is already closed.
+        VenueError: the venue could not be reached (nothing changed).
+    """
+    async with session_scope() as session:
+        position = await get_position(session, user, position_id)
+    if position is None:
+        raise PositionNotFound(position_id)
+    if position.status not in ACTIVE_POSITION_STATUSES:
+        raise PositionNotOpen(f"position {position_id} is {position.status.lower()}")
+    async with session_scope() as session:
+        account = await session.get(TradingAccount, user)
+    trader = Trader(user=user, network=position.network, venue=await venue_for(user, position.network),
+                    account=account, notify=get_notifier())
+    try:
+        closed = await close_position_for(trader, position, CloseReason.MANUAL)
+    finally:
+        await events.positions_changed(user)
+    return (await _views([closed], {}))[0]
+
+
+async def close_all(user: str) -> list[PositionView]:
+    """Close every live position of the user on their current network."""
+    trader = await trader_for(user)
+    try:
+        closed = await _close_all(trader)
+    finally:
+        await events.positions_changed(user)
+    return await _views(closed, {})
+
+
+async def list_positions(user: str, status: str | None = None, limit: int = 100) -> list[PositionView]:
+    """The user's positions, newest first: `open` (live ones, with mark and unrealized PnL), `closed`, or all."""
+    query = select(Position).where(Position.user_address == user)
+    if status == "open":
+        query = query.where(col(Position.status).in_(ACTIVE_POSITION_STATUSES))
+    elif status == "closed":
+        query = query.where(col(Position.status).in_((PositionStatus.CLOSED.value, PositionStatus.FAILED.value)))
+    elif status is not None:
+        raise ValueError("status must be open or closed")
+    async with session_scope() as session:
+        rows = list((await session.exec(query.order_by(col(Position.id).desc()).limit(min(limit, MAX_ROWS)))).all())
+    return await _views(rows, await _marks(user, rows))
+
+
+async def _marks(user: str, rows: list[Position]) -> dict[tuple[str, str], Decimal]:
+    marks: dict[tuple[str, str], Decimal] = {}
+    for network, market in {(p.network, p.market) for p in rows if p.status in ACTIVE_POSITION_STATUSES}:
+        try:
+            marks[(network, market)] = (await (await venue_for(user, network)).market(market)).oracle_price
+        except VenueError as e:  # a missing mark is shown as unknown, never guessed
+            log.info("no mark price for %s on %s: %s", market, network, type(e).__name__)
+    return marks
+
+
+async def _views(rows: list[Position], marks: dict[tuple[str, str], Decimal]) -> list[PositionView]:
+    views = []
+    for p in rows:
+        mark = marks.get((p.network, p.market))
+        unrealized = None
+        if mark is not None and p.entry_price is not None and p.size > 0 and p.status in ACTIVE_POSITION_STATUSES:
+            unrealized = pnl.unrealized_pnl(PositionSide(p.side), p.entry_price, mark, p.size)
+        views.append(PositionView(
+            id=p.id or 0, network=p.network, market=p.market, side=p.side, size=p.size, entry_price=p.entry_price,
+            mark_price=mark, unrealized_pnl=unrealized, tp_price=p.tp_price, sl_price=p.sl_price, status=p.status,
+            opened_at=p.opened_at, closed_at=p.closed_at, exit_price=p.exit_price, realized_pnl=p.realized_pnl,
+            fees=p.fees, close_reason=p.close_reason,
+        ))
+    return views
+
+
+@dataclass(frozen=True)
+class PnlSummary:
+    """Realized and unrealized PnL, fees and win rate over the user's positions."""
+
+    realized: Decimal
+    unrealized: Decimal
+    fees: Decimal
+    closed_trades: int
+    wins: int
+    losses: int
+    win_rate_pct: Decimal | None
+    open_positions: int
+
+    def to_json(self) -> dict[str, object]:
+        return {k: (format(v, "f") if isinstance(v, Decimal) else v) for k, v in self.__dict__.items()}
+
+
+async def pnl_summary(user: str) -> PnlSummary:
+    """Totals for the dashboard and `GET /api/pnl/summary`."""
+    async with session_scope() as session:
+        closed = list((await session.exec(select(Position).where(
+            Position.user_address == user, Position.status == PositionStatus.CLOSED.value))).all())
+    open_views = await list_positions(user, "open", limit=MAX_ROWS)
+    summary = pnl.summarize(closed)
+    unrealized = sum((v.unrealized_pnl for v in open_views if v.unrealized_pnl is not None), Decimal(0))
+    return PnlSummary(
+        realized=summary.realized_total, unrealized=unrealized,
+        fees=summary.fees_total + sum((v.fees for v in open_views), Decimal(0)),
+        closed_trades=summary.trades, wins=summary.wins, losses=summary.losses,
+        win_rate_pct=summary.win_rate_pct, open_positions=len(open_views),
+    )

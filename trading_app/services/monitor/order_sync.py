@@ -1,0 +1,159 @@
+"""Our order rows kept in step with the venue's batched read, and orders nobody needs cancelled.
+
+The batched read lists the venue's working orders. A row of ours that is working but not in that
+list has finished on the venue (filled, cancelled, expired) or is not visible yet: only then is
+the venue asked about that one order, so a quiet account costs no call beyond the batched read.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections import Counter
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlmodel import col, select
+
+from trading_app.db.engine import session_scope
+from trading_app.db.models import Order
+from trading_app.domain import pnl
+from trading_app.domain.enums import OrderStatus, Side
+from trading_app.domain.lifecycle import ORDER, is_terminal
+from trading_app.services.engine.order_flow import apply_report, cancel_quietly, ref_of
+from trading_app.services.monitor.books import Books
+from trading_app.services.monitor.reconcile import differs
+from trading_app.venues.base import AccountState, Fill, OrderReport, Venue
+from trading_app.venues.errors import OrderNotFound, VenueTemporaryError
+
+log = logging.getLogger(__name__)
+
+
+class CountingVenue:
+    """A venue that counts the calls made through it (the monitor's cost per account per tick)."""
+
+    def __init__(self, venue: Venue) -> None:
+        self._venue = venue
+        self.calls: Counter[str] = Counter()
+
+    @property
+    def total(self) -> int:
+        return sum(self.calls.values())
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._venue, name)
+        if not callable(attr) or name.startswith("_"):
+            return attr
+
+        async def counted(*args: Any, **kwargs: Any) -> Any:
+            self.calls[name] += 1
+            return await attr(*args, **kwargs)
+
+        return counted if inspect.iscoroutinefunction(attr) else attr
+
+
+def _key(client_id: int, market: str) -> tuple[int, str]:
+    return client_id, market
+
+
+def _from_fills(row: Order, fills: Sequence[Fill]) -> OrderReport | None:
+    """A report for a row whose whole size shows in the read's fills: no need to ask the venue."""
+    size = sum((f.size for f in fills), Decimal(0))
+    if not fills or size != row.size:
+        return None  # partly filled (maybe before the cursor), or cancelled: ask the venue
+    return OrderReport(
+        ref=ref_of(row), status=OrderStatus.FILLED, side=Side(row.side), size=row.size, filled=size,
+        avg_fill_price=pnl.average_price((f.size, f.price) for f in fills),
+        fee=sum((f.fee for f in fills), Decimal(0)), trigger_price=row.trigger_price, reduce_only=row.reduce_only,
+    )
+
+
+async def sync_orders(venue: Venue, rows: list[Order], state: AccountState, now: datetime,
+                      pending_grace: timedelta) -> int:
+    """Bring every working row in `rows` (in place) to the venue's state; returns how many changed.
+
+    A row missing from the open orders whose fills in the read cover it is filled; any other
+    missing row costs one `order_status` call.
+    """
+    listed = {_key(r.ref.client_id, r.ref.market): r for r in state.open_orders}
+    filled: dict[tuple[int, str], list[Fill]] = {}
+    for f in state.fills:
+        filled.setdefault(_key(f.client_id, f.market), []).append(f)
+    changed = 0
+    for i, row in enumerate(rows):
+        if is_terminal(ORDER, row.status):
+            continue
+        key = _key(row.client_id, row.market)
+        report = listed.get(key) or _from_fills(row, filled.get(key, []))
+        if report is None:
+            if row.status == OrderStatus.PENDING.value and now - row.updated_at < pending_grace:
+                continue  # just committed: its sender is placing it
+            try:
+                report = await venue.order_status(ref_of(row))
+            except OrderNotFound:
+                continue  # never reached the venue: whoever needs it resends it under the same id
+            except VenueTemporaryError:
+                log.warning("order %s: status unavailable this tick", row.id)
+                continue
+        if report.status is OrderStatus.PENDING:
+            continue  # not visible yet; a PENDING report carries no fills to record
+        if differs(row, report):
+            rows[i] = await apply_report(row, report)
+            changed += 1
+    return changed
+
+
+async def cancel_orphans(
+    venue: Venue, books: Books, reports: Sequence[OrderReport], now: datetime, pending_grace: timedelta
+) -> int:
+    """Cancel working orders whose position is closed (ours only: other orders are the trader's)."""
+    live_ids = {p.id for p in books.positions}
+    cancelled = 0
+    for row in books.rows:
+        if row.position_id in live_ids or is_terminal(ORDER, row.status):
+            continue
+        if row.status == OrderStatus.PENDING.value and now - row.updated_at < pending_grace:
+            continue
+        await cancel_quietly(venue, row)
+        async with session_scope() as session:
+            fresh = await session.get(Order, row.id)
+        if fresh is not None and fresh.status == OrderStatus.PENDING.value:
+            # the venue never had it: record that it will never work
+            await apply_report(
+                fresh,
+                OrderReport(
+                    ref=ref_of(fresh), status=OrderStatus.CANCELED, side=Side(fresh.side), size=fresh.size
+                ),
+            )
+        cancelled += 1
+    known = {_key(r.client_id, r.market) for r in books.rows}
+    unknown = [r for r in reports if _key(r.ref.client_id, r.ref.market) not in known]
+    for row, report in await _ours(books, unknown):
+        # a row of a closed position (live ones are all in books.rows) still working on the venue
+        await venue.cancel(report.ref)
+        log.info("order %s of closed position %s was still on the venue: cancelled", row.id, row.position_id)
+        cancelled += 1
+    return cancelled
+
+
+async def _ours(books: Books, unknown: Sequence[OrderReport]) -> list[tuple[Order, OrderReport]]:
+    if not unknown:
+        return []
+    ids = sorted({r.ref.client_id for r in unknown})
+    async with session_scope() as session:
+        rows = (
+            await session.exec(
+                select(Order).where(
+                    Order.user_address == books.user,
+                    Order.network == books.network,
+                    col(Order.client_id).in_(ids),
+                )
+            )
+        ).all()
+    by_key = {_key(r.client_id, r.market): r for r in rows}
+    return [(by_key[k], r) for r in unknown if (k := _key(r.ref.client_id, r.ref.market)) in by_key]
+
+
+__all__ = ["CountingVenue", "cancel_orphans", "sync_orders"]

@@ -1,0 +1,322 @@
+"""One position brought in line with its venue: the decisions the monitor makes every tick.
+
+Input is the account's one batched venue read (`AccountState`) and our order rows, already
+synced with it. Everything that acts goes through the engine's own moves (`protection.protect`,
+`flatten`, `close_books`, `open_close.open_position`), so a decision taken twice (a retry, a new
+owner after a crash) re-sends the same client ids instead of placing new orders.
+
+Decisions, per position:
+- our stop-loss / take-profit (or close) fills cover the size -> books closed with their exit
+  price and fees, leftovers cancelled, the trader told (TAKE_PROFIT / STOP_LOSS);
+- the venue has no such position and other fills (by hand, liquidation) closed it -> books closed
+  from those fills (EXTERNAL / LIQUIDATED); with no fill to show for it nothing is closed: an
+  indexer that answers "no position" by mistake must never cost a position its stop-loss;
+- protection missing (cancelled, expired, never sent) -> re-placed; sized differently from what
+  is open (a partial fill, a partial external reduce, an entry that kept filling) -> cancelled
+  and re-placed at the open size; a stop-loss that cannot be placed -> flattened;
+- a resting entry that filled -> protected and OPEN (the executor's own resume path);
+- FAILED_PROTECTION / CLOSING left by a closer that gave up or died -> flatten retried.
+A position some other task is working on right now (an executing signal, a close in flight) is
+left alone until its grace period passes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from sqlmodel import select
+
+from trading_app.db.engine import session_scope
+from trading_app.db.models import Order, Position, Signal
+from trading_app.db.types import utcnow
+from trading_app.domain import pnl
+from trading_app.domain.enums import (
+    CloseReason,
+    OrderRole,
+    OrderStatus,
+    OrderType,
+    PositionSide,
+    PositionStatus,
+    SignalAction,
+    SignalStatus,
+)
+from trading_app.domain.lifecycle import ORDER, is_terminal
+from trading_app.domain.signals import ParsedSignal
+from trading_app.services.engine.executor import STALE_CLAIM
+from trading_app.services.engine.open_close import open_position
+from trading_app.services.engine.order_flow import FILL_WAIT_SECONDS, cancel_quietly
+from trading_app.services.engine.protection import close_books, flatten, protect
+from trading_app.services.engine.trader import Trader, update_position
+from trading_app.services.notify import messages
+from trading_app.venues.base import AccountState, Fill, MarketSpec, OrderReport, VenuePosition
+
+log = logging.getLogger(__name__)
+
+CLOSER_GRACE = timedelta(seconds=FILL_WAIT_SECONDS + 5)  # a flatten waits this long for its fill
+EXECUTOR_GRACE = STALE_CLAIM  # an executing signal owns its OPENING position until its claim goes stale
+CLOCK_SKEW = timedelta(seconds=5)  # venue fill times vs our clock
+LIQUIDATION_FILLS = frozenset({"LIQUIDATED", "LIQUIDATION", "DELEVERAGED", "OFFSETTING"})
+LIVE = frozenset({OrderStatus.OPEN.value, OrderStatus.UNTRIGGERED.value, OrderStatus.PARTIALLY_FILLED.value})
+EXIT_ROLES = frozenset({OrderRole.STOP_LOSS.value, OrderRole.TAKE_PROFIT.value, OrderRole.CLOSE.value})
+
+
+@dataclass
+class View:
+    """One account at one tick: the trader, the venue's batched read, and a market-spec cache."""
+
+    trader: Trader
+    state: AccountState
+    now: datetime = field(default_factory=utcnow)
+    specs: dict[str, MarketSpec] = field(default_factory=dict)
+
+    def held(self, position: Position) -> VenuePosition | None:
+        """The venue's position in the market if it is on our side."""
+        found = self.state.account.positions.get(position.market)
+        if found is None or found.size <= 0 or found.side.value != position.side:
+            return None
+        return found
+
+    async def spec(self, market: str) -> MarketSpec:
+        if market not in self.specs:
+            self.specs[market] = await self.trader.venue.market(market)
+        return self.specs[market]
+
+
+def _latest(rows: Sequence[Order], role: OrderRole) -> Order | None:
+    mine = [r for r in rows if r.role == role.value]
+    return mine[-1] if mine else None
+
+
+def working(row: Order | None, now: datetime, pending_grace: timedelta) -> bool:
+    """Live on the venue, or committed so recently that its sender may still be at it."""
+    if row is None:
+        return False
+    if row.status == OrderStatus.PENDING.value:
+        return now - row.updated_at < pending_grace
+    return row.status in LIVE
+
+
+def _missing(role: OrderRole, row: Order | None, now: datetime, pending_grace: timedelta) -> bool:
+    """Whether the monitor should (re-)place this protection.
+
+    A stop-loss always: if the venue refuses it again, protect() flattens. A take-profit only
+    once it had been working and was removed (cancelled, expired, part-filled): one the venue
+    refused stays refused, or every tick would send it and tell the trader again.
+    """
+    if working(row, now, pending_grace):
+        return False
+    if role is OrderRole.STOP_LOSS:
+        return True
+    return row is not None and row.status in (OrderStatus.CANCELED.value, OrderStatus.EXPIRED.value)
+
+
+def _sized(position: Position, size: Decimal) -> Position:
+    # a detached copy for the engine's moves, sized to what is really open
+    return Position.model_validate({**position.model_dump(), "size": size})
+
+
+async def reconcile_position(
+    view: View, position: Position, rows: Sequence[Order], signal: Signal | None, *, pending_grace: timedelta
+) -> str | None:
+    """Bring one live position in line with the venue; returns what was done (None: nothing)."""
+    status = PositionStatus(position.status)
+    if status is PositionStatus.OPENING:
+        return await _opening(view, position, rows, signal)
+    if status in (PositionStatus.CLOSING, PositionStatus.FAILED_PROTECTION) and (
+        view.now - position.updated_at < CLOSER_GRACE
+    ):
+        return None  # its closer is still waiting for the fill
+    exits = [r for r in rows if r.role in EXIT_ROLES and r.filled_size > 0]
+    remaining = position.size - sum((r.filled_size for r in exits), Decimal(0))
+    if remaining <= 0:
+        reason = _exit_reason(status, exits)
+        await close_books(view.trader, position, reason, exit_orders=exits)
+        return reason.value.lower()
+    held = view.held(position)
+    if held is None:
+        return await _gone(view, position, exits, remaining)
+    exposure = min(remaining, held.size)
+    if status is not PositionStatus.OPEN:  # FAILED_PROTECTION or CLOSING whose closer gave up
+        reason = (
+            CloseReason.PROTECTION_FAILED
+            if status is PositionStatus.FAILED_PROTECTION
+            else CloseReason.MANUAL
+        )
+        done = await flatten(
+            view.trader, _sized(position, exposure), await view.spec(position.market), reason
+        )
+        return "flattened" if done.status == PositionStatus.CLOSED.value else None
+    return await _protect(view, position, rows, exposure, pending_grace)
+
+
+def _exit_reason(status: PositionStatus, exits: Sequence[Order]) -> CloseReason:
+    if status is PositionStatus.FAILED_PROTECTION:
+        return CloseReason.PROTECTION_FAILED
+    if any(r.role == OrderRole.CLOSE.value for r in exits):
+        return CloseReason.MANUAL  # a close we sent and whose closer did not finish the books
+    last = max(exits, key=lambda r: (r.updated_at, r.id or 0))
+    return CloseReason.TAKE_PROFIT if last.role == OrderRole.TAKE_PROFIT.value else CloseReason.STOP_LOSS
+
+
+async def _opening(
+    view: View, position: Position, rows: Sequence[Order], signal: Signal | None
+) -> str | None:
+    if (
+        signal is not None
+        and signal.status == SignalStatus.EXECUTING.value
+        and signal.claimed_at is not None
+        and (view.now - signal.claimed_at < EXECUTOR_GRACE)
+    ):
+        return None  # its executor is still opening it
+    entry = _latest(rows, OrderRole.ENTRY)
+    if signal is None or entry is None or (entry.filled_size <= 0 and not is_terminal(ORDER, entry.status)):
+        return None  # nothing to resume from, or a limit entry still resting unfilled
+    action = SignalAction.LONG if position.side == PositionSide.LONG.value else SignalAction.SHORT
+    after = await open_position(
+        view.trader, signal, ParsedSignal(action=action, market=position.market), resume=position
+    )
+    return {PositionStatus.OPEN.value: "opened", PositionStatus.FAILED.value: "entry_failed"}.get(
+        after.status, "flattened"
+    )
+
+
+async def _protect(
+    view: View, position: Position, rows: Sequence[Order], exposure: Decimal, pending_grace: timedelta
+) -> str | None:
+    entered = sum((r.filled_size for r in rows if r.role == OrderRole.ENTRY.value), Decimal(0))
+    if entered > position.size:  # a resting entry kept filling after the position opened
+        position = await _grow(view.trader, position, rows)
+        held = view.held(position)
+        exits = sum((r.filled_size for r in rows if r.role in EXIT_ROLES), Decimal(0))
+        exposure = min(position.size - exits, held.size if held else exposure)
+    sl, tp = _latest(rows, OrderRole.STOP_LOSS), _latest(rows, OrderRole.TAKE_PROFIT)
+    missing = [role for role, price, row in ((OrderRole.STOP_LOSS, position.sl_price, sl),
+                                             (OrderRole.TAKE_PROFIT, position.tp_price, tp))
+               if price is not None and _missing(role, row, view.now, pending_grace)]
+    # only untriggered ones: a triggered order is executing and settles by itself
+    stale = [
+        r
+        for r in (sl, tp)
+        if r is not None and r.status == OrderStatus.UNTRIGGERED.value and r.size != exposure
+    ]
+    if not missing and not stale:
+        return None
+    for row in stale:
+        if not await cancel_quietly(view.trader.venue, row):
+            return "resize_pending"  # still working on the venue: protect() would keep it; next tick
+    async with session_scope() as session:
+        still = [
+            r
+            for r in stale
+            if (fresh := await session.get(Order, r.id)) is not None and not is_terminal(ORDER, fresh.status)
+        ]
+    if still:
+        return "resize_pending"
+    after = await protect(view.trader, _sized(position, exposure), await view.spec(position.market))
+    if after.status != PositionStatus.OPEN.value:
+        return "flattened"
+    if OrderRole.STOP_LOSS in missing and sl is not None:
+        view.trader.tell(
+            messages.TradingError(
+                network=view.trader.network,
+                market=position.market,
+                what_failed="the stop-loss was no longer on the venue",
+                action_taken=f"placed it again at {position.sl_price} for {exposure}",
+            )
+        )
+    return "resized" if stale else "protected"
+
+
+async def _grow(trader: Trader, position: Position, rows: Sequence[Order]) -> Position:
+    entries = [r for r in rows if r.role == OrderRole.ENTRY.value and r.filled_size > 0 and r.avg_fill_price]
+    return await update_position(
+        trader, position.id or 0, size=sum((r.filled_size for r in entries), Decimal(0)),
+        entry_price=pnl.average_price((r.filled_size, r.avg_fill_price or Decimal(0)) for r in entries),
+        fees=sum((r.fee for r in entries), Decimal(0)))
+
+
+async def _gone(view: View, position: Position, exits: Sequence[Order], remaining: Decimal) -> str | None:
+    """The venue has no position: close the books from the fills that closed it, if there are any."""
+    async with session_scope() as session:
+        ours = set(
+            (
+                await session.exec(
+                    select(Order.client_id).where(
+                        Order.user_address == view.trader.user,
+                        Order.network == view.trader.network,
+                        Order.market == position.market,
+                    )
+                )
+            ).all()
+        )
+    side = PositionSide(position.side).exit_side
+    start = position.opened_at - CLOCK_SKEW
+
+    def foreign(fills: Sequence[Fill]) -> list[Fill]:
+        return [
+            f
+            for f in fills
+            if f.market == position.market and f.side == side and f.client_id not in ours and f.time >= start
+        ]
+
+    found = _covering(foreign(view.state.fills), remaining)
+    if found is None:
+        found = _covering(foreign(await view.trader.venue.fills(position.market, since=start)), remaining)
+    if found is None:
+        log.warning("position %s: not on the venue and no fill closed it; leaving it open", position.id)
+        return "unconfirmed"
+    liquidated = any(f.fill_type.upper() in LIQUIDATION_FILLS for f, _ in found)
+    reason = CloseReason.LIQUIDATED if liquidated else CloseReason.EXTERNAL
+    await close_books(view.trader, position, reason, exit_orders=[*exits, _as_order(position, found, side)])
+    return reason.value.lower()
+
+
+def _covering(fills: Sequence[Fill], size: Decimal) -> list[tuple[Fill, Decimal]] | None:
+    """The newest fills that add up to `size` (the oldest one counted in part), oldest first."""
+    taken: list[tuple[Fill, Decimal]] = []
+    need = size
+    for f in sorted(fills, key=lambda f: f.time, reverse=True):
+        if need <= 0:
+            break
+        used = min(f.size, need)
+        taken.append((f, used))
+        need -= used
+    return list(reversed(taken)) if need <= 0 else None
+
+
+def _as_order(position: Position, found: list[tuple[Fill, Decimal]], side: object) -> Order:
+    # an unsaved row standing for the venue's exit fills: what close_books needs to book them
+    size = sum((used for _, used in found), Decimal(0))
+    fee = sum((f.fee * used / f.size for f, used in found), Decimal(0))
+    return Order(
+        user_address=position.user_address,
+        position_id=position.id,
+        network=position.network,
+        market=position.market,
+        role=OrderRole.CLOSE.value,
+        order_type=OrderType.MARKET.value,
+        side=str(side),
+        size=size,
+        client_id=found[-1][0].client_id,
+        status=OrderStatus.FILLED.value,
+        filled_size=size,
+        avg_fill_price=pnl.average_price((used, f.price) for f, used in found),
+        fee=fee,
+    )
+
+
+def differs(row: Order, report: OrderReport) -> bool:
+    """Whether the venue's report says something the row does not."""
+    return (
+        report.status.value != row.status
+        or report.filled != row.filled_size
+        or report.fee != row.fee
+        or report.avg_fill_price != row.avg_fill_price
+    )
+
+
+__all__ = ["View", "differs", "reconcile_position", "working"]

@@ -1,0 +1,357 @@
+"""The position monitor: every tick, each account this worker owns is reconciled with its venue.
+
+Per account and tick: ONE batched venue read (`Venue.account_state`: open orders, fills since the
+account's cursor, positions; the paper venue runs its triggers at the start of that read). A tick
+does all its accounts' reads concurrently (bounded), then reads our books for all of them at once
+(`services.monitor.books`), then settles each account concurrently: rows synced, every live position put
+right (`services.monitor.reconcile`). A quiet account costs that single venue call and no query of its own;
+the venue is asked more only when something changed.
+
+Each account is isolated: a failure is logged and counted on the account's lease, never raised
+into the others. Ownership across workers and replicas is `services.monitor.leases` (heartbeats,
+rendezvous share, leases). Work that outlasts the tick (a slow venue, a flatten waiting for its
+fill) keeps running and keeps its leases; the next tick skips those accounts instead of starting
+a second reconcile of them.
+
+Between full ticks, `watch_tick` (every `MONITOR_WATCH_SECONDS`) compares one shared price read per
+network with the live TP/SL triggers of the accounts this worker holds (`services.monitor.trigger_watch`,
+kept from each full tick's books) and reconciles an account whose trigger the price crossed at
+once, by the same code path, under the same lease, and never while that account's work runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import cast
+
+from trading_app.db.types import utcnow
+from trading_app.domain.enums import Network
+from trading_app.services.accounts.venues import venue_for
+from trading_app.services.engine import executor
+from trading_app.services.engine.trader import Trader
+from trading_app.services.monitor import leases, trigger_watch
+from trading_app.services.monitor.books import Books, load_books, load_books_many, oldest_open
+from trading_app.services.monitor.leases import Account
+from trading_app.services.monitor.order_sync import CountingVenue, cancel_orphans, sync_orders
+from trading_app.services.monitor.reconcile import View, reconcile_position
+from trading_app.services.monitor.report import QUIET, AccountResult, TickReport
+from trading_app.services.notify import events
+from trading_app.services.notify.notifier import get_notifier
+from trading_app.settings import get_settings
+from trading_app.venues.base import AccountState, Venue
+from trading_app.venues.errors import VenueTemporaryError
+
+log = logging.getLogger(__name__)
+
+PENDING_GRACE = timedelta(seconds=10)  # a row committed this recently is still being sent
+FILL_OVERLAP = timedelta(seconds=5)  # re-read a little before the cursor: fills can land late
+LEASE_GRACE_SECONDS = 5.0  # a lease outlives the tick interval by this much
+PAPER_READS = 100  # paper accounts read at once (their reads are coalesced)
+READ_TIMEOUT_SECONDS = 15.0  # one slow venue read must not hold the batch up for long
+SETTLE_TIMEOUT_SECONDS = 120.0  # a flatten may wait ~25 s for its fill; a few of them in a row
+WATCH_LEASE_MARGIN = timedelta(seconds=LEASE_GRACE_SECONDS / 2)  # no fast reconcile on a lease about to lapse
+
+
+@dataclass
+class AccountRead:
+    """One account's batched venue read, and the venue (counting its calls) it came from."""
+
+    account: Account
+    counter: CountingVenue
+    state: AccountState
+    since: datetime
+    now: datetime
+    started: float
+
+
+async def read_account(user: str, network: str, since: datetime | None = None) -> AccountRead:
+    """The account's one batched venue read (open orders, fills after `since`, positions).
+
+    Raises:
+        VenueError: the venue cannot be built or read.
+    """
+    started = time.monotonic()
+    counter = CountingVenue(await venue_for(user, network))
+    now = utcnow()
+    if since is None:  # the account's first tick: fills since its oldest live position opened
+        since = await oldest_open(user, network) or now
+    state = await cast(Venue, counter).account_state(since=since - FILL_OVERLAP)
+    return AccountRead((user, network), counter, state, since, now, started)
+
+
+async def settle_account(read: AccountRead, books: Books, *, pending_grace: timedelta = PENDING_GRACE
+                         ) -> AccountResult:
+    """Put the account's books right against its read. `books` must be read after the venue was:
+    then whatever they say is at least as new as the venue's snapshot, and a position closed or
+    protected meanwhile by someone else is never acted on a second time."""
+    user, network = read.account
+    result = AccountResult(user, network)
+    venue = cast(Venue, read.counter)  # it forwards every call, counted
+    trader = Trader(user=user, network=network, venue=venue, account=books.account, notify=get_notifier())
+    view = View(trader=trader, state=read.state, now=read.now)
+    result.synced = await sync_orders(venue, books.rows, read.state, read.now, pending_grace)
+    unpushed = result.synced > 0  # the dashboard shows order states too
+    for position in books.positions:
+        try:
+            outcome = await reconcile_position(view, position, books.rows_of(position.id),
+                                               books.signals.get(position.signal_id or -1),
+                                               pending_grace=pending_grace)
+        except Exception:  # noqa: BLE001 - one position must not stop the others
+            log.exception("monitor: position %s of %s failed to reconcile", position.id, user)
+            result.errors += 1
+            continue
+        if outcome is not None:
+            result.outcomes[outcome] += 1
+        if outcome not in QUIET:  # push each change as it is committed: the trader sees it at once
+            await events.positions_changed(user)
+            unpushed = False
+    try:
+        result.orphans = await cancel_orphans(venue, books, read.state.open_orders, read.now, pending_grace)
+    except Exception:  # noqa: BLE001
+        log.exception("monitor: cancelling stray orders of %s failed", user)
+        result.errors += 1
+    if unpushed or result.orphans:
+        await events.positions_changed(user)
+    result.cursor = max((f.time for f in read.state.fills), default=read.since)
+    result.venue_calls, result.calls = read.counter.total, dict(read.counter.calls)
+    result.seconds = time.monotonic() - read.started
+    return result
+
+
+async def reconcile_account(user: str, network: str, *, since: datetime | None = None,
+                            pending_grace: timedelta = PENDING_GRACE) -> AccountResult:
+    """Reconcile one account with its venue: one batched read, then put every live position right.
+
+    Args:
+        user: the account's owner.
+        network: paper, testnet or mainnet.
+        since: the fills cursor (default: a little before the oldest live position opened).
+        pending_grace: how long a just-committed order row is left to its sender.
+
+    Returns:
+        What was done. Per-position failures are logged and counted in `errors`.
+
+    Raises:
+        VenueError: the venue cannot be built or read (nothing was changed).
+    """
+    read = await read_account(user, network, since)
+    return await settle_account(read, await load_books(user, network), pending_grace=pending_grace)
+
+
+@dataclass
+class _Worker:
+    inflight: dict[Account, asyncio.Task[None]] = field(default_factory=dict)  # account -> its batch
+    finished: list[AccountResult] = field(default_factory=list)
+    sweep: asyncio.Task[list[int]] | None = None
+    last: TickReport | None = None
+    watch: trigger_watch.Watch = field(default_factory=trigger_watch.Watch)  # the fast path's state
+
+
+_workers: dict[str, _Worker] = {}
+
+
+def _concurrency() -> int:
+    # SQLite has one writer: more concurrent reconciles only queue on its lock
+    return 4 if get_settings().is_sqlite else 20
+
+
+def _paper_reads() -> int:
+    # concurrent paper reads share one read-only transaction (venues.paper.reads): they hold no
+    # connection each and no remote indexer to spare, so the bound of dYdX reads does not apply
+    return _concurrency() if get_settings().is_sqlite else PAPER_READS
+
+
+def lease_ttl() -> timedelta:
+    """How long a lease (and a heartbeat) lasts: the tick interval plus a few seconds."""
+    return timedelta(seconds=get_settings().monitor_interval_seconds + LEASE_GRACE_SECONDS)
+
+
+def _failed(account: Account, cursor: datetime | None, e: BaseException) -> AccountResult:
+    log.warning("monitor: account %s/%s failed: %s", account[0], account[1], type(e).__name__,
+                # an unreachable venue is an expected state, not a bug: no traceback per tick
+                exc_info=not isinstance(e, (TimeoutError, OSError, VenueTemporaryError)))
+    return AccountResult(account[0], account[1], cursor=cursor, error=type(e).__name__)
+
+
+async def _batch(me: _Worker, held: dict[Account, datetime | None], gate: asyncio.Semaphore,
+                 full: bool = True) -> None:
+    """Reconcile `held`: every venue read (concurrently), ONE read of our books for all of them,
+    then every settle (concurrently). Each account is reported and freed as soon as it is done,
+    and its live triggers (from the books just settled) are watched until the next full tick."""
+
+    def finish(result: AccountResult) -> None:
+        me.finished.append(result)
+        account = (result.user, result.network)
+        if result.error is None:
+            me.watch.moved(account, result.cursor)
+        me.inflight.pop(account, None)
+
+    paper = asyncio.Semaphore(_paper_reads())
+
+    async def read(account: Account, cursor: datetime | None) -> AccountRead | None:
+        async with paper if account[1] == Network.PAPER.value else gate:
+            try:
+                return await asyncio.wait_for(read_account(*account, cursor), READ_TIMEOUT_SECONDS)
+            except Exception as e:  # noqa: BLE001 - isolate accounts: count it on the lease, go on
+                finish(_failed(account, cursor, e))
+                return None
+
+    async def settle(r: AccountRead, books: Books) -> None:
+        async with gate:
+            try:
+                result = await asyncio.wait_for(settle_account(r, books), SETTLE_TIMEOUT_SECONDS)
+                me.watch.rewatch(books)  # its rows were synced in place with the venue's read
+                finish(result)
+            except Exception as e:  # noqa: BLE001
+                finish(_failed(r.account, r.since, e))
+
+    if not full:  # the watch's few accounts: each settles as soon as its own read is back
+        async def one(account: Account, cursor: datetime | None) -> None:
+            r = await read(account, cursor)
+            if r is not None:
+                try:
+                    books = await load_books(*account)
+                except Exception as e:  # noqa: BLE001
+                    finish(_failed(account, cursor, e))
+                    return
+                await settle(r, books)
+
+        await asyncio.gather(*(one(a, c) for a, c in held.items()))
+        return
+    reads = [r for r in await asyncio.gather(*(read(a, c) for a, c in held.items())) if r is not None]
+    try:
+        books = await load_books_many([r.account for r in reads])
+    except Exception as e:  # noqa: BLE001 - the database failed: every account of the batch failed
+        for r in reads:
+            finish(_failed(r.account, r.since, e))
+        return
+    await asyncio.gather(*(settle(r, books[r.account]) for r in reads))
+
+
+async def monitor_tick(worker_id: str, *, wait: float | None = None, sweep: bool = True,
+                       ttl: timedelta | None = None) -> TickReport:
+    """Reconcile the accounts `worker_id` owns this tick, concurrently, and sweep stuck signals.
+
+    Args:
+        worker_id: this worker's stable id (one per process).
+        wait: seconds to wait for this tick's reconciles (None: all of them); the rest keep
+            running, keep their leases and are reported by a later tick.
+        sweep: also start `executor.sweep()` (one at a time per worker) for stuck signals.
+        ttl: lease length (default `lease_ttl()`).
+    """
+    ttl = ttl or lease_ttl()
+    me = _workers.setdefault(worker_id, _Worker())
+    report = TickReport(worker_id=worker_id, started_at=utcnow())
+    begun = time.monotonic()
+    now = report.started_at
+    await leases.heartbeat(worker_id, now)
+    workers = await leases.live_workers(now, ttl)
+    accounts = await leases.accounts_to_watch()
+    report.watched = len(accounts)
+    mine = set(leases.share(accounts, workers, worker_id)) | set(me.inflight)
+    held = await leases.claim(worker_id, sorted(mine), ttl, now)
+    me.watch.own(held, now + ttl)  # before anything is released: the watch never acts on a lost lease
+    await leases.release(worker_id, set(held) | set(me.inflight), now)
+    report.owned = len(held)
+    fresh = {a: c for a, c in held.items() if a not in me.inflight}
+    report.busy, report.started = len(held) - len(fresh), len(fresh)
+    if fresh:
+        task = asyncio.get_running_loop().create_task(_batch(me, fresh, asyncio.Semaphore(_concurrency())),
+                                                      name=f"monitor-{worker_id}")
+        me.inflight.update(dict.fromkeys(fresh, task))
+    if sweep and (me.sweep is None or me.sweep.done()):
+        me.sweep = asyncio.get_running_loop().create_task(_sweep(), name="signal-sweep")
+    if fresh:
+        await asyncio.wait([task], timeout=wait)
+    report.results, me.finished = me.finished, []
+    await leases.record(worker_id, [
+        leases.Outcome((r.user, r.network), r.error is None, report.started_at, r.cursor, r.error)
+        for r in report.results])
+    report.seconds = time.monotonic() - begun
+    me.last = report
+    return report
+
+
+async def watch_tick(worker_id: str, *, wait: float | None = 0) -> list[Account]:
+    """The fast path: reconcile at once each held account whose TP/SL trigger the price crossed.
+
+    One shared price read per network (`trigger_watch.market_prices`), compared with the triggers
+    kept from the last full tick; no database query, and no venue call while nothing is crossed.
+    An account whose reconcile is still running is skipped, and nothing starts once the leases
+    of the last full tick are close to running out (the full tick is then what renews them).
+
+    Args:
+        worker_id: this worker's id, the one its full ticks run under.
+        wait: seconds to wait for the reconciles started (None: until done; default: not at all).
+
+    Returns:
+        The accounts whose reconcile was started (a later full tick reports how it went).
+    """
+    me = _workers.get(worker_id)
+    networks = me.watch.networks() if me is not None else set()
+    if me is None or not networks:
+        return []
+    prices = await trigger_watch.market_prices(networks)
+    # decided after the price read: the leases and the running work are as they are now
+    fresh = me.watch.due(prices, busy=me.inflight, now=utcnow(), margin=WATCH_LEASE_MARGIN)
+    if not fresh:
+        return []
+    task = asyncio.get_running_loop().create_task(
+        _batch(me, fresh, asyncio.Semaphore(_concurrency()), full=False), name=f"watch-{worker_id}")
+    me.inflight.update(dict.fromkeys(fresh, task))
+    if wait != 0:
+        await asyncio.wait([task], timeout=wait)
+    return list(fresh)
+
+
+async def _sweep() -> list[int]:
+    try:
+        return await executor.sweep()
+    except Exception:  # noqa: BLE001 - the next tick sweeps again
+        log.exception("monitor: signal sweep failed")
+        return []
+
+
+async def stop(worker_id: str, timeout: float = 5.0) -> None:
+    """Let in-flight reconciles finish (up to `timeout`), cancel the rest, give up the leases."""
+    me = _workers.pop(worker_id, None)
+    if me is None:
+        return
+    tasks = [*set(me.inflight.values()), *([me.sweep] if me.sweep else [])]
+    pending = [t for t in tasks if not t.done()]
+    if pending:
+        _, late = await asyncio.wait(pending, timeout=timeout)
+        for task in late:
+            task.cancel()
+        await asyncio.gather(*late, return_exceptions=True)
+    try:
+        await leases.retire(worker_id, utcnow())
+    except Exception:  # noqa: BLE001 - the leases then simply expire
+        log.warning("monitor: could not release the leases of %s; they expire by themselves", worker_id)
+
+
+def last_tick(worker_id: str | None = None) -> TickReport | None:
+    """The latest tick report of `worker_id` (default: the latest of any worker in this process)."""
+    if worker_id is not None:
+        worker = _workers.get(worker_id)
+        return worker.last if worker else None
+    reports = [w.last for w in _workers.values() if w.last is not None]
+    return max(reports, key=lambda r: r.started_at, default=None)
+
+
+__all__ = [
+    "AccountResult",
+    "TickReport",
+    "last_tick",
+    "lease_ttl",
+    "monitor_tick",
+    "read_account",
+    "reconcile_account",
+    "settle_account",
+    "stop",
+    "watch_tick",
+]
