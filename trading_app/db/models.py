@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import BigInteger, Column, Index, Text, UniqueConstraint, text
+from sqlalchemy import BigInteger, Column, Index, Integer, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from trading_app.db.types import Money, UTCDateTime, utcnow
@@ -48,6 +48,8 @@ class User(SQLModel, table=True):
     telegram_token_set_at: datetime | None = _time(nullable=True)
     telegram_chat_id_enc: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     telegram_chat_id_set_at: datetime | None = _time(nullable=True)
+    # the last repair order's sequence number: client ids for orders past a signal's own attempts
+    repair_seq: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, server_default="0"))
     created_at: datetime = _time()
 
 
@@ -96,6 +98,9 @@ class TradingAccount(SQLModel, table=True):
     daily_loss_limit_usd: Decimal | None = _money(nullable=True)
     slippage_pct: Decimal = _money(default=Decimal("1"))
     same_market_policy: str = Field(default="reject", max_length=16)
+    # bumped by every change of network, subaccount or credentials: a cached venue of an older
+    # version is rebuilt before its next use, in every worker
+    venue_version: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
     updated_at: datetime = _time()
 
 
@@ -107,6 +112,8 @@ class Signal(SQLModel, table=True):
         UniqueConstraint("user_address", "dedupe_key", name="uq_signals_user_dedupe"),
         Index("ix_signals_user_received", "user_address", "received_at"),
         Index("ix_signals_status", "status"),
+        # executions of one trader's market run in arrival order: the claim looks for earlier ones
+        Index("ix_signals_user_market_status", "user_address", "market", "status"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -201,6 +208,8 @@ class Order(SQLModel, table=True):
     good_til_block_time: int | None = Field(default=None)
     venue_order_id: str | None = Field(default=None, max_length=64)
     tx_hash: str | None = Field(default=None, max_length=80)
+    # a stateful placement not seen committed by this chain height never will be (mempool TTL)
+    commit_by: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
     status: str = Field(max_length=20)
     filled_size: Decimal = _money(default=Decimal(0))
     avg_fill_price: Decimal | None = _money(nullable=True)

@@ -62,6 +62,9 @@ class OrderRef:
     good_til_block_time: int | None = None  # unix seconds
     venue_order_id: str = ""  # dYdX indexer order UUID; paper order id
     tx_hash: str = ""
+    # stateful placements: not seen committed by this chain height, the tx never will be
+    # (the mempool's TTL); short-term orders have `good_til_block` instead
+    commit_by: int | None = None
 
 
 @dataclass(frozen=True)
@@ -211,7 +214,24 @@ class Venue(abc.ABC):
 
     @abc.abstractmethod
     async def order_status(self, ref: OrderRef) -> OrderReport:
-        """Return the venue's view of one order (PENDING while it is not yet visible)."""
+        """Return what the venue guarantees about one order, never a guess.
+
+        A final status (FILLED, CANCELED, EXPIRED, REJECTED) is returned only once the venue
+        guarantees it: the order can no longer fill, and `filled` is everything it ever will
+        fill. While its fate is open (not visible yet, a short-term order before its
+        good-til-block has passed and been indexed, a stateful tx not yet committed) the answer
+        is PENDING: the order is in doubt, and the caller waits or asks again. An absence (a
+        404, a timeout) is never read as a final status.
+
+        The report's `ref` may carry more than the ref passed in (a good-til-block bound, a
+        commit deadline, a tx hash): the caller stores it and passes it back next time.
+
+        Raises:
+            OrderNotFound: only when the venue guarantees the order does not exist and never
+                will under this placement (paper: no such order; dYdX: a stateful tx not
+                committed by its `commit_by` height). The same client id may then be sent again.
+            VenueTemporaryError: the venue cannot be asked now (decides nothing).
+        """
 
     @abc.abstractmethod
     async def fills(self, market: str | None = None, since: datetime | None = None) -> list[Fill]:

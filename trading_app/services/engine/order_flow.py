@@ -201,7 +201,14 @@ def _changes(current: Order, ref: OrderRef | None, report: OrderReport | None,
     if ref is not None:
         changes.update(order_flags=ref.order_flags, clob_pair_id=ref.clob_pair_id, subaccount=ref.subaccount,
                        good_til_block=ref.good_til_block, good_til_block_time=ref.good_til_block_time,
-                       venue_order_id=ref.venue_order_id or None, tx_hash=ref.tx_hash or None)
+                       venue_order_id=ref.venue_order_id or None, tx_hash=ref.tx_hash or None,
+                       commit_by=ref.commit_by)
+    elif report is not None:
+        # what the venue learnt about the order (a good-til-block bound, a commit deadline, its
+        # indexer id) is kept for the next question; an empty field never erases a stored one
+        learnt = {"good_til_block": report.ref.good_til_block, "commit_by": report.ref.commit_by,
+                  "venue_order_id": report.ref.venue_order_id or None, "tx_hash": report.ref.tx_hash or None}
+        changes.update({k: v for k, v in learnt.items() if v is not None and getattr(current, k) != v})
     if report is not None:
         target = report.status.value
         if target != now and can_transition(ORDER, now, target):
@@ -229,7 +236,7 @@ def ref_of(row: Order) -> OrderRef:
         client_id=row.client_id, market=row.market, order_type=OrderType(row.order_type),
         order_flags=row.order_flags, clob_pair_id=row.clob_pair_id, subaccount=row.subaccount,
         good_til_block=row.good_til_block, good_til_block_time=row.good_til_block_time,
-        venue_order_id=row.venue_order_id or "", tx_hash=row.tx_hash or "",
+        venue_order_id=row.venue_order_id or "", tx_hash=row.tx_hash or "", commit_by=row.commit_by,
     )
 
 
