@@ -8,7 +8,13 @@ from hypothesis import strategies as st
 
 from trading_app.domain.enums import OrderRole
 from trading_app.domain.errors import ClientIdOverflow
-from trading_app.domain.ids import SIGNAL_ID_LIMIT, client_id_for, decode_client_id
+from trading_app.domain.ids import (
+    SIGNAL_ID_LIMIT,
+    client_id_for,
+    decode_client_id,
+    is_repair_id,
+    repair_client_id,
+)
 
 ROLES = list(OrderRole)
 
@@ -47,7 +53,7 @@ def test_ids_at_the_top_of_the_range_are_unique_and_fit() -> None:
     top = SIGNAL_ID_LIMIT - 1
     ids = {client_id_for(s, r, a) for s in range(top - 500, top + 1) for r in ROLES for a in range(4)}
     assert len(ids) == 501 * 16
-    assert max(ids) == 2**32 - 1
+    assert max(ids) == 2**31 - 1  # the top bit belongs to repair ids
 
 
 @pytest.mark.parametrize("signal_id", [SIGNAL_ID_LIMIT, SIGNAL_ID_LIMIT + 1, 2**40])
@@ -81,3 +87,22 @@ def test_decode_inverts_the_derivation(signal_id: int, role: OrderRole, attempt:
 def test_decode_refuses_ids_we_never_derive(client_id: int) -> None:
     with pytest.raises(ValueError):
         decode_client_id(client_id)
+
+
+def test_repair_ids_never_meet_signal_ids() -> None:
+    signal_ids = {client_id_for(s, r, a) for s in (1, 2, SIGNAL_ID_LIMIT - 1) for r in ROLES for a in range(4)}
+    repairs = {repair_client_id(n) for n in (1, 2, 3, 2**31 - 1)}
+    assert not signal_ids & repairs
+    assert all(is_repair_id(c) for c in repairs) and not any(is_repair_id(c) for c in signal_ids)
+    assert max(repairs) == 2**32 - 1
+
+
+@pytest.mark.parametrize("sequence", [0, -1, 2**31, True])
+def test_a_repair_sequence_out_of_range_is_refused(sequence: int) -> None:
+    with pytest.raises((ValueError, ClientIdOverflow)):
+        repair_client_id(sequence)
+
+
+def test_a_repair_id_does_not_decode_as_a_signal() -> None:
+    with pytest.raises(ValueError):
+        decode_client_id(repair_client_id(7))

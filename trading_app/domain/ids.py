@@ -3,14 +3,18 @@
 dYdX identifies an order by (subaccount, client id, order flags, clob pair) and a client id
 is a uint32. We pack our ids into it:
 
-    client_id = signal_id << 4 | role_code << 2 | attempt
+    client_id = signal_id << 4 | role_code << 2 | attempt          (top bit 0)
+    client_id = 1 << 31 | repair_seq                               (top bit 1)
 
-- `signal_id` (1 .. 2**28 - 1) is the `signals` row id, unique across all users;
+- `signal_id` (1 .. 2**27 - 1) is the `signals` row id, unique across all users;
 - `role_code` (2 bits) says which order of the signal it is (entry, stop-loss, ...);
 - `attempt` (0 .. 3) lets the monitor re-place a protection order that the venue removed,
   under a new id, without ever colliding with the first one.
+- past a signal's four attempts (a flatten that keeps finding no liquidity, a stop the venue keeps
+  dropping), orders take *repair* ids: the top bit set and a per-user sequence number
+  (`users.repair_seq`, 1 .. 2**31 - 1), so a re-placement never runs out of fresh ids.
 
-Ids are never wrapped: after 2**28 - 1 signals the derivation raises `ClientIdOverflow`.
+Ids are never wrapped: after 2**27 - 1 signals the derivation raises `ClientIdOverflow`.
 Wrapping would reuse the id of an old order of possibly the same user, which the
 `orders` / `paper_orders` unique constraints (and dYdX's "previously cancelled" checks)
 would refuse, so an explicit failure is the honest outcome. Signal id 0 is refused because
@@ -27,7 +31,9 @@ from trading_app.domain.errors import ClientIdOverflow
 ROLE_BITS = 2
 ATTEMPT_BITS = 2
 MAX_ATTEMPT = (1 << ATTEMPT_BITS) - 1
-SIGNAL_ID_LIMIT = 1 << (32 - ROLE_BITS - ATTEMPT_BITS)  # 2**28: first signal id that no longer fits
+# the top bit marks repair ids, so signal ids keep 27 bits
+SIGNAL_ID_LIMIT = 1 << (31 - ROLE_BITS - ATTEMPT_BITS)  # 2**27: first signal id that no longer fits
+REPAIR_BIT = 1 << 31
 
 # The codes are part of every stored client id: never renumber them
 ROLE_CODES = MappingProxyType(
@@ -40,7 +46,7 @@ def client_id_for(signal_id: int, role: OrderRole, attempt: int = 0) -> int:
     """Return the venue client id of one order of one signal.
 
     Args:
-        signal_id: The `signals` row id (1 .. 2**28 - 1).
+        signal_id: The `signals` row id (1 .. 2**27 - 1).
         role: Why the order exists.
         attempt: 0 for the first placement, up to 3 for re-placements.
 
@@ -48,7 +54,7 @@ def client_id_for(signal_id: int, role: OrderRole, attempt: int = 0) -> int:
         A uint32 with 0 < id < 2**32, the same for the same arguments forever.
 
     Raises:
-        ClientIdOverflow: `signal_id` is 2**28 or more.
+        ClientIdOverflow: `signal_id` is 2**27 or more.
         ValueError: a non-positive signal id or an attempt outside 0..3.
     """
     if isinstance(signal_id, bool) or not isinstance(signal_id, int) or signal_id < 1:
@@ -58,6 +64,28 @@ def client_id_for(signal_id: int, role: OrderRole, attempt: int = 0) -> int:
     if isinstance(attempt, bool) or not isinstance(attempt, int) or not 0 <= attempt <= MAX_ATTEMPT:
         raise ValueError(f"attempt must be 0..{MAX_ATTEMPT}, got {attempt!r}")
     return signal_id << (ROLE_BITS + ATTEMPT_BITS) | ROLE_CODES[role] << ATTEMPT_BITS | attempt
+
+
+def repair_client_id(sequence: int) -> int:
+    """Return the client id of a repair order (an order past its signal's own attempts).
+
+    Args:
+        sequence: the user's repair sequence number after taking one (1 .. 2**31 - 1).
+
+    Raises:
+        ClientIdOverflow: the user has used up 2**31 - 1 repair ids.
+        ValueError: a non-positive sequence number.
+    """
+    if isinstance(sequence, bool) or not isinstance(sequence, int) or sequence < 1:
+        raise ValueError(f"repair sequence must be a positive integer, got {sequence!r}")
+    if sequence >= REPAIR_BIT:
+        raise ClientIdOverflow(f"repair sequence {sequence} does not fit a 32-bit client id")
+    return REPAIR_BIT | sequence
+
+
+def is_repair_id(client_id: int) -> bool:
+    """Whether `client_id` is a repair id (not derived from a signal)."""
+    return bool(client_id & REPAIR_BIT)
 
 
 def decode_client_id(client_id: int) -> tuple[int, OrderRole, int]:
@@ -72,6 +100,8 @@ def decode_client_id(client_id: int) -> tuple[int, OrderRole, int]:
     """
     if not 0 < client_id < 1 << 32:
         raise ValueError(f"client id must be a uint32 above 0, got {client_id}")
+    if is_repair_id(client_id):
+        raise ValueError(f"client id {client_id} is a repair id: look its order up")
     signal_id = client_id >> (ROLE_BITS + ATTEMPT_BITS)
     if signal_id == 0:
         raise ValueError(f"client id {client_id} was not derived from a signal")

@@ -1,4 +1,10 @@
-"""The entry order of a position: sent once under its client id, followed until it finishes."""
+"""The entry order of a position: sent once under its client id, followed until the venue says.
+
+The entry's fate is the venue's to tell (`Venue.order_status` answers only what it guarantees).
+A wait that runs out decides nothing: a market entry still in doubt raises `EntryInDoubt`, the
+signal stays EXECUTING, and the next attempt (the sweep) asks the venue again; a fill that comes
+late is applied then, and the position is protected at once.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +14,8 @@ from datetime import timedelta
 from trading_app.db.models import Order, Position
 from trading_app.db.types import utcnow
 from trading_app.domain.enums import OrderStatus, OrderType, Side
+from trading_app.domain.lifecycle import ORDER, is_terminal
 from trading_app.services.engine.order_flow import (
-    FILL_WAIT_SECONDS,
     OrderPlan,
     apply_report,
     first_report,
@@ -21,7 +27,8 @@ from trading_app.services.engine.order_flow import (
     wait_until_done,
 )
 from trading_app.services.engine.trader import Trader
-from trading_app.venues.base import MarketSpec, OrderRef, OrderReport
+from trading_app.settings import get_settings
+from trading_app.venues.base import OrderRef, OrderReport
 from trading_app.venues.errors import OrderNotFound
 
 log = logging.getLogger(__name__)
@@ -29,14 +36,19 @@ log = logging.getLogger(__name__)
 LIMIT_TTL_SECONDS = 24 * 3600
 # an entry row this old was written by an earlier attempt (a crash, a takeover)
 RESUME_AFTER = timedelta(seconds=3)
-# a short-term dYdX order lives at most ~40 blocks: past this an unknown entry is never resent
-ENTRY_RESEND_WINDOW = timedelta(seconds=30)
+# how long one execution follows a market entry whose fate the venue has not told yet; a dYdX
+# short-term order is settled once the chain passes its good-til-block (<= 40 blocks) and the
+# indexer has caught up; the claim is kept fresh meanwhile
+ENTRY_TRUTH_WAIT_SECONDS = 120.0
+LIMIT_FIRST_WAIT_SECONDS = 2.0
 
 
-async def place_entry(trader: Trader, position: Position, plan: OrderPlan, spec: MarketSpec) -> Order:
-    """Send the entry (idempotently) and wait for it to finish."""
-    row, ref, report = await send_entry(trader, position, plan)
-    return await follow_entry(trader, row, plan, ref, report)
+class EntryInDoubt(Exception):
+    """The entry's outcome is not known yet: nothing is decided, the signal is resumed later."""
+
+    def __init__(self, message: str, position_id: int | None) -> None:
+        super().__init__(message)
+        self.position_id = position_id
 
 
 async def send_entry(
@@ -53,9 +65,11 @@ async def send_entry(
             signal_id=position.signal_id or 0, attempt=0, plan=plan,
         )
     if row.status == OrderStatus.PENDING.value and utcnow() - row.created_at > RESUME_AFTER:
-        row = await _recover_entry(trader, row)
-    if row.status != OrderStatus.PENDING.value:
-        return row, None, None
+        row, resend = await _recover_entry(trader, row)
+        if not resend:
+            return row, None, None
+    elif row.status != OrderStatus.PENDING.value or row.venue_order_id or row.good_til_block or row.commit_by:
+        return row, None, None  # sent before: follow it, never send it twice
     sent = row
     if plan.order_type is OrderType.LIMIT:
         ref = await send_with_retries(lambda: trader.venue.place_limit_order(
@@ -71,33 +85,45 @@ async def send_entry(
 async def follow_entry(
     trader: Trader, row: Order, plan: OrderPlan, ref: OrderRef | None, report: OrderReport | None
 ) -> Order:
-    """Commit what `send_entry` learnt, then poll until the entry finishes (a limit entry: 2 s)."""
+    """Commit what `send_entry` learnt, then follow the entry until the venue settles it.
+
+    A limit entry is followed briefly (it may rest for a day; the monitor follows it after
+    that). A market entry is followed until the venue tells its fate.
+
+    Raises:
+        EntryInDoubt: a market entry whose fate the venue has not told within the wait.
+    """
     if ref is not None or report is not None:
         row = await settle(row, ref, report)
-    timeout = 2.0 if plan.order_type is OrderType.LIMIT else FILL_WAIT_SECONDS
-    return await wait_until_done(trader.venue, row, timeout, first_delay=0.05 if report is not None else 0.0)
+    first_delay = 0.05 if report is not None else 0.0
+    if plan.order_type is OrderType.LIMIT:
+        return await wait_until_done(trader.venue, row, LIMIT_FIRST_WAIT_SECONDS, first_delay=first_delay)
+    row = await wait_until_done(trader.venue, row, ENTRY_TRUTH_WAIT_SECONDS, first_delay=first_delay,
+                                keep=trader.keep_claim)
+    if not is_terminal(ORDER, row.status):
+        raise EntryInDoubt(f"the venue has not settled entry order {row.client_id} yet; it is followed until "
+                           "it does", row.position_id)
+    return row
 
 
-async def _recover_entry(trader: Trader, row: Order) -> Order:
-    """An entry committed by an earlier attempt: did it reach the venue?
+async def _recover_entry(trader: Trader, row: Order) -> tuple[Order, bool]:
+    """An entry committed by an earlier attempt: what does the venue guarantee about it?
 
-    Resending the same client id is safe only while the first copy could still be live: a
-    dYdX short-term order's id is free again once its good-til-block has passed, and a
-    resend then would be a second order. So a known order is followed, an unknown young one
-    is resent, and an unknown old one is given up (EXPIRED: the signal fails, visibly).
+    Returns the row brought up to date, and whether it may be sent now. Only a venue's
+    guarantee that the order does not exist (`OrderNotFound`) allows sending it; an alert too
+    old to trade by then is given up instead (EXPIRED: the signal fails, visibly). Anything
+    else is followed as it is.
     """
     try:
         report = await trader.venue.order_status(ref_of(row))
     except OrderNotFound:
-        report = None
-    if report is not None and (report.status is not OrderStatus.PENDING or report.filled > 0):
-        return await apply_report(row, report)
-    if utcnow() - row.created_at <= ENTRY_RESEND_WINDOW:
-        return row
-    log.warning("entry %s: unknown to the venue %s after it was recorded; not resent", row.id,
-                utcnow() - row.created_at)
-    expired = OrderReport(ref=ref_of(row), status=OrderStatus.EXPIRED, side=Side(row.side), size=row.size)
-    return await apply_report(row, expired)
+        age = utcnow() - (row.created_at)
+        if age <= timedelta(seconds=get_settings().webhook_max_lag_seconds):
+            return row, True
+        log.warning("entry %s: never reached the venue and is %s old; not sent", row.id, age)
+        expired = OrderReport(ref=ref_of(row), status=OrderStatus.EXPIRED, side=Side(row.side), size=row.size)
+        return await apply_report(row, expired), False
+    return await apply_report(row, report), False
 
 
-__all__ = ["follow_entry", "place_entry", "send_entry"]
+__all__ = ["ENTRY_TRUTH_WAIT_SECONDS", "EntryInDoubt", "follow_entry", "send_entry"]

@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from sqlalchemy.exc import IntegrityError
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from trading_app.db.engine import session_scope
 from trading_app.db.models import ACTIVE_POSITION_STATUSES, Order, Position, Signal, TradingAccount
@@ -28,12 +27,21 @@ from trading_app.domain.intents import AccountFacts, Intent, RiskLimits
 from trading_app.domain.lifecycle import ORDER, is_terminal
 from trading_app.domain.risk import build_intent, validate_protection
 from trading_app.domain.signals import ParsedSignal
-from trading_app.services.engine.entry_order import follow_entry, send_entry
-from trading_app.services.engine.order_flow import OrderPlan, new_row, settle_in
-from trading_app.services.engine.protection import flatten, protect
-from trading_app.services.engine.trader import Finish, Trader, change_position_in, update_position
+from trading_app.services.engine.closing import flatten
+from trading_app.services.engine.entry_order import EntryInDoubt, follow_entry, send_entry
+from trading_app.services.engine.order_flow import (
+    OrderPlan,
+    apply_report,
+    cancel_and_report,
+    differs_from,
+    new_row,
+    wait_until_done,
+)
+from trading_app.services.engine.outcomes import SignalEnd
+from trading_app.services.engine.protection import Opening, protect
+from trading_app.services.engine.trader import Trader, change_position_in
 from trading_app.services.notify import messages
-from trading_app.venues.base import MarketSpec, OrderRef, OrderReport
+from trading_app.venues.base import MarketSpec
 
 log = logging.getLogger(__name__)
 
@@ -93,17 +101,19 @@ async def _account_facts(trader: Trader, stored: StoredFacts | None) -> AccountF
 
 async def open_position(
     trader: Trader, signal: Signal, parsed: ParsedSignal, *, side: PositionSide | None = None,
-    resume: Position | None = None, stored: StoredFacts | None = None, finish: Finish | None = None,
+    resume: Position | None = None, stored: StoredFacts | None = None, end: SignalEnd | None = None,
 ) -> Position:
     """Open (or continue opening) the position of `signal`: entry, then SL, then TP.
 
     The position and its entry order are committed in one transaction before the entry is
     sent. `stored` are facts the caller read in this execution (else they are read here);
-    `finish` joins the transaction that marks the position OPEN.
+    `end` joins the transaction that settles the position (OPEN, or FAILED when the entry did
+    not fill).
 
     Raises:
         RiskRejected: the entry was refused before anything was sent.
-        VenueError: the venue failed before the entry filled (nothing is left open).
+        EntryInDoubt: the venue has not settled a market entry yet (nothing is decided).
+        VenueError: the venue failed before the entry was sent (nothing is left open).
     """
     spec = await trader.venue.market(parsed.market)
     if resume is None:
@@ -117,16 +127,20 @@ async def open_position(
             # another signal opened this market at the same moment: the unique index decided
             raise RiskRejected(RejectReason.POSITION_EXISTS,
                                f"a {intent.market} position is already open") from None
-        return await _after_entry(trader, position, plan, spec, entry, finish, known_new=True)
+        return await _after_entry(trader, position, plan, spec, entry, end, known_new=True)
     position = resume
     if position.status != PositionStatus.OPENING.value:
         return position  # already past the entry: nothing left for the signal to do
-    async with session_scope() as session:
-        entry = next(o for o in await orders_of(session, trader.user, position.id or 0)
-                     if o.role == OrderRole.ENTRY.value)
+    entry = await _entry_of(trader, position)
     plan = OrderPlan(OrderRole.ENTRY, OrderType(entry.order_type), PositionSide(position.side).entry_side,
                      entry.size, price=entry.price)
-    return await _after_entry(trader, position, plan, spec, entry, finish, known_new=False)
+    return await _after_entry(trader, position, plan, spec, entry, end, known_new=False)
+
+
+async def _entry_of(trader: Trader, position: Position) -> Order:
+    async with session_scope() as session:
+        return next(o for o in await orders_of(session, trader.user, position.id or 0)
+                    if o.role == OrderRole.ENTRY.value)
 
 
 async def _insert_opening(
@@ -149,54 +163,33 @@ async def _insert_opening(
 
 async def _after_entry(
     trader: Trader, position: Position, plan: OrderPlan, spec: MarketSpec, entry: Order,
-    finish: Finish | None, *, known_new: bool,
+    end: SignalEnd | None, *, known_new: bool,
 ) -> Position:
     row, ref, report = await send_entry(trader, position, plan, entry)
+    opening = Opening(entry=row, end=end)
     if report is not None and is_terminal(ORDER, report.status.value):
         # the venue already answered: its answer is committed with the next step
-        pending: tuple[OrderRef | None, OrderReport] | None = (ref, report)
+        opening.entry_ref, opening.entry_report = ref, report
         filled, avg, fee = report.filled, report.avg_fill_price, report.fee
     else:
         row = await follow_entry(trader, row, plan, ref, report)
+        opening.entry = row
         if not is_terminal(ORDER, row.status) and row.status != OrderStatus.PARTIALLY_FILLED.value:
             return position  # a resting limit entry: the monitor protects it when it fills
-        pending, filled, avg, fee = None, row.filled_size, row.avg_fill_price, row.fee
-    pid = position.id or 0
-
-    async def entry_done(session: AsyncSession) -> None:
-        if pending is not None:
-            await settle_in(session, row, ref=pending[0], report=pending[1])
-
+        filled, avg, fee = row.filled_size, row.avg_fill_price, row.fee
     if filled <= 0:
-        async with session_scope() as session:
-            await entry_done(session)
-            return await change_position_in(session, trader, pid, expect=position.status,
-                                            status=PositionStatus.FAILED, closed_at=utcnow())
+        return await _entry_failed(trader, position, opening)
     fill_price = avg or spec.oracle_price
-    sized: dict[str, object] = {"size": filled, "entry_price": fill_price, "fees": fee}
+    opening.sized = {"size": filled, "entry_price": fill_price, "fees": fee}
     try:  # the fill may have slipped past a protection level: then it cannot be placed as asked
         validate_protection(PositionSide(position.side), fill_price, position.sl_price, position.tp_price)
     except RiskRejected as e:
         async with session_scope() as session:
-            await entry_done(session)
-            position = await change_position_in(session, trader, pid, **sized)
+            position = await opening.record_in(session, trader, position)
         return await flatten(trader, position, spec, CloseReason.PROTECTION_FAILED,
                              failed_order="stop-loss" if "stop" in e.reason.value else "take-profit",
-                             detail=str(e))
-
-    async def before(session: AsyncSession) -> Position:
-        # the entry's fill and the position's size are committed with the SL/TP rows
-        await entry_done(session)
-        return await change_position_in(session, trader, pid, **sized)
-
-    async def after(session: AsyncSession) -> Position:
-        opened = await change_position_in(session, trader, pid, expect=PositionStatus.OPENING.value,
-                                          status=PositionStatus.OPEN)
-        if finish is not None:
-            await finish(session, opened)
-        return opened
-
-    position = await protect(trader, position, spec, before=before, after=after, known_new=known_new)
+                             detail=str(e), end=end)
+    position = await protect(trader, position, spec, opening=opening, known_new=known_new)
     if position.status != PositionStatus.OPEN.value:
         return position  # flattened
     trader.tell(messages.PositionOpened(network=trader.network, market=position.market, side=position.side,
@@ -205,29 +198,53 @@ async def _after_entry(
     return position
 
 
+async def _entry_failed(trader: Trader, position: Position, opening: Opening) -> Position:
+    """The venue settled the entry without a fill: the position never opened (one commit with the
+    entry's final state and the signal's end)."""
+    async with session_scope() as session:
+        await opening.record_in(session, trader, position)
+        failed = await change_position_in(session, trader, position.id or 0, expect=position.status,
+                                          status=PositionStatus.FAILED, closed_at=utcnow())
+        if opening.end is not None:
+            await opening.end.commit_in(session, failed)
+    return failed
+
+
 async def close_position_for(
-    trader: Trader, position: Position, reason: CloseReason, *, signal_id: int | None = None,
-    finish: Finish | None = None,
+    trader: Trader, position: Position, reason: CloseReason, *, end: SignalEnd | None = None,
 ) -> Position:
     """Flatten a live position at market and close its books (its TP/SL are cancelled).
 
-    A position still OPENING (a resting limit entry) has its entry cancelled instead.
-    `finish` joins the transaction that closes the books.
+    A position still OPENING (a resting limit entry) has its entry cancelled first; whatever the
+    venue then says the entry filled is flattened (nothing filled: the position never opened).
+    `end` joins the transaction that settles the position.
+
+    Raises:
+        EntryInDoubt: the entry's outcome is not settled by the venue yet (nothing is decided).
     """
     spec = await trader.venue.market(position.market)
     if position.status == PositionStatus.OPENING.value:
-        from trading_app.services.engine.order_flow import cancel_quietly
-
-        async with session_scope() as session:
-            orders = await orders_of(session, trader.user, position.id or 0)
-        for order in orders:
-            await cancel_quietly(trader.venue, order)
-        if position.size <= 0:
-            return await update_position(trader, position.id or 0, status=PositionStatus.FAILED, closed_at=utcnow())
-        position = await update_position(trader, position.id or 0, status=PositionStatus.OPEN)
+        position = await _cancel_entry(trader, position, spec, end)
     if position.status in (PositionStatus.CLOSED.value, PositionStatus.FAILED.value):
         return position
-    return await flatten(trader, position, spec, reason, finish=finish)
+    return await flatten(trader, position, spec, reason, end=end)
+
+
+async def _cancel_entry(trader: Trader, position: Position, spec: MarketSpec, end: SignalEnd | None) -> Position:
+    entry = await _entry_of(trader, position)
+    _, report = await cancel_and_report(trader.venue, entry)
+    if report is not None and differs_from(entry, report):
+        entry = await apply_report(entry, report)
+    entry = await wait_until_done(trader.venue, entry, keep=trader.keep_claim)
+    if not is_terminal(ORDER, entry.status):
+        raise EntryInDoubt(f"the entry of position {position.id} is not settled by the venue yet", position.id)
+    opening = Opening(entry=entry, end=end)
+    if entry.filled_size <= 0:
+        return await _entry_failed(trader, position, opening)
+    async with session_scope() as session:
+        return await change_position_in(
+            session, trader, position.id or 0, expect=position.status, status=PositionStatus.OPEN,
+            size=entry.filled_size, entry_price=entry.avg_fill_price or spec.oracle_price, fees=entry.fee)
 
 
 async def close_all(trader: Trader) -> list[Position]:

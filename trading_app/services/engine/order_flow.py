@@ -20,14 +20,14 @@ from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from trading_app.db.engine import autocommit_scope, session_scope
-from trading_app.db.models import Order
+from trading_app.db.models import Order, User
 from trading_app.db.trading import order_by_client_id
 from trading_app.db.types import utcnow
 from trading_app.domain.enums import OrderRole, OrderStatus, OrderType, Side
-from trading_app.domain.ids import client_id_for
+from trading_app.domain.ids import MAX_ATTEMPT, client_id_for, repair_client_id
 from trading_app.domain.lifecycle import ORDER, can_transition, is_terminal
 from trading_app.venues.base import OrderRef, OrderReport, Venue
-from trading_app.venues.errors import OrderRejected, VenueError, VenueTemporaryError
+from trading_app.venues.errors import OrderNotFound, OrderRejected, VenueError, VenueTemporaryError
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +118,43 @@ def new_row(
     """The PENDING row for `plan`, not yet added: the caller commits it with its other writes."""
     client_id = client_id_for(signal_id, plan.role, attempt)
     return _row(user, network, market, position_id, signal_id, client_id, plan)
+
+
+async def new_row_in(
+    session: AsyncSession, *, user: str, network: str, market: str, position_id: int | None, signal_id: int,
+    attempt: int, plan: OrderPlan,
+) -> Order:
+    """`new_row`, also past the signal's own attempts (or with no signal): then the row takes a
+    fresh repair id from the user's sequence, in the caller's transaction."""
+    if signal_id and attempt <= MAX_ATTEMPT:
+        return new_row(user=user, network=network, market=market, position_id=position_id,
+                       signal_id=signal_id, attempt=attempt, plan=plan)
+    taken = await session.execute(
+        update(User).where(col(User.address) == user).values(repair_seq=User.repair_seq + 1)
+        .returning(User.repair_seq).execution_options(synchronize_session=False))
+    return _row(user, network, market, position_id, signal_id, repair_client_id(int(taken.scalar_one())), plan)
+
+
+def is_sent(row: Order) -> bool:
+    """Whether the row says its order reached the venue (it carries the venue's reference)."""
+    return bool(row.venue_order_id or row.tx_hash or row.commit_by or row.good_til_block
+                or row.good_til_block_time)
+
+
+async def forget_sent(row: Order) -> Order:
+    """The venue guarantees this PENDING order does not exist (`OrderNotFound`): clear what said it
+    was sent, so whoever needs it sends it again under the same client id."""
+    async with autocommit_scope() as session:
+        fresh = await session.execute(
+            update(Order)
+            .where(col(Order.id) == row.id, col(Order.user_address) == row.user_address,
+                   col(Order.status) == OrderStatus.PENDING.value)
+            .values(tx_hash=None, commit_by=None, good_til_block=None, good_til_block_time=None,
+                    venue_order_id=None, updated_at=utcnow())
+            .returning(Order)
+            .execution_options(synchronize_session=False, populate_existing=True)
+        )
+        return fresh.scalars().first() or row
 
 
 def _row(
@@ -246,11 +283,16 @@ async def apply_report(row: Order, report: OrderReport) -> Order:
 
 
 async def wait_until_done(
-    venue: Venue, row: Order, timeout: float = FILL_WAIT_SECONDS, *, first_delay: float = 0.0
+    venue: Venue, row: Order, timeout: float = FILL_WAIT_SECONDS, *, first_delay: float = 0.0,
+    keep: Callable[[], Awaitable[bool]] | None = None,
 ) -> Order:
-    """Poll an immediate order until the venue reports it finished (or `timeout` passes).
+    """Poll an order until the venue reports it finished, or `timeout` passes (which decides
+    nothing: the row keeps whatever the venue last guaranteed).
 
-    `first_delay` waits before the first poll (the caller has just read the status itself).
+    Args:
+        first_delay: wait before the first poll (the caller has just read the status itself).
+        keep: called between polls to keep the caller's claim alive; the wait ends early when it
+            answers False (another worker took over).
     """
     deadline = asyncio.get_running_loop().time() + timeout
     delay = 0.05
@@ -259,14 +301,34 @@ async def wait_until_done(
     while not is_terminal(ORDER, row.status):
         try:
             report = await venue.order_status(ref_of(row))
-            row = await apply_report(row, report)
+            if differs_from(row, report):
+                row = await apply_report(row, report)
+        except OrderNotFound:
+            return row  # the venue guarantees it does not exist: the caller decides what to send
         except VenueTemporaryError:
             log.warning("order %s: status unavailable, will ask again", row.id)
         if is_terminal(ORDER, row.status) or asyncio.get_running_loop().time() >= deadline:
             return row
+        if keep is not None and not await keep():
+            return row
         await asyncio.sleep(delay)
         delay = min(delay * 2, 1.0)
     return row
+
+
+def differs_from(row: Order, report: OrderReport) -> bool:
+    """Whether the venue's report says something the row does not (status, fills, or what its
+    reference learnt)."""
+    learnt = report.ref
+    return (
+        report.status.value != row.status
+        or report.filled != row.filled_size
+        or report.fee != row.fee
+        or report.avg_fill_price != row.avg_fill_price
+        or (learnt.good_til_block is not None and learnt.good_til_block != row.good_til_block)
+        or (learnt.commit_by is not None and learnt.commit_by != row.commit_by)
+        or (bool(learnt.tx_hash) and learnt.tx_hash != row.tx_hash)
+    )
 
 
 async def cancel_quietly(venue: Venue, row: Order) -> bool:

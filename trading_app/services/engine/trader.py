@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -15,12 +14,8 @@ from trading_app.db.models import Position, TradingAccount
 from trading_app.db.trading import get_position
 from trading_app.db.types import utcnow
 from trading_app.domain.lifecycle import POSITION, transition
+from trading_app.services.engine.claims import Claim
 from trading_app.venues.base import Venue
-
-# extra writes a caller adds to one of the engine's transactions
-Write = Callable[[AsyncSession], Awaitable[object]]
-# the caller's own record of a settled position (the executed signal), in the same transaction
-Finish = Callable[[AsyncSession, Position], Awaitable[None]]
 
 
 @dataclass
@@ -32,6 +27,11 @@ class Trader:
     venue: Venue
     account: TradingAccount | None
     notify: object  # TelegramNotifier-like: notify_soon(user, kind, event)
+    claim: Claim | None = None  # the executing signal's claim, kept alive while the engine waits
+
+    async def keep_claim(self) -> bool:
+        """Keep the executing signal's claim fresh; False once another worker took it over."""
+        return True if self.claim is None else await self.claim.keep()
 
     @property
     def slippage_pct(self) -> Decimal:
@@ -82,4 +82,4 @@ async def change_position_in(
     return position
 
 
-__all__ = ["Finish", "Trader", "Write", "change_position_in", "update_position"]
+__all__ = ["Trader", "change_position_in", "update_position"]

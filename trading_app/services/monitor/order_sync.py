@@ -22,9 +22,15 @@ from trading_app.db.models import Order
 from trading_app.domain import pnl
 from trading_app.domain.enums import OrderStatus, Side
 from trading_app.domain.lifecycle import ORDER, is_terminal
-from trading_app.services.engine.order_flow import apply_report, cancel_quietly, ref_of
+from trading_app.services.engine.order_flow import (
+    apply_report,
+    cancel_quietly,
+    differs_from,
+    forget_sent,
+    is_sent,
+    ref_of,
+)
 from trading_app.services.monitor.books import Books
-from trading_app.services.monitor.reconcile import differs
 from trading_app.venues.base import AccountState, Fill, OrderReport, Venue
 from trading_app.venues.errors import OrderNotFound, VenueTemporaryError
 
@@ -93,13 +99,15 @@ async def sync_orders(venue: Venue, rows: list[Order], state: AccountState, now:
             try:
                 report = await venue.order_status(ref_of(row))
             except OrderNotFound:
-                continue  # never reached the venue: whoever needs it resends it under the same id
+                # the venue guarantees it does not exist: whoever needs it sends it again, same id
+                if row.status == OrderStatus.PENDING.value and is_sent(row):
+                    rows[i] = await forget_sent(row)
+                    changed += 1
+                continue
             except VenueTemporaryError:
                 log.warning("order %s: status unavailable this tick", row.id)
                 continue
-        if report.status is OrderStatus.PENDING:
-            continue  # not visible yet; a PENDING report carries no fills to record
-        if differs(row, report):
+        if differs_from(row, report):  # a PENDING report may still carry what the venue learnt
             rows[i] = await apply_report(row, report)
             changed += 1
     return changed
@@ -116,17 +124,12 @@ async def cancel_orphans(
             continue
         if row.status == OrderStatus.PENDING.value and now - row.updated_at < pending_grace:
             continue
-        await cancel_quietly(venue, row)
-        async with session_scope() as session:
-            fresh = await session.get(Order, row.id)
-        if fresh is not None and fresh.status == OrderStatus.PENDING.value:
-            # the venue never had it: record that it will never work
-            await apply_report(
-                fresh,
-                OrderReport(
-                    ref=ref_of(fresh), status=OrderStatus.CANCELED, side=Side(fresh.side), size=fresh.size
-                ),
-            )
+        if row.status == OrderStatus.PENDING.value and not is_sent(row) and await _never_placed(venue, row):
+            # the venue guarantees it does not exist, and its position is gone: it will never be sent
+            await apply_report(row, OrderReport(
+                ref=ref_of(row), status=OrderStatus.CANCELED, side=Side(row.side), size=row.size))
+        else:
+            await cancel_quietly(venue, row)  # its final state is whatever the venue then reports
         cancelled += 1
     known = {_key(r.client_id, r.market) for r in books.rows}
     unknown = [r for r in reports if _key(r.ref.client_id, r.ref.market) not in known]
@@ -136,6 +139,16 @@ async def cancel_orphans(
         log.info("order %s of closed position %s was still on the venue: cancelled", row.id, row.position_id)
         cancelled += 1
     return cancelled
+
+
+async def _never_placed(venue: Venue, row: Order) -> bool:
+    try:
+        await venue.order_status(ref_of(row))
+    except OrderNotFound:
+        return True
+    except VenueTemporaryError:
+        return False
+    return False
 
 
 async def _ours(books: Books, unknown: Sequence[OrderReport]) -> list[tuple[Order, OrderReport]]:

@@ -46,13 +46,15 @@ from trading_app.domain.enums import (
 )
 from trading_app.domain.lifecycle import ORDER, is_terminal
 from trading_app.domain.signals import ParsedSignal
-from trading_app.services.engine.executor import STALE_CLAIM
+from trading_app.services.engine.claims import STALE_CLAIM
+from trading_app.services.engine.closing import close_books, flatten
+from trading_app.services.engine.entry_order import EntryInDoubt
 from trading_app.services.engine.open_close import open_position
-from trading_app.services.engine.order_flow import FILL_WAIT_SECONDS, cancel_quietly
-from trading_app.services.engine.protection import close_books, flatten, protect
+from trading_app.services.engine.order_flow import FILL_WAIT_SECONDS, cancel_quietly, is_sent
+from trading_app.services.engine.protection import protect
 from trading_app.services.engine.trader import Trader, update_position
 from trading_app.services.notify import messages
-from trading_app.venues.base import AccountState, Fill, MarketSpec, OrderReport, VenuePosition
+from trading_app.venues.base import AccountState, Fill, MarketSpec, VenuePosition
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +98,8 @@ def working(row: Order | None, now: datetime, pending_grace: timedelta) -> bool:
     if row is None:
         return False
     if row.status == OrderStatus.PENDING.value:
-        return now - row.updated_at < pending_grace
+        # sent and in doubt (the venue has not settled it): working until the venue says otherwise
+        return is_sent(row) or now - row.updated_at < pending_grace
     return row.status in LIVE
 
 
@@ -146,10 +149,8 @@ async def reconcile_position(
             if status is PositionStatus.FAILED_PROTECTION
             else CloseReason.MANUAL
         )
-        done = await flatten(
-            view.trader, _sized(position, exposure), await view.spec(position.market), reason
-        )
-        return "flattened" if done.status == PositionStatus.CLOSED.value else None
+        done = await flatten(view.trader, position, await view.spec(position.market), reason)
+        return "flattened" if done.status == PositionStatus.CLOSED.value else "closing"
     return await _protect(view, position, rows, exposure, pending_grace)
 
 
@@ -176,9 +177,12 @@ async def _opening(
     if signal is None or entry is None or (entry.filled_size <= 0 and not is_terminal(ORDER, entry.status)):
         return None  # nothing to resume from, or a limit entry still resting unfilled
     action = SignalAction.LONG if position.side == PositionSide.LONG.value else SignalAction.SHORT
-    after = await open_position(
-        view.trader, signal, ParsedSignal(action=action, market=position.market), resume=position
-    )
+    try:
+        after = await open_position(
+            view.trader, signal, ParsedSignal(action=action, market=position.market), resume=position
+        )
+    except EntryInDoubt:
+        return "in_doubt"
     return {PositionStatus.OPEN.value: "opened", PositionStatus.FAILED.value: "entry_failed"}.get(
         after.status, "flattened"
     )
@@ -309,14 +313,4 @@ def _as_order(position: Position, found: list[tuple[Fill, Decimal]], side: objec
     )
 
 
-def differs(row: Order, report: OrderReport) -> bool:
-    """Whether the venue's report says something the row does not."""
-    return (
-        report.status.value != row.status
-        or report.filled != row.filled_size
-        or report.fee != row.fee
-        or report.avg_fill_price != row.avg_fill_price
-    )
-
-
-__all__ = ["View", "differs", "reconcile_position", "working"]
+__all__ = ["View", "reconcile_position", "working"]

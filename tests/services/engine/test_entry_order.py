@@ -1,4 +1,5 @@
-"""Resuming an entry written by an earlier attempt: follow it, resend it while that is safe, or give up."""
+"""Resuming an entry written by an earlier attempt: follow it, send it only when the venue guarantees it does
+not exist, and never late."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from trading_app.db.types import utcnow
 from trading_app.domain.enums import OrderRole, OrderType, Side
 from trading_app.domain.ids import client_id_for
 from trading_app.services.accounts.venues import venue_for
-from trading_app.services.engine.entry_order import place_entry
+from trading_app.services.engine.entry_order import follow_entry, send_entry
 from trading_app.services.engine.order_flow import OrderPlan
 from trading_app.services.engine.trader import Trader
 from trading_app.services.notify.notifier import get_notifier
@@ -48,6 +49,11 @@ async def _setup(n: int, age: timedelta) -> tuple[Trader, Position, OrderPlan, i
     return trader, position, plan, client_id
 
 
+async def place_entry(trader: Trader, position: Position, plan: OrderPlan) -> Order:
+    row, ref, report = await send_entry(trader, position, plan)
+    return await follow_entry(trader, row, plan, ref, report)
+
+
 async def _paper_orders(user: str) -> list[PaperOrder]:
     async with session_scope() as session:
         return list((await session.exec(select(PaperOrder).where(PaperOrder.user_address == user))).all())
@@ -57,22 +63,23 @@ async def test_an_entry_the_venue_already_has_is_followed_not_resent(sqlite_url:
     trader, position, plan, client_id = await _setup(1, timedelta(minutes=5))
     # the earlier attempt reached the venue, then died before writing down the reference
     await trader.venue.place_market_order("BTC-USD", Side.BUY, D("0.01"), worst_price=D("66000"), client_id=client_id)
-    row = await place_entry(trader, position, plan, await trader.venue.market("BTC-USD"))
+    row = await place_entry(trader, position, plan)
     assert row.status == "FILLED" and row.filled_size == D("0.01")
     assert len(await _paper_orders(trader.user)) == 1
 
 
 async def test_a_young_unknown_entry_is_resent_under_its_client_id(sqlite_url: str, paper_market: FakeIndexer) -> None:
     trader, position, plan, client_id = await _setup(2, timedelta(seconds=10))
-    row = await place_entry(trader, position, plan, await trader.venue.market("BTC-USD"))
+    row = await place_entry(trader, position, plan)
     assert row.status == "FILLED"
     [order] = await _paper_orders(trader.user)
     assert order.client_id == client_id
 
 
 async def test_an_old_unknown_entry_is_given_up_never_sent_late(sqlite_url: str, paper_market: FakeIndexer) -> None:
-    trader, position, plan, _ = await _setup(3, timedelta(minutes=5))
-    row = await place_entry(trader, position, plan, await trader.venue.market("BTC-USD"))
+    # older than an alert may be (WEBHOOK_MAX_LAG_SECONDS, 300): the market has moved on since
+    trader, position, plan, _ = await _setup(3, timedelta(minutes=10))
+    row = await place_entry(trader, position, plan)
     assert row.status == "EXPIRED" and row.filled_size == 0
     assert await _paper_orders(trader.user) == []
 

@@ -1,0 +1,167 @@
+"""Who executes a signal, and in what order: claims, their heartbeat, and how a signal ends.
+
+A signal is executed by the one worker whose conditional UPDATE wins its claim (ACCEPTED ->
+EXECUTING, even across processes). Signals of one trader's market are executed one after
+another, in the order they arrived: a signal cannot be claimed while an earlier one of the same
+user and market is still waiting or executing. Without that, a `close` that arrives right after
+a `buy` could run while the buy's entry is still in flight and close a position whose size the
+books do not know yet (or be refused as "no position" and leave the buy's position open), and
+two entries could race for one market.
+
+A claim lives as long as its worker keeps it fresh (`Claim.keep`, while it waits for the venue);
+one not kept for `STALE_CLAIM` belongs to a worker that died and the sweep takes it over. Every
+status change goes through the SIGNAL transition table (`domain.lifecycle`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, exists, or_, update
+from sqlalchemy.orm import aliased
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from trading_app.db.engine import autocommit_scope, session_scope
+from trading_app.db.models import Signal
+from trading_app.db.types import utcnow
+from trading_app.domain.enums import SignalStatus
+from trading_app.domain.lifecycle import SIGNAL, transition
+
+# a claim not kept fresh this long belongs to a dead worker
+STALE_CLAIM = timedelta(seconds=60)
+# how often a worker waiting on the venue renews its claim (well inside STALE_CLAIM)
+KEEP_EVERY = timedelta(seconds=15)
+_WAITING = (SignalStatus.ACCEPTED.value, SignalStatus.EXECUTING.value)
+
+
+@dataclass
+class Claim:
+    """A worker's hold on one executing signal; `keep()` renews it while the work goes on."""
+
+    signal: Signal
+    kept_at: datetime = field(default_factory=utcnow)
+    lost: bool = False
+
+    async def keep(self) -> bool:
+        """Renew the claim if it is due; False once another worker has taken it over."""
+        now = utcnow()
+        if self.lost or now - self.kept_at < KEEP_EVERY:
+            return not self.lost
+        async with autocommit_scope() as session:
+            result = await session.execute(
+                update(Signal)
+                .where(col(Signal.id) == self.signal.id, col(Signal.status) == SignalStatus.EXECUTING.value,
+                       col(Signal.claimed_at) == self.signal.claimed_at)
+                .values(claimed_at=now, updated_at=now)
+                .returning(Signal.claimed_at)
+                .execution_options(synchronize_session=False)
+            )
+            renewed = result.scalars().first()
+        if renewed is None:
+            self.lost = True
+            return False
+        self.signal.claimed_at, self.kept_at = renewed, now
+        return True
+
+
+def _claimable(signal_id: int, now: datetime) -> list[object]:
+    earlier = aliased(Signal)
+    waiting_before = exists().where(
+        earlier.user_address == Signal.user_address,
+        earlier.market == Signal.market,
+        earlier.id < Signal.id,
+        col(earlier.status).in_(_WAITING),
+    )
+    return [
+        col(Signal.id) == signal_id,
+        or_(
+            col(Signal.status) == SignalStatus.ACCEPTED.value,
+            and_(col(Signal.status) == SignalStatus.EXECUTING.value, col(Signal.claimed_at) < now - STALE_CLAIM),
+        ),
+        ~waiting_before,
+    ]
+
+
+async def claim_in(session: AsyncSession, signal_id: int) -> Signal | None:
+    """Take the signal for execution; None when another worker has it, it is finished, or an
+    earlier signal of the same user and market has not finished yet."""
+    # one conditional UPDATE ... RETURNING: only one worker's statement can match the row
+    now = utcnow()
+    transition(SIGNAL, SignalStatus.ACCEPTED, SignalStatus.EXECUTING)
+    result = await session.execute(
+        update(Signal)
+        .where(*_claimable(signal_id, now))
+        .values(status=SignalStatus.EXECUTING.value, claimed_at=now, attempts=Signal.attempts + 1, updated_at=now)
+        .returning(Signal)
+        .execution_options(synchronize_session=False)
+    )
+    return result.scalars().first()
+
+
+async def claim(signal_id: int) -> Signal | None:
+    """`claim_in` in its own transaction."""
+    async with session_scope() as session:
+        return await claim_in(session, signal_id)
+
+
+async def finish_in(session: AsyncSession, signal: Signal, status: SignalStatus, reason: str | None,
+                    position_id: int | None) -> bool:
+    """End an executing signal, only while this worker's claim still holds; False otherwise."""
+    transition(SIGNAL, SignalStatus.EXECUTING, status)
+    result = await session.execute(
+        update(Signal)
+        .where(col(Signal.id) == signal.id, col(Signal.status) == SignalStatus.EXECUTING.value,
+               col(Signal.claimed_at) == signal.claimed_at)
+        .values(status=status.value, reason=reason, position_id=position_id, finished_at=utcnow(),
+                updated_at=utcnow())
+        .returning(Signal.id)
+        .execution_options(synchronize_session=False)
+    )
+    return result.scalars().first() is not None
+
+
+async def note_in_doubt(signal: Signal, reason: str, position_id: int | None) -> None:
+    """Leave the signal EXECUTING with why (the trader sees it in the alert log); its claim is
+    let go, so the sweep resumes it once the claim is stale."""
+    async with autocommit_scope() as session:
+        await session.execute(
+            update(Signal)
+            .where(col(Signal.id) == signal.id, col(Signal.status) == SignalStatus.EXECUTING.value,
+                   col(Signal.claimed_at) == signal.claimed_at)
+            .values(reason=reason, position_id=position_id, updated_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
+
+
+async def next_in_line(user: str, market: str | None) -> int | None:
+    """The earliest signal of this user's market still waiting to be executed, if any."""
+    if market is None:
+        return None
+    async with autocommit_scope() as session:
+        found = await session.exec(
+            select(Signal.id)
+            .where(Signal.user_address == user, Signal.market == market,
+                   col(Signal.status) == SignalStatus.ACCEPTED.value)
+            .order_by(col(Signal.id))
+            .limit(1)
+        )
+        return found.first()
+
+
+async def unfinished(older_than: timedelta, limit: int) -> list[int]:
+    """Signals accepted but not picked up for `older_than`, and claims gone stale: oldest first."""
+    now = utcnow()
+    async with session_scope() as session:
+        rows = await session.exec(
+            select(Signal.id).where(or_(
+                and_(col(Signal.status) == SignalStatus.ACCEPTED.value, col(Signal.received_at) < now - older_than),
+                and_(col(Signal.status) == SignalStatus.EXECUTING.value, col(Signal.claimed_at) < now - STALE_CLAIM),
+            )).order_by(col(Signal.id)).limit(limit)
+        )
+        return [i for i in rows.all() if i is not None]
+
+
+__all__ = ["STALE_CLAIM", "Claim", "claim", "claim_in", "finish_in", "next_in_line", "note_in_doubt",
+           "unfinished"]

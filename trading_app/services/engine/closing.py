@@ -1,0 +1,217 @@
+"""Closing a position: flatten at market until it is flat, then close the books from the fills.
+
+A close is a reduce-only market (IOC) order. One that finds too little liquidity is followed by
+another under a fresh client id (a signal's own attempts first, then repair ids), a few times
+within one call; the position stays CLOSING (or FAILED_PROTECTION) meanwhile, behind its
+stop-loss, and the monitor calls again until it is flat. The trader is told at each step.
+"""
+
+from __future__ import annotations
+
+import logging
+from decimal import Decimal
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from trading_app.db.engine import session_scope
+from trading_app.db.models import Order, Position
+from trading_app.db.trading import orders_of
+from trading_app.db.types import utcnow
+from trading_app.domain import pnl
+from trading_app.domain.enums import (
+    CloseReason,
+    OrderRole,
+    OrderStatus,
+    OrderType,
+    PositionSide,
+    PositionStatus,
+    Side,
+)
+from trading_app.domain.lifecycle import ORDER, is_terminal
+from trading_app.domain.quantize import slippage_bound
+from trading_app.services.engine.order_flow import (
+    FILL_WAIT_SECONDS,
+    OrderPlan,
+    cancel_and_report,
+    first_report,
+    is_sent,
+    new_row_in,
+    required_price,
+    send_with_retries,
+    settle,
+    settle_in,
+    wait_until_done,
+)
+from trading_app.services.engine.outcomes import SignalEnd
+from trading_app.services.engine.trader import Trader, change_position_in
+from trading_app.services.notify import messages
+from trading_app.venues.base import MarketSpec
+from trading_app.venues.errors import VenueError
+
+log = logging.getLogger(__name__)
+
+CLOSE_TRIES = 3  # fresh close orders sent by one flatten call before it leaves the rest to the monitor
+EXIT_ROLES = frozenset({OrderRole.STOP_LOSS.value, OrderRole.TAKE_PROFIT.value, OrderRole.CLOSE.value})
+
+
+async def choose_row(
+    session: AsyncSession, trader: Trader, position: Position, plan: OrderPlan, previous: list[Order]
+) -> tuple[Order, bool]:
+    """The order row to use for `plan.role`: (row, already live or in doubt on the venue).
+
+    The latest row of the role is reused while it is PENDING and never sent (committed, then a
+    crash: sent again under the same client id), and while it is sent but not finished (live, or
+    in doubt: it is followed, never sent twice). Only a finished one gets a successor, under the
+    next attempt's client id (a new row, not yet added to `session`).
+    """
+    latest = previous[-1] if previous else None
+    if latest is not None and latest.status == OrderStatus.PENDING.value:
+        return latest, is_sent(latest)
+    if latest is not None and not is_terminal(ORDER, latest.status):
+        return latest, True
+    row = await new_row_in(session, user=trader.user, network=trader.network, market=position.market,
+                           position_id=position.id, signal_id=position.signal_id or 0, attempt=len(previous),
+                           plan=plan)
+    return row, False
+
+
+def remaining_size(position: Position, orders: list[Order]) -> Decimal:
+    """What is still open of the position: its size less every exit fill (SL, TP, closes)."""
+    exits = sum((o.filled_size for o in orders if o.role in EXIT_ROLES), Decimal(0))
+    return position.size - exits
+
+
+async def flatten(
+    trader: Trader, position: Position, spec: MarketSpec, reason: CloseReason, *,
+    failed_order: str | None = None, detail: str | None = None, end: SignalEnd | None = None,
+) -> Position:
+    """Close the position at market (reduce-only) until it is flat; then cancel what protected it
+    and close the books.
+
+    The status change (CLOSING or FAILED_PROTECTION) and each close order's row are committed
+    before that order is sent. `end` joins the transaction that closes the books.
+    """
+    side = PositionSide(position.side)
+    target = (PositionStatus.FAILED_PROTECTION if failed_order is not None
+              else PositionStatus.CLOSING if position.status == PositionStatus.OPEN.value else None)
+    if target is not None:
+        async with session_scope() as session:
+            position = await change_position_in(session, trader, position.id or 0, expect=position.status,
+                                                status=target)
+    steps: list[str] = []
+    orders: list[Order] = []
+    for _ in range(CLOSE_TRIES):
+        async with session_scope() as session:
+            orders = await orders_of(session, trader.user, position.id or 0)
+            left = remaining_size(position, orders)
+            if left <= 0:
+                break
+            worst = slippage_bound(spec.oracle_price, side.exit_side, max(trader.slippage_pct, Decimal(1)),
+                                   spec.tick_size)
+            plan = OrderPlan(OrderRole.CLOSE, OrderType.MARKET, side.exit_side, left, price=worst,
+                             reduce_only=True)
+            row, live = await choose_row(session, trader, position, plan,
+                                         [o for o in orders if o.role == OrderRole.CLOSE.value])
+            if row.id is None:
+                session.add(row)
+        try:
+            row = await _close_once(trader, position, row, live)
+        except VenueError as e:
+            log.error("position %s: close failed (%s)", position.id, type(e).__name__)
+            steps.append(f"the close order could not be sent ({str(e)[:120]})")
+            break
+        if not is_terminal(ORDER, row.status):
+            steps.append("the close order's outcome is not known yet; it is followed")
+            break
+        if row.filled_size < row.size:
+            steps.append(f"a close order filled {row.filled_size} of {row.size}")
+        try:
+            if row.filled_size <= 0 and not await _still_held(trader, position):
+                break  # nothing left to reduce on the venue: the monitor books the fills that closed it
+            spec = await trader.venue.market(position.market)  # a fresh price for the next try
+        except VenueError:
+            break
+    async with session_scope() as session:
+        orders = await orders_of(session, trader.user, position.id or 0)
+    flat = remaining_size(position, orders) <= 0
+    if failed_order is not None:
+        trader.tell(messages.ProtectionFailed(network=trader.network, market=position.market, side=position.side,
+                                              size=position.size, order=failed_order, flattened=flat,
+                                              detail=detail))
+    if not flat:
+        log.warning("position %s: not flat yet after %s", position.id, "; ".join(steps) or "its close")
+        if steps:
+            trader.tell(messages.TradingError(
+                network=trader.network, market=position.market, what_failed="closing the position",
+                action_taken="it stays protected by its stop-loss; closing is retried with a fresh order",
+                detail="; ".join(steps)[:300]))
+        return position  # still CLOSING or FAILED_PROTECTION: the monitor keeps closing it
+    exits = [o for o in orders if o.role in EXIT_ROLES and o.filled_size > 0]
+    return await close_books(trader, position, reason, exit_orders=exits, orders=orders, end=end)
+
+
+async def _still_held(trader: Trader, position: Position) -> bool:
+    held = (await trader.venue.account()).positions.get(position.market)
+    return held is not None and held.size > 0 and held.side.value == position.side
+
+
+async def _close_once(trader: Trader, position: Position, row: Order, live: bool) -> Order:
+    """Send one close order (unless it is already out) and follow it until the venue settles it."""
+    if live:
+        return await wait_until_done(trader.venue, row, keep=trader.keep_claim)
+    sent = row
+    ref = await send_with_retries(lambda: trader.venue.place_market_order(
+        position.market, Side(sent.side), sent.size, worst_price=required_price(sent.price),
+        client_id=sent.client_id, reduce_only=True))
+    report = await first_report(trader.venue, ref)
+    row = await settle(row, ref, report)
+    return await wait_until_done(trader.venue, row, FILL_WAIT_SECONDS,
+                                 first_delay=0.05 if report is not None else 0.0, keep=trader.keep_claim)
+
+
+async def close_books(
+    trader: Trader, position: Position, reason: CloseReason, exit_orders: list[Order], *,
+    orders: list[Order] | None = None, end: SignalEnd | None = None,
+) -> Position:
+    """Final books from the exit fills: exit price, fees on both legs, realized PnL; cancel leftovers.
+
+    `orders` are the position's rows when the caller has just read them. The leftovers'
+    final statuses, the books and `end` are committed in one transaction.
+    """
+    if orders is None:
+        async with session_scope() as session:
+            orders = await orders_of(session, trader.user, position.id or 0)
+    entry_fee = sum((o.fee for o in orders if o.role == OrderRole.ENTRY.value), Decimal(0))
+    filled = [(o.filled_size, o.avg_fill_price) for o in exit_orders if o.filled_size and o.avg_fill_price]
+    exit_price = pnl.average_price(filled) if filled else None
+    exit_fee = sum((o.fee for o in exit_orders), Decimal(0))
+    fees = entry_fee + exit_fee
+    realized = None
+    if exit_price is not None and position.entry_price is not None:
+        realized = pnl.realized_pnl(PositionSide(position.side), position.entry_price, exit_price, position.size,
+                                    entry_fee=entry_fee, exit_fee=exit_fee)
+    exit_ids = {o.id for o in exit_orders}
+    reports = []
+    for leftover in orders:
+        if leftover.id not in exit_ids and leftover.role in (OrderRole.STOP_LOSS.value, OrderRole.TAKE_PROFIT.value):
+            _, report = await cancel_and_report(trader.venue, leftover)
+            if report is not None:
+                reports.append((leftover, report))
+    async with session_scope() as session:
+        for row, report in reports:
+            await settle_in(session, row, report=report)
+        position = await change_position_in(
+            session, trader, position.id or 0, expect=position.status, status=PositionStatus.CLOSED,
+            closed_at=utcnow(), exit_price=exit_price, realized_pnl=realized, fees=fees, close_reason=reason.value,
+        )
+        if end is not None:
+            await end.commit_in(session, position)
+    if reason is not CloseReason.PROTECTION_FAILED:
+        trader.tell(messages.PositionClosed(
+            network=trader.network, market=position.market, side=position.side, size=position.size,
+            exit_price=exit_price, reason=reason.value, realized_pnl=realized, fees=fees,
+            entry=position.entry_price))
+    return position
+
+
+__all__ = ["CLOSE_TRIES", "EXIT_ROLES", "choose_row", "close_books", "flatten", "remaining_size"]
