@@ -1,10 +1,11 @@
 """Pure conversions between our Decimal orders and dYdX v4 order protos.
 
-Nothing here rounds. Sizes and prices arrive already on the market's grid
-(`trading_app.domain.quantize` snaps them, once); the integer conversion is
-quantize's `to_quantums`/`to_subticks`, which refuse anything off the grid. Here a
-refusal becomes a venue error (`OffGridValue`), so a bug upstream is a clear error
-instead of a silently different order.
+Nothing here rounds or converts units. Sizes and prices arrive already on the
+market's grid (`trading_app.domain.quantize` snaps them, once), and quantize's
+`to_quantums`/`to_subticks` are the one home of dYdX units: they refuse anything
+off the grid or beyond the chain's uint64. Here a refusal becomes a venue error
+(`OffGridValue`), so a bug upstream is a clear error instead of a silently
+different order.
 
 The protos are built with `dydx_v4_client.node.message` helpers, never with
 `Market.order`: that helper computes in binary floats and drops a step or a tick
@@ -23,7 +24,7 @@ from v4_proto.dydxprotocol.clob.order_pb2 import Order, OrderId
 
 from trading_app.domain import quantize
 from trading_app.domain.enums import Side
-from trading_app.domain.errors import RiskRejected
+from trading_app.domain.errors import RejectReason, RiskRejected
 from trading_app.venues.base import MarketSpec
 from trading_app.venues.errors import OrderRejected
 
@@ -33,7 +34,6 @@ SHORT_BLOCK_WINDOW = 40
 SHORT_TERM_BLOCKS = 15
 # Stateful orders may live at most 95 days past the block time.
 MAX_STATEFUL_SECONDS = 95 * 24 * 3600
-MAX_UINT64 = 2**64 - 1
 # indexer/packages/postgres/src/helpers/uuid.ts
 INDEXER_NAMESPACE = uuid.UUID("0f9da948-a6fb-4c45-9edc-4685c3f3317d")
 
@@ -44,13 +44,15 @@ class OffGridValue(OrderRejected):
     """A size or price is not an exact multiple of the market's step or tick."""
 
 
-def _require_raw_fields(spec: MarketSpec) -> None:
-    if spec.step_base_quantums <= 0 or spec.subticks_per_tick <= 0:
-        raise OrderRejected(f"{spec.ticker}: market spec lacks dYdX quantum fields")
+def _venue_error(spec: MarketSpec, refusal: RiskRejected) -> OrderRejected:
+    # a spec without the dYdX fields is not an off-grid value, it is the wrong market data
+    if refusal.reason is RejectReason.UNKNOWN_MARKET:
+        return OrderRejected(f"{spec.ticker}: market spec lacks dYdX quantum fields")
+    return OffGridValue(f"{spec.ticker}: {refusal}")
 
 
 def size_to_quantums(size: Decimal, spec: MarketSpec) -> int:
-    """Convert a base-asset size already on the step grid to base quantums.
+    """Convert a base-asset size already on the step grid to base quantums (`quantize.to_quantums`).
 
     Args:
         size: Size in base units, a multiple of `spec.step_size`.
@@ -60,17 +62,17 @@ def size_to_quantums(size: Decimal, spec: MarketSpec) -> int:
         `size * 10**-atomic_resolution`, a multiple of `step_base_quantums`.
 
     Raises:
-        OffGridValue: the size is not positive or not a multiple of the step.
+        OffGridValue: the size is not positive, not a multiple of the step, or beyond uint64.
+        OrderRejected: the spec lacks the dYdX raw fields.
     """
-    _require_raw_fields(spec)
     try:
-        return _fits(quantize.to_quantums(size, spec), "size", size, spec)
+        return quantize.to_quantums(size, spec)
     except RiskRejected as e:
-        raise OffGridValue(f"{spec.ticker}: {e}") from None
+        raise _venue_error(spec, e) from None
 
 
 def price_to_subticks(price: Decimal, spec: MarketSpec) -> int:
-    """Convert a USD price already on the tick grid to subticks.
+    """Convert a USD price already on the tick grid to subticks (`quantize.to_subticks`).
 
     Args:
         price: Price in USD, a multiple of `spec.tick_size`.
@@ -81,29 +83,13 @@ def price_to_subticks(price: Decimal, spec: MarketSpec) -> int:
         of `subticks_per_tick`.
 
     Raises:
-        OffGridValue: the price is not positive or not a multiple of the tick.
+        OffGridValue: the price is not positive, not a multiple of the tick, or beyond uint64.
+        OrderRejected: the spec lacks the dYdX raw fields.
     """
-    _require_raw_fields(spec)
     try:
-        return _fits(quantize.to_subticks(price, spec), "price", price, spec)
+        return quantize.to_subticks(price, spec)
     except RiskRejected as e:
-        raise OffGridValue(f"{spec.ticker}: {e}") from None
-
-
-def _fits(value: int, what: str, given: Decimal, spec: MarketSpec) -> int:
-    if value > MAX_UINT64:
-        raise OffGridValue(f"{spec.ticker}: {what} {given} is too large for the chain")
-    return value
-
-
-def quantums_to_size(quantums: int, spec: MarketSpec) -> Decimal:
-    """Inverse of `size_to_quantums` (exact)."""
-    return quantize.from_quantums(quantums, spec)
-
-
-def subticks_to_price(subticks: int, spec: MarketSpec) -> Decimal:
-    """Inverse of `price_to_subticks` (exact)."""
-    return quantize.from_subticks(subticks, spec)
+        raise _venue_error(spec, e) from None
 
 
 def check_client_id(client_id: int) -> int:
