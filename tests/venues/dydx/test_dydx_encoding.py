@@ -87,6 +87,15 @@ def test_value_beyond_the_chains_uint64_is_refused():
     assert encoding.size_to_quantums(D("1e9"), BTC) == 10**19
 
 
+def test_client_metadata_is_the_js_clients():
+    # v4-client-js calculateClientMetadata; 1.1.5's message.order would write 2
+    market = encoding.market_order(ETH, OWNER, 0, 1, Side.BUY, D("0.01"), D("3150.0"), 1015)
+    limit = encoding.limit_order(ETH, OWNER, 0, 2, Side.BUY, D("0.01"), D("3150.0"), 1_800_000_000)
+    stop = encoding.conditional_order(ETH, OWNER, 0, 3, Side.SELL, D("0.01"), D("2850.0"), D("2707.5"), False,
+                                      1_800_000_000)
+    assert (market.client_metadata, limit.client_metadata, stop.client_metadata) == (1, 0, 1)
+
+
 @pytest.mark.parametrize("client_id", [-1, 2**32, True, "5", 1.0])
 def test_client_id_must_be_uint32(client_id):
     with pytest.raises(OrderRejected):

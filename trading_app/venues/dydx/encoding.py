@@ -9,7 +9,8 @@ different order.
 
 The protos are built with `dydx_v4_client.node.message` helpers, never with
 `Market.order`: that helper computes in binary floats and drops a step or a tick
-for values such as 0.0003 BTC or a 32.3 price (see dydx-v4.md §3.2).
+for values such as 0.0003 BTC or a 32.3 price (see dydx-v4.md §3.2). Every field is
+what the official v4-client-js writes for the same order.
 """
 
 from __future__ import annotations
@@ -38,6 +39,12 @@ MAX_STATEFUL_SECONDS = 95 * 24 * 3600
 INDEXER_NAMESPACE = uuid.UUID("0f9da948-a6fb-4c45-9edc-4685c3f3317d")
 
 _SIDES = {Side.BUY: Order.Side.SIDE_BUY, Side.SELL: Order.Side.SIDE_SELL}
+# client_metadata as v4-client-js's calculateClientMetadata sets it
+# (v4-client-js/src/clients/helpers/chain-helpers.ts): 1 for MARKET, STOP_MARKET and
+# TAKE_PROFIT_MARKET, 0 for LIMIT. The chain ignores it; the indexer stores it and the
+# dYdX front end shows "Market" from it (dydx-v4.md §3.2).
+CLIENT_METADATA_MARKET = 1
+CLIENT_METADATA_LIMIT = 0
 
 
 class OffGridValue(OrderRejected):
@@ -152,6 +159,17 @@ def make_order_id(owner: str, subaccount: int, client_id: int, spec: MarketSpec,
     return message.order_id(owner, subaccount, check_client_id(client_id), spec.clob_pair_id, flags)
 
 
+def _order(
+    order_id: OrderId, side: Side, size: Decimal, price: Decimal, spec: MarketSpec,
+    time_in_force: Order.TimeInForce.ValueType, reduce_only: bool, client_metadata: int, **fields: Any,
+) -> Order:
+    order = message.order(order_id, _SIDES[Side(side)], size_to_quantums(size, spec),
+                          price_to_subticks(price, spec), time_in_force, reduce_only, **fields)
+    # 1.1.5's message.order drops its client_metadata argument and always writes 2
+    order.client_metadata = client_metadata
+    return order
+
+
 def market_order(
     spec: MarketSpec,
     owner: str,
@@ -163,14 +181,13 @@ def market_order(
     good_til_block: int,
     reduce_only: bool = False,
 ) -> Order:
-    """A short-term IOC order bounded by `worst_price`, alive until `good_til_block`."""
-    return message.order(
-        make_order_id(owner, subaccount, client_id, spec, OrderFlags.SHORT_TERM),
-        _SIDES[Side(side)],
-        size_to_quantums(size, spec),
-        price_to_subticks(worst_price, spec),
-        Order.TimeInForce.TIME_IN_FORCE_IOC,
-        reduce_only,
+    """A short-term IOC order bounded by `worst_price`, alive until `good_til_block`.
+
+    v4-client-js `placeOrder(type=MARKET)`: IOC, client_metadata 1, no condition.
+    """
+    return _order(
+        make_order_id(owner, subaccount, client_id, spec, OrderFlags.SHORT_TERM), side, size, worst_price,
+        spec, Order.TimeInForce.TIME_IN_FORCE_IOC, reduce_only, CLIENT_METADATA_MARKET,
         good_til_block=good_til_block,
     )
 
@@ -185,14 +202,14 @@ def limit_order(
     price: Decimal,
     good_til_block_time: int,
 ) -> Order:
-    """A long-term (stateful) good-til-time limit order."""
-    return message.order(
-        make_order_id(owner, subaccount, client_id, spec, OrderFlags.LONG_TERM),
-        _SIDES[Side(side)],
-        size_to_quantums(size, spec),
-        price_to_subticks(price, spec),
-        Order.TimeInForce.TIME_IN_FORCE_UNSPECIFIED,
-        False,
+    """A long-term (stateful) good-til-time limit order.
+
+    v4-client-js `placeOrder(type=LIMIT, timeInForce=GTT, postOnly=false)`: time in
+    force UNSPECIFIED, client_metadata 0.
+    """
+    return _order(
+        make_order_id(owner, subaccount, client_id, spec, OrderFlags.LONG_TERM), side, size, price, spec,
+        Order.TimeInForce.TIME_IN_FORCE_UNSPECIFIED, False, CLIENT_METADATA_LIMIT,
         good_til_block_time=good_til_block_time,
     )
 
@@ -213,20 +230,18 @@ def conditional_order(
 
     The condition type is always explicit: the library leaves it UNSPECIFIED for
     stops and the chain rejects that (issue #311). `worst_price` is the limit the
-    triggered IOC order may fill at; `trigger_price` is what arms it.
+    triggered IOC order may fill at; `trigger_price` is what arms it. As v4-client-js
+    `placeOrder(type=STOP_MARKET | TAKE_PROFIT_MARKET, execution=IOC)`: IOC,
+    client_metadata 1.
     """
     condition = (
         Order.ConditionType.CONDITION_TYPE_TAKE_PROFIT
         if take_profit
         else Order.ConditionType.CONDITION_TYPE_STOP_LOSS
     )
-    return message.order(
-        make_order_id(owner, subaccount, client_id, spec, OrderFlags.CONDITIONAL),
-        _SIDES[Side(side)],
-        size_to_quantums(size, spec),
-        price_to_subticks(worst_price, spec),
-        Order.TimeInForce.TIME_IN_FORCE_IOC,
-        True,
+    return _order(
+        make_order_id(owner, subaccount, client_id, spec, OrderFlags.CONDITIONAL), side, size, worst_price,
+        spec, Order.TimeInForce.TIME_IN_FORCE_IOC, True, CLIENT_METADATA_MARKET,
         good_til_block_time=good_til_block_time,
         condition_type=condition,
         conditional_order_trigger_subticks=price_to_subticks(trigger_price, spec),
@@ -245,3 +260,4 @@ def cancel_message(
 def is_stateful(order_flags: int) -> bool:
     """Long-term and conditional orders live in chain state and consume a sequence."""
     return order_flags in (OrderFlags.LONG_TERM, OrderFlags.CONDITIONAL)
+
