@@ -10,17 +10,23 @@ different order.
 The protos are built with `dydx_v4_client.node.message` helpers, never with
 `Market.order`: that helper computes in binary floats and drops a step or a tick
 for values such as 0.0003 BTC or a 32.3 price (see dydx-v4.md §3.2). Every field is
-what the official v4-client-js writes for the same order.
+what the official v4-client-js writes for the same order; the golden vectors in
+tests/fixtures/dydx/ hold both sides to that, byte for byte.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
 from dydx_v4_client import MAX_CLIENT_ID, OrderFlags
 from dydx_v4_client.node import message
+from dydx_v4_client.node.builder import as_any
+from google.protobuf.any_pb2 import Any as AnyProto
+from v4_proto.cosmos.tx.v1beta1.tx_pb2 import TxBody
+from v4_proto.dydxprotocol.accountplus.tx_pb2 import TxExtension
 from v4_proto.dydxprotocol.clob.order_pb2 import Order, OrderId
 
 from trading_app.domain import quantize
@@ -45,6 +51,8 @@ _SIDES = {Side.BUY: Order.Side.SIDE_BUY, Side.SELL: Order.Side.SIDE_SELL}
 # dYdX front end shows "Market" from it (dydx-v4.md §3.2).
 CLIENT_METADATA_MARKET = 1
 CLIENT_METADATA_LIMIT = 0
+# v4-client-js puts this extension in every tx body (clients/modules/signer.ts)
+TX_EXTENSION_TYPE_URL = "/dydxprotocol.accountplus.TxExtension"
 
 
 class OffGridValue(OrderRejected):
@@ -261,3 +269,25 @@ def is_stateful(order_flags: int) -> bool:
     """Long-term and conditional orders live in chain state and consume a sequence."""
     return order_flags in (OrderFlags.LONG_TERM, OrderFlags.CONDITIONAL)
 
+
+def tx_extension(authenticators: Sequence[int]) -> AnyProto:
+    """The TxExtension option v4-client-js puts in every tx body, byte for byte.
+
+    Its `TxExtension.encode` always writes the packed `selected_authenticators` field,
+    so an owner's own key (no authenticator) sends the two bytes `0a 00`, which the
+    Python protobuf runtime never writes for an empty list. The chain takes the
+    authenticator flow only when at least one is selected
+    (v4-chain protocol/x/accountplus/lib/lib.go), so the empty one changes nothing there.
+    """
+    encoded = TxExtension(selected_authenticators=list(authenticators)).SerializeToString()
+    return AnyProto(type_url=TX_EXTENSION_TYPE_URL, value=encoded or b"\x0a\x00")
+
+
+def tx_body(msg: Any, memo: str, authenticators: Sequence[int] = ()) -> TxBody:
+    """The body v4-client-js signs for one message (`TransactionSigner.signTransaction`).
+
+    One message, the memo, no extension options, the TxExtension naming the selected
+    authenticators (none for the owner's own key) and no timeout height.
+    """
+    extension = tx_extension(authenticators)
+    return TxBody(messages=[as_any(msg)], memo=memo, non_critical_extension_options=[extension])
