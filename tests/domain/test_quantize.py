@@ -181,6 +181,24 @@ def test_off_grid_price_is_refused_at_the_boundary() -> None:
     assert e.value.reason is RejectReason.INVALID_PRICE
 
 
+def test_units_beyond_the_chains_uint64_are_refused() -> None:
+    assert to_quantums(D("1e9"), BTC) == 10**19
+    with pytest.raises(RiskRejected) as e:
+        to_quantums(D("2e9"), BTC)
+    assert e.value.reason is RejectReason.INVALID_SIZE
+    with pytest.raises(RiskRejected) as e:
+        to_subticks(D("2e14"), BTC)  # 2e19 subticks
+    assert e.value.reason is RejectReason.INVALID_PRICE
+
+
+def test_a_market_without_dydx_fields_has_no_units() -> None:
+    bare = MarketSpec("X-USD", "ACTIVE", D("1"), D("1"), D("1"))
+    for convert in (to_quantums, to_subticks):
+        with pytest.raises(RiskRejected) as e:
+            convert(D("1"), bare)
+        assert e.value.reason is RejectReason.UNKNOWN_MARKET
+
+
 positive_sizes = st.decimals(min_value=D("0.0001"), max_value=D("100000"), places=12, allow_nan=False)
 steps = st.sampled_from([D("0.0001"), D("0.001"), D("0.01"), D("1"), D("10"), D("0.00025"), D("0.3")])
 

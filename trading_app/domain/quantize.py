@@ -11,7 +11,10 @@ Rounding rules:
 - worst prices (slippage bounds) round AWAY from the market: a BUY's worst price up, a
   SELL's down, so rounding never eats into the slippage the trader allowed.
 
-Unit conversions follow the indexer's `protocol-translations.ts`:
+dYdX units live here and nowhere else: this module converts sizes and prices to
+quantums and subticks and back, and decides what is on the grid and what fits the
+chain. The dYdX venue (`venues/dydx/encoding.py`) calls it and only turns a refusal
+into a venue error. The conversions follow the indexer's `protocol-translations.ts`:
 `stepSize = stepBaseQuantums * 10^atomicResolution`,
 `tickSize = subticksPerTick * 10^(quantumConversionExponent - 6 - atomicResolution)`,
 so `quantums = size * 10^-atomicResolution` and
@@ -32,6 +35,9 @@ _EXACT = Context(prec=80)
 _HUNDRED = Decimal(100)
 # USDC has 6 decimals on dYdX: the "+ 6" in the subticks exponent
 _QUOTE_DECIMALS = 6
+# Order.quantums, Order.subticks and the trigger subticks are uint64 on the chain
+# (v4-chain proto/dydxprotocol/clob/order.proto)
+MAX_UNITS = 2**64 - 1
 
 
 class PriceRounding(StrEnum):
@@ -181,33 +187,49 @@ def _integral(value: Decimal, what: str) -> int:
     return int(value)
 
 
+def _require_units(market: DydxUnits) -> None:
+    # a spec that did not come from the dYdX indexer (paper, hand-built) has zeros here
+    if market.step_base_quantums <= 0 or market.subticks_per_tick <= 0:
+        raise RiskRejected(RejectReason.UNKNOWN_MARKET, "the market has no dYdX quantum fields")
+
+
+def _fits(units: int, what: str, reason: RejectReason) -> int:
+    if units > MAX_UNITS:
+        raise RiskRejected(reason, f"{what} is too large for the chain")
+    return units
+
+
 def to_quantums(size: Decimal, market: DydxUnits) -> int:
     """Exact base quantums for a size already on the step grid.
 
     Raises:
         RiskRejected: OFF_GRID when the size is not a positive multiple of the step (the
             venue must refuse such values rather than round them); INVALID_SIZE for
-            NaN, infinite or non-positive sizes.
+            NaN, infinite or non-positive sizes and for sizes beyond the chain's uint64;
+            UNKNOWN_MARKET when the market lacks its dYdX quantum fields.
     """
+    _require_units(market)
     _require_positive(size, "size", RejectReason.INVALID_SIZE)
     quantums = _integral(size.scaleb(-market.atomic_resolution, context=_EXACT), f"size {size}")
     if quantums % market.step_base_quantums:
         raise RiskRejected(RejectReason.OFF_GRID, f"size {size} is not a multiple of the step")
-    return quantums
+    return _fits(quantums, f"size {size}", RejectReason.INVALID_SIZE)
 
 
 def to_subticks(price: Decimal, market: DydxUnits) -> int:
-    """Exact subticks for a price already on the tick grid.
+    """Exact subticks for a limit, worst or trigger price already on the tick grid.
 
     Raises:
         RiskRejected: OFF_GRID when the price is not a positive multiple of the tick;
-            INVALID_PRICE for NaN, infinite or non-positive prices.
+            INVALID_PRICE for NaN, infinite or non-positive prices and for prices beyond
+            the chain's uint64; UNKNOWN_MARKET when the market lacks its dYdX quantum fields.
     """
+    _require_units(market)
     _require_positive(price, "price", RejectReason.INVALID_PRICE)
     subticks = _integral(price.scaleb(_subticks_exponent(market), context=_EXACT), f"price {price}")
     if subticks % market.subticks_per_tick:
         raise RiskRejected(RejectReason.OFF_GRID, f"price {price} is not a multiple of the tick")
-    return subticks
+    return _fits(subticks, f"price {price}", RejectReason.INVALID_PRICE)
 
 
 def from_quantums(quantums: int, market: DydxUnits) -> Decimal:

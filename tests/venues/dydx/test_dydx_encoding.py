@@ -7,6 +7,7 @@ from decimal import Decimal as D
 import pytest
 from v4_proto.dydxprotocol.clob.order_pb2 import Order
 
+from trading_app.domain import quantize
 from trading_app.domain.enums import Side
 from trading_app.venues.base import MarketSpec
 from trading_app.venues.dydx import encoding
@@ -31,7 +32,7 @@ OWNER = "dydx14zzueazeh0hj67cghhf9jypslcf9sh2n5k6art"
 )
 def test_size_to_quantums_exact(spec, size, quantums):
     assert encoding.size_to_quantums(size, spec) == quantums
-    assert encoding.quantums_to_size(quantums, spec) == size
+    assert quantize.from_quantums(quantums, spec) == size
 
 
 @pytest.mark.parametrize(
@@ -46,7 +47,7 @@ def test_size_to_quantums_exact(spec, size, quantums):
 )
 def test_price_to_subticks_exact(spec, price, subticks):
     assert encoding.price_to_subticks(price, spec) == subticks
-    assert encoding.subticks_to_price(subticks, spec) == price
+    assert quantize.from_subticks(subticks, spec) == price
 
 
 @pytest.mark.parametrize("size", [D("0.00015"), D("0"), D("-0.001"), D("NaN"), D("Infinity")])
@@ -71,6 +72,28 @@ def test_spec_without_raw_fields_is_refused():
     bare = MarketSpec("X-USD", "ACTIVE", D("1"), D("1"), D("1"))
     with pytest.raises(OrderRejected):
         encoding.size_to_quantums(D("1"), bare)
+
+
+def test_spec_without_raw_fields_is_not_called_off_grid():
+    bare = MarketSpec("X-USD", "ACTIVE", D("1"), D("1"), D("1"))
+    with pytest.raises(OrderRejected) as e:
+        encoding.price_to_subticks(D("1"), bare)
+    assert not isinstance(e.value, OffGridValue)
+
+
+def test_value_beyond_the_chains_uint64_is_refused():
+    with pytest.raises(OffGridValue):
+        encoding.size_to_quantums(D("2e9"), BTC)  # 2e19 quantums
+    assert encoding.size_to_quantums(D("1e9"), BTC) == 10**19
+
+
+def test_client_metadata_is_the_js_clients():
+    # v4-client-js calculateClientMetadata; 1.1.5's message.order would write 2
+    market = encoding.market_order(ETH, OWNER, 0, 1, Side.BUY, D("0.01"), D("3150.0"), 1015)
+    limit = encoding.limit_order(ETH, OWNER, 0, 2, Side.BUY, D("0.01"), D("3150.0"), 1_800_000_000)
+    stop = encoding.conditional_order(ETH, OWNER, 0, 3, Side.SELL, D("0.01"), D("2850.0"), D("2707.5"), False,
+                                      1_800_000_000)
+    assert (market.client_metadata, limit.client_metadata, stop.client_metadata) == (1, 0, 1)
 
 
 @pytest.mark.parametrize("client_id", [-1, 2**32, True, "5", 1.0])
