@@ -44,6 +44,44 @@ def _migrate() -> int:
             conn.execute("SELECT pg_advisory_unlock(872301)")
 
 
+def _audit(user: str | None, days: int) -> int:
+    """Print every breach of the money invariants; 1 when there is one, 2 when a venue is unreadable."""
+    from datetime import timedelta
+
+    from trading_app.db.engine import dispose_engines
+    from trading_app.services.accounts.users import InvalidAddress, normalize_address
+    from trading_app.services.accounts.venues import venue_for
+    from trading_app.services.ops.audit import accounts_to_audit, audit_account
+    from trading_app.venues.errors import VenueError
+
+    try:
+        wanted = normalize_address(user) if user else None
+    except InvalidAddress:
+        print(f"not an Ethereum address: {user!r}", file=sys.stderr)
+        return 2
+
+    async def run() -> int:
+        window, broken, unreadable = timedelta(days=days), 0, 0
+        try:
+            accounts = await accounts_to_audit(wanted, window)
+            for address, network in accounts:
+                try:
+                    found = await audit_account(address, network, await venue_for(address, network), window=window)
+                except VenueError as e:
+                    print(f"{address} {network}: venue unreadable: {type(e).__name__}: {e}")
+                    unreadable += 1
+                    continue
+                for breach in found:
+                    print(f"{address} {network}: {breach}")
+                broken += len(found)
+            print(f"{len(accounts)} account(s) audited, {broken} breach(es), {unreadable} unreadable")
+            return 1 if broken else 2 if unreadable else 0
+        finally:
+            await dispose_engines()
+
+    return asyncio.run(run())
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point."""
     parser = argparse.ArgumentParser(prog="python -m trading_app.cli")
@@ -53,6 +91,10 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("rotate-keys", help="re-encrypt every secret under APP_PRIMARY_KEY_ID")
     sub.add_parser("check-settings", help="validate the configuration and exit")
     sub.add_parser("migrate", help="apply migrations (one replica at a time)")
+    audit = sub.add_parser("audit", help="check the money invariants of every account (read-only); "
+                                        "exit 1 when one is broken")
+    audit.add_argument("--user", help="only this trader (0x address)")
+    audit.add_argument("--days", type=int, default=7, help="closed positions checked this far back")
     args = parser.parse_args(argv)
 
     from trading_app import settings as settings_module
@@ -74,6 +116,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "migrate":
         return _migrate()
+    if args.command == "audit":
+        return _audit(args.user, args.days)
     return _rotate()
 
 

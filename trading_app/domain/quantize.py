@@ -82,6 +82,13 @@ def _snap(value: Decimal, increment: Decimal, mode: PriceRounding) -> Decimal:
     return _EXACT.multiply(count, increment).quantize(places, context=_EXACT)
 
 
+def on_grid(value: Decimal, increment: Decimal) -> bool:
+    """Whether `value` is an exact multiple of `increment` (a step or a tick)."""
+    if not value.is_finite() or not increment.is_finite() or increment <= 0:
+        return False
+    return _EXACT.remainder(value, increment) == 0
+
+
 def quantize_size(size: Decimal, step: Decimal, *, minimum: Decimal | None = None) -> Decimal:
     """Round a size down to a multiple of `step`.
 

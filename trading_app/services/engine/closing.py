@@ -115,7 +115,7 @@ async def flatten(
             if row.id is None:
                 session.add(row)
         try:
-            row = await _close_once(trader, position, row, live)
+            row = await _close_once(trader, position.market, row, live)
         except VenueError as e:
             log.error("position %s: close failed (%s)", position.id, type(e).__name__)
             steps.append(f"the close order could not be sent ({str(e)[:120]})")
@@ -155,13 +155,13 @@ async def _still_held(trader: Trader, position: Position) -> bool:
     return held is not None and held.size > 0 and held.side.value == position.side
 
 
-async def _close_once(trader: Trader, position: Position, row: Order, live: bool) -> Order:
+async def _close_once(trader: Trader, market: str, row: Order, live: bool) -> Order:
     """Send one close order (unless it is already out) and follow it until the venue settles it."""
     if live:
         return await wait_until_done(trader.venue, row, keep=trader.keep_claim)
     sent = row
     ref = await send_with_retries(lambda: trader.venue.place_market_order(
-        position.market, Side(sent.side), sent.size, worst_price=required_price(sent.price),
+        market, Side(sent.side), sent.size, worst_price=required_price(sent.price),
         client_id=sent.client_id, reduce_only=True))
     report = await first_report(trader.venue, ref)
     row = await settle(row, ref, report)
@@ -214,4 +214,23 @@ async def close_books(
     return position
 
 
-__all__ = ["CLOSE_TRIES", "EXIT_ROLES", "choose_row", "close_books", "flatten", "remaining_size"]
+async def flatten_unbooked(trader: Trader, market: str, side: PositionSide, size: Decimal,
+                           spec: MarketSpec) -> Order:
+    """Close exposure that no live position of the books accounts for (reduce-only, so it can only
+    ever reduce what the venue really holds). The row is committed before the order is sent and
+    carries a repair id; it belongs to no position.
+
+    Returns:
+        The close order's row as the venue left it.
+    """
+    worst = slippage_bound(spec.oracle_price, side.exit_side, max(trader.slippage_pct, Decimal(1)), spec.tick_size)
+    plan = OrderPlan(OrderRole.CLOSE, OrderType.MARKET, side.exit_side, size, price=worst, reduce_only=True)
+    async with session_scope() as session:
+        row = await new_row_in(session, user=trader.user, network=trader.network, market=market,
+                               position_id=None, signal_id=0, attempt=0, plan=plan)
+        session.add(row)
+    return await _close_once(trader, market, row, live=False)
+
+
+__all__ = ["CLOSE_TRIES", "EXIT_ROLES", "choose_row", "close_books", "flatten", "flatten_unbooked",
+           "remaining_size"]

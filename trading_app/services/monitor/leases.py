@@ -22,7 +22,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Table, bindparam, delete, not_, or_, tuple_, update
+from sqlalchemy import Table, and_, bindparam, delete, not_, or_, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col, select
@@ -37,14 +37,18 @@ from trading_app.db.models import (
     Order,
     Position,
 )
+from trading_app.db.types import utcnow
+from trading_app.domain.enums import Network
+from trading_app.venues.paper import store as paper_store
 
 Account = tuple[str, str]  # (user address, network)
 
 FORGET_WORKERS_AFTER = timedelta(hours=1)
+RECENTLY_CLOSED = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
-class Outcome:
+class LeaseRecord:
     """How one account's reconcile ended, for its lease row."""
 
     account: Account
@@ -77,15 +81,23 @@ async def live_workers(now: datetime, ttl: timedelta) -> list[str]:
         return sorted(rows.all())
 
 
-async def accounts_to_watch() -> list[Account]:
-    """Accounts with a live position, or with working orders left behind by a closed position."""
+async def accounts_to_watch(now: datetime | None = None) -> list[Account]:
+    """Accounts with a live position, with working orders left behind by a closed position, every
+    paper account that holds a position (the paper venue is ours: exposure there without a live
+    position in the books is repaired), and dYdX accounts with a position closed in the last
+    `RECENTLY_CLOSED` (exposure our orders left that the books no longer show is looked for)."""
+    now = now or utcnow()
     async with session_scope() as session:
         live = await session.exec(
             select(Position.user_address, Position.network)
-            .where(col(Position.status).in_(ACTIVE_POSITION_STATUSES))
+            .where(or_(col(Position.status).in_(ACTIVE_POSITION_STATUSES),
+                       # paper exposure is found from the paper books themselves (below)
+                       and_(col(Position.closed_at) >= now - RECENTLY_CLOSED,
+                            col(Position.network) != Network.PAPER.value)))
             .distinct()
         )
         found = set(live.all())
+        found.update((user, Network.PAPER.value) for user in await paper_store.holders(session))
         stray = await session.exec(
             select(Order.user_address, Order.network)
             .join(Position, col(Order.position_id) == col(Position.id))
@@ -171,7 +183,7 @@ async def release(worker_id: str, keep: Iterable[Account], now: datetime) -> Non
         await session.execute(stmt.values(owner=None, expires_at=now))
 
 
-async def record(worker_id: str, outcomes: Sequence[Outcome]) -> None:
+async def record(worker_id: str, outcomes: Sequence[LeaseRecord]) -> None:
     """Store cursors, last success and failure counts of finished reconciles (leases still ours)."""
     if not outcomes:
         return
@@ -213,7 +225,7 @@ async def lease_of(user: str, network: str) -> MonitorLease | None:
 
 __all__ = [
     "Account",
-    "Outcome",
+    "LeaseRecord",
     "accounts_to_watch",
     "claim",
     "heartbeat",

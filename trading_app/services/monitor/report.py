@@ -7,7 +7,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 
-QUIET = {None, "unconfirmed", "resize_pending"}  # reconcile outcomes that change nothing
+QUIET = {None, "unconfirmed", "resize_pending", "in_doubt"}  # reconcile outcomes that change nothing
 
 
 @dataclass

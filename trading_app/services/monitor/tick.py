@@ -35,6 +35,7 @@ from trading_app.services.engine import executor
 from trading_app.services.engine.trader import Trader
 from trading_app.services.monitor import leases, trigger_watch
 from trading_app.services.monitor.books import Books, load_books, load_books_many, oldest_open
+from trading_app.services.monitor.exposure import repair_exposure
 from trading_app.services.monitor.leases import Account
 from trading_app.services.monitor.order_sync import CountingVenue, cancel_orphans, sync_orders
 from trading_app.services.monitor.reconcile import View, reconcile_position
@@ -109,6 +110,16 @@ async def settle_account(read: AccountRead, books: Books, *, pending_grace: time
         if outcome not in QUIET:  # push each change as it is committed: the trader sees it at once
             await events.positions_changed(user)
             unpushed = False
+    try:
+        repaired = await repair_exposure(view, books)
+    except Exception:  # noqa: BLE001
+        log.exception("monitor: comparing the venue's exposure with the books of %s failed", user)
+        result.errors += 1
+        repaired = []
+    for outcome in repaired:
+        result.outcomes[outcome] += 1
+    if repaired:
+        await events.positions_changed(user)
     try:
         result.orphans = await cancel_orphans(venue, books, read.state.open_orders, read.now, pending_grace)
     except Exception:  # noqa: BLE001
@@ -269,7 +280,7 @@ async def monitor_tick(worker_id: str, *, wait: float | None = None, sweep: bool
         await asyncio.wait([task], timeout=wait)
     report.results, me.finished = me.finished, []
     await leases.record(worker_id, [
-        leases.Outcome((r.user, r.network), r.error is None, report.started_at, r.cursor, r.error)
+        leases.LeaseRecord((r.user, r.network), r.error is None, report.started_at, r.cursor, r.error)
         for r in report.results])
     report.seconds = time.monotonic() - begun
     me.last = report

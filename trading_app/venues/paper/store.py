@@ -88,6 +88,13 @@ async def positions(session: AsyncSession, user: str) -> list[PaperPosition]:
     return list((await session.exec(stmt)).all())
 
 
+async def holders(session: AsyncSession) -> list[str]:
+    """Every user holding a paper position (a system-wide read: the monitor's watch list)."""
+    # the size is compared here: SQLite keeps money as text, where "0.000" != 0
+    found = await session.exec(select(PaperPosition.user_address, PaperPosition.size))
+    return sorted({user for user, size in found.all() if size != 0})
+
+
 async def position(session: AsyncSession, user: str, market: str) -> PaperPosition:
     """The user's position row in `market`, created flat (and added to the session) if missing."""
     stmt = select(PaperPosition).where(PaperPosition.user_address == user, PaperPosition.market == market)

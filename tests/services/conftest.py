@@ -1,0 +1,55 @@
+"""Every engine, monitor and ops test ends by checking the money invariants (services.ops.audit)
+of every account it left in its database, against that account's own venue, while the test's
+fakes are still running. A test that leaves an account broken on purpose says so with
+`@pytest.mark.breaks_invariants("why")`.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from trading_app.services.accounts.venues import venue_for
+from trading_app.services.ops.audit import accounts_to_audit, audit_account
+
+CHECKED = ("engine", "monitor", "ops")
+DATABASE_FIXTURES = {"db_url", "pg_url", "sqlite_url"}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "breaks_invariants(why): the test leaves an account broken on purpose")
+
+
+async def assert_money_invariants() -> None:
+    """Fail with every breach of every account the test's database knows."""
+    found = []
+    for user, network in await accounts_to_audit(None):
+        found += [f"{user} {network}: {b}" for b in await audit_account(user, network, await venue_for(user, network))]
+    assert not found, "money invariants broken:\n" + "\n".join(found)
+
+
+def _checked(test: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    @functools.wraps(test)
+    async def run(*args: Any, **kwargs: Any) -> Any:
+        result = await test(*args, **kwargs)
+        await assert_money_invariants()
+        return result
+
+    return run
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+    for item in items:
+        if not isinstance(item, pytest.Function) or item.get_closest_marker("breaks_invariants"):
+            continue
+        parts = Path(str(item.path)).relative_to(here).parts if Path(str(item.path)).is_relative_to(here) else ()
+        if not parts or parts[0] not in CHECKED or not DATABASE_FIXTURES & set(item.fixturenames):
+            continue
+        if inspect.iscoroutinefunction(item.obj):
+            item.obj = _checked(item.obj)

@@ -1,0 +1,267 @@
+"""The money invariants, checked from a user's books and the venue's own view.
+
+`breaches` is the one statement of what must always hold (pure: it reads nothing itself):
+- every OPEN position has a live stop-loss on the venue, reduce-only, on the exit side, sized to
+  what is still open of it;
+- no conditional order of ours lives on the venue without a live position;
+- the venue holds, per market, exactly what the books' open positions hold (on dYdX: as far as our
+  own orders' fills explain; the trader may also trade by hand);
+- every quantity is on the market's grid (sizes on the step; prices and triggers on the tick);
+- a closed position's realized PnL equals what the venue's fills of its orders say.
+
+`audit_account` gathers both views for one account, read-only on our side (a paper venue's read
+runs its own matching first, as the exchange would have), and returns the breaches. Tests end by
+calling it; operators run it as `python -m trading_app.cli audit`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from sqlmodel import col, select
+
+from trading_app.db.engine import session_scope
+from trading_app.db.models import ACTIVE_POSITION_STATUSES, Order, Position
+from trading_app.db.types import utcnow
+from trading_app.domain import pnl
+from trading_app.domain.enums import Network, OrderRole, OrderType, PositionSide, PositionStatus
+from trading_app.domain.quantize import on_grid
+from trading_app.venues.base import AccountState, Fill, MarketSpec, OrderReport, Venue
+from trading_app.venues.paper import store as paper_store
+
+CONDITIONAL = frozenset({OrderType.STOP_MARKET, OrderType.TAKE_PROFIT_MARKET})
+EXIT_ROLES = frozenset({OrderRole.STOP_LOSS.value, OrderRole.TAKE_PROFIT.value, OrderRole.CLOSE.value})
+LIVE_ON_VENUE = frozenset({"OPEN", "UNTRIGGERED", "PARTIALLY_FILLED"})
+
+
+@dataclass(frozen=True)
+class Breach:
+    """One broken invariant, in words an operator can act on (no secrets)."""
+
+    kind: str
+    market: str
+    detail: str
+    position_id: int | None = None
+
+    def __str__(self) -> str:
+        where = f"position {self.position_id} " if self.position_id is not None else ""
+        return f"{self.kind}: {where}{self.market}: {self.detail}"
+
+
+def _signed(side: str, size: Decimal) -> Decimal:
+    return size if side == PositionSide.LONG.value else -size
+
+
+def _remaining(position: Position, rows: Sequence[Order]) -> Decimal:
+    exits = sum((r.filled_size for r in rows if r.role in EXIT_ROLES), Decimal(0))
+    return position.size - exits
+
+
+def breaches(
+    network: str, positions: Sequence[Position], rows: Sequence[Order], state: AccountState,
+    specs: Mapping[str, MarketSpec], fills: Sequence[Fill] = (),
+) -> list[Breach]:
+    """Every money invariant `positions`/`rows` (our books) and `state`/`fills` (the venue) break.
+
+    Args:
+        network: the account's network (paper, testnet, mainnet).
+        positions: the books' positions of the account (live ones, and closed ones to check PnL).
+        rows: every order row of those positions, and our rows of no position.
+        state: the venue's batched read (positions and open orders).
+        specs: market rules by ticker (for the grid).
+        fills: the venue's fills covering the closed positions to check.
+    """
+    found: list[Breach] = []
+    by_position: dict[int | None, list[Order]] = {}
+    for r in rows:
+        by_position.setdefault(r.position_id, []).append(r)
+    ours = {r.client_id: r for r in rows}
+    live = {p.id: p for p in positions if p.status in ACTIVE_POSITION_STATUSES}
+    found += _stops(positions, by_position, state.open_orders)
+    found += _orphans(state.open_orders, ours, live, network)
+    found += _exposure(network, positions, by_position, state, rows)
+    found += _grid(positions, rows, state, specs)
+    found += _realized(positions, by_position, fills)
+    return found
+
+
+def _stops(positions: Sequence[Position], by_position: Mapping[int | None, list[Order]],
+           open_orders: Sequence[OrderReport]) -> list[Breach]:
+    found = []
+    for p in positions:
+        if p.status not in (PositionStatus.OPEN.value, PositionStatus.CLOSING.value,
+                            PositionStatus.FAILED_PROTECTION.value):
+            continue
+        left = _remaining(p, by_position.get(p.id, []))
+        if left <= 0:
+            continue
+        exit_side = PositionSide(p.side).exit_side
+        stops = [o for o in open_orders
+                 if o.ref.market == p.market and o.ref.order_type is OrderType.STOP_MARKET
+                 and o.side is exit_side and o.reduce_only and o.status.value in LIVE_ON_VENUE]
+        if not stops:
+            found.append(Breach("no_stop_loss", p.market, f"{p.status.lower()} {p.side.lower()} {left} has no live "
+                                "stop-loss on the venue", p.id))
+        elif not any(o.size - o.filled == left for o in stops):
+            sizes = ", ".join(str(o.size - o.filled) for o in stops)
+            found.append(Breach("stop_loss_size", p.market, f"open {left}, stop-loss for {sizes}", p.id))
+    return found
+
+
+def _orphans(open_orders: Sequence[OrderReport], ours: Mapping[int, Order], live: Mapping[int | None, Position],
+             network: str) -> list[Breach]:
+    found = []
+    for o in open_orders:
+        if o.ref.order_type not in CONDITIONAL or o.status.value not in LIVE_ON_VENUE:
+            continue
+        row = ours.get(o.ref.client_id)
+        if row is None and network != Network.PAPER.value:
+            continue  # the trader's own order on their dYdX account
+        if row is None or row.position_id not in live:
+            found.append(Breach("orphan_conditional", o.ref.market, f"{o.ref.order_type.value} {o.side.value} "
+                                f"{o.size} (client id {o.ref.client_id}) lives without an open position",
+                                row.position_id if row else None))
+    return found
+
+
+def _exposure(network: str, positions: Sequence[Position], by_position: Mapping[int | None, list[Order]],
+              state: AccountState, rows: Sequence[Order]) -> list[Breach]:
+    """The venue's net position per market against the books'. On dYdX a market the books hold
+    nothing in is only ours to judge when our own orders' fills point the same way (the trader may
+    hold their own position there)."""
+    booked: dict[str, Decimal] = {}
+    for p in positions:
+        if p.status not in ACTIVE_POSITION_STATUSES:
+            continue
+        open_size = p.size if p.status == PositionStatus.OPENING.value else _remaining(p, by_position.get(p.id, []))
+        booked[p.market] = booked.get(p.market, Decimal(0)) + _signed(p.side, open_size)
+    held = {m: _signed(v.side.value, v.size) for m, v in state.account.positions.items()}
+    found = []
+    for market in sorted(set(booked) | set(held)):
+        venue, books = held.get(market, Decimal(0)), booked.get(market, Decimal(0))
+        if venue == books:
+            continue
+        if network != Network.PAPER.value and books == 0:
+            ours = sum((r.filled_size if r.side == "BUY" else -r.filled_size for r in rows if r.market == market),
+                       Decimal(0))
+            if ours == 0 or (ours > 0) != (venue > 0):
+                continue  # the trader's own position, not one of ours
+        found.append(Breach("exposure", market, f"the venue holds {venue}, the books {books}"))
+    return found
+
+
+def _grid(positions: Sequence[Position], rows: Sequence[Order], state: AccountState,
+          specs: Mapping[str, MarketSpec]) -> list[Breach]:
+    found = []
+
+    def check(market: str, what: str, value: Decimal | None, increment_of: str, position_id: int | None) -> None:
+        spec = specs.get(market)
+        if spec is None or value is None or value == 0:
+            return
+        increment = spec.step_size if increment_of == "step" else spec.tick_size
+        if not on_grid(value, increment):
+            found.append(Breach("off_grid", market, f"{what} {value} is not a multiple of the {increment_of} "
+                                f"{increment}", position_id))
+
+    for p in positions:
+        check(p.market, "position size", p.size, "step", p.id)
+        for name in ("sl_price", "tp_price"):
+            check(p.market, name, getattr(p, name), "tick", p.id)
+    for r in rows:
+        check(r.market, f"{r.role.lower()} order size", r.size, "step", r.position_id)
+        check(r.market, f"{r.role.lower()} filled size", r.filled_size, "step", r.position_id)
+        check(r.market, f"{r.role.lower()} price", r.price, "tick", r.position_id)
+        check(r.market, f"{r.role.lower()} trigger", r.trigger_price, "tick", r.position_id)
+    for market, v in state.account.positions.items():
+        check(market, "venue position size", v.size, "step", None)
+    for o in state.open_orders:
+        check(o.ref.market, "venue order size", o.size, "step", None)
+        check(o.ref.market, "venue order trigger", o.trigger_price, "tick", None)
+    return found
+
+
+def _realized(positions: Sequence[Position], by_position: Mapping[int | None, list[Order]],
+              fills: Sequence[Fill]) -> list[Breach]:
+    """A closed position's realized PnL against the venue's fills of its own orders (positions whose
+    exit came from fills that are not ours, an external close or a liquidation, are booked from
+    those fills by the monitor and are not re-derived here)."""
+    by_client: dict[tuple[int, str], list[Fill]] = {}
+    for f in fills:
+        by_client.setdefault((f.client_id, f.market), []).append(f)
+    found = []
+    for p in positions:
+        if p.status != PositionStatus.CLOSED.value or p.realized_pnl is None or p.entry_price is None:
+            continue
+        mine = by_position.get(p.id, [])
+        entries = [f for r in mine if r.role == OrderRole.ENTRY.value for f in by_client.get((r.client_id, p.market), [])]
+        exits = [f for r in mine if r.role in EXIT_ROLES for f in by_client.get((r.client_id, p.market), [])]
+        exit_size = sum((f.size for f in exits), Decimal(0))
+        entry_size = sum((f.size for f in entries), Decimal(0))
+        if not entries or exit_size != p.size or entry_size != p.size:
+            continue  # fills outside the window read, or an exit that was not our order
+        expected = pnl.realized_pnl(
+            PositionSide(p.side), pnl.average_price((f.size, f.price) for f in entries),
+            pnl.average_price((f.size, f.price) for f in exits), p.size,
+            entry_fee=sum((f.fee for f in entries), Decimal(0)), exit_fee=sum((f.fee for f in exits), Decimal(0)))
+        if expected != p.realized_pnl:
+            found.append(Breach("realized_pnl", p.market, f"books say {p.realized_pnl}, the fills {expected}", p.id))
+    return found
+
+
+async def books_of(user: str, network: str, since: datetime) -> tuple[list[Position], list[Order]]:
+    """The account's live positions and those closed since `since`, with every order row of
+    theirs and the rows of no position."""
+    async with session_scope() as session:
+        positions = list((await session.exec(select(Position).where(
+            Position.user_address == user, Position.network == network,
+            (col(Position.status).in_(ACTIVE_POSITION_STATUSES)) | (col(Position.closed_at) >= since),
+        ).order_by(col(Position.id)))).all())
+        ids = [p.id for p in positions]
+        rows = list((await session.exec(select(Order).where(
+            Order.user_address == user, Order.network == network,
+            (col(Order.position_id).in_(ids)) | (col(Order.position_id).is_(None)),
+        ).order_by(col(Order.id)))).all())
+    return positions, rows
+
+
+async def audit_account(user: str, network: str, venue: Venue, *,
+                        window: timedelta = timedelta(days=7)) -> list[Breach]:
+    """Every money-invariant breach of one account, from its books and its venue.
+
+    Args:
+        user: the account's owner.
+        network: paper, testnet or mainnet.
+        venue: that account's venue (only read).
+        window: how far back closed positions are checked against the venue's fills.
+
+    Raises:
+        VenueError: the venue cannot be read.
+    """
+    since = utcnow() - window
+    state = await venue.account_state(since=since)
+    positions, rows = await books_of(user, network, since)
+    markets = {p.market for p in positions} | {r.market for r in rows} | set(state.account.positions)
+    specs = {m: await venue.market(m) for m in sorted(markets)}
+    fills = await venue.fills(since=since) if any(p.status == PositionStatus.CLOSED.value for p in positions) else []
+    return breaches(network, positions, rows, state, specs, fills)
+
+
+async def accounts_to_audit(user: str | None, window: timedelta = timedelta(days=7)) -> list[tuple[str, str]]:
+    """(user, network) pairs with a position live or closed within `window`, and every paper
+    holder; only `user`'s when given."""
+    since = utcnow() - window
+    async with session_scope() as session:
+        query = select(Position.user_address, Position.network).where(
+            (col(Position.status).in_(ACTIVE_POSITION_STATUSES)) | (col(Position.closed_at) >= since)).distinct()
+        if user is not None:
+            query = query.where(Position.user_address == user)
+        found = set((await session.exec(query)).all())
+        found.update((u, Network.PAPER.value) for u in await paper_store.holders(session)
+                     if user is None or u == user)
+    return sorted(found)
+
+
+__all__ = ["Breach", "accounts_to_audit", "audit_account", "books_of", "breaches"]
