@@ -130,8 +130,10 @@ def test_the_issue_key_that_can_sign_anything_is_refused():
     tree = any_of(sig(), all_of(sig(), msgs(PLACE)))
     reason = problem(tree)
     assert reason is not None
-    assert "[authenticator 7.0 SignatureVerification(this key)]" in reason
-    assert "allows every message type, withdrawals and transfers included" in reason
+    assert reason.startswith("authenticator 7 is refused: its branch 7.0 SignatureVerification(this key) "
+                             "allows every message type, withdrawals and transfers included; its branch "
+                             "7.1.0 SignatureVerification(this key) + 7.1.1 MessageFilter(MsgPlaceOrder) "
+                             "allows orders for every subaccount")
     assert OURS.hex() not in reason and base64.b64encode(OURS).decode() not in reason
 
 
@@ -189,6 +191,8 @@ def test_subaccount_other_than_zero():
     tree = all_of(sig(), msgs(PLACE, CANCEL), subs(5))
     assert problem(tree, 5) is None
     assert "subaccount 5 only" in (problem(tree, 0) or "")
+    # dydx.trade only makes keys for subaccount 0: it is not suggested for another one
+    assert "dydx.trade" not in (problem(DYDX_TRADE, 5) or "dydx.trade")
 
 
 MALFORMED = [

@@ -108,14 +108,14 @@ def _short(type_url: str) -> str:
     return type_url.rsplit(".", 1)[-1] if type_url in TRADING_MESSAGES else type_url
 
 
-def branches(kind: str, config: bytes, public_key: bytes, path: str = "authenticator") -> list[Branch]:
+def branches(kind: str, config: bytes, public_key: bytes, path: str = "root") -> list[Branch]:
     """Every way an authenticator can succeed (its AllOf/AnyOf tree in disjunctive form).
 
     Args:
         kind: `AccountAuthenticator.type`.
         config: `AccountAuthenticator.config`.
         public_key: The key we sign with; leaves name it "this key", any other "another key".
-        path: The authenticator's id, used to name sub-authenticators as the chain does.
+        path: The authenticator's id, to name its parts as the chain does ("7.1.0").
 
     Raises:
         MalformedAuthenticator: the chain could not initialise it, or it has too many branches.
@@ -125,7 +125,7 @@ def branches(kind: str, config: bytes, public_key: bytes, path: str = "authentic
 
 def _expand(kind: str, config: bytes, public_key: bytes, path: str, depth: int) -> list[Branch]:
     if depth > MAX_DEPTH:
-        raise MalformedAuthenticator(f"{path} is nested too deeply to check")
+        raise MalformedAuthenticator(f"part {path} is nested too deeply to check")
     if kind == "SignatureVerification":
         whose = "this key" if config == public_key else "another key"
         return [Branch((f"{path} SignatureVerification({whose})",), keys=frozenset({config}))]
@@ -141,7 +141,7 @@ def _expand(kind: str, config: bytes, public_key: bytes, path: str, depth: int) 
         pairs = _uint32_list(config, path, kind)
         return [Branch((f"{path} ClobPairIdFilter({','.join(map(str, sorted(pairs)))})",), clob_pairs=pairs)]
     if kind not in COMPOSITES:
-        raise MalformedAuthenticator(f"{path} has type {kind[:40]!r}, which the chain does not register")
+        raise MalformedAuthenticator(f"part {path} has type {kind[:40]!r}, which the chain does not register")
     children = [_expand(sub_kind, sub_config, public_key, f"{path}.{i}", depth + 1)
                 for i, (sub_kind, sub_config) in enumerate(_sub_authenticators(config, path))]
     if kind == "AnyOf":
@@ -153,7 +153,9 @@ def _expand(kind: str, config: bytes, public_key: bytes, path: str, depth: int) 
             if len(found) > MAX_BRANCHES:
                 break
     if len(found) > MAX_BRANCHES:
-        raise MalformedAuthenticator(f"{path} has over {MAX_BRANCHES} ways to succeed, too many to check")
+        raise MalformedAuthenticator(
+            f"part {path} has over {MAX_BRANCHES} ways to succeed, too many to check"
+        )
     return found
 
 
@@ -162,7 +164,7 @@ def _uint32_list(config: bytes, path: str, kind: str) -> frozenset[int]:
     numbers = set()
     for entry in config.decode("utf-8", "surrogateescape").split(","):
         if not _UINT.fullmatch(entry) or int(entry) >= 2**32:
-            raise MalformedAuthenticator(f"{path} {kind} has an entry that is not a whole number; "
+            raise MalformedAuthenticator(f"part {path} {kind} has an entry that is not a whole number; "
                                          "the chain cannot initialise it")
         numbers.add(int(entry))
     return frozenset(numbers)
@@ -173,13 +175,13 @@ def _sub_authenticators(config: bytes, path: str) -> list[tuple[str, bytes]]:
     try:
         entries = json.loads(config.decode("utf-8", "replace"), object_pairs_hook=list)
     except ValueError:
-        raise MalformedAuthenticator(f"{path} has a config that is not JSON") from None
+        raise MalformedAuthenticator(f"part {path} has a config that is not JSON") from None
     if entries is None:
         entries = []
     if not isinstance(entries, list) or any(not isinstance(e, list) for e in entries):
-        raise MalformedAuthenticator(f"{path} has a config that is not a list of sub-authenticators")
+        raise MalformedAuthenticator(f"part {path} has a config that is not a list of sub-authenticators")
     if len(entries) <= 1:  # all_of.go / any_of.go Initialize
-        raise MalformedAuthenticator(f"{path} needs at least 2 sub-authenticators")
+        raise MalformedAuthenticator(f"part {path} needs at least 2 sub-authenticators")
     decoded = []
     for i, pairs in enumerate(entries):
         fields: dict[str, Any] = {"type": "", "config": None}
@@ -188,7 +190,7 @@ def _sub_authenticators(config: bytes, path: str) -> list[tuple[str, bytes]]:
                 fields[key.casefold()] = value
         kind, raw = fields["type"], fields["config"]
         if not isinstance(kind, str):
-            raise MalformedAuthenticator(f"{path}.{i} has a type that is not text")
+            raise MalformedAuthenticator(f"part {path}.{i} has a type that is not text")
         decoded.append((kind, _go_bytes(raw, f"{path}.{i}")))
     return decoded
 
@@ -201,14 +203,14 @@ def _go_bytes(value: Any, path: str) -> bytes:
         try:  # base64.StdEncoding ignores \r and \n, needs padding
             return base64.b64decode(value.replace("\r", "").replace("\n", ""), validate=True)
         except (binascii.Error, ValueError):
-            raise MalformedAuthenticator(f"{path} has a config that is not valid base64") from None
+            raise MalformedAuthenticator(f"part {path} has a config that is not valid base64") from None
     if isinstance(value, list) and all(type(v) is int and 0 <= v <= 255 for v in value):
         return bytes(value)
-    raise MalformedAuthenticator(f"{path} has a config that is neither base64 text nor bytes")
+    raise MalformedAuthenticator(f"part {path} has a config that is neither base64 text nor bytes")
 
 
 def trading_key_problems(kind: str, config: bytes, public_key: bytes, subaccount: int,
-                         path: str = "authenticator") -> list[str]:
+                         path: str = "root") -> list[str]:
     """Why `public_key` may not be used as a trading-only key for `subaccount` (empty: it may).
 
     Accepted only when every way the authenticator can succeed needs this key's signature, lets
@@ -220,20 +222,20 @@ def trading_key_problems(kind: str, config: bytes, public_key: bytes, subaccount
     """
     live = [b for b in branches(kind, config, public_key, path) if not b.dead]
     if not live:
-        return [f"{path} can never succeed: its filters leave no message through"]
+        return ["it can never succeed: its filters leave no message through"]
     if not any(public_key in b.keys for b in live):
-        return [f"{path} does not authorize this API key (it checks signatures of another key)"]
+        return ["it does not authorize this API key (it checks the signature of another key)"]
     problems = [p for p in (_branch_problem(b, public_key, subaccount) for b in live) if p]
     if problems:
         return problems
     for needed in (PLACE_ORDER, CANCEL_ORDER):
         if not any(needed in (b.passable_messages or ()) for b in live):
-            problems.append(f"{path} never lets this key send {_short(needed)}")
+            problems.append(f"it never lets this key send {_short(needed)}")
     return problems
 
 
 def _branch_problem(branch: Branch, public_key: bytes, subaccount: int) -> str | None:
-    where = "the branch [" + " + ".join(branch.leaves) + "]"
+    where = "its branch " + " + ".join(branch.leaves)
     if not branch.keys:
         return f"{where} needs no signature at all, so anyone could use it"
     if public_key not in branch.keys:

@@ -157,14 +157,16 @@ def check_trading_authenticator(
     Raises:
         InvalidCredential: why the key is refused (which branch allows what); no key material.
     """
-    path = "authenticator" if authenticator_id is None else f"authenticator {authenticator_id}"
+    path = "root" if authenticator_id is None else str(authenticator_id)
+    name = "this authenticator" if authenticator_id is None else f"authenticator {authenticator_id}"
     try:
         problems = trading_key_problems(kind, bytes(config), bytes(public_key), subaccount, path)
     except MalformedAuthenticator as e:
-        raise InvalidCredential(f"{e}, so it cannot authorize any order") from None
+        raise InvalidCredential(f"{name} is refused: {e}, so it cannot authorize any order") from None
     if problems:
-        shown = "; ".join(problems[:3]) + (f"; and {len(problems) - 3} more" if len(problems) > 3 else "")
+        shown = "; ".join(problems[:2]) + (f"; and {len(problems) - 2} more" if len(problems) > 2 else "")
+        where = " (dydx.trade: More > API Trading Keys)" if subaccount == 0 else ""  # its keys are for 0
         raise InvalidCredential(
-            f"{shown}. Authorize a key that can only place and cancel orders for subaccount {subaccount} "
-            "(dydx.trade: More > API Trading Keys)"
+            f"{name} is refused: {shown}. Authorize a key that can only place and cancel orders "
+            f"for subaccount {subaccount}{where}"
         )
