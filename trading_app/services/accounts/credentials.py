@@ -22,6 +22,7 @@ import json
 from dataclasses import dataclass
 
 from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from trading_app.db.engine import session_scope
 from trading_app.db.models import TradingAccount, User
@@ -71,7 +72,7 @@ class VenueCredentials:
     subaccount: int
 
 
-async def _refuse_if_positions_open(session, address: str, network: str) -> None:
+async def _refuse_if_positions_open(session: AsyncSession, address: str, network: str) -> None:
     if network != Network.PAPER.value:
         # the monitor signs for the positions on this network with the saved key
         open_count = await active_position_count(session, address, network)

@@ -105,7 +105,8 @@ def _meet(a: frozenset | None, b: frozenset | None) -> frozenset | None:
 
 
 def _short(type_url: str) -> str:
-    return type_url.rsplit(".", 1)[-1] if type_url in TRADING_MESSAGES else type_url
+    # the clob three by name; anything else as the chain spells it, cut short for the page
+    return type_url.rsplit(".", 1)[-1] if type_url in TRADING_MESSAGES else type_url[:80]
 
 
 def branches(kind: str, config: bytes, public_key: bytes, path: str = "root") -> list[Branch]:
@@ -131,7 +132,8 @@ def _expand(kind: str, config: bytes, public_key: bytes, path: str, depth: int) 
         return [Branch((f"{path} SignatureVerification({whose})",), keys=frozenset({config}))]
     if kind == "MessageFilter":
         entries = frozenset(config.decode("utf-8", "surrogateescape").split(","))
-        shown = ",".join(sorted(_short(m) for m in entries))
+        names = sorted(_short(m) for m in entries)
+        shown = ",".join(names[:5]) + (f",+{len(names) - 5} more" if len(names) > 5 else "")
         return [Branch((f"{path} MessageFilter({shown})",), messages=entries)]
     if kind == "SubaccountFilter":
         numbers = _uint32_list(config, path, kind)
@@ -245,7 +247,8 @@ def _branch_problem(branch: Branch, public_key: bytes, subaccount: int) -> str |
         return f"{where} allows every message type, withdrawals and transfers included"
     extra = sorted(passable - TRADING_MESSAGES)
     if extra:
-        return f"{where} also allows {', '.join(extra)}"
+        return f"{where} also allows {', '.join(_short(m) for m in extra[:3])}" + (
+            f" and {len(extra) - 3} more" if len(extra) > 3 else "")
     if branch.subaccounts is None:
         return f"{where} allows orders for every subaccount, not only subaccount {subaccount}"
     if subaccount not in branch.subaccounts:
