@@ -9,6 +9,7 @@ from decimal import Decimal
 
 import pytest
 
+from tests.services.accounts.chain_support import authorize, chain, dydx_world  # noqa: F401 - fixtures
 from tests.services.settings_support import (
     _close_pools,  # noqa: F401 - autouse fixture
     add_open_position,
@@ -82,9 +83,10 @@ async def test_dydx_networks_need_saved_credentials(db_url: str) -> None:
     assert await raw_rows(address) == before
 
 
-async def test_mainnet_needs_the_explicit_confirmation(db_url: str) -> None:
+async def test_mainnet_needs_the_explicit_confirmation(db_url: str, chain) -> None:  # noqa: F811
     address, _ = await make_user()
-    await save_dydx_api_key(address, new_api_key(), new_owner_address(), "3")
+    key, owner, auth_id = authorize(chain)
+    await save_dydx_api_key(address, key, owner, str(auth_id))
     with pytest.raises(SettingsInvalid) as err:
         await svc.save_network(address, "mainnet")
     assert err.value.field == "confirm_mainnet" and svc.MAINNET_CONFIRMATION in err.value.message
@@ -150,14 +152,14 @@ def test_alert_template_is_json_with_tradingview_placeholders() -> None:
     }
 
 
-async def test_every_function_touches_only_its_own_user(db_url: str) -> None:
+async def test_every_function_touches_only_its_own_user(db_url: str, chain) -> None:  # noqa: F811
     alice, _ = await make_user()
     bob, bob_secret = await make_user()
     await svc.get_overview(bob)
     await save_dydx_api_key(bob, new_api_key(), new_owner_address(), 9)
     bob_before = await raw_rows(bob)
 
-    await save_dydx_api_key(alice, new_api_key(), new_owner_address(), 1)
+    await save_dydx_api_key(alice, *authorize(chain))
     assert (await svc.get_overview(alice)).address == alice
     await svc.save_network(alice, "mainnet", confirm_mainnet=True)
     await svc.rotate_webhook_secret(alice)

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from tests.services.accounts.chain_support import authorize, chain, dydx_world  # noqa: F401 - fixtures
 from tests.services.settings_support import (
     _close_pools,  # noqa: F401 - autouse fixture
     add_open_position,
@@ -196,3 +197,92 @@ async def test_each_function_changes_only_its_own_user(db_url: str) -> None:
     ):
         with pytest.raises(UnknownUser):
             await call
+
+
+# -- the key's authenticator, asked of the network it will trade on --------------------------------
+
+PLACE, CANCEL = "/dydxprotocol.clob.MsgPlaceOrder", "/dydxprotocol.clob.MsgCancelOrder"
+WITHDRAW = "/dydxprotocol.sending.MsgWithdrawFromSubaccount"
+
+
+async def _on_testnet(address: str) -> None:
+    await creds.save_dydx_mnemonic(address, new_mnemonic())
+    await save_network(address, "testnet")
+
+
+async def test_a_key_saved_on_testnet_is_checked_there_and_settings_says_why(db_url: str, chain) -> None:  # noqa: F811
+    address, _ = await make_user()
+    await _on_testnet(address)
+    good_key, owner, good_id = authorize(chain)
+    refused = [
+        (authorize(chain, owner, messages=(PLACE, CANCEL, WITHDRAW)), f"also allows {WITHDRAW}"),
+        (authorize(chain, owner, subaccounts=(1,)), "subaccount 1 only, not this account's subaccount 0"),
+        (authorize(chain, owner, subaccounts=None), "allows orders for every subaccount"),
+        (authorize(chain, owner, messages=(CANCEL,)), "never lets this key send MsgPlaceOrder"),
+        ((new_api_key(), owner, good_id), "does not authorize this API key"),
+        ((good_key, owner, 99), "shows no authenticator 99"),
+    ]
+    before = await raw_rows(address)
+    for (key, key_owner, auth_id), why in refused:
+        with pytest.raises(SettingsInvalid) as err:
+            await creds.save_dydx_api_key(address, key, key_owner, auth_id)
+        assert err.value.field == "authenticator_id" and why in err.value.message, err.value.message
+        assert key not in err.value.message and key not in str(err.value)
+        assert await raw_rows(address) == before  # nothing saved, the version did not move
+    assert chain.node.calls.count("GetAuthenticators") == len(refused)
+    assert await creds.save_dydx_api_key(address, good_key, owner, good_id) == owner
+    assert (await raw_rows(address))["trading_accounts"]["authenticator_id"] == good_id
+
+
+async def test_an_unreachable_node_refuses_the_key_instead_of_guessing(db_url: str, chain) -> None:  # noqa: F811
+    address, _ = await make_user()
+    await _on_testnet(address)
+    before = await raw_rows(address)
+    chain.node.down()
+    with pytest.raises(SettingsInvalid, match="Could not ask dYdX testnet about this key"):
+        await creds.save_dydx_api_key(address, *authorize(chain))
+    assert await raw_rows(address) == before
+
+
+async def test_a_key_saved_on_paper_is_checked_when_the_account_switches(db_url: str, chain) -> None:  # noqa: F811
+    address, _ = await make_user()
+    key, owner, auth_id = authorize(chain, messages=(PLACE, CANCEL, WITHDRAW))
+    await creds.save_dydx_api_key(address, key, owner, auth_id)  # paper: no network to ask yet
+    assert chain.node.calls.count("GetAuthenticators") == 0
+    before = await raw_rows(address)
+    for network in ("testnet", "mainnet"):
+        with pytest.raises(SettingsInvalid) as err:
+            await save_network(address, network, confirm_mainnet=True)
+        assert err.value.field == "network" and f"also allows {WITHDRAW}" in err.value.message
+    assert await raw_rows(address) == before  # still paper, same version
+    await creds.save_dydx_api_key(address, *authorize(chain, owner))
+    assert await save_network(address, "testnet") is Network.TESTNET
+
+
+async def _version(address: str) -> int:
+    return (await raw_rows(address))["trading_accounts"]["venue_version"]
+
+
+async def test_every_change_a_venue_is_built_from_bumps_the_version_once(db_url: str, chain) -> None:  # noqa: F811
+    address, _ = await make_user()
+    assert await _version(address) == 0
+    steps = [
+        lambda: creds.save_dydx_mnemonic(address, new_mnemonic()),
+        lambda: save_network(address, "testnet"),
+        lambda: creds.save_dydx_mnemonic(address, new_mnemonic()),
+        lambda: creds.save_dydx_api_key(address, *authorize(chain)),  # checked on testnet
+        lambda: save_network(address, "mainnet", confirm_mainnet=True),  # checked on mainnet
+        lambda: creds.remove_dydx_credentials(address),  # back to paper
+        lambda: creds.save_dydx_api_key(address, new_api_key(), new_owner_address(), 3),
+    ]
+    for expected, step in enumerate(steps, start=1):
+        await step()
+        assert await _version(address) == expected
+    # no change, or a refused one, leaves it
+    await save_network(address, "paper")
+    with pytest.raises(SettingsInvalid):
+        await save_network(address, "mainnet")  # not confirmed
+    await add_open_position(address, "paper")
+    with pytest.raises(SettingsInvalid):
+        await save_network(address, "testnet")
+    assert await _version(address) == len(steps)

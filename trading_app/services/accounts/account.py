@@ -6,6 +6,10 @@ of what `get_overview` returns; the webhook secret leaves this module only throu
 `reveal_webhook_secret`, which the page calls when its owner asks to see or copy it.
 
 Credentials (dYdX, Telegram) live in `credentials`; risk defaults in `risk`.
+
+Every change of what a cached venue was built from (network, subaccount, credential kind,
+credentials) bumps `trading_accounts.venue_version` in the same transaction (`bump_venue_version`);
+`venues.venue_for` rebuilds a cached venue of an older version before its next use, in every worker.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import func
+from sqlalchemy import func, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -170,43 +174,85 @@ async def get_overview(address: str) -> AccountOverview:
         )
 
 
+async def bump_venue_version(session: AsyncSession, address: str) -> None:
+    """Mark every cached venue of the trader stale; call it in the transaction that changes them.
+
+    One UPDATE (`venue_version = venue_version + 1`), so two concurrent changes never lose a bump.
+    """
+    await session.execute(
+        update(TradingAccount)
+        .where(TradingAccount.address == address)  # type: ignore[arg-type]
+        .values(venue_version=TradingAccount.venue_version + 1)
+    )
+
+
+async def current_venue_version(address: str) -> int:
+    """The trader's `venue_version` as committed now (0 when the account row does not exist yet)."""
+    query = select(TradingAccount.venue_version).where(TradingAccount.address == address)
+    async with session_scope() as session:
+        found = (await session.exec(query)).first()
+    return int(found or 0)
+
+
+async def _network_refusal(
+    session: AsyncSession, user: User, account: TradingAccount, target: Network, confirm_mainnet: bool
+) -> None:
+    """Raise SettingsInvalid when the switch to `target` is not allowed now."""
+    if target is Network.MAINNET and not confirm_mainnet:
+        raise SettingsInvalid("confirm_mainnet", f"Tick “{MAINNET_CONFIRMATION}” to trade on mainnet.")
+    if target is not Network.PAPER and (
+        user.dydx_credentials_enc is None or account.credential_kind == CredentialKind.NONE.value
+    ):
+        raise SettingsInvalid("network", "Save your dYdX credentials before switching to testnet or mainnet.")
+    open_count = await active_position_count(session, user.address, account.network)
+    if open_count:
+        raise SettingsInvalid(
+            "network",
+            f"You have {open_count} open position(s) on {account.network}; "
+            "close them before switching network.",
+        )
+
+
 async def save_network(address: str, network: str, *, confirm_mainnet: bool = False) -> Network:
     """Choose where the trader's orders go.
 
     Paper needs nothing. Testnet and mainnet need saved dYdX credentials; mainnet also needs
     the trader's explicit confirmation that real money is at risk. The network cannot change
     while positions on the current one are still open (the monitor keeps watching them there).
+    A permissioned API key is checked on the target network first: its authenticator must let it
+    trade the account's subaccount and nothing more.
 
     Raises:
-        SettingsInvalid: Unknown network, missing credentials or confirmation, open positions.
+        SettingsInvalid: Unknown network, missing credentials or confirmation, open positions, an
+            API key the target network refuses or could not be asked about.
         UnknownUser: The address has no user row.
     """
     try:
         target = Network(network)
     except ValueError:
         raise SettingsInvalid("network", "Choose paper, dYdX testnet or dYdX mainnet.") from None
+    async with session_scope() as session:  # the cheap checks first, without locks
+        user, account = await load_account(session, address)
+        if account.network == target.value:
+            return target
+        await _network_refusal(session, user, account, target, confirm_mainnet)
+    checked_version: int | None = None
+    if target is not Network.PAPER:
+        # credentials imports this module; the key is checked outside any transaction (a node call)
+        from trading_app.services.accounts.credentials import check_saved_key
+
+        checked_version = await check_saved_key(address, target)
     async with session_scope() as session:
         user, account = await load_account(session, address, for_update=True)
         if account.network == target.value:
             return target
-        if target is Network.MAINNET and not confirm_mainnet:
-            raise SettingsInvalid("confirm_mainnet", f"Tick “{MAINNET_CONFIRMATION}” to trade on mainnet.")
-        if target is not Network.PAPER and (
-            user.dydx_credentials_enc is None or account.credential_kind == CredentialKind.NONE.value
-        ):
-            raise SettingsInvalid(
-                "network", "Save your dYdX credentials before switching to testnet or mainnet."
-            )
-        open_count = await active_position_count(session, address, account.network)
-        if open_count:
-            raise SettingsInvalid(
-                "network",
-                f"You have {open_count} open position(s) on {account.network}; "
-                "close them before switching network.",
-            )
+        await _network_refusal(session, user, account, target, confirm_mainnet)
+        if checked_version is not None and account.venue_version != checked_version:
+            raise SettingsInvalid("network", "Your dYdX settings changed meanwhile; save the network again.")
         account.network = target.value
         account.updated_at = utcnow()
         session.add(account)
+        await bump_venue_version(session, address)
     return target
 
 

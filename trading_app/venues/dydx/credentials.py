@@ -1,4 +1,5 @@
-"""Format checks for dYdX credentials (settings page) and address derivation.
+"""Format checks for dYdX credentials (settings page), address derivation, and the check that
+an API key's on-chain authenticator allows trading one subaccount and nothing more.
 
 Messages never echo the secret (not even one word of a mnemonic): they say what is
 wrong with its shape only.
@@ -6,8 +7,6 @@ wrong with its shape only.
 
 from __future__ import annotations
 
-import base64
-import json
 import re
 
 import bech32
@@ -15,6 +14,11 @@ from bip_utils import Bip39MnemonicValidator
 from coincurve.utils import GROUP_ORDER_INT
 from dydx_v4_client.key_pair import KeyPair
 from dydx_v4_client.wallet import Wallet
+
+from trading_app.venues.dydx.authenticators import (
+    MalformedAuthenticator,
+    trading_key_problems,
+)
 
 MNEMONIC_WORDS = 24
 _HEX64 = re.compile(r"[0-9a-fA-F]{64}")
@@ -124,54 +128,45 @@ def normalize_authenticator_id(value: int | str) -> int:
     return value
 
 
-TRADING_MESSAGES = frozenset(
-    {
-        "/dydxprotocol.clob.MsgPlaceOrder",
-        "/dydxprotocol.clob.MsgCancelOrder",
-        "/dydxprotocol.clob.MsgBatchCancel",
-    }
-)
-
-
-def authenticator_summary(kind: str, config: bytes) -> tuple[set[bytes], set[str] | None]:
-    """Public keys and message types an on-chain authenticator names.
-
-    Args:
-        kind: `AccountAuthenticator.type` ("AllOf", "AnyOf", "SignatureVerification", ...).
-        config: `AccountAuthenticator.config`; composites hold a JSON list of
-            `{"type", "config": base64}` entries.
-
-    Returns:
-        (public keys, allowed message types); the message set is None when no MessageFilter
-        restricts the authenticator (it then authorizes every message, withdrawals included).
-    """
-    if kind == "SignatureVerification":
-        return {bytes(config)}, None
-    if kind == "MessageFilter":
-        return set(), {m for m in bytes(config).decode().split(",") if m}
-    if kind not in ("AllOf", "AnyOf"):
-        return set(), None
-    keys: set[bytes] = set()
-    messages: set[str] | None = None
-    for entry in json.loads(bytes(config).decode() or "[]"):
-        sub_keys, sub_messages = authenticator_summary(entry["type"], base64.b64decode(entry["config"]))
-        keys |= sub_keys
-        if sub_messages is not None:
-            messages = sub_messages if messages is None else (
-                messages & sub_messages if kind == "AllOf" else messages | sub_messages)
-    return keys, messages
-
-
-def check_trading_authenticator(kind: str, config: bytes, public_key: bytes) -> None:
-    """Refuse an authenticator that does not name `public_key` or allows more than trading.
+def public_key_of(private_key_hex: str) -> bytes:
+    """The 33-byte compressed public key of a raw private key (what SignatureVerification names).
 
     Raises:
-        InvalidCredential: the key is not the authenticator's, or the authenticator would also
-            allow other messages (a leaked key could then withdraw).
+        InvalidCredential: the private key is malformed.
     """
-    keys, messages = authenticator_summary(kind, config)
-    if public_key not in keys:
-        raise InvalidCredential("this authenticator does not belong to the given API key")
-    if messages is None or not messages <= TRADING_MESSAGES:
-        raise InvalidCredential("this authenticator allows more than placing and cancelling orders; "
-                                "authorize a trading-only key (dydx.trade API Trading Keys)")
+    return KeyPair.from_hex(normalize_private_key(private_key_hex)).public_key_bytes
+
+
+def check_trading_authenticator(
+    kind: str, config: bytes, public_key: bytes, subaccount: int = 0, *, authenticator_id: int | None = None
+) -> None:
+    """Refuse an authenticator unless it lets `public_key` trade `subaccount` and nothing more.
+
+    The tree is evaluated as the chain does (see `authenticators`): every way it can succeed must
+    need this key's signature, allow only MsgPlaceOrder/MsgCancelOrder/MsgBatchCancel and only for
+    `subaccount` (a branch without SubaccountFilter allows every subaccount: refused), and it must
+    let this key place and cancel orders. dydx.trade's API Trading Keys pass for subaccount 0.
+
+    Args:
+        kind: `AccountAuthenticator.type` from the node.
+        config: `AccountAuthenticator.config` from the node.
+        public_key: The API key's compressed public key.
+        subaccount: The subaccount number the account trades (dydx.trade accounts use 0).
+        authenticator_id: The authenticator's id, to name its parts as the chain does.
+
+    Raises:
+        InvalidCredential: why the key is refused (which branch allows what); no key material.
+    """
+    path = "root" if authenticator_id is None else str(authenticator_id)
+    name = "this authenticator" if authenticator_id is None else f"authenticator {authenticator_id}"
+    try:
+        problems = trading_key_problems(kind, bytes(config), bytes(public_key), subaccount, path)
+    except MalformedAuthenticator as e:
+        raise InvalidCredential(f"{name} is refused: {e}, so it cannot authorize any order") from None
+    if problems:
+        shown = "; ".join(problems[:2]) + (f"; and {len(problems) - 2} more" if len(problems) > 2 else "")
+        where = " (dydx.trade: More > API Trading Keys)" if subaccount == 0 else ""  # its keys are for 0
+        raise InvalidCredential(
+            f"{name} is refused: {shown}. Authorize a key that can only place and cancel orders "
+            f"for subaccount {subaccount}{where}"
+        )
