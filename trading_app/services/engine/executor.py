@@ -151,7 +151,10 @@ async def _execute_one(signal_id: int) -> _Done | None:
     end: SignalEnd | None = None
     try:
         parsed = _parsed(signal)
-        trader = Trader(user=user, network=network, venue=await venue_for(user, network),
+        # the account row read with the claim names the venue's version: a key or network changed
+        # in Settings (by any worker) is in effect before this order
+        version = claimed.account.venue_version if claimed.account is not None else None
+        trader = Trader(user=user, network=network, venue=await venue_for(user, network, version=version),
                         account=claimed.account, notify=get_notifier(), claim=claimed.claim)
         outcome, end = await _route(trader, parsed, claimed)
     except EntryInDoubt as e:

@@ -8,14 +8,15 @@ from datetime import datetime
 from decimal import Decimal
 
 from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from trading_app.db.engine import session_scope
-from trading_app.db.models import ACTIVE_POSITION_STATUSES, Position, TradingAccount
-from trading_app.db.trading import get_position
+from trading_app.db.models import ACTIVE_POSITION_STATUSES, Position, Signal, TradingAccount
+from trading_app.db.trading import active_positions, get_position
 from trading_app.domain import pnl
-from trading_app.domain.enums import CloseReason, Network, PositionSide, PositionStatus
+from trading_app.domain.enums import CloseReason, Network, PositionSide, PositionStatus, SignalStatus
 from trading_app.services.accounts.venues import venue_for
-from trading_app.services.engine.open_close import close_all as _close_all
+from trading_app.services.engine.entry_order import EntryInDoubt
 from trading_app.services.engine.open_close import close_position_for
 from trading_app.services.engine.trader import Trader
 from trading_app.services.notify import events
@@ -33,6 +34,10 @@ class PositionNotFound(LookupError):
 
 class PositionNotOpen(ValueError):
     """The position is already closed."""
+
+
+class PositionBusy(PositionNotOpen):
+    """The position is still being opened (its entry is in flight): it cannot be closed this moment."""
 
 
 @dataclass(frozen=True)
@@ -75,7 +80,8 @@ async def trader_for(user: str) -> Trader:
     async with session_scope() as session:
         account = await session.get(TradingAccount, user)
     network = account.network if account is not None else Network.PAPER.value
-    return Trader(user=user, network=network, venue=await venue_for(user, network), account=account,
+    version = account.venue_version if account is not None else None
+    return Trader(user=user, network=network, venue=await venue_for(user, network, version=version), account=account,
                   notify=get_notifier())
 
 
@@ -95,20 +101,50 @@ async def close_position(user: str, position_id: int) -> PositionView:
         raise PositionNotOpen(f"position {position_id} is {position.status.lower()}")
     async with session_scope() as session:
         account = await session.get(TradingAccount, user)
-    trader = Trader(user=user, network=position.network, venue=await venue_for(user, position.network),
+        opening = await _opening_now(session, user, position)
+    if opening:
+        raise PositionBusy(f"position {position_id} is still opening (its entry is being confirmed with the "
+                           "venue); close it in a few seconds")
+    version = account.venue_version if account is not None else None
+    trader = Trader(user=user, network=position.network,
+                    venue=await venue_for(user, position.network, version=version),
                     account=account, notify=get_notifier())
     try:
         closed = await close_position_for(trader, position, CloseReason.MANUAL)
+    except EntryInDoubt as e:
+        raise PositionBusy(f"position {position_id}: {e}; close it again in a few seconds") from None
     finally:
         await events.positions_changed(user)
     return (await _views([closed], {}))[0]
 
 
+async def _opening_now(session: AsyncSession, user: str, position: Position) -> bool:
+    """Whether an executor is opening the position right now (its signal is still executing): a
+    close then would race the entry; the executor settles it first, and a close can follow."""
+    if position.status != PositionStatus.OPENING.value or position.signal_id is None:
+        return False
+    signal = await session.get(Signal, position.signal_id)
+    return signal is not None and signal.user_address == user and signal.status == SignalStatus.EXECUTING.value
+
+
 async def close_all(user: str) -> list[PositionView]:
-    """Close every live position of the user on their current network."""
+    """Close every live position of the user on their current network, oldest first. A position
+    still being opened is left as it is (it is reported, unchanged): close it again a moment later.
+    """
     trader = await trader_for(user)
+    closed = []
     try:
-        closed = await _close_all(trader)
+        async with session_scope() as session:
+            live = await active_positions(session, user, trader.network)
+            busy = {p.id for p in live if await _opening_now(session, user, p)}
+        for position in live:
+            if position.id in busy:
+                closed.append(position)
+                continue
+            try:
+                closed.append(await close_position_for(trader, position, CloseReason.MANUAL))
+            except EntryInDoubt:
+                closed.append(position)
     finally:
         await events.positions_changed(user)
     return await _views(closed, {})

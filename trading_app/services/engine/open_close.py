@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 
 from trading_app.db.engine import session_scope
 from trading_app.db.models import ACTIVE_POSITION_STATUSES, Order, Position, Signal, TradingAccount
-from trading_app.db.trading import active_positions, orders_of, positions_for_execution
+from trading_app.db.trading import orders_of, positions_for_execution
 from trading_app.db.types import utcnow
 from trading_app.domain.enums import (
     CloseReason,
@@ -247,12 +247,5 @@ async def _cancel_entry(trader: Trader, position: Position, spec: MarketSpec, en
             size=entry.filled_size, entry_price=entry.avg_fill_price or spec.oracle_price, fees=entry.fee)
 
 
-async def close_all(trader: Trader) -> list[Position]:
-    """Close every live position of the trader on their network."""
-    async with session_scope() as session:
-        live = await active_positions(session, trader.user, trader.network)
-    return [await close_position_for(trader, p, CloseReason.MANUAL) for p in live]
-
-
-__all__ = ["StoredFacts", "close_all", "close_position_for", "open_position", "risk_limits",
+__all__ = ["StoredFacts", "close_position_for", "open_position", "risk_limits",
            "start_of_day", "stored_facts"]
