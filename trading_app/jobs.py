@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from trading_app.db.types import utcnow
+from trading_app.domain.clock import utcnow
 from trading_app.services.engine import executor
 from trading_app.services.intake import dispatch
 from trading_app.services.monitor import tick

@@ -17,7 +17,7 @@ from sqlalchemy import create_engine, text
 from tests.conftest import reset_app_caches
 from trading_app.api.app import build_api
 from trading_app.db.engine import dispose_engines
-from trading_app.db.types import utcnow
+from trading_app.domain.clock import utcnow
 from trading_app.services.auth import login
 from trading_app.services.auth.sessions import SESSION_COOKIE, revoke_all_sessions
 from trading_app.services.security.secrets import open_secret

@@ -18,7 +18,7 @@ import pytest
 
 from tests.api.webhook_support import TV_IP, client, execute_sql, make_hook, signal_rows, wrapped_app
 from tests.conftest import PG_ADMIN_DSN, ROOT
-from trading_app.db.types import utcnow
+from trading_app.domain.clock import utcnow
 from trading_app.settings import get_settings
 
 PG_ADMIN_URL = PG_ADMIN_DSN.replace("postgresql://", "postgresql+psycopg://", 1)

@@ -18,7 +18,7 @@ from tests.api.webhook_support import (
     wrapped_app,
 )
 from tests.conftest import reset_app_caches
-from trading_app.db.types import utcnow
+from trading_app.domain.clock import utcnow
 from trading_app.services.accounts.account import rotate_webhook_secret
 from trading_app.services.intake import dispatch
 from trading_app.settings import get_settings

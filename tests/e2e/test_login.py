@@ -19,7 +19,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from tests.e2e.conftest import ROOT, RunningApp
 from tests.e2e.wallet import SESSION_COOKIE, FakeWallet, sign_in_via_api, sign_text
 from trading_app.db.engine import dispose_engines
-from trading_app.db.types import utcnow
+from trading_app.domain.clock import utcnow
 from trading_app.services.auth import login
 from trading_app.services.auth.sessions import revoke_all_sessions
 from trading_app.services.security.secrets import open_secret

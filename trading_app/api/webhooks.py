@@ -24,7 +24,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from trading_app.api.client_ip import resolve_client_ip
-from trading_app.db.types import utcnow
+from trading_app.domain.clock import utcnow
 from trading_app.services.intake.dispatch import dispatch
 from trading_app.services.intake.inbox import InboxUnavailable, IncomingAlert, Outcome, receive_alert
 from trading_app.services.security.ratelimit import Limit, RateLimiter, create_rate_limiter

@@ -1,4 +1,7 @@
-"""Column types that keep money exact and timestamps timezone-aware on every database."""
+"""Column types that keep money exact and timestamps timezone-aware on every database.
+
+`utcnow` is re-exported from `domain.clock` (its home) for the modules that still import it from here.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +11,10 @@ from decimal import Decimal
 from sqlalchemy import DateTime, Numeric, String
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator, TypeEngine
+
+from trading_app.domain.clock import utcnow
+
+__all__ = ["Money", "UTCDateTime", "utcnow"]
 
 
 class Money(TypeDecorator[Decimal]):
@@ -60,8 +67,3 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def utcnow() -> datetime:
-    """The current time, aware, in UTC."""
-    return datetime.now(UTC)

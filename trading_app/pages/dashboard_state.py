@@ -16,7 +16,7 @@ from decimal import Decimal
 import reflex as rx
 
 from trading_app.components import format as fmt
-from trading_app.db.types import utcnow
+from trading_app.domain.clock import utcnow
 from trading_app.jobs import scheduler_status
 from trading_app.pages import views
 from trading_app.services.accounts import account

@@ -27,7 +27,7 @@ import reflex as rx
 from reflex_base.event import EventChain, EventHandler, EventSpec, no_args_event_spec
 from reflex_base.vars.base import Var, VarData
 
-from trading_app.db.types import utcnow
+from trading_app.domain.clock import utcnow
 from trading_app.services.notify import events
 from trading_app.state import verified_address
 

@@ -12,7 +12,7 @@ from eth_account import Account
 from eth_account.messages import encode_defunct
 from sqlalchemy import create_engine, text
 
-from trading_app.db.types import utcnow
+from trading_app.domain.clock import utcnow
 from trading_app.services.auth import login
 from trading_app.services.auth.sessions import hash_token, session_address
 from trading_app.services.auth.siwe import AuthError, AuthErrorCode

@@ -8,7 +8,7 @@ import pytest
 from eth_account import Account
 
 from trading_app.db.engine import session_scope
-from trading_app.db.types import utcnow
+from trading_app.domain.clock import utcnow
 from trading_app.services.accounts.users import ensure_user
 from trading_app.services.auth import sessions
 

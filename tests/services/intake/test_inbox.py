@@ -11,7 +11,7 @@ import pytest
 from tests.api.webhook_support import Hook, execute_sql, make_hook, signal_rows
 from tests.conftest import reset_app_caches
 from tests.fakes.indexer import FakeIndexer
-from trading_app.db.types import utcnow
+from trading_app.domain.clock import utcnow
 from trading_app.services.intake.inbox import (
     InboxUnavailable,
     IncomingAlert,

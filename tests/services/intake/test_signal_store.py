@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from tests.api.webhook_support import execute_sql, make_hook, signal_rows
 from trading_app.db.engine import get_engine
 from trading_app.db.models import Signal
-from trading_app.db.types import utcnow
+from trading_app.domain.clock import utcnow
 from trading_app.services.intake import signal_sql, signal_store
 from trading_app.services.intake.signal_store import (
     NewSignal,

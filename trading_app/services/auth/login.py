@@ -17,7 +17,7 @@ from sqlmodel import col
 
 from trading_app.db.engine import session_scope
 from trading_app.db.models import LoginNonce
-from trading_app.db.types import utcnow
+from trading_app.domain.clock import utcnow
 from trading_app.services.accounts.users import InvalidAddress, ensure_user, normalize_address
 from trading_app.services.auth import siwe
 from trading_app.services.auth.sessions import create_session

@@ -22,7 +22,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from trading_app.db.engine import session_scope
 from trading_app.db.models import User, UserSession
-from trading_app.db.types import utcnow
+from trading_app.domain.clock import utcnow
 from trading_app.settings import get_settings
 
 SESSION_COOKIE = "ta_session"

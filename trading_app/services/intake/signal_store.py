@@ -23,7 +23,7 @@ from sqlalchemy import and_, or_, select
 
 from trading_app.db.engine import get_engine
 from trading_app.db.models import Signal
-from trading_app.db.types import utcnow
+from trading_app.domain.clock import utcnow
 from trading_app.services.intake import signal_sql
 from trading_app.services.intake.group_commit import Batcher
 from trading_app.settings import get_settings
