@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from trading_app.domain.alert_body import dedupe_key, mask_secret
+from trading_app.domain.alert_body import dedupe_key
+from trading_app.domain.masking import mask_body
 from trading_app.domain.signals import ParsedSignal, parse_signal
 
 SECRET = "wh_9f8e7d6c5b4a"
@@ -41,26 +42,26 @@ def parsed(body: dict[str, Any]) -> ParsedSignal:
     ],
 )
 def test_secret_never_survives(text: str) -> None:
-    masked = mask_secret(text)
+    masked = mask_body(text)
     assert SECRET not in masked
     assert "***" in masked
 
 
 def test_valid_json_stays_valid_and_keeps_its_layout() -> None:
     text = f'{{"secret": "{SECRET}",  "action": "buy", "size": 1.10}}'
-    masked = mask_secret(text)
+    masked = mask_body(text)
     assert masked == '{"secret": "***",  "action": "buy", "size": 1.10}'
     assert json.loads(masked)["secret"] == "***"
 
 
 def test_numeric_secret_is_masked_as_a_json_string() -> None:
-    masked = mask_secret('{"secret": 123456789, "action": "buy"}')
+    masked = mask_body('{"secret": 123456789, "action": "buy"}')
     assert "123456789" not in masked and json.loads(masked) == {"secret": "***", "action": "buy"}
 
 
 def test_body_without_secret_is_unchanged() -> None:
     text = '{"action": "buy", "market": "BTC-USD", "comment": "no secrets here"}'
-    assert mask_secret(text) == text
+    assert mask_body(text) == text
 
 
 @settings(max_examples=200, deadline=None)
@@ -73,7 +74,7 @@ def test_secret_never_survives_in_any_json_body(
     secret: str, others: dict[str, str], indent: int | None
 ) -> None:
     text = json.dumps({**others, "secret": secret}, indent=indent, ensure_ascii=False)
-    masked = mask_secret(text)
+    masked = mask_body(text)
     assert json.loads(masked)["secret"] == "***"
     assert json.dumps(secret, ensure_ascii=False)[1:-1] not in masked
 

@@ -9,6 +9,7 @@ from decimal import Decimal as D
 
 import pytest
 
+from trading_app.domain.masking import mask_body
 from trading_app.pages import views
 from trading_app.services.engine.manual import PnlSummary, PositionView
 from trading_app.services.intake.signal_store import SignalRecord
@@ -189,6 +190,15 @@ def test_alert_row_masks_any_secret_left_in_the_payload() -> None:
         "2025-03-01 12:00:00 UTC",
     )
     assert views.alert_row(replace(record, position_id=4, action=None))["position"] == "4"
+
+
+def test_the_page_masks_a_stored_payload_with_the_inbox_rule() -> None:
+    # rows stored before a key was known to be a credential are shown masked, by the same rule
+    payload = '{"action": "buy", "Binance API Key": "k-abcdefgh", "note": "key k-abcdefgh"}'
+    record = SignalRecord(9, NOW, "REJECTED", None, None, None, None, payload, None, None)
+    shown = views.alert_row(record)["payload"]
+    assert "k-abcdefgh" not in shown and shown == mask_body(payload)
+    assert json.loads(shown) == {"action": "buy", "Binance API Key": "***", "note": "key ***"}
 
 
 def test_status_lines_for_price_source_and_monitor() -> None:

@@ -1,8 +1,9 @@
-"""The raw alert body: masking secrets before it is stored, and the key that dedupes it.
+"""The raw alert body: decoding it, and the key that dedupes it. Masking is `domain.masking`.
 
-`mask_secret` runs on every body we store, valid JSON or not, and must never let a
-secret through; `dedupe_key` names an alert so TradingView's resends (up to 4 sends of one
-trigger) are stored once. The caller scopes the key to the user and adds the time window.
+Everything here runs on untrusted input of up to 64 KiB, part of it before authentication, so every
+function is linear in the body size and never raises on any input. `dedupe_key` names an alert so
+TradingView's resends (up to 4 sends of one trigger) are stored once; the caller scopes the key to
+the user and adds the time window.
 """
 
 from __future__ import annotations
@@ -10,102 +11,87 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
 
+from trading_app.domain.json_text import MAX_DEPTH, TooDeep, loads
+from trading_app.domain.masking import mask_body
 from trading_app.domain.signals import ParsedSignal
 
-MASK = "***"
-# Any key that names a credential, not only our "secret": traders paste exchange keys too
-_SENSITIVE_KEY = r"[\w-]*(?:secret|password|passphrase|api[_-]?key|private[_-]?key|mnemonic)[\w-]*"
-_SENSITIVE = re.compile(_SENSITIVE_KEY, re.IGNORECASE)
-# The look-behind anchors a key at a word start: without it a long run of word characters
-# is retried from every position, which is quadratic (minutes of CPU on a 64 KiB comment)
-_PAIR = re.compile(
-    rf"""(?P<key>["']?(?<![\w-]){_SENSITIVE_KEY}["']?\s*[:=]\s*)"""
-    r"""(?P<value>"(?:[^"\\]|\\.)*(?:"|$)|'(?:[^'\\]|\\.)*(?:'|$)|[^\s,;&}\]]+)""",
-    re.IGNORECASE | re.DOTALL,
-)
-# Shorter values are too likely to be ordinary words to blank out everywhere
-_MIN_REPEAT_MASK = 6
+__all__ = ["Body", "decode_body", "dedupe_key"]
+
+# Bounded value length: an unterminated quote after each of thousands of keys must stay linear
+TEXT_SECRET = re.compile(r'"secret"\s*:\s*("(?:[^"\\]|\\.){0,256}")')
 # Keeps the key within the 128-character column with room for the caller's window suffix
 _MAX_PLAIN_ID = 64
 
 
-def _sensitive_values(node: Any, found: list[Any]) -> bool:
-    """Collect values under sensitive keys; True if any is not already masked."""
-    leaked = False
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if _SENSITIVE.fullmatch(key):
-                found.append(value)
-                leaked |= value != MASK
-            else:
-                leaked |= _sensitive_values(value, found)
-    elif isinstance(node, list):
-        for item in node:
-            leaked |= _sensitive_values(item, found)
-    return leaked
+@dataclass(frozen=True)
+class Body:
+    """A decoded body. `payload` is what JSON decoding returned (None on failure)."""
+
+    # repr=False: the text, the payload and the given secret all hold the secret
+    text: str = field(repr=False)
+    payload: object = field(repr=False)
+    problem: str | None
+    given_secret: str | None = field(repr=False)
 
 
-def _loads(text: str | bytes) -> Any:
-    # Decimal keeps numbers exactly as sent when a body must be re-serialized
-    return json.loads(text, parse_float=Decimal)
+def decode_body(raw: bytes) -> Body:
+    """Decode an alert: UTF-8 (a BOM is dropped), JSON whatever the content type says.
 
+    Numbers become Decimal exactly as written. `given_secret` is the body's `secret`, also found in
+    a body that is not valid JSON (a `{{close}}` that printed NaN), so the trader gets a rejected
+    row that says what broke.
 
-def mask_secret(body_text: str) -> str:
-    """Return the body with the value of every secret-like field replaced by `***`.
+    Args:
+        raw: The request body as received.
 
-    Works on JSON and on text that is not valid JSON (`secret=...`, single quotes, an
-    unterminated string). Formatting is kept; only if a secret would survive the textual
-    masking (an escaped key, a nested value) is a valid JSON body re-serialized instead.
-    Other occurrences of a found secret value anywhere in the body are masked too.
+    Returns:
+        The body; its `problem` says why it is not a JSON object (None when it is).
     """
-    found: list[Any] = []
-
-    def _mask(match: re.Match[str]) -> str:
-        value = match.group("value")
-        found.append(value.strip("\"'"))
-        # a bare value after a JSON-quoted key becomes a JSON string, keeping the body valid
-        quote = value[0] if value[0] in "\"'" else '"' if match.group("key").startswith('"') else ""
-        return f"{match.group('key')}{quote}{MASK}{quote}"
-
-    masked = _PAIR.sub(_mask, body_text)
+    problem = None
     try:
-        original = _loads(body_text)
-    except (ValueError, RecursionError, ArithmeticError):  # ArithmeticError: 1e999999999999 as Decimal
-        original = None
-    if original is not None and _sensitive_values(original, found):
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        text, problem = raw.decode("utf-8", "replace"), f"body: not valid UTF-8 (byte {e.start})"
+    text = text.removeprefix("\ufeff")
+    payload: object = None
+    if problem is None:
         try:
-            still_leaks = _sensitive_values(_loads(masked), [])
-        except (ValueError, RecursionError, ArithmeticError):
-            still_leaks = True
-        if still_leaks:
-            masked = json.dumps(_redacted(original), ensure_ascii=False, default=str)
-    for value in found:
-        if isinstance(value, str) and len(value) >= _MIN_REPEAT_MASK:
-            masked = masked.replace(value, MASK)
-    return masked
-
-
-def _redacted(node: Any) -> Any:
-    if isinstance(node, dict):
-        return {k: MASK if _SENSITIVE.fullmatch(k) else _redacted(v) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_redacted(item) for item in node]
-    return node
+            payload = loads(text)
+        except TooDeep:
+            problem = f"body: JSON nested deeper than {MAX_DEPTH} levels"
+        except RecursionError:
+            problem = "body: JSON nested too deeply"
+        except json.JSONDecodeError as e:
+            problem = f"body: not valid JSON ({e.msg} at line {e.lineno} column {e.colno})"
+        except (ValueError, ArithmeticError) as e:  # e.g. an integer of more than 4300 digits
+            problem = f"body: not valid JSON ({type(e).__name__})"
+    if isinstance(payload, dict):
+        given = payload.get("secret")
+        return Body(text, payload, problem, given if isinstance(given, str) else None)
+    match = TEXT_SECRET.search(text)
+    given = None
+    if match:
+        try:
+            given = json.loads(match.group(1))
+        except ValueError:
+            given = None
+    return Body(text, payload, problem or "body: expected a JSON object", given)
 
 
 def _canonical_body(raw_body: bytes) -> bytes:
     try:
-        body = _loads(raw_body)
+        # parse_float=Decimal, not json_text.loads: the key of a stored alert must not change
+        body = json.loads(raw_body, parse_float=Decimal)
     except (ValueError, RecursionError, ArithmeticError):
         body = None
     if isinstance(body, dict):
         body = {k: v for k, v in body.items() if k.lower() != "secret"}
         canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
         return canonical.encode()
-    return mask_secret(raw_body.decode("utf-8", "replace")).strip().encode()
+    return mask_body(raw_body.decode("utf-8", "replace")).strip().encode()
 
 
 def dedupe_key(parsed: ParsedSignal, raw_body: bytes) -> str:

@@ -15,8 +15,8 @@ from urllib.parse import urlsplit
 
 from trading_app.components import format as fmt
 from trading_app.domain import pnl
-from trading_app.domain.alert_body import mask_secret
 from trading_app.domain.enums import CloseReason, PositionSide
+from trading_app.domain.masking import mask_body
 from trading_app.services.engine.manual import PnlSummary, PositionView
 from trading_app.services.intake.signal_store import SignalRecord
 from trading_app.venues.paper.book import SourceStatus
@@ -170,7 +170,7 @@ def alert_row(record: SignalRecord) -> Row:
         "market": record.market or fmt.DASH,
         "reason": record.reason or "",
         "position": str(record.position_id) if record.position_id is not None else "",
-        "payload": mask_secret(record.payload),
+        "payload": mask_body(record.payload),
         "source_ip": record.source_ip or fmt.DASH,
     }
 

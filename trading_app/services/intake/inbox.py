@@ -43,12 +43,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-from trading_app.domain.alert_body import dedupe_key
+from trading_app.domain.alert_body import Body, decode_body, dedupe_key
 from trading_app.domain.enums import SignalStatus
 from trading_app.domain.errors import InvalidSignal
+from trading_app.domain.json_text import storable
+from trading_app.domain.masking import WITHHELD, mask_body
 from trading_app.domain.signals import ParsedSignal, parse_signal
 from trading_app.services.intake import signal_store
-from trading_app.services.intake.alert_text import Body, decode_body, masked_body, storable
 from trading_app.services.intake.market_check import market_exists
 from trading_app.services.security.crypto import DecryptionError, get_keyring
 from trading_app.services.security.secrets import open_secret
@@ -199,7 +200,9 @@ async def receive_alert(alert: IncomingAlert) -> Receipt:
     else:
         outcome, details, parsed, key = await _judge(body, alert, owner, secret)
 
-    masked = masked_body(body, secret)
+    masked = mask_body(body.text, secret, body.payload)
+    if masked == WITHHELD:
+        log.warning("an alert body of %s could not be masked; storing a placeholder", owner.address)
     row = signal_store.NewSignal(
         user_address=owner.address,
         received_at=alert.received_at,

@@ -11,9 +11,16 @@ from decimal import Decimal
 import pytest
 
 from tests.conftest import ROOT
-from trading_app.services.intake.alert_text import decode_body, masked_body, storable
+from trading_app.domain.alert_body import Body, decode_body
+from trading_app.domain.json_text import storable
+from trading_app.domain.masking import mask_body
 
 SECRET = "Zq3-kV9_wX2mPa7LrT5nYb8Hc4Jd6Fg1"
+
+
+def stored(body: Body, secret: str) -> str:
+    """What the inbox stores for a decoded body."""
+    return mask_body(body.text, secret, body.payload)
 
 
 def test_json_is_parsed_whatever_the_wrapping_with_exact_numbers() -> None:
@@ -60,7 +67,7 @@ def test_a_json_body_keeps_its_text_with_every_credential_masked() -> None:
         f'{{"secret":  "{SECRET}", "action": "buy",\n "nested": {{"Binance_API_Key": "k-123456"}},'
         f' "comment": "pasted {SECRET} here", "list": [{{"password": "hunter2"}}], "price": 1.50}}'
     )
-    masked = masked_body(decode_body(text.encode()), SECRET)
+    masked = stored(decode_body(text.encode()), SECRET)
     assert masked == (
         '{"secret":  "***", "action": "buy",\n "nested": {"Binance_API_Key": "***"},'
         ' "comment": "pasted *** here", "list": [{"password": "***"}], "price": 1.50}'
@@ -69,24 +76,24 @@ def test_a_json_body_keeps_its_text_with_every_credential_masked() -> None:
 
 def test_values_that_cannot_be_masked_in_place_are_reserialized() -> None:
     text = f'{{"secret": "{SECRET}", "api_key": {{"id": 7, "key": "abc"}}, "private_key": 123456789}}'
-    masked = masked_body(decode_body(text.encode()), SECRET)
+    masked = stored(decode_body(text.encode()), SECRET)
     assert json.loads(masked) == {"secret": "***", "api_key": "***", "private_key": "***"}
     escaped = '{"secret": "' + "".join(f"\\u{ord(c):04x}" for c in SECRET) + '"}'
-    assert json.loads(masked_body(decode_body(escaped.encode()), SECRET)) == {"secret": "***"}
+    assert json.loads(stored(decode_body(escaped.encode()), SECRET)) == {"secret": "***"}
 
 
 def test_text_bodies_are_masked_too() -> None:
-    masked = masked_body(decode_body(f"BUY BTC secret={SECRET} api_key='abc def' ok".encode()), SECRET)
+    masked = stored(decode_body(f"BUY BTC secret={SECRET} api_key='abc def' ok".encode()), SECRET)
     assert SECRET not in masked and "abc def" not in masked and masked.startswith("BUY BTC secret=***")
     big = f'{{"secret": "{SECRET}", "api_key": "k-123456", "pad": "{"x " * 5000}", price: NaN'
-    masked = masked_body(decode_body(big.encode()), SECRET)
+    masked = stored(decode_body(big.encode()), SECRET)
     assert SECRET not in masked and "k-123456" not in masked and '"api_key": "***"' in masked
 
 
 @pytest.mark.parametrize("depth", [10, 900])
 def test_a_credential_that_needs_reserializing_is_masked_at_any_depth(depth: int) -> None:
     text = '{"secret": "' + SECRET + '", "api_key": 987654, "deep": ' + "[" * depth + "]" * depth + "}"
-    masked = masked_body(decode_body(text.encode()), SECRET)
+    masked = stored(decode_body(text.encode()), SECRET)
     assert SECRET not in masked and "987654" not in masked
     if depth < 31:  # deeper bodies are refused undecoded and masked as text
         assert json.loads(masked)["api_key"] == "***"
@@ -113,7 +120,7 @@ def test_storable_text_has_no_nul_and_no_lone_surrogates() -> None:
 def test_hostile_bodies_are_handled_in_linear_time(text: str) -> None:
     raw = text.encode()[: 64 * 1024]
     start = time.perf_counter()
-    masked_body(decode_body(raw), SECRET)
+    stored(decode_body(raw), SECRET)
     # a quadratic scan of 64 KiB takes minutes; linear work takes milliseconds even on a busy machine
     assert time.perf_counter() - start < 0.5
 
@@ -123,7 +130,7 @@ def test_deep_nesting_is_refused_before_json_can_overflow_the_c_stack() -> None:
     # the whole process on 64 KiB of brackets instead of raising, so run it where a crash is visible
     code = (
         "import sys, trading_app.api.app\n"
-        "from trading_app.services.intake.alert_text import decode_body\n"
+        "from trading_app.domain.alert_body import decode_body\n"
         "assert sys.getrecursionlimit() >= 10000, sys.getrecursionlimit()\n"
         "for raw in (b'[' * 65536, b'{\"a\":' * 13000, b'[' * 33 + b']' * 33):\n"
         "    print(decode_body(raw).problem)\n"
