@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import reflex as rx
 
-from trading_app.pages.settings_parts import confirm_button, error_notice, labelled, steps, text_input
+from trading_app.components.dialogs import confirm
+from trading_app.pages.settings_parts import error_notice, labelled, steps, text_input
 from trading_app.pages.settings_state import SettingsState as S
 from trading_app.services.accounts.account import MAINNET_CONFIRMATION
 
@@ -223,14 +224,12 @@ def credentials_card() -> rx.Component:
         error_notice(S.credentials_error, "credentials-error"),
         rx.cond(
             S.credential_kind != "none",
-            confirm_button(
-                "Remove dYdX credentials",
+            confirm(
+                rx.button("Remove dYdX credentials", type="button", variant="soft", color_scheme="red"),
                 "Remove your dYdX credentials?",
                 "The encrypted key is deleted and your account goes back to paper trading.",
                 "Remove",
                 S.remove_credentials,
-                variant="soft",
-                color_scheme="red",
             ),
         ),
         spacing="3",

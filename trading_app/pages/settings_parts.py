@@ -80,27 +80,6 @@ def set_badge(set_at: rx.Var, what: str, badge_id: str) -> rx.Component:
     )
 
 
-def confirm_button(
-    label: str, title: str, body: str, confirm: str, on_confirm: object, **props: object
-) -> rx.Component:
-    """A button that asks before doing something that cannot be undone."""
-    return rx.alert_dialog.root(
-        rx.alert_dialog.trigger(rx.button(label, type="button", **props)),
-        rx.alert_dialog.content(
-            rx.alert_dialog.title(title),
-            rx.alert_dialog.description(body),
-            rx.hstack(
-                rx.alert_dialog.cancel(rx.button("Cancel", variant="soft", color_scheme="gray")),
-                rx.alert_dialog.action(rx.button(confirm, color_scheme="red", on_click=on_confirm)),
-                spacing="3",
-                justify="end",
-                margin_top="1em",
-            ),
-            max_width="30em",
-        ),
-    )
-
-
 def steps(*items: str) -> rx.Component:
     """A numbered how-to list."""
     return rx.el.ol(

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import reflex as rx
 
-from trading_app.pages.settings_parts import confirm_button, labelled
+from trading_app.components.dialogs import confirm
+from trading_app.pages.settings_parts import labelled
 from trading_app.pages.settings_state import SECRET_INPUT_ID
 from trading_app.pages.settings_state import SettingsState as S
 from trading_app.services.accounts.account import alert_template
@@ -77,15 +78,13 @@ def webhook_card() -> rx.Component:
                 id="webhook-rotated-at",
             ),
         ),
-        confirm_button(
-            "Rotate secret",
+        confirm(
+            rx.button("Rotate secret", type="button", variant="soft", color_scheme="red"),
             "Rotate the webhook secret?",
             "A new secret is created and the current one stops working immediately. Alerts that "
             "still send the old secret will be rejected until you update them.",
             "Rotate",
             S.rotate_secret,
-            variant="soft",
-            color_scheme="red",
         ),
         rx.vstack(
             rx.text("TradingView alert message", size="2", weight="medium"),
