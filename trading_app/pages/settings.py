@@ -16,15 +16,37 @@ from trading_app.pages.settings_parts import error_notice, labelled, section, te
 from trading_app.pages.settings_state import SettingsState
 from trading_app.pages.settings_telegram import telegram_card
 from trading_app.pages.settings_webhook import webhook_card
-from trading_app.services.accounts.risk import SAME_MARKET_POLICIES, SIZE_MODE_LABELS
+from trading_app.services.accounts.risk import (
+    MAX_LEVERAGE,
+    MAX_OPEN_POSITIONS,
+    MAX_SLIPPAGE_PCT,
+    SAME_MARKET_POLICIES,
+    SIZE_MODE_LABELS,
+)
 
 S = SettingsState
+# The controls of the risk defaults (`domain.risk_settings.RISK_FIELDS`): a select and a radio group
+# for the two choices, and a text input (label, hint, placeholder) for every number, in form order
+RISK_CHOICES = ("size_mode", "same_market_policy")
+RISK_INPUTS = {
+    "size_value": ("Default size", "Units of the mode: base units, USD or percent.", ""),
+    "max_open_positions": ("Max open positions", f"1 to {MAX_OPEN_POSITIONS}.", ""),
+    "max_leverage": ("Max leverage", f"Notional ÷ equity, at most {MAX_LEVERAGE}.", ""),
+    "max_notional_usd": ("Max notional per position (USD)", "Empty for no limit.", "no limit"),
+    "daily_loss_limit_usd": ("Daily loss limit (USD)", "New entries stop for the day once hit.", "no limit"),
+    "slippage_pct": (
+        "Slippage (%)",
+        f"Worst price allowed for market orders, at most {MAX_SLIPPAGE_PCT}%.",
+        "",
+    ),
+}
 
 
-def _risk_input(field: str, label: str, hint: str, placeholder: str = "") -> rx.Component:
+def _risk_input(field: str) -> rx.Component:
+    label, hint, placeholder = RISK_INPUTS[field]
     control = text_input(
         field,
-        value=getattr(S, field),
+        value=S.risk_form[field],
         on_change=S.set_risk_field(field),
         input_mode="decimal",
         placeholder=placeholder,
@@ -51,7 +73,7 @@ def _same_market_policy() -> rx.Component:
             ],
             spacing="2",
         ),
-        value=S.same_market_policy,
+        value=S.risk_form["same_market_policy"],
         on_change=S.set_risk_field("same_market_policy"),
         aria_label="Same-market policy",
         name="same_market_policy",
@@ -70,28 +92,14 @@ def _risk() -> rx.Component:
     mode = rx.select.root(
         rx.select.trigger(id="size_mode", width="100%"),
         rx.select.content(*[rx.select.item(label, value=value) for value, label in SIZE_MODE_LABELS.items()]),
-        value=S.size_mode,
+        value=S.risk_form["size_mode"],
         on_change=S.set_risk_field("size_mode"),
         name="size_mode",
     )
     return rx.vstack(
         rx.grid(
             labelled("Default size mode", mode, "size_mode", "Used when an alert does not give a size."),
-            _risk_input("size_value", "Default size", "Units of the mode: base units, USD or percent."),
-            _risk_input("max_open_positions", "Max open positions", "1 to 100."),
-            _risk_input("max_leverage", "Max leverage", "Notional ÷ equity, at most 50."),
-            _risk_input(
-                "max_notional_usd", "Max notional per position (USD)", "Empty for no limit.", "no limit"
-            ),
-            _risk_input(
-                "daily_loss_limit_usd",
-                "Daily loss limit (USD)",
-                "New entries stop for the day once hit.",
-                "no limit",
-            ),
-            _risk_input(
-                "slippage_pct", "Slippage (%)", "Worst price allowed for market orders, at most 10%."
-            ),
+            *[_risk_input(field) for field in RISK_INPUTS],
             columns=rx.breakpoints(initial="1", sm="2"),
             spacing="4",
             width="100%",

@@ -19,6 +19,7 @@ from datetime import datetime
 import reflex as rx
 
 from trading_app.domain.enums import Network
+from trading_app.domain.risk_settings import RISK_FIELDS, RiskSettings
 from trading_app.services.accounts import account as svc
 from trading_app.services.accounts import credentials as creds
 from trading_app.services.accounts import telegram as telegram
@@ -26,16 +27,6 @@ from trading_app.services.accounts.account import AccountOverview, SettingsInval
 from trading_app.services.accounts.risk import save_risk
 from trading_app.state import LOGIN_ROUTE, verified_address
 
-RISK_FIELDS = (
-    "size_mode",
-    "size_value",
-    "max_open_positions",
-    "max_leverage",
-    "max_notional_usd",
-    "daily_loss_limit_usd",
-    "slippage_pct",
-    "same_market_policy",
-)
 NETWORK_LABELS = {"paper": "Paper", "testnet": "dYdX testnet", "mainnet": "dYdX mainnet"}
 SECRET_INPUT_ID = "webhook-secret"  # noqa: S105 - an element id, not a secret
 # read the typed Telegram values at click time, without ever binding them to state
@@ -48,10 +39,6 @@ _TYPED_TELEGRAM = (
 def when(moment: datetime | None) -> str:
     """`2025-01-31 14:05 UTC`, or "" for never."""
     return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else ""
-
-
-def _text(value: object) -> str:
-    return "" if value is None else format(value, "f") if not isinstance(value, int | str) else str(value)
 
 
 def _reset_form(form_id: str) -> rx.event.EventSpec:
@@ -91,15 +78,8 @@ class SettingsState(rx.State):
     webhook_url: str = ""
     webhook_rotated_at: str = ""
     secret_revealed: bool = False
-    # risk defaults, as typed
-    size_mode: str = "size_usd"
-    size_value: str = ""
-    max_open_positions: str = ""
-    max_leverage: str = ""
-    max_notional_usd: str = ""
-    daily_loss_limit_usd: str = ""
-    slippage_pct: str = ""
-    same_market_policy: str = "reject"
+    # risk defaults, as typed: field (`RISK_FIELDS`) -> text
+    risk_form: dict[str, str] = dict.fromkeys(RISK_FIELDS, "")
     risk_error: str = ""
 
     def _apply(self, view: AccountOverview) -> None:
@@ -112,8 +92,7 @@ class SettingsState(rx.State):
         self.telegram_chat_set_at = when(view.telegram_chat_id_set_at)
         self.webhook_url = view.webhook_url
         self.webhook_rotated_at = when(view.webhook_secret_rotated_at)
-        for field in RISK_FIELDS:
-            setattr(self, field, _text(getattr(view, field)))
+        self.risk_form = RiskSettings.of(view).texts()
         self.loaded = True
 
     async def _refresh(self, address: str) -> None:
@@ -371,7 +350,7 @@ class SettingsState(rx.State):
     @rx.event
     def set_risk_field(self, field: str, value: str):
         if field in RISK_FIELDS:
-            setattr(self, field, str(value))
+            self.risk_form = {**self.risk_form, field: str(value)}
             self.risk_error = ""
 
     @rx.event
@@ -380,7 +359,7 @@ class SettingsState(rx.State):
         if address is None:
             return rx.redirect(LOGIN_ROUTE)
         try:
-            await save_risk(address, {field: getattr(self, field) for field in RISK_FIELDS})
+            await save_risk(address, dict(self.risk_form))
         except SettingsInvalid as e:
             self.risk_error = e.message
             return None
