@@ -6,7 +6,7 @@ The order of checks, and why:
 1. the webhook UUID (path) and `secret` (body) together, in constant time; an unknown UUID
    costs the same compare as a wrong secret, and both are UNAUTHORIZED (nothing stored);
 2. the optional allowlist of TradingView's addresses -> FORBIDDEN (stored as REJECTED);
-3. the body: UTF-8, JSON object, `parse_signal`, the market hook -> INVALID (stored as
+3. the body: UTF-8, JSON object, `parse_signal`, the market check -> INVALID (stored as
    REJECTED with every problem);
 4. the per-minute cap of the webhook -> CAPPED (stored as REJECTED, answered 200: TradingView
    must not retry it, and the trader sees it in the log);
@@ -24,10 +24,12 @@ Decisions:
   dedupe key), read with the owner lookup at most once a second per worker and kept up to date
   in between with the alerts this worker stores, plus the copies ahead in the same lookup
   batch. Other workers' alerts of the last second are not seen, so it can be overshot by about
-  a second's worth per worker: it is a brake for a runaway strategy, not an exact quota. A capped alert keeps no
-  dedupe key, so it never hides a later copy.
-- An unknown market is refused only when the market hook says so for certain; when the list
-  cannot be had, the alert is accepted and the engine refuses it later with a visible reason.
+  a second's worth per worker: it is a brake for a runaway strategy, not an exact quota. A
+  capped alert keeps no dedupe key, so it never hides a later copy.
+- The market is checked on the network the alert will trade on (the owner's network, read with
+  the owner; paper for a test alert), and refused only when that network's list says so for
+  certain; when the list cannot be had, the alert is accepted and the engine refuses it later
+  with a visible reason.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from trading_app.domain.alert_body import Body, decode_body, dedupe_key
-from trading_app.domain.enums import SignalStatus
+from trading_app.domain.enums import Network, SignalStatus
 from trading_app.domain.errors import InvalidSignal
 from trading_app.domain.json_text import storable
 from trading_app.domain.masking import WITHHELD, mask_body
@@ -229,7 +231,7 @@ async def _judge(
 ) -> tuple[Outcome, tuple[str, ...], ParsedSignal | None, str | None]:
     """Validation and the per-minute cap: (outcome, details, parsed alert, dedupe key)."""
     try:
-        parsed, key = await _validate(body, alert, owner.address, secret)
+        parsed, key = await _validate(body, alert, owner, secret)
     except InvalidSignal as e:
         return Outcome.INVALID, tuple(storable(d) for d in e.details), None, None
     except Exception:  # noqa: BLE001 - a bug must not turn bad input into a 5xx and a resend loop
@@ -242,14 +244,18 @@ async def _judge(
     return Outcome.ACCEPTED, (), parsed, key
 
 
-async def _validate(body: Body, alert: IncomingAlert, address: str, secret: str) -> tuple[ParsedSignal, str]:
+async def _validate(
+    body: Body, alert: IncomingAlert, owner: signal_store.WebhookOwner, secret: str
+) -> tuple[ParsedSignal, str]:
     """The parsed alert and its dedupe key, or InvalidSignal with every problem."""
     if body.problem is not None:
         raise InvalidSignal([body.problem])
     parsed = parse_signal(
         body.payload, now=alert.received_at, max_lag_seconds=get_settings().webhook_max_lag_seconds
     )
-    if await market_exists(address, parsed.market) is False:
+    # on the network the alert trades on: the owner's, or paper for a test alert (see alert_tools)
+    network = Network.PAPER.value if alert.paper else owner.network
+    if await market_exists(network, parsed.market) is False:
         raise InvalidSignal([f"market: {parsed.market} is not listed on your venue"])
     try:
         # the decoded text (BOM dropped) is valid JSON here, so the key comes from its canonical form

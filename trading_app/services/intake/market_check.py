@@ -1,13 +1,14 @@
-"""Does a market exist on the trader's venue? The webhook asks before it accepts an alert.
+"""Is a market listed on the network the alert will trade on? The inbox asks before it accepts one.
 
-The answer comes from a pluggable checker, `(address, ticker) -> True | False | None`, that
-the composition root wires to the venue factory with `set_market_checker`. None means "cannot
-tell". Until then the default checker uses the market list of the paper price source
-(`price_source_from_settings()`), cached (see `PaperMarketList.contains`).
+`market_exists(network, ticker)` reads the market list of that network: the paper price source
+(`PAPER_PRICE_SOURCE`) for paper, the network's own indexer for dYdX testnet and mainnet
+(`DYDX_<NETWORK>_INDEXER_URL`, else the public one). Both are read through the process-wide price
+source of that URL (`price_source_from_settings`), the one the monitor's trigger watch reads too,
+and the list is cached per source here (`MarketLists`): concurrent misses share one fetch.
 
-A failure to get the list never rejects an alert: the answer is None, the alert is accepted,
-and the engine refuses an unknown market later with a visible reason. A checker that takes
-longer than `CHECK_TIMEOUT` counts as a failure, so TradingView's 3-second deadline holds.
+A failure to get the list never rejects an alert: the answer is None, the alert is accepted, and
+the engine refuses an unknown market later with a visible reason. A fetch that takes longer than
+`CHECK_TIMEOUT` counts as a failure, so TradingView's 3-second deadline holds.
 """
 
 from __future__ import annotations
@@ -16,48 +17,63 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
+from trading_app.domain.enums import Network
 from trading_app.settings import get_settings
 from trading_app.venues.paper.prices import price_source_from_settings
 
 log = logging.getLogger(__name__)
 
-MarketChecker = Callable[[str, str], Awaitable[bool | None]]
 CHECK_TIMEOUT = 1.0
 LIST_TTL = 300.0  # seconds a fetched list is trusted to say a market exists
 MISS_TTL = 30.0  # seconds it is trusted to say a market does not
 RETRY_AFTER_FAILURE = 10.0  # seconds before a failed fetch is tried again (no hammering)
 
-_checker: MarketChecker | None = None
 
+def market_source(network: Network | str) -> str:
+    """Where the market list of `network` is read: a `PAPER_PRICE_SOURCE` value or an indexer URL.
 
-def set_market_checker(checker: MarketChecker | None) -> None:
-    """Install the checker (None restores the paper-list default)."""
-    global _checker
-    _checker = checker
+    Args:
+        network: "paper", "testnet" or "mainnet".
 
-
-async def market_exists(address: str, ticker: str) -> bool | None:
-    """Whether `ticker` is listed on the venue of the user `address`; None when unknown.
-
-    Never raises: a failing or slow checker is logged and answers None.
+    Raises:
+        ValueError: Not a network.
     """
-    checker = _checker
+    network = Network(network)
+    if network is Network.PAPER:
+        return get_settings().paper_price_source
+    from trading_app.venues.dydx.client import endpoints_for  # the dYdX stack loads only when used
+
+    return endpoints_for(network).indexer_url
+
+
+async def market_exists(network: Network | str, ticker: str) -> bool | None:
+    """Whether `ticker` is listed on `network`; None when that cannot be known.
+
+    Args:
+        network: The network the alert will trade on (paper for a test alert).
+        ticker: A dYdX ticker, e.g. "BTC-USD".
+
+    Returns:
+        True or False from the network's market list, None when it could not be read in time.
+        Never raises: a failure is logged and answers None.
+    """
     try:
-        if checker is None:  # bounds its own fetch; a cached answer costs no timer (the hot path)
-            return await _paper_markets.contains(address, ticker)
-        async with asyncio.timeout(CHECK_TIMEOUT):
-            return await checker(address, ticker)
+        # bounds its own fetch; a cached answer costs no timer (the hot path)
+        return await _lists.contains(market_source(network), ticker)
     except Exception as e:  # noqa: BLE001 - "cannot tell" is a valid answer, an exception is not
         log.warning(
-            "market check for %s failed (%s); accepting, the engine checks again", ticker, type(e).__name__
+            "market check for %s on %s failed (%s); accepting, the engine checks again",
+            ticker,
+            network,
+            type(e).__name__,
         )
         return None
 
 
-class PaperMarketList:
-    """The paper price source's tickers, cached per source; concurrent misses share one fetch."""
+class MarketLists:
+    """The tickers of each market source, cached per source; concurrent misses share one fetch."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
@@ -65,14 +81,17 @@ class PaperMarketList:
         self._failed_at: dict[str, float] = {}
         self._fetches: dict[str, asyncio.Task[frozenset[str]]] = {}
 
-    async def contains(self, _address: str, ticker: str) -> bool | None:
-        """Whether the configured paper source lists `ticker` (None when that cannot be known).
+    async def contains(self, source: str, ticker: str) -> bool | None:
+        """Whether `source` lists `ticker` (None when that cannot be known).
 
         A listed ticker is trusted for LIST_TTL; a missing one only for MISS_TTL, since a market
         listed since the last fetch must not be refused for long. When the list cannot be
         refreshed, an older list can still confirm a ticker but never deny one.
+
+        Args:
+            source: A `PAPER_PRICE_SOURCE` value or an indexer URL (see `market_source`).
+            ticker: The market asked about.
         """
-        source = get_settings().paper_price_source
         now = self._clock()
         tickers, fetched_at = self._tickers.get(source, (frozenset(), -float("inf")))
         if ticker in tickers and now - fetched_at < LIST_TTL:
@@ -102,4 +121,4 @@ class PaperMarketList:
         return tickers
 
 
-_paper_markets = PaperMarketList()
+_lists = MarketLists()

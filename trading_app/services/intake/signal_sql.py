@@ -27,14 +27,16 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from trading_app.db.engine import get_engine
-from trading_app.db.models import Signal, User
+from trading_app.db.models import Signal, TradingAccount, User
 from trading_app.settings import get_settings
 
 _SIGNALS = Signal.__table__
 _USERS = User.__table__
+_ACCOUNTS = TradingAccount.__table__
 Inserted = tuple[int, str, str]  # id, user_address, dedupe_key
 Existing = tuple[int, str, str, datetime]  # id, user_address, dedupe_key, received_at
-Owner = tuple[str, str, str, bool, int]  # webhook_uuid, address, secret ciphertext, allowlist, recent
+# webhook_uuid, address, secret ciphertext, allowlist, recent, network (paper without an account row)
+Owner = tuple[str, str, str, bool, int, str]
 COLUMNS = ("user_address", "received_at", "raw_body", "content_type", "source_ip", "parsed", "action", "market",
            "dedupe_key", "status", "reason", "paper")
 
@@ -64,8 +66,10 @@ SELECT u.webhook_uuid, u.address, u.webhook_secret_enc, u.webhook_ip_allowlist,
        CASE WHEN u.webhook_uuid = ANY(%(count)s::varchar[]) THEN
        (SELECT count(*) FROM (SELECT 1 FROM signals s
         WHERE s.user_address = u.address AND s.received_at > %(since)s AND s.dedupe_key IS NOT NULL
-        LIMIT %(most)s) AS recent) ELSE -1 END
-FROM users u WHERE u.webhook_uuid = ANY(%(uuids)s::varchar[])
+        LIMIT %(most)s) AS recent) ELSE -1 END,
+       COALESCE(a.network, 'paper')
+FROM users u LEFT JOIN trading_accounts a ON a.address = u.address
+WHERE u.webhook_uuid = ANY(%(uuids)s::varchar[])
 """
 
 
@@ -225,7 +229,10 @@ _SQLITE_LOOKUP = select(
         _SIGNALS.c.received_at > bindparam("since", type_=_SIGNALS.c.received_at.type),
         _SIGNALS.c.dedupe_key.is_not(None),
     ).scalar_subquery(),
-).where(_USERS.c.webhook_uuid.in_(bindparam("uuids", expanding=True, type_=String)))
+    func.coalesce(_ACCOUNTS.c.network, "paper"),
+).select_from(_USERS.outerjoin(_ACCOUNTS, _ACCOUNTS.c.address == _USERS.c.address)).where(
+    _USERS.c.webhook_uuid.in_(bindparam("uuids", expanding=True, type_=String))
+)
 
 
 def _values(row: Any) -> dict[str, object]:
@@ -279,15 +286,16 @@ async def transaction() -> AsyncIterator[Transaction]:
 
 async def lookup(uuids: Sequence[str], since: datetime, most: int, count: Sequence[str] | None = None
                  ) -> list[Owner]:
-    """(uuid, address, secret ciphertext, allowlist flag, alerts since `since`) of known webhooks.
-    The alerts are counted up to `most`, on PostgreSQL only for the uuids in `count` (default:
-    all; -1 for the others)."""
+    """(uuid, address, secret ciphertext, allowlist flag, alerts since `since`, network) of known
+    webhooks. The alerts are counted up to `most`, on PostgreSQL only for the uuids in `count`
+    (default: all; -1 for the others). The network is the owner's trading account's ("paper"
+    before the account row exists)."""
     params = {"uuids": list(uuids), "since": since}
     if get_settings().is_sqlite:
         async with get_engine().connect() as conn:
             rows = (await conn.execute(_SQLITE_LOOKUP, params)).all()
         wanted = None if count is None else set(count)
-        return [(*r[:4], r[4] if wanted is None or r[0] in wanted else -1) for r in rows]  # type: ignore[misc]
+        return [(*r[:4], r[4] if wanted is None or r[0] in wanted else -1, r[5]) for r in rows]  # type: ignore[misc]
     async with _pg_readers.connection() as conn:
         counted = list(uuids) if count is None else list(count)
         cursor = await conn.execute(_PG_LOOKUP, {**params, "most": max(most, 0), "count": counted})

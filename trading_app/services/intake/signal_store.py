@@ -40,16 +40,19 @@ _MAX_ROUNDS = 4
 class WebhookOwner:
     """The user behind a webhook URL. `recent` counts their alerts that passed validation in the
     last minute (on PostgreSQL only up to the cap: beyond it the answer is the same), plus the
-    copies of this lookup's batch ahead of this one (for the per-minute cap)."""
+    copies of this lookup's batch ahead of this one (for the per-minute cap). `network` is where
+    their alerts trade (read with the owner, so the market check costs no second query)."""
 
     address: str
     secret_enc: str
     ip_allowlist: bool
     recent: int
+    network: str = "paper"
 
     def __repr__(self) -> str:  # the ciphertext stays out of logs
         return (
-            f"WebhookOwner(address={self.address!r}, ip_allowlist={self.ip_allowlist}, recent={self.recent})"
+            f"WebhookOwner(address={self.address!r}, ip_allowlist={self.ip_allowlist}, "
+            f"recent={self.recent}, network={self.network!r})"
         )
 
 
@@ -123,7 +126,8 @@ async def _lookup_batch(uuids: Sequence[str]) -> list[WebhookOwner | None]:
         if row is None:
             owners.append(None)
             continue
-        owners.append(WebhookOwner(row[1], row[2], bool(row[3]), _recent.get(row[1], 0) + ahead[uuid]))
+        recent = _recent.get(row[1], 0) + ahead[uuid]
+        owners.append(WebhookOwner(row[1], row[2], bool(row[3]), recent, str(row[5])))
         ahead[uuid] += 1
     return owners
 
