@@ -16,5 +16,11 @@ config = rx.Config(
     cors_allowed_origins=_settings.cors_allowed_origins,
     telemetry_enabled=False,
     show_built_with_reflex=False,
-    plugins=[rx.plugins.RadixThemesPlugin(), rx.plugins.SitemapPlugin()],
+    # the app-wide Radix theme lives here: `rx.App(theme=...)` is deprecated since Reflex 0.9
+    plugins=[
+        rx.plugins.RadixThemesPlugin(
+            theme=rx.theme(appearance="light", accent_color="indigo", radius="medium")
+        ),
+        rx.plugins.SitemapPlugin(),
+    ],
 )

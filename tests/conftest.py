@@ -13,6 +13,7 @@ import secrets
 import shutil
 import subprocess
 import sys
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -60,6 +61,30 @@ def reset_app_caches() -> None:
     signal_store.forget_counts()  # remembered per-minute counts belong to the old database
 
 
+# A project directory of the app's own for a process that builds or runs it: code and migrations
+# linked (read only), the files Reflex may write next to copied. `.web`, `.states` and `reflex.lock`
+# are then created there, never in the checkout, where a developer's `scripts/run.sh` may be serving.
+APP_LINKS = ("trading_app", "alembic")
+APP_COPIES = ("rxconfig.py", "alembic.ini", "assets", "reflex.lock")
+
+
+def app_tree(directory: Path) -> Path:
+    """Make `directory` a project directory of the app (see APP_LINKS, APP_COPIES); returns it."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for name in APP_LINKS:
+        if not (directory / name).exists():
+            (directory / name).symlink_to(ROOT / name)
+    for name in APP_COPIES:
+        source, target = ROOT / name, directory / name
+        if target.exists() or not source.exists():  # reflex.lock exists once Reflex wrote it
+            continue
+        if source.is_dir():
+            shutil.copytree(source, target)
+        else:
+            shutil.copy2(source, target)
+    return directory
+
+
 def _pg_admin(sql: str) -> None:
     import psycopg
 
@@ -68,18 +93,22 @@ def _pg_admin(sql: str) -> None:
 
 
 def migrate(database_url: str) -> None:
-    """Apply the Alembic revisions through `reflex db migrate`, exactly as operators do."""
+    """Apply the Alembic revisions through `reflex db migrate`, exactly as operators do.
+
+    It runs in an app tree of its own: loading the app creates `.states` in the working directory.
+    """
     env = {**os.environ, "DATABASE_URL": database_url}
     env.pop("REFLEX_DB_URL", None)
     env.pop("REFLEX_ASYNC_DB_URL", None)
-    result = subprocess.run(
-        [sys.executable, "-m", "reflex", "db", "migrate"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    with tempfile.TemporaryDirectory(prefix="trading_app-migrate-") as directory:
+        result = subprocess.run(  # noqa: S603 - our own interpreter and arguments
+            [sys.executable, "-m", "reflex", "db", "migrate"],
+            cwd=app_tree(Path(directory)),
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
     if result.returncode != 0:
         raise RuntimeError(f"reflex db migrate failed:\n{result.stdout}\n{result.stderr}")
 

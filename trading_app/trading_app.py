@@ -24,8 +24,7 @@ configure_logging()  # before any request: httpx logs URLs, and Telegram URLs co
 app = rx.App(
     api_transformer=[build_api(), security_headers(settings.app_env == "production")],
     head_components=[rx.script(src="/wallet.js")],
-    theme=rx.theme(appearance="light", accent_color="indigo", radius="medium"),
-)
+)  # the theme is configured with the Radix Themes plugin in rxconfig.py
 app.add_page(landing_page, route="/", title="dYdX Alert Trader")
 app.add_page(login_page, route="/login", title="Sign in", on_load=LoginState.redirect_if_signed_in)
 app.add_page(
