@@ -194,9 +194,13 @@ def redis_url() -> str:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Run the browser tests last.
+    """Run the browser tests last, and their isolation check after every other browser test.
 
     Playwright's sync API keeps an event loop running in the main thread for the rest of
-    the session, after which pytest-asyncio cannot start its own loops.
+    the session, after which pytest-asyncio cannot start its own loops. The isolation check
+    compares the checkout's `.web` with how it was before the harness: last, it covers them all.
     """
-    items.sort(key=lambda item: "/tests/e2e/" in str(item.fspath))
+    items.sort(key=lambda item: ("/tests/e2e/" in str(item.fspath), str(item.fspath).endswith(E2E_LAST)))
+
+
+E2E_LAST = "/tests/e2e/test_isolation.py"

@@ -1,8 +1,11 @@
 """The real app, run by Reflex's AppHarness on a throwaway PostgreSQL database, driven by
 Playwright on Debian's Chromium.
 
-The harness compiles into the project's `.web` directory, so only one harness may run on
-a machine at a time (tests take /tmp/trading_app_browser.lock).
+The harness builds and runs the app in a project directory of its own (`tests.conftest.app_tree`:
+the code linked, rxconfig.py and assets copied), with Reflex's `.web` and `.states` pinned there: a
+`scripts/run.sh` serving from the checkout keeps its `.web`, and the tests never see its builds.
+Browser runs still take /tmp/trading_app_browser.lock, one at a time per machine: each starts a
+Vite dev server and Chromium, and two at once on a small machine starve each other's timeouts.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PG_BASE, ROOT, _pg_admin, reset_app_caches
+from tests.conftest import PG_BASE, ROOT, _pg_admin, app_tree, reset_app_caches
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -30,13 +33,39 @@ CHROMIUM_ARGS = [
 ]
 
 
+# Reflex's working directories, pinned (absolute) into the harness's own project directory: the
+# backend thread runs outside the harness's chdir, and relative defaults would resolve in the checkout
+WORKDIRS = {"REFLEX_WEB_WORKDIR": ".web", "REFLEX_STATES_WORKDIR": ".states"}
+Snapshot = dict[str, tuple[int, int, int]] | None
+
+
 @dataclass(frozen=True)
 class RunningApp:
-    """Where the app under test answers."""
+    """Where the app under test answers, where it was built, and the checkout's `.web` before."""
 
     frontend_url: str
     api_url: str
     database_url: str
+    root: Path
+    checkout_web: Snapshot
+
+
+def web_snapshot(web: Path) -> Snapshot:
+    """(inode, mtime, size) of every file of a `.web` outside node_modules; None when it is absent.
+
+    A build rewrites these files (pages, routes, package.json, reflex.json, the backend's JSON); a
+    dev server that is only serving leaves them alone (Vite's own cache is under node_modules).
+    """
+    if not web.exists():
+        return None
+    found = {}
+    for path in web.rglob("*"):
+        relative = path.relative_to(web)
+        if relative.parts[0] == "node_modules" or not path.is_file():
+            continue
+        stat = path.stat()
+        found[str(relative)] = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+    return found
 
 
 @pytest.fixture(scope="session")
@@ -49,24 +78,30 @@ def browser_type_launch_args(browser_type_launch_args: dict) -> dict:
 
 @pytest.fixture(scope="session")
 def _harness_lock() -> Iterator[None]:
-    with open("/tmp/trading_app_browser.lock", "w") as lock:
+    with open("/tmp/trading_app_browser.lock", "w") as lock:  # noqa: S108 - one per machine, on purpose
         fcntl.flock(lock, fcntl.LOCK_EX)
         yield
 
 
 @pytest.fixture(scope="session")
-def running_app(pg_template: str, _harness_lock: None) -> Iterator[RunningApp]:
-    """Start the whole app (backend in-process, dev front end) on its own PostgreSQL database."""
+def running_app(
+    pg_template: str, _harness_lock: None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningApp]:
+    """Start the whole app (backend in-process, dev front end) on its own PostgreSQL database, built
+    in its own project directory."""
     from reflex.testing import AppHarness
 
     name = f"e2e_{uuid.uuid4().hex[:12]}"
     _pg_admin(f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}"')
     url = f"postgresql+psycopg://{PG_BASE.split('://', 1)[1]}/{name}"
-    saved = {k: os.environ.get(k) for k in ("DATABASE_URL", "PUBLIC_URL", "API_URL")}
+    root = app_tree(tmp_path_factory.mktemp("e2e-app"))
+    checkout_web = web_snapshot(ROOT / ".web")
+    saved = {k: os.environ.get(k) for k in ("DATABASE_URL", "PUBLIC_URL", "API_URL", *WORKDIRS)}
     os.environ["DATABASE_URL"] = url
+    os.environ.update({variable: str(root / directory) for variable, directory in WORKDIRS.items()})
     reset_app_caches()
     try:
-        with AppHarness.create(root=ROOT, app_name="trading_app") as harness:
+        with AppHarness.create(root=root, app_name="trading_app") as harness:
             from reflex_base.config import get_config
 
             api_url = get_config().api_url.rstrip("/")
@@ -78,7 +113,7 @@ def running_app(pg_template: str, _harness_lock: None) -> Iterator[RunningApp]:
             os.environ["PUBLIC_URL"] = frontend_url
             os.environ["API_URL"] = api_url
             reset_app_caches()
-            yield RunningApp(frontend_url=frontend_url, api_url=api_url, database_url=url)
+            yield RunningApp(frontend_url, api_url, url, root, checkout_web)
     finally:
         for key, value in saved.items():
             if value is None:
