@@ -22,6 +22,9 @@ import pytest
 from tests.conftest import PG_BASE, ROOT, _pg_admin, app_tree, reset_app_caches
 
 CHROMIUM = "/usr/bin/chromium"
+# Screenshots go next to Playwright's own artifacts (`--output`, emptied at each run). A hidden
+# directory: a dev server in the checkout hot-reloads, and rebuilds its `.web`, on any other new file
+SHOTS = ROOT / ".playwright-artifacts" / "screenshots"
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -39,15 +42,41 @@ WORKDIRS = {"REFLEX_WEB_WORKDIR": ".web", "REFLEX_STATES_WORKDIR": ".states"}
 Snapshot = dict[str, tuple[int, int, int]] | None
 
 
+# What a dev server in the checkout reloads on (reflex/utils/exec.py, `get_reload_paths` and
+# HOTRELOAD_IGNORE_PATTERNS; granian watches with watchfiles' DefaultFilter): any file under the
+# project's top-level entries except hidden and dunder ones, reflex.lock and uploaded_files, skipping
+# __pycache__/node_modules/hidden directories, compiled Python, these extensions and extensionless files
+_NOT_RELOADED = {".txt", ".toml", ".sqlite", ".yaml", ".yml", ".json", ".sh", ".bash", ".log", ".db",
+                 ".pyc", ".pyo", ".pyd", ".swp"}
+
+
 @dataclass(frozen=True)
 class RunningApp:
-    """Where the app under test answers, where it was built, and the checkout's `.web` before."""
+    """Where the app under test answers, where it was built, and the checkout as it was before."""
 
     frontend_url: str
     api_url: str
     database_url: str
     root: Path
     checkout_web: Snapshot
+    checkout_watched: Snapshot
+
+
+def watched_snapshot(project: Path) -> dict[str, tuple[int, int, int]]:
+    """(inode, mtime, size) of every file whose change would hot-reload a dev server in `project`."""
+    found = {}
+    for top in project.iterdir():
+        if top.name.startswith((".", "__")) or top.name in ("reflex.lock", "uploaded_files"):
+            continue
+        for path in [top] if top.is_file() else top.rglob("*"):
+            relative = path.relative_to(project)
+            parents = relative.parts[:-1]
+            skipped_dir = any(p.startswith(".") or p in ("__pycache__", "node_modules") for p in parents)
+            if skipped_dir or not path.is_file() or not path.suffix or path.suffix in _NOT_RELOADED:
+                continue
+            stat = path.stat()
+            found[str(relative)] = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+    return found
 
 
 def web_snapshot(web: Path) -> Snapshot:
@@ -95,7 +124,7 @@ def running_app(
     _pg_admin(f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}"')
     url = f"postgresql+psycopg://{PG_BASE.split('://', 1)[1]}/{name}"
     root = app_tree(tmp_path_factory.mktemp("e2e-app"))
-    checkout_web = web_snapshot(ROOT / ".web")
+    checkout_web, checkout_watched = web_snapshot(ROOT / ".web"), watched_snapshot(ROOT)
     saved = {k: os.environ.get(k) for k in ("DATABASE_URL", "PUBLIC_URL", "API_URL", *WORKDIRS)}
     os.environ["DATABASE_URL"] = url
     os.environ.update({variable: str(root / directory) for variable, directory in WORKDIRS.items()})
@@ -113,7 +142,7 @@ def running_app(
             os.environ["PUBLIC_URL"] = frontend_url
             os.environ["API_URL"] = api_url
             reset_app_caches()
-            yield RunningApp(frontend_url, api_url, url, root, checkout_web)
+            yield RunningApp(frontend_url, api_url, url, root, checkout_web, checkout_watched)
     finally:
         for key, value in saved.items():
             if value is None:
@@ -124,4 +153,4 @@ def running_app(
         _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-__all__ = ["ROOT", "RunningApp"]
+__all__ = ["ROOT", "SHOTS", "RunningApp"]

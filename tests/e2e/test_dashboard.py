@@ -17,7 +17,7 @@ import psycopg
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
-from tests.e2e.conftest import ROOT, RunningApp
+from tests.e2e.conftest import SHOTS, RunningApp
 from tests.e2e.test_login import run
 from tests.e2e.wallet import SESSION_COOKIE, sign_in_via_api
 from tests.fakes import telegram as telegram_fake
@@ -28,7 +28,6 @@ from trading_app.services.accounts.telegram import save_telegram
 from trading_app.settings import get_settings
 
 fake_telegram = telegram_fake.fake_telegram  # the fixture, used by name
-SHOTS = ROOT / "test-results"
 FIRST_LOAD = 90_000  # the dev server compiles a page on its first visit
 LIVE = 5_000  # a pushed change must show without a reload (well under this)
 MONITOR = 30_000  # the monitor ticks every few seconds
@@ -123,7 +122,7 @@ def wait_open_positions(app: RunningApp, address: str, count: int) -> None:
 
 
 def shot(page: Page, name: str) -> None:
-    SHOTS.mkdir(exist_ok=True)
+    SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / name), full_page=True)
 
 

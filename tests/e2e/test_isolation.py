@@ -1,6 +1,7 @@
 """The browser tests and a dev server in the checkout (`scripts/run.sh`) do not disturb each other:
-the harness builds into a project directory of its own, and the checkout's `.web` is left exactly as
-it was (every file's inode, mtime and size), or absent if it was absent."""
+the harness builds into a project directory of its own, the checkout's `.web` is left exactly as it
+was (every file's inode, mtime and size), or absent if it was absent, and the tests write nothing a
+dev server there would hot-reload on (a reload recompiles its `.web` and reloads its open pages)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import time
 from playwright.sync_api import Page, expect
 
 from tests.conftest import ROOT
-from tests.e2e.conftest import RunningApp, web_snapshot
+from tests.e2e.conftest import RunningApp, watched_snapshot, web_snapshot
 from tests.e2e.test_login import FIRST_LOAD
 
 
@@ -30,3 +31,10 @@ def test_the_harness_builds_and_keeps_state_outside_the_checkout(running_app: Ru
 def test_the_checkouts_web_is_untouched(running_app: RunningApp) -> None:
     # taken before the harness started, compared now that it has built and served every page so far
     assert web_snapshot(ROOT / ".web") == running_app.checkout_web
+
+
+def test_nothing_a_dev_server_reloads_on_was_written(running_app: RunningApp) -> None:
+    now = watched_snapshot(ROOT)
+    before = running_app.checkout_watched or {}
+    changed = sorted(name for name in now.keys() | before.keys() if now.get(name) != before.get(name))
+    assert changed == [], "written in the checkout during the browser tests (edited by hand meanwhile?)"

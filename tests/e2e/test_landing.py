@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 from playwright.sync_api import Page, expect
 
-from tests.e2e.conftest import RunningApp
+from tests.e2e.conftest import SHOTS, RunningApp
 
 
 def test_landing_page_shows_the_product(running_app: RunningApp, page: Page) -> None:
@@ -15,7 +15,8 @@ def test_landing_page_shows_the_product(running_app: RunningApp, page: Page) -> 
     expect(page.get_by_role("button", name="Sign in with your wallet")).to_be_visible()
     expect(page.get_by_text("Paper trading is the default")).to_be_visible()
     expect(page.get_by_text("Exactly once")).to_be_visible()
-    page.screenshot(path=str(running_app_screenshot_dir() / "landing.png"), full_page=True)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "landing.png"), full_page=True)
 
 
 def test_health_on_the_running_app(running_app: RunningApp) -> None:
@@ -27,11 +28,3 @@ def test_health_on_the_running_app(running_app: RunningApp) -> None:
     assert ready.headers["x-content-type-options"] == "nosniff"
     assert ready.headers["x-frame-options"] == "DENY"
     assert "frame-ancestors 'none'" in ready.headers["content-security-policy"]
-
-
-def running_app_screenshot_dir():
-    from pathlib import Path
-
-    out = Path(__file__).resolve().parents[2] / "test-results"
-    out.mkdir(exist_ok=True)
-    return out

@@ -16,7 +16,7 @@ from eth_account import Account
 from playwright.sync_api import Page, Route, expect
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
-from tests.e2e.conftest import ROOT, RunningApp
+from tests.e2e.conftest import SHOTS, RunningApp
 from tests.e2e.wallet import SESSION_COOKIE, FakeWallet, sign_in_via_api, sign_text
 from trading_app.db.engine import dispose_engines
 from trading_app.domain.clock import utcnow
@@ -25,7 +25,6 @@ from trading_app.services.auth.sessions import revoke_all_sessions
 from trading_app.services.security.secrets import open_secret
 from trading_app.settings import get_settings
 
-SHOTS = ROOT / "test-results"
 FIRST_LOAD = 90_000  # the dev server compiles a page on its first visit
 
 
@@ -54,7 +53,7 @@ def counts(app: RunningApp) -> tuple[int, int]:
 
 
 def shot(page: Page, name: str) -> None:
-    SHOTS.mkdir(exist_ok=True)
+    SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / name), full_page=True)
 
 

@@ -14,7 +14,7 @@ import pytest
 from bip_utils import Bip39MnemonicGenerator, Bip39WordsNum
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
-from tests.e2e.conftest import ROOT, RunningApp
+from tests.e2e.conftest import SHOTS, RunningApp
 from tests.e2e.wallet import sign_in_via_api
 from tests.fakes import telegram as telegram_fake
 from tests.fakes.telegram import FakeTelegram
@@ -22,7 +22,6 @@ from trading_app.services.security.secrets import open_secret
 from trading_app.venues.dydx.credentials import derive_dydx_address
 
 fake_telegram = telegram_fake.fake_telegram  # the fixture, used by name
-SHOTS = ROOT / "test-results"
 FIRST_LOAD = 90_000  # the dev server compiles a page on its first visit
 WAIT = 20_000
 
@@ -78,7 +77,7 @@ def owner_address() -> str:
 
 
 def shot(page: Page, name: str) -> None:
-    SHOTS.mkdir(exist_ok=True)
+    SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / name), full_page=True)
 
 
