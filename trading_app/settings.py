@@ -142,7 +142,9 @@ class Settings(BaseSettings):
             raw = json.loads(self.app_master_keys.get_secret_value())
             keys = {int(k): base64.b64decode(v) for k, v in raw.items()}
         except (ValueError, TypeError) as e:
-            raise SettingsError(f"APP_MASTER_KEYS is not a JSON map of id -> base64: {type(e).__name__}")
+            # from None: the original error may quote part of the key material
+            detail = type(e).__name__
+            raise SettingsError(f"APP_MASTER_KEYS is not a JSON map of id -> base64: {detail}") from None
         for key_id, key in keys.items():
             if not 1 <= key_id <= 255 or len(key) != 32:
                 raise SettingsError("APP_MASTER_KEYS: ids are 1..255 and keys are 32 bytes")
@@ -182,7 +184,8 @@ def write_development_env(path: Path = ENV_FILE) -> bool:
         "APP_KEYS_DEVELOPMENT_ONLY=true\n"
     )
     path.chmod(0o600)
-    print(f"Wrote {path} with a freshly generated development master key.", file=sys.stderr)
+    # for the developer at the terminal, before logging is configured
+    print(f"Wrote {path} with a freshly generated development master key.", file=sys.stderr)  # noqa: T201
     return True
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import Literal, TypedDict
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -33,7 +34,14 @@ def _error(code: AuthErrorCode, status: int, retry_after: int | None = None) -> 
     return JSONResponse({"error": code.value}, status_code=status, headers=headers)
 
 
-def _cookie_kwargs() -> dict[str, object]:
+class _CookieAttributes(TypedDict):
+    path: str
+    httponly: bool
+    samesite: Literal["lax", "strict", "none"]
+    secure: bool
+
+
+def _cookie_kwargs() -> _CookieAttributes:
     return {
         "path": "/",
         "httponly": True,

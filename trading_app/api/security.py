@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 # Reflex's compiled front end uses inline bootstrap scripts and inline styles, and talks
@@ -20,7 +22,7 @@ CSP = (
 )
 
 
-def security_headers(production: bool) -> object:
+def security_headers(production: bool) -> Callable[[ASGIApp], ASGIApp]:
     """Return an `api_transformer` callable that adds the headers to every response."""
     headers = [
         (b"x-content-type-options", b"nosniff"),

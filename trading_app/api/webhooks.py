@@ -2,23 +2,28 @@
 
 Answers (all JSON, `cache-control: no-store`):
 
-| status | body | when |
-|---|---|---|
-| 202 | `{"status":"accepted","signal_id":N}` | stored, execution follows after the response |
-| 200 | `{"status":"duplicate","signal_id":first}` | a copy of a stored alert; no second row |
-| 200 | `{"status":"rejected","reason":...,"signal_id":N}` | over the webhook's per-minute cap: stored as REJECTED; 200 so TradingView does not resend |
-| 422 | `{"error":"invalid_payload","details":[...],"signal_id":N}` | bad alert, stored as REJECTED with the details |
-| 403 | `{"error":"source_not_allowed","signal_id":N}` | the trader's TradingView-only allowlist refused the sender (stored) |
-| 401 | `{"error":"unauthorized"}` | unknown webhook or wrong / missing secret: one identical answer, nothing stored |
-| 429 | `{"error":"rate_limited"}` + Retry-After | too many failed authentications from this IP (an authenticated alert is never 429) |
-| 413 | `{"error":"payload_too_large"}` | body over 64 KiB |
-| 503 | `{"error":"unavailable"}` | the database failed and nothing was stored: TradingView's resend is safe |
+- 202 `{"status":"accepted","signal_id":N}`: stored, execution follows after the response.
+- 200 `{"status":"duplicate","signal_id":first}`: a copy of a stored alert; no second row.
+- 200 `{"status":"rejected","reason":...,"signal_id":N}`: over the webhook's per-minute cap, stored
+  as REJECTED; 200 so TradingView does not resend.
+- 422 `{"error":"invalid_payload","details":[...],"signal_id":N}`: bad alert, stored as REJECTED with
+  the details.
+- 403 `{"error":"source_not_allowed","signal_id":N}`: the trader's TradingView-only allowlist refused
+  the sender (stored).
+- 401 `{"error":"unauthorized"}`: unknown webhook or wrong / missing secret: one identical answer,
+  nothing stored.
+- 429 `{"error":"rate_limited"}` + Retry-After: too many failed authentications from this IP (an
+  authenticated alert is never 429).
+- 413 `{"error":"payload_too_large"}`: body over 64 KiB.
+- 503 `{"error":"unavailable"}`: the database failed and nothing was stored: TradingView's resend is
+  safe.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
@@ -46,14 +51,16 @@ class _Disconnected(Exception):
 _ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
 
 
-def _encode(body: dict[str, object]) -> bytes:
+def _encode(body: Mapping[str, object]) -> bytes:
     return _ENCODER.encode(body).encode()
 
 
 Header = tuple[bytes, bytes]
 
 
-async def _respond(send: Send, status: int, body: dict[str, object], extra: tuple[Header, ...] = ()) -> None:
+async def _respond(
+    send: Send, status: int, body: Mapping[str, object], extra: tuple[Header, ...] = ()
+) -> None:
     content = _encode(body)
     headers = [*_HEADERS, *extra, (b"content-length", str(len(content)).encode()), _JSON]
     await send({"type": "http.response.start", "status": status, "headers": headers})
@@ -157,7 +164,9 @@ class WebhookRoutes:
             case Outcome.DUPLICATE:
                 await _respond(send, 200, {"status": "duplicate", "signal_id": receipt.signal_id})
             case Outcome.CAPPED:
-                answer = {"status": "rejected", "reason": receipt.reason, "signal_id": receipt.signal_id}
+                answer: dict[str, object] = {
+                    "status": "rejected", "reason": receipt.reason, "signal_id": receipt.signal_id
+                }
                 await _respond(send, 200, answer)
             case Outcome.INVALID:
                 details = list(receipt.details)

@@ -59,7 +59,7 @@ def data_table(
 ) -> rx.Component:
     """`rows` as a table (one `render_row(row)` each), or `empty` when there are none."""
     return rx.cond(
-        rows.length() > 0,  # type: ignore[attr-defined]
+        rows.length() > 0,
         rx.box(
             rx.table.root(
                 header_row(columns),

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import DateTime, Numeric, String
 from sqlalchemy.engine import Dialect
@@ -23,7 +24,7 @@ class Money(TypeDecorator[Decimal]):
     impl = Numeric(38, 18)
     cache_ok = True
 
-    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[object]:
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
         if dialect.name == "sqlite":
             return dialect.type_descriptor(String(64))
         return dialect.type_descriptor(Numeric(38, 18, asdecimal=True))
@@ -35,6 +36,8 @@ class Money(TypeDecorator[Decimal]):
             # floats never reach the database: they would smuggle binary rounding into money
             if isinstance(value, float):
                 raise TypeError("money must be Decimal, not float")
+            if not isinstance(value, int | str):
+                raise TypeError(f"money must be Decimal, int or str, not {type(value).__name__}")
             value = Decimal(value)
         if not value.is_finite():
             raise ValueError("money must be finite")

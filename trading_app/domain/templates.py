@@ -76,11 +76,14 @@ def _check_size(choices: TemplateChoices, market: MarketRules, errors: list[str]
         base = value / market.oracle_price
         if base < market.min_size:
             least = (market.min_size * market.oracle_price).quantize(Decimal("0.01"))
-            errors.append(f"{value} USD is {base:.8f} {market.ticker.split('-')[0]} at {market.oracle_price}, "
+            coin = market.ticker.split("-")[0]
+            errors.append(f"{value} USD is {base:.8f} {coin} at {market.oracle_price}, "
                           f"below the minimum {market.min_size}: use at least about {least} USD.")
         else:
-            notes.append(f"{value} USD is about {(base // market.step_size) * market.step_size} "
-                         f"{market.ticker.split('-')[0]} at {market.oracle_price} (rounded down to the step).")
+            size, coin = (base // market.step_size) * market.step_size, market.ticker.split("-")[0]
+            notes.append(
+                f"{value} USD is about {size} {coin} at {market.oracle_price} (rounded down to the step)."
+            )
     elif choices.size_mode is SizeMode.RISK_PCT and value >= 100:
         errors.append("risk_pct must be below 100.")
 
@@ -143,7 +146,10 @@ def build_template(choices: TemplateChoices, market: MarketRules | None, secret:
             value = getattr(choices, name)
             if value is not None:
                 message[name] = _number(value)
-    message["alert_id"] = "{{strategy.order.id}}-{{timenow}}" if choices.action == "strategy" else "{{timenow}}"
+    strategy = choices.action == "strategy"
+    message["alert_id"] = "{{strategy.order.id}}-{{timenow}}" if strategy else "{{timenow}}"
     message["timestamp"] = "{{timenow}}"
-    notes.append("In TradingView set the alert to 'Once per bar close' and paste this exactly (no extra text).")
+    notes.append(
+        "In TradingView set the alert to 'Once per bar close' and paste this exactly (no extra text)."
+    )
     return BuiltTemplate(_render(message), errors, notes)

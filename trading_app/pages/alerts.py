@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 
 import reflex as rx
+from reflex.event import EventSpec
 
 from trading_app.components.badges import status_badge
 from trading_app.components.layout import app_shell, page_header
@@ -45,7 +46,7 @@ class AlertsState(rx.State):
     _cursors: list[int | None] = [None]
     _next_before: int | None = None
 
-    async def _show(self, page: int) -> rx.event.EventSpec | None:
+    async def _show(self, page: int) -> EventSpec | None:
         address = await verified_address(self)
         if address is None:
             return rx.redirect(LOGIN_ROUTE, replace=True)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 
 import reflex as rx
+from reflex.event import EventSpec
 
 from trading_app.components.badges import pnl_text, side_badge, status_badge
 from trading_app.components.format import label
@@ -49,7 +50,7 @@ class HistoryState(rx.State):
     error: str = ""
     capped: bool = False
 
-    async def _load(self) -> rx.event.EventSpec | None:
+    async def _load(self) -> EventSpec | None:
         address = await verified_address(self)
         if address is None:
             return rx.redirect(LOGIN_ROUTE, replace=True)

@@ -5,7 +5,10 @@ import reflex as rx
 FEATURES = [
     ("Wallet sign-in", "Sign in with your Ethereum wallet. No passwords, no email."),
     ("Two-factor webhook", "A private URL plus a secret in the body. Every alert logged with its outcome."),
-    ("Protected by default", "Every position gets an exchange-side stop-loss and take-profit, or is flattened."),
+    (
+        "Protected by default",
+        "Every position gets an exchange-side stop-loss and take-profit, or is flattened.",
+    ),
     ("Exactly once", "Retries and duplicate alerts never place a second order."),
     ("Paper first", "Trade on real dYdX prices without risking money, then switch to testnet or mainnet."),
     ("Live dashboard", "Positions, PnL and alerts update by themselves; Telegram tells you what happened."),

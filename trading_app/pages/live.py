@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from typing import Any
 
 import reflex as rx
 from reflex_base.event import EventChain, EventHandler, EventSpec, no_args_event_spec
@@ -135,7 +136,7 @@ def feed_watcher(handler: EventHandler | EventSpec) -> rx.Component:
     """
     fire = Var.create(EventChain.create(handler, args_spec=no_args_event_spec))
     version, live = WalletFeed.version, WalletFeed.live
-    on_change = Var(
+    on_change: Var[Any] = Var(
         _js_expr=(
             "useEffect(() => { const now = {live: " + str(live) + ", version: " + str(version) + "};"
             " const prev = feedSeen.current; feedSeen.current = now;"
@@ -146,7 +147,7 @@ def feed_watcher(handler: EventHandler | EventSpec) -> rx.Component:
             version._get_all_var_data(), live._get_all_var_data(), fire._get_all_var_data()
         ),
     )
-    periodic = Var(
+    periodic: Var[Any] = Var(
         _js_expr=(
             "useEffect(() => { const timer = setInterval(() => {"
             " if (document.visibilityState === 'visible') { ("
@@ -162,7 +163,7 @@ def feed_watcher(handler: EventHandler | EventSpec) -> rx.Component:
         str(on_change): on_change._get_all_var_data(),
         str(periodic): periodic._get_all_var_data(),
     }
-    marker = Var(
+    marker: Var[Any] = Var(
         _js_expr="null",
         _var_data=VarData(hooks=hooks, imports={"react": ["useEffect", "useRef"]}),
     )

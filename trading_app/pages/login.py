@@ -19,7 +19,9 @@ CHAIN_NAMES = {1: "Ethereum mainnet", 10: "OP Mainnet", 137: "Polygon", 8453: "B
 
 _RETRY = "Please try again."
 _MESSAGES = {
-    "no_wallet": "No Ethereum wallet found. Install a browser wallet such as MetaMask, then reload this page.",
+    "no_wallet": (
+        "No Ethereum wallet found. Install a browser wallet such as MetaMask, then reload this page."
+    ),
     "no_account": "Your wallet did not share an account. Unlock it and try again.",
     "rejected": "You rejected the request in your wallet, so nothing was signed.",
     "expired": f"This sign-in request expired before it was signed. {_RETRY}",

@@ -17,6 +17,7 @@ import json
 from datetime import datetime
 
 import reflex as rx
+from reflex.event import EventSpec
 
 from trading_app.domain.enums import Network
 from trading_app.domain.risk_settings import RISK_FIELDS, RiskSettings
@@ -41,11 +42,11 @@ def when(moment: datetime | None) -> str:
     return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else ""
 
 
-def _reset_form(form_id: str) -> rx.event.EventSpec:
+def _reset_form(form_id: str) -> EventSpec:
     return rx.call_script(f"document.getElementById({json.dumps(form_id)})?.reset()")
 
 
-def _show_secret(value: str) -> rx.event.EventSpec:
+def _show_secret(value: str) -> EventSpec:
     # straight into the read-only input's DOM value: no Reflex var ever holds it
     return rx.call_script(
         f"document.getElementById({json.dumps(SECRET_INPUT_ID)}).value = {json.dumps(value)}"

@@ -91,8 +91,10 @@ def equity_points(closed: Iterable[PositionView]) -> list[dict[str, object]]:
     total = Decimal(0)
     points: list[dict[str, object]] = [{"label": "start", "equity": 0.0, "text": fmt.money(total)}]
     for view in booked:
-        total += view.realized_pnl  # type: ignore[operator]
-        label = view.closed_at.astimezone(UTC).strftime("%m-%d %H:%M")  # type: ignore[union-attr]
+        if view.realized_pnl is None or view.closed_at is None:  # never: filtered above (narrows the types)
+            continue
+        total += view.realized_pnl
+        label = view.closed_at.astimezone(UTC).strftime("%m-%d %H:%M")
         points.append({"label": label, "equity": float(total), "text": fmt.money(total, signed=True)})
     return points
 
@@ -205,7 +207,8 @@ def monitor_health(status: Mapping[str, object], now: datetime) -> Row:
     """The position monitor as the trader should see it: ok, starting, stale or stopped."""
     if not status.get("running"):
         return {"state": "stopped", "text": "Not running", "at": fmt.DASH}
-    interval = float(status.get("interval_seconds") or 0)  # type: ignore[arg-type]
+    seconds = status.get("interval_seconds")
+    interval = float(seconds) if isinstance(seconds, int | float | str) and seconds else 0.0
     stale_after = max(STALE_TICKS * interval, STALE_FLOOR_SECONDS)
     last = status.get("last_tick_at")
     if not last:

@@ -99,7 +99,9 @@ async def issue_message(address: object, chain_id: object, *, now: datetime | No
     async with session_scope() as session:
         # keep the table small: challenges nobody answered are useless after their expiry
         await session.execute(delete(LoginNonce).where(col(LoginNonce.expires_at) < now - NONCE_TTL))
-        session.add(LoginNonce(nonce=nonce, address=checksum, message=text, created_at=now, expires_at=expires_at))
+        session.add(
+            LoginNonce(nonce=nonce, address=checksum, message=text, created_at=now, expires_at=expires_at)
+        )
     return IssuedMessage(message=text, nonce=nonce, expires_at=expires_at)
 
 

@@ -15,8 +15,9 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import update
+from sqlalchemy import CursorResult, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -108,7 +109,7 @@ async def revoke_session(token: str | None, *, now: datetime | None = None) -> b
             .where(col(UserSession.token_hash) == hash_token(token), col(UserSession.revoked_at).is_(None))
             .values(revoked_at=now or utcnow())
         )
-    return bool(result.rowcount)
+    return bool(cast("CursorResult[Any]", result).rowcount)  # an UPDATE: a cursor result
 
 
 async def revoke_all_sessions(address: str, *, now: datetime | None = None) -> int:
@@ -119,4 +120,4 @@ async def revoke_all_sessions(address: str, *, now: datetime | None = None) -> i
             .where(col(UserSession.address) == address, col(UserSession.revoked_at).is_(None))
             .values(revoked_at=now or utcnow())
         )
-    return int(result.rowcount or 0)
+    return int(cast("CursorResult[Any]", result).rowcount or 0)

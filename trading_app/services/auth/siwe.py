@@ -13,6 +13,7 @@ import string
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Any
 from urllib.parse import urlsplit
 
 from eth_account import Account
@@ -127,7 +128,7 @@ def parse(text: str) -> SiweMessage:
     match = _MESSAGE.match(text)
     if match is None:
         raise AuthError(AuthErrorCode.INVALID_REQUEST)
-    fields = match.groupdict()
+    fields: dict[str, Any] = match.groupdict()
     try:
         parse_time(fields["issued_at"])
         parse_time(fields["expiration_time"])

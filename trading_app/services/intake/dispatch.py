@@ -32,7 +32,8 @@ def dispatch(signal_id: int) -> asyncio.Task[object] | None:
     """Start executing `signal_id` in the background; no-op when no executor is registered."""
     if _executor is None:
         return None
-    task = asyncio.get_running_loop().create_task(_run(_executor, signal_id), name=f"execute-signal-{signal_id}")
+    name = f"execute-signal-{signal_id}"
+    task = asyncio.get_running_loop().create_task(_run(_executor, signal_id), name=name)
     _tasks.add(task)
     task.add_done_callback(_tasks.discard)
     return task
@@ -45,7 +46,7 @@ async def _run(executor: Executor, signal_id: int) -> None:
         log.exception("execution of signal %s failed; the sweep will retry", signal_id)
 
 
-async def drain(timeout: float = 10.0) -> None:
+async def drain(timeout: float = 10.0) -> None:  # noqa: ASYNC109 - waits at most, then returns (no raise)
     """Wait for in-flight executions (shutdown and tests)."""
     pending = [t for t in _tasks if not t.done()]
     if pending:

@@ -21,24 +21,28 @@ from datetime import datetime
 from typing import Any, Protocol
 
 import psycopg
-from sqlalchemy import String, bindparam, func, select, tuple_, update
+from sqlalchemy import String, Table, bindparam, func, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
 from trading_app.db.engine import get_engine
 from trading_app.db.models import Signal, TradingAccount, User
 from trading_app.settings import get_settings
 
-_SIGNALS = Signal.__table__
-_USERS = User.__table__
-_ACCOUNTS = TradingAccount.__table__
+# SQLModel declares no `__table__` for type checkers; it is always there at run time
+_SIGNALS: Table = Signal.__table__  # type: ignore[attr-defined]
+_USERS: Table = User.__table__  # type: ignore[attr-defined]
+_ACCOUNTS: Table = TradingAccount.__table__  # type: ignore[attr-defined]
 Inserted = tuple[int, str, str]  # id, user_address, dedupe_key
 Existing = tuple[int, str, str, datetime]  # id, user_address, dedupe_key, received_at
 # webhook_uuid, address, secret ciphertext, allowlist, recent, network (paper without an account row)
 Owner = tuple[str, str, str, bool, int, str]
-COLUMNS = ("user_address", "received_at", "raw_body", "content_type", "source_ip", "parsed", "action", "market",
-           "dedupe_key", "status", "reason", "paper")
+COLUMNS = (
+    "user_address", "received_at", "raw_body", "content_type", "source_ip", "parsed", "action", "market",
+    "dedupe_key", "status", "reason", "paper",
+)
 
 
 class Transaction(Protocol):
@@ -88,21 +92,25 @@ def _pg_inserts() -> tuple[str, str]:
             from_json.append(f"u.{source}")
             from_params.append(f"%({source})s")
             continue
-        default = column.default.arg if column.default is not None and column.default.is_scalar else None
+        scalar = column.default if isinstance(column.default, ScalarElementColumnDefault) else None
+        default = scalar.arg if scalar is not None else None
         if default is None and not column.nullable:
-            raise RuntimeError(f"signals.{column.name} is NOT NULL without a scalar default: the inbox must set it")
+            raise RuntimeError(
+                f"signals.{column.name} is NOT NULL without a scalar default: the inbox must set it"
+            )
         if not isinstance(default, bool | int | None):
             raise RuntimeError(f"signals.{column.name}: default {default!r} has no SQL literal here")
         literal = "NULL" if default is None else str(default).lower()  # true / false / digits
         from_json.append(literal)
         from_params.append(literal)
     record = ", ".join(f"{c} {_SIGNALS.c[c].type.compile(dialect=postgresql.dialect())}" for c in COLUMNS)
+    # S608 is silenced below: the texts are built once, at import, from the model's own columns
     keyed = (
-        f"INSERT INTO signals ({', '.join(names)}) SELECT {', '.join(from_json)} "
+        f"INSERT INTO signals ({', '.join(names)}) SELECT {', '.join(from_json)} "  # noqa: S608
         f"FROM json_to_recordset(%(rows)s::json) AS u({record}) "
         "ON CONFLICT (user_address, dedupe_key) DO NOTHING RETURNING id, user_address, dedupe_key"
     )
-    one = f"INSERT INTO signals ({', '.join(names)}) VALUES ({', '.join(from_params)}) RETURNING id"
+    one = f"INSERT INTO signals ({', '.join(names)}) VALUES ({', '.join(from_params)}) RETURNING id"  # noqa: S608
     return keyed, one
 
 
@@ -195,7 +203,7 @@ class _PgTransaction:
 
     async def insert_keyed(self, rows: Sequence[Any]) -> list[Inserted]:
         cursor = await self._conn.execute(_PG_KEYED_INSERT, {"rows": _rows_json(rows)})
-        return [tuple(r) for r in await cursor.fetchall()]  # type: ignore[misc]
+        return [tuple(r) for r in await cursor.fetchall()]
 
     async def insert_one(self, row: Any) -> int:
         cursor = await self._conn.execute(_PG_INSERT_ONE, {c: getattr(row, c) for c in COLUMNS})
@@ -204,7 +212,7 @@ class _PgTransaction:
     async def existing(self, pairs: Sequence[tuple[str, str]]) -> list[Existing]:
         params = {"users": [p[0] for p in pairs], "keys": [p[1] for p in pairs]}
         cursor = await self._conn.execute(_PG_EXISTING, params)
-        return [tuple(r) for r in await cursor.fetchall()]  # type: ignore[misc]
+        return [tuple(r) for r in await cursor.fetchall()]
 
     async def rekey(self, signal_id: int, key: str, new_key: str) -> int:
         cursor = await self._conn.execute(_PG_REKEY, {"id": signal_id, "key": key, "new_key": new_key})
@@ -249,10 +257,11 @@ class _SqliteTransaction:
     async def insert_keyed(self, rows: Sequence[Any]) -> list[Inserted]:
         # an executemany that SQLAlchemy sends as one multi-row INSERT ("insertmanyvalues")
         result = await self._conn.execute(_SQLITE_KEYED_INSERT, [_values(row) for row in rows])
-        return [tuple(r) for r in result.all()]  # type: ignore[misc]
+        return [tuple(r) for r in result.all()]
 
     async def insert_one(self, row: Any) -> int:
-        result = await self._conn.execute(sqlite.insert(_SIGNALS).values(_values(row)).returning(_SIGNALS.c.id))
+        insert = sqlite.insert(_SIGNALS).values(_values(row)).returning(_SIGNALS.c.id)
+        result = await self._conn.execute(insert)
         return result.scalar_one()
 
     async def existing(self, pairs: Sequence[tuple[str, str]]) -> list[Existing]:
@@ -261,11 +270,13 @@ class _SqliteTransaction:
             .where(tuple_(_SIGNALS.c.user_address, _SIGNALS.c.dedupe_key).in_(list(pairs)))
             .order_by(_SIGNALS.c.id)
         )
-        return [tuple(r) for r in result.all()]  # type: ignore[misc]
+        return [tuple(r) for r in result.all()]
 
     async def rekey(self, signal_id: int, key: str, new_key: str) -> int:
         result = await self._conn.execute(
-            update(_SIGNALS).where(_SIGNALS.c.id == signal_id, _SIGNALS.c.dedupe_key == key).values(dedupe_key=new_key)
+            update(_SIGNALS)
+            .where(_SIGNALS.c.id == signal_id, _SIGNALS.c.dedupe_key == key)
+            .values(dedupe_key=new_key)
         )
         return result.rowcount
 
@@ -280,8 +291,8 @@ async def transaction() -> AsyncIterator[Transaction]:
         async with get_engine().begin() as conn:
             yield _SqliteTransaction(conn)
         return
-    async with _pg_writers.connection() as conn, conn.transaction():
-        yield _PgTransaction(conn)
+    async with _pg_writers.connection() as pg, pg.transaction():
+        yield _PgTransaction(pg)
 
 
 async def lookup(uuids: Sequence[str], since: datetime, most: int, count: Sequence[str] | None = None
@@ -295,8 +306,8 @@ async def lookup(uuids: Sequence[str], since: datetime, most: int, count: Sequen
         async with get_engine().connect() as conn:
             rows = (await conn.execute(_SQLITE_LOOKUP, params)).all()
         wanted = None if count is None else set(count)
-        return [(*r[:4], r[4] if wanted is None or r[0] in wanted else -1, r[5]) for r in rows]  # type: ignore[misc]
+        return [(*r[:4], r[4] if wanted is None or r[0] in wanted else -1, r[5]) for r in rows]
     async with _pg_readers.connection() as conn:
         counted = list(uuids) if count is None else list(count)
         cursor = await conn.execute(_PG_LOOKUP, {**params, "most": max(most, 0), "count": counted})
-        return [tuple(r) for r in await cursor.fetchall()]  # type: ignore[misc]
+        return [tuple(r) for r in await cursor.fetchall()]

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import Table, and_, or_, select
 
 from trading_app.db.engine import get_engine
 from trading_app.db.models import Signal
@@ -30,7 +30,7 @@ from trading_app.settings import get_settings
 
 CAP_WINDOW = timedelta(seconds=60)
 MAX_PAGE = 200
-_SIGNALS = Signal.__table__
+_SIGNALS: Table = Signal.__table__  # type: ignore[attr-defined]  # SQLModel types no __table__
 # Settling a dedupe key takes at most: insert, re-key a stale row, insert again, and one more
 # round for a concurrent copy that re-keyed first.
 _MAX_ROUNDS = 4
@@ -122,12 +122,12 @@ async def _lookup_batch(uuids: Sequence[str]) -> list[WebhookOwner | None]:
     ahead: Counter[str] = Counter()
     owners: list[WebhookOwner | None] = []
     for uuid in uuids:
-        row = found.get(uuid)
-        if row is None:
+        owner = found.get(uuid)
+        if owner is None:
             owners.append(None)
             continue
-        recent = _recent.get(row[1], 0) + ahead[uuid]
-        owners.append(WebhookOwner(row[1], row[2], bool(row[3]), recent, str(row[5])))
+        recent = _recent.get(owner[1], 0) + ahead[uuid]
+        owners.append(WebhookOwner(owner[1], owner[2], bool(owner[3]), recent, str(owner[5])))
         ahead[uuid] += 1
     return owners
 
@@ -142,7 +142,9 @@ def _count_stored(rows: Sequence[NewSignal], results: Sequence[StoredSignal]) ->
 Pair = tuple[str, str]
 
 
-async def _settle_keys(tx: signal_sql.Transaction, pending: dict[Pair, NewSignal]) -> dict[Pair, StoredSignal]:
+async def _settle_keys(
+    tx: signal_sql.Transaction, pending: dict[Pair, NewSignal]
+) -> dict[Pair, StoredSignal]:
     """Insert one row per (user, key), or find the row that already holds the key.
 
     A row holding a body key for longer than its window is re-keyed (`<key>:<its id>`) in this
@@ -161,7 +163,8 @@ async def _settle_keys(tx: signal_sql.Transaction, pending: dict[Pair, NewSignal
             return settled
         for signal_id, address, key, received_at in await tx.existing(sorted(pending)):
             row = pending[(address, key)]
-            stale = row.dedupe_window is not None and (row.received_at - received_at).total_seconds() > row.dedupe_window
+            age = (row.received_at - received_at).total_seconds()
+            stale = row.dedupe_window is not None and age > row.dedupe_window
             if stale:
                 await tx.rekey(signal_id, key, f"{key}:{signal_id}")
                 continue  # stays pending: inserted (or met as a duplicate) in the next round
@@ -281,5 +284,19 @@ async def list_signals(address: str, *, limit: int = 50, before: int | None = No
     query = query.order_by(s.received_at.desc(), s.id.desc()).limit(limit + 1)
     async with get_engine().connect() as conn:
         rows = (await conn.execute(query)).all()
-    items = [SignalRecord(*row) for row in rows[:limit]]
+    items = [
+        SignalRecord(
+            id=r.id,
+            received_at=r.received_at,
+            status=r.status,
+            action=r.action,
+            market=r.market,
+            reason=r.reason,
+            position_id=r.position_id,
+            payload=r.raw_body,
+            content_type=r.content_type,
+            source_ip=r.source_ip,
+        )
+        for r in rows[:limit]
+    ]
     return SignalPage(items, items[-1].id if len(rows) > limit else None)

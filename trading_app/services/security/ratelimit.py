@@ -18,6 +18,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from trading_app.settings import get_settings
 
@@ -121,9 +122,9 @@ class RedisRateLimiter(RateLimiter):
     def __init__(self, namespace: str, url: str) -> None:
         super().__init__(namespace)
         self._url = url
-        self._client = None
+        self._client: Any = None  # a redis.asyncio.Redis, imported lazily
 
-    def _redis(self):  # noqa: ANN202 - redis.asyncio.Redis, imported lazily
+    def _redis(self) -> Any:
         if self._client is None:
             import redis.asyncio as aioredis
 
@@ -139,7 +140,8 @@ class RedisRateLimiter(RateLimiter):
         async with client.pipeline(transaction=False) as pipe:
             raw, ttl_ms = await pipe.get(self._key(key)).pttl(self._key(key)).execute()
         count = int(raw or 0)
-        return _decide(count + 1, limit, float(ttl_ms) if ttl_ms and ttl_ms > 0 else limit.window_seconds * 1000)
+        window_ms = float(ttl_ms) if ttl_ms and ttl_ms > 0 else limit.window_seconds * 1000
+        return _decide(count + 1, limit, window_ms)
 
     async def reset(self, key: str) -> None:
         await self._redis().delete(self._key(key))
