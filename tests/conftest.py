@@ -40,6 +40,7 @@ os.environ.update(
 os.environ.pop("REDIS_URL", None)
 os.environ.pop("REFLEX_REDIS_URL", None)
 
+from tests.fakes.indexer import fake_indexer  # noqa: E402,F401 - the fake indexer fixture, for every test
 from tests.fakes.telegram import fake_telegram  # noqa: E402,F401 - the fake Bot API fixture, for every test
 
 

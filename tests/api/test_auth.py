@@ -40,7 +40,10 @@ def sign(message: str, account) -> str:
 def counts(db_url: str) -> tuple[int, int]:
     engine = create_engine(db_url)
     with engine.connect() as conn:
-        result = tuple(conn.execute(text(f"SELECT count(*) FROM {t}")).scalar_one() for t in ("users", "sessions"))  # noqa: S608
+        result = tuple(
+            conn.execute(text(f"SELECT count(*) FROM {t}")).scalar_one()  # noqa: S608 - our table names
+            for t in ("users", "sessions")
+        )
     engine.dispose()
     return result
 
@@ -60,11 +63,15 @@ async def challenge(c: httpx.AsyncClient, account) -> str:
 async def test_generate_message_returns_the_stored_text(db_url: str) -> None:
     account = Account.create()
     async with client() as c:
-        r = await c.get("/api/auth/generate-message", params={"address": account.address.lower(), "chain_id": "1"})
+        r = await c.get(
+            "/api/auth/generate-message", params={"address": account.address.lower(), "chain_id": "1"}
+        )
     assert r.status_code == 200 and r.headers["cache-control"] == "no-store"
     body = r.json()
     assert set(body) == {"message", "expires_at"}
-    assert body["message"].startswith(f"localhost:3000 wants you to sign in with your Ethereum account:\n{account.address}\n")
+    assert body["message"].startswith(
+        f"localhost:3000 wants you to sign in with your Ethereum account:\n{account.address}\n"
+    )
     engine = create_engine(db_url)
     with engine.connect() as conn:
         assert conn.execute(text("SELECT message FROM login_nonces")).scalar_one() == body["message"]
@@ -117,7 +124,11 @@ async def test_login_session_logout_roundtrip(db_url: str) -> None:
 
 async def test_cookie_is_secure_in_production(pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     use_settings(
-        monkeypatch, APP_ENV="production", APP_KEYS_DEVELOPMENT_ONLY="false", CORS_ALLOWED_ORIGINS='["https://trade.example.com"]')
+        monkeypatch,
+        APP_ENV="production",
+        APP_KEYS_DEVELOPMENT_ONLY="false",
+        CORS_ALLOWED_ORIGINS='["https://trade.example.com"]',
+    )
     account = Account.create()
     async with client() as c:
         message = await challenge(c, account)
@@ -147,7 +158,9 @@ async def test_every_login_refusal_is_401_with_its_code_and_creates_nothing(
     async def replayed() -> dict:
         message, signature = await issued()
         async with client() as c:
-            assert (await c.post("/api/auth/login", json={"message": message, "signature": signature})).status_code == 200
+            assert (
+                await c.post("/api/auth/login", json={"message": message, "signature": signature})
+            ).status_code == 200
         await revoke_all_sessions(account.address)
         return {"json": {"message": message, "signature": signature}}
 
@@ -158,20 +171,54 @@ async def test_every_login_refusal_is_401_with_its_code_and_creates_nothing(
         return change(message, signature)
 
     cases: list[tuple[str, Callable]] = [
-        ("invalid_request", lambda: body(lambda m, s: {"content": "{not json", "headers": {"content-type": "application/json"}})),
-        ("invalid_request", lambda: body(lambda m, s: {"data": {"message": m, "signature": s}})),  # a form post
+        (
+            "invalid_request",
+            lambda: body(
+                lambda m, s: {"content": "{not json", "headers": {"content-type": "application/json"}}
+            ),
+        ),
+        (
+            "invalid_request",
+            lambda: body(lambda m, s: {"data": {"message": m, "signature": s}}),
+        ),  # a form post
         ("invalid_request", lambda: body(lambda m, s: {"json": [m, s]})),
         ("invalid_request", lambda: body(lambda m, s: {"json": {"message": m}})),
         ("invalid_request", lambda: body(lambda m, s: {"json": {"message": "hello", "signature": s}})),
-        ("invalid_request", lambda: body(lambda m, s: {"json": {"message": m, "signature": s, "pad": "x" * 9000}})),
+        (
+            "invalid_request",
+            lambda: body(lambda m, s: {"json": {"message": m, "signature": s, "pad": "x" * 9000}}),
+        ),
         ("unknown_nonce", lambda: body(lambda m, s: signed(m.replace(nonce_of(m), "NeverIssued000000")))),
         ("unknown_nonce", replayed),
         ("message_mismatch", lambda: body(lambda m, s: signed(m.replace("Sign in to", "Sign into")))),
-        ("expired", lambda: body(lambda m, s: {"json": {"message": m, "signature": s}}, -timedelta(minutes=6))),
-        ("not_yet_valid", lambda: body(lambda m, s: {"json": {"message": m, "signature": s}}, timedelta(minutes=2))),
-        ("domain_mismatch", lambda: body(lambda m, s: {"json": {"message": m, "signature": s}}, before=settings(PUBLIC_URL="http://evil.example:3000"))),
-        ("uri_mismatch", lambda: body(lambda m, s: {"json": {"message": m, "signature": s}}, before=settings(PUBLIC_URL="http://localhost:3000/app"))),
-        ("chain_mismatch", lambda: body(lambda m, s: {"json": {"message": m, "signature": s}}, before=settings(SIWE_CHAIN_ID="10"))),
+        (
+            "expired",
+            lambda: body(lambda m, s: {"json": {"message": m, "signature": s}}, -timedelta(minutes=6)),
+        ),
+        (
+            "not_yet_valid",
+            lambda: body(lambda m, s: {"json": {"message": m, "signature": s}}, timedelta(minutes=2)),
+        ),
+        (
+            "domain_mismatch",
+            lambda: body(
+                lambda m, s: {"json": {"message": m, "signature": s}},
+                before=settings(PUBLIC_URL="http://evil.example:3000"),
+            ),
+        ),
+        (
+            "uri_mismatch",
+            lambda: body(
+                lambda m, s: {"json": {"message": m, "signature": s}},
+                before=settings(PUBLIC_URL="http://localhost:3000/app"),
+            ),
+        ),
+        (
+            "chain_mismatch",
+            lambda: body(
+                lambda m, s: {"json": {"message": m, "signature": s}}, before=settings(SIWE_CHAIN_ID="10")
+            ),
+        ),
         ("bad_signature", lambda: body(lambda m, s: {"json": {"message": m, "signature": "0xdeadbeef"}})),
         ("bad_signature", lambda: body(lambda m, s: {"json": {"message": m, "signature": s[:-2] + "1f"}})),
         ("signer_mismatch", lambda: body(lambda m, s: {"json": {"message": m, "signature": sign(m, other)}})),
@@ -210,7 +257,9 @@ async def test_expired_or_revoked_sessions_are_refused(db_url: str) -> None:
         r = await c.get("/api/auth/session", headers={"cookie": f"{SESSION_COOKIE}={expired.token}"})
         assert r.status_code == 401
         message = await challenge(c, account)
-        assert (await c.post("/api/auth/login", json={"message": message, "signature": sign(message, account)})).status_code == 200
+        assert (
+            await c.post("/api/auth/login", json={"message": message, "signature": sign(message, account)})
+        ).status_code == 200
         assert (await c.get("/api/auth/session")).status_code == 200
         assert await revoke_all_sessions(account.address) == 2  # the expired one too
         assert (await c.get("/api/auth/session")).status_code == 401
@@ -237,7 +286,9 @@ async def test_logins_and_messages_are_rate_limited_per_ip(sqlite_url: str) -> N
     app = build_api()
     async with client(app, ip="10.9.9.9") as c:
         for _ in range(30):
-            assert (await c.post("/api/auth/login", json={"message": "x", "signature": "0x"})).status_code == 401
+            assert (
+                await c.post("/api/auth/login", json={"message": "x", "signature": "0x"})
+            ).status_code == 401
         r = await c.post("/api/auth/login", json={"message": "x", "signature": "0x"})
         assert r.status_code == 429 and int(r.headers["retry-after"]) >= 1
         address = Account.create().address
@@ -247,7 +298,9 @@ async def test_logins_and_messages_are_rate_limited_per_ip(sqlite_url: str) -> N
         r = await c.get("/api/auth/generate-message", params={"address": address, "chain_id": 1})
         assert r.status_code == 429 and int(r.headers["retry-after"]) >= 1
     async with client(app, ip="10.9.9.10") as other:  # another client is not affected
-        assert (await other.post("/api/auth/login", json={"message": "x", "signature": "0x"})).status_code == 401
+        assert (
+            await other.post("/api/auth/login", json={"message": "x", "signature": "0x"})
+        ).status_code == 401
 
 
 async def test_forwarded_for_is_honoured_only_from_trusted_proxies(sqlite_url: str, monkeypatch) -> None:
@@ -257,14 +310,18 @@ async def test_forwarded_for_is_honoured_only_from_trusted_proxies(sqlite_url: s
     async with client(app, ip="10.7.7.7") as direct:  # untrusted peer: a fresh fake XFF per request
         for n in range(31):
             r = await direct.post(
-                "/api/auth/login", json={"message": "x", "signature": "0x"}, headers={"x-forwarded-for": f"1.1.1.{n}"}
+                "/api/auth/login",
+                json={"message": "x", "signature": "0x"},
+                headers={"x-forwarded-for": f"1.1.1.{n}"},
             )
             spoofed += r.status_code == 429
     assert spoofed == 1
     async with client(app, ip="10.0.0.1") as proxy:  # our proxy: each forwarded client has its own budget
         for n in range(31):
             r = await proxy.post(
-                "/api/auth/login", json={"message": "x", "signature": "0x"}, headers={"x-forwarded-for": f"9.9.9.9, 2.2.2.{n}"}
+                "/api/auth/login",
+                json={"message": "x", "signature": "0x"},
+                headers={"x-forwarded-for": f"9.9.9.9, 2.2.2.{n}"},
             )
             assert r.status_code == 401
 
@@ -276,7 +333,9 @@ async def test_redis_limiter_is_shared_by_workers(sqlite_url: str, monkeypatch, 
     statuses = []
     for n in range(31):
         async with client(worker_a if n % 2 else worker_b, ip=ip) as c:
-            statuses.append((await c.post("/api/auth/login", json={"message": "x", "signature": "0x"})).status_code)
+            statuses.append(
+                (await c.post("/api/auth/login", json={"message": "x", "signature": "0x"})).status_code
+            )
     assert statuses == [401] * 30 + [429]
 
 
@@ -285,13 +344,19 @@ async def test_no_token_or_secret_in_logs(db_url: str, caplog) -> None:
     account = Account.create()
     async with client() as c:
         message = await challenge(c, account)
-        assert (await c.post("/api/auth/login", json={"message": message, "signature": sign(message, account)})).status_code == 200
+        assert (
+            await c.post("/api/auth/login", json={"message": message, "signature": sign(message, account)})
+        ).status_code == 200
         token = c.cookies[SESSION_COOKIE]
         await c.get("/api/auth/session")
         await c.post("/api/auth/logout")
     engine = create_engine(db_url)
     with engine.connect() as conn:
-        secret = open_secret(account.address, "webhook_secret_enc", conn.execute(text("SELECT webhook_secret_enc FROM users")).scalar_one())
+        secret = open_secret(
+            account.address,
+            "webhook_secret_enc",
+            conn.execute(text("SELECT webhook_secret_enc FROM users")).scalar_one(),
+        )
     engine.dispose()
     assert "login " + account.address in caplog.text  # the logs do say who signed in
     assert token not in caplog.text and secret not in caplog.text

@@ -18,7 +18,10 @@ async def sign_in(address: str) -> str:
 async def test_the_log_is_the_users_own_newest_first_and_pages_with_before(db_url: str) -> None:
     hook, other = await make_hook(), await make_hook()
     async with client(ip=TV_IP) as c:
-        ids = [(await c.post(hook.path, content=hook.text(comment=f"n{n}"))).json()["signal_id"] for n in range(5)]
+        ids = [
+            (await c.post(hook.path, content=hook.text(comment=f"n{n}"))).json()["signal_id"]
+            for n in range(5)
+        ]
         rejected = (await c.post(hook.path, content=hook.text(action="hold"))).json()["signal_id"]
         theirs = (await c.post(other.path, content=other.text())).json()["signal_id"]
     token = await sign_in(hook.address)
@@ -34,7 +37,11 @@ async def test_the_log_is_the_users_own_newest_first_and_pages_with_before(db_ur
         assert newest["position_id"] is None and newest["source_ip"] == TV_IP
         assert hook.secret not in r.text and '"secret": "***"' in newest["payload"]
         accepted = page["signals"][1]
-        assert accepted["status"] == "ACCEPTED" and accepted["action"] == "long" and accepted["market"] == "BTC-USD"
+        assert (
+            accepted["status"] == "ACCEPTED"
+            and accepted["action"] == "long"
+            and accepted["market"] == "BTC-USD"
+        )
         assert accepted["received_at"].endswith("+00:00")
 
         rest = (await c.get("/api/signals", params={"limit": 4, "before": page["next_before"]})).json()
@@ -42,10 +49,15 @@ async def test_the_log_is_the_users_own_newest_first_and_pages_with_before(db_ur
         everything = (await c.get("/api/signals")).json()
         assert theirs not in [s["id"] for s in everything["signals"]] and len(everything["signals"]) == 6
         # another user's id as the cursor reveals nothing
-        assert (await c.get("/api/signals", params={"before": theirs})).json() == {"signals": [], "next_before": None}
+        assert (await c.get("/api/signals", params={"before": theirs})).json() == {
+            "signals": [],
+            "next_before": None,
+        }
 
 
-@pytest.mark.parametrize("params", [{"limit": "0"}, {"limit": "201"}, {"limit": "ten"}, {"before": "-1"}, {"before": "x"}])
+@pytest.mark.parametrize(
+    "params", [{"limit": "0"}, {"limit": "201"}, {"limit": "ten"}, {"before": "-1"}, {"before": "x"}]
+)
 async def test_bad_paging_parameters_get_400(sqlite_url: str, params: dict[str, str]) -> None:
     hook = await make_hook()
     token = await sign_in(hook.address)
@@ -59,8 +71,12 @@ async def test_no_live_session_gets_401(db_url: str) -> None:
     token = await sign_in(hook.address)
     async with client() as c:
         assert (await c.get("/api/signals")).status_code == 401
-        assert (await c.get("/api/signals", headers={"cookie": f"{SESSION_COOKIE}=forged"})).status_code == 401
-        assert (await c.get("/api/signals", headers={"cookie": f"{SESSION_COOKIE}={token}"})).status_code == 200
+        assert (
+            await c.get("/api/signals", headers={"cookie": f"{SESSION_COOKIE}=forged"})
+        ).status_code == 401
+        assert (
+            await c.get("/api/signals", headers={"cookie": f"{SESSION_COOKIE}={token}"})
+        ).status_code == 200
         await revoke_session(token)
         r = await c.get("/api/signals", headers={"cookie": f"{SESSION_COOKIE}={token}"})
         assert (r.status_code, r.json()) == (401, {"error": "not_authenticated"})

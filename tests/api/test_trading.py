@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from tests.conftest import reset_app_caches
-from tests.fakes.indexer import FakeIndexer, fake_indexer  # noqa: F401 - fixture
+from tests.fakes.indexer import FakeIndexer
 from tests.services.engine_support import LONG_BTC, D, make_signal, positions
 from trading_app.api.app import build_api
 from trading_app.db.engine import session_scope

@@ -34,11 +34,27 @@ def api_servers(count: int) -> Iterator[list[str]]:
             ports.append(s.getsockname()[1])
     try:
         for port in ports:
-            procs.append(subprocess.Popen(
-                [sys.executable, "-m", "uvicorn", "--factory", "trading_app.api.app:build_api", "--host", "127.0.0.1",
-                 "--port", str(port), "--log-level", "warning"],
-                cwd=ROOT, env=dict(os.environ), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-            ))
+            procs.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "uvicorn",
+                        "--factory",
+                        "trading_app.api.app:build_api",
+                        "--host",
+                        "127.0.0.1",
+                        "--port",
+                        str(port),
+                        "--log-level",
+                        "warning",
+                    ],
+                    cwd=ROOT,
+                    env=dict(os.environ),
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.PIPE,
+                )
+            )
         urls = [f"http://127.0.0.1:{port}" for port in ports]
         deadline = time.monotonic() + 60
         for url, proc in zip(urls, procs, strict=True):
@@ -75,7 +91,9 @@ async def test_copies_racing_on_two_server_processes_store_one_row(pg_url: str) 
                 assert len({r.json()["signal_id"] for r in answers}) == 1
             # the body window has passed: every process wants to re-key the old row, one succeeds
             window = get_settings().webhook_dedupe_window_seconds
-            execute_sql(pg_url, "UPDATE signals SET received_at = :t", t=utcnow() - timedelta(seconds=window + 5))
+            execute_sql(
+                pg_url, "UPDATE signals SET received_at = :t", t=utcnow() - timedelta(seconds=window + 5)
+            )
             answers = await burst(by_body)
             assert sorted(r.status_code for r in answers) == [200] * 19 + [202]
             fresh = {r.json()["signal_id"] for r in answers}
@@ -90,8 +108,12 @@ async def test_kept_connections_survive_a_database_restart(pg_url: str) -> None:
     async with client(app, ip=TV_IP) as c:
         assert (await c.post(hook.path, content=hook.text())).status_code == 202  # connections are kept now
         database = pg_url.rsplit("/", 1)[1]
-        execute_sql(PG_ADMIN_URL, "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity "
-                    "WHERE datname = :db AND pid <> pg_backend_pid()", db=database)
+        execute_sql(
+            PG_ADMIN_URL,
+            "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity "
+            "WHERE datname = :db AND pid <> pg_backend_pid()",
+            db=database,
+        )
         content = hook.text(alert_id="after-restart")
         answers = [await c.post(hook.path, content=content) for _ in range(3)]  # TradingView resends on 5xx
     # the kept connections notice the server closed them and reconnect: no failed request at all

@@ -49,7 +49,7 @@ async def test_json_text_plain_newline_and_bom_bodies_are_accepted_and_stored_ma
             ids.append(r.json()["signal_id"])
     rows = signal_rows(db_url)
     assert [row["id"] for row in rows] == ids
-    for row, (content, content_type) in zip(rows, bodies, strict=True):
+    for row, (_content, content_type) in zip(rows, bodies, strict=True):
         assert row["status"] == "ACCEPTED" and row["reason"] is None
         assert row["user_address"] == hook.address and row["source_ip"] == TV_IP
         assert row["action"] == "long" and row["market"] == "BTC-USD"
@@ -162,7 +162,8 @@ async def test_invalid_alerts_get_422_with_details_and_are_recorded_as_rejected(
     assert len(rows) == len(cases) and {row["status"] for row in rows} == {"REJECTED"}
     for row in rows:
         assert row["dedupe_key"] is None and row["reason"] and hook.secret not in row["raw_body"]
-    assert rows[0]["reason"].startswith("action: required (") and "; market: 'ETHBTC' is not" in rows[0]["reason"]
+    reason = rows[0]["reason"]
+    assert reason.startswith("action: required (") and "; market: 'ETHBTC' is not" in reason
 
 
 async def test_allowlist_refuses_other_senders_and_honours_only_trusted_proxies(
@@ -318,7 +319,8 @@ async def test_database_down_answers_503_and_stores_nothing(
         execute_sql(
             db_url,
             "CREATE FUNCTION fail_insert() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'disk full'; END $$ "
-            "LANGUAGE plpgsql; CREATE TRIGGER fail_insert BEFORE INSERT ON signals EXECUTE FUNCTION fail_insert()",
+            "LANGUAGE plpgsql; "
+            "CREATE TRIGGER fail_insert BEFORE INSERT ON signals EXECUTE FUNCTION fail_insert()",
         )
     app = wrapped_app()
     async with client(app, ip=TV_IP) as c:

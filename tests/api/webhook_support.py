@@ -81,7 +81,8 @@ def signal_rows(db_url: str, address: str | None = None) -> list[dict[str, Any]]
     engine = create_engine(db_url)
     try:
         with engine.connect() as conn:
-            query = "SELECT * FROM signals" + (" WHERE user_address = :a" if address else "") + " ORDER BY id"
+            where = " WHERE user_address = :a" if address else ""
+            query = f"SELECT * FROM signals{where} ORDER BY id"  # noqa: S608 - constant text, bound values
             return [dict(r) for r in conn.execute(text(query), {"a": address}).mappings()]
     finally:
         engine.dispose()

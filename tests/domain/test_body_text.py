@@ -24,7 +24,10 @@ def stored(body: Body, secret: str) -> str:
 
 
 def test_json_is_parsed_whatever_the_wrapping_with_exact_numbers() -> None:
-    for raw in (b'{"secret": "s", "price": 65000.123456789012345678}\n', b'\xef\xbb\xbf{"secret":"s","price":65000.123456789012345678}\r\n'):
+    for raw in (
+        b'{"secret": "s", "price": 65000.123456789012345678}\n',
+        b'\xef\xbb\xbf{"secret":"s","price":65000.123456789012345678}\r\n',
+    ):
         body = decode_body(raw)
         assert body.problem is None and body.given_secret == "s"
         assert body.payload == {"secret": "s", "price": Decimal("65000.123456789012345678")}
@@ -37,7 +40,10 @@ def test_json_is_parsed_whatever_the_wrapping_with_exact_numbers() -> None:
         (b'{"secret": "s", "comment": "caf\xe9"}', "body: not valid UTF-8 (byte 31)"),
         (b"[" * 100_000, "body: JSON nested deeper than 32 levels"),
         (b'{"a": ' + b"9" * 5000 + b"}", "body: not valid JSON (ValueError)"),
-        (b'{"secret": "s", "price": NaN,}', "body: not valid JSON (Expecting property name enclosed in double quotes"),
+        (
+            b'{"secret": "s", "price": NaN,}',
+            "body: not valid JSON (Expecting property name enclosed in double quotes",
+        ),
         (b"", "body: not valid JSON (Expecting value at line 1 column 1)"),
         (b'"just a string"', "body: expected a JSON object"),
         (b"null", "body: expected a JSON object"),
@@ -135,7 +141,9 @@ def test_deep_nesting_is_refused_before_json_can_overflow_the_c_stack() -> None:
         "for raw in (b'[' * 65536, b'{\"a\":' * 13000, b'[' * 33 + b']' * 33):\n"
         "    print(decode_body(raw).problem)\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.splitlines() == ["body: JSON nested deeper than 32 levels"] * 3
     assert decode_body(b'{"a": ' + b"[" * 31 + b"]" * 31 + b"}").problem is None  # 32 levels in all

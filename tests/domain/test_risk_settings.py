@@ -40,13 +40,21 @@ def test_a_row_round_trips_through_its_columns() -> None:
 
 def test_the_form_texts_parse_back_to_the_same_settings() -> None:
     texts = TRADER.texts()
-    assert texts["daily_loss_limit_usd"] == "" and texts["size_value"] == "0.75" and texts["size_mode"] == "risk_pct"
+    assert (
+        texts["daily_loss_limit_usd"] == ""
+        and texts["size_value"] == "0.75"
+        and texts["size_mode"] == "risk_pct"
+    )
     assert RiskSettings.of(parse_risk(texts)) == TRADER
 
 
 def test_the_engine_sees_the_saved_values() -> None:
     limits = TRADER.limits()
-    assert (limits.size_mode, limits.size_value, limits.max_leverage) == (SizeMode.RISK_PCT, D("0.75"), D("3"))
+    assert (limits.size_mode, limits.size_value, limits.max_leverage) == (
+        SizeMode.RISK_PCT,
+        D("0.75"),
+        D("3"),
+    )
     assert limits.slippage_pct == D("0.4") and limits.daily_loss_limit_usd is None
     row = TradingAccount(address="0x1", **TRADER.columns())
     assert limits == risk_limits(row)  # the engine's own reading of the row agrees

@@ -23,30 +23,47 @@ def test_default_strategy_template_parses_back_once_filled_in() -> None:
                        "alert_id": "{{strategy.order.id}}-{{timenow}}", "timestamp": "{{timenow}}"}
     filled = built.message.replace("{{strategy.order.action}}", "buy").replace(
         "{{strategy.order.id}}", "L1").replace("{{timenow}}", "2026-11-22T01:00:00Z")
-    parsed = parse_signal(json.loads(filled), now=datetime(2026, 11, 22, 1, 0, 5, tzinfo=UTC), max_lag_seconds=60)
+    parsed = parse_signal(
+        json.loads(filled), now=datetime(2026, 11, 22, 1, 0, 5, tzinfo=UTC), max_lag_seconds=60
+    )
     assert parsed.market == "BTC-USD" and parsed.size_usd == D("100") and parsed.rr == D("2")
 
 
 def test_numbers_are_written_exactly() -> None:
-    built = build_template(TemplateChoices(market="BTC-USD", size_mode=SizeMode.FIXED, size_value=D("0.0003"),
-                                           sl_pct=D("0.5"), rr=None, tp_pct=D("1.25")), BTC, "x")
+    built = build_template(
+        TemplateChoices(
+            market="BTC-USD",
+            size_mode=SizeMode.FIXED,
+            size_value=D("0.0003"),
+            sl_pct=D("0.5"),
+            rr=None,
+            tp_pct=D("1.25"),
+        ),
+        BTC,
+        "x",
+    )
     assert '"size": 0.0003' in built.message and '"tp_pct": 1.25' in built.message and built.ok
 
 
 def test_sizes_below_minimum_or_off_step_are_errors() -> None:
-    below = build_template(TemplateChoices(market="BTC-USD", size_mode=SizeMode.FIXED, size_value=D("0.00005")),
-                           BTC, "x")
+    below = build_template(
+        TemplateChoices(market="BTC-USD", size_mode=SizeMode.FIXED, size_value=D("0.00005")), BTC, "x"
+    )
     assert any("below the BTC-USD minimum" in e for e in below.errors)
-    off = build_template(TemplateChoices(market="BTC-USD", size_mode=SizeMode.FIXED, size_value=D("0.00015")),
-                         BTC, "x")
+    off = build_template(
+        TemplateChoices(market="BTC-USD", size_mode=SizeMode.FIXED, size_value=D("0.00015")), BTC, "x"
+    )
     assert any("not a multiple" in e for e in off.errors)
-    usd = build_template(TemplateChoices(market="BTC-USD", size_mode=SizeMode.USD, size_value=D("5")), BTC, "x")
+    usd = build_template(
+        TemplateChoices(market="BTC-USD", size_mode=SizeMode.USD, size_value=D("5")), BTC, "x"
+    )
     assert any("use at least about 6.50 USD" in e for e in usd.errors)
 
 
 def test_limit_price_must_be_on_the_tick_and_stop_is_required() -> None:
-    built = build_template(TemplateChoices(market="BTC-USD", order_type="limit", limit_price=D("64000.5"),
-                                           sl_pct=None), BTC, "x")
+    built = build_template(
+        TemplateChoices(market="BTC-USD", order_type="limit", limit_price=D("64000.5"), sl_pct=None), BTC, "x"
+    )
     assert any("not on the BTC-USD tick" in e for e in built.errors)
     assert any("stop-loss is required" in e for e in built.errors)
 
@@ -54,10 +71,15 @@ def test_limit_price_must_be_on_the_tick_and_stop_is_required() -> None:
 def test_unknown_or_inactive_market() -> None:
     assert not build_template(TemplateChoices(market="NOPE"), None, "x").ok
     paused = MarketSpec("BTC-USD", "PAUSED", D("0.0001"), D("1"), D("65000"))
-    assert any("not active" in e for e in build_template(TemplateChoices(market="BTC-USD"), paused, "x").errors)
+    assert any(
+        "not active" in e for e in build_template(TemplateChoices(market="BTC-USD"), paused, "x").errors
+    )
 
 
 def test_close_needs_no_size_or_stop() -> None:
-    built = build_template(TemplateChoices(market="ETHUSDT", action="close"), MarketSpec(
-        "ETH-USD", "ACTIVE", D("0.001"), D("0.1"), D("3000")), "x")
+    built = build_template(
+        TemplateChoices(market="ETHUSDT", action="close"),
+        MarketSpec("ETH-USD", "ACTIVE", D("0.001"), D("0.1"), D("3000")),
+        "x",
+    )
     assert built.ok and json.loads(built.message)["action"] == "close" and "sl_pct" not in built.message

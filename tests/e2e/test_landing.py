@@ -11,7 +11,9 @@ from tests.e2e.conftest import SHOTS, RunningApp
 def test_landing_page_shows_the_product(running_app: RunningApp, page: Page) -> None:
     page.goto(running_app.frontend_url + "/")
     expect(page.get_by_role("heading", name="dYdX Alert Trader")).to_be_visible(timeout=60_000)
-    expect(page.get_by_text("Turn TradingView alerts into protected dYdX v4 perpetual positions.")).to_be_visible()
+    expect(
+        page.get_by_text("Turn TradingView alerts into protected dYdX v4 perpetual positions.")
+    ).to_be_visible()
     expect(page.get_by_role("button", name="Sign in with your wallet")).to_be_visible()
     expect(page.get_by_text("Paper trading is the default")).to_be_visible()
     expect(page.get_by_text("Exactly once")).to_be_visible()

@@ -191,12 +191,30 @@ def _replayed(app: RunningApp, wallet: FakeWallet, page: Page) -> None:
 
 FAILURES: dict[str, tuple[dict, Callable[[RunningApp, FakeWallet, Page], None] | None, str]] = {
     "rejected": ({"reject_sign": True}, None, "You rejected the request in your wallet"),
-    "wrong_chain": ({"chain_id": 137}, None, "Your wallet is on Polygon (chain id 137). Switch your wallet to Ethereum mainnet (chain id 1)"),
-    "expired": ({}, lambda a, w, p: _serve_message(p, lambda _: _issue_for(w.address, minutes_ago=6)), "This sign-in request expired"),
+    "wrong_chain": (
+        {"chain_id": 137},
+        None,
+        "Your wallet is on Polygon (chain id 137). Switch your wallet to Ethereum mainnet (chain id 1)",
+    ),
+    "expired": (
+        {},
+        lambda a, w, p: _serve_message(p, lambda _: _issue_for(w.address, minutes_ago=6)),
+        "This sign-in request expired",
+    ),
     "replayed": ({}, _replayed, "This sign-in request was already used or is unknown"),
-    "other_domain": ({}, lambda a, w, p: _serve_message(p, lambda _: _issue_for(w.address, public_url="http://evil.example")), "issued for another site"),
-    "tampered": ({}, lambda a, w, p: _serve_message(p, lambda m: m.replace(" wants you", ".evil.example wants you", 1)), "not issued for this site"),
-    "wrong_signer": ({"signer": Account.create()}, None, "The signature does not come from the account in the request"),
+    "other_domain": (
+        {},
+        lambda a, w, p: _serve_message(p, lambda _: _issue_for(w.address, public_url="http://evil.example")),
+        "issued for another site",
+    ),
+    "tampered": (
+        {},
+        lambda a, w, p: _serve_message(p, lambda m: m.replace(" wants you", ".evil.example wants you", 1)),
+        "not issued for this site",
+    ),
+    "wrong_signer": (
+        {"signer": Account.create()}, None, "The signature does not come from the account in the request"
+    ),
     "no_wallet": ({}, None, "No Ethereum wallet found"),
 }  # fmt: skip
 

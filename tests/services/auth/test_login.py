@@ -61,7 +61,9 @@ async def test_issue_stores_the_exact_checksummed_message(db_url: str, account) 
     assert "URI: http://localhost:3000\n" in issued.message and "Chain ID: 1\n" in issued.message
     engine = create_engine(db_url)
     with engine.connect() as conn:
-        row = conn.execute(text("SELECT address, message FROM login_nonces WHERE nonce = :n"), {"n": issued.nonce})
+        row = conn.execute(
+            text("SELECT address, message FROM login_nonces WHERE nonce = :n"), {"n": issued.nonce}
+        )
         assert tuple(row.one()) == (account.address, issued.message)
     engine.dispose()
 

@@ -107,7 +107,16 @@ def test_recover_of_a_tampered_text_gives_another_address() -> None:
 
 @pytest.mark.parametrize(
     "signature",
-    ["", "0x", "0x1234", "zz" * 65, "0x" + "gg" * 65, "0x" + "00" * 64 + "05", "0x" + "00" * 65, "0x" + "ab" * 66],
+    [
+        "",
+        "0x",
+        "0x1234",
+        "zz" * 65,
+        "0x" + "gg" * 65,
+        "0x" + "00" * 64 + "05",
+        "0x" + "00" * 65,
+        "0x" + "ab" * 66,
+    ],
 )
 def test_malformed_signatures_are_bad_signature(signature: str) -> None:
     with pytest.raises(AuthError) as e:

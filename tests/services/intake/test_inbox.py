@@ -27,7 +27,9 @@ async def send(hook: Hook, body: bytes | str, ip: str = "52.89.214.238") -> Rece
     return await receive_alert(IncomingAlert(hook.uuid, raw, utcnow(), ip, "text/plain"))
 
 
-async def test_an_unavailable_market_list_does_not_reject_the_alert(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_an_unavailable_market_list_does_not_reject_the_alert(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     hook = await make_hook()
     with FakeIndexer() as indexer:
         indexer.down(503)
@@ -47,7 +49,9 @@ async def test_unstorable_characters_never_reach_the_database_as_errors(db_url: 
     assert again == Receipt(Outcome.DUPLICATE, first.signal_id)
     # a raw NUL byte: not valid JSON, recorded with the character replaced
     nul = await send(hook, f'{{"secret": "{hook.secret}", "action": "buy\x00"}}')
-    assert nul.outcome is Outcome.INVALID and nul.details[0].startswith("body: not valid JSON (Invalid control")
+    assert nul.outcome is Outcome.INVALID and nul.details[0].startswith(
+        "body: not valid JSON (Invalid control"
+    )
     # an escaped NUL is valid JSON and is stored as the escape it was sent as
     escaped = await send(hook, hook.text(comment="a\x00b"))
     assert escaped.outcome is Outcome.ACCEPTED
@@ -96,20 +100,33 @@ async def test_a_wrong_secret_is_refused_while_the_right_one_is_remembered(db_ur
     assert len(signal_rows(db_url)) == 1
 
 
-async def test_rejections_carry_the_parsed_fields_when_there_are_any(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_rejections_carry_the_parsed_fields_when_there_are_any(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("WEBHOOK_PER_MINUTE_CAP", "0")
     reset_app_caches()
     hook = await make_hook()
     capped = await send(hook, hook.text(market="ETHUSDT.P", sl_pct="2"))
     assert capped.outcome is Outcome.CAPPED
     (row,) = signal_rows(db_url)
-    assert (row["status"], row["market"], row["action"], row["dedupe_key"]) == ("REJECTED", "ETH-USD", "long", None)
+    assert (row["status"], row["market"], row["action"], row["dedupe_key"]) == (
+        "REJECTED",
+        "ETH-USD",
+        "long",
+        None,
+    )
     assert json.loads(row["parsed"])["sl_pct"] == "2"
 
 
 @pytest.mark.parametrize(
     ("ip", "expected"),
-    [("52.89.214.238", True), ("::ffff:34.212.75.30", True), ("52.89.214.239", False), ("2001:db8::1", False), ("junk", False)],
+    [
+        ("52.89.214.238", True),
+        ("::ffff:34.212.75.30", True),
+        ("52.89.214.239", False),
+        ("2001:db8::1", False),
+        ("junk", False),
+    ],
 )
 def test_tradingview_addresses(ip: str, expected: bool) -> None:
     assert from_tradingview(ip) is expected

@@ -105,7 +105,8 @@ async def test_the_cap_count_is_read_once_a_second_and_adds_this_workers_own_ale
 ) -> None:
     hook = await make_hook()
     signal_store.forget_counts()
-    monkeypatch.setattr(signal_store, "COUNT_REFRESH_SECONDS", 3600.0)  # "within the second", for as long as needed
+    # "within the second", for as long as needed
+    monkeypatch.setattr(signal_store, "COUNT_REFRESH_SECONDS", 3600.0)
     assert (await signal_store.lookup_webhook(hook.uuid)).recent == 0
     await store_signal(row(hook.address, "id:mine"))  # stored by this worker: counted at once
     await store_signal(row(hook.address))  # refused at the door (no key): never counted
@@ -121,8 +122,15 @@ async def test_the_cap_count_is_read_once_a_second_and_adds_this_workers_own_ale
 
 async def test_copies_inside_one_batch_are_duplicates_of_the_first(db_url: str) -> None:
     hook = await make_hook()
-    results = await store_batch([row(hook.address, "id:a"), row(hook.address), row(hook.address, "id:a"),
-                                 row(hook.address, "id:b"), row(hook.address)])
+    results = await store_batch(
+        [
+            row(hook.address, "id:a"),
+            row(hook.address),
+            row(hook.address, "id:a"),
+            row(hook.address, "id:b"),
+            row(hook.address),
+        ]
+    )
     first = results[0].signal_id
     assert results[2] == StoredSignal(first, duplicate=True)
     assert not results[0].duplicate and not results[1].duplicate and not results[3].duplicate
@@ -131,7 +139,9 @@ async def test_copies_inside_one_batch_are_duplicates_of_the_first(db_url: str) 
     assert sorted(r["dedupe_key"] or "" for r in rows) == ["", "", "id:a", "id:b"]
 
 
-async def test_a_stale_body_key_is_rekeyed_once_when_copies_race_in_separate_transactions(db_url: str) -> None:
+async def test_a_stale_body_key_is_rekeyed_once_when_copies_race_in_separate_transactions(
+    db_url: str,
+) -> None:
     hook = await make_hook()
     key, window = "body:" + "ab" * 32, 600.0
     (old,) = await store_batch([row(hook.address, key, window)])
@@ -153,7 +163,9 @@ async def test_an_id_key_dedupes_forever_and_a_fresh_body_key_inside_its_window(
     (by_body,) = await store_batch([row(hook.address, "body:y", 600.0)])
     execute_sql(db_url, "UPDATE signals SET received_at = :t", t=utcnow() - timedelta(seconds=599))
     assert await store_batch([row(hook.address, "id:x"), row(hook.address, "body:y", 600.0)]) == [
-        StoredSignal(by_id.signal_id, True), StoredSignal(by_body.signal_id, True)]
+        StoredSignal(by_id.signal_id, True),
+        StoredSignal(by_body.signal_id, True),
+    ]
     execute_sql(db_url, "UPDATE signals SET received_at = :t", t=utcnow() - timedelta(days=30))
     again = await store_batch([row(hook.address, "id:x"), row(hook.address, "body:y", 600.0)])
     assert again[0] == StoredSignal(by_id.signal_id, True) and not again[1].duplicate
@@ -177,7 +189,9 @@ def test_a_naive_time_is_refused_before_it_reaches_the_database() -> None:
 async def test_list_signals_is_scoped_ordered_and_paged(db_url: str) -> None:
     mine, theirs = await make_hook(), await make_hook()
     now = utcnow()
-    stored = await store_batch([row(mine.address, f"id:{n}", received_at=now - timedelta(seconds=10 - n)) for n in range(5)])
+    stored = await store_batch(
+        [row(mine.address, f"id:{n}", received_at=now - timedelta(seconds=10 - n)) for n in range(5)]
+    )
     # the same time twice: the id breaks the tie
     stored += await store_batch([row(mine.address, "id:tie", received_at=now - timedelta(seconds=8))])
     await store_batch([row(theirs.address, "id:0")])
@@ -193,8 +207,14 @@ async def test_list_signals_is_scoped_ordered_and_paged(db_url: str) -> None:
 
 async def test_columns_the_inbox_does_not_fill_get_the_model_defaults(db_url: str) -> None:
     hook = await make_hook()
-    await store_batch([row(hook.address, "id:defaults"), row(hook.address)])  # the keyed and the one-by-one path
-    defaults = {c.name: c.default.arg for c in Signal.__table__.columns if c.default is not None and c.default.is_scalar}
+    await store_batch(
+        [row(hook.address, "id:defaults"), row(hook.address)]
+    )  # the keyed and the one-by-one path
+    defaults = {
+        c.name: c.default.arg
+        for c in Signal.__table__.columns
+        if c.default is not None and c.default.is_scalar
+    }
     assert defaults  # the model has some (attempts at least)
     for stored in signal_rows(db_url):
         assert {name: stored[name] for name in defaults} == defaults

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import os
@@ -51,7 +52,9 @@ async def test_rows_hold_only_ciphertext(db_url: str) -> None:
             assert PLAIN[column].format(n=n) not in dump
 
 
-async def test_rotate_all_moves_every_secret_to_the_new_key(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_rotate_all_moves_every_secret_to_the_new_key(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     addresses = await _make_users(5)
     new_key = base64.b64encode(os.urandom(32)).decode()
     monkeypatch.setenv("APP_MASTER_KEYS", json.dumps({**TEST_MASTER_KEYS, "2": new_key}))
@@ -75,12 +78,30 @@ async def test_rotate_all_moves_every_secret_to_the_new_key(db_url: str, monkeyp
 
 async def test_rotate_keys_command(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     await _make_users(2)
-    env = {**os.environ, "APP_MASTER_KEYS": json.dumps({**TEST_MASTER_KEYS, "9": base64.b64encode(os.urandom(32)).decode()}),
-           "APP_PRIMARY_KEY_ID": "9", "DATABASE_URL": sqlite_url}
-    out = subprocess.run([sys.executable, "-m", "trading_app.cli", "rotate-keys"], cwd=ROOT, env=env,
-                         capture_output=True, text=True, timeout=60)
+    env = {
+        **os.environ,
+        "APP_MASTER_KEYS": json.dumps({**TEST_MASTER_KEYS, "9": base64.b64encode(os.urandom(32)).decode()}),
+        "APP_PRIMARY_KEY_ID": "9",
+        "DATABASE_URL": sqlite_url,
+    }
+    out = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "trading_app.cli", "rotate-keys"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 0, out.stderr
     assert "re-encrypted 8 values" in out.stdout
-    bad = subprocess.run([sys.executable, "-m", "trading_app.cli", "rotate-keys"], cwd=ROOT,
-                         env={**env, "APP_PRIMARY_KEY_ID": "4"}, capture_output=True, text=True, timeout=60)
+    bad = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "trading_app.cli", "rotate-keys"],
+        cwd=ROOT,
+        env={**env, "APP_PRIMARY_KEY_ID": "4"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert bad.returncode == 2 and "APP_PRIMARY_KEY_ID=4" in bad.stderr
