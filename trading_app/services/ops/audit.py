@@ -103,16 +103,26 @@ def _stops(positions: Sequence[Position], by_position: Mapping[int | None, list[
                  if o.ref.market == p.market and o.ref.order_type is OrderType.STOP_MARKET
                  and o.side is exit_side and o.reduce_only and o.status.value in LIVE_ON_VENUE]
         if not stops:
-            found.append(Breach("no_stop_loss", p.market, f"{p.status.lower()} {p.side.lower()} {left} has no live "
-                                "stop-loss on the venue", p.id))
+            found.append(
+                Breach(
+                    "no_stop_loss",
+                    p.market,
+                    f"{p.status.lower()} {p.side.lower()} {left} has no live stop-loss on the venue",
+                    p.id,
+                )
+            )
         elif not any(o.size - o.filled == left for o in stops):
             sizes = ", ".join(str(o.size - o.filled) for o in stops)
             found.append(Breach("stop_loss_size", p.market, f"open {left}, stop-loss for {sizes}", p.id))
     return found
 
 
-def _orphans(open_orders: Sequence[OrderReport], ours: Mapping[int, Order], live: Mapping[int | None, Position],
-             network: str) -> list[Breach]:
+def _orphans(
+    open_orders: Sequence[OrderReport],
+    ours: Mapping[int, Order],
+    live: Mapping[int | None, Position],
+    network: str,
+) -> list[Breach]:
     found = []
     for o in open_orders:
         if o.ref.order_type not in CONDITIONAL or o.status.value not in LIVE_ON_VENUE:
@@ -121,14 +131,25 @@ def _orphans(open_orders: Sequence[OrderReport], ours: Mapping[int, Order], live
         if row is None and network != Network.PAPER.value:
             continue  # the trader's own order on their dYdX account
         if row is None or row.position_id not in live:
-            found.append(Breach("orphan_conditional", o.ref.market, f"{o.ref.order_type.value} {o.side.value} "
-                                f"{o.size} (client id {o.ref.client_id}) lives without an open position",
-                                row.position_id if row else None))
+            found.append(
+                Breach(
+                    "orphan_conditional",
+                    o.ref.market,
+                    f"{o.ref.order_type.value} {o.side.value} "
+                    f"{o.size} (client id {o.ref.client_id}) lives without an open position",
+                    row.position_id if row else None,
+                )
+            )
     return found
 
 
-def _exposure(network: str, positions: Sequence[Position], by_position: Mapping[int | None, list[Order]],
-              state: AccountState, rows: Sequence[Order]) -> list[Breach]:
+def _exposure(
+    network: str,
+    positions: Sequence[Position],
+    by_position: Mapping[int | None, list[Order]],
+    state: AccountState,
+    rows: Sequence[Order],
+) -> list[Breach]:
     """The venue's net position per market against the books'. On dYdX a market the books hold
     nothing in is only ours to judge when our own orders' fills point the same way (the trader may
     hold their own position there)."""
@@ -136,7 +157,9 @@ def _exposure(network: str, positions: Sequence[Position], by_position: Mapping[
     for p in positions:
         if p.status not in ACTIVE_POSITION_STATUSES:
             continue
-        open_size = p.size if p.status == PositionStatus.OPENING.value else _remaining(p, by_position.get(p.id, []))
+        open_size = (
+            p.size if p.status == PositionStatus.OPENING.value else _remaining(p, by_position.get(p.id, []))
+        )
         booked[p.market] = booked.get(p.market, Decimal(0)) + _signed(p.side, open_size)
     held = {m: _signed(v.side.value, v.size) for m, v in state.account.positions.items()}
     found = []
@@ -145,26 +168,37 @@ def _exposure(network: str, positions: Sequence[Position], by_position: Mapping[
         if venue == books:
             continue
         if network != Network.PAPER.value and books == 0:
-            ours = sum((r.filled_size if r.side == "BUY" else -r.filled_size for r in rows if r.market == market),
-                       Decimal(0))
+            ours = sum(
+                (r.filled_size if r.side == "BUY" else -r.filled_size for r in rows if r.market == market),
+                Decimal(0),
+            )
             if ours == 0 or (ours > 0) != (venue > 0):
                 continue  # the trader's own position, not one of ours
         found.append(Breach("exposure", market, f"the venue holds {venue}, the books {books}"))
     return found
 
 
-def _grid(positions: Sequence[Position], rows: Sequence[Order], state: AccountState,
-          specs: Mapping[str, MarketSpec]) -> list[Breach]:
+def _grid(
+    positions: Sequence[Position], rows: Sequence[Order], state: AccountState, specs: Mapping[str, MarketSpec]
+) -> list[Breach]:
     found = []
 
-    def check(market: str, what: str, value: Decimal | None, increment_of: str, position_id: int | None) -> None:
+    def check(
+        market: str, what: str, value: Decimal | None, increment_of: str, position_id: int | None
+    ) -> None:
         spec = specs.get(market)
         if spec is None or value is None or value == 0:
             return
         increment = spec.step_size if increment_of == "step" else spec.tick_size
         if not on_grid(value, increment):
-            found.append(Breach("off_grid", market, f"{what} {value} is not a multiple of the {increment_of} "
-                                f"{increment}", position_id))
+            found.append(
+                Breach(
+                    "off_grid",
+                    market,
+                    f"{what} {value} is not a multiple of the {increment_of} {increment}",
+                    position_id,
+                )
+            )
 
     for p in positions:
         check(p.market, "position size", p.size, "step", p.id)
@@ -183,8 +217,9 @@ def _grid(positions: Sequence[Position], rows: Sequence[Order], state: AccountSt
     return found
 
 
-def _realized(positions: Sequence[Position], by_position: Mapping[int | None, list[Order]],
-              fills: Sequence[Fill]) -> list[Breach]:
+def _realized(
+    positions: Sequence[Position], by_position: Mapping[int | None, list[Order]], fills: Sequence[Fill]
+) -> list[Breach]:
     """A closed position's realized PnL against the venue's fills of its own orders (positions whose
     exit came from fills that are not ours, an external close or a liquidation, are booked from
     those fills by the monitor and are not re-derived here)."""
@@ -196,18 +231,29 @@ def _realized(positions: Sequence[Position], by_position: Mapping[int | None, li
         if p.status != PositionStatus.CLOSED.value or p.realized_pnl is None or p.entry_price is None:
             continue
         mine = by_position.get(p.id, [])
-        entries = [f for r in mine if r.role == OrderRole.ENTRY.value for f in by_client.get((r.client_id, p.market), [])]
+        entries = [
+            f
+            for r in mine
+            if r.role == OrderRole.ENTRY.value
+            for f in by_client.get((r.client_id, p.market), [])
+        ]
         exits = [f for r in mine if r.role in EXIT_ROLES for f in by_client.get((r.client_id, p.market), [])]
         exit_size = sum((f.size for f in exits), Decimal(0))
         entry_size = sum((f.size for f in entries), Decimal(0))
         if not entries or exit_size != p.size or entry_size != p.size:
             continue  # fills outside the window read, or an exit that was not our order
         expected = pnl.realized_pnl(
-            PositionSide(p.side), pnl.average_price((f.size, f.price) for f in entries),
-            pnl.average_price((f.size, f.price) for f in exits), p.size,
-            entry_fee=sum((f.fee for f in entries), Decimal(0)), exit_fee=sum((f.fee for f in exits), Decimal(0)))
+            PositionSide(p.side),
+            pnl.average_price((f.size, f.price) for f in entries),
+            pnl.average_price((f.size, f.price) for f in exits),
+            p.size,
+            entry_fee=sum((f.fee for f in entries), Decimal(0)),
+            exit_fee=sum((f.fee for f in exits), Decimal(0)),
+        )
         if expected != p.realized_pnl:
-            found.append(Breach("realized_pnl", p.market, f"books say {p.realized_pnl}, the fills {expected}", p.id))
+            found.append(
+                Breach("realized_pnl", p.market, f"books say {p.realized_pnl}, the fills {expected}", p.id)
+            )
     return found
 
 
@@ -215,20 +261,40 @@ async def books_of(user: str, network: str, since: datetime) -> tuple[list[Posit
     """The account's live positions and those closed since `since`, with every order row of
     theirs and the rows of no position."""
     async with session_scope() as session:
-        positions = list((await session.exec(select(Position).where(
-            Position.user_address == user, Position.network == network,
-            (col(Position.status).in_(ACTIVE_POSITION_STATUSES)) | (col(Position.closed_at) >= since),
-        ).order_by(col(Position.id)))).all())
+        positions = list(
+            (
+                await session.exec(
+                    select(Position)
+                    .where(
+                        Position.user_address == user,
+                        Position.network == network,
+                        (col(Position.status).in_(ACTIVE_POSITION_STATUSES))
+                        | (col(Position.closed_at) >= since),
+                    )
+                    .order_by(col(Position.id))
+                )
+            ).all()
+        )
         ids = [p.id for p in positions]
-        rows = list((await session.exec(select(Order).where(
-            Order.user_address == user, Order.network == network,
-            (col(Order.position_id).in_(ids)) | (col(Order.position_id).is_(None)),
-        ).order_by(col(Order.id)))).all())
+        rows = list(
+            (
+                await session.exec(
+                    select(Order)
+                    .where(
+                        Order.user_address == user,
+                        Order.network == network,
+                        (col(Order.position_id).in_(ids)) | (col(Order.position_id).is_(None)),
+                    )
+                    .order_by(col(Order.id))
+                )
+            ).all()
+        )
     return positions, rows
 
 
-async def audit_account(user: str, network: str, venue: Venue, *,
-                        window: timedelta = timedelta(days=7)) -> list[Breach]:
+async def audit_account(
+    user: str, network: str, venue: Venue, *, window: timedelta = timedelta(days=7)
+) -> list[Breach]:
     """Every money-invariant breach of one account, from its books and its venue.
 
     Args:
@@ -245,7 +311,11 @@ async def audit_account(user: str, network: str, venue: Venue, *,
     positions, rows = await books_of(user, network, since)
     markets = {p.market for p in positions} | {r.market for r in rows} | set(state.account.positions)
     specs = {m: await venue.market(m) for m in sorted(markets)}
-    fills = await venue.fills(since=since) if any(p.status == PositionStatus.CLOSED.value for p in positions) else []
+    fills = (
+        await venue.fills(since=since)
+        if any(p.status == PositionStatus.CLOSED.value for p in positions)
+        else []
+    )
     return breaches(network, positions, rows, state, specs, fills)
 
 
@@ -254,13 +324,17 @@ async def accounts_to_audit(user: str | None, window: timedelta = timedelta(days
     holder; only `user`'s when given."""
     since = utcnow() - window
     async with session_scope() as session:
-        query = select(Position.user_address, Position.network).where(
-            (col(Position.status).in_(ACTIVE_POSITION_STATUSES)) | (col(Position.closed_at) >= since)).distinct()
+        query = (
+            select(Position.user_address, Position.network)
+            .where((col(Position.status).in_(ACTIVE_POSITION_STATUSES)) | (col(Position.closed_at) >= since))
+            .distinct()
+        )
         if user is not None:
             query = query.where(Position.user_address == user)
         found = set((await session.exec(query)).all())
-        found.update((u, Network.PAPER.value) for u in await paper_store.holders(session)
-                     if user is None or u == user)
+        found.update(
+            (u, Network.PAPER.value) for u in await paper_store.holders(session) if user is None or u == user
+        )
     return sorted(found)
 
 
