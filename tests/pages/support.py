@@ -10,7 +10,9 @@ cookie, exactly what the event handlers read; `run()` runs one handler to comple
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+import os
+import tempfile
+from collections.abc import AsyncIterator, Iterator
 from typing import TypeVar
 
 import reflex as rx
@@ -33,12 +35,31 @@ S = TypeVar("S", bound=rx.State)
 async def running(manager: object) -> AsyncIterator[rx.App]:
     """An app as one backend worker runs it: its state manager and event processor (what the
     server's lifespan starts), without compiling pages or opening sockets."""
-    # one app per registration context, as in a worker process; registrations (states) are kept
-    with RegistrationContext.get().fork():
+    # one app per registration context, as in a worker process; registrations (states) are kept.
+    # rx.App() makes its default (disk) state manager's directory: a private one, not the checkout's
+    # `.states`, where a dev server run from the checkout keeps its sessions
+    with (
+        tempfile.TemporaryDirectory(prefix="trading_app-states-") as states,
+        _environ("REFLEX_STATES_WORKDIR", states),
+        RegistrationContext.get().fork(),
+    ):
         app = rx.App()
-        app._state_manager = manager  # type: ignore[assignment] - what a worker creates from its config
+        app._state_manager = manager  # type: ignore[assignment]  # what a worker creates from its config
         async with app._setup_event_processor():
             yield app
+
+
+@contextlib.contextmanager
+def _environ(name: str, value: str) -> Iterator[None]:
+    saved = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = saved
 
 
 @contextlib.asynccontextmanager
