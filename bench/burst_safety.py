@@ -79,7 +79,6 @@ async def _send(client: httpx.AsyncClient, url: str, body: bytes, stats: Counter
 async def run(args: argparse.Namespace) -> int:
     from tests.conftest import reset_app_caches
     from tests.e2e_process.app_process import AppProcess, app_env, free_port
-    from tests.e2e_process.support import new_trader
     from tests.fakes.indexer import FakeIndexer
 
     name, url = _database()

@@ -11,7 +11,7 @@ from sqlmodel import SQLModel
 
 from trading_app.db import models
 from trading_app.db.engine import session_scope
-from trading_app.db.types import utcnow
+from trading_app.domain.clock import utcnow
 
 
 def _sync_url(url: str) -> str:

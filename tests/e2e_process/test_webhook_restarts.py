@@ -46,7 +46,7 @@ from tests.e2e_process.support import (
 )
 from trading_app.db.engine import session_scope
 from trading_app.db.models import Signal
-from trading_app.db.types import utcnow
+from trading_app.domain.clock import utcnow
 from trading_app.services.engine.executor import STALE_CLAIM
 from trading_app.services.intake.inbox import IncomingAlert, Outcome, receive_alert
 

@@ -16,7 +16,7 @@ from tests.fakes.indexer import FakeIndexer
 from tests.services.engine_support import make_signal
 from trading_app.db.engine import session_scope
 from trading_app.db.models import Notification, Order, PaperOrder, Position
-from trading_app.db.types import utcnow
+from trading_app.domain.clock import utcnow
 from trading_app.services.engine import executor
 from trading_app.services.notify import events
 from trading_app.services.notify.notifier import get_notifier

@@ -12,7 +12,8 @@ from decimal import Decimal
 from sqlalchemy import BigInteger, Column, Index, Integer, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
-from trading_app.db.types import Money, UTCDateTime, utcnow
+from trading_app.db.types import Money, UTCDateTime
+from trading_app.domain.clock import utcnow
 
 # Statuses in which a position still needs watching: one such position per user and market
 ACTIVE_POSITION_STATUSES = ("OPENING", "OPEN", "CLOSING", "FAILED_PROTECTION")

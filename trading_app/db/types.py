@@ -1,7 +1,4 @@
-"""Column types that keep money exact and timestamps timezone-aware on every database.
-
-`utcnow` is re-exported from `domain.clock` (its home) for the modules that still import it from here.
-"""
+"""Column types that keep money exact and timestamps timezone-aware on every database."""
 
 from __future__ import annotations
 
@@ -13,9 +10,7 @@ from sqlalchemy import DateTime, Numeric, String
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
-from trading_app.domain.clock import utcnow
-
-__all__ = ["Money", "UTCDateTime", "utcnow"]
+__all__ = ["Money", "UTCDateTime"]
 
 
 class Money(TypeDecorator[Decimal]):

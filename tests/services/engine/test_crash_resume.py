@@ -21,7 +21,7 @@ from tests.fakes.indexer import FakeIndexer, fake_indexer  # noqa: F401 - fixtur
 from tests.services.engine_support import LONG_BTC, make_signal, make_user, orders, positions, signal
 from trading_app.db.engine import session_scope
 from trading_app.db.models import PaperOrder, Signal
-from trading_app.db.types import utcnow
+from trading_app.domain.clock import utcnow
 from trading_app.services.accounts import venues
 from trading_app.services.engine import executor
 from trading_app.venues.errors import OrderRejected

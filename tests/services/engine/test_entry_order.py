@@ -14,7 +14,7 @@ from tests.fakes.indexer import FakeIndexer, fake_indexer  # noqa: F401 - fixtur
 from tests.services.engine_support import D, make_user
 from trading_app.db.engine import session_scope
 from trading_app.db.models import Order, PaperOrder, Position
-from trading_app.db.types import utcnow
+from trading_app.domain.clock import utcnow
 from trading_app.domain.enums import OrderRole, OrderType, Side
 from trading_app.domain.ids import client_id_for
 from trading_app.services.accounts.venues import venue_for

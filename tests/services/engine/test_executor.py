@@ -15,7 +15,7 @@ from tests.fakes.telegram import FakeTelegram, fake_telegram  # noqa: F401 - fix
 from tests.services.engine_support import LONG_BTC, D, make_signal, make_user, orders, positions, signal
 from trading_app.db.engine import session_scope
 from trading_app.db.models import Signal
-from trading_app.db.types import utcnow
+from trading_app.domain.clock import utcnow
 from trading_app.services.engine import executor
 from trading_app.services.notify.notifier import get_notifier
 

@@ -27,7 +27,7 @@ from tests.fakes.indexer import FakeIndexer
 from tests.services.engine_support import make_signal, make_user
 from trading_app.db.engine import dispose_engines, session_scope
 from trading_app.db.models import Signal
-from trading_app.db.types import utcnow
+from trading_app.domain.clock import utcnow
 from trading_app.services.engine import executor
 from trading_app.services.monitor.tick import reconcile_account
 from trading_app.services.ops.audit import audit_account

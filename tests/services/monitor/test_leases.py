@@ -15,7 +15,7 @@ from tests.services.monitor_support import (  # noqa: F401 - fixtures
     paper_market,
     position,
 )
-from trading_app.db.types import utcnow
+from trading_app.domain.clock import utcnow
 from trading_app.services.monitor import leases
 from trading_app.services.monitor.tick import monitor_tick
 

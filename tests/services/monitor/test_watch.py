@@ -26,7 +26,7 @@ from tests.services.monitor_support import (  # noqa: F401 - fixtures
 )
 from trading_app.db.engine import session_scope
 from trading_app.db.models import PaperFill
-from trading_app.db.types import utcnow
+from trading_app.domain.clock import utcnow
 from trading_app.domain.enums import OrderType, Side
 from trading_app.services.accounts import venues
 from trading_app.services.monitor import tick

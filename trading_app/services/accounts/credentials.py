@@ -26,7 +26,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from trading_app.db.engine import session_scope
 from trading_app.db.models import TradingAccount, User
-from trading_app.db.types import utcnow
+from trading_app.domain.clock import utcnow
 from trading_app.domain.enums import CredentialKind, Network
 from trading_app.services.accounts.account import (
     SettingsInvalid,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from trading_app.db.engine import session_scope
-from trading_app.db.types import utcnow
+from trading_app.domain.clock import utcnow
 from trading_app.domain.enums import SizeMode
 from trading_app.services.accounts.account import SettingsInvalid, load_account
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from trading_app.db.engine import session_scope
 from trading_app.db.models import Notification
-from trading_app.db.types import utcnow
+from trading_app.domain.clock import utcnow
 from trading_app.services.accounts.account import SettingsInvalid, load_account
 from trading_app.services.notify.telegram_api import TOKEN_SHAPE
 from trading_app.services.notify.telegram_setup import (

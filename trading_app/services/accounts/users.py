@@ -21,7 +21,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from trading_app.db.engine import session_scope
 from trading_app.db.models import TradingAccount, User
-from trading_app.db.types import utcnow
+from trading_app.domain.clock import utcnow
 from trading_app.services.security.secrets import seal
 
 _HEX_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")

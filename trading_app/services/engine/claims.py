@@ -25,7 +25,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from trading_app.db.engine import autocommit_scope, session_scope
 from trading_app.db.models import Signal
-from trading_app.db.types import utcnow
+from trading_app.domain.clock import utcnow
 from trading_app.domain.enums import SignalStatus
 from trading_app.domain.lifecycle import SIGNAL, transition
 

@@ -16,8 +16,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from trading_app.db.engine import session_scope
 from trading_app.db.models import Order, Position
 from trading_app.db.trading import orders_of
-from trading_app.db.types import utcnow
 from trading_app.domain import pnl
+from trading_app.domain.clock import utcnow
 from trading_app.domain.enums import (
     CloseReason,
     OrderRole,

@@ -12,7 +12,7 @@ import logging
 from datetime import timedelta
 
 from trading_app.db.models import Order, Position
-from trading_app.db.types import utcnow
+from trading_app.domain.clock import utcnow
 from trading_app.domain.enums import OrderStatus, OrderType, Side
 from trading_app.domain.lifecycle import ORDER, is_terminal
 from trading_app.services.engine.order_flow import (

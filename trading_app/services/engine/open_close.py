@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from trading_app.db.engine import session_scope
 from trading_app.db.models import ACTIVE_POSITION_STATUSES, Order, Position, Signal, TradingAccount
 from trading_app.db.trading import orders_of, positions_for_execution
-from trading_app.db.types import utcnow
+from trading_app.domain.clock import utcnow
 from trading_app.domain.enums import (
     CloseReason,
     OrderRole,

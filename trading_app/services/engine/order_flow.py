@@ -22,7 +22,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from trading_app.db.engine import autocommit_scope, session_scope
 from trading_app.db.models import Order, User
 from trading_app.db.trading import order_by_client_id
-from trading_app.db.types import utcnow
+from trading_app.domain.clock import utcnow
 from trading_app.domain.enums import OrderRole, OrderStatus, OrderType, Side
 from trading_app.domain.ids import MAX_ATTEMPT, client_id_for, repair_client_id
 from trading_app.domain.lifecycle import ORDER, can_transition, is_terminal

@@ -12,7 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from trading_app.db.engine import session_scope
 from trading_app.db.models import Position, TradingAccount
 from trading_app.db.trading import get_position
-from trading_app.db.types import utcnow
+from trading_app.domain.clock import utcnow
 from trading_app.domain.lifecycle import POSITION, transition
 from trading_app.services.engine.claims import Claim
 from trading_app.venues.base import Venue

@@ -37,7 +37,7 @@ from trading_app.db.models import (
     Order,
     Position,
 )
-from trading_app.db.types import utcnow
+from trading_app.domain.clock import utcnow
 from trading_app.domain.enums import Network
 from trading_app.venues.paper import store as paper_store
 

@@ -32,8 +32,8 @@ from sqlmodel import select
 
 from trading_app.db.engine import session_scope
 from trading_app.db.models import Order, Position, Signal
-from trading_app.db.types import utcnow
 from trading_app.domain import pnl
+from trading_app.domain.clock import utcnow
 from trading_app.domain.enums import (
     CloseReason,
     OrderRole,

@@ -25,8 +25,8 @@ from sqlmodel import col, select
 
 from trading_app.db.engine import session_scope
 from trading_app.db.models import ACTIVE_POSITION_STATUSES, Order, Position
-from trading_app.db.types import utcnow
 from trading_app.domain import pnl
+from trading_app.domain.clock import utcnow
 from trading_app.domain.enums import Network, OrderRole, OrderType, PositionSide, PositionStatus
 from trading_app.domain.quantize import on_grid
 from trading_app.venues.base import AccountState, Fill, MarketSpec, OrderReport, Venue

@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 
-from trading_app.db.types import utcnow
+from trading_app.domain.clock import utcnow
 from trading_app.venues.base import MarketSpec
 from trading_app.venues.errors import UnknownMarket, VenueUnavailable
 from trading_app.venues.paper.book import OrderBook, SourceStatus

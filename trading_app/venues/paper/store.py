@@ -20,7 +20,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from trading_app.db.engine import session_scope
 from trading_app.db.models import PaperAccount, PaperFill, PaperOrder, PaperPosition
-from trading_app.db.types import utcnow
+from trading_app.domain.clock import utcnow
 from trading_app.domain.enums import OrderStatus, OrderType, PositionSide, Side
 from trading_app.venues.base import Fill, OrderRef, OrderReport, VenuePosition
 from trading_app.venues.errors import VenueError

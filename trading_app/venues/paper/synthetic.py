@@ -16,7 +16,7 @@ from dataclasses import replace
 from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 
-from trading_app.db.types import utcnow
+from trading_app.domain.clock import utcnow
 from trading_app.venues.base import MarketSpec
 from trading_app.venues.errors import UnknownMarket, VenueUnavailable
 from trading_app.venues.paper.book import OrderBook, SourceStatus

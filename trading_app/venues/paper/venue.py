@@ -37,7 +37,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from trading_app.db.engine import session_scope
 from trading_app.db.models import PaperAccount, PaperOrder
-from trading_app.db.types import utcnow
+from trading_app.domain.clock import utcnow
 from trading_app.domain.enums import OrderStatus, OrderType, Side
 from trading_app.venues.base import (
     AccountSnapshot,
