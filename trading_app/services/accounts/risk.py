@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from decimal import Decimal
 
 from trading_app.db.engine import session_scope
 from trading_app.domain.clock import utcnow
 from trading_app.domain.enums import SizeMode
+from trading_app.domain.risk_settings import RiskSettings
 from trading_app.services.accounts.account import SettingsInvalid, load_account
 
 _PLAIN_DECIMAL = re.compile(r"^\d{1,12}(\.\d{1,8})?$")
@@ -43,20 +43,6 @@ SIZE_MODE_LABELS = {
     SizeMode.EQUITY_PCT.value: "Percent of equity (notional)",
     SizeMode.RISK_PCT.value: "Percent of equity at risk (to the stop)",
 }
-
-
-@dataclass(frozen=True)
-class RiskSettings:
-    """Validated risk defaults."""
-
-    size_mode: SizeMode
-    size_value: Decimal
-    max_open_positions: int
-    max_leverage: Decimal
-    max_notional_usd: Decimal | None
-    daily_loss_limit_usd: Decimal | None
-    slippage_pct: Decimal
-    same_market_policy: str = "reject"
 
 
 def _decimal(
@@ -132,14 +118,8 @@ async def save_risk(address: str, form: Mapping[str, str] | RiskSettings) -> Ris
     risk = form if isinstance(form, RiskSettings) else parse_risk(form)
     async with session_scope() as session:
         _, account = await load_account(session, address, for_update=True)
-        account.size_mode = risk.size_mode.value
-        account.size_value = risk.size_value
-        account.max_open_positions = risk.max_open_positions
-        account.max_leverage = risk.max_leverage
-        account.max_notional_usd = risk.max_notional_usd
-        account.daily_loss_limit_usd = risk.daily_loss_limit_usd
-        account.slippage_pct = risk.slippage_pct
-        account.same_market_policy = risk.same_market_policy
+        for column, value in risk.columns().items():
+            setattr(account, column, value)
         account.updated_at = utcnow()
         session.add(account)
     return risk

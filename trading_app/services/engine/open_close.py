@@ -20,12 +20,12 @@ from trading_app.domain.enums import (
     OrderType,
     PositionSide,
     PositionStatus,
-    SizeMode,
 )
 from trading_app.domain.errors import RejectReason, RiskRejected
 from trading_app.domain.intents import AccountFacts, Intent, RiskLimits
 from trading_app.domain.lifecycle import ORDER, is_terminal
 from trading_app.domain.risk import build_intent, validate_protection
+from trading_app.domain.risk_settings import RiskSettings
 from trading_app.domain.signals import ParsedSignal
 from trading_app.services.engine.closing import flatten
 from trading_app.services.engine.entry_order import EntryInDoubt, follow_entry, send_entry
@@ -47,18 +47,8 @@ log = logging.getLogger(__name__)
 
 
 def risk_limits(account: TradingAccount | None) -> RiskLimits:
-    """The engine's view of a user's saved risk settings."""
-    if account is None:
-        return RiskLimits()
-    return RiskLimits(
-        size_mode=SizeMode(account.size_mode),
-        size_value=account.size_value,
-        max_open_positions=account.max_open_positions,
-        max_leverage=account.max_leverage,
-        max_notional_usd=account.max_notional_usd,
-        daily_loss_limit_usd=account.daily_loss_limit_usd,
-        slippage_pct=account.slippage_pct,
-    )
+    """The engine's view of a user's saved risk settings (the engine's defaults without an account)."""
+    return RiskLimits() if account is None else RiskSettings.of(account).limits()
 
 
 @dataclass(frozen=True)
