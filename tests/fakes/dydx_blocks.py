@@ -42,7 +42,9 @@ class BlockContext:
 def run_operations(exchange: DydxExchange, block: BlockContext) -> None:
     """Step 1: the block's matches, in time priority."""
     for order in sorted(exchange.orders.values(), key=lambda o: o.placement):
-        if order.status == "QUEUED":
+        if order.status == "QUEUED" and (order.gtb or 0) < exchange.height:
+            order.status = "REMOVED"  # past its good-til-block it can no longer fill (orders.go)
+        elif order.status == "QUEUED":
             match_taker(exchange, order)
             _after_short_term_match(exchange, order)
         elif order.status == "TRIGGERED":

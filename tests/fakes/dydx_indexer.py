@@ -15,6 +15,10 @@ Routes (real JSON shapes; numbers as strings where the real indexer sends string
   (as the real indexer does, which is why the 1.1.5 wrapper's market filter does nothing).
 - `GET /v4/addresses/{address}/subaccountNumber/{n}` -> `{"subaccount": {...}}`, 404 before funding.
 - `GET /v4/height` -> `{"height", "time"}` of the last block the indexer processed.
+Order statuses are the ones ender writes (OPEN, FILLED, CANCELED, BEST_EFFORT_CANCELED, UNTRIGGERED)
+plus BEST_EFFORT_OPENED for a short-term order resting in the memclob (comlink
+request-transformer.ts redisOrderToResponseObject); ERROR is declared in postgres order-types.ts but
+nothing writes it, and the orders.status column cannot hold it, so it never appears.
 Orders, fills and subaccount state appear once the indexer has processed the block that produced
 them (`exchange.lag_blocks` / `lag_seconds` behind the chain); prices never move the chain here.
 """

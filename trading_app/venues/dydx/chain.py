@@ -35,12 +35,21 @@ def good_til_block_bound(latest_height: int, short_block_window: int) -> int:
 
     CheckTx checks a short-term order against the next block (`latest + 1`) and accepts a GTB up to
     `next + ShortBlockWindow`; an order sent earlier saw a lower latest height.
+
+    Args:
+        latest_height: The node's latest block height, read now.
+        short_block_window: The chain's ShortBlockWindow (a larger value is safe).
     """
     return latest_height + 1 + short_block_window
 
 
 def commit_deadline(height_after_broadcast: int, ttl_blocks: int = MEMPOOL_TTL_BLOCKS) -> int:
-    """The last block a stateful tx accepted at CheckTx by `height_after_broadcast` can be in."""
+    """The last block a stateful tx accepted at CheckTx by `height_after_broadcast` can be in.
+
+    Args:
+        height_after_broadcast: The node's latest height read after the broadcast returned.
+        ttl_blocks: The nodes' mempool TTL in blocks.
+    """
     return height_after_broadcast + ttl_blocks + COMMIT_MARGIN_BLOCKS
 
 

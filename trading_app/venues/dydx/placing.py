@@ -68,7 +68,23 @@ class Placer:
 
     async def short_term(self, spec: MarketSpec, client_id: int, side: Side, size: Decimal,
                          worst_price: Decimal, reduce_only: bool) -> OrderRef:
-        """A short-term IOC market order, unless the chain says this id already filled."""
+        """A short-term IOC market order, unless the chain says this id already filled.
+
+        Args:
+            spec: The market (raw dYdX fields included).
+            client_id: The order's uint32 client id.
+            side: BUY or SELL.
+            size: Size on the step grid.
+            worst_price: The IOC's limit, on the tick grid.
+            reduce_only: Only reduce the position.
+
+        Returns:
+            The order's ref with its good-til-block (or an upper bound on an earlier copy's).
+
+        Raises:
+            VenueTemporaryError: the indexer is too far behind to tell whether the id filled.
+            OrderRejected: the chain refused the order for good (or the input is off the grid).
+        """
         encoding.size_to_quantums(size, spec)  # refuse off-grid input before any I/O
         encoding.price_to_subticks(worst_price, spec)
         ref = self.ref(spec, client_id, OrderType.MARKET, OrderFlags.SHORT_TERM)
@@ -97,7 +113,21 @@ class Placer:
         return replace(ref, tx_hash=result.tx_hash)
 
     async def stateful(self, ref: OrderRef, order: Any, described: Described) -> OrderRef:
-        """A long-term or conditional order, unless the chain has committed this id before."""
+        """A long-term or conditional order, unless the chain has committed this id before.
+
+        Args:
+            ref: The order's ref (indexer id, good-til-block-time).
+            order: The order proto to place.
+            described: Side, size and trigger, kept to describe the order before it is indexed.
+
+        Returns:
+            `ref` with the tx hash and `commit_by` (the height by which it is committed or never);
+            without a hash when the chain refused the id as already present (the same order).
+
+        Raises:
+            OrderRejected: the chain refused the order for good.
+            VenueTemporaryError: the node cannot be asked now (the tx may have reached it).
+        """
         data = await self.reader.indexed(ref.venue_order_id)
         if data is not None:
             return replace(ref, good_til_block_time=parse.ref_from_order(data).good_til_block_time)

@@ -76,7 +76,18 @@ class OrderReader:
             return None
 
     async def report(self, ref: OrderRef) -> OrderReport:
-        """See `Venue.order_status`; `ref` must carry its indexer id."""
+        """What the chain guarantees about the order `ref` names (`Venue.order_status`).
+
+        Args:
+            ref: The order's ref; it must carry its indexer id (`venue_order_id`).
+
+        Returns:
+            The report; its `ref` carries any bound learnt (good-til-block, commit deadline).
+
+        Raises:
+            OrderNotFound: a stateful order not committed by its `commit_by` height.
+            VenueTemporaryError: the node or the indexer cannot be asked now.
+        """
         if encoding.is_stateful(ref.order_flags):
             return await self._stateful(ref)
         return await self._short_term(ref)
@@ -163,7 +174,12 @@ class OrderReader:
 
     # -- helpers ------------------------------------------------------------------------------
     async def own_fills(self, ref: OrderRef, up_to_height: int | None) -> list[Fill]:
-        """This order's fills (`/v4/fills` of its market matched by orderId), oldest first."""
+        """This order's fills (`/v4/fills` of its market matched by orderId), oldest first.
+
+        Args:
+            ref: The order's ref (market, indexer id, client id).
+            up_to_height: Its good-til-block for a short-term order (no fill is later), else None.
+        """
         params: dict[str, Any] = {"address": self.owner_address, "subaccountNumber": self.subaccount,
                                   "market": ref.market, "marketType": "PERPETUAL", "limit": FILLS_PAGE,
                                   "createdBeforeOrAtHeight": up_to_height}
