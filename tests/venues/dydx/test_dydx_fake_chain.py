@@ -43,32 +43,6 @@ async def test_short_term_orders_reach_the_indexer_only_when_they_fill(dydx_worl
     dydx_world.check_protection = False
 
 
-@pytest.mark.parametrize("dydx_world", [20, 40], indirect=True)
-async def test_a_short_term_id_can_fill_again_once_its_fill_amount_is_pruned(dydx_world):
-    # why the venue never re-sends an id the indexer shows filled: the chain would fill it again
-    venue = dydx_world.venue()
-    first = await _ioc(venue, 6)
-    dydx_world.node.advance()
-    other = dydx_world.venue()
-    other.reader.indexed = _no_index  # type: ignore[method-assign] - a sender that does not look first
-    refused = await _ioc(other, 6)
-    kept_until = first.good_til_block + dydx_world.short_block_window
-    dydx_world.node.advance(kept_until - dydx_world.exchange.height)  # EndBlocker at GTB + window prunes
-    again = await _ioc(other, 6)
-    dydx_world.node.advance()
-    codes = [b["code"] for b in dydx_world.node.broadcasts if b["msg"].order.order_id.client_id == 6]
-    assert codes == [0, 24, 0]  # fully filled while in state; then a new order
-    assert refused.good_til_block >= first.good_til_block and again.good_til_block > kept_until
-    assert dydx_world.exchange.position(OWNER, 0, "ETH-USD") == 2 * SIZE
-    assert dydx_world.exchange.double_entries() != []  # what the world's teardown check catches
-    dydx_world.exchange._filled_placements.clear()
-    dydx_world.check_protection = False
-
-
-async def _no_index(order_uuid: str) -> None:
-    return None
-
-
 async def test_conditional_orders_trigger_in_end_blocker_and_fill_in_the_next_block(dydx_world):
     venue = dydx_world.venue()
     await _ioc(venue, 10)

@@ -9,6 +9,7 @@ executes at CheckTx, never drops a mempool tx, or trusts an authenticator's firs
 from __future__ import annotations
 
 import time
+from decimal import Decimal as D
 
 import grpc
 import pytest
@@ -172,4 +173,26 @@ async def test_authenticators_are_evaluated_as_trees(dydx_world):
     other = _order(dydx_world, client_id=2, subticks=2_000_000_000)
     assert await _send(dydx_world, other, key=stranger, options=TxOptions([any_of], 5, 42)) == (
         "accountplus", 104)  # the signature sub-authenticator names another key
+    dydx_world.check_protection = False
+
+
+@pytest.mark.parametrize("dydx_world", [20, 40], indirect=True)
+async def test_a_short_term_id_can_fill_again_once_its_fill_amount_is_pruned(dydx_world):
+    # why the venue never sends again an id the indexer shows filled: the chain would fill it again
+    first = _order(dydx_world, client_id=6, subticks=3_100_000_000)
+    assert await _send(dydx_world, first, sequence=0) == ("", 0)
+    dydx_world.node.advance()
+    refused = _order(dydx_world, client_id=6, subticks=3_100_000_000)  # a later GTB: new bytes
+    assert await _send(dydx_world, refused, sequence=0) == ("clob", 24)  # fully filled, still in state
+    kept_until = first.good_til_block + dydx_world.short_block_window
+    dydx_world.node.advance(kept_until - dydx_world.exchange.height - 1)
+    again = _order(dydx_world, client_id=6, subticks=3_100_000_000)
+    assert await _send(dydx_world, again, sequence=0) == ("clob", 24)
+    dydx_world.node.advance()  # EndBlocker of GTB + ShortBlockWindow prunes the fill amount
+    again = _order(dydx_world, client_id=6, subticks=3_100_000_000)
+    assert await _send(dydx_world, again, sequence=0) == ("", 0)  # a new order under the old id
+    dydx_world.node.advance()
+    assert dydx_world.exchange.position(OWNER, 0, "ETH-USD") == 2 * D("0.01")
+    assert dydx_world.exchange.double_entries() != []  # what the world's teardown check catches
+    dydx_world.exchange._filled_placements.clear()
     dydx_world.check_protection = False
