@@ -105,7 +105,8 @@ def _removed_at_expiry(data: dict[str, Any]) -> bool:
 
 def order_filled(data: dict[str, Any]) -> bool:
     """The indexed order has filled its whole size (no copy of the id can fill more)."""
-    return dec(data.get("totalFilled"), Decimal(0)) >= dec(data.get("size"), Decimal(0)) > 0
+    size = dec(data.get("size")) or Decimal(0)
+    return size > 0 and (dec(data.get("totalFilled")) or Decimal(0)) >= size
 
 
 def ref_from_order(data: dict[str, Any]) -> OrderRef:

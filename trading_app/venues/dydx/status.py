@@ -71,9 +71,10 @@ class OrderReader:
     async def indexed(self, order_uuid: str) -> dict[str, Any] | None:
         """The indexer's order, or None while it has none (404)."""
         try:
-            return await self.client.get(f"/v4/orders/{order_uuid}")
+            data: dict[str, Any] = await self.client.get(f"/v4/orders/{order_uuid}")
         except httpx.HTTPStatusError:
             return None
+        return data
 
     async def report(self, ref: OrderRef) -> OrderReport:
         """What the chain guarantees about the order `ref` names (`Venue.order_status`).
@@ -121,7 +122,7 @@ class OrderReader:
 
     def _pending(self, ref: OrderRef, data: dict[str, Any] | None) -> OrderReport:
         side, size, reduce_only = self._shape(ref, data)
-        filled = parse.dec(data.get("totalFilled"), Decimal(0)) if data else Decimal(0)
+        filled = _amount(data.get("totalFilled")) if data else Decimal(0)
         return OrderReport(ref, OrderStatus.PENDING, side, size, filled, reduce_only=reduce_only,
                            trigger_price=self._trigger(ref, data))
 
@@ -169,7 +170,7 @@ class OrderReader:
     async def _from_indexer(self, ref: OrderRef, data: dict[str, Any]) -> OrderReport:
         if ref.good_til_block_time is None:
             ref = replace(ref, good_til_block_time=parse.ref_from_order(data).good_til_block_time)
-        fills = await self.own_fills(ref, None) if parse.dec(data.get("totalFilled"), Decimal(0)) > 0 else []
+        fills = await self.own_fills(ref, None) if _amount(data.get("totalFilled")) > 0 else []
         return parse.order_report(data, ref, fills)
 
     # -- helpers ------------------------------------------------------------------------------
@@ -198,7 +199,7 @@ class OrderReader:
 
     def _shape(self, ref: OrderRef, data: dict[str, Any] | None) -> tuple[Side, Decimal, bool]:
         if data is not None:
-            return Side(data["side"]), parse.dec(data["size"]), bool(data.get("reduceOnly", False))
+            return Side(data["side"]), _amount(data["size"]), bool(data.get("reduceOnly", False))
         described = self._describe(ref.venue_order_id)
         if described is not None:
             return described.side, described.size, described.reduce_only
@@ -217,3 +218,7 @@ class OrderReader:
             return report
         average = sum((f.size * f.price for f in fills), Decimal(0)) / size
         return replace(report, avg_fill_price=average, fee=sum((f.fee for f in fills), Decimal(0)))
+
+
+def _amount(value: Any) -> Decimal:
+    return parse.dec(value, Decimal(0)) or Decimal(0)
