@@ -1,20 +1,23 @@
-"""A small, deterministic dYdX exchange behind the fake node and the fake indexer.
+"""The fake dYdX chain's state (orders, positions, USDC) and what its indexer has processed.
 
-State the chain would hold (orders, positions, USDC) plus what the indexer would show
-(JSON snapshots that become visible only after a configurable lag). Prices come from
-the shared `FakeIndexer` (its oracle prices), so `fake_indexer.set_price(...)` moves
-this market too; triggers and resting orders are evaluated on every block and on
-every indexer read that finds the price changed.
+`DydxExchange` is shared by `FakeDydxNode` (CheckTx, blocks) and the fake indexer routes. Blocks
+are produced by `tests.fakes.dydx_blocks.produce_block` (called by `FakeDydxNode.advance`): the
+chain changes only there, and the indexer shows a block's changes only once it has processed that
+block (`lag_blocks`, `lag_seconds`), as ender does (indexer/services/ender: one block at a time).
 
-Execution model (enough to exercise a venue adapter, not a matching engine):
-- short-term IOC orders fill at the oracle price if it is within their limit
-  (`liquidity[ticker]` caps the size filled per order; default unlimited);
-- long-term limit orders rest and fill at their limit once the oracle crosses it;
-- conditional orders wait UNTRIGGERED until the oracle reaches the trigger, then run
-  as reduce-only IOC orders at the oracle price;
-- reduce-only orders are clipped to the open position (removed if there is none).
-Amounts in the order protos are integers (quantums, subticks), converted here with
-the market's raw fields, independently of the product code.
+Order life on the chain, each rule following dydxprotocol/v4-chain (commit 84d4664):
+- short-term orders live in the memclob only (QUEUED, or OPEN when resting) and match in the next
+  block, never once the block height passes their good-til-block (keeper/orders.go
+  validateGoodTilBlock); their fill amounts stay in state until GTB + ShortBlockWindow
+  (keeper/process_single_match.go setOrderFillAmountsAndPruning) and are pruned in EndBlocker
+  (abci.go PruneStateFillAmountsForShortTermOrders);
+- stateful orders exist once their tx is delivered in a block (keeper/msg_server_place_order.go);
+  conditional ones wait UNTRIGGERED, are TRIGGERED in EndBlocker and matched in the next block
+  (abci.go MaybeTriggerConditionalOrders, PrepareCheckState);
+- stateful orders expire in EndBlocker once GTBT <= block time (keeper/stateful_order_state.go
+  RemoveExpiredStatefulOrders).
+Amounts arrive as integers (quantums, subticks) and are converted with the market's raw fields,
+independently of the product code.
 """
 
 from __future__ import annotations
@@ -27,26 +30,13 @@ from decimal import Decimal
 from typing import Any
 
 from tests.fakes.dydx_indexer import fill_json, now_iso, order_json, subaccount_json
-from tests.fakes.indexer import FakeIndexer
+from tests.fakes.indexer import FakeIndexer, Level
 
 CONDITIONAL, LONG_TERM = 32, 64
 # docs' equity tiers: (minimum net collateral, max open stateful orders)
 EQUITY_TIERS = ((Decimal(0), 0), (Decimal(20), 10), (Decimal(100), 20), (Decimal(1000), 40),
                 (Decimal(10000), 100), (Decimal(100000), 200))
-
-
-@dataclass
-class Lagged:
-    """Values the indexer shows once `visible_at` (wall time) and `visible_height` are reached."""
-
-    versions: list[tuple[float, int, Any]] = field(default_factory=list)
-
-    def push(self, value: Any, visible_at: float, visible_height: int) -> None:
-        self.versions.append((visible_at, visible_height, value))
-
-    def visible(self, now: float, height: int) -> Any:
-        shown = [v for at, h, v in self.versions if at <= now and h <= height]
-        return shown[-1] if shown else None
+LIVE = ("QUEUED", "OPEN", "UNTRIGGERED", "TRIGGERED")
 
 
 @dataclass
@@ -63,12 +53,14 @@ class SimOrder:
     gtbt: int | None
     trigger: Decimal | None = None
     condition: str | None = None  # STOP_LOSS / TAKE_PROFIT
-    status: str = "OPEN"
+    # chain-side: QUEUED (short-term, matches next block), OPEN (resting), UNTRIGGERED, TRIGGERED,
+    # FILLED or REMOVED; what the indexer shows is derived separately (`DydxExchange.index_order`)
+    status: str = "QUEUED"
     filled: Decimal = Decimal(0)
-    removal_reason: str | None = None
     created_height: int = 0
     tx_hash: str = ""
-    view: Lagged = field(default_factory=Lagged)
+    client_metadata: int = 0
+    placement: int = 0  # serial of the placement that created this object
 
     @property
     def owner(self) -> str:
@@ -84,7 +76,7 @@ class SimOrder:
 
     @property
     def live(self) -> bool:
-        return self.status in ("OPEN", "UNTRIGGERED", "BEST_EFFORT_OPENED")
+        return self.status in LIVE
 
 
 @dataclass
@@ -96,28 +88,54 @@ class SimPosition:
     created_at: str = ""
 
 
+@dataclass
+class Versions:
+    """Values the indexer shows once it has processed the block that produced them."""
+
+    items: list[tuple[int, Any]] = field(default_factory=list)
+
+    def push(self, height: int, value: Any) -> None:
+        self.items.append((height, value))
+
+    def at(self, height: int) -> Any:
+        shown = [v for h, v in self.items if h <= height]
+        return shown[-1] if shown else None
+
+
 class DydxExchange:
     """Chain + indexer state shared by `FakeDydxNode` and the fake indexer routes."""
 
-    def __init__(self, indexer: FakeIndexer, *, height: int = 1000,
-                 taker_fee: Decimal = Decimal("0.0005")) -> None:
+    def __init__(self, indexer: FakeIndexer, *, height: int = 1000, short_block_window: int = 40,
+                 taker_fee: Decimal = Decimal("0.0005"), maker_fee: Decimal = Decimal(0)) -> None:
         self.indexer = indexer
         self.lock = threading.RLock()
         self.height = height
         self.block_time = time.time()
-        self.taker_fee = taker_fee
+        self.short_block_window = short_block_window
+        self.taker_fee, self.maker_fee = taker_fee, maker_fee
         self.orders: dict[tuple, SimOrder] = {}
         self.by_uuid: dict[str, SimOrder] = {}
-        self.cancelled: set[tuple] = set()  # stateful ids that may not be placed again (3008)
-        self.fills: list[tuple[float, int, str, dict[str, Any]]] = []  # (visible at, height, owner, json)
+        # process_single_match.go: short-term id -> (filled, prune height = GTB + ShortBlockWindow)
+        self.fill_amounts: dict[tuple, tuple[Decimal, int]] = {}
+        self.short_term_cancels: dict[tuple, int] = {}  # memclob cancels: id -> their good-til-block
         self.usdc: dict[tuple[str, int], Decimal] = {}
         self.positions: dict[tuple[str, int, str], SimPosition] = {}
-        self.subaccount_view: dict[tuple[str, int], Lagged] = {}
-        self.liquidity: dict[str, Decimal] = {}
-        self.lag_seconds = 0.0
-        self.lag_blocks = 0
+        self.books: dict[str, tuple[list[Level], list[Level]]] = {}  # explicit books, consumed by fills
+        self.trade_prices: dict[str, tuple[Decimal, Decimal]] = {}  # this block's min/max per market
+        self.min_price_change_ppm: dict[str, int] = {}  # prices module MarketParam; default 1000
         self.equity_tier_limit: int | None = None  # override the tier table
-        self._prices: dict[str, Decimal] = {}
+        self.lag_blocks = 0
+        self.lag_seconds = 0.0
+        self.committed_at: dict[int, float] = {height: time.time()}
+        self.genesis = height  # state set up before the first block is the chain's genesis state
+        self.rows: dict[str, Versions] = {}  # the indexer's PostgreSQL orders table
+        self.redis: dict[str, Versions] = {}  # short-term orders resting in the memclob (Redis)
+        self.indexed_owner: dict[str, tuple[str, int]] = {}  # order uuid -> (owner, subaccount)
+        self.liquidations: list[tuple[str, int, str, Decimal, Decimal]] = []  # for the next block
+        self.produce: Any = None  # set by the node: produces one block (see `liquidate`)
+        self.fill_log: list[tuple[int, str, dict[str, Any]]] = []
+        self.subaccount_view: dict[tuple[str, int], Versions] = {}
+        self._placements = 0
         self._filled_placements: dict[tuple, set[int]] = {}
 
     # -- market data --------------------------------------------------------------------------
@@ -131,9 +149,33 @@ class DydxExchange:
         return self.indexer.price(ticker)
 
     def set_price(self, ticker: str, price: Decimal) -> None:
-        """Move the oracle (on the shared indexer) and run triggers and resting orders."""
+        """Move the oracle price (on the shared indexer); the chain acts on it in its next block."""
         self.indexer.set_price(ticker, Decimal(price))
-        self.sync()
+
+    def set_book(self, ticker: str, bids: list[Level] | None = None, asks: list[Level] | None = None) -> None:
+        """Exactly this liquidity (best first), consumed by fills; `set_book(t)` restores the default
+        book (ample depth one tick around the oracle, re-quoted every block). Mirrored to the indexer."""
+        with self.lock:
+            if bids is None and asks is None:
+                self.books.pop(ticker, None)
+                self.indexer.set_book(ticker, None)
+            else:
+                self.books[ticker] = (list(bids or []), list(asks or []))
+                self.indexer.set_book(ticker, bids or [], asks or [])
+
+    def levels(self, ticker: str, taker_side: str) -> list[Level]:
+        """The levels a taker meets, best first: asks for a BUY, bids for a SELL."""
+        bids, asks = self.books.get(ticker) or self.indexer.default_book(ticker, self.price(ticker))
+        return asks if taker_side == "BUY" else bids
+
+    def consume(self, ticker: str, taker_side: str, price: Decimal, size: Decimal) -> None:
+        if ticker not in self.books:
+            return  # the default book is re-quoted around the oracle: makers replace what was taken
+        bids, asks = self.books[ticker]
+        levels = asks if taker_side == "BUY" else bids
+        levels[:] = [(p, s - size if p == price else s) for p, s in levels]
+        self.books[ticker] = ([lv for lv in bids if lv[1] > 0], [lv for lv in asks if lv[1] > 0])
+        self.indexer.set_book(ticker, *self.books[ticker])
 
     @staticmethod
     def size_of(quantums: int, market: dict[str, Any]) -> Decimal:
@@ -159,6 +201,16 @@ class DydxExchange:
                     value += pos.size * self.price(ticker)
             return value
 
+    def initial_margin(self, owner: str, subaccount: int,
+                       override: tuple[str, Decimal] | None = None) -> Decimal:
+        """Sum of |size| x oracle x initialMarginFraction, optionally with one market's size replaced."""
+        with self.lock:
+            sizes = {t: p.size for (o, s, t), p in self.positions.items() if (o, s) == (owner, subaccount)}
+            if override is not None:
+                sizes[override[0]] = override[1]
+            return sum((abs(size) * self.price(t) * Decimal(self.indexer.markets[t]["initialMarginFraction"])
+                        for t, size in sizes.items()), Decimal(0))
+
     def position(self, owner: str, subaccount: int, ticker: str) -> Decimal:
         with self.lock:
             pos = self.positions.get((owner, subaccount, ticker))
@@ -174,117 +226,38 @@ class DydxExchange:
         return sum(1 for o in self.orders.values()
                    if o.owner == owner and o.subaccount == subaccount and o.flags and o.live)
 
-    # -- blocks -------------------------------------------------------------------------------
-    def advance(self, blocks: int = 1) -> int:
-        """Produce blocks: expire orders, evaluate triggers and resting orders."""
-        with self.lock:
-            for _ in range(blocks):
-                self.height += 1
-                self.block_time = time.time()
-                for order in list(self.orders.values()):
-                    expired = (order.gtb is not None and order.gtb < self.height) or (
-                        order.gtbt is not None and order.gtbt <= self.block_time)
-                    if order.live and expired:
-                        self._finish(order, "CANCELED", "REMOVAL_REASON_EXPIRED")
-                self.sync(force=True)
-            return self.height
-
-    def sync(self, force: bool = False) -> None:
-        """Run triggers and resting orders if any oracle price moved (or `force`)."""
-        with self.lock:
-            current = {t: self.indexer.price(t) for t in self.indexer.markets}
-            if current == self._prices and not force:
-                return
-            self._prices = current
-            for order in list(self.orders.values()):
-                if order.status == "UNTRIGGERED" and self._triggered(order):
-                    self._execute_ioc(order)
-                elif order.status == "OPEN" and order.flags == LONG_TERM:
-                    self._match_resting(order)
-
-    def _triggered(self, order: SimOrder) -> bool:
-        price = self.price(order.ticker)
-        fires_below = (order.condition == "STOP_LOSS") == (order.side == "SELL")
-        return price <= order.trigger if fires_below else price >= order.trigger
+    def filled_amount(self, key: tuple) -> Decimal:
+        """What state remembers as filled for an order id (0 once pruned)."""
+        return self.fill_amounts.get(key, (Decimal(0), 0))[0]
 
     # -- orders -------------------------------------------------------------------------------
-    def add(self, order: SimOrder) -> None:
-        """Record an accepted placement and start executing it."""
+    def register(self, order: SimOrder) -> SimOrder:
+        """A new order object for `order.key` (a placement the chain accepted)."""
         with self.lock:
             previous = self.orders.get(order.key)
             if previous is not None:
                 self.by_uuid.pop(previous.uuid, None)
+            self._placements += 1
+            order.placement = self._placements
             order.created_height = self.height
+            order.filled = self.filled_amount(order.key)  # fills of this id still in state
             self.orders[order.key] = order
             self.by_uuid[order.uuid] = order
-            if order.condition:
-                order.status = "UNTRIGGERED"
-                self._publish(order)
-            elif order.flags == LONG_TERM:
-                order.status = "OPEN"
-                self._publish(order)
-            else:
-                order.status = "BEST_EFFORT_OPENED"
-                self._execute_ioc(order)
+            return order
 
-    def cancel(self, order: SimOrder) -> None:
-        with self.lock:
-            if order.flags:
-                self.cancelled.add(order.key)
-            if order.live:
-                status = "CANCELED" if order.flags else "BEST_EFFORT_CANCELED"
-                self._finish(order, status, "REMOVAL_REASON_USER_CANCELED")
+    def remove_resting(self, order: SimOrder) -> None:
+        """A resting short-term order leaves the memclob (cancelled or expired): gone from Redis; a
+        row that fills created gets BEST_EFFORT_CANCELED (vulcan order-remove-handler.ts)."""
+        order.status = "REMOVED"
+        self.index_resting(order, False)
+        if order.filled > 0:
+            self.index_order(order, "BEST_EFFORT_CANCELED")
 
-    def _clip_reduce_only(self, order: SimOrder, wanted: Decimal) -> Decimal:
-        pos = self.position(order.owner, order.subaccount, order.ticker)
-        closes = (pos > 0 and order.side == "SELL") or (pos < 0 and order.side == "BUY")
-        return min(wanted, abs(pos)) if closes else Decimal(0)
-
-    def _execute_ioc(self, order: SimOrder) -> None:
-        price = self.price(order.ticker)
-        crosses = price <= order.price if order.side == "BUY" else price >= order.price
-        size = order.size - order.filled
-        if order.reduce_only:
-            size = self._clip_reduce_only(order, size)
-            if size == 0:
-                self._finish(order, "CANCELED", "REMOVAL_REASON_INVALID_REDUCE_ONLY")
-                return
-        if order.ticker in self.liquidity:
-            size = min(size, self.liquidity[order.ticker])
-        if crosses and size > 0:
-            self._fill(order, size, price)
-        if order.filled >= order.size:
-            self._finish(order, "FILLED", None)
-        else:
-            self._finish(order, "CANCELED", "REMOVAL_REASON_IMMEDIATE_OR_CANCEL_WOULD_REST_ON_BOOK")
-
-    def _match_resting(self, order: SimOrder) -> None:
-        price = self.price(order.ticker)
-        if (price <= order.price) if order.side == "BUY" else (price >= order.price):
-            self._fill(order, order.size - order.filled, order.price, liquidity="MAKER")
-            self._finish(order, "FILLED", None)
-
-    def _finish(self, order: SimOrder, status: str, reason: str | None) -> None:
-        order.status, order.removal_reason = status, reason
-        self._publish(order)
-
-    def liquidate(self, owner: str, subaccount: int, ticker: str, price: Decimal, fee: Decimal = Decimal(0)) -> None:
-        """The protocol liquidates the whole position at `price`: a LIQUIDATED fill, no order of the owner's.
-
-        Resting reduce-only conditional orders stay on the book, as they would on the chain: the
-        owner (our monitor) has to cancel them.
-        """
-        with self.lock:
-            pos = self.positions[(owner, subaccount, ticker)]
-            side = "SELL" if pos.size > 0 else "BUY"
-            order = SimOrder(key=(owner, subaccount, 0, 0, -1), uuid=str(uuid.uuid4()), ticker=ticker, side=side,
-                             size=abs(pos.size), price=price, tif="IOC", reduce_only=True, gtb=None, gtbt=None)
-            self._fill(order, abs(pos.size), price, fill_type="LIQUIDATED", fee=fee)
-
-    def _fill(self, order: SimOrder, size: Decimal, price: Decimal, liquidity: str = "TAKER",
-              fill_type: str = "LIMIT", fee: Decimal | None = None) -> None:
+    def fill(self, order: SimOrder, size: Decimal, price: Decimal, liquidity: str = "TAKER",
+             fill_type: str = "LIMIT", fee: Decimal | None = None) -> None:
+        """Apply one fill in the block being produced: position, USDC, fill amount, indexer fill row."""
         if fee is None:
-            fee = (size * price * self.taker_fee) if liquidity == "TAKER" else Decimal(0)
+            fee = size * price * (self.taker_fee if liquidity == "TAKER" else self.maker_fee)
         signed = size if order.side == "BUY" else -size
         key = (order.owner, order.subaccount, order.ticker)
         pos = self.positions.setdefault(key, SimPosition(created_height=self.height, created_at=now_iso()))
@@ -301,55 +274,99 @@ class DydxExchange:
         money = (order.owner, order.subaccount)
         self.usdc[money] = self.usdc.get(money, Decimal(0)) - signed * price - fee
         order.filled += size
-        self._filled_placements.setdefault(order.key, set()).add(id(order))
-        fill = fill_json(order, size, price, fee, liquidity, self.height, now_iso(), fill_type)
-        self.fills.append((*self._visibility(), order.owner, fill))
+        if fill_type == "LIMIT" and order.gtb is not None:
+            # a short-term id's fill amount outlives the order until GTB + ShortBlockWindow; a
+            # stateful order's leaves state with the order (tracked on the order itself here)
+            self.fill_amounts[order.key] = (order.filled, order.gtb + self.short_block_window)
+        if fill_type == "LIMIT":
+            self._filled_placements.setdefault(order.key, set()).add(order.placement)
+            low, high = self.trade_prices.get(order.ticker, (price, price))
+            self.trade_prices[order.ticker] = (min(low, price), max(high, price))
+        row = fill_json(order, size, price, fee, liquidity, self.height, now_iso(), fill_type)
+        self.fill_log.append((self.height, order.owner, row))
         self._publish_subaccount(order.owner, order.subaccount)
+
+    def liquidate(self, owner: str, subaccount: int, ticker: str, price: Decimal,
+                  fee: Decimal = Decimal(0)) -> None:
+        """The protocol liquidates the whole position at `price` in a block produced now: a LIQUIDATED
+        fill, no order of the owner's. Resting reduce-only conditional orders stay, as on the chain."""
+        with self.lock:
+            self.liquidations.append((owner, subaccount, ticker, Decimal(price), Decimal(fee)))
+            self.produce()
+
+    def run_liquidations(self) -> None:
+        """Called by the block producer: the liquidations queued for this block."""
+        for owner, subaccount, ticker, price, fee in self.liquidations:
+            pos = self.positions[(owner, subaccount, ticker)]
+            side = "SELL" if pos.size > 0 else "BUY"
+            order = SimOrder(key=(owner, subaccount, 0, 0, -1), uuid=str(uuid.uuid4()), ticker=ticker,
+                             side=side, size=abs(pos.size), price=price, tif="IOC", reduce_only=True,
+                             gtb=None, gtbt=None)
+            self.fill(order, abs(pos.size), price, fill_type="LIQUIDATED", fee=fee)
+        self.liquidations.clear()
 
     def double_entries(self) -> list[tuple]:
         """Order ids that were filled under two separate placements (a duplicated intent)."""
         with self.lock:
             return [key for key, placements in self._filled_placements.items() if len(placements) > 1]
 
-    # -- what the indexer shows --------------------------------------------------------------
-    def _visibility(self) -> tuple[float, int]:
-        return time.time() + self.lag_seconds, self.height + self.lag_blocks
+    # -- what the indexer processes ------------------------------------------------------------
+    def index_order(self, order: SimOrder, status: str) -> None:
+        """A new PostgreSQL row version for `order`, produced by the block being built."""
+        self.indexed_owner[order.uuid] = (order.owner, order.subaccount)
+        self.rows.setdefault(order.uuid, Versions()).push(self.height, order_json(order, status, self.height))
 
-    def _publish(self, order: SimOrder) -> None:
-        order.view.push(order_json(order, self), *self._visibility())
+    def index_resting(self, order: SimOrder, resting: bool) -> None:
+        """Redis: a short-term order on the book (BEST_EFFORT_OPENED in REST) or gone from it."""
+        self.indexed_owner[order.uuid] = (order.owner, order.subaccount)
+        value = order_json(order, "BEST_EFFORT_OPENED", self.height) if resting else None
+        self.redis.setdefault(order.uuid, Versions()).push(self.height, value)
 
     def _publish_subaccount(self, owner: str, subaccount: int) -> None:
-        # the state is lagged; equity and PnL are computed at read time from the oracle
         positions = {t: SimPosition(p.size, p.entry, p.realized, p.created_height, p.created_at)
                      for (o, s, t), p in self.positions.items() if (o, s) == (owner, subaccount)}
-        state = (self.usdc.get((owner, subaccount), Decimal(0)), positions, self.height)
-        self.subaccount_view.setdefault((owner, subaccount), Lagged()).push(state, *self._visibility())
+        state = (self.usdc.get((owner, subaccount), Decimal(0)), positions)
+        height = 0 if self.height == self.genesis else self.height  # genesis: indexed from the start
+        self.subaccount_view.setdefault((owner, subaccount), Versions()).push(height, state)
+
+    def indexer_height(self) -> int:
+        """The last block the indexer has processed (`/v4/height`)."""
+        with self.lock:
+            height = self.height - self.lag_blocks
+            if self.lag_seconds:
+                cutoff = time.time() - self.lag_seconds
+                done = [h for h, at in self.committed_at.items() if at <= cutoff]
+                height = min(height, max(done, default=min(self.committed_at)))
+            return height
+
+    def visible_order(self, order_uuid: str) -> dict[str, Any] | None:
+        # comlink orders-controller.ts getOrder: PostgreSQL row, else the Redis order, else 404
+        with self.lock:
+            height = self.indexer_height()
+            row = self.rows.get(order_uuid)
+            found = row.at(height) if row else None
+            if found is None and order_uuid in self.redis:
+                found = self.redis[order_uuid].at(height)
+            return found
 
     def visible_orders(self, owner: str, subaccount: int) -> list[dict[str, Any]]:
         with self.lock:
-            now = time.time()
-            shown = [o.view.visible(now, self.height) for o in self.orders.values()
-                     if (o.owner, o.subaccount) == (owner, subaccount)]
-            return [o for o in shown if o is not None]
-
-    def visible_order(self, order_uuid: str) -> dict[str, Any] | None:
-        with self.lock:
-            order = self.by_uuid.get(order_uuid)
-            return order.view.visible(time.time(), self.height) if order else None
+            ids = [u for u, who in self.indexed_owner.items() if who == (owner, subaccount)]
+            return [o for o in (self.visible_order(u) for u in ids) if o is not None]
 
     def visible_fills(self, owner: str, subaccount: int) -> list[dict[str, Any]]:
         with self.lock:
-            now = time.time()
-            return [f for at, h, o, f in self.fills if at <= now and h <= self.height
-                    and o == owner and f["subaccountNumber"] == subaccount]
+            height = self.indexer_height()
+            return [f for h, o, f in self.fill_log if h <= height and o == owner
+                    and f["subaccountNumber"] == subaccount]
 
     def visible_subaccount(self, owner: str, subaccount: int) -> dict[str, Any] | None:
         with self.lock:
+            height = self.indexer_height()
             view = self.subaccount_view.get((owner, subaccount))
-            state = view.visible(time.time(), self.height) if view else None
+            state = view.at(height) if view else None
             if state is None:
                 return None
-            usdc, positions, height = state
+            usdc, positions = state
             prices = {t: self.price(t) for t in positions}
             return subaccount_json(owner, subaccount, usdc, positions, prices, self.indexer.markets, height)
-

@@ -1,4 +1,10 @@
-"""gRPC servicers of the fake dYdX node: thin adapters from the v4_proto services to `FakeDydxNode`."""
+"""gRPC servicers of the fake dYdX node: thin adapters from the v4_proto services to `FakeDydxNode`.
+
+`GetTx` follows cosmos-sdk x/auth/tx/service.go: a committed tx comes back with its DeliverTx result
+(`tx_response.height/code/codespace/raw_log`), anything else is `NOT_FOUND` "tx not found: <hash>"
+(a tx still in the mempool, one dropped from it, and every short-term order, which is never a
+committed tx). A timed-out BroadcastTx's tx is findable here once committed, whatever the sequence.
+"""
 
 from __future__ import annotations
 
@@ -10,11 +16,12 @@ from google.protobuf.any_pb2 import Any as PbAny
 from v4_proto.cosmos.auth.v1beta1 import query_pb2 as auth_q
 from v4_proto.cosmos.auth.v1beta1 import query_pb2_grpc as auth_g
 from v4_proto.cosmos.auth.v1beta1.auth_pb2 import BaseAccount
-from v4_proto.cosmos.base.abci.v1beta1.abci_pb2 import GasInfo
+from v4_proto.cosmos.base.abci.v1beta1.abci_pb2 import GasInfo, TxResponse
 from v4_proto.cosmos.base.tendermint.v1beta1 import query_pb2 as tm_q
 from v4_proto.cosmos.base.tendermint.v1beta1 import query_pb2_grpc as tm_g
 from v4_proto.cosmos.tx.v1beta1 import service_pb2 as tx_s
 from v4_proto.cosmos.tx.v1beta1 import service_pb2_grpc as tx_g
+from v4_proto.cosmos.tx.v1beta1.tx_pb2 import AuthInfo, Tx, TxBody, TxRaw
 from v4_proto.dydxprotocol.accountplus import query_pb2 as ap_q
 from v4_proto.dydxprotocol.accountplus import query_pb2_grpc as ap_g
 from v4_proto.dydxprotocol.accountplus.models_pb2 import AccountAuthenticator
@@ -24,7 +31,7 @@ if TYPE_CHECKING:
 
 
 def add_servicers(node: FakeDydxNode, server: grpc.Server) -> None:
-    """Serve auth Account, tendermint GetLatestBlock, tx BroadcastTx/Simulate, accountplus."""
+    """Serve auth Account, tendermint GetLatestBlock, tx BroadcastTx/GetTx/Simulate, accountplus."""
     auth_g.add_QueryServicer_to_server(_Auth(node), server)
     tm_g.add_ServiceServicer_to_server(_Tendermint(node), server)
     tx_g.add_ServiceServicer_to_server(_Tx(node), server)
@@ -68,11 +75,22 @@ class _Tx(tx_g.ServiceServicer):
         fault = self.node._enter("BroadcastTx", context)
         response = self.node.broadcast(request.tx_bytes, fault)
         if fault is not None and fault.kind in ("timeout", "timeout_evicted"):
-            if fault.kind == "timeout_evicted":  # committed and gone from the cache meanwhile
-                with self.node.exchange.lock:
-                    self.node.mempool.discard(response.txhash)
             time.sleep(self.node.timeout_sleep)  # processed, but the client stops waiting
         return tx_s.BroadcastTxResponse(tx_response=response)
+
+    def GetTx(self, request, context):  # noqa: N802
+        self.node._enter("GetTx", context)
+        found = self.node.get_tx(request.hash)
+        if found is None:
+            context.abort(grpc.StatusCode.NOT_FOUND, f"tx not found: {request.hash}")
+        tx = Tx()
+        if found.tx_bytes:
+            raw = TxRaw.FromString(found.tx_bytes)
+            tx = Tx(body=TxBody.FromString(raw.body_bytes),
+                    auth_info=AuthInfo.FromString(raw.auth_info_bytes), signatures=list(raw.signatures))
+        response = TxResponse(height=found.height, txhash=found.tx_hash, code=found.code,
+                              codespace=found.codespace, raw_log=found.log)
+        return tx_s.GetTxResponse(tx=tx, tx_response=response)
 
     def Simulate(self, request, context):  # noqa: N802
         self.node._enter("Simulate", context)
@@ -87,4 +105,4 @@ class _AccountPlus(ap_g.QueryServicer):
         self.node._enter("GetAuthenticators", context)
         found = self.node.authenticators.get(request.account, [])
         return ap_q.GetAuthenticatorsResponse(account_authenticators=[
-            AccountAuthenticator(id=a.id, type="AllOf", config=a.config) for a in found])
+            AccountAuthenticator(id=a.id, type=a.type, config=a.config) for a in found])

@@ -6,14 +6,21 @@
 Routes (real JSON shapes; numbers as strings where the real indexer sends strings):
 - `GET /v4/orders?address&subaccountNumber[&status=A,B][&ticker][&side][&limit][&returnLatestOrders]`
   -> JSON list; 400 for a missing address or a non-boolean `returnLatestOrders` ("True").
-- `GET /v4/orders/{uuid}` -> the order, 404 until it is indexed (lag) or if unknown.
+- `GET /v4/orders/{uuid}` -> the order, 404 until it is indexed (lag) or if unknown; a short-term
+  order reaches the indexer's PostgreSQL only from a fill (ender
+  dydx_order_fill_handler_per_order.sql inserts; vulcan order-remove-handler.ts only updates), so an
+  IOC that never filled is 404 for good (comlink orders-controller.ts "Unable to find order id").
 - `GET /v4/fills?address&subaccountNumber[&market&marketType][&limit][&createdBeforeOrAtHeight]`
   -> `{"fills": [...]}` newest first; `market` without `marketType` is a 400, `ticker` is ignored
   (as the real indexer does, which is why the 1.1.5 wrapper's market filter does nothing).
 - `GET /v4/addresses/{address}/subaccountNumber/{n}` -> `{"subaccount": {...}}`, 404 before funding.
-- `GET /v4/height` -> `{"height", "time"}`.
-Every route first lets the exchange react to price changes made directly on the indexer.
-Orders, fills and subaccount state appear after `exchange.lag_seconds` / `lag_blocks`.
+- `GET /v4/height` -> `{"height", "time"}` of the last block the indexer processed.
+Order statuses are the ones ender writes (OPEN, FILLED, CANCELED, BEST_EFFORT_CANCELED, UNTRIGGERED)
+plus BEST_EFFORT_OPENED for a short-term order resting in the memclob (comlink
+request-transformer.ts redisOrderToResponseObject); ERROR is declared in postgres order-types.ts but
+nothing writes it, and the orders.status column cannot hold it, so it never appears.
+Orders, fills and subaccount state appear once the indexer has processed the block that produced
+them (`exchange.lag_blocks` / `lag_seconds` behind the chain); prices never move the chain here.
 """
 
 from __future__ import annotations
@@ -49,27 +56,29 @@ def order_uuid(key: tuple[str, int, int, int, int]) -> str:
     return str(uuid.uuid5(NS, f"{subaccount_uuid(owner, subaccount)}-{client_id}-{clob}-{flags}"))
 
 
-def order_json(order: SimOrder, exchange: DydxExchange) -> dict[str, Any]:
-    kind = "LIMIT"
+def order_json(order: SimOrder, status: str, height: int) -> dict[str, Any]:
+    """An order as REST shows it: the PostgreSQL row through comlink's request-transformer.ts
+    postgresOrderToResponseObject (db-model-types.ts OrderFromDatabase has no `removalReason`: that
+    field exists only in websocket messages; null columns are dropped, as `?? undefined` does)."""
+    kind = "LIMIT"  # ender dydx_protocol_convert_to_order_type.sql: flags 0 and 64 -> LIMIT
     if order.condition:
         kind = "STOP_LIMIT" if order.condition == "STOP_LOSS" else "TAKE_PROFIT"
     owner, subaccount, client_id, flags, clob = order.key
     body: dict[str, Any] = {
         "id": order.uuid, "subaccountId": subaccount_uuid(owner, subaccount), "clientId": str(client_id),
         "clobPairId": str(clob), "side": order.side, "size": fmt(order.size),
-        "totalFilled": fmt(order.filled), "price": fmt(order.price), "type": kind, "status": order.status,
+        "totalFilled": fmt(order.filled), "price": fmt(order.price), "type": kind, "status": status,
         "timeInForce": order.tif, "reduceOnly": order.reduce_only, "orderFlags": str(flags),
-        "createdAtHeight": str(order.created_height), "clientMetadata": "2",
-        "triggerPrice": fmt(order.trigger) if order.trigger is not None else None,
-        "updatedAt": now_iso(), "updatedAtHeight": str(exchange.height), "postOnly": order.tif == "POST_ONLY",
+        "createdAtHeight": str(order.created_height), "clientMetadata": str(order.client_metadata),
+        "updatedAt": now_iso(), "updatedAtHeight": str(height), "postOnly": order.tif == "POST_ONLY",
         "ticker": order.ticker, "subaccountNumber": subaccount,
     }
+    if order.trigger is not None:
+        body["triggerPrice"] = fmt(order.trigger)
     if order.gtb is not None:
         body["goodTilBlock"] = str(order.gtb)
     if order.gtbt is not None:
         body["goodTilBlockTime"] = now_iso(order.gtbt)
-    if order.removal_reason:
-        body["removalReason"] = order.removal_reason
     return body
 
 
@@ -79,7 +88,8 @@ def fill_json(order: SimOrder, size: Decimal, price: Decimal, fee: Decimal, liqu
         "id": str(uuid.uuid4()), "side": order.side, "liquidity": liquidity, "type": fill_type,
         "market": order.ticker, "marketType": "PERPETUAL", "price": fmt(price), "size": fmt(size),
         "fee": fmt(fee), "affiliateRevShare": "0", "createdAt": created_at, "createdAtHeight": str(height),
-        "orderId": order.uuid, "clientMetadata": "2", "subaccountNumber": order.subaccount,
+        "orderId": order.uuid, "clientMetadata": str(order.client_metadata),
+        "subaccountNumber": order.subaccount,
     }
     if fill_type != "LIMIT":  # the protocol's liquidation/deleveraging side has no order of the owner's
         body["orderId"] = None
@@ -88,6 +98,7 @@ def fill_json(order: SimOrder, size: Decimal, price: Decimal, fee: Decimal, liqu
 
 def subaccount_json(owner: str, subaccount: int, usdc: Decimal, positions: dict[str, SimPosition],
                     prices: dict[str, Decimal], markets: dict[str, Any], height: int) -> dict[str, Any]:
+    """`GET /v4/addresses/{a}/subaccountNumber/{n}`; `height` is the indexer's processed height."""
     equity, margin, open_positions = usdc, Decimal(0), {}
     for ticker, pos in positions.items():
         price = prices[ticker]
@@ -118,7 +129,6 @@ def install_account_routes(indexer: FakeIndexer, exchange: DydxExchange) -> None
     """Register the account endpoints above on `indexer`, backed by `exchange`."""
 
     def orders(req: FakeRequest) -> tuple[int, Any]:
-        exchange.sync()
         address, number = req.query.get("address"), req.query.get("subaccountNumber")
         if not address or number is None or not number.isdigit():
             return _error(400, "address and subaccountNumber are required")
@@ -135,12 +145,10 @@ def install_account_routes(indexer: FakeIndexer, exchange: DydxExchange) -> None
         return 200, found[: int(req.query.get("limit", 1000))]
 
     def order(req: FakeRequest) -> tuple[int, Any]:
-        exchange.sync()
         body = exchange.visible_order(req.match["id"])
         return (200, body) if body else _error(404, f"No order found with id {req.match['id']}")
 
     def fills(req: FakeRequest) -> tuple[int, Any]:
-        exchange.sync()
         address, number = req.query.get("address"), req.query.get("subaccountNumber")
         if not address or number is None or not number.isdigit():
             return _error(400, "address and subaccountNumber are required")
@@ -156,7 +164,6 @@ def install_account_routes(indexer: FakeIndexer, exchange: DydxExchange) -> None
         return 200, {"fills": found[: int(req.query.get("limit", 1000))]}
 
     def subaccount(req: FakeRequest) -> tuple[int, Any]:
-        exchange.sync()
         body = exchange.visible_subaccount(req.match["addr"], int(req.match["n"]))
         if body is None:
             return _error(404, f"No subaccount found with address {req.match['addr']} and "
@@ -164,7 +171,8 @@ def install_account_routes(indexer: FakeIndexer, exchange: DydxExchange) -> None
         return 200, body
 
     def height(req: FakeRequest) -> tuple[int, Any]:
-        return 200, {"height": str(exchange.height), "time": now_iso(exchange.block_time)}
+        # utility-controller.ts: the latest block the indexer has processed, not the chain's
+        return 200, {"height": str(exchange.indexer_height()), "time": now_iso(exchange.block_time)}
 
     indexer.register("GET", r"/v4/orders", orders)
     indexer.register("GET", r"/v4/orders/(?P<id>[0-9a-fA-F-]+)", order)

@@ -4,24 +4,25 @@
     node.url                                    # "http://127.0.0.1:<port>" (plaintext for our client)
     node.add_account(owner)                     # on-chain account (number, sequence)
     node.add_authenticator(owner, api_pubkey)   # permissioned key -> authenticator id
-    node.advance()                              # one block: commit sequences, expire, trigger
+    node.advance()                              # one block (dydx_blocks): matches, txs, EndBlocker
     node.auto_blocks(0.1)                       # or a block every 0.1 s
+    node.foreign_tx(owner)                      # another client (the trader's app) uses a sequence
     node.fail_next("timeout")                   # faults, see `fail_next`
-    node.flaky(every=2, kind="timeout")         # every 2nd BroadcastTx gets that fault
-    node.slow("GetLatestBlock", 1.0)            # every such call takes 1 s
-    node.down(); node.up()                      # every RPC answers UNAVAILABLE meanwhile
-    node.broadcasts                             # every decoded BroadcastTx with its result
+    node.broadcasts / node.mempool              # every CheckTx with its result; mempool and GetTx index
 
-Services: `cosmos.auth.v1beta1.Query/Account` (committed sequence, like the real query),
-`cosmos.base.tendermint.v1beta1.Service/GetLatestBlock`, `cosmos.tx.v1beta1.Service/BroadcastTx`
-(+ `Simulate`), `dydxprotocol.accountplus.Query/GetAuthenticators`.
+Services: `cosmos.auth.v1beta1.Query/Account` (committed sequence), `cosmos.base.tendermint.v1beta1.
+Service/GetLatestBlock`, `cosmos.tx.v1beta1.Service/BroadcastTx` (SYNC: CheckTx only), `GetTx`,
+`Simulate`, `dydxprotocol.accountplus.Query/GetAuthenticators`.
 
-BroadcastTx behaves like CheckTx on dYdX: the mempool cache (sdk 19), stateless order checks
-(`dydx_checks`), sequence rules (stateful txs only; CheckTx state advances at once while the
-Account query shows the committed value; sequences >= 2**40 are timestamp nonces), signature
-verification with coincurve over the rebuilt SignDoc (owner key, or an authenticator selected
-through the TxExtension), the stateful block rate limit (clob 5001), then the exchange's
-stateful checks. Accepted messages go to the shared `DydxExchange`.
+BroadcastTx runs CheckTx as dYdX does: the tx cache (sdk 19, invalid txs kept: dydxprotocold
+cmd/config.go KeepInvalidTxsInCache), stateless order checks, sequences (stateful txs only:
+v4-chain protocol/app/ante/replay_protection.go; the CheckTx state advances at once while the Account
+query shows the committed value; sequences >= 2**40 are timestamp nonces), signatures and
+authenticators (dydx_auth), the stateful block rate limit (clob 5001, keeper/rate_limit.go), then the
+clob checks (dydx_checks). Accepted stateful txs wait in the mempool (dydx_mempool) and are delivered
+in the next block unless held; their sequence is consumed in DeliverTx even when the message fails
+there (cosmos-sdk baseapp: the ante handler's writes are kept). The defaults are the chain's; faults
+are explicit calls.
 """
 
 from __future__ import annotations
@@ -35,28 +36,26 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
-from coincurve import PublicKey
-from coincurve.ecdsa import cdata_to_der, deserialize_compact
-from dydx_v4_client.node.authenticators import Authenticator, AuthenticatorType
-from dydx_v4_client.node.message import add_authenticator
-from dydx_v4_client.wallet import Wallet
+from dydx_v4_client.node.authenticators import Authenticator
 from v4_proto.cosmos.base.abci.v1beta1.abci_pb2 import TxResponse
 from v4_proto.cosmos.crypto.secp256k1.keys_pb2 import PubKey
 from v4_proto.cosmos.tx.v1beta1.tx_pb2 import AuthInfo, SignDoc, TxBody, TxRaw
-from v4_proto.dydxprotocol.accountplus.tx_pb2 import TxExtension
 
+from tests.fakes import dydx_auth
+from tests.fakes.dydx_blocks import BlockContext, end_block, run_operations
 from tests.fakes.dydx_checks import (
     ClobRejection,
-    apply_message,
+    check_message,
     decode_message,
+    deliver_message,
     is_stateful,
     is_stateful_placement,
+    owner_of,
 )
 from tests.fakes.dydx_exchange import DydxExchange
 from tests.fakes.dydx_grpc import add_servicers
+from tests.fakes.dydx_mempool import TTL_NUM_BLOCKS, Committed, Mempool, MempoolTx
 
-TRADING_MESSAGES = ("/dydxprotocol.clob.MsgPlaceOrder", "/dydxprotocol.clob.MsgCancelOrder",
-                    "/dydxprotocol.clob.MsgBatchCancel")
 TIMESTAMP_NONCE = 2**40
 
 
@@ -70,18 +69,8 @@ class SimAccount:
 
 
 @dataclass
-class SimAuthenticator:
-    id: int
-    pubkey: bytes
-    messages: tuple[str, ...]
-    subaccounts: tuple[int, ...] | None
-    clob_pairs: tuple[int, ...] | None
-    config: bytes
-
-
-@dataclass
 class Fault:
-    kind: str  # drop | timeout | timeout_unprocessed | code | sequence
+    kind: str
     rpc: str = "BroadcastTx"
     code: int = 0
     codespace: str = ""
@@ -98,14 +87,15 @@ class FakeDydxNode:
     """The fake node; see the module docstring."""
 
     def __init__(self, exchange: DydxExchange, *, chain_id: str = "dydx-testnet-4",
-                 verify_signatures: bool = True, timeout_sleep: float = 1.5) -> None:
+                 verify_signatures: bool = True, timeout_sleep: float = 1.5,
+                 mempool_ttl_blocks: int = TTL_NUM_BLOCKS) -> None:
         self.exchange = exchange
         self.chain_id = chain_id
         self.verify_signatures = verify_signatures
         self.timeout_sleep = timeout_sleep  # how long a "timeout" fault holds the answer
         self.accounts: dict[str, SimAccount] = {}
-        self.authenticators: dict[str, list[SimAuthenticator]] = {}
-        self.mempool: set[str] = set()
+        self.authenticators: dict[str, list[dydx_auth.SimAuthenticator]] = {}
+        self.mempool = Mempool(ttl_blocks=mempool_ttl_blocks)
         self.broadcasts: list[dict[str, Any]] = []
         self.calls: list[str] = []
         self.delays: dict[str, float] = {}
@@ -117,7 +107,9 @@ class FakeDydxNode:
         self._server: grpc.Server | None = None
         self._ticker: threading.Thread | None = None
         self._stop = threading.Event()
+        self._foreign = 0
         self.port = 0
+        exchange.produce = self.advance
 
     # -- lifecycle ------------------------------------------------------------------------------
     @property
@@ -153,35 +145,48 @@ class FakeDydxNode:
             self.accounts[address] = account
             return account
 
-    def add_authenticator(self, owner: str, pubkey: bytes, *, messages: tuple[str, ...] = TRADING_MESSAGES,
+    def add_authenticator(self, owner: str, pubkey: bytes, *,
+                          messages: tuple[str, ...] = dydx_auth.TRADING_MESSAGES,
                           subaccounts: tuple[int, ...] | None = (0,),
-                          clob_pairs: tuple[int, ...] | None = None) -> int:
-        """Register a permissioned key for `owner`, encoded as the real client would; returns its id."""
-        parts = [Authenticator.signature_verification(pubkey),
-                 Authenticator.message_filter(",".join(messages))]
-        if subaccounts is not None:
-            parts.append(Authenticator.subaccount_filter(list(subaccounts)))
-        if clob_pairs is not None:
-            parts.append(Authenticator.clob_pair_id_filter(list(clob_pairs)))
-        composed = Authenticator.compose(AuthenticatorType.AllOf, parts)
-        config = add_authenticator(owner, composed.type, composed.config).data
+                          clob_pairs: tuple[int, ...] | None = None, any_of_messages: bool = False) -> int:
+        """Register a permissioned key for `owner` (AllOf[key, filters]); returns its id."""
+        return self.add_authenticator_tree(owner, dydx_auth.trading_key(
+            pubkey, messages, subaccounts, clob_pairs, any_of_messages))
+
+    def add_authenticator_tree(self, owner: str, authenticator: Authenticator) -> int:
+        """Register any authenticator the real client library can build; returns its id."""
         with self.exchange.lock:
             existing = self.authenticators.setdefault(owner, [])
             auth_id = 1 + max((a.id for a in existing), default=-1)
-            existing.append(SimAuthenticator(auth_id, pubkey, messages, subaccounts, clob_pairs, config))
+            existing.append(dydx_auth.registered(auth_id, authenticator, owner))
             return auth_id
 
-    def commit(self) -> None:
+    def foreign_tx(self, owner: str) -> str:
+        """Another client of `owner` (e.g. the trader's dYdX front end) sends a stateful tx now: it
+        takes the owner's next sequence and is committed in the next block."""
         with self.exchange.lock:
-            for account in self.accounts.values():
-                account.committed = account.check
+            account = self.accounts[owner]
+            self._foreign += 1
+            tx_hash = hashlib.sha256(f"foreign-{owner}-{self._foreign}".encode()).hexdigest().upper()
+            self.mempool.add(MempoolTx(tx_hash, b"", owner, account.check, None, self.exchange.height))
+            account.check += 1
+            return tx_hash
 
     def advance(self, blocks: int = 1) -> int:
-        """Produce `blocks` blocks: commit sequences, then let the exchange run."""
+        """Produce `blocks` blocks (dydx_blocks): operations, delivered txs, EndBlocker, commit."""
         with self.exchange.lock:
             for _ in range(blocks):
-                self.commit()
-                self.exchange.advance(1)
+                exchange = self.exchange
+                exchange.height += 1
+                exchange.block_time = time.time()
+                block = BlockContext()
+                run_operations(exchange, block)
+                for entry in self.mempool.proposable():
+                    self.mempool.record(self._deliver(entry, block))
+                end_block(exchange)
+                exchange.committed_at[exchange.height] = time.time()
+                self.mempool.purge_expired(exchange.height)
+                self._recheck()
             return self.exchange.height
 
     def auto_blocks(self, interval: float) -> None:
@@ -192,17 +197,56 @@ class FakeDydxNode:
         self._ticker = threading.Thread(target=run, name="fake-dydx-blocks", daemon=True)
         self._ticker.start()
 
+    @property
+    def producing(self) -> bool:
+        """True when blocks come on their own (`auto_blocks`)."""
+        return self._ticker is not None
+
+    def get_tx(self, tx_hash: str) -> Committed | None:
+        with self.exchange.lock:
+            return self.mempool.lookup(tx_hash)
+
+    def _deliver(self, entry: MempoolTx, block: BlockContext) -> Committed:
+        account = self.accounts[entry.owner]
+        result = Committed(entry.tx_hash, entry.tx_bytes, self.exchange.height)
+        if entry.sequence < TIMESTAMP_NONCE:
+            if entry.sequence != account.committed:  # the ante handler fails: nothing is consumed
+                result.code, result.codespace = 32, "sdk"
+                result.log = (f"account sequence mismatch, expected {account.committed}, got "
+                              f"{entry.sequence}: incorrect account sequence")
+                return result
+            account.committed += 1
+        if entry.msg is None:
+            return result
+        try:
+            if entry.deliver_fault is not None:
+                raise ClobRejection(entry.deliver_fault[1], entry.deliver_fault[2], entry.deliver_fault[0])
+            deliver_message(self.exchange, block, entry.msg, entry.tx_hash)
+        except ClobRejection as e:
+            result.code, result.codespace, result.log = e.code, e.codespace, e.log
+        return result
+
+    def _recheck(self) -> None:
+        # after a commit the CheckTx state is the committed state plus the txs still in the mempool
+        # (ReCheckTx); txs whose sequence is now used up leave the mempool
+        for address, account in self.accounts.items():
+            mine = self.mempool.pending_of(address)
+            stale = [tx for tx in mine if tx.sequence < account.committed]
+            self.mempool.pending = [tx for tx in self.mempool.pending if tx not in stale]
+            live = [tx.sequence + 1 for tx in mine if account.committed <= tx.sequence < TIMESTAMP_NONCE]
+            account.check = max([account.committed, *live])
+
     # -- faults ---------------------------------------------------------------------------------
     def fail_next(self, kind: str, *, rpc: str = "BroadcastTx", count: int = 1, code: int = 0,
                   codespace: str = "", log: str = "") -> None:
         """Inject a fault into the next `count` calls of `rpc`.
 
         Kinds: "drop" (UNAVAILABLE, nothing processed), "timeout" (processed, the answer is held
-        past the client's deadline), "timeout_evicted" (the same, and the tx leaves the mempool
-        cache, as after a commit: a resend meets the consumed sequence), "timeout_unprocessed"
-        (held, then dropped), "code" (answer
-        `codespace`/`code`/`log` without processing), "sequence" (someone else used the owner's
-        sequence first: the tx meets a mismatch).
+        past the client's deadline), "timeout_evicted" (the same, and the tx leaves the cache, so a
+        resend is checked again), "timeout_unprocessed" (held, then dropped), "code" (answer
+        `codespace`/`code`/`log` without processing), "sequence" (another client takes the owner's
+        next sequence first: `foreign_tx`), "hold" (accepted, never proposed: dropped after the
+        mempool TTL), "deliver" (accepted, then fails in DeliverTx with `codespace`/`code`/`log`).
         """
         with self.exchange.lock:
             self._faults.extend(Fault(kind, rpc, code, codespace, log) for _ in range(count))
@@ -241,7 +285,7 @@ class FakeDydxNode:
             context.abort(grpc.StatusCode.UNAVAILABLE, "fault injected: never processed")
         return fault
 
-    # -- BroadcastTx ----------------------------------------------------------------------------
+    # -- BroadcastTx (CheckTx) ------------------------------------------------------------------
     def broadcast(self, tx_bytes: bytes, fault: Fault | None) -> TxResponse:
         tx_hash = hashlib.sha256(tx_bytes).hexdigest().upper()
         record: dict[str, Any] = {"tx_hash": tx_hash}
@@ -255,6 +299,8 @@ class FakeDydxNode:
                 code, codespace, log = e.code, e.codespace, e.log
             record.update(code=code, codespace=codespace, raw_log=log, height=self.exchange.height)
             self.broadcasts.append(record)
+            if fault is not None and fault.kind == "timeout_evicted":
+                self.mempool.forget(tx_hash)
         return TxResponse(code=code, codespace=codespace, raw_log=log, txhash=tx_hash)
 
     def _check_tx(self, tx_bytes: bytes, tx_hash: str, record: dict[str, Any], fault: Fault | None) -> None:
@@ -269,36 +315,40 @@ class FakeDydxNode:
         signer = auth_info.signer_infos[0]
         pubkey = PubKey()
         signer.public_key.Unpack(pubkey)
-        authenticators = _selected_authenticators(body)
+        selected = dydx_auth.selected_authenticators(body)
         record.update(type_url=body.messages[0].type_url, msg=msg, sequence=signer.sequence,
-                      authenticators=authenticators, pubkey=pubkey.key, memo=body.memo)
-        if tx_hash in self.mempool:  # decoded above only to record what was resent
+                      authenticators=selected, pubkey=pubkey.key, memo=body.memo)
+        if self.mempool.seen(tx_hash):  # decoded above only to record what was resent
             raise _Reject("sdk", 19, "tx already exists in cache")
-        owner = msg.order.order_id.subaccount_id.owner if hasattr(msg, "order") else (
-            msg.order_id.subaccount_id.owner if hasattr(msg, "order_id") else msg.subaccount_id.owner)
+        self.mempool.remember(tx_hash)  # valid or not (KeepInvalidTxsInCache)
+        owner = owner_of(msg)
         account = self.accounts.get(owner)
         if account is None:
             raise _Reject("sdk", 9, f"account {owner} not found: unknown address")
         if fault is not None and fault.kind == "sequence":
-            account.check += 1
+            self.foreign_tx(owner)
         stateful = is_stateful(msg)
         if stateful:
             self._check_sequence(account, signer.sequence)
         if self.verify_signatures:
-            self._verify(raw, account, owner, pubkey.key, authenticators, body.messages[0].type_url, msg)
+            self._verify(raw, account, owner, pubkey.key, selected, body.messages[0].type_url, msg)
         if is_stateful_placement(msg):
-            self._rate_limit(owner)
+            self._rate_limit(owner)  # counts this attempt whatever the clob checks then say
         try:
-            apply_message(self.exchange, msg, tx_hash)
+            check_message(self.exchange, self.mempool, msg, tx_hash)
         except ClobRejection as e:
             raise _Reject(e.codespace, e.code, e.log) from None
-        self.mempool.add(tx_hash)
-        if stateful and signer.sequence < TIMESTAMP_NONCE:
+        if not stateful:
+            return  # short-term: in the memclob now, never in the mempool
+        held = fault is not None and fault.kind == "hold"
+        forced = (fault.codespace or "clob", fault.code, fault.log or "fault injected in DeliverTx") if (
+            fault is not None and fault.kind == "deliver") else None
+        self.mempool.add(MempoolTx(tx_hash, tx_bytes, owner, signer.sequence, msg, self.exchange.height,
+                                   held, forced))
+        if signer.sequence < TIMESTAMP_NONCE:
             account.check += 1
-        elif stateful:
+        else:
             account.nonces.add(signer.sequence)
-        if is_stateful_placement(msg):
-            self.placements.append((owner, self.exchange.height + 1))
 
     def _check_sequence(self, account: SimAccount, sequence: int) -> None:
         if sequence >= TIMESTAMP_NONCE:
@@ -314,56 +364,21 @@ class FakeDydxNode:
         doc = SignDoc(body_bytes=raw.body_bytes, auth_info_bytes=raw.auth_info_bytes, chain_id=self.chain_id,
                       account_number=account.account_number).SerializeToString()
         try:
-            valid = PublicKey(pubkey).verify(cdata_to_der(deserialize_compact(raw.signatures[0])), doc)
-        except Exception:  # noqa: BLE001 - malformed key or signature
-            valid = False
-        if selected:
-            auth = next((a for a in self.authenticators.get(owner, []) if a.id == selected[0]), None)
-            if auth is None:
-                raise _Reject("accountplus", 3, f"authenticator {selected[0]} not found for {owner}")
-            reason = None if valid and auth.pubkey == pubkey else "signature verification failed"
-            reason = reason or _filter_reason(auth, type_url, msg)
-            if reason:
-                raise _Reject("sdk", 4, f"authentication failed for message 0, authenticator id {auth.id}, "
-                                        f"type AllOf: {reason}: unauthorized")
-            return
-        if not valid or _address_of(pubkey) != owner:
-            raise _Reject("sdk", 4, f"signature verification failed; please verify account number "
-                                    f"({account.account_number}) and chain-id ({self.chain_id}): "
-                                    "unauthorized")
+            dydx_auth.verify(self.authenticators.get(owner, []), selected, signature=raw.signatures[0],
+                             sign_doc=doc, pubkey=pubkey, owner=owner, type_url=type_url, msg=msg,
+                             account_number=account.account_number, chain_id=self.chain_id)
+        except dydx_auth.AuthFailure as e:
+            raise _Reject(e.codespace, e.code, e.log) from None
 
     def _rate_limit(self, owner: str) -> None:
+        # x/clob/rate_limit/multi_block_rate_limiter.go: every stateful placement that reaches this
+        # ante decorator (after sequence and signature, before the clob checks: app/ante.go) adds to
+        # the count, then the count is checked, so refused and rate-limited attempts count too
         height = self.exchange.height + 1  # CheckTx runs against the next block
         while self.placements and self.placements[0][1] <= height - self.window:
             self.placements.popleft()
+        self.placements.append((owner, height))
         mine = [h for o, h in self.placements if o == owner]
-        if mine.count(height) >= self.per_block or len(mine) >= self.per_window:
+        if mine.count(height) > self.per_block or len(mine) > self.per_window:
             raise _Reject("clob", 5001, f"Block rate limit exceeded: more than {self.per_block} "
                                         "stateful orders per block: block rate limit exceeded")
-
-
-def _selected_authenticators(body: TxBody) -> list[int]:
-    for option in body.non_critical_extension_options:
-        if option.type_url == "/dydxprotocol.accountplus.TxExtension":
-            ext = TxExtension()
-            option.Unpack(ext)
-            return list(ext.selected_authenticators)
-    return []
-
-
-def _filter_reason(auth: SimAuthenticator, type_url: str, msg: Any) -> str | None:
-    if type_url not in auth.messages:
-        return f"message type {type_url} not allowed"
-    order_id = msg.order.order_id if hasattr(msg, "order") else getattr(msg, "order_id", None)
-    subaccount = order_id.subaccount_id.number if order_id is not None else msg.subaccount_id.number
-    if auth.subaccounts is not None and subaccount not in auth.subaccounts:
-        return f"subaccount {subaccount} not allowed"
-    if auth.clob_pairs is not None and order_id is not None and order_id.clob_pair_id not in auth.clob_pairs:
-        return f"clob pair {order_id.clob_pair_id} not allowed"
-    return None
-
-
-def _address_of(pubkey: bytes) -> str:
-    class _Key:
-        public_key_bytes = pubkey
-    return Wallet(_Key(), 0, 0).address  # type: ignore[arg-type]

@@ -7,8 +7,14 @@
 
 The owner account exists on the fake chain and its subaccount 0 holds `usdc` (10,000 by
 default). Blocks are produced by hand (`node.advance()`) unless `auto_blocks` is called.
-At teardown the fixture fails a test that left a position without a stop-loss or filled one
-intent twice (`check_protection = False` turns the first check off).
+The chain's ShortBlockWindow is 40 (v9.5 on) unless the test asks for 20 (up to v9.4,
+v4-chain protocol/x/clob/types/constants.go):
+
+    @pytest.mark.parametrize("dydx_world", [20, 40], indirect=True)
+
+Venues made by `world.venue()` are told the world's window. At teardown the fixture fails a test
+that left a position without a live stop-loss or filled one intent twice (`check_protection =
+False` turns the first check off).
 """
 
 from __future__ import annotations
@@ -42,6 +48,7 @@ class DydxWorld:
     exchange: DydxExchange
     node: FakeDydxNode
     owner: str = OWNER
+    short_block_window: int = 40
     venues: list[DydxVenue] = field(default_factory=list)
     # checked at teardown: no test may leave a position without its stop-loss
     check_protection: bool = True
@@ -63,6 +70,7 @@ class DydxWorld:
 
     def venue(self, api_key: bool = False, signer: Signer | None = None, rpc_timeout: float = 1.0,
               **kwargs: Any) -> DydxVenue:
+        kwargs.setdefault("short_block_window", self.short_block_window)
         venue = DydxVenue(Network.TESTNET, self.owner, 0, signer or self.signer(api_key),
                           self.endpoints(rpc_timeout), **kwargs)
         self.venues.append(venue)
@@ -84,15 +92,17 @@ class DydxWorld:
 
 
 @pytest.fixture
-def dydx_world() -> Iterator[DydxWorld]:
-    """A started fake dYdX world whose owner has 10,000 USDC in subaccount 0."""
+def dydx_world(request: pytest.FixtureRequest) -> Iterator[DydxWorld]:
+    """A started fake dYdX world whose owner has 10,000 USDC in subaccount 0 (indirect param: the
+    chain's ShortBlockWindow)."""
+    window = getattr(request, "param", 40)
     with FakeIndexer() as indexer:
-        exchange = DydxExchange(indexer)
+        exchange = DydxExchange(indexer, short_block_window=window)
         install_account_routes(indexer, exchange)
         node = FakeDydxNode(exchange).start()
         node.add_account(OWNER, sequence=5, account_number=42)
         exchange.fund(OWNER, 0, Decimal("10000"))
-        world = DydxWorld(indexer, exchange, node)
+        world = DydxWorld(indexer, exchange, node, short_block_window=window)
         try:
             yield world
             if world.check_protection:

@@ -31,11 +31,15 @@ helpers (`new_client_id`, grid `down`/`up`, `assert_no_order`), re-exported here
 
 Expectations the suite encodes (beyond base.py's docstrings):
 - `order_status` of a client id never placed raises OrderNotFound or reports PENDING with 0 filled;
-- an IOC that cannot fill within its worst price ends CANCELED with `filled == 0`;
+- an IOC that cannot fill within its worst price ends CANCELED or EXPIRED with `filled == 0`
+  (after `settle()`: a venue may answer PENDING until it can guarantee the outcome);
+- `order_status` of a ref that lacks what the placement learnt (stored before it returned) ends in
+  the placement's outcome when the caller passes each report's `ref` back, as the engine does;
 - `VenuePosition.size` is the magnitude (positive); `side` says LONG/SHORT; flat markets are absent;
 - fill fees are positive (a taker pays) and never above 0.1% of the notional;
 - a resent client id returns the same order and never executes twice;
-- reduce-only orders are cut to the position; with no position they end CANCELED, 0 filled;
+- reduce-only orders are cut to the position; with no position they end CANCELED or EXPIRED, 0
+  filled;
 - cancelling a filled, cancelled or never-placed order is not an error;
 - stop-loss/take-profit rest UNTRIGGERED (reduce_only, trigger_price reported) until the oracle
   price crosses the trigger, then close the position within their worst price;

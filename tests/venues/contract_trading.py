@@ -18,6 +18,10 @@ from trading_app.domain.enums import OrderStatus, OrderType, PositionSide, Side
 from trading_app.venues.base import OrderRef
 from trading_app.venues.errors import OrderRejected, UnknownMarket, VenueUnavailable
 
+# an immediate order that could not fill ends with nothing filled: cancelled at once (paper), or
+# expired once its good-til-block has passed (dYdX, where nothing earlier is a guarantee)
+ENDED_UNFILLED = (OrderStatus.CANCELED, OrderStatus.EXPIRED)
+
 
 class TradingContract(ContractBase):
     """Market and limit orders, cancel, resends, reduce-only, bad input, outages."""
@@ -75,9 +79,32 @@ class TradingContract(ContractBase):
         await market_driver.settle()
         for ref in refs:
             report = await venue.order_status(ref)
-            assert report.status is OrderStatus.CANCELED and report.filled == 0, report
+            assert report.status in ENDED_UNFILLED and report.filled == 0, report
             assert await self._fills_of(venue, ref) == []
         assert spec.ticker not in (await venue.account()).positions
+
+    async def test_a_ref_stored_before_the_placement_returned_reaches_its_outcome(
+        self, venue_factory, market_driver
+    ) -> None:  # noqa: ANN001
+        # the caller crashed after sending and before storing the placement's ref: it asks with the
+        # client id alone and stores whatever each report's ref adds, as the engine does
+        venue, spec, size = await self._setup(venue_factory, market_driver)
+        tick, price = spec.tick_size, spec.oracle_price
+        outcomes = []
+        for worst in (up(price * Decimal("1.02"), tick), down(price * Decimal("0.99"), tick)):
+            cid = new_client_id()
+            await venue.place_market_order(spec.ticker, Side.BUY, size, worst_price=worst, client_id=cid)
+            ref = OrderRef(cid, spec.ticker, OrderType.MARKET)
+            for _ in range(6):
+                report = await venue.order_status(ref)
+                if report.status is not OrderStatus.PENDING:
+                    break
+                assert report.filled == 0 or report.filled <= size, report
+                ref = report.ref
+                await market_driver.settle()
+            outcomes.append((report.status, report.filled))
+        assert outcomes[0] == (OrderStatus.FILLED, size)
+        assert outcomes[1][0] in ENDED_UNFILLED and outcomes[1][1] == 0, outcomes
 
     # -- limit orders --------------------------------------------------------------
     async def test_limit_entry_rests_then_fills(self, venue_factory, market_driver) -> None:  # noqa: ANN001
@@ -170,7 +197,7 @@ class TradingContract(ContractBase):
             )
             await market_driver.settle()
             report = await venue.order_status(ref)
-            assert report.filled == 0 and report.status is OrderStatus.CANCELED
+            assert report.filled == 0 and report.status in ENDED_UNFILLED, report
         assert spec.ticker not in (await venue.account()).positions
 
     async def test_off_grid_and_invalid_orders_are_refused(self, venue_factory, market_driver) -> None:  # noqa: ANN001

@@ -9,7 +9,6 @@ from types import SimpleNamespace
 
 import pytest
 
-from tests.fakes.dydx_world import dydx_world  # noqa: F401 - fixture
 from trading_app.domain.enums import Network, Side
 from trading_app.venues.dydx.client import DEFAULT_INDEXERS, DEFAULT_NODES, DydxEndpoints, endpoints_for
 from trading_app.venues.errors import RateLimited, VenueTemporaryError, VenueUnavailable

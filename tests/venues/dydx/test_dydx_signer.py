@@ -1,7 +1,8 @@
 """Signer: local sequence, resync on mismatch, same-bytes resend, block rate limit, API keys.
 
-Everything runs against the fake node, which decodes and verifies the real signed txs and
-models committed (Account query) versus CheckTx sequence like the chain.
+Everything runs against the fake node, which decodes and verifies the real signed txs, models
+committed (Account query) versus CheckTx sequence like the chain, keeps stateful txs in a mempool
+until the next block and remembers every checked tx in its cache (valid or not).
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ from dydx_v4_client.node.market import Market, since_now
 from dydx_v4_client.wallet import Wallet
 from v4_proto.dydxprotocol.clob.order_pb2 import Order
 
-from tests.fakes.dydx_world import API_KEY, MNEMONIC, OWNER, DydxWorld, dydx_world  # noqa: F401 - fixture
-from trading_app.domain.enums import Side
+from tests.fakes.dydx_world import API_KEY, MNEMONIC, OWNER, DydxWorld
+from trading_app.domain.enums import OrderStatus, Side
 from trading_app.venues.dydx import Signer
 from trading_app.venues.dydx.credentials import InvalidCredential, key_address
 from trading_app.venues.dydx.ratelimit import BlockRateLimiter
@@ -39,6 +40,8 @@ def _placements(world: DydxWorld, client_id: int) -> list[dict]:
 
 
 def _live_orders(world: DydxWorld, client_id: int) -> int:
+    """Live orders of `client_id` once the next block has delivered the mempool."""
+    world.node.advance()
     return sum(1 for key, o in world.exchange.orders.items() if key[2] == client_id and o.live)
 
 
@@ -87,32 +90,94 @@ async def test_mismatch_resyncs_and_retries_once_with_the_same_client_id(dydx_wo
 async def test_second_mismatch_raises_places_nothing_and_next_call_recovers(dydx_world):
     venue = dydx_world.venue()
     await _stop(venue, 1)
-    dydx_world.node.fail_next("sequence", count=2)
+    dydx_world.node.fail_next("sequence", count=3)  # three mismatches in a row: two retries, then give up
     with pytest.raises(SequenceMismatch):
         await _stop(venue, 2, D("2800.0"))
-    assert len(_placements(dydx_world, 2)) == 2 and _live_orders(dydx_world, 2) == 0
+    assert len(_placements(dydx_world, 2)) == 3 and _live_orders(dydx_world, 2) == 0
     await _stop(venue, 3, D("2750.0"))
     assert _placements(dydx_world, 3)[-1]["code"] == 0 and _live_orders(dydx_world, 3) == 1
 
 
+async def test_a_lost_answer_is_followed_by_a_new_copy_the_chain_refuses_as_the_same_order(dydx_world):
+    # the first copy was processed, its answer came too late. Resending the same bytes would only
+    # meet the cache (which holds refused txs too); a new copy meets the used sequence, is signed
+    # with the next one, and the chain refuses the order id itself: one order
+    dydx_world.node.timeout_sleep = 0.8
+    venue = dydx_world.venue(rpc_timeout=0.4)
+    dydx_world.node.fail_next("timeout")
+    ref = await _stop(venue, 22)
+    sent = _placements(dydx_world, 22)
+    assert [(b["code"], b["sequence"]) for b in sent] == [(0, 5), (32, 5), (3005, 6)]
+    assert len({b["tx_hash"] for b in sent}) == 3 and ref.commit_by is not None
+    assert (await venue.order_status(ref)).status is OrderStatus.PENDING  # not committed yet
+    assert _live_orders(dydx_world, 22) == 1
+    assert (await venue.order_status(ref)).status is OrderStatus.UNTRIGGERED
+    await _stop(venue, 23, D("2800.0"))  # the counter moved by exactly one
+    assert [b["code"] for b in _placements(dydx_world, 23)] == [0]
+
+
+async def test_a_refused_copy_whose_answer_was_lost_is_refused_again(dydx_world):
+    # the first copy was refused (equity tier) and its answer lost: the old signer's resend of the
+    # same bytes met the cache and counted the stop as placed; a new copy gets the real answer
+    dydx_world.node.timeout_sleep = 0.6
+    dydx_world.exchange.equity_tier_limit = 0
+    venue = dydx_world.venue(rpc_timeout=0.3)
+    dydx_world.node.fail_next("timeout")
+    with pytest.raises(OrderRejected) as info:
+        await _stop(venue, 24)
+    assert info.value.code == 10001
+    assert [b["code"] for b in _placements(dydx_world, 24)] == [10001, 10001]
+    assert _live_orders(dydx_world, 24) == 0
+
+
+async def test_identical_bytes_meet_the_cache_and_a_stateful_tx_is_probed_with_new_ones(dydx_world):
+    venue = dydx_world.venue()
+    ref = await _stop(venue, 25)
+    venue.signer._sequence = 5  # as if the same call were made again with the same sequence
+    again = await _stop(venue, 25)
+    codes = [b["code"] for b in _placements(dydx_world, 25)]
+    # the same bytes (the same second) meet the cache and are probed; or they differ at once
+    assert codes in ([0, 19, 32, 3005], [0, 32, 3005])
+    assert again.venue_order_id == ref.venue_order_id and _live_orders(dydx_world, 25) == 1
+
+
+async def test_sequence_used_by_the_front_end_while_ours_was_lost_is_placed_not_assumed(dydx_world):
+    # our first copy never reached the node; meanwhile the trader's dYdX front end used sequence 6.
+    # The resend meets "expected 7": the old signer read that as "our first copy landed" and counted
+    # a stop that never existed. Now it signs again with 7, and the stop is really placed.
+    dydx_world.node.timeout_sleep = 0.5
+    venue = dydx_world.venue(rpc_timeout=2.0)
+    await _stop(venue, 1)
+    dydx_world.node.advance()
+    dydx_world.node.fail_next("timeout_unprocessed")
+    asyncio.get_running_loop().call_later(0.1, dydx_world.node.foreign_tx, OWNER)
+    ref = await _stop(venue, 2, D("2800.0"))
+    codes = [(b["code"], b["sequence"]) for b in _placements(dydx_world, 2)]
+    assert codes == [(32, 6), (0, 7)]  # the lost copy never shows: nothing was processed
+    assert _live_orders(dydx_world, 2) == 1
+    assert (await venue.order_status(ref)).status is OrderStatus.UNTRIGGERED
+
+
 @pytest.mark.parametrize("fault", ["timeout", "timeout_evicted"])
-async def test_timeout_resends_the_same_bytes_and_never_a_second_order(dydx_world, fault):
+async def test_timeout_resends_the_order_and_never_a_second_one(dydx_world, fault):
     dydx_world.node.timeout_sleep = 0.8
     venue = dydx_world.venue(rpc_timeout=0.4)
     dydx_world.node.fail_next(fault)
     ref = await venue.place_market_order("ETH-USD", Side.BUY, SIZE, worst_price=D("3100.0"), client_id=21)
     sent = _placements(dydx_world, 21)
-    assert len(sent) == 2 and sent[0]["tx_hash"] == sent[1]["tx_hash"] == ref.tx_hash
-    assert sent[0]["code"] == 0 and sent[1]["code"] in (19, 30)  # cache hit, or already processed
+    # the new copy carries the same order (same good-til-block): the live copy refuses it (20)
+    assert [b["code"] for b in sent] == [0, 20] and sent[0]["tx_hash"] != sent[1]["tx_hash"]
+    assert sent[0]["msg"].order == sent[1]["msg"].order
+    assert ref.good_til_block >= sent[0]["msg"].order.good_til_block  # a bound on the live copy's
+    dydx_world.node.advance()
     assert dydx_world.exchange.position(OWNER, 0, "ETH-USD") == SIZE  # one entry, not two
     dydx_world.node.fail_next(fault)  # protect it, through the same fault on a stateful order
-    await _stop(venue, 22)
-    sent = _placements(dydx_world, 22)
-    assert len({b["tx_hash"] for b in sent}) == 1 and sent[0]["code"] == 0
-    assert sent[1]["code"] in (19, 32)  # cache hit, or "expected N+1": our first copy landed
+    stop = await _stop(venue, 22)
+    assert [b["code"] for b in _placements(dydx_world, 22)] == [0, 32, 3005]
     assert _live_orders(dydx_world, 22) == 1
-    await _stop(venue, 23, D("2800.0"))  # the counter moved by exactly one
-    assert [b["code"] for b in _placements(dydx_world, 23)] == [0]
+    assert (await venue.order_status(stop)).status is OrderStatus.UNTRIGGERED
+    await _stop(venue, 23, D("2800.0"))
+    assert [b["code"] for b in _placements(dydx_world, 23)][-1] == 0
 
 
 async def test_dropped_broadcast_is_resent_once_landed(dydx_world):
@@ -175,7 +240,10 @@ async def test_node_5001_waits_one_block_and_retries_once(dydx_world):
     await _stop(venue, 72, D("2800.0"))
     asyncio.get_running_loop().call_later(0.2, dydx_world.node.advance)
     await _stop(venue, 73, D("2750.0"))
-    assert [(b["code"], b["codespace"]) for b in _placements(dydx_world, 73)] == [(5001, "clob"), (0, "")]
+    sent = _placements(dydx_world, 73)
+    assert [(b["code"], b["codespace"]) for b in sent] == [(5001, "clob"), (0, "")]
+    # the node keeps refused txs in its cache: the retry is signed again (its own memo), not resent
+    assert sent[0]["tx_hash"] != sent[1]["tx_hash"] and sent[1]["memo"] == "retry 1"
     assert _live_orders(dydx_world, 73) == 1
 
 
@@ -227,3 +295,16 @@ async def test_signer_for_another_owner_is_refused_at_construction(dydx_world):
     with pytest.raises(InvalidCredential):
         dydx_world.venue(signer=Signer.from_api_key(API_KEY, key_address("2" * 64), 1))
     assert "1111" not in repr(Signer.from_api_key(API_KEY, OWNER, 1))  # no key material in repr
+
+
+async def test_the_local_rate_limiter_counts_every_attempt_the_chain_counts(dydx_world):
+    # the chain counts each stateful placement that passes the sequence and signature checks, refused
+    # or not; a lost answer may have been counted too. The local limiter keeps the same tally
+    dydx_world.node.timeout_sleep = 0.6
+    venue = dydx_world.venue(rpc_timeout=0.3)
+    height = dydx_world.exchange.height
+    dydx_world.node.fail_next("timeout")
+    await _stop(venue, 95)
+    assert [b["code"] for b in _placements(dydx_world, 95)] == [0, 32, 3005]
+    assert [h for _, h in dydx_world.node.placements] == [height + 1, height + 1]  # the 32 is not counted
+    assert not venue.signer.limiter.has_room(height)  # two counted in this block: the next one waits

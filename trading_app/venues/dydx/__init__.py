@@ -3,7 +3,9 @@
 Modules: `encoding` (pure Decimal -> quantums/subticks, order protos), `errors`
 (chain codes -> venue errors), `credentials` (format checks, address derivation),
 `client` (channels with deadlines, calls off the event loop), `signer` (sequence,
-idempotent broadcast), `ratelimit`, `parse` (indexer JSON) and `venue` (DydxVenue).
+signing again after a lost answer), `ratelimit`, `parse` (indexer JSON), `chain` (the
+timing rules outcomes are decided by), `status` (an order's guaranteed state), `placing`
+(sending an id only when the chain allows no second order) and `venue` (DydxVenue).
 """
 
 import logging

@@ -19,6 +19,8 @@ import httpx
 from dydx_v4_client.indexer.rest.indexer_client import IndexerClient
 from dydx_v4_client.network import NodeConfig, mainnet_node, testnet_node
 from dydx_v4_client.node.client import NodeClient
+from v4_proto.cosmos.tx.v1beta1 import service_pb2_grpc
+from v4_proto.cosmos.tx.v1beta1.service_pb2 import GetTxRequest
 from v4_proto.cosmos.tx.v1beta1.tx_pb2 import Tx
 
 from trading_app.domain.enums import Network
@@ -89,6 +91,16 @@ def endpoints_for(network: Network | str, settings: Any = None) -> DydxEndpoints
     node = getattr(settings, f"dydx_{network.value}_node_url", None) or DEFAULT_NODES[network]
     indexer = getattr(settings, f"dydx_{network.value}_indexer_url", None) or DEFAULT_INDEXERS[network]
     return DydxEndpoints(network, node, indexer.rstrip("/"))
+
+
+@dataclass(frozen=True)
+class CommittedTx:
+    """A tx the chain committed, with its DeliverTx result (code 0: the message ran)."""
+
+    height: int
+    code: int
+    codespace: str = ""
+    log: str = ""
 
 
 class _CallDetails(
@@ -190,6 +202,40 @@ class DydxClient:
         """
         resp = await self.node_call(self.node.broadcast, tx)
         return resp.tx_response
+
+    async def get_tx(self, tx_hash: str) -> CommittedTx | None:
+        """The committed tx with this hash (cosmos.tx.v1beta1.Service/GetTx), None while not found.
+
+        NOT_FOUND covers a tx still in the mempool, one dropped from it and one never sent: it
+        decides nothing on its own. 1.1.5's `query_transaction` polls seven times, prints, and
+        drops the DeliverTx code, so the library's generated stub is called directly.
+
+        Raises:
+            VenueError: any other gRPC failure, mapped.
+        """
+        def call() -> Any:
+            return service_pb2_grpc.ServiceStub(self.node.channel).GetTx(GetTxRequest(hash=tx_hash))
+
+        try:
+            response = await asyncio.to_thread(call)
+        except grpc.RpcError as e:
+            if e.code() == grpc.StatusCode.NOT_FOUND:
+                return None
+            raise error_for_rpc(e) from None
+        result = response.tx_response
+        return CommittedTx(int(result.height), int(result.code), result.codespace, result.raw_log)
+
+    async def indexer_height(self) -> int:
+        """The last block the indexer has processed (`GET /v4/height`).
+
+        Raises:
+            VenueError: the indexer cannot be asked (a 404 here is an error too).
+        """
+        try:
+            data = await self.get("/v4/height")
+        except httpx.HTTPStatusError as e:
+            raise error_for_http(e) from None
+        return int(data["height"])
 
     async def get(self, path: str, params: dict[str, Any] | None = None) -> Any:
         """GET an indexer path (`/v4/...`) with params rendered as the indexer expects.

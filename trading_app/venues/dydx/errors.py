@@ -27,10 +27,17 @@ SDK_UNAUTHORIZED = 4
 SDK_TX_IN_MEMPOOL_CACHE = 19  # the exact same tx bytes were already accepted
 SDK_MEMPOOL_FULL = 20
 SDK_WRONG_SEQUENCE = 32
-CLOB_ORDER_REPROCESSED = 30  # identical short-term order already processed
+# short-term refusals at CheckTx that name an existing copy of the order id
+# (v4-chain protocol/x/clob/memclob/memclob.go validateNewOrder; types/errors.go)
+CLOB_ORDER_IS_CANCELED = 9  # a cancel with a higher-or-equal good-til-block exists
+CLOB_INVALID_REPLACEMENT = 20  # a live copy has a higher-or-equal good-til-block
+CLOB_ORDER_FULLY_FILLED = 24
+CLOB_REDUCE_ONLY_WOULD_INCREASE = 2001  # nothing to reduce: the order never existed
+CLOB_IOC_ALREADY_FILLED = 2004
 CLOB_CANCEL_ALREADY_PENDING = 32  # an uncommitted cancel for this stateful order exists
-CLOB_ORDER_ALREADY_EXISTS = 3005
+CLOB_ORDER_ALREADY_EXISTS = 3005  # the stateful id is in committed or uncommitted state
 CLOB_ORDER_DOES_NOT_EXIST = 3006
+# DeliverTx only (keeper/msg_server_place_order.go): cancelled / removed earlier in the same block
 CLOB_PREVIOUSLY_CANCELLED = 3008
 CLOB_PREVIOUSLY_REMOVED = 3009
 CLOB_CANCEL_ALREADY_REMOVED = 3010

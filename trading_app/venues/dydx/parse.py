@@ -71,7 +71,19 @@ def order_type(data: dict[str, Any]) -> OrderType:
 
 
 def order_status(data: dict[str, Any], filled: Decimal) -> OrderStatus:
-    """Normalise an indexer status (+ removal reason) to our OrderStatus."""
+    """Normalise an indexer REST status to ours, for a *stateful* order (the venue decides
+    short-term orders from their fills once their good-til-block has passed).
+
+    - REST order objects carry no `removalReason` (indexer/packages/postgres/src/types/
+      db-model-types.ts OrderFromDatabase; it is a websocket-only field), so a stateful CANCELED is
+      EXPIRED only when it was removed at or after its good-til-block-time (an expiry; a cancel
+      cannot land once the order is past its time: keeper/stateful_order_state.go).
+    - ERROR is declared in the indexer's OrderStatus enum (postgres/src/types/order-types.ts, added
+      with TWAP support) but nothing writes it: ender's handlers set OPEN / UNTRIGGERED / FILLED /
+      CANCELED / BEST_EFFORT_CANCELED, and the orders.status column's enum
+      (migrations 20230726191736_add_orders_status_untriggered.ts) cannot hold it. If it ever
+      appears, the order is not working: REJECTED, so protection is replaced rather than counted.
+    """
     status = data.get("status", "")
     if status in ("OPEN", "BEST_EFFORT_OPENED"):
         return OrderStatus.PARTIALLY_FILLED if filled > 0 else OrderStatus.OPEN
@@ -80,8 +92,21 @@ def order_status(data: dict[str, Any], filled: Decimal) -> OrderStatus:
     if status == "FILLED":
         return OrderStatus.FILLED
     if status in ("CANCELED", "BEST_EFFORT_CANCELED"):
-        return OrderStatus.EXPIRED if "EXPIRED" in (data.get("removalReason") or "") else OrderStatus.CANCELED
+        return OrderStatus.EXPIRED if _removed_at_expiry(data) else OrderStatus.CANCELED
+    if status == "ERROR":
+        return OrderStatus.REJECTED
     return OrderStatus.PENDING
+
+
+def _removed_at_expiry(data: dict[str, Any]) -> bool:
+    until, removed = parse_time(data.get("goodTilBlockTime")), parse_time(data.get("updatedAt"))
+    return until is not None and removed is not None and removed >= until
+
+
+def order_filled(data: dict[str, Any]) -> bool:
+    """The indexed order has filled its whole size (no copy of the id can fill more)."""
+    size = dec(data.get("size")) or Decimal(0)
+    return size > 0 and (dec(data.get("totalFilled")) or Decimal(0)) >= size
 
 
 def ref_from_order(data: dict[str, Any]) -> OrderRef:
@@ -101,15 +126,16 @@ def ref_from_order(data: dict[str, Any]) -> OrderRef:
     )
 
 
-def order_report(data: dict[str, Any], ref: OrderRef, fills: list[Fill] | None = None) -> OrderReport:
-    """Indexer order (+ its fills, for price and fee) -> OrderReport."""
+def order_report(data: dict[str, Any], ref: OrderRef, fills: list[Fill] | None = None,
+                 status: OrderStatus | None = None) -> OrderReport:
+    """Indexer order (+ its fills, for price and fee) -> OrderReport (`status` overrides the map)."""
     filled = dec(data.get("totalFilled"), Decimal(0))
     own = fills or []
     size_sum = sum((f.size for f in own), Decimal(0))
     avg = sum((f.size * f.price for f in own), Decimal(0)) / size_sum if size_sum else None
     return OrderReport(
         ref=ref,
-        status=order_status(data, filled),
+        status=status or order_status(data, filled),
         side=Side(data["side"]),
         size=dec(data["size"]),
         filled=filled,
@@ -117,7 +143,6 @@ def order_report(data: dict[str, Any], ref: OrderRef, fills: list[Fill] | None =
         fee=sum((f.fee for f in own), Decimal(0)),
         trigger_price=dec(data.get("triggerPrice")),
         reduce_only=bool(data.get("reduceOnly", False)),
-        removal_reason=data.get("removalReason") or None,
     )
 
 

@@ -4,12 +4,21 @@ Sequence handling (dydx-v4.md §2): the node's Account query returns *committed*
 state, so re-reading it before each tx (what 1.1.5's SequenceManager does) makes a
 second stateful tx in the same block fail with sdk 32. We keep a local sequence,
 seeded from the chain, advanced only after code 0 for stateful txs, and resynced
-from the "expected N" of a mismatch (then retried once with the same order).
+from the "expected N" of a mismatch (then signed again with the same message).
 
-Idempotency: a tx is built and signed once; after a transport failure the *same
-bytes* are resent, never a rebuilt order. A duplicate of already-accepted bytes
-comes back as "already in the mempool" (sdk 19) or, once committed, as a sequence
-mismatch expecting the next sequence; both mean our first copy landed.
+Idempotency comes from the order id, not from the tx bytes. A node keeps every tx it checked in
+its cache, refused ones too (dydxprotocold cmd/config.go KeepInvalidTxsInCache), so resending the
+same bytes after a lost answer only earns "tx already exists in cache" (sdk 19), which says the
+node saw them, not that they were valid. So every attempt after a transport failure or a refusal
+is signed again (its own memo) with the same message, and the chain's rules for the order id make
+all copies one order: a stateful id already in committed or uncommitted state is refused (clob
+3005), a short-term id with a live or filled copy too (20, 24, 2004); the venue reads those as the
+same order. A sequence mismatch (sdk 32) says the sequence is used, not by whom (the trader's own
+dYdX front end may have used it), so it is never read as "our copy landed": the tx is signed again
+with the expected sequence. A cache hit that still remains (identical bytes sent by an earlier
+call) is probed once with fresh bytes for a stateful tx; for a short-term order it is returned in
+doubt (`TxResult.in_doubt`), the order's fills decide it. After a failure or doubt the local
+sequence is dropped and read again before the next stateful tx.
 """
 
 from __future__ import annotations
@@ -35,18 +44,29 @@ from trading_app.venues.dydx.credentials import (
     normalize_private_key,
 )
 from trading_app.venues.dydx.ratelimit import BlockRateLimiter
-from trading_app.venues.errors import VenueTemporaryError
+from trading_app.venues.errors import VenueError, VenueTemporaryError
+
+# refused before the rate limit counts the attempt: the cache, the sequence, the signature
+_NOT_COUNTED = frozenset({(codes.SDK, codes.SDK_TX_IN_MEMPOOL_CACHE), (codes.SDK, codes.SDK_WRONG_SEQUENCE),
+                          (codes.SDK, codes.SDK_UNAUTHORIZED)})
 
 
 @dataclass(frozen=True)
 class TxResult:
-    """An accepted broadcast (code 0 or an equivalent duplicate)."""
+    """A broadcast the node did not refuse.
+
+    `in_doubt`: the node had already seen these exact bytes (sdk 19), so this answer does not say
+    whether they were accepted. `height`: the node's latest height read after the broadcast (None
+    if it could not be read), from which a stateful tx's mempool deadline is counted.
+    """
 
     tx_hash: str
     sequence: int
     code: int = 0
     codespace: str = ""
     resent: bool = False
+    in_doubt: bool = False
+    height: int | None = None
 
 
 class Signer:
@@ -127,17 +147,25 @@ class Signer:
         """Read the owner's account number and committed sequence from the node."""
         self._account_number, self._sequence = await client.account(self.owner_address)
 
-    def _sign(self, client: DydxClient, msg: Any, sequence: int) -> Tx:
-        if self.authenticator_id is None:
-            self._wallet.account_number, self._wallet.sequence = self._account_number, sequence
-            return client.node.builder.build(self._wallet, msg)
-        options = TxOptions([self.authenticator_id], sequence, self._account_number)
-        return client.node.builder.build(self._wallet, msg, tx_options=options)
+    def _sign(self, client: DydxClient, msg: Any, sequence: int, attempt: int = 0) -> Tx:
+        # a node keeps every checked tx in its cache, invalid ones too (dydxprotocold cmd/config.go
+        # KeepInvalidTxsInCache), so a retry after a refusal must not be the same bytes: it would only
+        # meet "tx already exists in cache". A retry with an unchanged sequence gets its own memo.
+        builder = client.node.builder
+        memo, builder.memo = builder.memo, f"retry {attempt}" if attempt else builder.memo
+        try:
+            if self.authenticator_id is None:
+                self._wallet.account_number, self._wallet.sequence = self._account_number, sequence
+                return builder.build(self._wallet, msg)
+            options = TxOptions([self.authenticator_id], sequence, self._account_number)
+            return builder.build(self._wallet, msg, tx_options=options)
+        finally:
+            builder.memo = memo
 
     async def submit(
         self, client: DydxClient, msg: Any, *, stateful: bool, placement: bool = False
     ) -> TxResult:
-        """Sign `msg` and broadcast it until accepted or refused for good.
+        """Sign `msg` and broadcast it until the node accepts it, or refuses it for good.
 
         Args:
             client: The network's node client.
@@ -146,42 +174,41 @@ class Signer:
             placement: A stateful placement: counted by the block rate limiter.
 
         Returns:
-            The accepted tx's hash and sequence.
+            The tx's hash and sequence; `in_doubt` when only the cache answered (see module doc).
 
         Raises:
-            VenueError: mapped from the final response or transport failure.
+            VenueError: mapped from the final refusal or transport failure (after a transport
+                failure the tx may or may not have reached the node).
         """
         async with self._lock:
             height = await self.limiter.wait_turn(client.latest_height) if placement else None
-            retries = {"sequence": 1, "rate": 1 if placement else 0}
+            retries = {"sequence": 2, "rate": 2 if placement else 0, "cache": 1 if stateful else 0}
+            attempt, in_doubt = 0, False
+            counted = height if placement else None
             while True:
                 if self._account_number is None or (stateful and self._sequence is None):
                     await self.resync(client)
                 # short-term txs skip sequence checks, any value signs correctly
                 sequence = self._sequence if self._sequence is not None else 0
-                tx = self._sign(client, msg, sequence)
-                response, resent = await self._broadcast_same_bytes(client, tx, stateful)
-                if self._accepted(response, sequence, stateful, resent):
+                response, tx, attempt = await self._send(client, msg, sequence, attempt, stateful, counted)
+                found = (response.codespace, int(response.code))
+                if found[1] == 0:
                     break
-                height = await self._prepare_retry(client, response, stateful, retries, height)
+                if found == (codes.SDK, codes.SDK_TX_IN_MEMPOOL_CACHE):
+                    if not retries["cache"]:
+                        in_doubt = True
+                        break
+                    retries["cache"] -= 1
+                else:
+                    height = await self._prepare_retry(client, response, stateful, retries, height)
+                    counted = height if placement else None
+                attempt += 1
             if stateful:
-                self._sequence = sequence + 1
-            if placement:
-                self.limiter.record(height)
+                self._sequence = None if in_doubt else sequence + 1
+            after = await _height_after(client) if stateful else None
             tx_hash = response.txhash or hashlib.sha256(tx.SerializeToString()).hexdigest().upper()
-            return TxResult(tx_hash, sequence, int(response.code), response.codespace, resent)
-
-    @staticmethod
-    def _accepted(response: Any, sequence: int, stateful: bool, resent: bool) -> bool:
-        found = (response.codespace, int(response.code))
-        if found[1] == 0 or found == (codes.SDK, codes.SDK_TX_IN_MEMPOOL_CACHE):
-            return True
-        if not resent:
-            return False
-        if stateful and found == (codes.SDK, codes.SDK_WRONG_SEQUENCE):
-            # our first copy consumed `sequence` before the transport failed
-            return codes.parse_expected_sequence(response.raw_log) == sequence + 1
-        return not stateful and found == (codes.CLOB, codes.CLOB_ORDER_REPROCESSED)
+            return TxResult(tx_hash, sequence, int(response.code), response.codespace, attempt > 0, in_doubt,
+                            after)
 
     async def _prepare_retry(
         self, client: DydxClient, response: Any, stateful: bool, retries: dict[str, int], height: int | None
@@ -203,17 +230,41 @@ class Signer:
             return await self.limiter.wait_next_block(client.latest_height, height or 0)
         raise codes.error_for_code(space, code, log)
 
-    async def _broadcast_same_bytes(self, client: DydxClient, tx: Tx, stateful: bool) -> tuple[Any, bool]:
-        for attempt in range(self.resends + 1):
+    async def _send(
+        self, client: DydxClient, msg: Any, sequence: int, attempt: int, stateful: bool, counted: int | None
+    ) -> tuple[Any, Tx, int]:
+        """Broadcast `msg`, signing it again after each transport failure; (response, tx, attempt).
+
+        `counted`: the height a stateful placement is counted at by the block rate limit. The chain
+        counts every attempt that gets past the sequence and signature checks, refused or not
+        (x/clob/rate_limit/multi_block_rate_limiter.go, run before the clob checks in app/ante.go),
+        so each such attempt, and each whose answer was lost, is recorded.
+        """
+        for resend in range(self.resends + 1):
+            tx = self._sign(client, msg, sequence, attempt + resend)
             try:
-                return await client.broadcast(tx), attempt > 0
+                response = await client.broadcast(tx)
             except VenueTemporaryError:
-                if attempt == self.resends:
+                if counted is not None:
+                    self.limiter.record(counted)
+                if resend == self.resends:
                     if stateful:
                         self._sequence = None  # unknown whether it landed: resync next time
                     raise
-                await asyncio.sleep(self.resend_backoff * (attempt + 1))
+                await asyncio.sleep(self.resend_backoff * (resend + 1))
+                continue
+            if counted is not None and (response.codespace, int(response.code)) not in _NOT_COUNTED \
+                    and response.codespace != "accountplus":
+                self.limiter.record(counted)
+            return response, tx, attempt + resend
         raise AssertionError("unreachable")
+
+
+async def _height_after(client: DydxClient) -> int | None:
+    try:
+        return await client.latest_height()
+    except VenueError:
+        return None  # the caller then bounds the deadline from its first status read
 
 
 __all__ = ["InvalidCredential", "Signer", "TxResult"]

@@ -1,8 +1,10 @@
 """DydxVenue: the Venue interface on dYdX v4 (testnet or mainnet) for one subaccount.
 
-Orders go to the node (signed by `Signer`), state is read from the indexer. The
-indexer lags the chain by about a block, so a just-placed order reads as PENDING
-until it shows up.
+Orders go to the node (signed by `Signer`, sent by `placing.Placer`), state is read from the
+indexer and the node (`status.OrderReader`). Outcomes are decided from what the chain guarantees
+(`chain`): a short-term order once its good-til-block has passed and been indexed, a stateful one
+once its tx is seen committed or its mempool deadline has passed. Nothing this process remembers
+decides an order's fate or whether an id may be sent again.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -19,7 +21,7 @@ import httpx
 from dydx_v4_client import OrderFlags
 from dydx_v4_client.node import message
 
-from trading_app.domain.enums import Network, OrderStatus, OrderType, Side
+from trading_app.domain.enums import Network, OrderType, Side
 from trading_app.venues.base import (
     AccountSnapshot,
     AccountState,
@@ -29,43 +31,20 @@ from trading_app.venues.base import (
     OrderReport,
     Venue,
 )
-from trading_app.venues.dydx import encoding, parse
+from trading_app.venues.dydx import chain, encoding, parse
 from trading_app.venues.dydx import errors as codes
 from trading_app.venues.dydx.client import DydxClient, DydxEndpoints
 from trading_app.venues.dydx.credentials import InvalidCredential, normalize_dydx_address
+from trading_app.venues.dydx.placing import Placer
 from trading_app.venues.dydx.signer import Signer
+from trading_app.venues.dydx.status import Described, OrderReader
 from trading_app.venues.errors import OrderRejected, UnknownMarket
 
-# A placement answered with one of these names an order that already exists (or existed)
-# under this id: the repeated request is the same order, not a new one.
-_SAME_ORDER = frozenset(
-    {
-        (codes.CLOB, codes.CLOB_ORDER_REPROCESSED),
-        (codes.CLOB, 24),  # short-term order id already fully filled
-        (codes.CLOB, 2004),  # IOC order id already filled once
-        (codes.CLOB, codes.CLOB_ORDER_ALREADY_EXISTS),
-        (codes.CLOB, codes.CLOB_PREVIOUSLY_CANCELLED),
-        (codes.CLOB, codes.CLOB_PREVIOUSLY_REMOVED),
-    }
-)
-# A reduce-only IOC with nothing to reduce is refused at CheckTx (clob 2001); for callers that
-# is an order which ended at once without a fill, as on any venue.
-_NOTHING_TO_REDUCE = (codes.CLOB, 2001)
 FILLS_PAGE = 100
-# What one venue remembers about orders (placements, uuid -> client id) is bounded: the
-# oldest entries go first, and anything forgotten is read back from the indexer.
+# What one venue keeps about orders (uuid -> client id, what a placement described) is bounded:
+# the oldest entries go first, and anything forgotten is read back from the indexer
 MEMORY = 5000
 MAX_FILL_PAGES = 5
-
-
-@dataclass(frozen=True)
-class _Placed:
-    ref: OrderRef
-    side: Side
-    size: Decimal
-    trigger: Decimal | None = None
-    reduce_only: bool = False
-    removal_reason: str | None = None  # set when the venue ended the order at placement
 
 
 class DydxVenue(Venue):
@@ -78,8 +57,11 @@ class DydxVenue(Venue):
         signer: Signs for the owner (mnemonic or permissioned API key).
         endpoints: Node and indexer URLs (`client.endpoints_for`).
         clock: Unix-seconds clock for good-til-block-time (injectable for tests).
-        short_term_blocks: Life of short-term IOC orders in blocks (<= 40).
+        short_term_blocks: Life of short-term IOC orders in blocks (<= 20, the smallest window).
         spec_ttl: Seconds a market's raw fields are cached for encoding.
+        short_block_window: The chain's ShortBlockWindow (default per network: 40, which is also
+            right, only slower to decide, on a chain that still has 20).
+        mempool_ttl_blocks: Blocks a node keeps an uncommitted tx (TTLNumBlocks).
     """
 
     def __init__(
@@ -93,6 +75,8 @@ class DydxVenue(Venue):
         clock: Callable[[], float] = time.time,
         short_term_blocks: int = encoding.SHORT_TERM_BLOCKS,
         spec_ttl: float = 60.0,
+        short_block_window: int | None = None,
+        mempool_ttl_blocks: int = chain.MEMPOOL_TTL_BLOCKS,
     ) -> None:
         self.network = Network(network)
         self.owner_address = normalize_dydx_address(owner_address)
@@ -102,15 +86,24 @@ class DydxVenue(Venue):
             )
         if not isinstance(subaccount, int) or not 0 <= subaccount <= 128_000:
             raise InvalidCredential("the subaccount number must be 0..128000")
+        if not 1 <= short_term_blocks <= chain.SMALLEST_SHORT_BLOCK_WINDOW:
+            raise ValueError(f"short-term life must be 1..{chain.SMALLEST_SHORT_BLOCK_WINDOW} blocks")
         self.subaccount = subaccount
         self.signer = signer
         self.client = DydxClient(endpoints)
+        self.short_block_window = short_block_window or chain.SHORT_BLOCK_WINDOWS[self.network]
         self._clock = clock
         self._short_term_blocks = short_term_blocks
         self._spec_ttl = spec_ttl
         self._specs: dict[str, tuple[float, MarketSpec]] = {}
-        self._placed: dict[str, _Placed] = {}
+        self._described: dict[str, Described] = {}
         self._client_ids: dict[str, int] = {}
+        self.reader = OrderReader(self.client, self.owner_address, subaccount,
+                                  short_block_window=self.short_block_window,
+                                  mempool_ttl_blocks=mempool_ttl_blocks, describe=self._described.get)
+        self.placer = Placer(self.client, signer, self.reader, short_block_window=self.short_block_window,
+                             mempool_ttl_blocks=mempool_ttl_blocks, short_term_blocks=short_term_blocks,
+                             remember=lambda uuid, d: _remember(self._described, uuid, d))
 
     # -- markets ---------------------------------------------------------------------------
 
@@ -140,71 +133,35 @@ class DydxVenue(Venue):
 
     # -- placing ---------------------------------------------------------------------------
 
-    def _ref(
-        self, spec: MarketSpec, client_id: int, kind: OrderType, flags: int, **good_til: Any
-    ) -> OrderRef:
-        uuid = encoding.order_uuid(self.owner_address, self.subaccount, client_id, spec.clob_pair_id, flags)
-        return OrderRef(client_id, spec.ticker, kind, int(flags), spec.clob_pair_id, self.subaccount,
-                        venue_order_id=uuid, **good_til)
-
-    async def _place(
-        self, order: Any, ref: OrderRef, side: Side, size: Decimal, trigger: Decimal | None = None
-    ) -> OrderRef:
-        stateful = encoding.is_stateful(ref.order_flags)
-        tx_hash, removal = "", None
-        try:
-            result = await self.signer.submit(
-                self.client, message.place_order(order), stateful=stateful, placement=stateful
-            )
-            tx_hash = result.tx_hash
-        except OrderRejected as e:
-            if order.reduce_only and (e.codespace, e.code) == _NOTHING_TO_REDUCE:
-                removal = "REDUCE_ONLY_NOTHING_TO_REDUCE"
-            elif (e.codespace, e.code) not in _SAME_ORDER:
-                raise
-        ref = replace(ref, tx_hash=tx_hash)
-        _remember(self._placed, ref.venue_order_id,
-                  _Placed(ref, Side(side), size, trigger, bool(order.reduce_only), removal))
-        _remember(self._client_ids, ref.venue_order_id, ref.client_id)
-        return ref
-
-    def _already_placed(self, spec: MarketSpec, client_id: int, flags: int) -> OrderRef | None:
-        uuid = encoding.order_uuid(self.owner_address, self.subaccount, client_id, spec.clob_pair_id, flags)
-        placed = self._placed.get(uuid)
-        return placed.ref if placed else None
-
     async def place_market_order(
         self, market: str, side: Side, size: Decimal, *, worst_price: Decimal, client_id: int,
         reduce_only: bool = False,
     ) -> OrderRef:
-        """Short-term IOC order bounded by `worst_price`, alive ~15 blocks."""
+        """Short-term IOC order bounded by `worst_price`, alive `short_term_blocks` blocks.
+
+        Sending an id the chain has seen fill returns that order's ref instead (see `placing`).
+        """
         spec = await self._spec(market)
         encoding.check_client_id(client_id)
-        if existing := self._already_placed(spec, client_id, OrderFlags.SHORT_TERM):
-            return existing
-        # refuse off-grid input before touching the node
-        encoding.size_to_quantums(size, spec)
-        encoding.price_to_subticks(worst_price, spec)
-        gtb = encoding.short_term_good_til_block(await self.client.latest_height(), self._short_term_blocks)
-        order = encoding.market_order(spec, self.owner_address, self.subaccount, client_id, side, size,
-                                      worst_price, gtb, reduce_only)
-        ref = self._ref(spec, client_id, OrderType.MARKET, OrderFlags.SHORT_TERM, good_til_block=gtb)
-        return await self._place(order, ref, side, size)
+        ref = await self.placer.short_term(spec, client_id, Side(side), size, worst_price, reduce_only)
+        return self._known(ref)
 
     async def place_limit_order(
         self, market: str, side: Side, size: Decimal, price: Decimal, *, client_id: int,
         good_til_seconds: int,
     ) -> OrderRef:
-        """Long-term (stateful) limit order expiring after `good_til_seconds`."""
+        """Long-term (stateful) limit order expiring after `good_til_seconds`.
+
+        The ref carries the tx hash and `commit_by`, the height by which it is committed or never.
+        """
         spec = await self._spec(market)
         encoding.check_client_id(client_id)
-        if existing := self._already_placed(spec, client_id, OrderFlags.LONG_TERM):
-            return existing
         gtbt = encoding.good_til_block_time(self._clock(), good_til_seconds)
         order = encoding.limit_order(spec, self.owner_address, self.subaccount, client_id, side, size,
                                      price, gtbt)
-        ref = self._ref(spec, client_id, OrderType.LIMIT, OrderFlags.LONG_TERM, good_til_block_time=gtbt)
-        return await self._place(order, ref, side, size)
+        ref = self.placer.ref(spec, client_id, OrderType.LIMIT, OrderFlags.LONG_TERM,
+                              good_til_block_time=gtbt)
+        return self._known(await self.placer.stateful(ref, order, Described(Side(side), size)))
 
     async def _place_conditional(
         self, market: str, side: Side, size: Decimal, trigger_price: Decimal, worst_price: Decimal,
@@ -212,15 +169,18 @@ class DydxVenue(Venue):
     ) -> OrderRef:
         spec = await self._spec(market)
         encoding.check_client_id(client_id)
-        if existing := self._already_placed(spec, client_id, OrderFlags.CONDITIONAL):
-            return existing
         _check_worst_price(Side(side), trigger_price, worst_price, take_profit)
         gtbt = encoding.good_til_block_time(self._clock(), good_til_seconds)
         order = encoding.conditional_order(spec, self.owner_address, self.subaccount, client_id, side, size,
                                            trigger_price, worst_price, take_profit, gtbt)
         kind = OrderType.TAKE_PROFIT_MARKET if take_profit else OrderType.STOP_MARKET
-        ref = self._ref(spec, client_id, kind, OrderFlags.CONDITIONAL, good_til_block_time=gtbt)
-        return await self._place(order, ref, side, size, trigger_price)
+        ref = self.placer.ref(spec, client_id, kind, OrderFlags.CONDITIONAL, good_til_block_time=gtbt)
+        return self._known(await self.placer.stateful(ref, order, Described(Side(side), size, trigger_price,
+                                                                            True)))
+
+    def _known(self, ref: OrderRef) -> OrderRef:
+        _remember(self._client_ids, ref.venue_order_id, ref.client_id)  # fills name orders by uuid
+        return ref
 
     async def place_stop_loss(
         self, market: str, side: Side, size: Decimal, trigger_price: Decimal, *, worst_price: Decimal,
@@ -260,7 +220,10 @@ class DydxVenue(Venue):
             height = await self.client.latest_height()
             if ref.good_til_block is not None and ref.good_til_block <= height:
                 return  # a short-term order cannot outlive its good-til-block
-            gtb = max(ref.good_til_block or 0, height + self._short_term_blocks)
+            # >= the order's (the memclob removes it only then), within the smallest window the
+            # chain may have (a larger GTB is refused with clob 11)
+            gtb = min(max(ref.good_til_block or 0, height + self._short_term_blocks),
+                      height + 1 + chain.SMALLEST_SHORT_BLOCK_WINDOW)
             msg = encoding.cancel_message(order_id, good_til_block=gtb)
         try:
             await self.signer.submit(self.client, msg, stateful=stateful)
@@ -279,29 +242,15 @@ class DydxVenue(Venue):
         return replace(ref, clob_pair_id=clob, venue_order_id=uuid)
 
     async def order_status(self, ref: OrderRef) -> OrderReport:
-        """The indexer's view of one order; PENDING while it is not indexed yet (404)."""
+        """What the chain guarantees about one order (`status.OrderReader`; base.py's contract).
+
+        Raises:
+            OrderNotFound: a stateful order not committed by its `commit_by` height.
+            VenueTemporaryError: the node or indexer cannot be asked now.
+        """
         ref = await self._complete(ref)
-        uuid = ref.venue_order_id
-        try:
-            data = await self.client.get(f"/v4/orders/{uuid}")
-        except httpx.HTTPStatusError:
-            placed = self._placed.get(uuid)
-            ended = placed is not None and placed.removal_reason is not None
-            return OrderReport(
-                ref=ref,
-                status=OrderStatus.CANCELED if ended else OrderStatus.PENDING,
-                side=placed.side if placed else Side.BUY,
-                size=placed.size if placed else Decimal(0),
-                trigger_price=placed.trigger if placed else None,
-                reduce_only=placed.reduce_only if placed else False,
-                removal_reason=placed.removal_reason if placed else None,
-            )
-        _remember(self._client_ids, uuid, int(data.get("clientId", ref.client_id)))
-        own: list[Fill] = []
-        if parse.dec(data.get("totalFilled"), Decimal(0)) > 0:
-            raw = await self._raw_fills(ref.market, None)
-            own = [parse.fill(f, ref.client_id) for f in raw if f.get("orderId") == uuid]
-        return parse.order_report(data, ref, own)
+        _remember(self._client_ids, ref.venue_order_id, ref.client_id)  # the uuid is derived from it
+        return await self.reader.report(ref)
 
     async def _raw_fills(self, market: str | None, since: datetime | None) -> list[dict[str, Any]]:
         params: dict[str, Any] = {"address": self.owner_address, "subaccountNumber": self.subaccount,
