@@ -57,6 +57,7 @@ from tests.fakes.dydx_grpc import add_servicers
 from tests.fakes.dydx_mempool import TTL_NUM_BLOCKS, Committed, Mempool, MempoolTx
 
 TIMESTAMP_NONCE = 2**40
+MEMPOOL_FAULTS = frozenset({"hold", "deliver"})
 
 
 @dataclass
@@ -247,6 +248,7 @@ class FakeDydxNode:
         `codespace`/`code`/`log` without processing), "sequence" (another client takes the owner's
         next sequence first: `foreign_tx`), "hold" (accepted, never proposed: dropped after the
         mempool TTL), "deliver" (accepted, then fails in DeliverTx with `codespace`/`code`/`log`).
+        "hold" and "deliver" hit the next *stateful* tx (only those enter the mempool).
         """
         with self.exchange.lock:
             self._faults.extend(Fault(kind, rpc, code, codespace, log) for _ in range(count))
@@ -268,7 +270,9 @@ class FakeDydxNode:
     def _enter(self, rpc: str, context: grpc.ServicerContext) -> Fault | None:
         with self.exchange.lock:
             self.calls.append(rpc)
-            fault = next((f for f in self._faults if f.rpc == rpc), None)
+            # a mempool or DeliverTx fault can only hit a tx that gets there (a stateful one: short-term
+            # orders never enter the mempool), so those wait for one (`_mempool_fault`)
+            fault = next((f for f in self._faults if f.rpc == rpc and f.kind not in MEMPOOL_FAULTS), None)
             if fault is not None:
                 self._faults.remove(fault)
             every, kind, flaky_rpc = self._flaky
@@ -340,6 +344,7 @@ class FakeDydxNode:
             raise _Reject(e.codespace, e.code, e.log) from None
         if not stateful:
             return  # short-term: in the memclob now, never in the mempool
+        fault = fault or self._mempool_fault()
         held = fault is not None and fault.kind == "hold"
         forced = (fault.codespace or "clob", fault.code, fault.log or "fault injected in DeliverTx") if (
             fault is not None and fault.kind == "deliver") else None
@@ -349,6 +354,13 @@ class FakeDydxNode:
             account.check += 1
         else:
             account.nonces.add(signer.sequence)
+
+    def _mempool_fault(self) -> Fault | None:
+        """The first queued mempool or DeliverTx fault, taken by the stateful tx entering the mempool."""
+        fault = next((f for f in self._faults if f.rpc == "BroadcastTx" and f.kind in MEMPOOL_FAULTS), None)
+        if fault is not None:
+            self._faults.remove(fault)
+        return fault
 
     def _check_sequence(self, account: SimAccount, sequence: int) -> None:
         if sequence >= TIMESTAMP_NONCE:

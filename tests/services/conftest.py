@@ -6,6 +6,7 @@ fakes are still running. A test that leaves an account broken on purpose says so
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import inspect
 from collections.abc import Awaitable, Callable
@@ -25,11 +26,21 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "breaks_invariants(why): the test leaves an account broken on purpose")
 
 
-async def assert_money_invariants() -> None:
-    """Fail with every breach of every account the test's database knows."""
-    found = []
-    for user, network in await accounts_to_audit(None):
-        found += [f"{user} {network}: {b}" for b in await audit_account(user, network, await venue_for(user, network))]
+async def assert_money_invariants(settle_seconds: float = 3.0) -> None:
+    """Fail with every breach of every account the test's database knows.
+
+    A dYdX stop-loss sent in the last block is only live (and indexed) a block or two later, so a
+    breach must persist for `settle_seconds` (the fake chain makes a block every 50 ms) to count.
+    """
+    deadline = asyncio.get_running_loop().time() + settle_seconds
+    while True:
+        found = []
+        for user, network in await accounts_to_audit(None):
+            venue = await venue_for(user, network)
+            found += [f"{user} {network}: {b}" for b in await audit_account(user, network, venue)]
+        if not found or asyncio.get_running_loop().time() >= deadline:
+            break
+        await asyncio.sleep(0.1)
     assert not found, "money invariants broken:\n" + "\n".join(found)
 
 

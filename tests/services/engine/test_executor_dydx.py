@@ -6,34 +6,26 @@ enters one intent twice.
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 
-import pytest
-
-from tests.conftest import reset_app_caches
 from tests.fakes.dydx_world import MNEMONIC, OWNER, DydxWorld, dydx_world  # noqa: F401 - fixture
-from tests.services.engine_support import make_signal, make_user, orders, positions, signal
-from trading_app.services.accounts import venues
-from trading_app.services.accounts.account import save_network
-from trading_app.services.accounts.credentials import save_dydx_mnemonic
+from tests.services.dydx_support import dydx_user  # noqa: F401 - fixture
+from tests.services.engine_support import make_signal, orders, positions, signal
 from trading_app.services.engine import executor
 
 ETH_LONG = {"action": "buy", "market": "ETH-USD", "size": "0.1", "sl": "2700", "tp": "3300",
             "alert_id": "eth-long-1"}
 
 
-@pytest.fixture
-async def dydx_user(pg_url: str, dydx_world: DydxWorld, monkeypatch: pytest.MonkeyPatch) -> str:  # noqa: F811
-    monkeypatch.setenv("DYDX_TESTNET_NODE_URL", dydx_world.node.url)
-    monkeypatch.setenv("DYDX_TESTNET_INDEXER_URL", dydx_world.indexer.url)
-    reset_app_caches()
-    dydx_world.exchange.set_price("ETH-USD", Decimal("3000"))
-    dydx_world.auto_blocks(0.05)
-    user = await make_user(900)
-    assert await save_dydx_mnemonic(user, MNEMONIC) == OWNER
-    await save_network(user, "testnet")
-    yield user
-    await venues.forget(user)
+async def _live_on_chain(world: DydxWorld, conditions: set[str], within: float = 3.0) -> list:
+    live: list = []
+    for _ in range(int(within / 0.05)):
+        live = [o for o in world.exchange.orders.values() if o.live]
+        if {o.condition for o in live} >= conditions:
+            break
+        await asyncio.sleep(0.05)
+    return live
 
 
 async def test_entry_then_stop_then_take_profit_on_chain(dydx_user: str, dydx_world: DydxWorld) -> None:  # noqa: F811
@@ -47,7 +39,8 @@ async def test_entry_then_stop_then_take_profit_on_chain(dydx_user: str, dydx_wo
     assert rows["ENTRY"].order_flags == 0 and rows["ENTRY"].good_til_block
     assert rows["STOP_LOSS"].order_flags == 32 and rows["STOP_LOSS"].good_til_block_time
     assert rows["TAKE_PROFIT"].order_flags == 32 and rows["STOP_LOSS"].venue_order_id
-    live = [o for o in dydx_world.exchange.orders.values() if o.live]
+    # stateful orders are placed when their tx is delivered, in the block after CheckTx
+    live = await _live_on_chain(dydx_world, {"STOP_LOSS", "TAKE_PROFIT"})
     assert {o.condition for o in live} == {"STOP_LOSS", "TAKE_PROFIT"}
     # executing again (a duplicate dispatch, a restart) sends nothing new
     assert await executor.execute_signal(sid) is None

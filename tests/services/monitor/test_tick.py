@@ -3,9 +3,12 @@ is repaired, and one batched venue read is all a quiet account costs."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from sqlalchemy import update
+from sqlmodel import col
 
 from tests.fakes.indexer import FakeIndexer, fake_indexer  # noqa: F401 - fixture
 from tests.fakes.telegram import FakeTelegram
@@ -24,7 +27,8 @@ from tests.services.monitor_support import (  # noqa: F401 - fixtures
     rows,
 )
 from trading_app.db.engine import session_scope
-from trading_app.db.models import Position
+from trading_app.db.models import Order, Position
+from trading_app.domain.clock import utcnow
 from trading_app.domain.enums import Side
 from trading_app.services.engine.order_flow import ref_of
 from trading_app.services.monitor.leases import lease_of
@@ -226,6 +230,9 @@ async def test_protection_left_behind_by_a_closed_position_is_cancelled(
     user = await make_user(20)
     opened = await open_position(user, LONG)
     await age(opened.id, status="CLOSED")  # a closer that died after the books, before the cancels
+    async with session_scope() as session:  # ... a while ago: its orders were last touched then
+        await session.exec(update(Order).where(col(Order.position_id) == opened.id)  # type: ignore[call-overload]
+                           .values(updated_at=utcnow() - timedelta(minutes=10)))
     report = await monitor_tick("w1")
     assert report.owned == 1 and report.results[0].orphans == 2
     orders = await rows(opened.id)

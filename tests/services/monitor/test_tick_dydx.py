@@ -8,41 +8,20 @@ fails any test that leaves a position without its stop-loss.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from decimal import Decimal
 
-import pytest
-
-from tests.conftest import reset_app_caches
 from tests.fakes.dydx_world import MNEMONIC, OWNER, DydxWorld, dydx_world  # noqa: F401 - fixture
-from tests.services.engine_support import make_signal, make_user
+from tests.services.dydx_support import dydx_user  # noqa: F401 - fixture
+from tests.services.engine_support import make_signal
 from tests.services.monitor_support import position, rows
 from trading_app.db.models import Position
 from trading_app.domain.enums import Side
-from trading_app.services.accounts import venues
-from trading_app.services.accounts.account import save_network
-from trading_app.services.accounts.credentials import save_dydx_mnemonic
 from trading_app.services.engine import executor
 from trading_app.services.engine.order_flow import ref_of
 from trading_app.services.monitor.tick import monitor_tick
 
 D = Decimal
 ETH_LONG = {"action": "buy", "market": "ETH-USD", "size": "0.1", "sl": "2700", "tp": "3300"}
-
-
-@pytest.fixture
-async def dydx_user(pg_url: str, dydx_world: DydxWorld, monkeypatch: pytest.MonkeyPatch  # noqa: F811
-                    ) -> AsyncIterator[str]:
-    monkeypatch.setenv("DYDX_TESTNET_NODE_URL", dydx_world.node.url)
-    monkeypatch.setenv("DYDX_TESTNET_INDEXER_URL", dydx_world.indexer.url)
-    reset_app_caches()
-    dydx_world.exchange.set_price("ETH-USD", D("3000"))
-    dydx_world.auto_blocks(0.05)
-    user = await make_user(950)
-    assert await save_dydx_mnemonic(user, MNEMONIC) == OWNER
-    await save_network(user, "testnet")
-    yield user
-    await venues.forget(user)
 
 
 async def _opened(user: str) -> Position:
@@ -63,12 +42,25 @@ async def _tick_until(position_id: int, status: str, within: float = 10.0) -> Po
     raise AssertionError(f"position {position_id} is {found.status}, not {status}")
 
 
+async def _leftovers_settled(position_id: int | None, within: float = 10.0) -> dict[str, list]:
+    """Tick until the closed position's stop-loss and take-profit rows are final: a cancel is a
+    stateful tx, committed a block later and indexed after that, so the first read after sending it
+    still shows the order untriggered."""
+    for _ in range(int(within / 0.2)):
+        orders = await rows(position_id)
+        if all(orders[r][-1].status in ("FILLED", "CANCELED", "EXPIRED") for r in ("STOP_LOSS", "TAKE_PROFIT")):
+            return orders
+        await monitor_tick("w1", sweep=False)
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"the protection of position {position_id} is still {orders}")
+
+
 async def test_take_profit_on_chain_closes_the_books(dydx_user: str, dydx_world: DydxWorld) -> None:  # noqa: F811
     opened = await _opened(dydx_user)
     dydx_world.exchange.set_price("ETH-USD", D("3350"))
     closed = await _tick_until(opened.id, "CLOSED")
     assert closed.close_reason == "TAKE_PROFIT" and closed.exit_price == D("3350")
-    orders = await rows(opened.id)
+    orders = await _leftovers_settled(opened.id)
     assert orders["TAKE_PROFIT"][-1].status == "FILLED"
     assert orders["STOP_LOSS"][-1].status == "CANCELED"
     assert closed.realized_pnl == (D("3350") - closed.entry_price) * D("0.1") - closed.fees
@@ -102,7 +94,7 @@ async def test_closed_by_hand_on_chain_is_booked_external(dydx_user: str, dydx_w
                                    client_id=1_999_999_999, reduce_only=True)
     closed = await _tick_until(opened.id, "CLOSED")
     assert closed.close_reason == "EXTERNAL" and closed.exit_price == D("3000")
-    orders = await rows(opened.id)
+    orders = await _leftovers_settled(opened.id)
     assert {orders[r][-1].status for r in ("STOP_LOSS", "TAKE_PROFIT")} == {"CANCELED"}
     assert not [o for o in dydx_world.exchange.orders.values() if o.live]
 
@@ -120,6 +112,6 @@ async def test_liquidation_closes_the_books_as_liquidated(dydx_user: str, dydx_w
     entry_fee = (await rows(opened.id))["ENTRY"][-1].fee
     assert closed.fees == entry_fee + D("1.5")
     assert closed.realized_pnl == (D("2650") - closed.entry_price) * D("0.1") - closed.fees
-    orders = await rows(opened.id)
+    orders = await _leftovers_settled(opened.id)
     assert {orders[r][-1].status for r in ("STOP_LOSS", "TAKE_PROFIT")} == {"CANCELED"}
     assert not [o for o in dydx_world.exchange.orders.values() if o.live]

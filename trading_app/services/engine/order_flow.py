@@ -149,8 +149,9 @@ async def forget_sent(row: Order) -> Order:
             update(Order)
             .where(col(Order.id) == row.id, col(Order.user_address) == row.user_address,
                    col(Order.status) == OrderStatus.PENDING.value)
+            # updated_at is kept: nobody is sending this order now, so whoever needs it may at once
             .values(tx_hash=None, commit_by=None, good_til_block=None, good_til_block_time=None,
-                    venue_order_id=None, updated_at=utcnow())
+                    venue_order_id=None)
             .returning(Order)
             .execution_options(synchronize_session=False, populate_existing=True)
         )

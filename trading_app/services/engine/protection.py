@@ -29,6 +29,8 @@ from trading_app.domain.enums import (
     PositionStatus,
     Side,
 )
+from trading_app.domain.ids import MAX_ATTEMPT
+from trading_app.domain.lifecycle import ORDER, is_terminal
 from trading_app.domain.quantize import slippage_bound
 from trading_app.services.engine.closing import choose_row, flatten
 from trading_app.services.engine.order_flow import (
@@ -155,6 +157,8 @@ async def _record_protection(
                 chosen, created = [], []
                 for plan in _protection_plans(trader, current, spec):
                     previous = [o for o in existing if o.role == plan.role.value]
+                    if plan.role is OrderRole.TAKE_PROFIT and _used_up(previous):
+                        continue  # a take-profit gets the signal's own ids only; the stop-loss never runs out
                     row, live = await choose_row(session, trader, current, plan, previous)
                     if row.id is None:
                         session.add(row)
@@ -166,6 +170,11 @@ async def _record_protection(
                 raise
             known_new = False  # another worker (the monitor) recorded one first: read and use theirs
     raise AssertionError("unreachable")
+
+
+def _used_up(previous: list[Order]) -> bool:
+    """Every one of the signal's own ids for this role was used and the last one is finished."""
+    return len(previous) > MAX_ATTEMPT and is_terminal(ORDER, previous[-1].status)
 
 
 async def _send_protection(trader: Trader, position: Position, plan: OrderPlan, row: Order) -> OrderRef:

@@ -122,8 +122,8 @@ async def cancel_orphans(
     for row in books.rows:
         if row.position_id in live_ids or is_terminal(ORDER, row.status):
             continue
-        if row.status == OrderStatus.PENDING.value and now - row.updated_at < pending_grace:
-            continue
+        if now - row.updated_at < pending_grace:
+            continue  # just sent, or just cancelled: a stateful cancel is committed a block later
         if row.status == OrderStatus.PENDING.value and not is_sent(row) and await _never_placed(venue, row):
             # the venue guarantees it does not exist, and its position is gone: it will never be sent
             await apply_report(row, OrderReport(

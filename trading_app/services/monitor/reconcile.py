@@ -44,6 +44,7 @@ from trading_app.domain.enums import (
     SignalAction,
     SignalStatus,
 )
+from trading_app.domain.ids import MAX_ATTEMPT
 from trading_app.domain.lifecycle import ORDER, is_terminal
 from trading_app.domain.signals import ParsedSignal
 from trading_app.services.engine.claims import STALE_CLAIM
@@ -103,18 +104,25 @@ def working(row: Order | None, now: datetime, pending_grace: timedelta) -> bool:
     return row.status in LIVE
 
 
-def _missing(role: OrderRole, row: Order | None, now: datetime, pending_grace: timedelta) -> bool:
+def _missing(role: OrderRole, rows: Sequence[Order], now: datetime, pending_grace: timedelta) -> bool:
     """Whether the monitor should (re-)place this protection.
 
-    A stop-loss always: if the venue refuses it again, protect() flattens. A take-profit only
-    once it had been working and was removed (cancelled, expired, part-filled): one the venue
-    refused stays refused, or every tick would send it and tell the trader again.
+    A stop-loss always: if the venue refuses it again, protect() flattens (and past the signal's
+    own ids it takes repair ids: a position is never left without one). A take-profit once it had
+    been working and was removed (cancelled, expired, part-filled), or was accepted and then
+    refused in the block (a dropped stop-loss before it broke its sequence), within the signal's
+    own ids: one the venue refused when it was sent stays refused, or every tick would send it and
+    tell the trader again.
     """
+    row = _latest(rows, role)
     if working(row, now, pending_grace):
         return False
     if role is OrderRole.STOP_LOSS:
         return True
-    return row is not None and row.status in (OrderStatus.CANCELED.value, OrderStatus.EXPIRED.value)
+    if row is None or len([r for r in rows if r.role == role.value]) > MAX_ATTEMPT:
+        return False
+    refused_in_block = row.status == OrderStatus.REJECTED.value and bool(row.tx_hash)
+    return refused_in_block or row.status in (OrderStatus.CANCELED.value, OrderStatus.EXPIRED.value)
 
 
 def _sized(position: Position, size: Decimal) -> Position:
@@ -198,9 +206,9 @@ async def _protect(
         exits = sum((r.filled_size for r in rows if r.role in EXIT_ROLES), Decimal(0))
         exposure = min(position.size - exits, held.size if held else exposure)
     sl, tp = _latest(rows, OrderRole.STOP_LOSS), _latest(rows, OrderRole.TAKE_PROFIT)
-    missing = [role for role, price, row in ((OrderRole.STOP_LOSS, position.sl_price, sl),
-                                             (OrderRole.TAKE_PROFIT, position.tp_price, tp))
-               if price is not None and _missing(role, row, view.now, pending_grace)]
+    missing = [role for role, price in ((OrderRole.STOP_LOSS, position.sl_price),
+                                        (OrderRole.TAKE_PROFIT, position.tp_price))
+               if price is not None and _missing(role, rows, view.now, pending_grace)]
     # only untriggered ones: a triggered order is executing and settles by itself
     stale = [
         r

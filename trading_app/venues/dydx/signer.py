@@ -29,10 +29,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from dydx_v4_client.key_pair import KeyPair
-from dydx_v4_client.node.builder import TxOptions
+from dydx_v4_client.node.builder import DEFAULT_FEE, get_signature, get_signer_info
 from dydx_v4_client.wallet import Wallet
-from v4_proto.cosmos.tx.v1beta1.tx_pb2 import Tx
+from v4_proto.cosmos.tx.v1beta1.tx_pb2 import AuthInfo, Tx
 
+from trading_app.venues.dydx import encoding
 from trading_app.venues.dydx import errors as codes
 from trading_app.venues.dydx.client import DydxClient
 from trading_app.venues.dydx.credentials import (
@@ -151,16 +152,16 @@ class Signer:
         # a node keeps every checked tx in its cache, invalid ones too (dydxprotocold cmd/config.go
         # KeepInvalidTxsInCache), so a retry after a refusal must not be the same bytes: it would only
         # meet "tx already exists in cache". A retry with an unchanged sequence gets its own memo.
+        # The body is the one v4-client-js signs (encoding.tx_body: the TxExtension is always there,
+        # empty for the owner's own key), so our bytes equal the official client's for the same
+        # inputs (tests/fixtures/dydx golden vectors).
         builder = client.node.builder
-        memo, builder.memo = builder.memo, f"retry {attempt}" if attempt else builder.memo
-        try:
-            if self.authenticator_id is None:
-                self._wallet.account_number, self._wallet.sequence = self._account_number, sequence
-                return builder.build(self._wallet, msg)
-            options = TxOptions([self.authenticator_id], sequence, self._account_number)
-            return builder.build(self._wallet, msg, tx_options=options)
-        finally:
-            builder.memo = memo
+        memo = f"retry {attempt}" if attempt else builder.memo
+        authenticators = [] if self.authenticator_id is None else [self.authenticator_id]
+        body = encoding.tx_body(msg, memo, authenticators)
+        auth_info = AuthInfo(signer_infos=[get_signer_info(self._wallet.public_key, sequence)], fee=DEFAULT_FEE)
+        signature = get_signature(self._wallet.key, body, auth_info, self._account_number, builder.chain_id)
+        return Tx(body=body, auth_info=auth_info, signatures=[signature])
 
     async def submit(
         self, client: DydxClient, msg: Any, *, stateful: bool, placement: bool = False
