@@ -59,7 +59,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if not isinstance(item, pytest.Function) or item.get_closest_marker("breaks_invariants"):
             continue
-        parts = Path(str(item.path)).relative_to(here).parts if Path(str(item.path)).is_relative_to(here) else ()
+        parts = (
+            Path(str(item.path)).relative_to(here).parts if Path(str(item.path)).is_relative_to(here) else ()
+        )
         if not parts or parts[0] not in CHECKED or not DATABASE_FIXTURES & set(item.fixturenames):
             continue
         if inspect.iscoroutinefunction(item.obj):

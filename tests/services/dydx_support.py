@@ -17,7 +17,9 @@ from trading_app.services.accounts.credentials import save_dydx_mnemonic
 
 
 @pytest.fixture
-async def dydx_user(pg_url: str, dydx_world: DydxWorld, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[str]:
+async def dydx_user(
+    pg_url: str, dydx_world: DydxWorld, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[str]:
     monkeypatch.setenv("DYDX_TESTNET_NODE_URL", dydx_world.node.url)
     monkeypatch.setenv("DYDX_TESTNET_INDEXER_URL", dydx_world.indexer.url)
     reset_app_caches()

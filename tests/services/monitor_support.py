@@ -75,8 +75,9 @@ async def position(position_id: int) -> Position:
 async def rows(position_id: int) -> dict[str, list[Order]]:
     """The position's order rows by role, oldest first."""
     async with session_scope() as session:
-        found = (await session.exec(
-            select(Order).where(Order.position_id == position_id).order_by(col(Order.id)))).all()
+        found = (
+            await session.exec(select(Order).where(Order.position_id == position_id).order_by(col(Order.id)))
+        ).all()
     by_role: dict[str, list[Order]] = {}
     for row in found:
         by_role.setdefault(row.role, []).append(row)
@@ -85,16 +86,22 @@ async def rows(position_id: int) -> dict[str, list[Order]]:
 
 async def paper_order(user: str, client_id: int) -> PaperOrder:
     async with session_scope() as session:
-        row = (await session.exec(select(PaperOrder).where(
-            PaperOrder.user_address == user, PaperOrder.client_id == client_id))).one()
+        row = (
+            await session.exec(
+                select(PaperOrder).where(PaperOrder.user_address == user, PaperOrder.client_id == client_id)
+            )
+        ).one()
     return row
 
 
 async def notifications(user: str, kind: str) -> list[Notification]:
     await get_notifier().drain(10)
     async with session_scope() as session:
-        found = await session.exec(select(Notification).where(
-            Notification.user_address == user, Notification.kind == kind).order_by(col(Notification.id)))
+        found = await session.exec(
+            select(Notification)
+            .where(Notification.user_address == user, Notification.kind == kind)
+            .order_by(col(Notification.id))
+        )
         return list(found.all())
 
 

@@ -1,7 +1,7 @@
 """The fake dYdX world behind both dYdX networks, for settings tests that ask the chain about keys.
 
-    def test_x(db_url, chain):            # chain is a tests.fakes.dydx_world.DydxWorld
-        key, owner, auth_id = authorize(chain, messages=(...), subaccounts=(0,))
+def test_x(db_url, chain):            # chain is a tests.fakes.dydx_world.DydxWorld
+    key, owner, auth_id = authorize(chain, messages=(...), subaccounts=(0,))
 """
 
 from __future__ import annotations
@@ -31,8 +31,9 @@ def chain(dydx_world: DydxWorld, monkeypatch: pytest.MonkeyPatch) -> DydxWorld: 
     return dydx_world
 
 
-def authorize(world: DydxWorld, owner: str | None = None, key: str | None = None,
-              **kwargs: Any) -> tuple[str, str, int]:
+def authorize(
+    world: DydxWorld, owner: str | None = None, key: str | None = None, **kwargs: Any
+) -> tuple[str, str, int]:
     """A fresh API key authorized on the fake chain for `owner` (dydx.trade's shape by default).
 
     Returns:

@@ -110,7 +110,7 @@ async def test_bad_mnemonics_are_refused_without_echoing_a_word(db_url: str) -> 
         # no run of the phrase (two consecutive words) and no unknown word may appear in the message;
         # single common words can coincide with the message's own wording (random phrases)
         message = err.value.message
-        assert not any(" ".join(phrase[i:i + 2]) in message for i in range(len(phrase) - 1))
+        assert not any(" ".join(phrase[i : i + 2]) in message for i in range(len(phrase) - 1))
         assert "qwertyx" not in message
     assert await raw_rows(address) == before
 

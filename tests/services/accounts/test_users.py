@@ -16,7 +16,14 @@ def test_normalize_address() -> None:
     assert normalize_address(ADDRESS.lower()) == ADDRESS
     assert normalize_address("0x" + ADDRESS[2:].upper()) == ADDRESS
     assert normalize_address(ADDRESS) == ADDRESS
-    for bad in (ADDRESS.replace("aA", "Aa"), ADDRESS[:-1], ADDRESS + "0", "5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed0x", None, 42):
+    for bad in (
+        ADDRESS.replace("aA", "Aa"),
+        ADDRESS[:-1],
+        ADDRESS + "0",
+        "5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed0x",
+        None,
+        42,
+    ):
         with pytest.raises(InvalidAddress):
             normalize_address(bad)
 

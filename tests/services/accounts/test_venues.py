@@ -25,14 +25,26 @@ from trading_app.venues.dydx.credentials import public_key_of
 
 
 async def _stop(venue, client_id: int) -> None:
-    await venue.place_stop_loss("ETH-USD", Side.SELL, D("0.01"), D("2850.0"), worst_price=D("2700.0"),
-                                client_id=client_id, good_til_seconds=3600)
+    await venue.place_stop_loss(
+        "ETH-USD",
+        Side.SELL,
+        D("0.01"),
+        D("2850.0"),
+        worst_price=D("2700.0"),
+        client_id=client_id,
+        good_til_seconds=3600,
+    )
 
 
 def _signed(world: DydxWorld, client_id: int) -> tuple[bytes, list[int]]:
     """(public key, selected authenticators) of the accepted placement of `client_id`."""
-    [sent] = [b for b in world.node.broadcasts if b.get("type_url", "").endswith("MsgPlaceOrder")
-              and b["msg"].order.order_id.client_id == client_id and b["code"] == 0]
+    [sent] = [
+        b
+        for b in world.node.broadcasts
+        if b.get("type_url", "").endswith("MsgPlaceOrder")
+        and b["msg"].order.order_id.client_id == client_id
+        and b["code"] == 0
+    ]
     return sent["pubkey"], sent["authenticators"]
 
 
@@ -92,7 +104,8 @@ async def test_removed_credentials_stop_the_cached_venue(trader: str, chain: Dyd
 
 
 async def test_a_network_round_trip_rebuilds_and_a_passed_version_is_trusted(
-    trader: str, chain: DydxWorld  # noqa: F811
+    trader: str,
+    chain: DydxWorld,  # noqa: F811
 ) -> None:
     await save_dydx_mnemonic(trader, MNEMONIC)
     await save_network(trader, "testnet")
@@ -115,7 +128,9 @@ async def test_concurrent_first_uses_build_one_venue(trader: str, chain: DydxWor
 
 
 async def test_a_replaced_venue_is_closed_after_calls_in_flight_had_time(
-    trader: str, chain: DydxWorld, monkeypatch: pytest.MonkeyPatch  # noqa: F811
+    trader: str,
+    chain: DydxWorld,
+    monkeypatch: pytest.MonkeyPatch,  # noqa: F811
 ) -> None:
     monkeypatch.setattr(venues, "RETIRE_AFTER_SECONDS", 0.3)
     await save_dydx_mnemonic(trader, MNEMONIC)

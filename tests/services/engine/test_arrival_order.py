@@ -36,7 +36,9 @@ async def _exposure(user: str) -> Decimal:
     return sum((r.size for r in rows), Decimal(0))
 
 
-async def test_a_signal_waits_for_the_earlier_one_of_its_market(db_url: str, paper_market: FakeIndexer) -> None:
+async def test_a_signal_waits_for_the_earlier_one_of_its_market(
+    db_url: str, paper_market: FakeIndexer
+) -> None:
     user = await make_user(1)
     first = await make_signal(user, BUY)
     second = await make_signal(user, CLOSE)

@@ -81,8 +81,13 @@ async def _crash_then_resume(user: str, body: dict, method: str, when: str) -> l
     at_crash = [(o.role, o.client_id, o.status) for o in await orders(user)]
     venues._loop_cache()[(user, "paper")] = PaperVenue(user, price_source_from_settings())
     async with session_scope() as session:  # the dead worker's claim goes stale
-        await session.exec(update(Signal).where(col(Signal.id) == sid).values(  # type: ignore[call-overload]
-            claimed_at=utcnow() - timedelta(minutes=10)))
+        await session.exec(
+            update(Signal)
+            .where(col(Signal.id) == sid)
+            .values(  # type: ignore[call-overload]
+                claimed_at=utcnow() - timedelta(minutes=10)
+            )
+        )
     assert await executor.sweep() == [sid]
     assert (await signal(sid)).status == "EXECUTED"
     return at_crash
@@ -117,7 +122,8 @@ async def test_an_open_resumed_after_a_crash_places_each_order_once(
     assert {role for role, _, _ in at_crash} == pending_at_crash
     after = [(o.role, o.client_id) for o in await orders(user)]
     assert after == [(role, client_id) for role, client_id, _ in at_crash] + [
-        (role, client_id) for role, client_id in after[len(at_crash):]]
+        (role, client_id) for role, client_id in after[len(at_crash) :]
+    ]
     assert [role for role, _ in after] == ["ENTRY", "STOP_LOSS", "TAKE_PROFIT"]
     by_role = {role: client_id for role, client_id in after}
     sent = await _paper_orders(user)
@@ -127,7 +133,10 @@ async def test_an_open_resumed_after_a_crash_places_each_order_once(
     [position] = await positions(user)
     assert position.status == "OPEN"
     assert {o.role: o.status for o in await orders(user)} == {
-        "ENTRY": "FILLED", "STOP_LOSS": "UNTRIGGERED", "TAKE_PROFIT": "UNTRIGGERED"}
+        "ENTRY": "FILLED",
+        "STOP_LOSS": "UNTRIGGERED",
+        "TAKE_PROFIT": "UNTRIGGERED",
+    }
 
 
 @pytest.mark.parametrize("when", ["before", "after"])
@@ -148,7 +157,11 @@ async def test_a_close_resumed_after_a_crash_sends_one_close(
     [position] = await positions(user)
     assert position.status == "CLOSED" and position.close_reason == "SIGNAL"
     assert {o.role: o.status for o in rows} == {
-        "ENTRY": "FILLED", "STOP_LOSS": "CANCELED", "TAKE_PROFIT": "CANCELED", "CLOSE": "FILLED"}
+        "ENTRY": "FILLED",
+        "STOP_LOSS": "CANCELED",
+        "TAKE_PROFIT": "CANCELED",
+        "CLOSE": "FILLED",
+    }
 
 
 class RefusingVenue(PaperVenue):

@@ -44,7 +44,8 @@ async def _ticks_until(check, within: float = 15.0) -> None:  # type: ignore[no-
 
 
 async def test_a_market_entry_that_finds_no_liquidity_fails_the_signal_once_the_chain_says(
-    dydx_user: str, dydx_world: DydxWorld  # noqa: F811
+    dydx_user: str,
+    dydx_world: DydxWorld,  # noqa: F811
 ) -> None:
     # every ask above the alert's worst price: the IOC can never fill, and the indexer never shows it
     dydx_world.exchange.set_book("ETH-USD", bids=[(D("2999.9"), D("5"))], asks=[(D("3500.0"), D("5"))])
@@ -61,11 +62,14 @@ async def test_a_market_entry_that_finds_no_liquidity_fails_the_signal_once_the_
 
 
 async def test_a_close_that_finds_no_liquidity_is_sent_again_under_fresh_ids_until_flat(
-    dydx_user: str, dydx_world: DydxWorld  # noqa: F811
+    dydx_user: str,
+    dydx_world: DydxWorld,  # noqa: F811
 ) -> None:
     dydx_world.exchange.equity_tier_limit = 0  # no stateful order accepted: the stop-loss is refused
     sid = await make_signal(dydx_user, ETH_LONG)
-    dydx_world.exchange.set_book("ETH-USD", bids=[], asks=[(D("3000.1"), D("5"))])  # nobody buys: no close fills
+    dydx_world.exchange.set_book(
+        "ETH-USD", bids=[], asks=[(D("3000.1"), D("5"))]
+    )  # nobody buys: no close fills
     outcome = await executor.execute_signal(sid)
     assert outcome is not None and outcome.status.value == "FAILED"
     assert outcome.reason is not None and outcome.reason.startswith("protection_failed")
@@ -79,15 +83,20 @@ async def test_a_close_that_finds_no_liquidity_is_sent_again_under_fresh_ids_unt
 
     dydx_world.exchange.set_book("ETH-USD", bids=[(D("2999.9"), D("5"))], asks=[(D("3000.1"), D("5"))])
     async with session_scope() as session:  # the flatten gave up a while ago: the monitor takes over
-        await session.exec(update(Position).where(col(Position.id) == position.id)  # type: ignore[call-overload]
-                           .values(updated_at=utcnow() - timedelta(minutes=5)))
+        await session.exec(
+            update(Position)
+            .where(col(Position.id) == position.id)  # type: ignore[call-overload]
+            .values(updated_at=utcnow() - timedelta(minutes=5))
+        )
 
     async def flat() -> bool:
         return (await positions(dydx_user))[0].status == "CLOSED"
 
     await _ticks_until(flat)
     closed = (await positions(dydx_user))[0]
-    assert closed.close_reason == "PROTECTION_FAILED" and dydx_world.exchange.position(OWNER, 0, "ETH-USD") == 0
+    assert (
+        closed.close_reason == "PROTECTION_FAILED" and dydx_world.exchange.position(OWNER, 0, "ETH-USD") == 0
+    )
     closes = [o for o in await orders(dydx_user) if o.role == "CLOSE"]
     assert len({o.client_id for o in closes}) == len(closes) >= 4 and closes[-1].status == "FILLED"
     assert (await signal(sid)).status == "FAILED"
@@ -95,7 +104,8 @@ async def test_a_close_that_finds_no_liquidity_is_sent_again_under_fresh_ids_unt
 
 
 async def test_a_stop_loss_dropped_from_the_mempool_is_placed_again(
-    dydx_user: str, dydx_world: DydxWorld  # noqa: F811
+    dydx_user: str,
+    dydx_world: DydxWorld,  # noqa: F811
 ) -> None:
     dydx_world.node.fail_next("hold")  # the stop-loss, the first stateful tx: accepted, never proposed
     sid = await make_signal(dydx_user, ETH_LONG)
@@ -117,10 +127,15 @@ async def test_a_stop_loss_dropped_from_the_mempool_is_placed_again(
 
 
 async def test_a_stop_loss_refused_in_deliver_tx_is_replaced_under_the_next_id(
-    dydx_user: str, dydx_world: DydxWorld  # noqa: F811
+    dydx_user: str,
+    dydx_world: DydxWorld,  # noqa: F811
 ) -> None:
-    dydx_world.node.fail_next("deliver", codespace="clob", code=3008,
-                              log="Stateful order was previously cancelled and therefore cannot be placed")
+    dydx_world.node.fail_next(
+        "deliver",
+        codespace="clob",
+        code=3008,
+        log="Stateful order was previously cancelled and therefore cannot be placed",
+    )
     sid = await make_signal(dydx_user, ETH_LONG)
     outcome = await executor.execute_signal(sid)
     assert outcome is not None and outcome.status.value == "EXECUTED"

@@ -37,15 +37,36 @@ async def _setup(n: int, age: timedelta) -> tuple[Trader, Position, OrderPlan, i
     plan = OrderPlan(OrderRole.ENTRY, OrderType.MARKET, Side.BUY, D("0.01"), price=D("66000"))
     client_id = client_id_for(signal_id, OrderRole.ENTRY, 0)
     async with session_scope() as session:
-        position = Position(user_address=user, signal_id=signal_id, network="paper", market="BTC-USD",
-                            side="LONG", status="OPENING")
+        position = Position(
+            user_address=user,
+            signal_id=signal_id,
+            network="paper",
+            market="BTC-USD",
+            side="LONG",
+            status="OPENING",
+        )
         session.add(position)
         await session.flush()
-        session.add(Order(user_address=user, position_id=position.id, signal_id=signal_id, network="paper",
-                          market="BTC-USD", role="ENTRY", order_type="MARKET", side="BUY", size=D("0.01"),
-                          price=D("66000"), client_id=client_id, status="PENDING", created_at=utcnow() - age))
-    trader = Trader(user=user, network="paper", venue=await venue_for(user, "paper"), account=None,
-                    notify=get_notifier())
+        session.add(
+            Order(
+                user_address=user,
+                position_id=position.id,
+                signal_id=signal_id,
+                network="paper",
+                market="BTC-USD",
+                role="ENTRY",
+                order_type="MARKET",
+                side="BUY",
+                size=D("0.01"),
+                price=D("66000"),
+                client_id=client_id,
+                status="PENDING",
+                created_at=utcnow() - age,
+            )
+        )
+    trader = Trader(
+        user=user, network="paper", venue=await venue_for(user, "paper"), account=None, notify=get_notifier()
+    )
     return trader, position, plan, client_id
 
 
@@ -60,17 +81,23 @@ async def _paper_orders(user: str) -> list[PaperOrder]:
 
 
 @pytest.mark.breaks_invariants("the entry alone: its position is never protected here")
-async def test_an_entry_the_venue_already_has_is_followed_not_resent(sqlite_url: str, paper_market: FakeIndexer) -> None:
+async def test_an_entry_the_venue_already_has_is_followed_not_resent(
+    sqlite_url: str, paper_market: FakeIndexer
+) -> None:
     trader, position, plan, client_id = await _setup(1, timedelta(minutes=5))
     # the earlier attempt reached the venue, then died before writing down the reference
-    await trader.venue.place_market_order("BTC-USD", Side.BUY, D("0.01"), worst_price=D("66000"), client_id=client_id)
+    await trader.venue.place_market_order(
+        "BTC-USD", Side.BUY, D("0.01"), worst_price=D("66000"), client_id=client_id
+    )
     row = await place_entry(trader, position, plan)
     assert row.status == "FILLED" and row.filled_size == D("0.01")
     assert len(await _paper_orders(trader.user)) == 1
 
 
 @pytest.mark.breaks_invariants("the entry alone: its position is never protected here")
-async def test_a_young_unknown_entry_is_resent_under_its_client_id(sqlite_url: str, paper_market: FakeIndexer) -> None:
+async def test_a_young_unknown_entry_is_resent_under_its_client_id(
+    sqlite_url: str, paper_market: FakeIndexer
+) -> None:
     trader, position, plan, client_id = await _setup(2, timedelta(seconds=10))
     row = await place_entry(trader, position, plan)
     assert row.status == "FILLED"
@@ -78,7 +105,9 @@ async def test_a_young_unknown_entry_is_resent_under_its_client_id(sqlite_url: s
     assert order.client_id == client_id
 
 
-async def test_an_old_unknown_entry_is_given_up_never_sent_late(sqlite_url: str, paper_market: FakeIndexer) -> None:
+async def test_an_old_unknown_entry_is_given_up_never_sent_late(
+    sqlite_url: str, paper_market: FakeIndexer
+) -> None:
     # older than an alert may be (WEBHOOK_MAX_LAG_SECONDS, 300): the market has moved on since
     trader, position, plan, _ = await _setup(3, timedelta(minutes=10))
     row = await place_entry(trader, position, plan)

@@ -70,24 +70,35 @@ async def test_the_same_signal_executes_once_even_when_raced(db_url: str, paper_
     assert [o.role for o in await orders(user)] == ["ENTRY", "STOP_LOSS", "TAKE_PROFIT"]
 
 
-async def test_a_crashed_execution_is_resumed_without_new_orders(db_url: str, paper_market: FakeIndexer) -> None:
+async def test_a_crashed_execution_is_resumed_without_new_orders(
+    db_url: str, paper_market: FakeIndexer
+) -> None:
     user = await make_user(3)
     sid = await make_signal(user, LONG_BTC)
     await executor.execute_signal(sid)
     before = [(o.client_id, o.status) for o in await orders(user)]
     # the worker "died" mid-way: its claim is stale and the signal still says EXECUTING
     async with session_scope() as session:
-        await session.exec(update(Signal).where(Signal.id == sid).values(  # type: ignore[call-overload]
-            status="EXECUTING", claimed_at=utcnow() - timedelta(minutes=10)))
+        await session.exec(
+            update(Signal)
+            .where(Signal.id == sid)
+            .values(  # type: ignore[call-overload]
+                status="EXECUTING", claimed_at=utcnow() - timedelta(minutes=10)
+            )
+        )
     assert await executor.sweep() == [sid]
     assert (await signal(sid)).status == "EXECUTED"
     assert [(o.client_id, o.status) for o in await orders(user)] == before
     assert len(await positions(user)) == 1
 
 
-async def test_sweep_executes_accepted_signals_nobody_dispatched(db_url: str, paper_market: FakeIndexer) -> None:
+async def test_sweep_executes_accepted_signals_nobody_dispatched(
+    db_url: str, paper_market: FakeIndexer
+) -> None:
     user = await make_user(4)
-    sid = await make_signal(user, {**LONG_BTC, "market": "ETHUSDT.P", "size": "0.1", "sl": "2800", "tp": "3300"})
+    sid = await make_signal(
+        user, {**LONG_BTC, "market": "ETHUSDT.P", "size": "0.1", "sl": "2800", "tp": "3300"}
+    )
     assert await executor.sweep(older_than=timedelta(0)) == [sid]
     [position] = await positions(user)
     assert position.market == "ETH-USD" and position.status == "OPEN"
@@ -125,8 +136,11 @@ async def test_second_signal_same_market_is_rejected_and_close_flattens(
     await executor.execute_signal(await make_signal(user, LONG_BTC))
     again = await executor.execute_signal(await make_signal(user, LONG_BTC))
     assert again is not None and again.reason is not None and again.reason.startswith("position_exists")
-    short = await executor.execute_signal(await make_signal(
-        user, {"action": "sell", "market": "BTC-USD", "size": "0.01", "sl": "70000", "tp": "60000"}))
+    short = await executor.execute_signal(
+        await make_signal(
+            user, {"action": "sell", "market": "BTC-USD", "size": "0.01", "sl": "70000", "tp": "60000"}
+        )
+    )
     assert short is not None and short.reason is not None and short.reason.startswith("position_exists")
 
     paper_market.set_price("BTC-USD", D("66000"))
@@ -135,7 +149,9 @@ async def test_second_signal_same_market_is_rejected_and_close_flattens(
     [position] = await positions(user)
     assert position.status == "CLOSED" and position.close_reason == "SIGNAL"
     assert position.exit_price is not None and position.realized_pnl is not None
-    assert position.realized_pnl == (position.exit_price - position.entry_price) * position.size - position.fees
+    assert (
+        position.realized_pnl == (position.exit_price - position.entry_price) * position.size - position.fees
+    )
     statuses = {o.role: o.status for o in await orders(user)}
     assert statuses["STOP_LOSS"] == "CANCELED" and statuses["TAKE_PROFIT"] == "CANCELED"
     assert statuses["CLOSE"] == "FILLED"
@@ -144,8 +160,11 @@ async def test_second_signal_same_market_is_rejected_and_close_flattens(
 async def test_reverse_flips_the_position(db_url: str, paper_market: FakeIndexer) -> None:
     user = await make_user(7)
     await executor.execute_signal(await make_signal(user, LONG_BTC))
-    outcome = await executor.execute_signal(await make_signal(
-        user, {"action": "reverse", "market": "BTC-USD", "size": "0.02", "sl_pct": "2", "rr": "2"}))
+    outcome = await executor.execute_signal(
+        await make_signal(
+            user, {"action": "reverse", "market": "BTC-USD", "size": "0.02", "sl_pct": "2", "rr": "2"}
+        )
+    )
     assert outcome is not None and outcome.status.value == "EXECUTED", outcome and outcome.reason
     first, second = await positions(user)
     assert first.status == "CLOSED" and first.close_reason == "REVERSED"
@@ -178,12 +197,23 @@ async def test_fifty_users_at_once_keep_their_own_books(pg_url: str, paper_marke
         size = {"BTC-USD": "0.001", "ETH-USD": "0.01", "SOL-USD": "1"}[market]
         long = n % 2 == 0
         sl, tp = (price * D("0.9"), price * D("1.2")) if long else (price * D("1.1"), price * D("0.8"))
-        bodies.append((user, {"action": "buy" if long else "sell", "market": market, "size": size,
-                              "sl": str(sl.quantize(D("1"))), "tp": str(tp.quantize(D("1")))}))
+        bodies.append(
+            (
+                user,
+                {
+                    "action": "buy" if long else "sell",
+                    "market": market,
+                    "size": size,
+                    "sl": str(sl.quantize(D("1"))),
+                    "tp": str(tp.quantize(D("1"))),
+                },
+            )
+        )
     ids = [await make_signal(user, body) for user, body in bodies]
     outcomes = await asyncio.gather(*(executor.execute_signal(i) for i in ids))
     assert all(o is not None and o.status.value == "EXECUTED" for o in outcomes), [
-        o.reason for o in outcomes if o is not None and o.status.value != "EXECUTED"]
+        o.reason for o in outcomes if o is not None and o.status.value != "EXECUTED"
+    ]
     for (user, body), sid in zip(bodies, ids, strict=True):
         [position] = await positions(user)
         assert position.signal_id == sid and position.market == body["market"]
@@ -195,7 +225,9 @@ async def test_fifty_users_at_once_keep_their_own_books(pg_url: str, paper_marke
         assert mine[1].size == position.size and mine[1].trigger_price == D(body["sl"])
 
 
-async def test_a_test_alert_runs_on_paper_even_for_a_mainnet_account(db_url: str, paper_market: FakeIndexer) -> None:
+async def test_a_test_alert_runs_on_paper_even_for_a_mainnet_account(
+    db_url: str, paper_market: FakeIndexer
+) -> None:
     user = await make_user(60, network="mainnet", credential_kind="mnemonic")
     sid = await make_signal(user, LONG_BTC)
     async with session_scope() as session:
@@ -205,6 +237,7 @@ async def test_a_test_alert_runs_on_paper_even_for_a_mainnet_account(db_url: str
     [position] = await positions(user)
     assert position.network == "paper" and position.status == "OPEN"
     # without the flag the same account goes to mainnet, where no credentials exist: nothing is sent
-    other = await executor.execute_signal(await make_signal(user, {**LONG_BTC, "market": "ETH-USD",
-                                                                    "size": "0.1", "sl": "2800", "tp": "3300"}))
+    other = await executor.execute_signal(
+        await make_signal(user, {**LONG_BTC, "market": "ETH-USD", "size": "0.1", "sl": "2800", "tp": "3300"})
+    )
     assert other is not None and other.status.value == "FAILED" and "credentials" in (other.reason or "")

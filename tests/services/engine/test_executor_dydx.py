@@ -14,8 +14,14 @@ from tests.services.dydx_support import dydx_user  # noqa: F401 - fixture
 from tests.services.engine_support import make_signal, orders, positions, signal
 from trading_app.services.engine import executor
 
-ETH_LONG = {"action": "buy", "market": "ETH-USD", "size": "0.1", "sl": "2700", "tp": "3300",
-            "alert_id": "eth-long-1"}
+ETH_LONG = {
+    "action": "buy",
+    "market": "ETH-USD",
+    "size": "0.1",
+    "sl": "2700",
+    "tp": "3300",
+    "alert_id": "eth-long-1",
+}
 
 
 async def _live_on_chain(world: DydxWorld, conditions: set[str], within: float = 3.0) -> list:
@@ -61,7 +67,9 @@ async def test_stop_loss_refused_by_the_chain_flattens_at_once(dydx_user: str, d
     assert roles[0] == "ENTRY" and "CLOSE" in roles
 
 
-async def test_node_timeouts_resend_the_same_order_never_a_second(dydx_user: str, dydx_world: DydxWorld) -> None:  # noqa: F811
+async def test_node_timeouts_resend_the_same_order_never_a_second(
+    dydx_user: str, dydx_world: DydxWorld
+) -> None:  # noqa: F811
     dydx_world.node.fail_next("timeout", count=1)
     sid = await make_signal(dydx_user, ETH_LONG)
     outcome = await executor.execute_signal(sid)

@@ -41,7 +41,9 @@ _users = itertools.count(5000)
 
 
 @pytest.fixture
-def world(pg_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[asyncio.AbstractEventLoop, FakeIndexer]]:
+def world(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[asyncio.AbstractEventLoop, FakeIndexer]]:
     with FakeIndexer() as fake:
         monkeypatch.setenv("PAPER_PRICE_SOURCE", fake.url)
         reset_app_caches()
@@ -53,7 +55,9 @@ def world(pg_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[asynci
             reset_app_caches()
 
 
-def test_random_trading_days_never_break_the_money_invariants(world: tuple[asyncio.AbstractEventLoop, FakeIndexer]) -> None:
+def test_random_trading_days_never_break_the_money_invariants(
+    world: tuple[asyncio.AbstractEventLoop, FakeIndexer],
+) -> None:
     loop, fake = world
 
     class TradingDay(RuleBasedStateMachine):
@@ -80,8 +84,11 @@ def test_random_trading_days_never_break_the_money_invariants(world: tuple[async
             sid = self._run(self._alert(action, market))
             self._run(executor.execute_signal(sid))
 
-        @rule(action=st.sampled_from(ACTIONS), market=st.sampled_from(sorted(MARKETS)),
-              after=st.integers(min_value=0, max_value=40))
+        @rule(
+            action=st.sampled_from(ACTIONS),
+            market=st.sampled_from(sorted(MARKETS)),
+            after=st.integers(min_value=0, max_value=40),
+        )
         def alert_then_crash(self, action: str, market: str, after: int) -> None:
             sid = self._run(self._alert(action, market))
 
@@ -93,8 +100,11 @@ def test_random_trading_days_never_break_the_money_invariants(world: tuple[async
                 await asyncio.gather(task, return_exceptions=True)
                 await dispose_engines()  # the process is gone: so are its connections and transactions
                 async with session_scope() as session:  # the dead worker's claim goes stale
-                    await session.exec(update(Signal).where(col(Signal.id) == sid)  # type: ignore[call-overload]
-                                       .values(claimed_at=utcnow() - timedelta(minutes=5)))
+                    await session.exec(
+                        update(Signal)
+                        .where(col(Signal.id) == sid)  # type: ignore[call-overload]
+                        .values(claimed_at=utcnow() - timedelta(minutes=5))
+                    )
 
             self._run(crash())
 
@@ -122,22 +132,34 @@ def test_random_trading_days_never_break_the_money_invariants(world: tuple[async
                 await executor.sweep(older_than=timedelta(0))  # the restart: stale claims taken over
                 for _ in range(2):
                     await reconcile_account(self.user, "paper")
-                return list(await audit_account(self.user, "paper",
-                                                PaperVenue(self.user, price_source_from_settings())))
+                return list(
+                    await audit_account(
+                        self.user, "paper", PaperVenue(self.user, price_source_from_settings())
+                    )
+                )
 
             assert self._run(settle_and_audit()) == []
             unfinished = self._run(_unfinished(self.user))
             assert unfinished == [], unfinished
 
-    run_state_machine_as_test(TradingDay, settings=settings(
-        max_examples=12, stateful_step_count=10, deadline=None,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]))
+    run_state_machine_as_test(
+        TradingDay,
+        settings=settings(
+            max_examples=12,
+            stateful_step_count=10,
+            deadline=None,
+            suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+        ),
+    )
 
 
 async def _unfinished(user: str) -> list[tuple[int | None, str]]:
     from sqlmodel import select
 
     async with session_scope() as session:
-        rows = await session.exec(select(Signal.id, Signal.status).where(
-            Signal.user_address == user, col(Signal.status).in_(("ACCEPTED", "EXECUTING"))))
+        rows = await session.exec(
+            select(Signal.id, Signal.status).where(
+                Signal.user_address == user, col(Signal.status).in_(("ACCEPTED", "EXECUTING"))
+            )
+        )
         return list(rows.all())

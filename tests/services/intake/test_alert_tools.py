@@ -28,8 +28,17 @@ from trading_app.services.intake.alert_tools import (
     send_test_alert,
 )
 
-FORM = {"market": "BTCUSDT.P", "action": "strategy", "size_mode": "size", "size_value": "0.001",
-        "sl_pct": "1", "tp_pct": "", "rr": "2", "order_type": "market", "limit_price": ""}
+FORM = {
+    "market": "BTCUSDT.P",
+    "action": "strategy",
+    "size_mode": "size",
+    "size_value": "0.001",
+    "sl_pct": "1",
+    "tp_pct": "",
+    "rr": "2",
+    "order_type": "market",
+    "limit_price": "",
+}
 
 
 @pytest.fixture
@@ -60,7 +69,11 @@ def test_the_form_parses_to_exact_choices_and_names_bad_input() -> None:
     choices, problems = parse_choices(FORM)
     assert problems == []
     assert (choices.size_value, choices.sl_pct, choices.rr, choices.tp_pct) == (
-        alert_tools.Decimal("0.001"), 1, 2, None)
+        alert_tools.Decimal("0.001"),
+        1,
+        2,
+        None,
+    )
     _, problems = parse_choices({**FORM, "sl_pct": "1e3", "size_mode": "lots"})
     assert any("sl_pct must be a plain positive number" in p for p in problems)
     assert any("size mode must be one of" in p for p in problems)
@@ -71,12 +84,22 @@ def test_the_form_parses_to_exact_choices_and_names_bad_input() -> None:
 
 
 def test_a_concrete_alert_fills_every_tradingview_placeholder() -> None:
-    message = ('{"secret": "x", "action": "{{strategy.order.action}}", "market": "BTC-USD", '
-               '"alert_id": "{{strategy.order.id}}-{{timenow}}", "timestamp": "{{timenow}}"}')
-    body = json.loads(alert_tools.concrete_alert(
-        message, side="buy", alert_id="test-1", now=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)))
-    assert body == {"secret": "x", "action": "buy", "market": "BTC-USD", "alert_id": "test-1",
-                    "timestamp": "2026-01-02T03:04:05Z"}
+    message = (
+        '{"secret": "x", "action": "{{strategy.order.action}}", "market": "BTC-USD", '
+        '"alert_id": "{{strategy.order.id}}-{{timenow}}", "timestamp": "{{timenow}}"}'
+    )
+    body = json.loads(
+        alert_tools.concrete_alert(
+            message, side="buy", alert_id="test-1", now=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+        )
+    )
+    assert body == {
+        "secret": "x",
+        "action": "buy",
+        "market": "BTC-USD",
+        "alert_id": "test-1",
+        "timestamp": "2026-01-02T03:04:05Z",
+    }
 
 
 # -- the builder --------------------------------------------------------------------------------
@@ -141,13 +164,15 @@ async def test_a_test_alert_from_a_mainnet_account_runs_on_paper_only(
 
     [(status, paper, source, raw, reason, position_id)] = await sql(
         "SELECT status, paper, source_ip, raw_body, reason, position_id FROM signals WHERE user_address = :a",
-        a=address)
+        a=address,
+    )
     assert (status, bool(paper), source, reason) == ("EXECUTED", True, "settings-page", None), reason
     assert secret not in raw
     body = json.loads(raw)
     assert body["action"] == "buy" and body["alert_id"].startswith("test-") and body["size"] == 0.001
-    positions = await sql("SELECT id, network, market, side, status FROM positions WHERE user_address = :a",
-                          a=address)
+    positions = await sql(
+        "SELECT id, network, market, side, status FROM positions WHERE user_address = :a", a=address
+    )
     assert positions == [(position_id, "paper", "BTC-USD", "LONG", "OPEN")]
     elsewhere = "SELECT count(*) FROM orders WHERE user_address = :a AND network != 'paper'"
     assert await sql(elsewhere, a=address) == [(0,)]
@@ -168,8 +193,11 @@ async def test_a_rejection_by_the_webhook_is_reported_with_its_reason(
     await sql("UPDATE users SET webhook_ip_allowlist = true WHERE address = :a", a=address)
     result = await send_test_alert(address, {**FORM, "action": "sell"})
     assert not result.ok
-    assert result.message == (f"Test alert #{result.signal_id} rejected (forbidden): source address "
-                              "settings-page is not one of TradingView's webhook addresses")
-    [(status, paper, action)] = await sql("SELECT status, paper, action FROM signals WHERE id = :i",
-                                          i=result.signal_id)
+    assert result.message == (
+        f"Test alert #{result.signal_id} rejected (forbidden): source address "
+        "settings-page is not one of TradingView's webhook addresses"
+    )
+    [(status, paper, action)] = await sql(
+        "SELECT status, paper, action FROM signals WHERE id = :i", i=result.signal_id
+    )
     assert (status, bool(paper), action) == ("REJECTED", True, None)

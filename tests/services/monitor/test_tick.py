@@ -102,8 +102,9 @@ async def test_position_closed_by_hand_on_the_venue_is_booked_external(
     # the trader sells on the exchange themselves, under a client id the engine does not use
     # (below 2**31: the client_id columns are 32-bit signed integers)
     venue = paper(user)
-    await venue.place_market_order("BTC-USD", Side.SELL, D("0.01"), worst_price=D("60000"),
-                                   client_id=1_999_999_999, reduce_only=True)
+    await venue.place_market_order(
+        "BTC-USD", Side.SELL, D("0.01"), worst_price=D("60000"), client_id=1_999_999_999, reduce_only=True
+    )
     report = await monitor_tick("w1")
     closed = await position(opened.id)
     assert (closed.status, closed.close_reason, closed.exit_price) == ("CLOSED", "EXTERNAL", D("66000"))
@@ -135,7 +136,12 @@ async def test_protection_cancelled_on_the_venue_is_placed_again(
         old, new = after[role]
         assert old.status == "CANCELED" and new.status == "UNTRIGGERED" and new.client_id != old.client_id
         live = await paper_order(user, new.client_id)
-        assert (live.status, live.size, live.trigger_price, live.reduce_only) == ("UNTRIGGERED", D("0.01"), trigger, True)
+        assert (live.status, live.size, live.trigger_price, live.reduce_only) == (
+            "UNTRIGGERED",
+            D("0.01"),
+            trigger,
+            True,
+        )
     assert (await position(opened.id)).status == "OPEN"
     [notice] = await notifications(user, "error")
     assert "stop-loss" in notice.text
@@ -158,8 +164,14 @@ async def test_partial_take_profit_resizes_the_stop_then_the_stop_closes_the_res
 
     assert report.outcomes["resized"] == 1
     orders = await rows(opened.id)
-    assert [(o.status, o.filled_size) for o in orders["TAKE_PROFIT"]] == [("CANCELED", D("0.004")), ("UNTRIGGERED", 0)]
-    assert [(o.status, o.size) for o in orders["STOP_LOSS"]] == [("CANCELED", D("0.01")), ("UNTRIGGERED", D("0.006"))]
+    assert [(o.status, o.filled_size) for o in orders["TAKE_PROFIT"]] == [
+        ("CANCELED", D("0.004")),
+        ("UNTRIGGERED", 0),
+    ]
+    assert [(o.status, o.size) for o in orders["STOP_LOSS"]] == [
+        ("CANCELED", D("0.01")),
+        ("UNTRIGGERED", D("0.006")),
+    ]
     assert (await paper_order(user, orders["STOP_LOSS"][1].client_id)).size == D("0.006")
     assert (await paper_order(user, orders["TAKE_PROFIT"][1].client_id)).size == D("0.006")
     assert (await position(opened.id)).status == "OPEN"
@@ -231,8 +243,11 @@ async def test_protection_left_behind_by_a_closed_position_is_cancelled(
     opened = await open_position(user, LONG)
     await age(opened.id, status="CLOSED")  # a closer that died after the books, before the cancels
     async with session_scope() as session:  # ... a while ago: its orders were last touched then
-        await session.exec(update(Order).where(col(Order.position_id) == opened.id)  # type: ignore[call-overload]
-                           .values(updated_at=utcnow() - timedelta(minutes=10)))
+        await session.exec(
+            update(Order)
+            .where(col(Order.position_id) == opened.id)  # type: ignore[call-overload]
+            .values(updated_at=utcnow() - timedelta(minutes=10))
+        )
     report = await monitor_tick("w1")
     assert report.owned == 1 and report.results[0].orphans == 2
     orders = await rows(opened.id)
@@ -248,8 +263,16 @@ async def test_no_position_on_the_venue_and_no_fill_to_show_closes_nothing(
 ) -> None:
     user = await make_user(21)
     async with session_scope() as session:  # our books say open; the exchange never heard of it
-        row = Position(user_address=user, network="paper", market="ETH-USD", side="LONG", size=D("1"),
-                       entry_price=D("3000"), sl_price=D("2900"), status="OPEN")
+        row = Position(
+            user_address=user,
+            network="paper",
+            market="ETH-USD",
+            side="LONG",
+            size=D("1"),
+            entry_price=D("3000"),
+            sl_price=D("2900"),
+            status="OPEN",
+        )
         session.add(row)
     result = await reconcile_account(user, "paper")
     assert result.outcomes == {"unconfirmed": 1}
@@ -262,8 +285,16 @@ async def test_one_failing_account_does_not_stop_the_others(db_url: str, paper_m
     opened = await open_position(good, LONG)
     broken = await make_user(23, network="testnet")  # dYdX chosen, no credentials saved
     async with session_scope() as session:
-        session.add(Position(user_address=broken, network="testnet", market="BTC-USD", side="LONG",
-                             size=D("0.01"), status="OPEN"))
+        session.add(
+            Position(
+                user_address=broken,
+                network="testnet",
+                market="BTC-USD",
+                side="LONG",
+                size=D("0.01"),
+                status="OPEN",
+            )
+        )
     move(paper_market, "BTC-USD", "70500")
 
     report = await monitor_tick("w1")

@@ -48,7 +48,9 @@ async def _leftovers_settled(position_id: int | None, within: float = 10.0) -> d
     still shows the order untriggered."""
     for _ in range(int(within / 0.2)):
         orders = await rows(position_id)
-        if all(orders[r][-1].status in ("FILLED", "CANCELED", "EXPIRED") for r in ("STOP_LOSS", "TAKE_PROFIT")):
+        if all(
+            orders[r][-1].status in ("FILLED", "CANCELED", "EXPIRED") for r in ("STOP_LOSS", "TAKE_PROFIT")
+        ):
             return orders
         await monitor_tick("w1", sweep=False)
         await asyncio.sleep(0.2)
@@ -69,7 +71,8 @@ async def test_take_profit_on_chain_closes_the_books(dydx_user: str, dydx_world:
 
 
 async def test_stop_loss_cancelled_by_another_client_is_placed_again(
-    dydx_user: str, dydx_world: DydxWorld  # noqa: F811
+    dydx_user: str,
+    dydx_world: DydxWorld,  # noqa: F811
 ) -> None:
     opened = await _opened(dydx_user)
     [stop] = (await rows(opened.id))["STOP_LOSS"]
@@ -90,8 +93,9 @@ async def test_stop_loss_cancelled_by_another_client_is_placed_again(
 async def test_closed_by_hand_on_chain_is_booked_external(dydx_user: str, dydx_world: DydxWorld) -> None:  # noqa: F811
     opened = await _opened(dydx_user)
     other = dydx_world.venue()
-    await other.place_market_order("ETH-USD", Side.SELL, D("0.1"), worst_price=D("2900"),
-                                   client_id=1_999_999_999, reduce_only=True)
+    await other.place_market_order(
+        "ETH-USD", Side.SELL, D("0.1"), worst_price=D("2900"), client_id=1_999_999_999, reduce_only=True
+    )
     closed = await _tick_until(opened.id, "CLOSED")
     assert closed.close_reason == "EXTERNAL" and closed.exit_price == D("3000")
     orders = await _leftovers_settled(opened.id)

@@ -42,7 +42,8 @@ USERS, MARKETS = 20, [f"M{i}-USD" for i in range(10)]
 
 AUDIT = """
 CREATE TABLE audit_closed (position_id int, old_status text, at timestamptz DEFAULT clock_timestamp());
-CREATE TABLE audit_cancelled (order_id int, position_id int, role text, at timestamptz DEFAULT clock_timestamp());
+CREATE TABLE audit_cancelled (order_id int, position_id int, role text,
+                              at timestamptz DEFAULT clock_timestamp());
 CREATE FUNCTION audit_closed() RETURNS trigger AS $$
 BEGIN INSERT INTO audit_closed (position_id, old_status) VALUES (NEW.id, OLD.status); RETURN NEW; END $$
 LANGUAGE plpgsql;
@@ -85,13 +86,32 @@ class AppProcess:
         shutil.copy(ROOT / "rxconfig.py", self.dir / "rxconfig.py")
         self.port = _free_port()
         self.log = self.dir / "app.log"
-        env = {**os.environ, "MONITOR_INTERVAL_SECONDS": "0.5", "GRANIAN_WORKERS": "2",
-               "REFLEX_USE_SYSTEM_BUN": "1", "REFLEX_TELEMETRY_ENABLED": "false",
-               "PATH": f"{ROOT / '.tools/node_modules/.bin'}:{os.environ['PATH']}"}
+        env = {
+            **os.environ,
+            "MONITOR_INTERVAL_SECONDS": "0.5",
+            "GRANIAN_WORKERS": "2",
+            "REFLEX_USE_SYSTEM_BUN": "1",
+            "REFLEX_TELEMETRY_ENABLED": "false",
+            "PATH": f"{ROOT / '.tools/node_modules/.bin'}:{os.environ['PATH']}",
+        }
         self.proc = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
-            [sys.executable, "-m", "reflex", "run", "--env", "prod", "--backend-only",
-             "--backend-port", str(self.port)],
-            cwd=self.dir, env=env, stdout=self.log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
+            [
+                sys.executable,
+                "-m",
+                "reflex",
+                "run",
+                "--env",
+                "prod",
+                "--backend-only",
+                "--backend-port",
+                str(self.port),
+            ],
+            cwd=self.dir,
+            env=env,
+            stdout=self.log.open("w"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
     async def ready(self, within: float = 90) -> None:
         async with httpx.AsyncClient() as client:
@@ -186,7 +206,9 @@ async def test_two_app_processes_handle_every_fill_exactly_once(
     assert len(siblings) == 200 and set(cancels) == siblings
     assert max(cancels.values()) == 1, "no order was cancelled twice"
     assert len(notes) == 200 and all(n.status == "sent" for n in notes)
-    per_chat = Counter((m.chat_id, m.plain.split("\n")[0]) for m in fake_telegram.messages if "Closed" in m.plain)
+    per_chat = Counter(
+        (m.chat_id, m.plain.split("\n")[0]) for m in fake_telegram.messages if "Closed" in m.plain
+    )
     assert sum(per_chat.values()) == 200 and max(per_chat.values()) == 1
     logs = "".join(app.log.read_text() for app in apps)
     assert "Traceback" not in logs, logs[-3000:]

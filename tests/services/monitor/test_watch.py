@@ -63,7 +63,8 @@ async def counted_venue(user: str) -> Counted:
 async def exit_fills(user: str) -> list[PaperFill]:
     async with session_scope() as session:
         found = await session.exec(
-            select(PaperFill).where(PaperFill.user_address == user, PaperFill.side == "SELL"))
+            select(PaperFill).where(PaperFill.user_address == user, PaperFill.side == "SELL")
+        )
         return list(found.all())
 
 
@@ -182,7 +183,8 @@ def test_a_watch_whose_leases_run_out_starts_nothing() -> None:
 
 
 async def test_on_dydx_a_crossed_oracle_price_reconciles_at_once(
-    dydx_user: str, dydx_world: DydxWorld  # noqa: F811
+    dydx_user: str,
+    dydx_world: DydxWorld,  # noqa: F811
 ) -> None:
     opened = await _opened(dydx_user)
     await tick.monitor_tick("watch-dydx", sweep=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -80,10 +81,16 @@ async def test_tampered_books_are_caught(db_url: str, paper_market: FakeIndexer)
     await reconcile_account(user, "paper")
     assert await _audit(user) == []
     async with session_scope() as session:
-        await session.exec(update(Position).where(col(Position.id) == opened.id)  # type: ignore[call-overload]
-                           .values(realized_pnl=D("1")))
-        await session.exec(update(Order).where(col(Order.position_id) == opened.id)  # type: ignore[call-overload]
-                           .values(price=D("60000.5")))
+        await session.exec(
+            update(Position)
+            .where(col(Position.id) == opened.id)  # type: ignore[call-overload]
+            .values(realized_pnl=D("1"))
+        )
+        await session.exec(
+            update(Order)
+            .where(col(Order.position_id) == opened.id)  # type: ignore[call-overload]
+            .values(price=D("60000.5"))
+        )
     kinds = sorted({b.kind for b in await _audit(user)})
     assert kinds == ["off_grid", "realized_pnl"]
 
@@ -93,15 +100,38 @@ async def test_the_audit_command_exits_non_zero_on_a_breach(pg_url: str, paper_m
     user = await make_user(5)
     await open_position(user, LONG)
     env = {**os.environ, "DATABASE_URL": pg_url, "PAPER_PRICE_SOURCE": paper_market.url}
-    ok = subprocess.run([sys.executable, "-m", "trading_app.cli", "audit"], env=env, capture_output=True,
-                        text=True, timeout=120, check=False)
+    ok = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "trading_app.cli", "audit"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert "1 account(s) audited, 0 breach(es)" in ok.stdout
-    await paper(user).cancel(ref_of((await rows((await open_position(user, {**LONG, "market": "ETH-USD",
-                                                                           "sl": "2800", "tp": "3300",
-                                                                           "size": "0.1"})).id))
-                                    ["STOP_LOSS"][-1]))
-    bad = subprocess.run([sys.executable, "-m", "trading_app.cli", "audit", "--user", user], env=env,
-                         capture_output=True, text=True, timeout=120, check=False)
+    await paper(user).cancel(
+        ref_of(
+            (
+                await rows(
+                    (
+                        await open_position(
+                            user, {**LONG, "market": "ETH-USD", "sl": "2800", "tp": "3300", "size": "0.1"}
+                        )
+                    ).id
+                )
+            )["STOP_LOSS"][-1]
+        )
+    )
+    bad = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "trading_app.cli", "audit", "--user", user],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert bad.returncode == 1, bad.stdout + bad.stderr
     assert "no_stop_loss" in bad.stdout and "ETH-USD" in bad.stdout

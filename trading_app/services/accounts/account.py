@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import func, update
+from sqlalchemy import Table, func, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -31,6 +31,9 @@ from trading_app.domain.clock import utcnow
 from trading_app.domain.enums import CredentialKind, Network
 from trading_app.services.security.secrets import open_secret, seal
 from trading_app.settings import get_settings
+
+# SQLModel declares no `__table__` for type checkers; it is always there at run time
+_ACCOUNTS: Table = TradingAccount.__table__  # type: ignore[attr-defined]
 
 WEBHOOK_PATH = "/api/webhooks/signal/"
 MAINNET_CONFIRMATION = "I understand real money is at risk"
@@ -125,7 +128,7 @@ async def load_account(
     if account is None:
         # sign-in creates it; this covers older users, and two first visits may race here
         defaults = TradingAccount(address=address)
-        values = {column.name: getattr(defaults, column.name) for column in TradingAccount.__table__.columns}
+        values = {column.name: getattr(defaults, column.name) for column in _ACCOUNTS.columns}
         insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
         await session.execute(insert(TradingAccount).values(**values).on_conflict_do_nothing())
         account = (await session.exec(query_account)).one()

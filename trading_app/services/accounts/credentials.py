@@ -240,7 +240,7 @@ async def open_venue_credentials(address: str) -> VenueCredentials:
         .where(User.address == address)
     )
     async with session_scope() as session:
-        row = (await session.exec(query)).first()  # type: ignore[call-overload]
+        row = (await session.exec(query)).first()
     if row is None:
         raise UnknownUser("no such user")
     token, version, subaccount = row

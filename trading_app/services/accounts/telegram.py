@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from typing import TypeGuard
 
 from trading_app.db.engine import session_scope
 from trading_app.db.models import Notification
@@ -55,7 +56,7 @@ def normalize_chat_id(chat_id: str) -> str:
     return value
 
 
-def _entered(value: str | None) -> bool:
+def _entered(value: str | None) -> TypeGuard[str]:
     return bool(value and value.strip())
 
 

@@ -14,8 +14,10 @@ import re
 import secrets
 import uuid
 from datetime import datetime
+from typing import Any
 
 from eth_utils import is_checksum_address, to_checksum_address
+from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -23,6 +25,9 @@ from trading_app.db.engine import session_scope
 from trading_app.db.models import TradingAccount, User
 from trading_app.domain.clock import utcnow
 from trading_app.services.security.secrets import seal
+
+# SQLModel declares no `__table__` for type checkers; it is always there at run time
+_ACCOUNTS: Table = TradingAccount.__table__  # type: ignore[attr-defined]
 
 _HEX_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 
@@ -49,7 +54,7 @@ def normalize_address(text: object) -> str:
     return to_checksum_address(text)
 
 
-def _insert(session: AsyncSession, table: type) -> object:
+def _insert(session: AsyncSession, table: type) -> Any:  # both dialects' Insert: one interface
     # INSERT ... ON CONFLICT DO NOTHING exists on both databases, under dialect-specific helpers
     dialect = session.get_bind().dialect.name
     return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
@@ -85,7 +90,7 @@ async def ensure_user(session: AsyncSession, address: str, now: datetime | None 
     )
     was_created = created.first() is not None
     account = TradingAccount(address=address, network="paper", updated_at=now)
-    account_values = {c.name: getattr(account, c.name) for c in TradingAccount.__table__.columns}
+    account_values = {c.name: getattr(account, c.name) for c in _ACCOUNTS.columns}
     await session.execute(_insert(session, TradingAccount).values(**account_values).on_conflict_do_nothing())
     return was_created
 

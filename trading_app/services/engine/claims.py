@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, exists, or_, update
+from sqlalchemy import ColumnElement, and_, exists, or_, update
 from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -52,10 +52,13 @@ class Claim:
         async with autocommit_scope() as session:
             result = await session.execute(
                 update(Signal)
-                .where(col(Signal.id) == self.signal.id, col(Signal.status) == SignalStatus.EXECUTING.value,
-                       col(Signal.claimed_at) == self.signal.claimed_at)
+                .where(
+                    col(Signal.id) == self.signal.id,
+                    col(Signal.status) == SignalStatus.EXECUTING.value,
+                    col(Signal.claimed_at) == self.signal.claimed_at,
+                )
                 .values(claimed_at=now, updated_at=now)
-                .returning(Signal.claimed_at)
+                .returning(col(Signal.claimed_at))
                 .execution_options(synchronize_session=False)
             )
             renewed = result.scalars().first()
@@ -66,19 +69,21 @@ class Claim:
         return True
 
 
-def _claimable(signal_id: int, now: datetime) -> list[object]:
+def _claimable(signal_id: int, now: datetime) -> list[ColumnElement[bool]]:
     earlier = aliased(Signal)
     waiting_before = exists().where(
-        earlier.user_address == Signal.user_address,
-        earlier.market == Signal.market,
-        earlier.id < Signal.id,
+        col(earlier.user_address) == col(Signal.user_address),
+        col(earlier.market) == col(Signal.market),
+        col(earlier.id) < col(Signal.id),
         col(earlier.status).in_(_WAITING),
     )
     return [
         col(Signal.id) == signal_id,
         or_(
             col(Signal.status) == SignalStatus.ACCEPTED.value,
-            and_(col(Signal.status) == SignalStatus.EXECUTING.value, col(Signal.claimed_at) < now - STALE_CLAIM),
+            and_(
+                col(Signal.status) == SignalStatus.EXECUTING.value, col(Signal.claimed_at) < now - STALE_CLAIM
+            ),
         ),
         ~waiting_before,
     ]
@@ -93,7 +98,9 @@ async def claim_in(session: AsyncSession, signal_id: int) -> Signal | None:
     result = await session.execute(
         update(Signal)
         .where(*_claimable(signal_id, now))
-        .values(status=SignalStatus.EXECUTING.value, claimed_at=now, attempts=Signal.attempts + 1, updated_at=now)
+        .values(
+            status=SignalStatus.EXECUTING.value, claimed_at=now, attempts=col(Signal.attempts) + 1, updated_at=now
+        )
         .returning(Signal)
         .execution_options(synchronize_session=False)
     )
@@ -106,17 +113,26 @@ async def claim(signal_id: int) -> Signal | None:
         return await claim_in(session, signal_id)
 
 
-async def finish_in(session: AsyncSession, signal: Signal, status: SignalStatus, reason: str | None,
-                    position_id: int | None) -> bool:
+async def finish_in(
+    session: AsyncSession, signal: Signal, status: SignalStatus, reason: str | None, position_id: int | None
+) -> bool:
     """End an executing signal, only while this worker's claim still holds; False otherwise."""
     transition(SIGNAL, SignalStatus.EXECUTING, status)
     result = await session.execute(
         update(Signal)
-        .where(col(Signal.id) == signal.id, col(Signal.status) == SignalStatus.EXECUTING.value,
-               col(Signal.claimed_at) == signal.claimed_at)
-        .values(status=status.value, reason=reason, position_id=position_id, finished_at=utcnow(),
-                updated_at=utcnow())
-        .returning(Signal.id)
+        .where(
+            col(Signal.id) == signal.id,
+            col(Signal.status) == SignalStatus.EXECUTING.value,
+            col(Signal.claimed_at) == signal.claimed_at,
+        )
+        .values(
+            status=status.value,
+            reason=reason,
+            position_id=position_id,
+            finished_at=utcnow(),
+            updated_at=utcnow(),
+        )
+        .returning(col(Signal.id))
         .execution_options(synchronize_session=False)
     )
     return result.scalars().first() is not None
@@ -128,8 +144,11 @@ async def note_in_doubt(signal: Signal, reason: str, position_id: int | None) ->
     async with autocommit_scope() as session:
         await session.execute(
             update(Signal)
-            .where(col(Signal.id) == signal.id, col(Signal.status) == SignalStatus.EXECUTING.value,
-                   col(Signal.claimed_at) == signal.claimed_at)
+            .where(
+                col(Signal.id) == signal.id,
+                col(Signal.status) == SignalStatus.EXECUTING.value,
+                col(Signal.claimed_at) == signal.claimed_at,
+            )
             .values(reason=reason, position_id=position_id, updated_at=utcnow())
             .execution_options(synchronize_session=False)
         )
@@ -142,8 +161,11 @@ async def next_in_line(user: str, market: str | None) -> int | None:
     async with autocommit_scope() as session:
         found = await session.exec(
             select(Signal.id)
-            .where(Signal.user_address == user, Signal.market == market,
-                   col(Signal.status) == SignalStatus.ACCEPTED.value)
+            .where(
+                Signal.user_address == user,
+                Signal.market == market,
+                col(Signal.status) == SignalStatus.ACCEPTED.value,
+            )
             .order_by(col(Signal.id))
             .limit(1)
         )
@@ -155,13 +177,32 @@ async def unfinished(older_than: timedelta, limit: int) -> list[int]:
     now = utcnow()
     async with session_scope() as session:
         rows = await session.exec(
-            select(Signal.id).where(or_(
-                and_(col(Signal.status) == SignalStatus.ACCEPTED.value, col(Signal.received_at) < now - older_than),
-                and_(col(Signal.status) == SignalStatus.EXECUTING.value, col(Signal.claimed_at) < now - STALE_CLAIM),
-            )).order_by(col(Signal.id)).limit(limit)
+            select(Signal.id)
+            .where(
+                or_(
+                    and_(
+                        col(Signal.status) == SignalStatus.ACCEPTED.value,
+                        col(Signal.received_at) < now - older_than,
+                    ),
+                    and_(
+                        col(Signal.status) == SignalStatus.EXECUTING.value,
+                        col(Signal.claimed_at) < now - STALE_CLAIM,
+                    ),
+                )
+            )
+            .order_by(col(Signal.id))
+            .limit(limit)
         )
         return [i for i in rows.all() if i is not None]
 
 
-__all__ = ["STALE_CLAIM", "Claim", "claim", "claim_in", "finish_in", "next_in_line", "note_in_doubt",
-           "unfinished"]
+__all__ = [
+    "STALE_CLAIM",
+    "Claim",
+    "claim",
+    "claim_in",
+    "finish_in",
+    "next_in_line",
+    "note_in_doubt",
+    "unfinished",
+]

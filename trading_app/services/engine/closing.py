@@ -69,9 +69,16 @@ async def choose_row(
         return latest, is_sent(latest)
     if latest is not None and not is_terminal(ORDER, latest.status):
         return latest, True
-    row = await new_row_in(session, user=trader.user, network=trader.network, market=position.market,
-                           position_id=position.id, signal_id=position.signal_id or 0, attempt=len(previous),
-                           plan=plan)
+    row = await new_row_in(
+        session,
+        user=trader.user,
+        network=trader.network,
+        market=position.market,
+        position_id=position.id,
+        signal_id=position.signal_id or 0,
+        attempt=len(previous),
+        plan=plan,
+    )
     return row, False
 
 
@@ -82,8 +89,14 @@ def remaining_size(position: Position, orders: list[Order]) -> Decimal:
 
 
 async def flatten(
-    trader: Trader, position: Position, spec: MarketSpec, reason: CloseReason, *,
-    failed_order: str | None = None, detail: str | None = None, end: SignalEnd | None = None,
+    trader: Trader,
+    position: Position,
+    spec: MarketSpec,
+    reason: CloseReason,
+    *,
+    failed_order: str | None = None,
+    detail: str | None = None,
+    end: SignalEnd | None = None,
 ) -> Position:
     """Close the position at market (reduce-only) until it is flat; then cancel what protected it
     and close the books.
@@ -92,12 +105,18 @@ async def flatten(
     before that order is sent. `end` joins the transaction that closes the books.
     """
     side = PositionSide(position.side)
-    target = (PositionStatus.FAILED_PROTECTION if failed_order is not None
-              else PositionStatus.CLOSING if position.status == PositionStatus.OPEN.value else None)
+    target = (
+        PositionStatus.FAILED_PROTECTION
+        if failed_order is not None
+        else PositionStatus.CLOSING
+        if position.status == PositionStatus.OPEN.value
+        else None
+    )
     if target is not None:
         async with session_scope() as session:
-            position = await change_position_in(session, trader, position.id or 0, expect=position.status,
-                                                status=target)
+            position = await change_position_in(
+                session, trader, position.id or 0, expect=position.status, status=target
+            )
     steps: list[str] = []
     orders: list[Order] = []
     for _ in range(CLOSE_TRIES):
@@ -106,12 +125,15 @@ async def flatten(
             left = remaining_size(position, orders)
             if left <= 0:
                 break
-            worst = slippage_bound(spec.oracle_price, side.exit_side, max(trader.slippage_pct, Decimal(1)),
-                                   spec.tick_size)
-            plan = OrderPlan(OrderRole.CLOSE, OrderType.MARKET, side.exit_side, left, price=worst,
-                             reduce_only=True)
-            row, live = await choose_row(session, trader, position, plan,
-                                         [o for o in orders if o.role == OrderRole.CLOSE.value])
+            worst = slippage_bound(
+                spec.oracle_price, side.exit_side, max(trader.slippage_pct, Decimal(1)), spec.tick_size
+            )
+            plan = OrderPlan(
+                OrderRole.CLOSE, OrderType.MARKET, side.exit_side, left, price=worst, reduce_only=True
+            )
+            row, live = await choose_row(
+                session, trader, position, plan, [o for o in orders if o.role == OrderRole.CLOSE.value]
+            )
             if row.id is None:
                 session.add(row)
         try:
@@ -135,16 +157,29 @@ async def flatten(
         orders = await orders_of(session, trader.user, position.id or 0)
     flat = remaining_size(position, orders) <= 0
     if failed_order is not None:
-        trader.tell(messages.ProtectionFailed(network=trader.network, market=position.market, side=position.side,
-                                              size=position.size, order=failed_order, flattened=flat,
-                                              detail=detail))
+        trader.tell(
+            messages.ProtectionFailed(
+                network=trader.network,
+                market=position.market,
+                side=position.side,
+                size=position.size,
+                order=failed_order,
+                flattened=flat,
+                detail=detail,
+            )
+        )
     if not flat:
         log.warning("position %s: not flat yet after %s", position.id, "; ".join(steps) or "its close")
         if steps:
-            trader.tell(messages.TradingError(
-                network=trader.network, market=position.market, what_failed="closing the position",
-                action_taken="it stays protected by its stop-loss; closing is retried with a fresh order",
-                detail="; ".join(steps)[:300]))
+            trader.tell(
+                messages.TradingError(
+                    network=trader.network,
+                    market=position.market,
+                    what_failed="closing the position",
+                    action_taken="it stays protected by its stop-loss; closing is retried with a fresh order",
+                    detail="; ".join(steps)[:300],
+                )
+            )
         return position  # still CLOSING or FAILED_PROTECTION: the monitor keeps closing it
     exits = [o for o in orders if o.role in EXIT_ROLES and o.filled_size > 0]
     return await close_books(trader, position, reason, exit_orders=exits, orders=orders, end=end)
@@ -160,18 +195,35 @@ async def _close_once(trader: Trader, market: str, row: Order, live: bool) -> Or
     if live:
         return await wait_until_done(trader.venue, row, keep=trader.keep_claim)
     sent = row
-    ref = await send_with_retries(lambda: trader.venue.place_market_order(
-        market, Side(sent.side), sent.size, worst_price=required_price(sent.price),
-        client_id=sent.client_id, reduce_only=True))
+    ref = await send_with_retries(
+        lambda: trader.venue.place_market_order(
+            market,
+            Side(sent.side),
+            sent.size,
+            worst_price=required_price(sent.price),
+            client_id=sent.client_id,
+            reduce_only=True,
+        )
+    )
     report = await first_report(trader.venue, ref)
     row = await settle(row, ref, report)
-    return await wait_until_done(trader.venue, row, FILL_WAIT_SECONDS,
-                                 first_delay=0.05 if report is not None else 0.0, keep=trader.keep_claim)
+    return await wait_until_done(
+        trader.venue,
+        row,
+        FILL_WAIT_SECONDS,
+        first_delay=0.05 if report is not None else 0.0,
+        keep=trader.keep_claim,
+    )
 
 
 async def close_books(
-    trader: Trader, position: Position, reason: CloseReason, exit_orders: list[Order], *,
-    orders: list[Order] | None = None, end: SignalEnd | None = None,
+    trader: Trader,
+    position: Position,
+    reason: CloseReason,
+    exit_orders: list[Order],
+    *,
+    orders: list[Order] | None = None,
+    end: SignalEnd | None = None,
 ) -> Position:
     """Final books from the exit fills: exit price, fees on both legs, realized PnL; cancel leftovers.
 
@@ -188,12 +240,21 @@ async def close_books(
     fees = entry_fee + exit_fee
     realized = None
     if exit_price is not None and position.entry_price is not None:
-        realized = pnl.realized_pnl(PositionSide(position.side), position.entry_price, exit_price, position.size,
-                                    entry_fee=entry_fee, exit_fee=exit_fee)
+        realized = pnl.realized_pnl(
+            PositionSide(position.side),
+            position.entry_price,
+            exit_price,
+            position.size,
+            entry_fee=entry_fee,
+            exit_fee=exit_fee,
+        )
     exit_ids = {o.id for o in exit_orders}
     reports = []
     for leftover in orders:
-        if leftover.id not in exit_ids and leftover.role in (OrderRole.STOP_LOSS.value, OrderRole.TAKE_PROFIT.value):
+        if leftover.id not in exit_ids and leftover.role in (
+            OrderRole.STOP_LOSS.value,
+            OrderRole.TAKE_PROFIT.value,
+        ):
             _, report = await cancel_and_report(trader.venue, leftover)
             if report is not None:
                 reports.append((leftover, report))
@@ -201,21 +262,39 @@ async def close_books(
         for row, report in reports:
             await settle_in(session, row, report=report)
         position = await change_position_in(
-            session, trader, position.id or 0, expect=position.status, status=PositionStatus.CLOSED,
-            closed_at=utcnow(), exit_price=exit_price, realized_pnl=realized, fees=fees, close_reason=reason.value,
+            session,
+            trader,
+            position.id or 0,
+            expect=position.status,
+            status=PositionStatus.CLOSED,
+            closed_at=utcnow(),
+            exit_price=exit_price,
+            realized_pnl=realized,
+            fees=fees,
+            close_reason=reason.value,
         )
         if end is not None:
             await end.commit_in(session, position)
     if reason is not CloseReason.PROTECTION_FAILED:
-        trader.tell(messages.PositionClosed(
-            network=trader.network, market=position.market, side=position.side, size=position.size,
-            exit_price=exit_price, reason=reason.value, realized_pnl=realized, fees=fees,
-            entry=position.entry_price))
+        trader.tell(
+            messages.PositionClosed(
+                network=trader.network,
+                market=position.market,
+                side=position.side,
+                size=position.size,
+                exit_price=exit_price,
+                reason=reason.value,
+                realized_pnl=realized,
+                fees=fees,
+                entry=position.entry_price,
+            )
+        )
     return position
 
 
-async def flatten_unbooked(trader: Trader, market: str, side: PositionSide, size: Decimal,
-                           spec: MarketSpec) -> Order:
+async def flatten_unbooked(
+    trader: Trader, market: str, side: PositionSide, size: Decimal, spec: MarketSpec
+) -> Order:
     """Close exposure that no live position of the books accounts for (reduce-only, so it can only
     ever reduce what the venue really holds). The row is committed before the order is sent and
     carries a repair id; it belongs to no position.
@@ -223,14 +302,31 @@ async def flatten_unbooked(trader: Trader, market: str, side: PositionSide, size
     Returns:
         The close order's row as the venue left it.
     """
-    worst = slippage_bound(spec.oracle_price, side.exit_side, max(trader.slippage_pct, Decimal(1)), spec.tick_size)
+    worst = slippage_bound(
+        spec.oracle_price, side.exit_side, max(trader.slippage_pct, Decimal(1)), spec.tick_size
+    )
     plan = OrderPlan(OrderRole.CLOSE, OrderType.MARKET, side.exit_side, size, price=worst, reduce_only=True)
     async with session_scope() as session:
-        row = await new_row_in(session, user=trader.user, network=trader.network, market=market,
-                               position_id=None, signal_id=0, attempt=0, plan=plan)
+        row = await new_row_in(
+            session,
+            user=trader.user,
+            network=trader.network,
+            market=market,
+            position_id=None,
+            signal_id=0,
+            attempt=0,
+            plan=plan,
+        )
         session.add(row)
     return await _close_once(trader, market, row, live=False)
 
 
-__all__ = ["CLOSE_TRIES", "EXIT_ROLES", "choose_row", "close_books", "flatten", "flatten_unbooked",
-           "remaining_size"]
+__all__ = [
+    "CLOSE_TRIES",
+    "EXIT_ROLES",
+    "choose_row",
+    "close_books",
+    "flatten",
+    "flatten_unbooked",
+    "remaining_size",
+]

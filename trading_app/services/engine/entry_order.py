@@ -61,8 +61,13 @@ async def send_entry(
     """
     if row is None:
         row = await record_plan(
-            user=trader.user, network=trader.network, market=position.market, position_id=position.id,
-            signal_id=position.signal_id or 0, attempt=0, plan=plan,
+            user=trader.user,
+            network=trader.network,
+            market=position.market,
+            position_id=position.id,
+            signal_id=position.signal_id or 0,
+            attempt=0,
+            plan=plan,
         )
     if row.status == OrderStatus.PENDING.value and utcnow() - row.created_at > RESUME_AFTER:
         row, resend = await _recover_entry(trader, row)
@@ -72,13 +77,26 @@ async def send_entry(
         return row, None, None  # sent before: follow it, never send it twice
     sent = row
     if plan.order_type is OrderType.LIMIT:
-        ref = await send_with_retries(lambda: trader.venue.place_limit_order(
-            position.market, plan.side, plan.size, required_price(plan.price),
-            client_id=sent.client_id, good_til_seconds=LIMIT_TTL_SECONDS))
+        ref = await send_with_retries(
+            lambda: trader.venue.place_limit_order(
+                position.market,
+                plan.side,
+                plan.size,
+                required_price(plan.price),
+                client_id=sent.client_id,
+                good_til_seconds=LIMIT_TTL_SECONDS,
+            )
+        )
     else:
-        ref = await send_with_retries(lambda: trader.venue.place_market_order(
-            position.market, plan.side, plan.size, worst_price=required_price(plan.price),
-            client_id=sent.client_id))
+        ref = await send_with_retries(
+            lambda: trader.venue.place_market_order(
+                position.market,
+                plan.side,
+                plan.size,
+                worst_price=required_price(plan.price),
+                client_id=sent.client_id,
+            )
+        )
     return row, ref, await first_report(trader.venue, ref)
 
 
@@ -98,11 +116,14 @@ async def follow_entry(
     first_delay = 0.05 if report is not None else 0.0
     if plan.order_type is OrderType.LIMIT:
         return await wait_until_done(trader.venue, row, LIMIT_FIRST_WAIT_SECONDS, first_delay=first_delay)
-    row = await wait_until_done(trader.venue, row, ENTRY_TRUTH_WAIT_SECONDS, first_delay=first_delay,
-                                keep=trader.keep_claim)
+    row = await wait_until_done(
+        trader.venue, row, ENTRY_TRUTH_WAIT_SECONDS, first_delay=first_delay, keep=trader.keep_claim
+    )
     if not is_terminal(ORDER, row.status):
-        raise EntryInDoubt(f"the venue has not settled entry order {row.client_id} yet; it is followed until "
-                           "it does", row.position_id)
+        raise EntryInDoubt(
+            f"the venue has not settled entry order {row.client_id} yet; it is followed until it does",
+            row.position_id,
+        )
     return row
 
 

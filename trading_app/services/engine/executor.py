@@ -154,13 +154,21 @@ async def _execute_one(signal_id: int) -> _Done | None:
         # the account row read with the claim names the venue's version: a key or network changed
         # in Settings (by any worker) is in effect before this order
         version = claimed.account.venue_version if claimed.account is not None else None
-        trader = Trader(user=user, network=network, venue=await venue_for(user, network, version=version),
-                        account=claimed.account, notify=get_notifier(), claim=claimed.claim)
+        trader = Trader(
+            user=user,
+            network=network,
+            venue=await venue_for(user, network, version=version),
+            account=claimed.account,
+            notify=get_notifier(),
+            claim=claimed.claim,
+        )
         outcome, end = await _route(trader, parsed, claimed)
     except EntryInDoubt as e:
         outcome = Outcome(SignalStatus.EXECUTING, f"in_doubt: {e}", e.position_id)
     except RiskRejected as e:
-        outcome = Outcome(SignalStatus.REJECTED, f"{e.reason.value}: {e.detail}" if e.detail else e.reason.value)
+        outcome = Outcome(
+            SignalStatus.REJECTED, f"{e.reason.value}: {e.detail}" if e.detail else e.reason.value
+        )
     except UnknownMarket as e:
         outcome = Outcome(SignalStatus.REJECTED, f"{RejectReason.UNKNOWN_MARKET.value}: {e}")
     except OrderRejected as e:
@@ -177,9 +185,17 @@ async def _execute_one(signal_id: int) -> _Done | None:
         async with session_scope() as session:
             await finish_in(session, signal, outcome.status, outcome.reason, outcome.position_id)
     if outcome.status not in (SignalStatus.EXECUTED, SignalStatus.EXECUTING):
-        get_notifier().notify_soon(user, "rejected", messages.SignalRejected(
-            network=network, signal_id=signal.id, market=signal.market,
-            reason=(outcome.reason or "").split(":", 1)[0], detail=outcome.reason))
+        get_notifier().notify_soon(
+            user,
+            "rejected",
+            messages.SignalRejected(
+                network=network,
+                signal_id=signal.id,
+                market=signal.market,
+                reason=(outcome.reason or "").split(":", 1)[0],
+                detail=outcome.reason,
+            ),
+        )
     await events.positions_changed(user)
     follower = None if outcome.status is SignalStatus.EXECUTING else await next_in_line(user, signal.market)
     return _Done(outcome, follower)
@@ -191,15 +207,25 @@ async def _unavailable(signal: Signal, detail: str) -> Outcome:
     async with session_scope() as session:
         position = await position_for_signal(session, signal.user_address, signal.id or 0)
     if position is not None and position.status == PositionStatus.OPENING.value:
-        return Outcome(SignalStatus.EXECUTING, f"in_doubt: venue unreachable ({detail}); retried", position.id)
+        return Outcome(
+            SignalStatus.EXECUTING, f"in_doubt: venue unreachable ({detail}); retried", position.id
+        )
     return Outcome(SignalStatus.FAILED, f"venue_unavailable: {detail}")
 
 
 async def _route(trader: Trader, parsed: ParsedSignal, claimed: _Claimed) -> tuple[Outcome, SignalEnd | None]:
     signal, rows = claimed.claim.signal, claimed.positions
     mine = next((p for p in reversed(rows) if p.signal_id == signal.id), None)
-    live = next((p for p in rows if p.network == trader.network and p.market == parsed.market
-                 and p.status in ACTIVE_POSITION_STATUSES), None)
+    live = next(
+        (
+            p
+            for p in rows
+            if p.network == trader.network
+            and p.market == parsed.market
+            and p.status in ACTIVE_POSITION_STATUSES
+        ),
+        None,
+    )
     if mine is not None:  # a previous attempt got this far: continue it, never start again
         end = SignalEnd(claimed.claim, Move.OPEN)
         return opened(await open_position(trader, signal, parsed, resume=mine, end=end)), end
@@ -218,14 +244,20 @@ async def _route(trader: Trader, parsed: ParsedSignal, claimed: _Claimed) -> tup
     stored: StoredFacts | None = stored_facts(rows, trader.network, claimed.since)
     if live is not None:
         if live.side == side.value:
-            raise RiskRejected(RejectReason.POSITION_EXISTS, f"a {live.side.lower()} {parsed.market} position is open")
+            raise RiskRejected(
+                RejectReason.POSITION_EXISTS, f"a {live.side.lower()} {parsed.market} position is open"
+            )
         policy = trader.account.same_market_policy if trader.account else "reject"
         if parsed.action is not SignalAction.REVERSE and policy != "reverse":
-            raise RiskRejected(RejectReason.POSITION_EXISTS,
-                               f"a {live.side.lower()} {parsed.market} position is open; send close or reverse")
+            raise RiskRejected(
+                RejectReason.POSITION_EXISTS,
+                f"a {live.side.lower()} {parsed.market} position is open; send close or reverse",
+            )
         done = await close_position_for(trader, live, CloseReason.REVERSED)
         if done.status not in (PositionStatus.CLOSED.value, PositionStatus.FAILED.value):
-            return Outcome(SignalStatus.FAILED, "reverse: the open position could not be closed", done.id), None
+            return Outcome(
+                SignalStatus.FAILED, "reverse: the open position could not be closed", done.id
+            ), None
         stored = None  # the close changed them: read afresh
     # a position another signal opened at the same moment: open_position says POSITION_EXISTS
     end = SignalEnd(claimed.claim, Move.OPEN)

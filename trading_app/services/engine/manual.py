@@ -81,8 +81,13 @@ async def trader_for(user: str) -> Trader:
         account = await session.get(TradingAccount, user)
     network = account.network if account is not None else Network.PAPER.value
     version = account.venue_version if account is not None else None
-    return Trader(user=user, network=network, venue=await venue_for(user, network, version=version), account=account,
-                  notify=get_notifier())
+    return Trader(
+        user=user,
+        network=network,
+        venue=await venue_for(user, network, version=version),
+        account=account,
+        notify=get_notifier(),
+    )
 
 
 async def close_position(user: str, position_id: int) -> PositionView:
@@ -103,12 +108,18 @@ async def close_position(user: str, position_id: int) -> PositionView:
         account = await session.get(TradingAccount, user)
         opening = await _opening_now(session, user, position)
     if opening:
-        raise PositionBusy(f"position {position_id} is still opening (its entry is being confirmed with the "
-                           "venue); close it in a few seconds")
+        raise PositionBusy(
+            f"position {position_id} is still opening (its entry is being confirmed with the "
+            "venue); close it in a few seconds"
+        )
     version = account.venue_version if account is not None else None
-    trader = Trader(user=user, network=position.network,
-                    venue=await venue_for(user, position.network, version=version),
-                    account=account, notify=get_notifier())
+    trader = Trader(
+        user=user,
+        network=position.network,
+        venue=await venue_for(user, position.network, version=version),
+        account=account,
+        notify=get_notifier(),
+    )
     try:
         closed = await close_position_for(trader, position, CloseReason.MANUAL)
     except EntryInDoubt as e:
@@ -124,7 +135,9 @@ async def _opening_now(session: AsyncSession, user: str, position: Position) -> 
     if position.status != PositionStatus.OPENING.value or position.signal_id is None:
         return False
     signal = await session.get(Signal, position.signal_id)
-    return signal is not None and signal.user_address == user and signal.status == SignalStatus.EXECUTING.value
+    return (
+        signal is not None and signal.user_address == user and signal.status == SignalStatus.EXECUTING.value
+    )
 
 
 async def close_all(user: str) -> list[PositionView]:
@@ -151,16 +164,21 @@ async def close_all(user: str) -> list[PositionView]:
 
 
 async def list_positions(user: str, status: str | None = None, limit: int = 100) -> list[PositionView]:
-    """The user's positions, newest first: `open` (live ones, with mark and unrealized PnL), `closed`, or all."""
+    """The user's positions, newest first: `open` (live ones, with mark and unrealized PnL), `closed`,
+    or all."""
     query = select(Position).where(Position.user_address == user)
     if status == "open":
         query = query.where(col(Position.status).in_(ACTIVE_POSITION_STATUSES))
     elif status == "closed":
-        query = query.where(col(Position.status).in_((PositionStatus.CLOSED.value, PositionStatus.FAILED.value)))
+        query = query.where(
+            col(Position.status).in_((PositionStatus.CLOSED.value, PositionStatus.FAILED.value))
+        )
     elif status is not None:
         raise ValueError("status must be open or closed")
     async with session_scope() as session:
-        rows = list((await session.exec(query.order_by(col(Position.id).desc()).limit(min(limit, MAX_ROWS)))).all())
+        rows = list(
+            (await session.exec(query.order_by(col(Position.id).desc()).limit(min(limit, MAX_ROWS)))).all()
+        )
     return await _views(rows, await _marks(user, rows))
 
 
@@ -179,14 +197,34 @@ async def _views(rows: list[Position], marks: dict[tuple[str, str], Decimal]) ->
     for p in rows:
         mark = marks.get((p.network, p.market))
         unrealized = None
-        if mark is not None and p.entry_price is not None and p.size > 0 and p.status in ACTIVE_POSITION_STATUSES:
+        if (
+            mark is not None
+            and p.entry_price is not None
+            and p.size > 0
+            and p.status in ACTIVE_POSITION_STATUSES
+        ):
             unrealized = pnl.unrealized_pnl(PositionSide(p.side), p.entry_price, mark, p.size)
-        views.append(PositionView(
-            id=p.id or 0, network=p.network, market=p.market, side=p.side, size=p.size, entry_price=p.entry_price,
-            mark_price=mark, unrealized_pnl=unrealized, tp_price=p.tp_price, sl_price=p.sl_price, status=p.status,
-            opened_at=p.opened_at, closed_at=p.closed_at, exit_price=p.exit_price, realized_pnl=p.realized_pnl,
-            fees=p.fees, close_reason=p.close_reason,
-        ))
+        views.append(
+            PositionView(
+                id=p.id or 0,
+                network=p.network,
+                market=p.market,
+                side=p.side,
+                size=p.size,
+                entry_price=p.entry_price,
+                mark_price=mark,
+                unrealized_pnl=unrealized,
+                tp_price=p.tp_price,
+                sl_price=p.sl_price,
+                status=p.status,
+                opened_at=p.opened_at,
+                closed_at=p.closed_at,
+                exit_price=p.exit_price,
+                realized_pnl=p.realized_pnl,
+                fees=p.fees,
+                close_reason=p.close_reason,
+            )
+        )
     return views
 
 
@@ -210,14 +248,25 @@ class PnlSummary:
 async def pnl_summary(user: str) -> PnlSummary:
     """Totals for the dashboard and `GET /api/pnl/summary`."""
     async with session_scope() as session:
-        closed = list((await session.exec(select(Position).where(
-            Position.user_address == user, Position.status == PositionStatus.CLOSED.value))).all())
+        closed = list(
+            (
+                await session.exec(
+                    select(Position).where(
+                        Position.user_address == user, Position.status == PositionStatus.CLOSED.value
+                    )
+                )
+            ).all()
+        )
     open_views = await list_positions(user, "open", limit=MAX_ROWS)
     summary = pnl.summarize(closed)
     unrealized = sum((v.unrealized_pnl for v in open_views if v.unrealized_pnl is not None), Decimal(0))
     return PnlSummary(
-        realized=summary.realized_total, unrealized=unrealized,
+        realized=summary.realized_total,
+        unrealized=unrealized,
         fees=summary.fees_total + sum((v.fees for v in open_views), Decimal(0)),
-        closed_trades=summary.trades, wins=summary.wins, losses=summary.losses,
-        win_rate_pct=summary.win_rate_pct, open_positions=len(open_views),
+        closed_trades=summary.trades,
+        wins=summary.wins,
+        losses=summary.losses,
+        win_rate_pct=summary.win_rate_pct,
+        open_positions=len(open_views),
     )

@@ -69,10 +69,14 @@ def stored_facts(rows: list[Position], network: str, since: datetime) -> StoredF
     """Facts from `positions_for_execution` rows (other rows in the list are ignored)."""
     mine = [p for p in rows if p.network == network]
     live = [p for p in mine if p.status in ACTIVE_POSITION_STATUSES]
-    today = [p.realized_pnl for p in mine
-             if p.closed_at is not None and p.closed_at >= since and p.realized_pnl is not None]
+    today = [
+        p.realized_pnl
+        for p in mine
+        if p.closed_at is not None and p.closed_at >= since and p.realized_pnl is not None
+    ]
     return StoredFacts(
-        open_positions=len(live), realized_pnl_today=sum(today, Decimal(0)),
+        open_positions=len(live),
+        realized_pnl_today=sum(today, Decimal(0)),
         open_notional_usd=sum((p.size * (p.entry_price or Decimal(0)) for p in live), Decimal(0)),
     )
 
@@ -84,14 +88,23 @@ async def _account_facts(trader: Trader, stored: StoredFacts | None) -> AccountF
         async with session_scope() as session:
             rows = await positions_for_execution(session, trader.user, trader.network, None, since)
         stored = stored_facts(rows, trader.network, since)
-    return AccountFacts(equity=snapshot.equity, open_positions=stored.open_positions,
-                        realized_pnl_today=stored.realized_pnl_today,
-                        open_notional_usd=stored.open_notional_usd)
+    return AccountFacts(
+        equity=snapshot.equity,
+        open_positions=stored.open_positions,
+        realized_pnl_today=stored.realized_pnl_today,
+        open_notional_usd=stored.open_notional_usd,
+    )
 
 
 async def open_position(
-    trader: Trader, signal: Signal, parsed: ParsedSignal, *, side: PositionSide | None = None,
-    resume: Position | None = None, stored: StoredFacts | None = None, end: SignalEnd | None = None,
+    trader: Trader,
+    signal: Signal,
+    parsed: ParsedSignal,
+    *,
+    side: PositionSide | None = None,
+    resume: Position | None = None,
+    stored: StoredFacts | None = None,
+    end: SignalEnd | None = None,
 ) -> Position:
     """Open (or continue opening) the position of `signal`: entry, then SL, then TP.
 
@@ -109,28 +122,42 @@ async def open_position(
     if resume is None:
         facts = await _account_facts(trader, stored)
         intent = build_intent(parsed, spec, risk_limits(trader.account), facts, side=side)
-        plan = OrderPlan(OrderRole.ENTRY, intent.order_type, intent.entry_side, intent.size,
-                         price=intent.limit_price if intent.order_type is OrderType.LIMIT else intent.worst_price)
+        plan = OrderPlan(
+            OrderRole.ENTRY,
+            intent.order_type,
+            intent.entry_side,
+            intent.size,
+            price=intent.limit_price if intent.order_type is OrderType.LIMIT else intent.worst_price,
+        )
         try:
             position, entry = await _insert_opening(trader, signal, intent, plan)
         except IntegrityError:
             # another signal opened this market at the same moment: the unique index decided
-            raise RiskRejected(RejectReason.POSITION_EXISTS,
-                               f"a {intent.market} position is already open") from None
+            raise RiskRejected(
+                RejectReason.POSITION_EXISTS, f"a {intent.market} position is already open"
+            ) from None
         return await _after_entry(trader, position, plan, spec, entry, end, known_new=True)
     position = resume
     if position.status != PositionStatus.OPENING.value:
         return position  # already past the entry: nothing left for the signal to do
     entry = await _entry_of(trader, position)
-    plan = OrderPlan(OrderRole.ENTRY, OrderType(entry.order_type), PositionSide(position.side).entry_side,
-                     entry.size, price=entry.price)
+    plan = OrderPlan(
+        OrderRole.ENTRY,
+        OrderType(entry.order_type),
+        PositionSide(position.side).entry_side,
+        entry.size,
+        price=entry.price,
+    )
     return await _after_entry(trader, position, plan, spec, entry, end, known_new=False)
 
 
 async def _entry_of(trader: Trader, position: Position) -> Order:
     async with session_scope() as session:
-        return next(o for o in await orders_of(session, trader.user, position.id or 0)
-                    if o.role == OrderRole.ENTRY.value)
+        return next(
+            o
+            for o in await orders_of(session, trader.user, position.id or 0)
+            if o.role == OrderRole.ENTRY.value
+        )
 
 
 async def _insert_opening(
@@ -139,21 +166,40 @@ async def _insert_opening(
     """The OPENING position and its entry row, committed together before the entry is sent."""
     async with session_scope() as session:
         position = Position(
-            user_address=trader.user, signal_id=signal.id, network=trader.network, market=intent.market,
-            side=intent.side.value, size=Decimal(0), tp_price=intent.take_profit, sl_price=intent.stop_loss,
+            user_address=trader.user,
+            signal_id=signal.id,
+            network=trader.network,
+            market=intent.market,
+            side=intent.side.value,
+            size=Decimal(0),
+            tp_price=intent.take_profit,
+            sl_price=intent.stop_loss,
             status=PositionStatus.OPENING.value,
         )
         session.add(position)
         await session.flush()  # the entry row needs the position's id
-        entry = new_row(user=trader.user, network=trader.network, market=intent.market,
-                        position_id=position.id, signal_id=signal.id or 0, attempt=0, plan=plan)
+        entry = new_row(
+            user=trader.user,
+            network=trader.network,
+            market=intent.market,
+            position_id=position.id,
+            signal_id=signal.id or 0,
+            attempt=0,
+            plan=plan,
+        )
         session.add(entry)
     return position, entry
 
 
 async def _after_entry(
-    trader: Trader, position: Position, plan: OrderPlan, spec: MarketSpec, entry: Order,
-    end: SignalEnd | None, *, known_new: bool,
+    trader: Trader,
+    position: Position,
+    plan: OrderPlan,
+    spec: MarketSpec,
+    entry: Order,
+    end: SignalEnd | None,
+    *,
+    known_new: bool,
 ) -> Position:
     row, ref, report = await send_entry(trader, position, plan, entry)
     opening = Opening(entry=row, end=end)
@@ -176,15 +222,29 @@ async def _after_entry(
     except RiskRejected as e:
         async with session_scope() as session:
             position = await opening.record_in(session, trader, position)
-        return await flatten(trader, position, spec, CloseReason.PROTECTION_FAILED,
-                             failed_order="stop-loss" if "stop" in e.reason.value else "take-profit",
-                             detail=str(e), end=end)
+        return await flatten(
+            trader,
+            position,
+            spec,
+            CloseReason.PROTECTION_FAILED,
+            failed_order="stop-loss" if "stop" in e.reason.value else "take-profit",
+            detail=str(e),
+            end=end,
+        )
     position = await protect(trader, position, spec, opening=opening, known_new=known_new)
     if position.status != PositionStatus.OPEN.value:
         return position  # flattened
-    trader.tell(messages.PositionOpened(network=trader.network, market=position.market, side=position.side,
-                                        size=position.size, entry=position.entry_price, tp=position.tp_price,
-                                        sl=position.sl_price))
+    trader.tell(
+        messages.PositionOpened(
+            network=trader.network,
+            market=position.market,
+            side=position.side,
+            size=position.size,
+            entry=position.entry_price,
+            tp=position.tp_price,
+            sl=position.sl_price,
+        )
+    )
     return position
 
 
@@ -193,15 +253,25 @@ async def _entry_failed(trader: Trader, position: Position, opening: Opening) ->
     entry's final state and the signal's end)."""
     async with session_scope() as session:
         await opening.record_in(session, trader, position)
-        failed = await change_position_in(session, trader, position.id or 0, expect=position.status,
-                                          status=PositionStatus.FAILED, closed_at=utcnow())
+        failed = await change_position_in(
+            session,
+            trader,
+            position.id or 0,
+            expect=position.status,
+            status=PositionStatus.FAILED,
+            closed_at=utcnow(),
+        )
         if opening.end is not None:
             await opening.end.commit_in(session, failed)
     return failed
 
 
 async def close_position_for(
-    trader: Trader, position: Position, reason: CloseReason, *, end: SignalEnd | None = None,
+    trader: Trader,
+    position: Position,
+    reason: CloseReason,
+    *,
+    end: SignalEnd | None = None,
 ) -> Position:
     """Flatten a live position at market and close its books (its TP/SL are cancelled).
 
@@ -220,22 +290,39 @@ async def close_position_for(
     return await flatten(trader, position, spec, reason, end=end)
 
 
-async def _cancel_entry(trader: Trader, position: Position, spec: MarketSpec, end: SignalEnd | None) -> Position:
+async def _cancel_entry(
+    trader: Trader, position: Position, spec: MarketSpec, end: SignalEnd | None
+) -> Position:
     entry = await _entry_of(trader, position)
     _, report = await cancel_and_report(trader.venue, entry)
     if report is not None and differs_from(entry, report):
         entry = await apply_report(entry, report)
     entry = await wait_until_done(trader.venue, entry, keep=trader.keep_claim)
     if not is_terminal(ORDER, entry.status):
-        raise EntryInDoubt(f"the entry of position {position.id} is not settled by the venue yet", position.id)
+        raise EntryInDoubt(
+            f"the entry of position {position.id} is not settled by the venue yet", position.id
+        )
     opening = Opening(entry=entry, end=end)
     if entry.filled_size <= 0:
         return await _entry_failed(trader, position, opening)
     async with session_scope() as session:
         return await change_position_in(
-            session, trader, position.id or 0, expect=position.status, status=PositionStatus.OPEN,
-            size=entry.filled_size, entry_price=entry.avg_fill_price or spec.oracle_price, fees=entry.fee)
+            session,
+            trader,
+            position.id or 0,
+            expect=position.status,
+            status=PositionStatus.OPEN,
+            size=entry.filled_size,
+            entry_price=entry.avg_fill_price or spec.oracle_price,
+            fees=entry.fee,
+        )
 
 
-__all__ = ["StoredFacts", "close_position_for", "open_position", "risk_limits",
-           "start_of_day", "stored_facts"]
+__all__ = [
+    "StoredFacts",
+    "close_position_for",
+    "open_position",
+    "risk_limits",
+    "start_of_day",
+    "stored_facts",
+]

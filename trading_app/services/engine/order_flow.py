@@ -61,7 +61,9 @@ def required_price(*candidates: Decimal | None) -> Decimal:
     raise OrderRejected("the order has no price; not sent")
 
 
-async def send_with_retries(send: Callable[[], Awaitable[OrderRef]], attempts: int = SEND_ATTEMPTS) -> OrderRef:
+async def send_with_retries(
+    send: Callable[[], Awaitable[OrderRef]], attempts: int = SEND_ATTEMPTS
+) -> OrderRef:
     """Call `send` until it succeeds, retrying only transient venue errors.
 
     Every retry sends the same client id, so it can never create a second order.
@@ -80,7 +82,14 @@ async def send_with_retries(send: Callable[[], Awaitable[OrderRef]], attempts: i
 
 
 async def record_plan(
-    *, user: str, network: str, market: str, position_id: int | None, signal_id: int, attempt: int, plan: OrderPlan,
+    *,
+    user: str,
+    network: str,
+    market: str,
+    position_id: int | None,
+    signal_id: int,
+    attempt: int,
+    plan: OrderPlan,
     known_new: bool = False,
 ) -> Order:
     """Commit the order row (PENDING) for `plan`, or return the row a previous try committed.
@@ -99,8 +108,14 @@ async def record_plan(
 
 
 async def _insert_plan(
-    user: str, network: str, market: str, position_id: int | None, signal_id: int, client_id: int,
-    plan: OrderPlan, known_new: bool,
+    user: str,
+    network: str,
+    market: str,
+    position_id: int | None,
+    signal_id: int,
+    client_id: int,
+    plan: OrderPlan,
+    known_new: bool,
 ) -> Order:
     async with session_scope() as session:
         existing = None if known_new else await order_by_client_id(session, user, network, client_id)
@@ -112,7 +127,13 @@ async def _insert_plan(
 
 
 def new_row(
-    *, user: str, network: str, market: str, position_id: int | None, signal_id: int, attempt: int,
+    *,
+    user: str,
+    network: str,
+    market: str,
+    position_id: int | None,
+    signal_id: int,
+    attempt: int,
     plan: OrderPlan,
 ) -> Order:
     """The PENDING row for `plan`, not yet added: the caller commits it with its other writes."""
@@ -121,24 +142,45 @@ def new_row(
 
 
 async def new_row_in(
-    session: AsyncSession, *, user: str, network: str, market: str, position_id: int | None, signal_id: int,
-    attempt: int, plan: OrderPlan,
+    session: AsyncSession,
+    *,
+    user: str,
+    network: str,
+    market: str,
+    position_id: int | None,
+    signal_id: int,
+    attempt: int,
+    plan: OrderPlan,
 ) -> Order:
     """`new_row`, also past the signal's own attempts (or with no signal): then the row takes a
     fresh repair id from the user's sequence, in the caller's transaction."""
     if signal_id and attempt <= MAX_ATTEMPT:
-        return new_row(user=user, network=network, market=market, position_id=position_id,
-                       signal_id=signal_id, attempt=attempt, plan=plan)
+        return new_row(
+            user=user,
+            network=network,
+            market=market,
+            position_id=position_id,
+            signal_id=signal_id,
+            attempt=attempt,
+            plan=plan,
+        )
     taken = await session.execute(
-        update(User).where(col(User.address) == user).values(repair_seq=User.repair_seq + 1)
-        .returning(User.repair_seq).execution_options(synchronize_session=False))
-    return _row(user, network, market, position_id, signal_id, repair_client_id(int(taken.scalar_one())), plan)
+        update(User)
+        .where(col(User.address) == user)
+        .values(repair_seq=col(User.repair_seq) + 1)
+        .returning(col(User.repair_seq))
+        .execution_options(synchronize_session=False)
+    )
+    return _row(
+        user, network, market, position_id, signal_id, repair_client_id(int(taken.scalar_one())), plan
+    )
 
 
 def is_sent(row: Order) -> bool:
     """Whether the row says its order reached the venue (it carries the venue's reference)."""
-    return bool(row.venue_order_id or row.tx_hash or row.commit_by or row.good_til_block
-                or row.good_til_block_time)
+    return bool(
+        row.venue_order_id or row.tx_hash or row.commit_by or row.good_til_block or row.good_til_block_time
+    )
 
 
 async def forget_sent(row: Order) -> Order:
@@ -147,11 +189,19 @@ async def forget_sent(row: Order) -> Order:
     async with autocommit_scope() as session:
         fresh = await session.execute(
             update(Order)
-            .where(col(Order.id) == row.id, col(Order.user_address) == row.user_address,
-                   col(Order.status) == OrderStatus.PENDING.value)
+            .where(
+                col(Order.id) == row.id,
+                col(Order.user_address) == row.user_address,
+                col(Order.status) == OrderStatus.PENDING.value,
+            )
             # updated_at is kept: nobody is sending this order now, so whoever needs it may at once
-            .values(tx_hash=None, commit_by=None, good_til_block=None, good_til_block_time=None,
-                    venue_order_id=None)
+            .values(
+                tx_hash=None,
+                commit_by=None,
+                good_til_block=None,
+                good_til_block_time=None,
+                venue_order_id=None,
+            )
             .returning(Order)
             .execution_options(synchronize_session=False, populate_existing=True)
         )
@@ -159,14 +209,29 @@ async def forget_sent(row: Order) -> Order:
 
 
 def _row(
-    user: str, network: str, market: str, position_id: int | None, signal_id: int, client_id: int,
+    user: str,
+    network: str,
+    market: str,
+    position_id: int | None,
+    signal_id: int,
+    client_id: int,
     plan: OrderPlan,
 ) -> Order:
     return Order(
-        user_address=user, position_id=position_id, signal_id=signal_id, network=network, market=market,
-        role=plan.role.value, order_type=plan.order_type.value, side=plan.side.value, size=plan.size,
-        price=plan.price, trigger_price=plan.trigger_price, reduce_only=plan.reduce_only,
-        client_id=client_id, status=OrderStatus.PENDING.value,
+        user_address=user,
+        position_id=position_id,
+        signal_id=signal_id,
+        network=network,
+        market=market,
+        role=plan.role.value,
+        order_type=plan.order_type.value,
+        side=plan.side.value,
+        size=plan.size,
+        price=plan.price,
+        trigger_price=plan.trigger_price,
+        reduce_only=plan.reduce_only,
+        client_id=client_id,
+        status=OrderStatus.PENDING.value,
     )
 
 
@@ -180,8 +245,9 @@ async def settle(row: Order, ref: OrderRef | None, report: OrderReport | None) -
     return await _settle_alone(row, ref, report, None)
 
 
-async def _settle_alone(row: Order, ref: OrderRef | None, report: OrderReport | None,
-                        status: OrderStatus | None) -> Order:
+async def _settle_alone(
+    row: Order, ref: OrderRef | None, report: OrderReport | None, status: OrderStatus | None
+) -> Order:
     # the common case is one conditional UPDATE, complete by itself: no BEGIN/COMMIT round trips
     async with autocommit_scope() as session:
         done = await _fast_settle(session, row, ref, report, status)
@@ -192,7 +258,11 @@ async def _settle_alone(row: Order, ref: OrderRef | None, report: OrderReport | 
 
 
 async def settle_in(
-    session: AsyncSession, row: Order, *, ref: OrderRef | None = None, report: OrderReport | None = None,
+    session: AsyncSession,
+    row: Order,
+    *,
+    ref: OrderRef | None = None,
+    report: OrderReport | None = None,
     status: OrderStatus | None = None,
 ) -> Order:
     """Inside the caller's transaction: store the venue reference, apply the venue's report (or
@@ -213,15 +283,23 @@ async def settle_in(
     return fresh
 
 
-async def _fast_settle(session: AsyncSession, row: Order, ref: OrderRef | None, report: OrderReport | None,
-                       status: OrderStatus | None) -> Order | None:
+async def _fast_settle(
+    session: AsyncSession,
+    row: Order,
+    ref: OrderRef | None,
+    report: OrderReport | None,
+    status: OrderStatus | None,
+) -> Order | None:
     """The change decided from `row`'s status, applied only while the row still has it.
 
     None when the row moved on meanwhile (the caller then reads it afresh)."""
     fast = await session.execute(
         update(Order)
-        .where(col(Order.id) == row.id, col(Order.user_address) == row.user_address,
-               col(Order.status) == row.status)
+        .where(
+            col(Order.id) == row.id,
+            col(Order.user_address) == row.user_address,
+            col(Order.status) == row.status,
+        )
         .values(**_changes(row, ref, report, status))
         .returning(Order)
         .execution_options(synchronize_session=False, populate_existing=True)
@@ -229,23 +307,34 @@ async def _fast_settle(session: AsyncSession, row: Order, ref: OrderRef | None, 
     return fast.scalars().first()
 
 
-def _changes(current: Order, ref: OrderRef | None, report: OrderReport | None,
-             status: OrderStatus | None) -> dict[str, object]:
+def _changes(
+    current: Order, ref: OrderRef | None, report: OrderReport | None, status: OrderStatus | None
+) -> dict[str, object]:
     """The column values `ref`, `report` and `status` give a row that now looks like `current`."""
     changes: dict[str, object] = {"updated_at": utcnow()}
     now = current.status
     if status is not None and can_transition(ORDER, now, status.value):
         now = status.value
     if ref is not None:
-        changes.update(order_flags=ref.order_flags, clob_pair_id=ref.clob_pair_id, subaccount=ref.subaccount,
-                       good_til_block=ref.good_til_block, good_til_block_time=ref.good_til_block_time,
-                       venue_order_id=ref.venue_order_id or None, tx_hash=ref.tx_hash or None,
-                       commit_by=ref.commit_by)
+        changes.update(
+            order_flags=ref.order_flags,
+            clob_pair_id=ref.clob_pair_id,
+            subaccount=ref.subaccount,
+            good_til_block=ref.good_til_block,
+            good_til_block_time=ref.good_til_block_time,
+            venue_order_id=ref.venue_order_id or None,
+            tx_hash=ref.tx_hash or None,
+            commit_by=ref.commit_by,
+        )
     elif report is not None:
         # what the venue learnt about the order (a good-til-block bound, a commit deadline, its
         # indexer id) is kept for the next question; an empty field never erases a stored one
-        learnt = {"good_til_block": report.ref.good_til_block, "commit_by": report.ref.commit_by,
-                  "venue_order_id": report.ref.venue_order_id or None, "tx_hash": report.ref.tx_hash or None}
+        learnt = {
+            "good_til_block": report.ref.good_til_block,
+            "commit_by": report.ref.commit_by,
+            "venue_order_id": report.ref.venue_order_id or None,
+            "tx_hash": report.ref.tx_hash or None,
+        }
         changes.update({k: v for k, v in learnt.items() if v is not None and getattr(current, k) != v})
     if report is not None:
         target = report.status.value
@@ -271,10 +360,17 @@ async def first_report(venue: Venue, ref: OrderRef) -> OrderReport | None:
 def ref_of(row: Order) -> OrderRef:
     """The venue reference stored on an order row."""
     return OrderRef(
-        client_id=row.client_id, market=row.market, order_type=OrderType(row.order_type),
-        order_flags=row.order_flags, clob_pair_id=row.clob_pair_id, subaccount=row.subaccount,
-        good_til_block=row.good_til_block, good_til_block_time=row.good_til_block_time,
-        venue_order_id=row.venue_order_id or "", tx_hash=row.tx_hash or "", commit_by=row.commit_by,
+        client_id=row.client_id,
+        market=row.market,
+        order_type=OrderType(row.order_type),
+        order_flags=row.order_flags,
+        clob_pair_id=row.clob_pair_id,
+        subaccount=row.subaccount,
+        good_til_block=row.good_til_block,
+        good_til_block_time=row.good_til_block_time,
+        venue_order_id=row.venue_order_id or "",
+        tx_hash=row.tx_hash or "",
+        commit_by=row.commit_by,
     )
 
 
@@ -284,10 +380,14 @@ async def apply_report(row: Order, report: OrderReport) -> Order:
 
 
 async def wait_until_done(
-    venue: Venue, row: Order, timeout: float = FILL_WAIT_SECONDS, *, first_delay: float = 0.0,
+    venue: Venue,
+    row: Order,
+    within: float = FILL_WAIT_SECONDS,
+    *,
+    first_delay: float = 0.0,
     keep: Callable[[], Awaitable[bool]] | None = None,
 ) -> Order:
-    """Poll an order until the venue reports it finished, or `timeout` passes (which decides
+    """Poll an order until the venue reports it finished, or `within` seconds pass (which decides
     nothing: the row keeps whatever the venue last guaranteed).
 
     Args:
@@ -295,7 +395,7 @@ async def wait_until_done(
         keep: called between polls to keep the caller's claim alive; the wait ends early when it
             answers False (another worker took over).
     """
-    deadline = asyncio.get_running_loop().time() + timeout
+    deadline = asyncio.get_running_loop().time() + within
     delay = 0.05
     if first_delay > 0 and not is_terminal(ORDER, row.status):
         await asyncio.sleep(first_delay)
@@ -338,8 +438,8 @@ async def cancel_quietly(venue: Venue, row: Order) -> bool:
     if report is not None:
         try:
             await apply_report(row, report)
-        except Exception:  # noqa: BLE001 - the status refresh is best effort
-            pass
+        except Exception as e:  # noqa: BLE001 - the status refresh is best effort: the monitor reads it again
+            log.debug("order %s: status after the cancel not recorded (%s)", row.id, type(e).__name__)
     return done
 
 

@@ -38,8 +38,11 @@ def opened(position: Position) -> Outcome:
     if position.status == PositionStatus.FAILED.value:
         return Outcome(SignalStatus.FAILED, "entry_not_filled: the entry order did not fill", position.id)
     if position.status in (PositionStatus.FAILED_PROTECTION.value, PositionStatus.CLOSED.value):
-        return Outcome(SignalStatus.FAILED, "protection_failed: the stop-loss could not be placed; position "
-                       "flattened", position.id)
+        return Outcome(
+            SignalStatus.FAILED,
+            "protection_failed: the stop-loss could not be placed; position flattened",
+            position.id,
+        )
     if position.status == PositionStatus.OPENING.value:
         return Outcome(SignalStatus.EXECUTED, "entry resting: the limit order waits on the book", position.id)
     return Outcome(SignalStatus.EXECUTED, None, position.id)
@@ -49,8 +52,11 @@ def closed(position: Position) -> Outcome:
     """The outcome of a closing move, from the position it left."""
     if position.status in (PositionStatus.CLOSED.value, PositionStatus.FAILED.value):
         return Outcome(SignalStatus.EXECUTED, None, position.id)
-    return Outcome(SignalStatus.FAILED, "close_not_filled: the close did not fill yet; the monitor keeps "
-                   "closing it and tells you", position.id)
+    return Outcome(
+        SignalStatus.FAILED,
+        "close_not_filled: the close did not fill yet; the monitor keeps closing it and tells you",
+        position.id,
+    )
 
 
 def outcome_of(move: Move, position: Position) -> Outcome:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -64,7 +65,7 @@ class Opening:
     entry: Order
     entry_ref: OrderRef | None = None
     entry_report: OrderReport | None = None
-    sized: dict[str, object] = field(default_factory=dict)
+    sized: dict[str, Any] = field(default_factory=dict)
     end: SignalEnd | None = None
 
     async def record_in(self, session: AsyncSession, trader: Trader, position: Position) -> Position:
@@ -77,15 +78,20 @@ class Opening:
 
     async def open_in(self, session: AsyncSession, trader: Trader, position: Position) -> Position:
         """OPEN, and the signal's end, in the caller's transaction."""
-        opened = await change_position_in(session, trader, position.id or 0,
-                                          expect=PositionStatus.OPENING.value, status=PositionStatus.OPEN)
+        opened = await change_position_in(
+            session, trader, position.id or 0, expect=PositionStatus.OPENING.value, status=PositionStatus.OPEN
+        )
         if self.end is not None:
             await self.end.commit_in(session, opened)
         return opened
 
 
 async def protect(
-    trader: Trader, position: Position, spec: MarketSpec, *, opening: Opening | None = None,
+    trader: Trader,
+    position: Position,
+    spec: MarketSpec,
+    *,
+    opening: Opening | None = None,
     known_new: bool = False,
 ) -> Position:
     """Place the stop-loss, then the take-profit, for the position's current size.
@@ -114,12 +120,24 @@ async def protect(
             if plan.role is OrderRole.STOP_LOSS:
                 log.error("position %s: stop-loss refused (%s), flattening", position.id, type(e).__name__)
                 await _drop_unsent(trader, created)
-                return await flatten(trader, position, spec, CloseReason.PROTECTION_FAILED,
-                                     failed_order="stop-loss", detail=str(e)[:200])
+                return await flatten(
+                    trader,
+                    position,
+                    spec,
+                    CloseReason.PROTECTION_FAILED,
+                    failed_order="stop-loss",
+                    detail=str(e)[:200],
+                )
             log.warning("position %s: take-profit refused (%s)", position.id, type(e).__name__)
-            trader.tell(messages.TradingError(
-                network=trader.network, market=position.market, what_failed="placing the take-profit",
-                action_taken="the position stays open behind its stop-loss", detail=str(e)[:200]))
+            trader.tell(
+                messages.TradingError(
+                    network=trader.network,
+                    market=position.market,
+                    what_failed="placing the take-profit",
+                    action_taken="the position stays open behind its stop-loss",
+                    detail=str(e)[:200],
+                )
+            )
     if not placed and opening is None:
         return position
     async with session_scope() as session:
@@ -139,8 +157,17 @@ def _protection_plans(trader: Trader, position: Position, spec: MarketSpec) -> l
             continue
         worst = slippage_bound(trigger, side.exit_side, max(trader.slippage_pct, Decimal(5)), spec.tick_size)
         kind = OrderType.STOP_MARKET if role is OrderRole.STOP_LOSS else OrderType.TAKE_PROFIT_MARKET
-        plans.append(OrderPlan(role, kind, side.exit_side, position.size, price=worst, trigger_price=trigger,
-                               reduce_only=True))
+        plans.append(
+            OrderPlan(
+                role,
+                kind,
+                side.exit_side,
+                position.size,
+                price=worst,
+                trigger_price=trigger,
+                reduce_only=True,
+            )
+        )
     return plans
 
 
@@ -180,24 +207,37 @@ def _used_up(previous: list[Order]) -> bool:
 async def _send_protection(trader: Trader, position: Position, plan: OrderPlan, row: Order) -> OrderRef:
     venue = trader.venue
     place = venue.place_stop_loss if plan.role is OrderRole.STOP_LOSS else venue.place_take_profit
-    return await send_with_retries(lambda: place(
-        position.market, plan.side, row.size, required_price(row.trigger_price, plan.trigger_price),
-        worst_price=required_price(row.price, plan.price), client_id=row.client_id,
-        good_til_seconds=PROTECTION_TTL_SECONDS))
+    return await send_with_retries(
+        lambda: place(
+            position.market,
+            plan.side,
+            row.size,
+            required_price(row.trigger_price, plan.trigger_price),
+            worst_price=required_price(row.price, plan.price),
+            client_id=row.client_id,
+            good_til_seconds=PROTECTION_TTL_SECONDS,
+        )
+    )
 
 
 async def _drop_unsent(trader: Trader, rows: list[Order]) -> None:
     """The stop-loss failed: a take-profit row this call created was never sent (it only goes
     out after the stop-loss), so it is recorded as never working. An older one may be live
     from an earlier attempt: that one is left to the cancel that closing the books does."""
-    unsent = [r for r in rows
-              if r.status == OrderStatus.PENDING.value and r.role == OrderRole.TAKE_PROFIT.value]
+    unsent = [
+        r for r in rows if r.status == OrderStatus.PENDING.value and r.role == OrderRole.TAKE_PROFIT.value
+    ]
     if not unsent:
         return
     async with session_scope() as session:
         for row in unsent:
-            await settle_in(session, row, report=OrderReport(
-                ref=ref_of(row), status=OrderStatus.CANCELED, side=Side(row.side), size=row.size))
+            await settle_in(
+                session,
+                row,
+                report=OrderReport(
+                    ref=ref_of(row), status=OrderStatus.CANCELED, side=Side(row.side), size=row.size
+                ),
+            )
 
 
 __all__ = ["PROTECTION_TTL_SECONDS", "Opening", "protect"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import update
 from sqlmodel import col
@@ -41,14 +42,14 @@ class Trader:
         self.notify.notify_soon(self.user, event.kind, event)  # type: ignore[attr-defined]
 
 
-async def update_position(trader: Trader, position_id: int, **changes: object) -> Position:
+async def update_position(trader: Trader, position_id: int, **changes: Any) -> Position:
     """Change one of the trader's positions; a `status` change must follow the lifecycle table."""
     async with session_scope() as session:
         return await change_position_in(session, trader, position_id, **changes)
 
 
 async def change_position_in(
-    session: AsyncSession, trader: Trader, position_id: int, *, expect: str | None = None, **changes: object
+    session: AsyncSession, trader: Trader, position_id: int, *, expect: str | None = None, **changes: Any
 ) -> Position:
     """`update_position` inside the caller's transaction (the row is locked until it commits).
 
@@ -60,13 +61,17 @@ async def change_position_in(
     target = changes.pop("status", None)
     if target is None or expect is not None:
         values: dict[str, object] = {**changes, "updated_at": utcnow()}
-        query = update(Position).where(col(Position.id) == position_id,
-                                       col(Position.user_address) == trader.user)
+        query = update(Position).where(
+            col(Position.id) == position_id, col(Position.user_address) == trader.user
+        )
         if target is not None and target != expect:
             values["status"] = transition(POSITION, str(expect), str(target)).value
             query = query.where(col(Position.status) == expect)
-        fast = await session.execute(query.values(**values).returning(Position).execution_options(
-            synchronize_session=False, populate_existing=True))
+        fast = await session.execute(
+            query.values(**values)
+            .returning(Position)
+            .execution_options(synchronize_session=False, populate_existing=True)
+        )
         done = fast.scalars().first()
         if done is not None:
             return done

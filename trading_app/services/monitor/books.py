@@ -49,7 +49,7 @@ async def load_books_many(accounts: Sequence[Account]) -> dict[Account, Books]:
     found: dict[Account, Books] = {}
     wanted = sorted(set(accounts))
     for start in range(0, len(wanted), CHUNK):
-        found.update(await _load(wanted[start:start + CHUNK]))
+        found.update(await _load(wanted[start : start + CHUNK]))
     return found
 
 
@@ -61,25 +61,39 @@ async def _load(accounts: list[Account]) -> dict[Account, Books]:
         for row in settings.all():
             for network in {n for u, n in accounts if u == row.address}:
                 books[(row.address, network)].account = row
-        live = await session.exec(select(Position).where(
-            col(Position.user_address).in_(users), col(Position.status).in_(ACTIVE_POSITION_STATUSES),
-        ).order_by(col(Position.id)))
+        live = await session.exec(
+            select(Position)
+            .where(
+                col(Position.user_address).in_(users),
+                col(Position.status).in_(ACTIVE_POSITION_STATUSES),
+            )
+            .order_by(col(Position.id))
+        )
         for p in live.all():
             if (p.user_address, p.network) in books:
                 books[(p.user_address, p.network)].positions.append(p)
         ids = [p.id for b in books.values() for p in b.positions]
-        orders = await session.exec(select(Order).where(
-            col(Order.user_address).in_(users),
-            or_(col(Order.position_id).in_(ids), col(Order.status).in_(WORKING_ORDER_STATUSES)),
-        ).order_by(col(Order.id)))
+        orders = await session.exec(
+            select(Order)
+            .where(
+                col(Order.user_address).in_(users),
+                or_(col(Order.position_id).in_(ids), col(Order.status).in_(WORKING_ORDER_STATUSES)),
+            )
+            .order_by(col(Order.id))
+        )
         for o in orders.all():
             if (o.user_address, o.network) in books:
                 books[(o.user_address, o.network)].rows.append(o)
-        opening = [p.signal_id for b in books.values() for p in b.positions
-                   if p.status == PositionStatus.OPENING.value and p.signal_id]
+        opening = [
+            p.signal_id
+            for b in books.values()
+            for p in b.positions
+            if p.status == PositionStatus.OPENING.value and p.signal_id
+        ]
         if opening:
-            signals = await session.exec(select(Signal).where(
-                col(Signal.user_address).in_(users), col(Signal.id).in_(opening)))
+            signals = await session.exec(
+                select(Signal).where(col(Signal.user_address).in_(users), col(Signal.id).in_(opening))
+            )
             for s in signals.all():
                 for b in books.values():
                     if b.user == s.user_address and s.id is not None:
@@ -95,9 +109,13 @@ async def load_books(user: str, network: str) -> Books:
 async def oldest_open(user: str, network: str) -> datetime | None:
     """When the account's oldest live position was opened (None without one)."""
     async with session_scope() as session:
-        found = await session.exec(select(func.min(Position.opened_at)).where(
-            Position.user_address == user, Position.network == network,
-            col(Position.status).in_(ACTIVE_POSITION_STATUSES)))
+        found = await session.exec(
+            select(func.min(Position.opened_at)).where(
+                Position.user_address == user,
+                Position.network == network,
+                col(Position.status).in_(ACTIVE_POSITION_STATUSES),
+            )
+        )
         return found.one()
 
 

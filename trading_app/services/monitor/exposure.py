@@ -93,30 +93,46 @@ async def repair_exposure(view: View, books: Books) -> list[str]:
 async def _close(view: View, market: str, excess: Decimal) -> str:
     side = PositionSide.LONG if excess > 0 else PositionSide.SHORT
     size = abs(excess)
-    log.error("account %s/%s: %s %s %s on the venue with no open position: closing it", view.trader.user,
-              view.trader.network, side.value, size, market)
+    log.error(
+        "account %s/%s: %s %s %s on the venue with no open position: closing it",
+        view.trader.user,
+        view.trader.network,
+        side.value,
+        size,
+        market,
+    )
     try:
         row = await flatten_unbooked(view.trader, market, side, size, await view.spec(market))
         closed = row.filled_size
     except VenueError as e:
         log.warning("closing unbooked %s exposure failed (%s)", market, type(e).__name__)
         closed = Decimal(0)
-    view.trader.tell(messages.TradingError(
-        network=view.trader.network, market=market,
-        what_failed=f"found {side.value.lower()} {size} {market} on the venue that no open position accounts for",
-        action_taken=(f"closed it at market ({closed} filled)" if closed >= size
-                      else f"closing it at market: {closed} of {size} filled so far, trying again"),
-    ))
+    view.trader.tell(
+        messages.TradingError(
+            network=view.trader.network,
+            market=market,
+            what_failed=(f"found {side.value.lower()} {size} {market} on the venue that no open position "
+                         "accounts for"),
+            action_taken=(
+                f"closed it at market ({closed} filled)"
+                if closed >= size
+                else f"closing it at market: {closed} of {size} filled so far, trying again"
+            ),
+        )
+    )
     return "exposure_closed" if closed >= size else "exposure_open"
 
 
 async def _in_flight(user: str, market: str) -> bool:
     async with session_scope() as session:
         found = await session.exec(
-            select(Signal.id).where(
-                Signal.user_address == user, Signal.market == market,
+            select(Signal.id)
+            .where(
+                Signal.user_address == user,
+                Signal.market == market,
                 col(Signal.status).in_((SignalStatus.ACCEPTED.value, SignalStatus.EXECUTING.value)),
-            ).limit(1)
+            )
+            .limit(1)
         )
         return found.first() is not None
 
@@ -125,12 +141,16 @@ async def _our_net(user: str, network: str, market: str) -> Decimal:
     """The net position our own orders' fills built in `market` (signed: buys less sells)."""
     # summed here, in Decimal: SQLite keeps money as text and its SUM would be a float
     async with session_scope() as session:
-        rows = (await session.exec(
-            select(Order.side, Order.filled_size).where(
-                Order.user_address == user, Order.network == network, Order.market == market,
-                col(Order.filled_size) != 0,
+        rows = (
+            await session.exec(
+                select(col(Order.side), col(Order.filled_size)).where(
+                    Order.user_address == user,
+                    Order.network == network,
+                    Order.market == market,
+                    col(Order.filled_size) != 0,
+                )
             )
-        )).all()
+        ).all()
     return sum((size if side == "BUY" else -size for side, size in rows), Decimal(0))
 
 

@@ -21,6 +21,7 @@ import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Table, and_, bindparam, delete, not_, or_, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -58,8 +59,8 @@ class LeaseRecord:
     error: str | None = None  # the exception class name only: messages can carry secrets
 
 
-def _insert(session: AsyncSession):  # type: ignore[no-untyped-def]
-    return pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+def _insert(session: AsyncSession) -> Any:  # both dialects' insert(): one interface
+    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
 
 
 async def heartbeat(worker_id: str, now: datetime) -> None:
@@ -90,10 +91,16 @@ async def accounts_to_watch(now: datetime | None = None) -> list[Account]:
     async with session_scope() as session:
         live = await session.exec(
             select(Position.user_address, Position.network)
-            .where(or_(col(Position.status).in_(ACTIVE_POSITION_STATUSES),
-                       # paper exposure is found from the paper books themselves (below)
-                       and_(col(Position.closed_at) >= now - RECENTLY_CLOSED,
-                            col(Position.network) != Network.PAPER.value)))
+            .where(
+                or_(
+                    col(Position.status).in_(ACTIVE_POSITION_STATUSES),
+                    # paper exposure is found from the paper books themselves (below)
+                    and_(
+                        col(Position.closed_at) >= now - RECENTLY_CLOSED,
+                        col(Position.network) != Network.PAPER.value,
+                    ),
+                )
+            )
             .distinct()
         )
         found = set(live.all())
@@ -123,7 +130,7 @@ def share(accounts: Iterable[Account], workers: Sequence[str], me: str) -> list[
     return [a for a in accounts if max(everyone, key=lambda w: _weight(w, a)) == me]
 
 
-def _key():  # type: ignore[no-untyped-def]
+def _key() -> Any:
     return tuple_(col(MonitorLease.user_address), col(MonitorLease.network))
 
 

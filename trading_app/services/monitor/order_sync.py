@@ -70,14 +70,21 @@ def _from_fills(row: Order, fills: Sequence[Fill]) -> OrderReport | None:
     if not fills or size != row.size:
         return None  # partly filled (maybe before the cursor), or cancelled: ask the venue
     return OrderReport(
-        ref=ref_of(row), status=OrderStatus.FILLED, side=Side(row.side), size=row.size, filled=size,
+        ref=ref_of(row),
+        status=OrderStatus.FILLED,
+        side=Side(row.side),
+        size=row.size,
+        filled=size,
         avg_fill_price=pnl.average_price((f.size, f.price) for f in fills),
-        fee=sum((f.fee for f in fills), Decimal(0)), trigger_price=row.trigger_price, reduce_only=row.reduce_only,
+        fee=sum((f.fee for f in fills), Decimal(0)),
+        trigger_price=row.trigger_price,
+        reduce_only=row.reduce_only,
     )
 
 
-async def sync_orders(venue: Venue, rows: list[Order], state: AccountState, now: datetime,
-                      pending_grace: timedelta) -> int:
+async def sync_orders(
+    venue: Venue, rows: list[Order], state: AccountState, now: datetime, pending_grace: timedelta
+) -> int:
     """Bring every working row in `rows` (in place) to the venue's state; returns how many changed.
 
     A row missing from the open orders whose fills in the read cover it is filled; any other
@@ -126,8 +133,10 @@ async def cancel_orphans(
             continue  # just sent, or just cancelled: a stateful cancel is committed a block later
         if row.status == OrderStatus.PENDING.value and not is_sent(row) and await _never_placed(venue, row):
             # the venue guarantees it does not exist, and its position is gone: it will never be sent
-            await apply_report(row, OrderReport(
-                ref=ref_of(row), status=OrderStatus.CANCELED, side=Side(row.side), size=row.size))
+            await apply_report(
+                row,
+                OrderReport(ref=ref_of(row), status=OrderStatus.CANCELED, side=Side(row.side), size=row.size),
+            )
         else:
             await cancel_quietly(venue, row)  # its final state is whatever the venue then reports
         cancelled += 1

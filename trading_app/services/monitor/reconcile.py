@@ -206,9 +206,14 @@ async def _protect(
         exits = sum((r.filled_size for r in rows if r.role in EXIT_ROLES), Decimal(0))
         exposure = min(position.size - exits, held.size if held else exposure)
     sl, tp = _latest(rows, OrderRole.STOP_LOSS), _latest(rows, OrderRole.TAKE_PROFIT)
-    missing = [role for role, price in ((OrderRole.STOP_LOSS, position.sl_price),
-                                        (OrderRole.TAKE_PROFIT, position.tp_price))
-               if price is not None and _missing(role, rows, view.now, pending_grace)]
+    missing = [
+        role
+        for role, price in (
+            (OrderRole.STOP_LOSS, position.sl_price),
+            (OrderRole.TAKE_PROFIT, position.tp_price),
+        )
+        if price is not None and _missing(role, rows, view.now, pending_grace)
+    ]
     # only untriggered ones: a triggered order is executing and settles by itself
     stale = [
         r
@@ -246,9 +251,12 @@ async def _protect(
 async def _grow(trader: Trader, position: Position, rows: Sequence[Order]) -> Position:
     entries = [r for r in rows if r.role == OrderRole.ENTRY.value and r.filled_size > 0 and r.avg_fill_price]
     return await update_position(
-        trader, position.id or 0, size=sum((r.filled_size for r in entries), Decimal(0)),
+        trader,
+        position.id or 0,
+        size=sum((r.filled_size for r in entries), Decimal(0)),
         entry_price=pnl.average_price((r.filled_size, r.avg_fill_price or Decimal(0)) for r in entries),
-        fees=sum((r.fee for r in entries), Decimal(0)))
+        fees=sum((r.fee for r in entries), Decimal(0)),
+    )
 
 
 async def _gone(view: View, position: Position, exits: Sequence[Order], remaining: Decimal) -> str | None:

@@ -84,8 +84,9 @@ async def read_account(user: str, network: str, since: datetime | None = None) -
     return AccountRead((user, network), counter, state, since, now, started)
 
 
-async def settle_account(read: AccountRead, books: Books, *, pending_grace: timedelta = PENDING_GRACE
-                         ) -> AccountResult:
+async def settle_account(
+    read: AccountRead, books: Books, *, pending_grace: timedelta = PENDING_GRACE
+) -> AccountResult:
     """Put the account's books right against its read. `books` must be read after the venue was:
     then whatever they say is at least as new as the venue's snapshot, and a position closed or
     protected meanwhile by someone else is never acted on a second time."""
@@ -98,9 +99,13 @@ async def settle_account(read: AccountRead, books: Books, *, pending_grace: time
     unpushed = result.synced > 0  # the dashboard shows order states too
     for position in books.positions:
         try:
-            outcome = await reconcile_position(view, position, books.rows_of(position.id),
-                                               books.signals.get(position.signal_id or -1),
-                                               pending_grace=pending_grace)
+            outcome = await reconcile_position(
+                view,
+                position,
+                books.rows_of(position.id),
+                books.signals.get(position.signal_id or -1),
+                pending_grace=pending_grace,
+            )
         except Exception:  # noqa: BLE001 - one position must not stop the others
             log.exception("monitor: position %s of %s failed to reconcile", position.id, user)
             result.errors += 1
@@ -133,8 +138,9 @@ async def settle_account(read: AccountRead, books: Books, *, pending_grace: time
     return result
 
 
-async def reconcile_account(user: str, network: str, *, since: datetime | None = None,
-                            pending_grace: timedelta = PENDING_GRACE) -> AccountResult:
+async def reconcile_account(
+    user: str, network: str, *, since: datetime | None = None, pending_grace: timedelta = PENDING_GRACE
+) -> AccountResult:
     """Reconcile one account with its venue: one batched read, then put every live position right.
 
     Args:
@@ -182,14 +188,20 @@ def lease_ttl() -> timedelta:
 
 
 def _failed(account: Account, cursor: datetime | None, e: BaseException) -> AccountResult:
-    log.warning("monitor: account %s/%s failed: %s", account[0], account[1], type(e).__name__,
-                # an unreachable venue is an expected state, not a bug: no traceback per tick
-                exc_info=not isinstance(e, (TimeoutError, OSError, VenueTemporaryError)))
+    log.warning(
+        "monitor: account %s/%s failed: %s",
+        account[0],
+        account[1],
+        type(e).__name__,
+        # an unreachable venue is an expected state, not a bug: no traceback per tick
+        exc_info=not isinstance(e, (TimeoutError, OSError, VenueTemporaryError)),
+    )
     return AccountResult(account[0], account[1], cursor=cursor, error=type(e).__name__)
 
 
-async def _batch(me: _Worker, held: dict[Account, datetime | None], gate: asyncio.Semaphore,
-                 full: bool = True) -> None:
+async def _batch(
+    me: _Worker, held: dict[Account, datetime | None], gate: asyncio.Semaphore, full: bool = True
+) -> None:
     """Reconcile `held`: every venue read (concurrently), ONE read of our books for all of them,
     then every settle (concurrently). Each account is reported and freed as soon as it is done,
     and its live triggers (from the books just settled) are watched until the next full tick."""
@@ -221,6 +233,7 @@ async def _batch(me: _Worker, held: dict[Account, datetime | None], gate: asynci
                 finish(_failed(r.account, r.since, e))
 
     if not full:  # the watch's few accounts: each settles as soon as its own read is back
+
         async def one(account: Account, cursor: datetime | None) -> None:
             r = await read(account, cursor)
             if r is not None:
@@ -243,8 +256,9 @@ async def _batch(me: _Worker, held: dict[Account, datetime | None], gate: asynci
     await asyncio.gather(*(settle(r, books[r.account]) for r in reads))
 
 
-async def monitor_tick(worker_id: str, *, wait: float | None = None, sweep: bool = True,
-                       ttl: timedelta | None = None) -> TickReport:
+async def monitor_tick(
+    worker_id: str, *, wait: float | None = None, sweep: bool = True, ttl: timedelta | None = None
+) -> TickReport:
     """Reconcile the accounts `worker_id` owns this tick, concurrently, and sweep stuck signals.
 
     Args:
@@ -271,17 +285,22 @@ async def monitor_tick(worker_id: str, *, wait: float | None = None, sweep: bool
     fresh = {a: c for a, c in held.items() if a not in me.inflight}
     report.busy, report.started = len(held) - len(fresh), len(fresh)
     if fresh:
-        task = asyncio.get_running_loop().create_task(_batch(me, fresh, asyncio.Semaphore(_concurrency())),
-                                                      name=f"monitor-{worker_id}")
+        task = asyncio.get_running_loop().create_task(
+            _batch(me, fresh, asyncio.Semaphore(_concurrency())), name=f"monitor-{worker_id}"
+        )
         me.inflight.update(dict.fromkeys(fresh, task))
     if sweep and (me.sweep is None or me.sweep.done()):
         me.sweep = asyncio.get_running_loop().create_task(_sweep(), name="signal-sweep")
     if fresh:
         await asyncio.wait([task], timeout=wait)
     report.results, me.finished = me.finished, []
-    await leases.record(worker_id, [
-        leases.LeaseRecord((r.user, r.network), r.error is None, report.started_at, r.cursor, r.error)
-        for r in report.results])
+    await leases.record(
+        worker_id,
+        [
+            leases.LeaseRecord((r.user, r.network), r.error is None, report.started_at, r.cursor, r.error)
+            for r in report.results
+        ],
+    )
     report.seconds = time.monotonic() - begun
     me.last = report
     return report
@@ -312,7 +331,8 @@ async def watch_tick(worker_id: str, *, wait: float | None = 0) -> list[Account]
     if not fresh:
         return []
     task = asyncio.get_running_loop().create_task(
-        _batch(me, fresh, asyncio.Semaphore(_concurrency()), full=False), name=f"watch-{worker_id}")
+        _batch(me, fresh, asyncio.Semaphore(_concurrency()), full=False), name=f"watch-{worker_id}"
+    )
     me.inflight.update(dict.fromkeys(fresh, task))
     if wait != 0:
         await asyncio.wait([task], timeout=wait)
@@ -327,7 +347,7 @@ async def _sweep() -> list[int]:
         return []
 
 
-async def stop(worker_id: str, timeout: float = 5.0) -> None:
+async def stop(worker_id: str, timeout: float = 5.0) -> None:  # noqa: ASYNC109 - a grace, not a deadline
     """Let in-flight reconciles finish (up to `timeout`), cancel the rest, give up the leases."""
     me = _workers.pop(worker_id, None)
     if me is None:

@@ -55,7 +55,9 @@ def triggers_of(books: Books) -> list[Trigger]:
     return [
         Trigger(r.market, OrderType(r.order_type), Side(r.side), r.trigger_price)
         for r in books.rows
-        if r.position_id in live and r.role in WATCHED_ROLES and r.trigger_price is not None
+        if r.position_id in live
+        and r.role in WATCHED_ROLES
+        and r.trigger_price is not None
         and r.status in WORKING_ORDER_STATUSES
     ]
 
@@ -94,8 +96,14 @@ class Watch:
         """The networks with something to watch: each gets one price read per fast tick."""
         return {n for (_, n), triggers in self.triggers.items() if triggers}
 
-    def due(self, prices: Mapping[str, Mapping[str, MarketSpec]], *, busy: Container[Account],
-            now: datetime, margin: timedelta) -> dict[Account, datetime | None]:
+    def due(
+        self,
+        prices: Mapping[str, Mapping[str, MarketSpec]],
+        *,
+        busy: Container[Account],
+        now: datetime,
+        margin: timedelta,
+    ) -> dict[Account, datetime | None]:
         """The accounts to reconcile now, with their cursors: a trigger crossed at `prices` whose
         back-off is over, the account not `busy`, and a lease that lasts at least `margin` more.
 

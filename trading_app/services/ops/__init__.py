@@ -1,2 +1,1 @@
-"""Ops: what operators watch. `health` reports the readiness of the parts the app depends on.
-"""
+"""Ops: what operators watch. `health` reports the readiness of the parts the app depends on."""

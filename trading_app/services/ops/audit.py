@@ -61,8 +61,12 @@ def _remaining(position: Position, rows: Sequence[Order]) -> Decimal:
 
 
 def breaches(
-    network: str, positions: Sequence[Position], rows: Sequence[Order], state: AccountState,
-    specs: Mapping[str, MarketSpec], fills: Sequence[Fill] = (),
+    network: str,
+    positions: Sequence[Position],
+    rows: Sequence[Order],
+    state: AccountState,
+    specs: Mapping[str, MarketSpec],
+    fills: Sequence[Fill] = (),
 ) -> list[Breach]:
     """Every money invariant `positions`/`rows` (our books) and `state`/`fills` (the venue) break.
 
@@ -88,20 +92,32 @@ def breaches(
     return found
 
 
-def _stops(positions: Sequence[Position], by_position: Mapping[int | None, list[Order]],
-           open_orders: Sequence[OrderReport]) -> list[Breach]:
+def _stops(
+    positions: Sequence[Position],
+    by_position: Mapping[int | None, list[Order]],
+    open_orders: Sequence[OrderReport],
+) -> list[Breach]:
     found = []
     for p in positions:
-        if p.status not in (PositionStatus.OPEN.value, PositionStatus.CLOSING.value,
-                            PositionStatus.FAILED_PROTECTION.value):
+        if p.status not in (
+            PositionStatus.OPEN.value,
+            PositionStatus.CLOSING.value,
+            PositionStatus.FAILED_PROTECTION.value,
+        ):
             continue
         left = _remaining(p, by_position.get(p.id, []))
         if left <= 0:
             continue
         exit_side = PositionSide(p.side).exit_side
-        stops = [o for o in open_orders
-                 if o.ref.market == p.market and o.ref.order_type is OrderType.STOP_MARKET
-                 and o.side is exit_side and o.reduce_only and o.status.value in LIVE_ON_VENUE]
+        stops = [
+            o
+            for o in open_orders
+            if o.ref.market == p.market
+            and o.ref.order_type is OrderType.STOP_MARKET
+            and o.side is exit_side
+            and o.reduce_only
+            and o.status.value in LIVE_ON_VENUE
+        ]
         if not stops:
             found.append(
                 Breach(
