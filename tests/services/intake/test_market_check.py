@@ -14,6 +14,7 @@ from tests.api.webhook_support import Hook, execute_sql, make_hook, signal_rows
 from tests.conftest import reset_app_caches
 from tests.fakes.indexer import FakeIndexer, default_markets
 from trading_app.domain.clock import utcnow
+from trading_app.services.accounts.venues import market_source
 from trading_app.services.intake import market_check
 from trading_app.services.intake.inbox import IncomingAlert, Outcome, Receipt, receive_alert
 from trading_app.services.intake.market_check import (
@@ -23,7 +24,6 @@ from trading_app.services.intake.market_check import (
     RETRY_AFTER_FAILURE,
     MarketLists,
     market_exists,
-    market_source,
 )
 from trading_app.venues.paper.prices import price_source_from_settings
 

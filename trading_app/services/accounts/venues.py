@@ -19,8 +19,10 @@ from dataclasses import dataclass
 
 from trading_app.domain.enums import CredentialKind, Network
 from trading_app.services.accounts.account import current_venue_version
+from trading_app.settings import get_settings
 from trading_app.venues.base import Venue
 from trading_app.venues.errors import VenueError
+from trading_app.venues.paper.prices import PriceSource, price_source_from_settings
 
 log = logging.getLogger(__name__)
 
@@ -154,3 +156,23 @@ async def forget(user_address: str) -> None:
     for venue in [v for v, user in state.retiring.items() if user == user_address]:
         del state.retiring[venue]
         await _close(venue)
+
+def market_source(network: Network | str) -> str:
+    """Where the markets and oracle prices of `network` are read: the `PAPER_PRICE_SOURCE` value for
+    paper, the network's indexer URL for dYdX (public data: no credentials are opened).
+
+    Raises:
+        ValueError: Not a network.
+    """
+    network = Network(network)
+    if network is Network.PAPER:
+        return get_settings().paper_price_source
+    from trading_app.venues.dydx.client import endpoints_for  # the dYdX stack loads only when used
+
+    return endpoints_for(network).indexer_url
+
+
+def network_prices(network: Network | str) -> PriceSource:
+    """The process's shared read of `network`'s markets and prices (one per source URL, so paper and
+    dYdX on the same indexer share it): what the trigger watch and the inbox's market check read."""
+    return price_source_from_settings(market_source(network))

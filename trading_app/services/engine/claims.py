@@ -99,7 +99,10 @@ async def claim_in(session: AsyncSession, signal_id: int) -> Signal | None:
         update(Signal)
         .where(*_claimable(signal_id, now))
         .values(
-            status=SignalStatus.EXECUTING.value, claimed_at=now, attempts=col(Signal.attempts) + 1, updated_at=now
+            status=SignalStatus.EXECUTING.value,
+            claimed_at=now,
+            attempts=col(Signal.attempts) + 1,
+            updated_at=now,
         )
         .returning(Signal)
         .execution_options(synchronize_session=False)

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 
 from trading_app.domain.enums import Network
-from trading_app.settings import get_settings
+from trading_app.services.accounts.venues import market_source
 from trading_app.venues.paper.prices import price_source_from_settings
 
 log = logging.getLogger(__name__)
@@ -29,23 +29,6 @@ CHECK_TIMEOUT = 1.0
 LIST_TTL = 300.0  # seconds a fetched list is trusted to say a market exists
 MISS_TTL = 30.0  # seconds it is trusted to say a market does not
 RETRY_AFTER_FAILURE = 10.0  # seconds before a failed fetch is tried again (no hammering)
-
-
-def market_source(network: Network | str) -> str:
-    """Where the market list of `network` is read: a `PAPER_PRICE_SOURCE` value or an indexer URL.
-
-    Args:
-        network: "paper", "testnet" or "mainnet".
-
-    Raises:
-        ValueError: Not a network.
-    """
-    network = Network(network)
-    if network is Network.PAPER:
-        return get_settings().paper_price_source
-    from trading_app.venues.dydx.client import endpoints_for  # the dYdX stack loads only when used
-
-    return endpoints_for(network).indexer_url
 
 
 async def market_exists(network: Network | str, ticker: str) -> bool | None:

@@ -20,13 +20,13 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from trading_app.db.models import WORKING_ORDER_STATUSES
-from trading_app.domain.enums import Network, OrderRole, OrderType, Side
+from trading_app.domain.enums import OrderRole, OrderType, Side
+from trading_app.services.accounts.venues import network_prices
 from trading_app.services.monitor.books import Books
 from trading_app.services.monitor.leases import Account
 from trading_app.venues.base import MarketSpec
 from trading_app.venues.errors import VenueError
 from trading_app.venues.paper.matching import is_triggered
-from trading_app.venues.paper.prices import PriceSource, price_source_from_settings
 
 log = logging.getLogger(__name__)
 
@@ -129,17 +129,6 @@ class Watch:
         return found
 
 
-def _source(network: str) -> PriceSource:
-    """The process's shared price read of `network`: the paper price source, or the network's
-    indexer (markets only, no credentials: oracle prices are public). Both come from the one
-    per-URL cache of `price_source_from_settings`, so paper and dYdX on the same indexer share it."""
-    if network == Network.PAPER.value:
-        return price_source_from_settings()
-    from trading_app.venues.dydx.client import endpoints_for
-
-    return price_source_from_settings(endpoints_for(network).indexer_url)
-
-
 async def market_prices(networks: Iterable[str]) -> dict[str, Mapping[str, MarketSpec]]:
     """ONE markets read per network (shared, cached `PRICE_CACHE_SECONDS`); a network whose
     prices cannot be read is left out (its accounts wait for the full tick)."""
@@ -147,7 +136,7 @@ async def market_prices(networks: Iterable[str]) -> dict[str, Mapping[str, Marke
 
     async def read(network: str) -> Mapping[str, MarketSpec] | None:
         try:
-            return await _source(network).markets()
+            return await network_prices(network).markets()
         except (VenueError, ValueError) as e:
             log.debug("trigger watch: no prices for %s (%s)", network, type(e).__name__)
             return None
