@@ -47,14 +47,20 @@ def _drop_dead_connection(dbapi_connection: object, _record: object, _proxy: obj
     if getattr(raw, "closed", False) or getattr(raw, "broken", False):
         raise exc.InvalidatePoolError("connection closed while pooled")
     try:
-        # poll, not select: select() refuses descriptors >= 1024, which a busy worker reaches
-        poller = select.poll()
-        poller.register(raw.pgconn.socket, select.POLLIN)  # type: ignore[attr-defined]
-        readable = poller.poll(0)
+        readable = socket_readable(raw.pgconn.socket)
     except Exception as e:  # noqa: BLE001 - a socket we cannot even poll is not worth keeping
         raise exc.InvalidatePoolError(f"pooled connection unusable: {type(e).__name__}") from e
     if readable:  # a termination notice or EOF (a harmless notice costs only a reconnect)
         raise exc.InvalidatePoolError("server spoke to an idle pooled connection (restart or termination)")
+
+
+def socket_readable(fd: int) -> bool:
+    """Whether an idle connection's socket has something to read (the server spoke: usually a
+    restart or a termination notice), without waiting. poll, not select: select() refuses
+    descriptors >= 1024, which a busy worker reaches."""
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    return bool(poller.poll(0))
 
 
 def get_engine(url: str | None = None) -> AsyncEngine:

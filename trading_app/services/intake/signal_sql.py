@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import json
 import operator
-import select as io_select
 import time
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
@@ -27,7 +26,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
-from trading_app.db.engine import get_engine
+from trading_app.db.engine import get_engine, socket_readable
 from trading_app.db.models import Signal, TradingAccount, User
 from trading_app.settings import get_settings
 
@@ -140,7 +139,7 @@ def _readable(conn: psycopg.AsyncConnection[Any]) -> bool:
     """An idle connection has nothing to read unless the server said something, usually that it
     is closing it (a restart, an administrator): a 2 µs check instead of a round trip."""
     try:
-        return bool(io_select.select([conn.pgconn.socket], [], [], 0)[0])
+        return socket_readable(conn.pgconn.socket)
     except (OSError, ValueError, psycopg.Error):
         return True
 
