@@ -48,7 +48,7 @@ from trading_app.db.engine import session_scope
 from trading_app.db.models import Signal
 from trading_app.domain.clock import utcnow
 from trading_app.services.engine.executor import STALE_CLAIM
-from trading_app.services.intake.inbox import IncomingAlert, Outcome, receive_alert
+from trading_app.services.intake.inbox import IncomingAlert, Verdict, receive_alert
 
 pytestmark = pytest.mark.slow
 log = logging.getLogger(__name__)
@@ -100,7 +100,7 @@ async def _accepted_while_stopped(trader: Trader) -> int:
     receipt = await receive_alert(IncomingAlert(
         webhook_uuid=trader.webhook_uuid, body=trader.text(LONG_BTC) + b"\n", received_at=utcnow(),
         source_ip="127.0.0.1", content_type="text/plain"))
-    assert receipt.outcome is Outcome.ACCEPTED and receipt.signal_id is not None
+    assert receipt.outcome is Verdict.ACCEPTED and receipt.signal_id is not None
     assert [(s.id, s.status) for s in await signals_of(trader.address)] == [(receipt.signal_id, "ACCEPTED")]
     return receipt.signal_id
 

@@ -31,7 +31,7 @@ from starlette.types import Receive, Scope, Send
 from trading_app.api.client_ip import resolve_client_ip
 from trading_app.domain.clock import utcnow
 from trading_app.services.intake.dispatch import dispatch
-from trading_app.services.intake.inbox import InboxUnavailable, IncomingAlert, Outcome, receive_alert
+from trading_app.services.intake.inbox import InboxUnavailable, IncomingAlert, Verdict, receive_alert
 from trading_app.services.security.ratelimit import Limit, RateLimiter, create_rate_limiter
 from trading_app.settings import get_settings
 
@@ -157,22 +157,22 @@ class WebhookRoutes:
         except InboxUnavailable:
             return await _respond(send, 503, {"error": "unavailable"})
         match receipt.outcome:
-            case Outcome.ACCEPTED:
+            case Verdict.ACCEPTED:
                 await _respond(send, 202, {"status": "accepted", "signal_id": receipt.signal_id})
                 # after the answer, on this loop (an executor runs as a task of its own)
                 dispatch(receipt.signal_id)  # type: ignore[arg-type]
-            case Outcome.DUPLICATE:
+            case Verdict.DUPLICATE:
                 await _respond(send, 200, {"status": "duplicate", "signal_id": receipt.signal_id})
-            case Outcome.CAPPED:
+            case Verdict.CAPPED:
                 answer: dict[str, object] = {
                     "status": "rejected", "reason": receipt.reason, "signal_id": receipt.signal_id
                 }
                 await _respond(send, 200, answer)
-            case Outcome.INVALID:
+            case Verdict.INVALID:
                 details = list(receipt.details)
                 answer = {"error": "invalid_payload", "details": details, "signal_id": receipt.signal_id}
                 await _respond(send, 422, answer)
-            case Outcome.FORBIDDEN:
+            case Verdict.FORBIDDEN:
                 await _respond(send, 403, {"error": "source_not_allowed", "signal_id": receipt.signal_id})
             case _:
                 await self._unauthorized(send, ip)

@@ -16,7 +16,7 @@ from tests.fakes.indexer import FakeIndexer, default_markets
 from trading_app.domain.clock import utcnow
 from trading_app.services.accounts.venues import market_source
 from trading_app.services.intake import market_check
-from trading_app.services.intake.inbox import IncomingAlert, Outcome, Receipt, receive_alert
+from trading_app.services.intake.inbox import IncomingAlert, Receipt, Verdict, receive_alert
 from trading_app.services.intake.market_check import (
     CHECK_TIMEOUT,
     LIST_TTL,
@@ -101,13 +101,13 @@ async def test_an_alert_for_a_testnet_only_market_is_accepted_for_a_testnet_trad
     testnet = "UPDATE trading_accounts SET network = 'testnet' WHERE address = :a"
     execute_sql(db_url, testnet, a=tester.address)
     on_testnet = await send(tester, market=TESTNET_ONLY)
-    assert on_testnet.outcome is Outcome.ACCEPTED, on_testnet
+    assert on_testnet.outcome is Verdict.ACCEPTED, on_testnet
     on_paper = await send(paper_trader, market=TESTNET_ONLY)
-    assert on_paper.outcome is Outcome.INVALID
+    assert on_paper.outcome is Verdict.INVALID
     assert on_paper.details == (f"market: {TESTNET_ONLY} is not listed on your venue",)
     # a test alert from the settings page runs on paper whatever the network: checked on paper
     test_alert = await send(tester, paper=True, market=TESTNET_ONLY, alert_id="t2")
-    assert test_alert.outcome is Outcome.INVALID
+    assert test_alert.outcome is Verdict.INVALID
     assert [r["status"] for r in signal_rows(db_url, tester.address)] == ["ACCEPTED", "REJECTED"]
 
 
@@ -117,7 +117,7 @@ async def test_a_trader_without_an_account_row_is_checked_on_paper(
     hook = await make_hook()
     execute_sql(db_url, "DELETE FROM trading_accounts WHERE address = :a", a=hook.address)
     receipt = await send(hook, market=TESTNET_ONLY)
-    assert receipt.outcome is Outcome.INVALID
+    assert receipt.outcome is Verdict.INVALID
     assert networks["testnet"].request_count("/v4/perpetualMarkets") == 0
 
 

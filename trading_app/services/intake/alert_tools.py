@@ -180,15 +180,15 @@ def concrete_alert(message: str, *, side: str, alert_id: str, now: datetime) -> 
 
 def _outcome(receipt: inbox.Receipt) -> TestAlertResult:
     details = list(receipt.details)
-    if receipt.outcome is inbox.Outcome.ACCEPTED:
+    if receipt.outcome is inbox.Verdict.ACCEPTED:
         assert receipt.signal_id is not None
         dispatch.dispatch(receipt.signal_id)
         text = f"Test alert #{receipt.signal_id} accepted: watch it on the dashboard / alert log."
         return TestAlertResult(True, text, receipt.signal_id)
-    if receipt.outcome is inbox.Outcome.DUPLICATE:
+    if receipt.outcome is inbox.Verdict.DUPLICATE:
         return TestAlertResult(False, f"Duplicate of alert #{receipt.signal_id}: not executed again.",
                                receipt.signal_id)
-    if receipt.outcome is inbox.Outcome.UNAUTHORIZED:
+    if receipt.outcome is inbox.Verdict.UNAUTHORIZED:
         return TestAlertResult(False, "Refused: the webhook secret changed meanwhile. Try again.")
     return TestAlertResult(False, f"Test alert #{receipt.signal_id} rejected ({receipt.outcome.value}): "
                            f"{receipt.reason}", receipt.signal_id, details)

@@ -68,7 +68,7 @@ _DUMMY_DIGEST = hashlib.sha256(secrets.token_bytes(32)).digest()
 INTERNAL_ERROR = "internal error while validating this alert; it was not executed"
 
 
-class Outcome(StrEnum):
+class Verdict(StrEnum):
     """What became of one request."""
 
     ACCEPTED = "accepted"
@@ -83,7 +83,7 @@ class Outcome(StrEnum):
 class Receipt:
     """The verdict. `signal_id` is the stored row (for DUPLICATE: the first copy's row)."""
 
-    outcome: Outcome
+    outcome: Verdict
     signal_id: int | None = None
     details: tuple[str, ...] = field(default_factory=tuple)
 
@@ -188,14 +188,14 @@ async def receive_alert(alert: IncomingAlert) -> Receipt:
         log.error("cannot open the webhook secret of %s: %s", owner.address if owner else "-", e)
         raise InboxUnavailable from e
     if not _secret_matches(body.given_secret, expected) or owner is None or body.given_secret is None:
-        return Receipt(Outcome.UNAUTHORIZED)
+        return Receipt(Verdict.UNAUTHORIZED)
     secret = body.given_secret  # equal to the stored secret: its digest matched
 
     settings = get_settings()
     parsed: ParsedSignal | None = None
     key = None
     if owner.ip_allowlist and not from_tradingview(alert.source_ip):
-        outcome = Outcome.FORBIDDEN
+        outcome = Verdict.FORBIDDEN
         details: tuple[str, ...] = (
             f"source address {alert.source_ip[:64]} is not one of TradingView's webhook addresses",
         )
@@ -209,39 +209,39 @@ async def receive_alert(alert: IncomingAlert) -> Receipt:
         user_address=owner.address,
         received_at=alert.received_at,
         raw_body=masked,
-        status=SignalStatus.ACCEPTED.value if outcome is Outcome.ACCEPTED else SignalStatus.REJECTED.value,
+        status=SignalStatus.ACCEPTED.value if outcome is Verdict.ACCEPTED else SignalStatus.REJECTED.value,
         content_type=storable(alert.content_type)[:128] if alert.content_type else None,
         source_ip=alert.source_ip[:64],
         reason="; ".join(details) or None,
         parsed=json.dumps(parsed.to_dict()) if parsed else None,
         action=parsed.action.value if parsed else None,
         market=parsed.market if parsed else None,
-        dedupe_key=key if outcome is Outcome.ACCEPTED else None,
+        dedupe_key=key if outcome is Verdict.ACCEPTED else None,
         dedupe_window=settings.webhook_dedupe_window_seconds if key and key.startswith("body:") else None,
         paper=alert.paper,
     )
     stored = await _store(row)
     if stored.duplicate:
-        outcome = Outcome.DUPLICATE
+        outcome = Verdict.DUPLICATE
     return Receipt(outcome, stored.signal_id, details)
 
 
 async def _judge(
     body: Body, alert: IncomingAlert, owner: signal_store.WebhookOwner, secret: str
-) -> tuple[Outcome, tuple[str, ...], ParsedSignal | None, str | None]:
+) -> tuple[Verdict, tuple[str, ...], ParsedSignal | None, str | None]:
     """Validation and the per-minute cap: (outcome, details, parsed alert, dedupe key)."""
     try:
         parsed, key = await _validate(body, alert, owner, secret)
     except InvalidSignal as e:
-        return Outcome.INVALID, tuple(storable(d) for d in e.details), None, None
+        return Verdict.INVALID, tuple(storable(d) for d in e.details), None, None
     except Exception:  # noqa: BLE001 - a bug must not turn bad input into a 5xx and a resend loop
         log.exception("validating an alert of %s failed", owner.address)
-        return Outcome.INVALID, (INTERNAL_ERROR,), None, None
+        return Verdict.INVALID, (INTERNAL_ERROR,), None, None
     cap = get_settings().webhook_per_minute_cap
     if owner.recent >= cap:
         reason = f"per-minute cap: more than {cap} alerts in the last minute for this webhook; not executed"
-        return Outcome.CAPPED, (reason,), parsed, key
-    return Outcome.ACCEPTED, (), parsed, key
+        return Verdict.CAPPED, (reason,), parsed, key
+    return Verdict.ACCEPTED, (), parsed, key
 
 
 async def _validate(
@@ -274,7 +274,7 @@ __all__ = [
     "TRADINGVIEW_IPS",
     "InboxUnavailable",
     "IncomingAlert",
-    "Outcome",
+    "Verdict",
     "Receipt",
     "from_tradingview",
     "receive_alert",
