@@ -112,16 +112,16 @@ async def flatten(
         if position.status == PositionStatus.OPEN.value
         else None
     )
-    if target is not None:
-        async with session_scope() as session:
-            position = await change_position_in(
-                session, trader, position.id or 0, expect=position.status, status=target
-            )
     steps: list[str] = []
     orders: list[Order] = []
-    for _ in range(CLOSE_TRIES):
+    for attempt in range(CLOSE_TRIES):
         async with session_scope() as session:
-            orders = await orders_of(session, trader.user, position.id or 0)
+            if attempt == 0 and target is not None:  # with the first close order's row: one commit
+                position = await change_position_in(
+                    session, trader, position.id or 0, expect=position.status, status=target
+                )
+            if attempt == 0:
+                orders = await orders_of(session, trader.user, position.id or 0)
             left = remaining_size(position, orders)
             if left <= 0:
                 break
@@ -142,19 +142,21 @@ async def flatten(
             log.error("position %s: close failed (%s)", position.id, type(e).__name__)
             steps.append(f"the close order could not be sent ({str(e)[:120]})")
             break
+        finally:  # the rows as they are now (no second read): this close order in its latest state
+            orders = [o for o in orders if o.id != row.id] + [row]
         if not is_terminal(ORDER, row.status):
             steps.append("the close order's outcome is not known yet; it is followed")
             break
         if row.filled_size < row.size:
             steps.append(f"a close order filled {row.filled_size} of {row.size}")
+        if remaining_size(position, orders) <= 0:
+            break
         try:
             if row.filled_size <= 0 and not await _still_held(trader, position):
                 break  # nothing left to reduce on the venue: the monitor books the fills that closed it
             spec = await trader.venue.market(position.market)  # a fresh price for the next try
         except VenueError:
             break
-    async with session_scope() as session:
-        orders = await orders_of(session, trader.user, position.id or 0)
     flat = remaining_size(position, orders) <= 0
     if failed_order is not None:
         trader.tell(
