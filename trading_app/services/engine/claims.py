@@ -147,8 +147,10 @@ async def finish_in(
 
 
 async def note_in_doubt(signal: Signal, reason: str, position_id: int | None) -> None:
-    """Leave the signal EXECUTING with why (the trader sees it in the alert log); its claim is
-    let go, so the sweep resumes it once the claim is stale."""
+    """Leave the signal EXECUTING with why (the trader sees it in the alert log) and let its claim
+    go at once: the sweep resumes it at its next run and asks the venue again (an unreachable venue
+    is asked again a tick later, not a claim's lifetime later)."""
+    released = utcnow() - STALE_CLAIM - timedelta(seconds=1)
     async with autocommit_scope() as session:
         await session.execute(
             update(Signal)
@@ -157,7 +159,7 @@ async def note_in_doubt(signal: Signal, reason: str, position_id: int | None) ->
                 col(Signal.status) == SignalStatus.EXECUTING.value,
                 col(Signal.claimed_at) == signal.claimed_at,
             )
-            .values(reason=reason, position_id=position_id, updated_at=utcnow())
+            .values(reason=reason, position_id=position_id, claimed_at=released, updated_at=utcnow())
             .execution_options(synchronize_session=False)
         )
 
