@@ -273,6 +273,65 @@ def _realized(
     return found
 
 
+def venue_breaches(
+    state: AccountState, specs: Mapping[str, MarketSpec], *, positions_protected: bool = True
+) -> list[Breach]:
+    """The invariants a venue's own view must keep whatever the books say: every quantity on the
+    grid, every conditional order reduce-only, and (unless a test opens positions on purpose without
+    one) every position behind a live reduce-only stop-loss covering it.
+
+    Args:
+        state: the venue's batched read.
+        specs: market rules by ticker.
+        positions_protected: check that every venue position has its stop-loss.
+    """
+    found = _grid([], [], state, specs)
+    for o in state.open_orders:
+        if o.ref.order_type in CONDITIONAL and o.status.value in LIVE_ON_VENUE and not o.reduce_only:
+            found.append(
+                Breach(
+                    "conditional_not_reduce_only",
+                    o.ref.market,
+                    f"{o.ref.order_type.value} "
+                    f"{o.side.value} {o.size} (client id {o.ref.client_id}) could open a position",
+                )
+            )
+    if positions_protected:
+        for market, held in state.account.positions.items():
+            exit_side = held.side.exit_side
+            covered = any(
+                o.ref.market == market
+                and o.ref.order_type is OrderType.STOP_MARKET
+                and o.side is exit_side
+                and o.reduce_only
+                and o.status.value in LIVE_ON_VENUE
+                and o.size - o.filled >= held.size
+                for o in state.open_orders
+            )
+            if not covered:
+                found.append(
+                    Breach(
+                        "no_stop_loss",
+                        market,
+                        f"the venue holds {held.side.value.lower()} "
+                        f"{held.size} with no live stop-loss covering it",
+                    )
+                )
+    return found
+
+
+async def audit_venue(venue: Venue, *, positions_protected: bool = True) -> list[Breach]:
+    """`venue_breaches` of one venue, read now.
+
+    Raises:
+        VenueError: the venue cannot be read.
+    """
+    state = await venue.account_state()
+    markets = {o.ref.market for o in state.open_orders} | set(state.account.positions)
+    specs = {m: await venue.market(m) for m in sorted(markets)}
+    return venue_breaches(state, specs, positions_protected=positions_protected)
+
+
 async def books_of(user: str, network: str, since: datetime) -> tuple[list[Position], list[Order]]:
     """The account's live positions and those closed since `since`, with every order row of
     theirs and the rows of no position."""
@@ -354,4 +413,12 @@ async def accounts_to_audit(user: str | None, window: timedelta = timedelta(days
     return sorted(found)
 
 
-__all__ = ["Breach", "accounts_to_audit", "audit_account", "books_of", "breaches"]
+__all__ = [
+    "Breach",
+    "accounts_to_audit",
+    "audit_account",
+    "audit_venue",
+    "books_of",
+    "breaches",
+    "venue_breaches",
+]
