@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import select
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from sqlalchemy import event, exc
@@ -16,7 +16,9 @@ from trading_app.settings import get_settings
 
 # Async pools are bound to the event loop that created them, so engines are kept per
 # (url, loop): the app's loop and a test's or a script's loop never share connections.
-_engines: dict[tuple[str, int], tuple[AsyncEngine, object]] = {}
+# The second item answers the engine's loop while that loop lives (a weak reference, or a stand-in
+# that answers None for engines made outside any loop).
+_engines: dict[tuple[str, int], tuple[AsyncEngine, Callable[[], asyncio.AbstractEventLoop | None]]] = {}
 
 
 def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
