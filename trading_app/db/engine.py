@@ -7,6 +7,7 @@ import select
 import weakref
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 from sqlalchemy import event, exc
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -45,7 +46,9 @@ def _drop_dead_connection(dbapi_connection: object, _record: object, _proxy: obj
     replace this connection, and every other one opened before now, before the caller
     sees it: trading continues on fresh connections after a database restart.
     """
-    raw = getattr(dbapi_connection, "_connection", dbapi_connection)  # psycopg under the async adapter
+    # psycopg's connection under SQLAlchemy's async adapter (only PostgreSQL engines listen here);
+    # getattr's default makes it `Any | object`, and it is read by duck typing below
+    raw: Any = getattr(dbapi_connection, "_connection", dbapi_connection)
     if getattr(raw, "closed", False) or getattr(raw, "broken", False):
         raise exc.InvalidatePoolError("connection closed while pooled")
     try:
