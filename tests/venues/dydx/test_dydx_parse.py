@@ -8,7 +8,7 @@ import pytest
 
 from trading_app.venues.dydx import parse
 from trading_app.venues.dydx.errors import error_for_code, refusal
-from trading_app.venues.errors import OrderRejected, VenueError
+from trading_app.venues.errors import OrderRejected, VenueError, VenueUnavailable
 
 # One `/v4/fills` entry, shaped as comlink's FillResponseObject (indexer/services/comlink/src/types.ts)
 FILL = {"id": "f1", "market": "BTC-USD", "side": "BUY", "size": "0.01", "price": "50000", "fee": "0.25",
@@ -27,14 +27,14 @@ def test_a_fill_is_read_exactly():
 @pytest.mark.parametrize("field", ["size", "price", "createdAt"])
 @pytest.mark.parametrize("missing", [None, ""])
 def test_a_fill_without_a_required_field_is_refused_not_read_as_none(field, missing):
-    with pytest.raises(ValueError, match="lacks a required"):
+    with pytest.raises(VenueUnavailable, match="lacks a required"):
         parse.fill({**FILL, field: missing}, client_id=7)
 
 
 @pytest.mark.parametrize("field", ["stepSize", "tickSize"])
 def test_a_market_without_its_grid_is_refused(field):
     assert parse.market_spec(MARKET).step_size == D("0.0001")
-    with pytest.raises(ValueError, match="lacks a required amount"):
+    with pytest.raises(VenueUnavailable, match="lacks a required amount"):
         parse.market_spec({**MARKET, field: ""})
 
 

@@ -17,6 +17,7 @@ from trading_app.venues.base import (
     OrderReport,
     VenuePosition,
 )
+from trading_app.venues.errors import VenueUnavailable
 
 OPEN_STATUSES = ("OPEN", "UNTRIGGERED")
 
@@ -39,13 +40,14 @@ def amount(value: Any) -> Decimal:
     (dydxprotocol/v4-chain indexer/services/comlink/src/types.ts: PerpetualMarketResponseObject
     stepSize/tickSize, OrderResponseObject via OrderFromDatabase size, FillResponseObject
     size/price, PerpetualPositionResponseObject size/entryPrice). A response without one is
-    malformed: raise rather than carry a None into a Decimal field.
+    malformed: raise rather than carry a None into a Decimal field. It is treated like the
+    indexer's 5xx (`errors.error_for_http`): the venue is unavailable for now, nothing is decided.
 
     Raises:
-        ValueError: the value is missing or empty.
+        VenueUnavailable: the value is missing or empty.
     """
     if value is None or value == "":
-        raise ValueError("indexer response lacks a required amount")
+        raise VenueUnavailable("dYdX indexer answer lacks a required amount")
     return Decimal(str(value))
 
 
@@ -61,11 +63,11 @@ def moment(value: str) -> datetime:
     comlink/src/types.ts FillResponseObject).
 
     Raises:
-        ValueError: the value is missing or empty.
+        VenueUnavailable: the value is missing or empty (see `amount`).
     """
     parsed = parse_time(value)
     if parsed is None:
-        raise ValueError("indexer response lacks a required time")
+        raise VenueUnavailable("dYdX indexer answer lacks a required time")
     return parsed
 
 
