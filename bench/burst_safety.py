@@ -55,8 +55,8 @@ def _restart_postgres() -> float:
     """Restart the PostgreSQL server (every connection is cut); returns the seconds it was down."""
     began = time.monotonic()
     versions = sorted(os.listdir("/etc/postgresql"))
-    subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", versions[-1], "main", "restart", "-m", "fast"],
-                   check=True, capture_output=True)
+    subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", versions[-1], "main", "restart",
+                    "-m", "fast"], check=True, capture_output=True)
     return time.monotonic() - began
 
 
@@ -83,7 +83,8 @@ async def run(args: argparse.Namespace) -> int:
 
     name, url = _database()
     os.environ["DATABASE_URL"] = url
-    subprocess.run([sys.executable, "-m", "reflex", "db", "migrate"], cwd=ROOT, check=True, capture_output=True)
+    await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "reflex", "db", "migrate"],
+                            cwd=ROOT, check=True, capture_output=True)
     workdir = Path(tempfile.mkdtemp(prefix="burst-"))
     with FakeIndexer() as indexer:
         port = free_port()
@@ -91,7 +92,8 @@ async def run(args: argparse.Namespace) -> int:
                       GRANIAN_WORKERS=str(args.workers), MONITOR_INTERVAL_SECONDS="3")
         if args.workers > 1:
             env["REDIS_URL"] = "redis://127.0.0.1:6379/5"
-        os.environ.update(PAPER_PRICE_SOURCE=indexer.url, API_URL=env["API_URL"], PUBLIC_URL=env["PUBLIC_URL"])
+        os.environ.update(PAPER_PRICE_SOURCE=indexer.url, API_URL=env["API_URL"],
+                          PUBLIC_URL=env["PUBLIC_URL"])
         reset_app_caches()
         app = AppProcess(workdir, env, port)
         try:
@@ -116,7 +118,8 @@ async def _burst(args: argparse.Namespace, app: object, indexer: object) -> int:
 
     traders = [await new_trader() for _ in range(args.traders)]
     rounds = args.alerts // args.traders
-    bodies = [(t, json.dumps(t.body(BUY if k % 2 == 0 else CLOSE)).encode()) for k in range(rounds) for t in traders]
+    bodies = [(t, json.dumps(t.body(BUY if k % 2 == 0 else CLOSE)).encode())
+              for k in range(rounds) for t in traders]
     stats: Counter[str] = Counter()
     gate = asyncio.Semaphore(args.in_flight)
     pace = args.seconds / len(bodies)
@@ -160,13 +163,16 @@ async def _burst(args: argparse.Namespace, app: object, indexer: object) -> int:
         exposure = (await venue.account()).positions
         books = [p for p in positions if p.user_address == t.address and p.status not in ("CLOSED", "FAILED")]
         if sum((v.size for v in exposure.values()), 0) != sum((p.size for p in books), 0):
-            breaches.append(f"{t.address[:10]}: venue {exposure} vs books {[(p.status, p.size) for p in books]}")
+            booked = [(p.status, p.size) for p in books]
+            breaches.append(f"{t.address[:10]}: venue {exposure} vs books {booked}")
     outcomes = Counter((s.action, s.status, (s.reason or "").split(":")[0]) for s in signals)
-    print(f"alerts: {len(bodies)} from {args.traders} traders, {args.in_flight} in flight, workers {args.workers}")
+    print(f"alerts: {len(bodies)} from {args.traders} traders, {args.in_flight} in flight, "
+          f"workers {args.workers}")
     print(f"sent and answered in {sent_in:.1f} s; answers (final) {dict(answered)}; every try {dict(stats)}")
     if restarted:
         print(f"PostgreSQL restarted mid-burst (down {restarted[0]:.1f} s)")
-    print(f"stored signals: {len(signals)} (lost {len(bodies) - len(signals)}); all finished after {settled_in:.1f} s")
+    print(f"stored signals: {len(signals)} (lost {len(bodies) - len(signals)}); "
+          f"all finished after {settled_in:.1f} s")
     for key, n in sorted(outcomes.items()):
         print(f"  {key}: {n}")
     print(f"positions: {dict(Counter(p.status for p in positions))}")

@@ -50,7 +50,8 @@ def _prepare_env(db: str) -> tuple[str, object]:
             with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
                 conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     os.environ["DATABASE_URL"] = url
-    subprocess.run([sys.executable, "-m", "reflex", "db", "migrate"], cwd=ROOT, check=True, capture_output=True)
+    subprocess.run([sys.executable, "-m", "reflex", "db", "migrate"],
+                   cwd=ROOT, check=True, capture_output=True)
     return url, cleanup
 
 
@@ -134,11 +135,11 @@ async def _run(users: int, rounds: int) -> None:
     overheads: list[float] = []
     cpu: list[float] = []
     counts: dict[str, list[tuple[int, int]]] = {"open": [], "close": []}
+    sl, tp = (str((price * Decimal(f)).quantize(Decimal(1))) for f in ("0.9", "1.1"))
     for _ in range(rounds):
         for action in ("open", "close"):
             for address in addresses:
-                body = ({"action": "buy", "market": "BTC-USD", "size": "0.001",
-                         "sl": str((price * Decimal("0.9")).quantize(Decimal(1))), "tp": str((price * Decimal("1.1")).quantize(Decimal(1)))}
+                body = ({"action": "buy", "market": "BTC-USD", "size": "0.001", "sl": sl, "tp": tp}
                         if action == "open" else {"action": "close", "market": "BTC-USD"})
                 sid = await make_signal(address, body)
                 _Clock.venue_seconds = _Clock.venue_cpu = 0.0
@@ -158,9 +159,11 @@ async def _run(users: int, rounds: int) -> None:
         return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))] * 1000
 
     print(f"intents executed:            {len(totals)} over {users} users")
-    print(f"engine overhead  p50/p99 ms: {pct(overheads, 50):.2f} / {pct(overheads, 99):.2f}   (target p99 < 20)")
+    print(f"engine overhead  p50/p99 ms: {pct(overheads, 50):.2f} / {pct(overheads, 99):.2f}"
+          "   (target p99 < 20)")
     print(f"end to end       p50/p99 ms: {pct(totals, 50):.2f} / {pct(totals, 99):.2f}")
-    print(f"mean venue time per intent:  {statistics.mean(t - o for t, o in zip(totals, overheads)) * 1000:.2f} ms")
+    venue_time = statistics.mean(t - o for t, o in zip(totals, overheads, strict=True))
+    print(f"mean venue time per intent:  {venue_time * 1000:.2f} ms")
     # CPU time is what this process spent (background notification tasks included); it is
     # far less sensitive than wall time to other load on a shared machine
     print(f"engine CPU       p50/p99 ms: {pct(cpu, 50):.2f} / {pct(cpu, 99):.2f}")

@@ -211,8 +211,9 @@ async def _quiet_ticks(n: int, interval: float, watch: float) -> None:
     durations, cpu = [d for _, _, d, _ in ticks], [c for _, _, _, c in ticks]
     owned = ticks[-1][0].owned
     print(f"quiet ticks: {n} x {owned} accounts")
-    print(f"  venue calls per account per tick: max {max(per_account)}, mean {statistics.mean(per_account):.2f}"
-          f" (the monitor's own count: max {max(counted)})   target <= 2")
+    print(f"  venue calls per account per tick: max {max(per_account)}, "
+          f"mean {statistics.mean(per_account):.2f} (the monitor's own count: max {max(counted)})"
+          "   target <= 2")
     print(f"  tick duration: p50 {pct(durations, 50):.3f} s, max {max(durations):.3f} s   target < 1 s")
     print(f"  CPU of this process per tick: p50 {pct(cpu, 50):.3f} s = {pct(cpu, 50) / owned * 1000:.1f} ms "
           f"per account, the paper venue's own bookkeeping included")
@@ -269,9 +270,12 @@ async def _fill_event(fake, moves: dict[str, Decimal], label: str, interval: flo
         from datetime import UTC, datetime
 
         since = datetime.fromtimestamp(utcnow_ts, UTC)
-        fills = (await session.exec(select(PaperFill.user_address, PaperFill.market, func.min(PaperFill.created_at))
-                                    .where(col(PaperFill.market).in_(list(moves)), col(PaperFill.created_at) >= since)
-                                    .group_by(PaperFill.user_address, PaperFill.market))).all()
+        first_fills = (
+            select(PaperFill.user_address, PaperFill.market, func.min(PaperFill.created_at))
+            .where(col(PaperFill.market).in_(list(moves)), col(PaperFill.created_at) >= since)
+            .group_by(PaperFill.user_address, PaperFill.market)
+        )
+        fills = (await session.exec(first_fills)).all()
     from_move = pushes.latencies(closed, {(p.user_address, p.market): moved for p in closed})
     from_fill = pushes.latencies(closed, {(u, m): t.timestamp() for u, m, t in fills})
     if quiet:
@@ -284,8 +288,9 @@ async def _fill_event(fake, moves: dict[str, Decimal], label: str, interval: flo
           f"{dict(Latency.methods)}")
     for what, latencies in (("price move", from_move), ("venue fill", from_fill)):
         if latencies:
-            print(f"  {what}-to-push latency: p50 {pct(latencies, 50):.3f} s, p95 {pct(latencies, 95):.3f} s, "
-                  f"max {latencies[-1]:.3f} s ({len(latencies)} positions)   target < 1 s")
+            print(f"  {what}-to-push latency: p50 {pct(latencies, 50):.3f} s, "
+                  f"p95 {pct(latencies, 95):.3f} s, max {latencies[-1]:.3f} s ({len(latencies)} positions)"
+                  "   target < 1 s")
     print(f"  CPU of this process from the move until all closed: {cpu:.2f} s = "
           f"{cpu / max(expected, 1) * 1000:.0f} ms per closed position (ticks and watch included)")
     if len(from_move) < expected:
@@ -325,11 +330,13 @@ async def _run(fake, n_users: int, per_user: int, latency: float, interval: floa
     await _fill_event(fake, {markets[0]: Decimal("70500")}, "one market moves", interval, watch, pushes)
     # room made (10 positions per account at most): a few positions alone in markets of their own
     solo = [f"S{i}-USD" for i in range(SOLO)]
-    await asyncio.gather(*(_open_all([user], [market]) for user, market in zip(users, solo)))
+    # the first SOLO accounts get one each (fewer if there are fewer accounts): truncation is meant
+    await asyncio.gather(*(_open_all([user], [market]) for user, market in zip(users, solo, strict=False)))
     # one position alone through its take-profit, a few times: one trader's fill, the everyday case
     alone: tuple[list[float], list[float]] = ([], [])
     for market in solo:
-        move_, fill = await _fill_event(fake, {market: Decimal("70500")}, "", interval, watch, pushes, quiet=True)
+        move_, fill = await _fill_event(fake, {market: Decimal("70500")}, "", interval, watch, pushes,
+                                        quiet=True)
         alone[0].extend(move_)
         alone[1].extend(fill)
     print(f"one position alone through its TP, {len(solo)} times in turn (other markets still):")
@@ -351,13 +358,16 @@ def main() -> None:
     parser.add_argument("--per-user", type=int, default=10)
     parser.add_argument("--latency", type=float, default=0.05)
     parser.add_argument("--interval", type=float, default=None, help="default: MONITOR_INTERVAL_SECONDS (3)")
-    parser.add_argument("--watch", type=float, default=None, help="default: MONITOR_WATCH_SECONDS (0.5); 0: off")
+    parser.add_argument("--watch", type=float, default=None,
+                        help="default: MONITOR_WATCH_SECONDS (0.5); 0: off")
     args = parser.parse_args()
     from tests.fakes.indexer import FakeIndexer, default_markets
 
     btc = default_markets()["BTC-USD"]
-    markets = {f"M{i}-USD": {**btc, "ticker": f"M{i}-USD", "clobPairId": str(100 + i)} for i in range(args.per_user)}
-    markets.update({f"S{i}-USD": {**btc, "ticker": f"S{i}-USD", "clobPairId": str(200 + i)} for i in range(SOLO)})
+    markets = {f"M{i}-USD": {**btc, "ticker": f"M{i}-USD", "clobPairId": str(100 + i)}
+               for i in range(args.per_user)}
+    markets.update({f"S{i}-USD": {**btc, "ticker": f"S{i}-USD", "clobPairId": str(200 + i)}
+                    for i in range(SOLO)})
     with FakeIndexer(markets=markets) as fake:
         _, cleanup = _prepare_env(fake.url)
         try:

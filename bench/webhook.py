@@ -104,7 +104,8 @@ async def create_webhooks(count: int) -> list[tuple[str, str, str]]:
     async with session_scope() as session:
         for address in addresses:
             user = await session.get(User, address)
-            hooks.append((address, user.webhook_uuid, open_secret(address, "webhook_secret_enc", user.webhook_secret_enc)))
+            secret = open_secret(address, "webhook_secret_enc", user.webhook_secret_enc)
+            hooks.append((address, user.webhook_uuid, secret))
     await dispose_engines()
     return hooks
 
@@ -150,7 +151,9 @@ class Answer:
     seconds: float
 
 
-def alert_requests(hooks: list[tuple[str, str, str]], count: int, tag: str, port: int) -> list[tuple[bytes, str]]:
+def alert_requests(
+    hooks: list[tuple[str, str, str]], count: int, tag: str, port: int
+) -> list[tuple[bytes, str]]:
     """Raw HTTP requests (and their alert ids), spread round-robin over the webhooks."""
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     out = []
@@ -158,9 +161,10 @@ def alert_requests(hooks: list[tuple[str, str, str]], count: int, tag: str, port
         _, hook_uuid, secret = hooks[n % len(hooks)]
         alert_id = f"{tag}-{n}"
         body = json.dumps({
-            "secret": secret, "action": "buy", "market": "BTCUSDT.P", "order_type": "market", "price": 65123.5,
-            "size_usd": "250", "sl_pct": "1.5", "tp_pct": "3", "alert_id": alert_id, "timestamp": now,
-            "exchange": "BINANCE", "interval": "15", "comment": "Long entry: RSI crossed 30, volume confirmed",
+            "secret": secret, "action": "buy", "market": "BTCUSDT.P", "order_type": "market",
+            "price": 65123.5, "size_usd": "250", "sl_pct": "1.5", "tp_pct": "3", "alert_id": alert_id,
+            "timestamp": now, "exchange": "BINANCE", "interval": "15",
+            "comment": "Long entry: RSI crossed 30, volume confirmed",
         }).encode() + b"\n"
         head = (f"POST /api/webhooks/signal/{hook_uuid} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
                 f"Content-Type: text/plain; charset=utf-8\r\nContent-Length: {len(body)}\r\n\r\n").encode()
@@ -201,7 +205,9 @@ async def burst(port: int, requests: list[bytes], concurrency: int) -> tuple[lis
 
 
 def quantile(values: list[float], q: float) -> float:
-    return statistics.quantiles(values, n=1000, method="inclusive")[int(q * 1000) - 1] if len(values) > 1 else values[0]
+    if len(values) < 2:
+        return values[0]
+    return statistics.quantiles(values, n=1000, method="inclusive")[int(q * 1000) - 1]
 
 
 @dataclass
@@ -305,7 +311,7 @@ def main() -> None:
     servers: list[subprocess.Popen[bytes]] = []
     try:
         hooks = asyncio.run(create_webhooks(args.webhooks))
-        target = "bench.webhook_servers:api_app" if args.freeze_gc else "bench.webhook_servers:unfrozen_api_app"
+        target = f"bench.webhook_servers:{'api_app' if args.freeze_gc else 'unfrozen_api_app'}"
         app, app_port = start_server(target, args.loop)
         bare, bare_port = start_server("bench.webhook_servers:bare_app", args.loop)
         servers += [app, bare]
@@ -339,11 +345,13 @@ def run_rounds(args: argparse.Namespace, hooks: list[tuple[str, str, str]], url:
     last_answers: list[Answer] = []
     for n in range(args.rounds + 1):  # round 0 warms both servers up and is not counted
         bare_sent = alert_requests(hooks, args.alerts, f"bare{n}", bare_port)
-        _, measured = measured_burst(bare_port, [r for r, _ in bare_sent], args.concurrency, bare_pid, database)
+        bare_requests = [r for r, _ in bare_sent]
+        _, measured = measured_burst(bare_port, bare_requests, args.concurrency, bare_pid, database)
         if n:
             bare_rounds.append(measured)
         sent = alert_requests(hooks, args.alerts, f"r{n}", app_port)
-        answers, measured = measured_burst(app_port, [r for r, _ in sent], args.concurrency, app_pid, database)
+        requests = [r for r, _ in sent]
+        answers, measured = measured_burst(app_port, requests, args.concurrency, app_pid, database)
         checks.append(check_round(url, sent, answers))
         if n:
             app_rounds.append(measured)
@@ -351,7 +359,8 @@ def run_rounds(args: argparse.Namespace, hooks: list[tuple[str, str, str]], url:
     # every alert of the last round again: all duplicates naming the original row, no new rows
     again, _ = asyncio.run(burst(app_port, [r for r, _ in last_sent], args.concurrency))
     resent_ok = sum(
-        a.status == 200 and json.loads(a.body) == {"status": "duplicate", "signal_id": json.loads(o.body)["signal_id"]}
+        a.status == 200
+        and json.loads(a.body) == {"status": "duplicate", "signal_id": json.loads(o.body)["signal_id"]}
         for a, o in zip(again, last_answers, strict=True)
     )
     after = check_round(url, last_sent, last_answers)
@@ -359,16 +368,19 @@ def run_rounds(args: argparse.Namespace, hooks: list[tuple[str, str, str]], url:
     def med(rounds: list[Round], field: str) -> float:
         return statistics.median(getattr(r, field) for r in rounds)
 
+    gc_note = "" if args.freeze_gc else ", NO gc.freeze"
     lines = [
         f"webhook accept bench: {args.alerts} alerts x {args.rounds} rounds over {args.webhooks} webhooks, "
-        f"{args.concurrency} in flight, granian 1 worker ({args.loop}{'' if args.freeze_gc else ', NO gc.freeze'}) "
+        f"{args.concurrency} in flight, granian 1 worker ({args.loop}{gc_note}) "
         f"on CPU {SERVER_CPU}, client on CPU {CLIENT_CPU}",
-        f"{'':18}{'req/s':>8}{'p50 ms':>9}{'p99 ms':>9}{'server CPU':>12}{'PG CPU':>9}   per round (req/s, p99 ms)",
+        f"{'':18}{'req/s':>8}{'p50 ms':>9}{'p99 ms':>9}{'server CPU':>12}{'PG CPU':>9}"
+        "   per round (req/s, p99 ms)",
     ]
     for label, rounds in (("bare endpoint", bare_rounds), ("webhook app (PG)", app_rounds)):
         per_round = ", ".join(f"{r.rate:.0f}/{r.p99_ms:.1f}" for r in rounds)
-        lines.append(f"{label:18}{med(rounds, 'rate'):>8.0f}{med(rounds, 'p50_ms'):>9.2f}{med(rounds, 'p99_ms'):>9.1f}"
-                     f"{med(rounds, 'server_cpu_us'):>9.0f} us{med(rounds, 'postgres_cpu_us'):>6.0f} us   {per_round}")
+        lines.append(f"{label:18}{med(rounds, 'rate'):>8.0f}{med(rounds, 'p50_ms'):>9.2f}"
+                     f"{med(rounds, 'p99_ms'):>9.1f}{med(rounds, 'server_cpu_us'):>9.0f} us"
+                     f"{med(rounds, 'postgres_cpu_us'):>6.0f} us   {per_round}")
     ratio = med(app_rounds, "rate") / med(bare_rounds, "rate")
     p99_ratio = med(app_rounds, "p99_ms") / med(bare_rounds, "p99_ms")
     totals = {k: sum(c[k] for c in checks) for k in ("accepted", "lost", "duplicated", "not_202")}
@@ -376,7 +388,8 @@ def run_rounds(args: argparse.Namespace, hooks: list[tuple[str, str, str]], url:
         f"throughput app/bare: {ratio:.2f} (target >= 0.50: {'met' if ratio >= 0.5 else 'NOT met'}); "
         f"p99 app/bare: {p99_ratio:.2f} (target <= 2.00: {'met' if p99_ratio <= 2 else 'NOT met'})",
         f"integrity over {len(checks)} app rounds (warm-up included): {totals['accepted']} answered 202, "
-        f"lost {totals['lost']}, duplicated {totals['duplicated']}, answered other than 202 {totals['not_202']}",
+        f"lost {totals['lost']}, duplicated {totals['duplicated']}, "
+        f"answered other than 202 {totals['not_202']}",
         f"re-sent the last round: {resent_ok}/{len(again)} answered duplicate with the original id; "
         f"rows for that round afterwards: {after['rows']} (expected {len(last_sent)})",
     ]

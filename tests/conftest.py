@@ -40,8 +40,17 @@ os.environ.update(
 os.environ.pop("REDIS_URL", None)
 os.environ.pop("REFLEX_REDIS_URL", None)
 
-from tests.fakes.indexer import fake_indexer  # noqa: E402,F401 - the fake indexer fixture, for every test
-from tests.fakes.telegram import fake_telegram  # noqa: E402,F401 - the fake Bot API fixture, for every test
+# Fixtures every directory uses, registered once here (loaded after the environment above is set).
+# A test asks for one by naming it as a parameter, without importing it: an imported fixture that is
+# then named as a parameter is what ruff's F811 reports, and F811 stays on in tests because it also
+# catches a second test of the same name, which silently replaces (and so never runs) the first.
+# No module here may hold an autouse fixture: it would apply to every test of the suite.
+pytest_plugins = (
+    "tests.fakes.indexer",  # fake_indexer: the dYdX indexer's REST prices and books
+    "tests.fakes.telegram",  # fake_telegram: the Bot API
+    "tests.fakes.dydx_world",  # dydx_world: node (gRPC) + indexer + chain state
+    "tests.services.monitor_support",  # paper_market, pushes
+)
 
 
 def reset_app_caches() -> None:

@@ -9,9 +9,9 @@ import httpx
 import pytest
 
 from tests.conftest import reset_app_caches
-from tests.fakes.indexer import FakeIndexer, fake_indexer  # noqa: F401 - fixture
+from tests.fakes.indexer import FakeIndexer
 from tests.services.engine_support import LONG_BTC, make_signal, make_user, signal
-from tests.services.monitor_support import move, open_position, paper_market, position  # noqa: F401 - fixture
+from tests.services.monitor_support import move, open_position, position
 from trading_app import jobs
 from trading_app.api.app import build_api
 from trading_app.db.engine import session_scope
@@ -42,7 +42,8 @@ def fast_ticks(monkeypatch: pytest.MonkeyPatch, paper_market: FakeIndexer) -> Fa
 async def test_the_lifespan_runs_the_monitor_and_stops_cleanly(db_url: str, fast_ticks: FakeIndexer) -> None:
     user = await make_user(31)
     opened = await open_position(user, LONG_BTC)
-    waiting = await make_signal(user, {**LONG_BTC, "market": "ETH-USD", "size": "0.1", "sl": "2800", "tp": "3300"})
+    eth = {**LONG_BTC, "market": "ETH-USD", "size": "0.1", "sl": "2800", "tp": "3300"}
+    waiting = await make_signal(user, eth)
     assert jobs.scheduler_status() == {"running": False}
 
     async with jobs.monitor_lifespan():

@@ -20,7 +20,7 @@ from tests.conftest import ROOT
 )
 def test_a_missing_service_fails_the_run(variable: str, value: str, named: str) -> None:
     env = {**os.environ, variable: value}
-    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_settings.py"],
-                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_settings.py"]
+    run = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert run.returncode == 3, run.stdout[-2000:]
     assert f"{named} is required" in run.stdout + run.stderr

@@ -22,16 +22,19 @@ def _rotate() -> int:
     return 0
 
 
-def _migrate() -> int:
-    """`reflex db migrate`, serialized across replicas by a PostgreSQL advisory lock."""
+def _reflex_migrate() -> int:
     import subprocess
 
+    return subprocess.run([sys.executable, "-m", "reflex", "db", "migrate"], check=False).returncode
+
+
+def _migrate() -> int:
+    """`reflex db migrate`, serialized across replicas by a PostgreSQL advisory lock."""
     from trading_app.settings import get_settings
 
     settings = get_settings()
-    command = [sys.executable, "-m", "reflex", "db", "migrate"]
     if settings.is_sqlite:
-        return subprocess.run(command, check=False).returncode
+        return _reflex_migrate()
     import psycopg
 
     dsn = settings.database_url.replace("postgresql+psycopg://", "postgresql://", 1)
@@ -39,7 +42,7 @@ def _migrate() -> int:
         # every replica runs this on start; the lock makes them migrate one after another
         conn.execute("SELECT pg_advisory_lock(872301)")
         try:
-            return subprocess.run(command, check=False).returncode
+            return _reflex_migrate()
         finally:
             conn.execute("SELECT pg_advisory_unlock(872301)")
 
@@ -66,7 +69,8 @@ def _audit(user: str | None, days: int) -> int:
             accounts = await accounts_to_audit(wanted, window)
             for address, network in accounts:
                 try:
-                    found = await audit_account(address, network, await venue_for(address, network), window=window)
+                    venue = await venue_for(address, network)
+                    found = await audit_account(address, network, venue, window=window)
                 except VenueError as e:
                     print(f"{address} {network}: venue unreadable: {type(e).__name__}: {e}")
                     unreadable += 1

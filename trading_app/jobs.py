@@ -61,7 +61,7 @@ def new_worker_id() -> str:
 
 
 async def _tick(run: _Run) -> None:
-    run.current = asyncio.current_task()  # type: ignore[assignment]
+    run.current = asyncio.current_task()
     try:
         # return before the next run is due (APScheduler would skip it with a warning); whatever is
         # still running carries on and is reported by a later tick

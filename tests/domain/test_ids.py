@@ -90,7 +90,8 @@ def test_decode_refuses_ids_we_never_derive(client_id: int) -> None:
 
 
 def test_repair_ids_never_meet_signal_ids() -> None:
-    signal_ids = {client_id_for(s, r, a) for s in (1, 2, SIGNAL_ID_LIMIT - 1) for r in ROLES for a in range(4)}
+    signals = (1, 2, SIGNAL_ID_LIMIT - 1)
+    signal_ids = {client_id_for(s, r, a) for s in signals for r in ROLES for a in range(4)}
     repairs = {repair_client_id(n) for n in (1, 2, 3, 2**31 - 1)}
     assert not signal_ids & repairs
     assert all(is_repair_id(c) for c in repairs) and not any(is_repair_id(c) for c in signal_ids)

@@ -9,15 +9,13 @@ tests/e2e/test_dashboard.py.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 
 import pytest
 import redis.asyncio as aioredis
 import reflex as rx
 from reflex.istate.manager.redis import StateManagerRedis
 
-from tests.conftest import reset_app_caches
-from tests.fakes.indexer import FakeIndexer, fake_indexer  # noqa: F401 - fixture
+from tests.fakes.indexer import FakeIndexer
 from tests.pages.support import ALICE, BOB, link, memory_app, run, running, seen, sign_in
 from tests.services.engine_support import LONG_BTC, make_signal, positions
 from trading_app.pages import live
@@ -25,13 +23,6 @@ from trading_app.pages.dashboard_state import DashboardState
 from trading_app.pages.live import feed_token
 from trading_app.services.engine import executor
 from trading_app.services.notify import events
-
-
-@pytest.fixture
-def paper_market(fake_indexer: FakeIndexer, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeIndexer]:  # noqa: F811
-    monkeypatch.setenv("PAPER_PRICE_SOURCE", fake_indexer.url)
-    reset_app_caches()
-    yield fake_indexer
 
 
 def test_feed_token_is_one_token_per_wallet_without_underscore() -> None:

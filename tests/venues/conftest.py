@@ -1,3 +1,2 @@
-"""Fixtures shared by the venue tests: the fake dYdX world (node + indexer + chain state)."""
-
-from tests.fakes.dydx_world import dydx_world  # noqa: F401 - fixture
+"""The venue tests' fixtures: `dydx_world` (the fake dYdX node + indexer + chain state) comes from
+tests/conftest.py's `pytest_plugins`, like every fixture shared across directories."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Literal, TypedDict
+from typing import Any, Literal, TypedDict
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -50,7 +50,7 @@ def _cookie_kwargs() -> _CookieAttributes:
     }
 
 
-async def _json_body(request: Request) -> dict | None:
+async def _json_body(request: Request) -> dict[str, Any] | None:
     if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
         return None  # also keeps cross-site HTML forms out: they cannot send JSON without CORS
     body = await request.body()

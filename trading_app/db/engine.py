@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import select
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 from sqlalchemy import event, exc
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -16,7 +17,9 @@ from trading_app.settings import get_settings
 
 # Async pools are bound to the event loop that created them, so engines are kept per
 # (url, loop): the app's loop and a test's or a script's loop never share connections.
-_engines: dict[tuple[str, int], tuple[AsyncEngine, object]] = {}
+# The second item answers the engine's loop while that loop lives (a weak reference, or a stand-in
+# that answers None for engines made outside any loop).
+_engines: dict[tuple[str, int], tuple[AsyncEngine, Callable[[], asyncio.AbstractEventLoop | None]]] = {}
 
 
 def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
@@ -43,7 +46,9 @@ def _drop_dead_connection(dbapi_connection: object, _record: object, _proxy: obj
     replace this connection, and every other one opened before now, before the caller
     sees it: trading continues on fresh connections after a database restart.
     """
-    raw = getattr(dbapi_connection, "_connection", dbapi_connection)  # psycopg under the async adapter
+    # psycopg's connection under SQLAlchemy's async adapter (only PostgreSQL engines listen here);
+    # getattr's default makes it `Any | object`, and it is read by duck typing below
+    raw: Any = getattr(dbapi_connection, "_connection", dbapi_connection)
     if getattr(raw, "closed", False) or getattr(raw, "broken", False):
         raise exc.InvalidatePoolError("connection closed while pooled")
     try:

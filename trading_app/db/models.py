@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import BigInteger, Column, Index, Integer, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
@@ -23,11 +24,13 @@ WORKING_ORDER_STATUSES = ("PENDING", "OPEN", "UNTRIGGERED", "PARTIALLY_FILLED")
 _WORKING_SQL = "status IN ('PENDING', 'OPEN', 'UNTRIGGERED', 'PARTIALLY_FILLED')"
 
 
-def _money(nullable: bool = False, default: Decimal | None = None) -> object:
+# Both return what SQLModel's own `Field` returns, `Any`: the value is a FieldInfo at class creation,
+# and the annotation beside it (`Decimal`, `datetime | None`) is the attribute's type on an instance.
+def _money(nullable: bool = False, default: Decimal | None = None) -> Any:
     return Field(default=default, sa_column=Column(Money(), nullable=nullable))
 
 
-def _time(nullable: bool = False, index: bool = False) -> object:
+def _time(nullable: bool = False, index: bool = False) -> Any:
     if nullable:
         return Field(default=None, sa_column=Column(UTCDateTime(), nullable=True, index=index))
     return Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False, index=index))
@@ -185,7 +188,10 @@ class Order(SQLModel, table=True):
             "user_address", "network", "client_id", "order_flags", "clob_pair_id", name="uq_orders_client_id"
         ),
         # the monitor looks for working orders of closed positions every tick: keep that lookup small
-        Index("ix_orders_working", "status", postgresql_where=text(_WORKING_SQL), sqlite_where=text(_WORKING_SQL)),
+        Index(
+            "ix_orders_working", "status",
+            postgresql_where=text(_WORKING_SQL), sqlite_where=text(_WORKING_SQL),
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -12,7 +12,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from trading_app.db.models import ACTIVE_POSITION_STATUSES, Order, Position
 
 
-async def get_position(session: AsyncSession, user: str, position_id: int, *, for_update: bool = False) -> Position | None:
+async def get_position(
+    session: AsyncSession, user: str, position_id: int, *, for_update: bool = False
+) -> Position | None:
     """One of the user's positions, or None (also when it belongs to someone else)."""
     query = select(Position).where(Position.id == position_id, Position.user_address == user)
     if for_update:
@@ -42,9 +44,9 @@ async def positions_for_execution(
 ) -> list[Position]:
     """In one query, what executing a signal reads: the positions `signal_id` opened (any
     network), the user's live positions on `network`, and those closed there since `since`."""
-    on_network = and_(Position.network == network, or_(col(Position.status).in_(ACTIVE_POSITION_STATUSES),
-                                                       col(Position.closed_at) >= since))
-    wanted = on_network if signal_id is None else or_(Position.signal_id == signal_id, on_network)
+    live_or_recent = or_(col(Position.status).in_(ACTIVE_POSITION_STATUSES), col(Position.closed_at) >= since)
+    on_network = and_(col(Position.network) == network, live_or_recent)
+    wanted = on_network if signal_id is None else or_(col(Position.signal_id) == signal_id, on_network)
     query = select(Position).where(Position.user_address == user, wanted)
     return list((await session.exec(query.order_by(col(Position.id)))).all())
 
@@ -71,7 +73,7 @@ async def count_active(session: AsyncSession, user: str, network: str) -> int:
 
 async def realized_since(session: AsyncSession, user: str, network: str, since: datetime) -> Decimal:
     """Sum of realized PnL (fees included) of positions closed since `since`."""
-    query = select(Position.realized_pnl).where(
+    query = select(col(Position.realized_pnl)).where(
         Position.user_address == user,
         Position.network == network,
         col(Position.closed_at) >= since,
@@ -88,5 +90,7 @@ async def orders_of(session: AsyncSession, user: str, position_id: int) -> list[
 
 async def order_by_client_id(session: AsyncSession, user: str, network: str, client_id: int) -> Order | None:
     """The user's order with this client id on `network`."""
-    query = select(Order).where(Order.user_address == user, Order.network == network, Order.client_id == client_id)
+    query = select(Order).where(
+        Order.user_address == user, Order.network == network, Order.client_id == client_id
+    )
     return (await session.exec(query)).first()

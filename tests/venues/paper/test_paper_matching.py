@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal as D
 
 import pytest
 
+from trading_app.db.models import PaperOrder
 from trading_app.domain.enums import OrderType, Side
-from trading_app.venues.errors import OrderRejected
+from trading_app.venues.errors import OrderRejected, VenueError
 from trading_app.venues.paper import matching as m
 from trading_app.venues.paper.book import OrderBook
+from trading_app.venues.paper.ledger import Ledger, row_id, worst_price
 from trading_app.venues.paper.synthetic import SYNTHETIC_MARKETS
 
 BOOK = OrderBook(
@@ -137,3 +140,19 @@ def test_margin_figures() -> None:
     assert pnl == D("100") + D("10")
     assert equity == D("1110")
     assert free == D("1110") - D("60") - D("13")
+
+
+def test_a_row_without_price_or_id_is_refused_by_name() -> None:
+    """Every paper order is written with a price and flushed before its fills (ledger.py): a row
+    that breaks that raises a VenueError, not a TypeError deep in the matching arithmetic."""
+    order = PaperOrder(user_address="0xabc", client_id=9, market="ETH-USD", side="BUY", order_type="LIMIT",
+                       size=D("1"), price=D("3000"), status="OPEN", filled=D(0), fee=D(0))
+    assert worst_price(order) == D("3000")
+    order.id = 4
+    assert row_id(order) == 4
+    order.price, order.id = None, None
+    spec = SYNTHETIC_MARKETS["ETH-USD"]
+    with pytest.raises(VenueError, match="no price"):
+        Ledger.due(order, {"ETH-USD": spec}, datetime.now(UTC))
+    with pytest.raises(VenueError, match="no id"):
+        row_id(order)

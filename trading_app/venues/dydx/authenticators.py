@@ -27,7 +27,7 @@ import binascii
 import json
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 PLACE_ORDER = "/dydxprotocol.clob.MsgPlaceOrder"
 CANCEL_ORDER = "/dydxprotocol.clob.MsgCancelOrder"
@@ -98,7 +98,10 @@ class Branch:
         return found <= TRADING_MESSAGES and self.subaccounts is not None and not self.subaccounts
 
 
-def _meet(a: frozenset | None, b: frozenset | None) -> frozenset | None:
+_E = TypeVar("_E")
+
+
+def _meet(a: frozenset[_E] | None, b: frozenset[_E] | None) -> frozenset[_E] | None:
     if a is None:
         return b
     return a if b is None else a & b

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import collections
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import grpc
 import httpx
@@ -26,6 +26,9 @@ from v4_proto.cosmos.tx.v1beta1.tx_pb2 import Tx
 from trading_app.domain.enums import Network
 from trading_app.venues.dydx.errors import error_for_http, error_for_rpc
 from trading_app.venues.errors import VenueTemporaryError
+
+if TYPE_CHECKING:
+    from dydx_v4_client.node.builder import Builder
 
 T = TypeVar("T")
 
@@ -103,22 +106,25 @@ class CommittedTx:
     log: str = ""
 
 
+# grpc ships no types (pyproject.toml), so its base classes are Any to mypy
 class _CallDetails(
     collections.namedtuple(
         "_CallDetails", ("method", "timeout", "metadata", "credentials", "wait_for_ready", "compression")
     ),
-    grpc.ClientCallDetails,
+    grpc.ClientCallDetails,  # type: ignore[misc]
 ):
     pass
 
 
-class DefaultDeadline(grpc.UnaryUnaryClientInterceptor):
+class DefaultDeadline(grpc.UnaryUnaryClientInterceptor):  # type: ignore[misc]  # grpc: no types
     """Give every unary call a deadline unless the caller set one."""
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
 
-    def intercept_unary_unary(self, continuation, client_call_details, request):
+    def intercept_unary_unary(
+        self, continuation: Callable[[Any, Any], Any], client_call_details: Any, request: Any
+    ) -> Any:
         details = client_call_details
         if details.timeout is None:
             details = _CallDetails(
@@ -277,7 +283,7 @@ def _render(value: Any) -> str:
     return str(value)
 
 
-def _builder(config: NodeConfig):
+def _builder(config: NodeConfig) -> Builder:
     from dydx_v4_client.node.builder import Builder
 
     builder = Builder(config.chain_id, config.usdc_denom)

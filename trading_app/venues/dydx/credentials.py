@@ -64,7 +64,8 @@ def derive_dydx_address(mnemonic: str) -> str:
     Raises:
         InvalidCredential: the phrase is malformed.
     """
-    return Wallet(KeyPair.from_mnemonic(normalize_mnemonic(mnemonic)), 0, 0).address
+    address: str = Wallet(KeyPair.from_mnemonic(normalize_mnemonic(mnemonic)), 0, 0).address
+    return address
 
 
 def normalize_private_key(private_key_hex: str) -> str:
@@ -87,7 +88,8 @@ def normalize_private_key(private_key_hex: str) -> str:
 
 def key_address(private_key_hex: str) -> str:
     """The dydx1 address of a raw private key (the API key's own address)."""
-    return Wallet(KeyPair.from_hex(normalize_private_key(private_key_hex)), 0, 0).address
+    address: str = Wallet(KeyPair.from_hex(normalize_private_key(private_key_hex)), 0, 0).address
+    return address
 
 
 def normalize_dydx_address(address: str) -> str:
@@ -134,7 +136,8 @@ def public_key_of(private_key_hex: str) -> bytes:
     Raises:
         InvalidCredential: the private key is malformed.
     """
-    return KeyPair.from_hex(normalize_private_key(private_key_hex)).public_key_bytes
+    key: bytes = KeyPair.from_hex(normalize_private_key(private_key_hex)).public_key_bytes
+    return key
 
 
 def check_trading_authenticator(

@@ -98,8 +98,17 @@ def error_for_code(codespace: str, code: int, raw_log: str = "") -> VenueError |
     Returns:
         None for code 0, otherwise the error to raise.
     """
-    if code == 0:
-        return None
+    return None if code == 0 else refusal(codespace, code, raw_log)
+
+
+def refusal(codespace: str, code: int, raw_log: str = "") -> VenueError:
+    """The error for a BroadcastTx result the node refused (`code` is not 0).
+
+    Args:
+        codespace: `tx_response.codespace` ("sdk", "clob", "accountplus", ...).
+        code: `tx_response.code`, not 0.
+        raw_log: `tx_response.raw_log`, kept (truncated) in the error message.
+    """
     log = (raw_log or "")[:_MAX_LOG]
     where = f"{codespace or '?'} {code}"
     if codespace == SDK and code == SDK_WRONG_SEQUENCE:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, overload
 
 from dydx_v4_client import OrderFlags
 
@@ -17,14 +17,37 @@ from trading_app.venues.base import (
     OrderReport,
     VenuePosition,
 )
+from trading_app.venues.errors import VenueUnavailable
 
 OPEN_STATUSES = ("OPEN", "UNTRIGGERED")
 
 
+@overload
+def dec(value: Any, default: Decimal) -> Decimal: ...
+@overload
+def dec(value: Any, default: None = None) -> Decimal | None: ...
 def dec(value: Any, default: Decimal | None = None) -> Decimal | None:
     """Decimal from an indexer string (never through float); None/"" -> default."""
     if value is None or value == "":
         return default
+    return Decimal(str(value))
+
+
+def amount(value: Any) -> Decimal:
+    """Decimal from a field the indexer always sends.
+
+    The comlink response types declare these `string`, never optional
+    (dydxprotocol/v4-chain indexer/services/comlink/src/types.ts: PerpetualMarketResponseObject
+    stepSize/tickSize, OrderResponseObject via OrderFromDatabase size, FillResponseObject
+    size/price, PerpetualPositionResponseObject size/entryPrice). A response without one is
+    malformed: raise rather than carry a None into a Decimal field. It is treated like the
+    indexer's 5xx (`errors.error_for_http`): the venue is unavailable for now, nothing is decided.
+
+    Raises:
+        VenueUnavailable: the value is missing or empty.
+    """
+    if value is None or value == "":
+        raise VenueUnavailable("dYdX indexer answer lacks a required amount")
     return Decimal(str(value))
 
 
@@ -33,6 +56,19 @@ def parse_time(value: str | None) -> datetime | None:
     if not value:
         return None
     return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
+
+
+def moment(value: str) -> datetime:
+    """`parse_time` for a time the indexer always sends (a fill's `createdAt`: IsoString in
+    comlink/src/types.ts FillResponseObject).
+
+    Raises:
+        VenueUnavailable: the value is missing or empty (see `amount`).
+    """
+    parsed = parse_time(value)
+    if parsed is None:
+        raise VenueUnavailable("dYdX indexer answer lacks a required time")
+    return parsed
 
 
 def iso(value: datetime) -> str:
@@ -47,8 +83,8 @@ def market_spec(data: dict[str, Any]) -> MarketSpec:
     return MarketSpec(
         ticker=data["ticker"],
         status=data.get("status", "UNKNOWN"),
-        step_size=dec(data["stepSize"]),
-        tick_size=dec(data["tickSize"]),
+        step_size=amount(data["stepSize"]),
+        tick_size=amount(data["tickSize"]),
         oracle_price=dec(data.get("oraclePrice"), Decimal(0)),
         clob_pair_id=int(data["clobPairId"]),
         atomic_resolution=int(data["atomicResolution"]),
@@ -137,7 +173,7 @@ def order_report(data: dict[str, Any], ref: OrderRef, fills: list[Fill] | None =
         ref=ref,
         status=status or order_status(data, filled),
         side=Side(data["side"]),
-        size=dec(data["size"]),
+        size=amount(data["size"]),
         filled=filled,
         avg_fill_price=avg,
         fee=sum((f.fee for f in own), Decimal(0)),
@@ -153,10 +189,10 @@ def fill(data: dict[str, Any], client_id: int) -> Fill:
         client_id=client_id,
         market=data["market"],
         side=Side(data["side"]),
-        size=dec(data["size"]),
-        price=dec(data["price"]),
+        size=amount(data["size"]),
+        price=amount(data["price"]),
         fee=dec(data.get("fee"), Decimal(0)),
-        time=parse_time(data["createdAt"]),
+        time=moment(data["createdAt"]),
         liquidity=data.get("liquidity", "TAKER"),
         fill_type=data.get("type", "LIMIT"),
     )
@@ -167,8 +203,8 @@ def position(data: dict[str, Any]) -> VenuePosition:
     return VenuePosition(
         market=data["market"],
         side=PositionSide(data["side"]),
-        size=abs(dec(data["size"])),
-        entry_price=dec(data["entryPrice"]),
+        size=abs(amount(data["size"])),
+        entry_price=amount(data["entryPrice"]),
         unrealized_pnl=dec(data.get("unrealizedPnl"), Decimal(0)),
     )
 

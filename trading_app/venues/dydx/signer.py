@@ -123,7 +123,8 @@ class Signer:
     @property
     def public_key(self) -> bytes:
         """The signing key's 33-byte compressed public key."""
-        return self._wallet.key.public_key_bytes
+        key: bytes = self._wallet.key.public_key_bytes  # dydx_v4_client ships no types
+        return key
 
     @property
     def sequence(self) -> int | None:
@@ -159,7 +160,8 @@ class Signer:
         memo = f"retry {attempt}" if attempt else builder.memo
         authenticators = [] if self.authenticator_id is None else [self.authenticator_id]
         body = encoding.tx_body(msg, memo, authenticators)
-        auth_info = AuthInfo(signer_infos=[get_signer_info(self._wallet.public_key, sequence)], fee=DEFAULT_FEE)
+        signer_info = get_signer_info(self._wallet.public_key, sequence)
+        auth_info = AuthInfo(signer_infos=[signer_info], fee=DEFAULT_FEE)
         signature = get_signature(self._wallet.key, body, auth_info, self._account_number, builder.chain_id)
         return Tx(body=body, auth_info=auth_info, signatures=[signature])
 
@@ -229,7 +231,7 @@ class Signer:
         elif (space, code) == (codes.CLOB, codes.CLOB_BLOCK_RATE_LIMIT) and retries["rate"]:
             retries["rate"] -= 1
             return await self.limiter.wait_next_block(client.latest_height, height or 0)
-        raise codes.error_for_code(space, code, log)
+        raise codes.refusal(space, code, log)
 
     async def _send(
         self, client: DydxClient, msg: Any, sequence: int, attempt: int, stateful: bool, counted: int | None

@@ -264,7 +264,7 @@ class DydxVenue(Venue):
                 batch = (await self.client.get("/v4/fills", params)).get("fills") or []
             except httpx.HTTPStatusError:
                 return []
-            fresh = [f for f in batch if since is None or parse.parse_time(f["createdAt"]) > since]
+            fresh = [f for f in batch if since is None or parse.moment(f["createdAt"]) > since]
             found.update((f["id"], f) for f in fresh)
             if since is None or len(batch) < FILLS_PAGE or len(fresh) < len(batch):
                 break
@@ -297,7 +297,8 @@ class DydxVenue(Venue):
             data = await self.client.get(path)
         except httpx.HTTPStatusError:
             return None  # no deposit yet: the indexer does not know the subaccount
-        return data.get("subaccount")
+        subaccount: dict[str, Any] | None = data.get("subaccount")
+        return subaccount
 
     async def account(self) -> AccountSnapshot:
         """Equity, free collateral and open positions (one indexer call)."""
@@ -307,7 +308,8 @@ class DydxVenue(Venue):
         params = {"address": self.owner_address, "subaccountNumber": self.subaccount,
                   "status": ",".join(parse.OPEN_STATUSES), "limit": 500}
         try:
-            return await self.client.get("/v4/orders", params)
+            orders: list[dict[str, Any]] = await self.client.get("/v4/orders", params)
+            return orders
         except httpx.HTTPStatusError:
             return []
 

@@ -16,7 +16,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from trading_app.db.models import PaperAccount, PaperFill, PaperOrder
 from trading_app.domain.enums import OrderStatus, OrderType, Side
 from trading_app.venues.base import MarketSpec
-from trading_app.venues.errors import OrderRejected
+from trading_app.venues.errors import OrderRejected, VenueError
 from trading_app.venues.paper import matching as m
 from trading_app.venues.paper import store
 from trading_app.venues.paper.book import OrderBook
@@ -29,6 +29,31 @@ def finish(order: PaperOrder, status: OrderStatus, reason: str | None, now: date
     order.status = status.value
     order.removal_reason = reason
     order.updated_at = now
+
+
+def worst_price(order: PaperOrder) -> Decimal:
+    """The order's limit price, or its worst price (market and conditional orders).
+
+    Every paper order is written with one (`Draft.price` is required); the column is nullable in
+    the schema only.
+
+    Raises:
+        VenueError: a row without a price, which this venue never writes.
+    """
+    if order.price is None:
+        raise VenueError(f"paper order {order.client_id} has no price")
+    return order.price
+
+
+def row_id(order: PaperOrder) -> int:
+    """The order's primary key, which a fill refers to (the venue flushes a new order first).
+
+    Raises:
+        VenueError: the order was never flushed.
+    """
+    if order.id is None:
+        raise VenueError(f"paper order {order.client_id} has no id yet")
+    return order.id
 
 
 @dataclass(frozen=True)
@@ -70,9 +95,9 @@ class Ledger:
                 finish(order, OrderStatus.CANCELED, "REDUCE_ONLY_RESIZE", now)
                 return
         plan = (
-            m.walk_book(side, wanted, order.price, book)
+            m.walk_book(side, wanted, worst_price(order), book)
             if book is not None
-            else m.oracle_plan(side, wanted, order.price, spec.oracle_price)
+            else m.oracle_plan(side, wanted, worst_price(order), spec.oracle_price)
         )
         if plan and not await self.margin_ok(session, account, order, plan, specs, self.taker_fee):
             if reject:
@@ -154,7 +179,7 @@ class Ledger:
             session.add(
                 PaperFill(
                     user_address=self.user,
-                    order_id=order.id,
+                    order_id=row_id(order),
                     client_id=order.client_id,
                     market=order.market,
                     side=order.side,
@@ -181,7 +206,7 @@ class Ledger:
             return False
         side, kind = Side(order.side), OrderType(order.order_type)
         if kind is OrderType.LIMIT:
-            return m.limit_crossed(side, order.price, spec.oracle_price)
+            return m.limit_crossed(side, worst_price(order), spec.oracle_price)
         return order.trigger_price is not None and m.is_triggered(
             kind, side, order.trigger_price, spec.oracle_price
         )
@@ -206,7 +231,7 @@ class Ledger:
             return True
         spec = specs[order.market]  # `due`: known, active, and the price crossed the order
         if order.order_type == OrderType.LIMIT.value:
-            plan = [(order.price, order.size - order.filled)]
+            plan = [(worst_price(order), order.size - order.filled)]
             if not await self.margin_ok(session, account, order, plan, specs, self.maker_fee):
                 finish(order, OrderStatus.CANCELED, "UNDERCOLLATERALIZED", now)
                 return True

@@ -43,7 +43,7 @@ async def ensure_account(user: str, starting_collateral: Decimal) -> None:
         VenueError: there is no such user.
     """
     async with session_scope() as session:
-        insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+        insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
         now = utcnow()
         stmt = insert(PaperAccount).values(
             user_address=user, collateral=starting_collateral, created_at=now, updated_at=now
@@ -91,7 +91,7 @@ async def positions(session: AsyncSession, user: str) -> list[PaperPosition]:
 async def holders(session: AsyncSession) -> list[str]:
     """Every user holding a paper position (a system-wide read: the monitor's watch list)."""
     # the size is compared here: SQLite keeps money as text, where "0.000" != 0
-    found = await session.exec(select(PaperPosition.user_address, PaperPosition.size))
+    found = await session.exec(select(col(PaperPosition.user_address), col(PaperPosition.size)))
     return sorted({user for user, size in found.all() if size != 0})
 
 
