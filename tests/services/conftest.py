@@ -15,6 +15,8 @@ from typing import Any
 
 import pytest
 
+from tests.services.accounts.chain_support import chain  # noqa: F401 - fixture of tests/services/**
+from tests.services.dydx_support import dydx_user  # noqa: F401 - fixture of tests/services/**
 from trading_app.services.accounts.venues import venue_for
 from trading_app.services.ops.audit import accounts_to_audit, audit_account
 

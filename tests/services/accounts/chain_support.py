@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import pytest
 
 from tests.conftest import reset_app_caches
-from tests.fakes.dydx_world import DydxWorld, dydx_world  # noqa: F401 - fixture used by `chain`
+from tests.fakes.dydx_world import DydxWorld
 from tests.services.settings_support import new_api_key, new_owner_address
 from trading_app.venues.dydx.credentials import public_key_of
 
@@ -22,7 +22,7 @@ T = TypeVar("T")
 
 
 @pytest.fixture
-def chain(dydx_world: DydxWorld, monkeypatch: pytest.MonkeyPatch) -> DydxWorld:  # noqa: F811
+def chain(dydx_world: DydxWorld, monkeypatch: pytest.MonkeyPatch) -> DydxWorld:
     """The fake world, answering for testnet and mainnet alike."""
     for network in ("TESTNET", "MAINNET"):
         monkeypatch.setenv(f"DYDX_{network}_NODE_URL", dydx_world.node.url)

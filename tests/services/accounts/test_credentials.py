@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.services.accounts.chain_support import authorize, chain, dydx_world  # noqa: F401 - fixtures
+from tests.services.accounts.chain_support import authorize
 from tests.services.settings_support import (
     _close_pools,  # noqa: F401 - autouse fixture
     add_open_position,

@@ -9,7 +9,7 @@ from decimal import Decimal as D
 import pytest
 
 from tests.fakes.dydx_world import MNEMONIC, OWNER, DydxWorld
-from tests.services.accounts.chain_support import LoopWorker, authorize, chain, dydx_world  # noqa: F401
+from tests.services.accounts.chain_support import LoopWorker, authorize
 from tests.services.settings_support import _close_pools, make_user  # noqa: F401 - autouse fixture
 from trading_app.db.engine import dispose_engines, session_scope
 from trading_app.db.models import TradingAccount

@@ -17,7 +17,7 @@ from sqlalchemy import update
 from sqlmodel import col, select
 
 from tests.conftest import reset_app_caches
-from tests.fakes.indexer import FakeIndexer, fake_indexer  # noqa: F401 - fixture
+from tests.fakes.indexer import FakeIndexer
 from tests.services.engine_support import LONG_BTC, make_signal, make_user, orders, positions, signal
 from trading_app.db.engine import session_scope
 from trading_app.db.models import PaperOrder, Signal

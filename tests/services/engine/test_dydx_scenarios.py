@@ -13,8 +13,7 @@ from decimal import Decimal
 from sqlalchemy import update
 from sqlmodel import col, select
 
-from tests.fakes.dydx_world import OWNER, DydxWorld, dydx_world  # noqa: F401 - fixture
-from tests.services.dydx_support import dydx_user  # noqa: F401 - fixture
+from tests.fakes.dydx_world import OWNER, DydxWorld
 from tests.services.engine_support import make_signal, orders, positions, signal
 from trading_app.db.engine import session_scope
 from trading_app.db.models import Notification, Position

@@ -10,7 +10,7 @@ import pytest
 from sqlmodel import select
 
 from tests.conftest import reset_app_caches
-from tests.fakes.indexer import FakeIndexer, fake_indexer  # noqa: F401 - fixture
+from tests.fakes.indexer import FakeIndexer
 from tests.services.engine_support import D, make_user
 from trading_app.db.engine import session_scope
 from trading_app.db.models import Order, PaperOrder, Position

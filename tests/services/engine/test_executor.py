@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import update
 
 from tests.conftest import reset_app_caches
-from tests.fakes.indexer import FakeIndexer, fake_indexer  # noqa: F401 - fixture
-from tests.fakes.telegram import FakeTelegram, fake_telegram  # noqa: F401 - fixture
+from tests.fakes.indexer import FakeIndexer
+from tests.fakes.telegram import FakeTelegram
 from tests.services.engine_support import LONG_BTC, D, make_signal, make_user, orders, positions, signal
 from trading_app.db.engine import session_scope
 from trading_app.db.models import Signal

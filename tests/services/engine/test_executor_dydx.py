@@ -9,8 +9,7 @@ from __future__ import annotations
 import asyncio
 from decimal import Decimal
 
-from tests.fakes.dydx_world import MNEMONIC, OWNER, DydxWorld, dydx_world  # noqa: F401 - fixture
-from tests.services.dydx_support import dydx_user  # noqa: F401 - fixture
+from tests.fakes.dydx_world import OWNER, DydxWorld
 from tests.services.engine_support import make_signal, orders, positions, signal
 from trading_app.services.engine import executor
 

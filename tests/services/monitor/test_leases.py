@@ -5,14 +5,13 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
-from tests.fakes.indexer import FakeIndexer, fake_indexer  # noqa: F401 - fixture
+from tests.fakes.indexer import FakeIndexer
 from tests.services.engine_support import make_user
-from tests.services.monitor_support import (  # noqa: F401 - fixtures
+from tests.services.monitor_support import (
     LONG,
     move,
     notifications,
     open_position,
-    paper_market,
     position,
 )
 from trading_app.domain.clock import utcnow

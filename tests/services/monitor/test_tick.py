@@ -10,20 +10,18 @@ import pytest
 from sqlalchemy import update
 from sqlmodel import col
 
-from tests.fakes.indexer import FakeIndexer, fake_indexer  # noqa: F401 - fixture
+from tests.fakes.indexer import FakeIndexer
 from tests.fakes.telegram import FakeTelegram
 from tests.services.engine_support import make_user
-from tests.services.monitor_support import (  # noqa: F401 - fixtures
+from tests.services.monitor_support import (
     LONG,
     age,
     move,
     notifications,
     open_position,
     paper,
-    paper_market,
     paper_order,
     position,
-    pushes,
     rows,
 )
 from trading_app.db.engine import session_scope

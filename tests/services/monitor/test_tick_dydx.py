@@ -10,8 +10,7 @@ from __future__ import annotations
 import asyncio
 from decimal import Decimal
 
-from tests.fakes.dydx_world import MNEMONIC, OWNER, DydxWorld, dydx_world  # noqa: F401 - fixture
-from tests.services.dydx_support import dydx_user  # noqa: F401 - fixture
+from tests.fakes.dydx_world import OWNER, DydxWorld
 from tests.services.engine_support import make_signal
 from tests.services.monitor_support import position, rows
 from trading_app.db.models import Position

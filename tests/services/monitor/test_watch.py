@@ -10,18 +10,15 @@ from decimal import Decimal
 
 from sqlmodel import select
 
-from tests.fakes.dydx_world import DydxWorld, dydx_world  # noqa: F401 - fixture
-from tests.fakes.indexer import FakeIndexer, fake_indexer  # noqa: F401 - fixture
+from tests.fakes.dydx_world import DydxWorld
+from tests.fakes.indexer import FakeIndexer
 from tests.services.engine_support import make_user
-from tests.services.monitor.test_tick_dydx import _opened, dydx_user  # noqa: F401 - fixture
-from tests.services.monitor_support import (  # noqa: F401 - fixtures
+from tests.services.monitor.test_tick_dydx import _opened
+from tests.services.monitor_support import (
     LONG,
     move,
     open_position,
-    paper,
-    paper_market,
     position,
-    pushes,
     rows,
 )
 from trading_app.db.engine import session_scope

@@ -12,14 +12,13 @@ import pytest
 from sqlalchemy import update
 from sqlmodel import col
 
-from tests.fakes.indexer import FakeIndexer, fake_indexer  # noqa: F401 - fixture
+from tests.fakes.indexer import FakeIndexer
 from tests.services.engine_support import make_user
-from tests.services.monitor_support import (  # noqa: F401 - fixtures
+from tests.services.monitor_support import (
     LONG,
     move,
     open_position,
     paper,
-    paper_market,
     rows,
 )
 from trading_app.db.engine import session_scope
