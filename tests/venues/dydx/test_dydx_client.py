@@ -66,6 +66,7 @@ async def test_node_down_is_venue_unavailable(dydx_world):
         await venue.client.latest_height()
 
 
+@pytest.mark.breaks_invariants("the indexer is left failing: the venue cannot be read afterwards")
 @pytest.mark.parametrize(("status", "error"), [(429, RateLimited), (503, VenueUnavailable)])
 async def test_indexer_errors_are_typed(dydx_world, status, error):
     venue = dydx_world.venue()
@@ -74,6 +75,7 @@ async def test_indexer_errors_are_typed(dydx_world, status, error):
         await venue.account()
 
 
+@pytest.mark.breaks_invariants("the indexer is left slow: the venue cannot be read afterwards")
 async def test_indexer_timeout_is_temporary(dydx_world):
     venue = dydx_world.venue()
     venue.client.endpoints = DydxEndpoints(Network.TESTNET, dydx_world.node.url, dydx_world.indexer.url,
