@@ -40,6 +40,7 @@ class RejectReason(StrEnum):
     INVALID_PRICE = "invalid_price"
     OFF_GRID = "off_grid"  # a value reached the venue boundary without being quantized
     INVALID_SETTINGS = "invalid_settings"  # the trader's own risk settings are unusable
+    STALE = "stale"  # an opening alert that waited longer than an alert may be old: not traded late
 
 
 class RiskRejected(DomainError):

@@ -148,3 +148,32 @@ async def test_a_stop_loss_refused_in_deliver_tx_is_replaced_under_the_next_id(
     assert stops[0].client_id != stops[1].client_id
     live = [o for o in dydx_world.exchange.orders.values() if o.live and o.condition == "STOP_LOSS"]
     assert len(live) == 1
+
+
+async def test_a_limit_entry_dropped_from_the_mempool_is_sent_again_not_left_opening_for_ever(
+    dydx_user: str,
+    dydx_world: DydxWorld,  # noqa: F811
+) -> None:
+    dydx_world.node.fail_next("hold")  # the limit entry (stateful): accepted at CheckTx, never proposed
+    limit = {**ETH_LONG, "order_type": "limit", "price": "2900"}
+    outcome = await executor.execute_signal(await make_signal(dydx_user, limit))
+    assert outcome is not None and outcome.status.value == "EXECUTED"  # resting, as far as anyone knows
+    [entry] = await orders(dydx_user)
+    assert entry.status == "PENDING" and entry.commit_by  # sent, in doubt
+
+    async def resting_on_chain() -> bool:
+        rows = [o for o in await orders(dydx_user) if o.role == "ENTRY"]
+        live = [o for o in dydx_world.exchange.orders.values() if o.live and o.condition is None]
+        return rows[-1].status == "OPEN" and len(live) == 1
+
+    await _ticks_until(resting_on_chain, within=40)
+    [position] = await positions(dydx_user)
+    assert (
+        position.status == "OPENING" and len([o for o in await orders(dydx_user) if o.role == "ENTRY"]) == 1
+    )
+    dydx_world.exchange.set_price("ETH-USD", D("2890"))  # it fills: the monitor protects it
+
+    async def protected() -> bool:
+        return (await positions(dydx_user))[0].status == "OPEN"
+
+    await _ticks_until(protected, within=30)

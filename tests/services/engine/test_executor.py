@@ -241,3 +241,74 @@ async def test_a_test_alert_runs_on_paper_even_for_a_mainnet_account(
         await make_signal(user, {**LONG_BTC, "market": "ETH-USD", "size": "0.1", "sl": "2800", "tp": "3300"})
     )
     assert other is not None and other.status.value == "FAILED" and "credentials" in (other.reason or "")
+
+
+async def test_an_opening_alert_that_could_only_run_much_later_is_not_traded_late(
+    db_url: str, paper_market: FakeIndexer
+) -> None:
+    user = await make_user(60)
+    sid = await make_signal(user, LONG_BTC)
+    async with session_scope() as session:  # it waited (behind one in doubt, for a dead worker)
+        await session.exec(
+            update(Signal)
+            .where(Signal.id == sid)  # type: ignore[call-overload]
+            .values(received_at=utcnow() - timedelta(minutes=10))
+        )
+    outcome = await executor.execute_signal(sid)
+    assert outcome is not None and outcome.status.value == "REJECTED"
+    assert outcome.reason is not None and outcome.reason.startswith("stale")
+    assert await positions(user) == [] and await orders(user) == []
+
+
+async def test_a_signal_that_keeps_failing_ends_failed_and_stops_blocking_its_market(
+    db_url: str, paper_market: FakeIndexer
+) -> None:
+    user = await make_user(61)
+    broken = await make_signal(user, LONG_BTC)
+    after = await make_signal(user, {"action": "close", "market": "BTC-USD"})
+    async with session_scope() as session:  # a row the executor cannot read (a bug, a bad migration)
+        await session.exec(update(Signal).where(Signal.id == broken).values(parsed="{not json"))  # type: ignore[call-overload]
+    outcomes = [await executor.execute_signal(broken) for _ in range(executor.MAX_ATTEMPTS)]
+    assert [o.status.value for o in outcomes if o is not None][:-1] == ["EXECUTING"] * (
+        executor.MAX_ATTEMPTS - 1
+    )
+    assert (await signal(broken)).status == "FAILED" and "internal_error" in (
+        (await signal(broken)).reason or ""
+    )
+    # the alert behind it is no longer blocked: it ran right after (nothing to close)
+    assert (await signal(after)).status == "REJECTED"
+
+
+async def test_a_reverse_resumed_after_its_close_opens_the_other_side(
+    db_url: str, paper_market: FakeIndexer
+) -> None:
+    user = await make_user(62, same_market_policy="reverse")
+    first = await executor.execute_signal(await make_signal(user, LONG_BTC))
+    assert first is not None and first.status.value == "EXECUTED"
+    sid = await make_signal(
+        user, {"action": "reverse", "market": "BTC-USD", "size": "0.01", "sl": "70000", "tp": "60000"}
+    )
+    # the worker died right after the reverse's close: the long is closed, nothing else happened yet
+    [long] = await positions(user)
+    from trading_app.services.engine.manual import close_position
+
+    await close_position(user, long.id or 0)
+    async with session_scope() as session:
+        from trading_app.db.models import Position
+
+        await session.exec(
+            update(Position)
+            .where(Position.id == long.id)  # type: ignore[call-overload]
+            .values(close_reason="REVERSED")
+        )
+        await session.exec(
+            update(Signal)
+            .where(Signal.id == sid)
+            .values(  # type: ignore[call-overload]
+                status="EXECUTING", claimed_at=utcnow() - timedelta(minutes=5)
+            )
+        )
+    assert await executor.sweep(older_than=timedelta(0)) == [sid]
+    assert (await signal(sid)).status == "EXECUTED"
+    short = (await positions(user))[-1]
+    assert (short.side, short.status) == ("SHORT", "OPEN")

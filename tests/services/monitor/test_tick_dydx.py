@@ -118,3 +118,25 @@ async def test_liquidation_closes_the_books_as_liquidated(dydx_user: str, dydx_w
     orders = await _leftovers_settled(opened.id)
     assert {orders[r][-1].status for r in ("STOP_LOSS", "TAKE_PROFIT")} == {"CANCELED"}
     assert not [o for o in dydx_world.exchange.orders.values() if o.live]
+
+
+async def test_a_position_the_trader_opens_by_hand_after_ours_closed_is_never_touched(
+    dydx_user: str,
+    dydx_world: DydxWorld,  # noqa: F811
+) -> None:
+    opened = await _opened(dydx_user)
+    other = dydx_world.venue()  # the trader's own app, same account
+    await other.place_market_order(
+        "ETH-USD", Side.SELL, D("0.1"), worst_price=D("2900"), client_id=1_999_999_998, reduce_only=True
+    )
+    await _tick_until(opened.id, "CLOSED")  # booked EXTERNAL
+    await _leftovers_settled(opened.id)
+    await other.place_market_order(
+        "ETH-USD", Side.BUY, D("0.1"), worst_price=D("3100"), client_id=1_999_999_997
+    )
+    for _ in range(10):  # the account is still watched after our close: every tick sees a position
+        report = await monitor_tick("w1", sweep=False)
+        assert not {"exposure_closed", "exposure_open"} & set(report.outcomes), report.outcomes
+        await asyncio.sleep(0.2)
+    assert dydx_world.exchange.position(OWNER, 0, "ETH-USD") == D("0.1")  # the trader's, untouched
+    dydx_world.check_protection = False  # a position of the trader's own, which they protect themselves

@@ -42,7 +42,7 @@ from trading_app.services.engine.order_flow import (
     settle_in,
     wait_until_done,
 )
-from trading_app.services.engine.outcomes import SignalEnd
+from trading_app.services.engine.outcomes import InDoubt, SignalEnd
 from trading_app.services.engine.trader import Trader, change_position_in
 from trading_app.services.notify import messages
 from trading_app.venues.base import MarketSpec
@@ -120,6 +120,10 @@ async def flatten(
                 position = await change_position_in(
                     session, trader, position.id or 0, expect=position.status, status=target
                 )
+            else:  # a closer at work: the monitor gives it CLOSER_GRACE from its latest try
+                position = await change_position_in(session, trader, position.id or 0)
+            if position.status in (PositionStatus.CLOSED.value, PositionStatus.FAILED.value):
+                return position  # another closer finished it meanwhile
             if attempt == 0:
                 orders = await orders_of(session, trader.user, position.id or 0)
             left = remaining_size(position, orders)
@@ -187,6 +191,36 @@ async def flatten(
     return await close_books(trader, position, reason, exit_orders=exits, orders=orders, end=end)
 
 
+class CloseInDoubt(InDoubt):
+    """The close order's outcome is not known yet: the close is not decided, it is resumed later."""
+
+
+def close_in_doubt(orders: list[Order]) -> bool:
+    """Whether the position's latest close order is sent and not settled by the venue yet."""
+    closes = [o for o in orders if o.role == OrderRole.CLOSE.value]
+    if not closes:
+        return False
+    last = closes[-1]
+    return is_sent(last) if last.status == OrderStatus.PENDING.value else not is_terminal(ORDER, last.status)
+
+
+async def check_close_settled(trader: Trader, position: Position) -> None:
+    """Raise CloseInDoubt when a position left open has a close order the venue has not settled: the
+    signal that asked for the close is then not decided (it is resumed), neither failed nor done.
+
+    Raises:
+        CloseInDoubt: the latest close order is in doubt.
+    """
+    if position.status in (PositionStatus.CLOSED.value, PositionStatus.FAILED.value):
+        return
+    async with session_scope() as session:
+        orders = await orders_of(session, trader.user, position.id or 0)
+    if close_in_doubt(orders):
+        raise CloseInDoubt(
+            f"the close of position {position.id} is not settled by the venue yet", position.id
+        )
+
+
 async def _still_held(trader: Trader, position: Position) -> bool:
     held = (await trader.venue.account()).positions.get(position.market)
     return held is not None and held.size > 0 and held.side.value == position.side
@@ -232,6 +266,8 @@ async def close_books(
     `orders` are the position's rows when the caller has just read them. The leftovers'
     final statuses, the books and `end` are committed in one transaction.
     """
+    if position.status == PositionStatus.CLOSED.value:
+        return position  # booked already (another closer): never booked twice
     if orders is None:
         async with session_scope() as session:
             orders = await orders_of(session, trader.user, position.id or 0)

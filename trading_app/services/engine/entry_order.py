@@ -19,6 +19,7 @@ from trading_app.services.engine.order_flow import (
     OrderPlan,
     apply_report,
     first_report,
+    is_sent,
     record_plan,
     ref_of,
     required_price,
@@ -26,6 +27,7 @@ from trading_app.services.engine.order_flow import (
     settle,
     wait_until_done,
 )
+from trading_app.services.engine.outcomes import InDoubt
 from trading_app.services.engine.trader import Trader
 from trading_app.settings import get_settings
 from trading_app.venues.base import OrderRef, OrderReport
@@ -43,12 +45,8 @@ ENTRY_TRUTH_WAIT_SECONDS = 120.0
 LIMIT_FIRST_WAIT_SECONDS = 2.0
 
 
-class EntryInDoubt(Exception):
+class EntryInDoubt(InDoubt):
     """The entry's outcome is not known yet: nothing is decided, the signal is resumed later."""
-
-    def __init__(self, message: str, position_id: int | None) -> None:
-        super().__init__(message)
-        self.position_id = position_id
 
 
 async def send_entry(
@@ -73,7 +71,7 @@ async def send_entry(
         row, resend = await _recover_entry(trader, row)
         if not resend:
             return row, None, None
-    elif row.status != OrderStatus.PENDING.value or row.venue_order_id or row.good_til_block or row.commit_by:
+    elif row.status != OrderStatus.PENDING.value or is_sent(row):
         return row, None, None  # sent before: follow it, never send it twice
     sent = row
     if plan.order_type is OrderType.LIMIT:

@@ -28,6 +28,7 @@ from decimal import Decimal
 from trading_app.db.engine import autocommit_scope, session_scope
 from trading_app.db.models import ACTIVE_POSITION_STATUSES, Position, Signal, TradingAccount
 from trading_app.db.trading import position_for_signal, positions_for_execution
+from trading_app.domain.clock import utcnow
 from trading_app.domain.enums import (
     CloseReason,
     Network,
@@ -49,7 +50,7 @@ from trading_app.services.engine.claims import (
     note_in_doubt,
     unfinished,
 )
-from trading_app.services.engine.entry_order import EntryInDoubt
+from trading_app.services.engine.closing import check_close_settled
 from trading_app.services.engine.open_close import (
     StoredFacts,
     close_position_for,
@@ -57,13 +58,16 @@ from trading_app.services.engine.open_close import (
     start_of_day,
     stored_facts,
 )
-from trading_app.services.engine.outcomes import Move, Outcome, SignalEnd, closed, opened
+from trading_app.services.engine.outcomes import InDoubt, Move, Outcome, SignalEnd, closed, opened
 from trading_app.services.engine.trader import Trader
 from trading_app.services.notify import events, messages
 from trading_app.services.notify.notifier import get_notifier
+from trading_app.settings import get_settings
 from trading_app.venues.errors import OrderRejected, UnknownMarket, VenueError, VenueTemporaryError
 
 log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 5  # executions of one signal that ended in an unexpected error before it fails
 
 
 @dataclass
@@ -163,7 +167,7 @@ async def _execute_one(signal_id: int) -> _Done | None:
             claim=claimed.claim,
         )
         outcome, end = await _route(trader, parsed, claimed)
-    except EntryInDoubt as e:
+    except InDoubt as e:
         outcome = Outcome(SignalStatus.EXECUTING, f"in_doubt: {e}", e.position_id)
     except RiskRejected as e:
         outcome = Outcome(
@@ -177,6 +181,8 @@ async def _execute_one(signal_id: int) -> _Done | None:
         outcome = await _unavailable(signal, str(e))
     except VenueError as e:
         outcome = Outcome(SignalStatus.FAILED, f"venue_error: {e}")
+    except Exception as e:  # noqa: BLE001 - a bug or a database failure: resumed, never left blocking
+        outcome = _unexpected(signal, e)
     if end is not None and end.outcome is not None:
         outcome = end.outcome  # already committed with the position
     elif outcome.status is SignalStatus.EXECUTING:
@@ -199,6 +205,24 @@ async def _execute_one(signal_id: int) -> _Done | None:
     await events.positions_changed(user)
     follower = None if outcome.status is SignalStatus.EXECUTING else await next_in_line(user, signal.market)
     return _Done(outcome, follower)
+
+
+def _unexpected(signal: Signal, error: Exception) -> Outcome:
+    """An error no rule expects (a bug, the database gone): the signal is resumed a few times (its
+    orders keep their ids, so a resume sends nothing twice); then it fails visibly, so the signals
+    of its market waiting behind it are not blocked for ever."""
+    log.exception(
+        "signal %s: execution failed (%s), attempt %s", signal.id, type(error).__name__, signal.attempts
+    )
+    if signal.attempts >= MAX_ATTEMPTS:
+        return Outcome(
+            SignalStatus.FAILED,
+            f"internal_error: execution failed {signal.attempts} times "
+            f"({type(error).__name__}); look at this market's position before sending more",
+        )
+    return Outcome(
+        SignalStatus.EXECUTING, f"in_doubt: execution interrupted ({type(error).__name__}); retried"
+    )
 
 
 async def _unavailable(signal: Signal, detail: str) -> Outcome:
@@ -234,12 +258,24 @@ async def _route(trader: Trader, parsed: ParsedSignal, claimed: _Claimed) -> tup
             raise RiskRejected(RejectReason.NO_POSITION, f"no open {parsed.market} position to close")
         end = SignalEnd(claimed.claim, Move.CLOSE)
         position = await close_position_for(trader, live, CloseReason.SIGNAL, end=end)
+        await check_close_settled(trader, position)
         return closed(position), end
     side = parsed.position_side
     if parsed.action is SignalAction.REVERSE:
         if live is None:
-            raise RiskRejected(RejectReason.NO_POSITION, f"no open {parsed.market} position to reverse")
-        side = PositionSide(live.side).opposite
+            # resumed after its close part: the position this signal reversed names the new side
+            done = _reversed_by(signal, rows, parsed.market)
+            if done is None:
+                raise RiskRejected(RejectReason.NO_POSITION, f"no open {parsed.market} position to reverse")
+            side = PositionSide(done.side).opposite
+        else:
+            side = PositionSide(live.side).opposite
+    elif _stale(signal):
+        raise RiskRejected(
+            RejectReason.STALE,
+            f"it waited {_age(signal)} s before it could run (longer than "
+            "an alert may be old): not opened late",
+        )
     assert side is not None
     stored: StoredFacts | None = stored_facts(rows, trader.network, claimed.since)
     if live is not None:
@@ -254,6 +290,7 @@ async def _route(trader: Trader, parsed: ParsedSignal, claimed: _Claimed) -> tup
                 f"a {live.side.lower()} {parsed.market} position is open; send close or reverse",
             )
         done = await close_position_for(trader, live, CloseReason.REVERSED)
+        await check_close_settled(trader, done)
         if done.status not in (PositionStatus.CLOSED.value, PositionStatus.FAILED.value):
             return Outcome(
                 SignalStatus.FAILED, "reverse: the open position could not be closed", done.id
@@ -264,13 +301,42 @@ async def _route(trader: Trader, parsed: ParsedSignal, claimed: _Claimed) -> tup
     return opened(await open_position(trader, signal, parsed, side=side, stored=stored, end=end)), end
 
 
+def _age(signal: Signal) -> int:
+    return int((utcnow() - signal.received_at).total_seconds())
+
+
+def _stale(signal: Signal) -> bool:
+    """An opening alert that could only run now, longer after it arrived than an alert may be old
+    (it waited behind one in doubt, or for a dead worker's claim): the market has moved on."""
+    return _age(signal) > get_settings().webhook_max_lag_seconds
+
+
+def _reversed_by(signal: Signal, rows: list[Position], market: str) -> Position | None:
+    """The position a `reverse` closed before its worker stopped (closed by a reversal since the
+    signal arrived)."""
+    return next(
+        (
+            p
+            for p in reversed(rows)
+            if p.market == market
+            and p.close_reason == CloseReason.REVERSED.value
+            and p.closed_at is not None
+            and p.closed_at >= signal.received_at
+        ),
+        None,
+    )
+
+
 async def sweep(older_than: timedelta = timedelta(seconds=5), limit: int = 100) -> list[int]:
     """Find signals accepted but not finished (a dead worker, a lost dispatch, an entry in doubt)
     and execute them, oldest first."""
     done = []
     for signal_id in await unfinished(older_than, limit):
-        if await execute_signal(signal_id) is not None:
-            done.append(signal_id)
+        try:
+            if await execute_signal(signal_id) is not None:
+                done.append(signal_id)
+        except Exception:  # noqa: BLE001 - one signal must not stop the sweep of the others
+            log.exception("sweep: signal %s could not be executed; the next sweep tries again", signal_id)
     return done
 
 

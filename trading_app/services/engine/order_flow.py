@@ -177,15 +177,16 @@ async def new_row_in(
 
 
 def is_sent(row: Order) -> bool:
-    """Whether the row says its order reached the venue (it carries the venue's reference)."""
-    return bool(
-        row.venue_order_id or row.tx_hash or row.commit_by or row.good_til_block or row.good_til_block_time
-    )
+    """Whether the row says its order reached the venue (it carries the venue's reference). A
+    `commit_by` alone does not: it is the venue's bound on an order it cannot say was ever sent
+    (after a crash), or the deadline a dropped one missed."""
+    return bool(row.venue_order_id or row.tx_hash or row.good_til_block or row.good_til_block_time)
 
 
 async def forget_sent(row: Order) -> Order:
     """The venue guarantees this PENDING order does not exist (`OrderNotFound`): clear what said it
-    was sent, so whoever needs it sends it again under the same client id."""
+    was sent, so whoever needs it sends it again under the same client id. The missed `commit_by` is
+    kept: asked again, the venue then answers OrderNotFound at once instead of a fresh bound."""
     async with autocommit_scope() as session:
         fresh = await session.execute(
             update(Order)
@@ -197,7 +198,6 @@ async def forget_sent(row: Order) -> Order:
             # updated_at is kept: nobody is sending this order now, so whoever needs it may at once
             .values(
                 tx_hash=None,
-                commit_by=None,
                 good_til_block=None,
                 good_til_block_time=None,
                 venue_order_id=None,

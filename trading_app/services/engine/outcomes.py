@@ -17,6 +17,14 @@ from trading_app.domain.enums import PositionStatus, SignalStatus
 from trading_app.services.engine.claims import Claim, finish_in
 
 
+class InDoubt(Exception):
+    """An order's outcome is not known yet: nothing is decided, the signal is resumed later."""
+
+    def __init__(self, message: str, position_id: int | None) -> None:
+        super().__init__(message)
+        self.position_id = position_id
+
+
 @dataclass(frozen=True)
 class Outcome:
     """How a signal ended: status, reason and the position it touched."""
@@ -85,4 +93,4 @@ class SignalEnd:
             self.outcome = outcome
 
 
-__all__ = ["Move", "Outcome", "SignalEnd", "closed", "opened", "outcome_of"]
+__all__ = ["InDoubt", "Move", "Outcome", "SignalEnd", "closed", "opened", "outcome_of"]

@@ -46,7 +46,7 @@ from trading_app.services.engine.outcomes import SignalEnd
 from trading_app.services.engine.trader import Trader, change_position_in
 from trading_app.services.notify import messages
 from trading_app.venues.base import MarketSpec, OrderRef, OrderReport
-from trading_app.venues.errors import VenueError
+from trading_app.venues.errors import OrderRejected, VenueError
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +117,8 @@ async def protect(
             # stays in doubt (PENDING with its tx) until the chain shows it committed
             placed.append((row, ref, await first_report(trader.venue, ref)))
         except VenueError as e:
+            if isinstance(e, OrderRejected):  # refused for good: recorded, never sent again under this id
+                await _refused(row)
             if plan.role is OrderRole.STOP_LOSS:
                 log.error("position %s: stop-loss refused (%s), flattening", position.id, type(e).__name__)
                 await _drop_unsent(trader, created)
@@ -218,6 +220,17 @@ async def _send_protection(trader: Trader, position: Position, plan: OrderPlan, 
             good_til_seconds=PROTECTION_TTL_SECONDS,
         )
     )
+
+
+async def _refused(row: Order) -> None:
+    async with session_scope() as session:
+        await settle_in(
+            session,
+            row,
+            report=OrderReport(
+                ref=ref_of(row), status=OrderStatus.REJECTED, side=Side(row.side), size=row.size
+            ),
+        )
 
 
 async def _drop_unsent(trader: Trader, rows: list[Order]) -> None:

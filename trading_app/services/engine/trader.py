@@ -55,8 +55,10 @@ async def change_position_in(
 
     `expect` is the status the caller read the position with: then a status change is
     checked against the lifecycle from it, and applied by one UPDATE only while the row still
-    has it. Without `expect`, or when the row moved on meanwhile, the row is read under a lock
-    and the change checked against what it really is.
+    has it. When the row moved on meanwhile (another actor closed, flattened or opened it), the
+    caller's view is stale: nothing is changed, and the row is returned as it now is, for the
+    caller to see. Without `expect`, the row is read under a lock and the change checked against
+    what it really is.
     """
     target = changes.pop("status", None)
     if target is None or expect is not None:
@@ -76,6 +78,9 @@ async def change_position_in(
         if done is not None:
             return done
         assert target is not None, f"position {position_id} of {trader.user} not found"
+        moved = await get_position(session, trader.user, position_id)
+        assert moved is not None
+        return moved  # a stale caller changes nothing (it would undo another actor's move)
     position = await get_position(session, trader.user, position_id, for_update=True)
     assert position is not None
     if target is not None and target != position.status:

@@ -9,9 +9,8 @@ ours, so it is flattened at market with a reduce-only order (which can only ever
 venue really holds).
 
 It never acts on a market that something else is working on: a position OPENING, CLOSING or
-being flattened, or a signal of that market waiting or executing. On paper every position is
-ours; on dYdX the trader may also trade by hand, so only the part our own orders' fills explain
-is closed, and the rest is left alone.
+being flattened, or a signal of that market waiting or executing; and it acts only on the paper
+venue, where every position is ours (see `repair_exposure` for dYdX).
 """
 
 from __future__ import annotations
@@ -22,11 +21,11 @@ from decimal import Decimal
 from sqlmodel import col, select
 
 from trading_app.db.engine import session_scope
-from trading_app.db.models import Order, Signal
+from trading_app.db.models import Signal
 from trading_app.domain.enums import Network, PositionSide, PositionStatus, SignalStatus
 from trading_app.domain.lifecycle import ORDER, is_terminal
 from trading_app.services.engine.closing import EXIT_ROLES, flatten_unbooked
-from trading_app.services.monitor.books import Books
+from trading_app.services.monitor.books import Books, load_books
 from trading_app.services.monitor.reconcile import View
 from trading_app.services.notify import messages
 from trading_app.venues.base import VenuePosition
@@ -69,24 +68,55 @@ def unbooked(venue: VenuePosition, booked: Decimal) -> Decimal:
 
 
 async def repair_exposure(view: View, books: Books) -> list[str]:
-    """Close, this tick, the venue exposure no live position of the books accounts for.
+    """Close, this tick, paper exposure no live position of the books accounts for.
+
+    The tick's venue read can be older than its books (the books are read after every account's
+    venue read) and the reconciles of this tick may have just changed the books (a resting entry
+    that kept filling): a market that looks unbooked is therefore read again, the venue first and
+    then the books, and only what both reads agree on is closed.
+
+    On dYdX nothing is closed here: the trader may hold a position of their own on the same account,
+    and our orders' outcomes are decided from the chain's guarantees, so exposure of ours cannot
+    escape the books there. It is logged; `python -m trading_app.cli audit` compares what the books
+    hold with the chain.
 
     Returns:
         One outcome per market acted on ("exposure_closed", or "exposure_open" when the close did
         not fill completely: the next tick tries again).
     """
     held, busy = booked_exposure(books)
+    suspects = {
+        market: excess
+        for market, position in view.state.account.positions.items()
+        if (excess := unbooked(position, held.get(market, Decimal(0)))) != 0 and market not in busy
+    }
+    if not suspects:
+        return []
+    if books.network != Network.PAPER.value:
+        for market, excess in suspects.items():
+            log.info(
+                "account %s/%s: %s %s on the venue beyond the books (the trader's own, or a gap the "
+                "audit shows)",
+                books.user,
+                books.network,
+                excess,
+                market,
+            )
+        return []
+    fresh = (await view.trader.venue.account()).positions  # the venue first, then the books: they are newer
+    again, busy_now = booked_exposure(await load_books(books.user, books.network))
     outcomes: list[str] = []
-    for market, position in view.state.account.positions.items():
-        excess = unbooked(position, held.get(market, Decimal(0)))
-        if excess == 0 or market in busy or await _in_flight(books.user, market):
+    for market, excess in suspects.items():
+        position = fresh.get(market)
+        now = unbooked(position, again.get(market, Decimal(0))) if position is not None else Decimal(0)
+        if (
+            now == 0
+            or (now > 0) != (excess > 0)
+            or market in busy_now
+            or await _in_flight(books.user, market)
+        ):
             continue
-        if books.network != Network.PAPER.value:
-            ours = await _our_net(books.user, books.network, market)
-            if ours == 0 or (ours > 0) != (excess > 0):
-                continue  # not ours: the trader's own position on their dYdX account
-            excess = min(abs(excess), abs(ours)) * (1 if excess > 0 else -1)
-        outcomes.append(await _close(view, market, excess))
+        outcomes.append(await _close(view, market, min(abs(excess), abs(now)) * (1 if now > 0 else -1)))
     return outcomes
 
 
@@ -111,8 +141,9 @@ async def _close(view: View, market: str, excess: Decimal) -> str:
         messages.TradingError(
             network=view.trader.network,
             market=market,
-            what_failed=(f"found {side.value.lower()} {size} {market} on the venue that no open position "
-                         "accounts for"),
+            what_failed=(
+                f"found {side.value.lower()} {size} {market} on the venue that no open position accounts for"
+            ),
             action_taken=(
                 f"closed it at market ({closed} filled)"
                 if closed >= size
@@ -135,23 +166,6 @@ async def _in_flight(user: str, market: str) -> bool:
             .limit(1)
         )
         return found.first() is not None
-
-
-async def _our_net(user: str, network: str, market: str) -> Decimal:
-    """The net position our own orders' fills built in `market` (signed: buys less sells)."""
-    # summed here, in Decimal: SQLite keeps money as text and its SUM would be a float
-    async with session_scope() as session:
-        rows = (
-            await session.exec(
-                select(col(Order.side), col(Order.filled_size)).where(
-                    Order.user_address == user,
-                    Order.network == network,
-                    Order.market == market,
-                    col(Order.filled_size) != 0,
-                )
-            )
-        ).all()
-    return sum((size if side == "BUY" else -size for side, size in rows), Decimal(0))
 
 
 __all__ = ["booked_exposure", "repair_exposure", "unbooked"]

@@ -20,7 +20,7 @@ from sqlmodel import col, select
 from trading_app.db.engine import session_scope
 from trading_app.db.models import Order
 from trading_app.domain import pnl
-from trading_app.domain.enums import OrderStatus, Side
+from trading_app.domain.enums import OrderRole, OrderStatus, PositionStatus, Side
 from trading_app.domain.lifecycle import ORDER, is_terminal
 from trading_app.services.engine.order_flow import (
     apply_report,
@@ -82,13 +82,35 @@ def _from_fills(row: Order, fills: Sequence[Fill]) -> OrderReport | None:
     )
 
 
+def resendable(books: Books) -> frozenset[int]:
+    """The rows someone will send again if the venue says they never existed: the entry of an
+    OPENING position, the stop-loss and take-profit of one that is open or closing."""
+    found: set[int] = set()
+    for p in books.positions:
+        wanted = (
+            {OrderRole.ENTRY.value}
+            if p.status == PositionStatus.OPENING.value
+            else {OrderRole.STOP_LOSS.value, OrderRole.TAKE_PROFIT.value}
+        )
+        found.update(r.id for r in books.rows_of(p.id) if r.role in wanted and r.id is not None)
+    return frozenset(found)
+
+
 async def sync_orders(
-    venue: Venue, rows: list[Order], state: AccountState, now: datetime, pending_grace: timedelta
+    venue: Venue,
+    rows: list[Order],
+    state: AccountState,
+    now: datetime,
+    pending_grace: timedelta,
+    resendable: frozenset[int] = frozenset(),
 ) -> int:
     """Bring every working row in `rows` (in place) to the venue's state; returns how many changed.
 
     A row missing from the open orders whose fills in the read cover it is filled; any other
-    missing row costs one `order_status` call.
+    missing row costs one `order_status` call. A row the venue guarantees never existed is made
+    ready to be sent again under its id when someone will (its id in `resendable`: the protection
+    of a live position, the entry of an opening one), and is recorded as never placed (EXPIRED)
+    otherwise, so nothing waits on it for ever.
     """
     listed = {_key(r.ref.client_id, r.ref.market): r for r in state.open_orders}
     filled: dict[tuple[int, str], list[Fill]] = {}
@@ -106,10 +128,22 @@ async def sync_orders(
             try:
                 report = await venue.order_status(ref_of(row))
             except OrderNotFound:
-                # the venue guarantees it does not exist: whoever needs it sends it again, same id
-                if row.status == OrderStatus.PENDING.value and is_sent(row):
-                    rows[i] = await forget_sent(row)
-                    changed += 1
+                if row.id in resendable:
+                    if row.status == OrderStatus.PENDING.value and is_sent(row):
+                        rows[i] = await forget_sent(row)  # sent again, same id, by whoever needs it
+                        changed += 1
+                    continue
+                rows[i] = await apply_report(
+                    row,
+                    OrderReport(
+                        ref=ref_of(row),
+                        status=OrderStatus.EXPIRED,
+                        side=Side(row.side),
+                        size=row.size,
+                        removal_reason="NEVER_PLACED",
+                    ),
+                )
+                changed += 1
                 continue
             except VenueTemporaryError:
                 log.warning("order %s: status unavailable this tick", row.id)

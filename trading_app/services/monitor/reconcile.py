@@ -47,7 +47,6 @@ from trading_app.domain.enums import (
 from trading_app.domain.ids import MAX_ATTEMPT
 from trading_app.domain.lifecycle import ORDER, is_terminal
 from trading_app.domain.signals import ParsedSignal
-from trading_app.services.engine.claims import STALE_CLAIM
 from trading_app.services.engine.closing import close_books, flatten
 from trading_app.services.engine.entry_order import EntryInDoubt
 from trading_app.services.engine.open_close import open_position
@@ -60,7 +59,6 @@ from trading_app.venues.base import AccountState, Fill, MarketSpec, VenuePositio
 log = logging.getLogger(__name__)
 
 CLOSER_GRACE = timedelta(seconds=FILL_WAIT_SECONDS + 5)  # a flatten waits this long for its fill
-EXECUTOR_GRACE = STALE_CLAIM  # an executing signal owns its OPENING position until its claim goes stale
 CLOCK_SKEW = timedelta(seconds=5)  # venue fill times vs our clock
 LIQUIDATION_FILLS = frozenset({"LIQUIDATED", "LIQUIDATION", "DELEVERAGED", "OFFSETTING"})
 LIVE = frozenset({OrderStatus.OPEN.value, OrderStatus.UNTRIGGERED.value, OrderStatus.PARTIALLY_FILLED.value})
@@ -119,6 +117,8 @@ def _missing(role: OrderRole, rows: Sequence[Order], now: datetime, pending_grac
         return False
     if role is OrderRole.STOP_LOSS:
         return True
+    if row is not None and row.status == OrderStatus.PENDING.value:
+        return True  # it never reached the venue (the venue said so): sent again under its own id
     if row is None or len([r for r in rows if r.role == role.value]) > MAX_ATTEMPT:
         return False
     refused_in_block = row.status == OrderStatus.REJECTED.value and bool(row.tx_hash)
@@ -136,7 +136,7 @@ async def reconcile_position(
     """Bring one live position in line with the venue; returns what was done (None: nothing)."""
     status = PositionStatus(position.status)
     if status is PositionStatus.OPENING:
-        return await _opening(view, position, rows, signal)
+        return await _opening(view, position, rows, signal, pending_grace)
     if status in (PositionStatus.CLOSING, PositionStatus.FAILED_PROTECTION) and (
         view.now - position.updated_at < CLOSER_GRACE
     ):
@@ -172,18 +172,16 @@ def _exit_reason(status: PositionStatus, exits: Sequence[Order]) -> CloseReason:
 
 
 async def _opening(
-    view: View, position: Position, rows: Sequence[Order], signal: Signal | None
+    view: View, position: Position, rows: Sequence[Order], signal: Signal | None, pending_grace: timedelta
 ) -> str | None:
-    if (
-        signal is not None
-        and signal.status == SignalStatus.EXECUTING.value
-        and signal.claimed_at is not None
-        and (view.now - signal.claimed_at < EXECUTOR_GRACE)
-    ):
-        return None  # its executor is still opening it
+    if signal is not None and signal.status == SignalStatus.EXECUTING.value:
+        return None  # its signal is still executing (or in doubt): the executor and the sweep own it
     entry = _latest(rows, OrderRole.ENTRY)
-    if signal is None or entry is None or (entry.filled_size <= 0 and not is_terminal(ORDER, entry.status)):
-        return None  # nothing to resume from, or a limit entry still resting unfilled
+    if signal is None or entry is None:
+        return None  # nothing to resume from
+    never_reached = entry.status == OrderStatus.PENDING.value and not working(entry, view.now, pending_grace)
+    if entry.filled_size <= 0 and not is_terminal(ORDER, entry.status) and not never_reached:
+        return None  # a limit entry still resting unfilled (or in doubt)
     action = SignalAction.LONG if position.side == PositionSide.LONG.value else SignalAction.SHORT
     try:
         after = await open_position(

@@ -37,7 +37,7 @@ from trading_app.services.monitor import leases, trigger_watch
 from trading_app.services.monitor.books import Books, load_books, load_books_many, oldest_open
 from trading_app.services.monitor.exposure import repair_exposure
 from trading_app.services.monitor.leases import Account
-from trading_app.services.monitor.order_sync import CountingVenue, cancel_orphans, sync_orders
+from trading_app.services.monitor.order_sync import CountingVenue, cancel_orphans, resendable, sync_orders
 from trading_app.services.monitor.reconcile import View, reconcile_position
 from trading_app.services.monitor.report import QUIET, AccountResult, TickReport
 from trading_app.services.notify import events
@@ -95,7 +95,9 @@ async def settle_account(
     venue = cast(Venue, read.counter)  # it forwards every call, counted
     trader = Trader(user=user, network=network, venue=venue, account=books.account, notify=get_notifier())
     view = View(trader=trader, state=read.state, now=read.now)
-    result.synced = await sync_orders(venue, books.rows, read.state, read.now, pending_grace)
+    result.synced = await sync_orders(
+        venue, books.rows, read.state, read.now, pending_grace, resendable=resendable(books)
+    )
     unpushed = result.synced > 0  # the dashboard shows order states too
     for position in books.positions:
         try:

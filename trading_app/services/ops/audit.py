@@ -86,7 +86,7 @@ def breaches(
     live = {p.id: p for p in positions if p.status in ACTIVE_POSITION_STATUSES}
     found += _stops(positions, by_position, state.open_orders)
     found += _orphans(state.open_orders, ours, live, network)
-    found += _exposure(network, positions, by_position, state, rows)
+    found += _exposure(network, positions, by_position, state)
     found += _grid(positions, rows, state, specs)
     found += _realized(positions, by_position, fills)
     return found
@@ -164,11 +164,9 @@ def _exposure(
     positions: Sequence[Position],
     by_position: Mapping[int | None, list[Order]],
     state: AccountState,
-    rows: Sequence[Order],
 ) -> list[Breach]:
     """The venue's net position per market against the books'. On dYdX a market the books hold
-    nothing in is only ours to judge when our own orders' fills point the same way (the trader may
-    hold their own position there)."""
+    nothing in is not ours to judge (the trader may hold their own position there)."""
     booked: dict[str, Decimal] = {}
     for p in positions:
         if p.status not in ACTIVE_POSITION_STATUSES:
@@ -184,12 +182,7 @@ def _exposure(
         if venue == books:
             continue
         if network != Network.PAPER.value and books == 0:
-            ours = sum(
-                (r.filled_size if r.side == "BUY" else -r.filled_size for r in rows if r.market == market),
-                Decimal(0),
-            )
-            if ours == 0 or (ours > 0) != (venue > 0):
-                continue  # the trader's own position, not one of ours
+            continue  # on dYdX the trader may hold a position of their own where the books hold none
         found.append(Breach("exposure", market, f"the venue holds {venue}, the books {books}"))
     return found
 
