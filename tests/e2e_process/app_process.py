@@ -21,6 +21,7 @@ import httpx
 
 from tests.conftest import ROOT
 
+APP_DB_NAME = "app-under-test"  # application_name of the app's PostgreSQL connections
 READY_WITHIN = 90.0  # seconds; a cold start on a loaded 2-core machine takes ~10 s
 
 
@@ -44,6 +45,8 @@ def app_env(database_url: str, port: int, **extra: str) -> dict[str, str]:
         "CORS_ALLOWED_ORIGINS": f"http://127.0.0.1:{port}",
         "GRANIAN_WORKERS": "1",
         "MONITOR_INTERVAL_SECONDS": "0.5",
+        # libpq names the app's connections, so a test can end exactly the dead app's backends
+        "PGAPPNAME": APP_DB_NAME,
         "REFLEX_USE_SYSTEM_BUN": "1",
         "REFLEX_TELEMETRY_ENABLED": "false",
         "PATH": f"{ROOT / '.venv/bin'}:{ROOT / '.tools/node_modules/.bin'}:{os.environ.get('PATH', '')}",

@@ -27,6 +27,7 @@ import pytest
 from sqlalchemy import update
 from sqlmodel import col
 
+from tests.e2e_process.app_process import APP_DB_NAME
 from tests.e2e_process.conftest import Running
 from tests.e2e_process.support import (
     LONG_BTC,
@@ -66,7 +67,13 @@ EXECUTE FUNCTION hold_entry_record();
 """
 RELEASE_ENTRY_RECORD = "DROP TRIGGER hold_entry_record ON orders; DROP FUNCTION hold_entry_record();"
 HELD = "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND wait_event = 'PgSleep'"
-END_HELD = f"SELECT pg_terminate_backend(pid) FROM ({HELD}) held"  # noqa: S608 - constant text
+# Every backend of the dead app, not only the held one: a statement the app had sent before it died
+# (the monitor's autocommit UPDATE of the same entry, queued behind the held row lock) would otherwise
+# run, and commit, once the hold ends. PostgreSQL does not notice a dead client until it writes to it.
+END_HELD = (
+    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "  # noqa: S608 - constant text
+    f"WHERE datname = current_database() AND application_name = '{APP_DB_NAME}'"
+)
 
 
 def _sql(database_url: str, sql: str) -> list[tuple[Any, ...]]:
@@ -130,7 +137,7 @@ async def _killed_between_fill_and_record(rig: Running, trader: Trader, answers:
     await until(held, EXECUTES_WITHIN, "the app to record the venue's answer")
     rig.process.kill()
     # the dead app's transaction would sleep on: end it (its work rolls back) and lift the hold
-    _sql(rig.database_url, END_HELD)
+    assert _sql(rig.database_url, END_HELD), "the app's connections carry its application_name"
     _sql(rig.database_url, RELEASE_ENTRY_RECORD)
     # the window: the venue filled the entry, our books do not know it yet
     [entry] = await orders_of(trader.address)
