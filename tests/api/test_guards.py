@@ -132,7 +132,8 @@ async def test_every_write_route_but_the_webhook_is_guarded(sqlite_url: str) -> 
             assert (await c.request(method, path, content=b"{}")).status_code == 403, path
         # an unknown or future write under /api is refused the same way, before routing
         for method in ("PUT", "PATCH", "DELETE", "POST"):
-            assert (await c.request(method, "/api/anything/new", content=b"{}")).status_code == 403
+            for path in ("/api/anything/new", "/api/webhooks/other", "/api/webhooks"):
+                assert (await c.request(method, path, content=b"{}")).status_code == 403, (method, path)
 
 
 async def test_the_webhook_keeps_taking_text_plain_without_origin(sqlite_url: str) -> None:
