@@ -13,7 +13,8 @@ config = rx.Config(
     redis_url=_settings.redis_url,
     api_url=_settings.api_url,
     deploy_url=_settings.public_url,
-    cors_allowed_origins=_settings.cors_allowed_origins,
+    # CORS and the websocket's Origin check (socket.io refuses other origins): never `*` by default
+    cors_allowed_origins=_settings.browser_origins(),
     telemetry_enabled=False,
     show_built_with_reflex=False,
     # the app-wide Radix theme lives here: `rx.App(theme=...)` is deprecated since Reflex 0.9

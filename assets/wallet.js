@@ -94,7 +94,13 @@
 
   async function logout(apiBase) {
     try {
-      await fetch(`${backend(apiBase)}/api/auth/logout`, { method: "POST", credentials: "include" });
+      // JSON, like every write the API takes with the cookie (the server refuses other types)
+      await fetch(`${backend(apiBase)}/api/auth/logout`, {
+        method: "POST",
+        credentials: "include",
+        headers: { "content-type": "application/json" },
+        body: "{}",
+      });
     } catch (e) {
       // the session is already revoked server-side; only the stale cookie may remain
     }

@@ -129,3 +129,19 @@ def test_lists_come_comma_separated_from_the_environment(monkeypatch: pytest.Mon
     assert s.trusted_proxies == ["10.0.0.0/8", "172.16.0.0/12"]
     monkeypatch.setenv("TRUSTED_PROXIES", '["127.0.0.1"]')
     assert Settings(_env_file=None).trusted_proxies == ["127.0.0.1"]  # type: ignore[call-arg]
+
+
+def test_cors_defaults_to_the_public_origin_never_a_wildcard() -> None:
+    # cookies ride on cross-origin requests to the backend: `*` would let any site read the answers
+    s = make()
+    assert s.cors_allowed_origins == ["http://localhost:3000"]
+    assert s.browser_origins() == ("http://localhost:3000",)
+    s = make(public_url="https://Trade.Example.com/app/", api_url="https://trade.example.com")
+    assert s.cors_allowed_origins == ["https://trade.example.com"]
+    # listed origins come on top of the public one, which the app's own pages always need
+    s = make(public_url="https://trade.example.com", cors_allowed_origins="https://ops.example.com/")
+    assert s.browser_origins() == ("https://trade.example.com", "https://ops.example.com")
+    assert make(cors_allowed_origins="*").browser_origins() == ("*",)  # an explicit development choice
+    # production no longer needs the list when PUBLIC_URL is the only origin
+    s = make(app_env="production", app_master_keys=GOOD_KEYS, database_url=PG, public_url="https://t.example")
+    assert s.browser_origins() == ("https://t.example",)

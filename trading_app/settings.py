@@ -15,6 +15,7 @@ import sys
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -58,8 +59,9 @@ class Settings(BaseSettings):
     api_url: str = "http://localhost:8000"
     # the EIP-155 chain sign-in messages name; wallets on another chain are asked to switch
     siwe_chain_id: int = 1
-    # comma-separated in the environment (NoDecode: not parsed as JSON first)
-    cors_allowed_origins: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["*"])
+    # comma-separated in the environment (NoDecode: not parsed as JSON first); unset: PUBLIC_URL's
+    # origin only (cookies ride on these requests, so never a wildcard by default)
+    cors_allowed_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # per worker process: workers x (pool + overflow) must stay under PostgreSQL's max_connections
     db_pool_size: int = 5
     db_max_overflow: int = 5
@@ -100,6 +102,12 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
+    def _cors_defaults_to_the_public_origin(self) -> Settings:
+        if not self.cors_allowed_origins:
+            self.cors_allowed_origins = [url_origin(self.public_url)]
+        return self
+
+    @model_validator(mode="after")
     def _default_database_has_its_directory(self) -> Settings:
         if self.database_url == DEFAULT_SQLITE_URL:
             DATA_DIR.mkdir(exist_ok=True)
@@ -123,6 +131,18 @@ class Settings(BaseSettings):
         if problems:
             raise SettingsError("refusing to start in production: " + "; ".join(problems))
         return self
+
+    def browser_origins(self) -> tuple[str, ...]:
+        """The origins allowed to reach the backend from a browser (CORS and Reflex's websocket).
+
+        CORS_ALLOWED_ORIGINS plus PUBLIC_URL's origin (the app's own pages must always connect);
+        an explicit development wildcard stays a wildcard.
+        """
+        origins = [o.strip().rstrip("/") for o in self.cors_allowed_origins if o.strip()]
+        if "*" in origins:
+            return ("*",)
+        public = url_origin(self.public_url)
+        return tuple(dict.fromkeys([public, *origins]))
 
     @property
     def is_sqlite(self) -> bool:
@@ -160,6 +180,12 @@ class Settings(BaseSettings):
         if key_id not in keys:
             raise SettingsError(f"APP_PRIMARY_KEY_ID={key_id} is not in APP_MASTER_KEYS")
         return key_id
+
+
+def url_origin(url: str) -> str:
+    """`scheme://host[:port]` of a URL, as browsers send it in `Origin`."""
+    parts = urlsplit(url.strip())
+    return f"{parts.scheme.lower()}://{parts.netloc.lower()}"
 
 
 def new_master_key() -> str:

@@ -56,7 +56,13 @@ async def test_the_log_is_the_users_own_newest_first_and_pages_with_before(db_ur
 
 
 @pytest.mark.parametrize(
-    "params", [{"limit": "0"}, {"limit": "201"}, {"limit": "ten"}, {"before": "-1"}, {"before": "x"}]
+    "params",
+    [
+        {"limit": "0"}, {"limit": "201"}, {"limit": "ten"}, {"before": "-1"}, {"before": "x"},
+        # digits of other scripts: `²` made int() raise (500), `３` and `٣` were read as 3
+        {"limit": "²"}, {"limit": "３"}, {"limit": "٣"}, {"before": "²"}, {"before": "１２"},
+        {"limit": " 5"}, {"limit": "+5"}, {"before": "9" * 40},
+    ],
 )
 async def test_bad_paging_parameters_get_400(sqlite_url: str, params: dict[str, str]) -> None:
     hook = await make_hook()
@@ -80,3 +86,11 @@ async def test_no_live_session_gets_401(db_url: str) -> None:
         await revoke_session(token)
         r = await c.get("/api/signals", headers={"cookie": f"{SESSION_COOKIE}={token}"})
         assert (r.status_code, r.json()) == (401, {"error": "not_authenticated"})
+
+
+async def test_the_reviewers_superscript_url_is_400_not_500(sqlite_url: str) -> None:
+    hook = await make_hook()
+    token = await sign_in(hook.address)
+    async with client() as c:
+        r = await c.get("/api/signals?limit=%C2%B2", headers={"cookie": f"{SESSION_COOKIE}={token}"})
+    assert (r.status_code, r.json()) == (400, {"error": "invalid_limit"})

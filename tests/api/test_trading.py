@@ -31,12 +31,17 @@ async def _login(address: str) -> httpx.AsyncClient:
     async with session_scope() as session:
         await ensure_user(session, address)
         token, _ = await create_session(session, address)
+    # what the app's own page sends on a write (tests/api/test_guards.py: anything else is refused)
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=build_api()), base_url="http://test",
-                             cookies={SESSION_COOKIE: token})
+                             cookies={SESSION_COOKIE: token}, headers=SAME_ORIGIN_JSON)
+
+
+SAME_ORIGIN_JSON = {"origin": "http://localhost:3000", "content-type": "application/json"}
 
 
 async def test_every_route_needs_a_session(db_url: str) -> None:
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=build_api()), base_url="http://t") as c:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=build_api()), base_url="http://t",
+                                 headers=SAME_ORIGIN_JSON) as c:
         for method, path in [("GET", "/api/user/webhook"), ("GET", "/api/user/positions"),
                              ("POST", "/api/trading/close/1"), ("POST", "/api/trading/close-all"),
                              ("GET", "/api/pnl/summary")]:
@@ -72,7 +77,8 @@ async def test_positions_close_and_summary(db_url: str, paper_market: FakeIndexe
     assert closed.json()["position"]["close_reason"] == "MANUAL"
     again = await alice.post(f"/api/trading/close/{position.id}")
     assert again.status_code == 409 and again.json()["error"] == "position_not_open"
-    assert (await alice.post("/api/trading/close/abc")).status_code == 404
+    assert (await alice.post("/api/trading/close/abc")).status_code == 400
+    assert (await alice.post("/api/trading/close/999999")).status_code == 404
 
     summary = (await alice.get("/api/pnl/summary")).json()
     [final] = await positions(ALICE)
@@ -92,4 +98,20 @@ async def test_close_all(db_url: str, paper_market: FakeIndexer) -> None:
     assert r.status_code == 200
     assert sorted(p["status"] for p in r.json()["positions"]) == ["CLOSED", "CLOSED"]
     assert all(p.status == "CLOSED" for p in await positions(ALICE))
+    await client.aclose()
+
+
+async def test_position_ids_are_ascii_digits_only(db_url: str, paper_market: FakeIndexer) -> None:
+    client = await _login(ALICE)
+    await executor.execute_signal(await make_signal(ALICE, LONG_BTC))
+    [position] = await positions(ALICE)
+    digit = str(position.id)
+    # `²` made int() raise (500); full-width and Arabic-Indic digits were read as ASCII ones
+    full_width = "".join(chr(ord(d) + 0xFEE0) for d in digit)
+    arabic_indic = "".join(chr(ord(d) - ord("0") + 0x0660) for d in digit)
+    for raw in ("%C2%B2", full_width, arabic_indic, "-" + digit, "+" + digit, digit + "%20", "0", "9" * 40):
+        r = await client.post(f"/api/trading/close/{raw}")
+        assert (r.status_code, r.json()["error"]) == (400, "invalid_position_id"), raw
+    assert [p.status for p in await positions(ALICE)] == ["OPEN"]
+    assert (await client.post(f"/api/trading/close/{digit}")).status_code == 200
     await client.aclose()

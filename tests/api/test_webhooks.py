@@ -192,7 +192,16 @@ async def test_allowlist_refuses_other_senders_and_honours_only_trusted_proxies(
             hook.path, content=hook.text(), headers={"x-forwarded-for": f"{TV_IP}, 198.51.100.1"}
         )
         assert r.status_code == 403
+        # two header lines are one list: the client's own line cannot hide the hop our proxy added
+        r = await c.post(
+            hook.path,
+            content=hook.text(),
+            headers=[("x-forwarded-for", TV_IP), ("x-forwarded-for", "198.51.100.7")],
+        )
+        assert r.status_code == 403
     rows = signal_rows(db_url, hook.address)
+    assert rows[5]["source_ip"] == "198.51.100.7"
+    rows = rows[:5]
     assert [row["status"] for row in rows] == ["REJECTED", "REJECTED", "ACCEPTED", "ACCEPTED", "REJECTED"]
     assert rows[0]["id"] == refused and rows[0]["source_ip"] == "203.0.113.9"
     assert rows[0]["reason"] == "source address 203.0.113.9 is not one of TradingView's webhook addresses"

@@ -176,7 +176,7 @@ def _serve_message(page: Page, make: Callable[[str], str]) -> None:
 
 
 def _replayed(app: RunningApp, wallet: FakeWallet, page: Page) -> None:
-    with httpx.Client(base_url=app.api_url) as client:
+    with httpx.Client(base_url=app.api_url, headers={"origin": app.api_url}) as client:
         message = client.get(
             "/api/auth/generate-message", params={"address": wallet.address, "chain_id": 1}
         ).json()["message"]

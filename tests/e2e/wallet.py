@@ -106,7 +106,8 @@ class FakeWallet:
 
 def login_via_api(api_url: str, account: LocalAccount, chain_id: int = 1) -> str:
     """Sign in through the real API and return the session token (the cookie's value)."""
-    with httpx.Client(base_url=api_url, timeout=10) as client:
+    # a script's write names one of the app's origins (the API refuses cross-origin writes)
+    with httpx.Client(base_url=api_url, timeout=10, headers={"origin": api_url}) as client:
         issued = client.get(
             "/api/auth/generate-message", params={"address": account.address, "chain_id": chain_id}
         )

@@ -1,5 +1,9 @@
 """`/api/auth/*`: sign-in message, login, logout and session check. Thin: the rules live in
 `services.auth.login` and `services.auth.sessions`; this module speaks HTTP, sets the cookie and rate-limits.
+
+Login and logout, like every cookie-authenticated write, pass `guards.SameOriginJson` first. The
+per-address login limit counts only logins whose signature proved they come from that address: a
+stranger naming a trader's address in unsigned attempts cannot lock the trader out.
 """
 
 from __future__ import annotations
@@ -13,8 +17,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from trading_app.api.client_ip import client_ip
+from trading_app.api.guards import BodyTooLarge, read_body
 from trading_app.services.auth import login, sessions
-from trading_app.services.auth.siwe import AuthError, AuthErrorCode, parse
+from trading_app.services.auth.siwe import AuthError, AuthErrorCode
 from trading_app.services.security.ratelimit import Limit, RateLimiter, create_rate_limiter
 from trading_app.settings import get_settings
 
@@ -34,6 +39,14 @@ def _error(code: AuthErrorCode, status: int, retry_after: int | None = None) -> 
     return JSONResponse({"error": code.value}, status_code=status, headers=headers)
 
 
+class _AddressLimited(Exception):
+    """The proven signer is over its per-address login budget."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(retry_after)
+        self.retry_after = retry_after
+
+
 class _CookieAttributes(TypedDict):
     path: str
     httponly: bool
@@ -42,6 +55,7 @@ class _CookieAttributes(TypedDict):
 
 
 def _cookie_kwargs() -> _CookieAttributes:
+    # path "/", Secure in production and never a Domain: what the `__Host-` name requires
     return {
         "path": "/",
         "httponly": True,
@@ -51,11 +65,12 @@ def _cookie_kwargs() -> _CookieAttributes:
 
 
 async def _json_body(request: Request) -> dict[str, Any] | None:
-    if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
-        return None  # also keeps cross-site HTML forms out: they cannot send JSON without CORS
-    body = await request.body()
-    if len(body) > MAX_BODY:
-        return None
+    """The JSON object of the body (the guard already required application/json), or None.
+
+    Raises:
+        BodyTooLarge: over MAX_BODY, declared or streamed (never read whole first).
+    """
+    body = await read_body(request, MAX_BODY)
     try:
         data = json.loads(body)
     except ValueError:
@@ -98,36 +113,44 @@ class AuthRoutes:
         ip = client_ip(request)
         if (limited := await self._limited(f"login-ip:{ip}", LOGINS_PER_IP)) is not None:
             return limited
-        body = await _json_body(request)
+        try:
+            body = await _json_body(request)
+        except BodyTooLarge:
+            return JSONResponse({"error": "payload_too_large"}, status_code=413, headers=_NO_STORE)
         message, signature = (body or {}).get("message"), (body or {}).get("signature")
         if not isinstance(message, str) or not isinstance(signature, str):
             return _error(AuthErrorCode.INVALID_REQUEST, 401)
-        try:
-            address = parse(message).address
-        except AuthError:
-            address = None
-        if address is not None:
-            limited = await self._limited(f"login-address:{address.lower()}", LOGINS_PER_ADDRESS)
-            if limited is not None:
-                return limited
+
+        async def count_proven_login(address: str) -> None:
+            decision = await self.limiter.hit(f"login-address:{address.lower()}", LOGINS_PER_ADDRESS)
+            if not decision.allowed:
+                raise _AddressLimited(decision.retry_after)
+
         try:
             result = await login.login(
-                message, signature, ip=ip, user_agent=request.headers.get("user-agent")
+                message,
+                signature,
+                ip=ip,
+                user_agent=request.headers.get("user-agent"),
+                on_signer_proven=count_proven_login,
             )
+        except _AddressLimited as e:
+            logger.warning("auth rate limit hit for login-address")
+            return _error(AuthErrorCode.RATE_LIMITED, 429, e.retry_after)
         except AuthError as e:
             logger.info("login refused: %s", e.code.value)
             return _error(e.code, 401)
         logger.info("login %s%s", result.address, " (new user)" if result.created_user else "")
         response = JSONResponse({"address": result.address}, headers=_NO_STORE)
         max_age = get_settings().session_ttl_hours * 3600
-        response.set_cookie(sessions.SESSION_COOKIE, result.token, max_age=max_age, **_cookie_kwargs())
+        response.set_cookie(sessions.session_cookie_name(), result.token, max_age=max_age, **_cookie_kwargs())
         return response
 
     async def logout(self, request: Request) -> Response:
         token = sessions.token_from_cookie_header(request.headers.get("cookie"))
         await sessions.revoke_session(token)
         response = Response(status_code=204, headers=_NO_STORE)
-        response.delete_cookie(sessions.SESSION_COOKIE, **_cookie_kwargs())
+        response.delete_cookie(sessions.session_cookie_name(), **_cookie_kwargs())
         return response
 
     async def session(self, request: Request) -> Response:

@@ -3,7 +3,9 @@
 X-Forwarded-For is written by whoever sends the request, so it is believed only when the
 TCP peer is one of `settings.trusted_proxies` (IPs or CIDR blocks). The list is then read
 from the right, skipping our own proxies; the first other address is the client. That is
-the hop our proxy itself saw, which a client cannot forge.
+the hop our proxy itself saw, which a client cannot forge. Several X-Forwarded-For header lines
+are one list, joined in the order received (RFC 9110 5.3): reading only the first line would
+believe the client's own line over the one our proxy added.
 """
 
 from __future__ import annotations
@@ -50,7 +52,14 @@ def resolve_client_ip(peer: str, forwarded_for: str | None, trusted_proxies: Ite
     return hops[0] if hops else peer
 
 
+def joined_forwarded_for(lines: Iterable[str]) -> str | None:
+    """Every X-Forwarded-For header line as one comma-separated list, in the order received."""
+    joined = ", ".join(lines)
+    return joined or None
+
+
 def client_ip(connection: HTTPConnection) -> str:
     """The client IP of a Starlette request or websocket."""
     peer = connection.client.host if connection.client else "0.0.0.0"  # noqa: S104 - unknown peer
-    return resolve_client_ip(peer, connection.headers.get("x-forwarded-for"), get_settings().trusted_proxies)
+    forwarded = joined_forwarded_for(connection.headers.getlist("x-forwarded-for"))
+    return resolve_client_ip(peer, forwarded, get_settings().trusted_proxies)

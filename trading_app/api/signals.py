@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from trading_app.api.guards import ascii_int
 from trading_app.services.auth import sessions
 from trading_app.services.intake.signal_store import MAX_PAGE, SignalRecord, list_signals
 
@@ -26,9 +27,8 @@ def _int_param(request: Request, name: str, default: int | None, low: int, high:
     raw = request.query_params.get(name)
     if raw is None:
         return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
-        return f"invalid_{name}"
-    return int(raw)
+    value = ascii_int(raw, low, high)
+    return f"invalid_{name}" if value is None else value
 
 
 def _item(record: SignalRecord) -> dict[str, object]:

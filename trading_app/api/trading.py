@@ -1,4 +1,8 @@
-"""Session-scoped REST for scripts: the webhook, positions, manual close and the PnL summary."""
+"""Session-scoped REST for scripts: the webhook, positions, manual close and the PnL summary.
+
+The writes (close, close-all) pass `guards.SameOriginJson`: scripts send `Origin: <PUBLIC_URL>` and
+`Content-Type: application/json` like the browser does.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +10,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from trading_app.api.guards import ascii_int
 from trading_app.services.accounts.account import get_overview, reveal_webhook_secret
 from trading_app.services.auth import sessions
 from trading_app.services.engine import manual
 from trading_app.venues.errors import VenueError
 
 _HEADERS = {"cache-control": "no-store"}
+MAX_ID = 2**63 - 1  # a BIGINT primary key
 
 
 def _error(code: str, status: int, detail: str | None = None) -> JSONResponse:
@@ -52,11 +58,11 @@ async def close(request: Request) -> Response:
     user = await _user(request)
     if user is None:
         return _error("not_authenticated", 401)
-    raw = request.path_params["position_id"]
-    if not raw.isdigit() or len(raw) > 18:
-        return _error("position_not_found", 404)
+    position_id = ascii_int(request.path_params["position_id"], 1, MAX_ID)
+    if position_id is None:
+        return _error("invalid_position_id", 400, "position_id is a positive integer (ASCII digits)")
     try:
-        view = await manual.close_position(user, int(raw))
+        view = await manual.close_position(user, position_id)
     except manual.PositionNotFound:
         return _error("position_not_found", 404)
     except manual.PositionNotOpen as e:

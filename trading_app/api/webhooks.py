@@ -14,7 +14,7 @@ Answers (all JSON, `cache-control: no-store`):
   nothing stored.
 - 429 `{"error":"rate_limited"}` + Retry-After: too many failed authentications from this IP (an
   authenticated alert is never 429).
-- 413 `{"error":"payload_too_large"}`: body over 64 KiB.
+- 413 `{"error":"payload_too_large"}`: body over 64 KiB (declared, or streamed without a length).
 - 503 `{"error":"unavailable"}`: the database failed and nothing was stored: TradingView's resend is
   safe.
 """
@@ -23,12 +23,13 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from trading_app.api.client_ip import resolve_client_ip
+from trading_app.api.client_ip import joined_forwarded_for, resolve_client_ip
+from trading_app.api.guards import BodyTooLarge, read_capped
 from trading_app.domain.clock import utcnow
 from trading_app.services.intake.dispatch import dispatch
 from trading_app.services.intake.inbox import InboxUnavailable, IncomingAlert, Verdict, receive_alert
@@ -67,35 +68,42 @@ async def _respond(
     await send({"type": "http.response.body", "body": content})
 
 
-async def _read_capped(receive: Receive, declared: bytes | None) -> bytes | None:
-    """The body, or None as soon as it exceeds MAX_BODY (declared or actual)."""
-    if declared is not None and declared.strip().isdigit() and int(declared) > MAX_BODY:
-        return None
-    chunks, size = [], 0
+async def _chunks(receive: Receive) -> AsyncIterator[bytes]:
+    """The body's chunks as they arrive (what Starlette's `request.stream()` does, minus the Request)."""
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
             raise _Disconnected
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > MAX_BODY:
-            return None
-        chunks.append(chunk)
+        yield message.get("body", b"")
         if not message.get("more_body", False):
-            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+            return
 
 
-def _headers(scope: Scope) -> tuple[bytes | None, bytes | None, bytes | None]:
-    """content-length, content-type and x-forwarded-for (the first of each, as Starlette reads them)."""
-    length = ctype = forwarded = None
+async def _read_capped(receive: Receive, lengths: list[bytes]) -> bytes | None:
+    """The body, or None as soon as it exceeds MAX_BODY (declared or actual)."""
+    if len(lengths) > 1:
+        return None  # ambiguous framing: refused like an oversized body
+    declared = lengths[0].decode("latin-1") if lengths else None
+    try:
+        return await read_capped(_chunks(receive), declared, MAX_BODY)
+    except BodyTooLarge:
+        return None
+
+
+def _headers(scope: Scope) -> tuple[list[bytes], bytes | None, str | None]:
+    """content-length (every line), content-type (the first, as Starlette reads it) and
+    x-forwarded-for (every line joined, as `client_ip` reads it)."""
+    lengths: list[bytes] = []
+    forwarded: list[str] = []
+    ctype = None
     for name, value in scope["headers"]:
-        if name == b"content-length" and length is None:
-            length = value
+        if name == b"content-length":
+            lengths.append(value)
         elif name == b"content-type" and ctype is None:
             ctype = value
-        elif name == b"x-forwarded-for" and forwarded is None:
-            forwarded = value
-    return length, ctype, forwarded
+        elif name == b"x-forwarded-for":
+            forwarded.append(value.decode("latin-1"))
+    return lengths, ctype, joined_forwarded_for(forwarded)
 
 
 class WebhookRoutes:
@@ -131,9 +139,9 @@ class WebhookRoutes:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         received_at = utcnow()
-        length, ctype, forwarded = _headers(scope)
+        lengths, ctype, xff = _headers(scope)
         try:
-            body = await _read_capped(receive, length)
+            body = await _read_capped(receive, lengths)
         except _Disconnected:
             # nobody is listening any more
             await send({"type": "http.response.start", "status": 400, "headers": [(b"content-length", b"0")]})
@@ -143,7 +151,6 @@ class WebhookRoutes:
             return await _respond(send, 413, {"error": "payload_too_large"})
         client = scope.get("client")
         peer = client[0] if client else "0.0.0.0"  # noqa: S104 - unknown peer
-        xff = forwarded.decode("latin-1") if forwarded is not None else None
         ip = resolve_client_ip(peer, xff, get_settings().trusted_proxies)
         alert = IncomingAlert(
             webhook_uuid=scope["path_params"]["webhook_uuid"],

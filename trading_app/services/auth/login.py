@@ -9,6 +9,7 @@ two concurrent logins with one message exactly one wins, and a failed login crea
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -133,6 +134,7 @@ async def login(
     ip: str | None = None,
     user_agent: str | None = None,
     now: datetime | None = None,
+    on_signer_proven: Callable[[str], Awaitable[None]] | None = None,
 ) -> LoginResult:
     """Verify a signed sign-in message and open a session.
 
@@ -141,6 +143,9 @@ async def login(
         signature: the 65-byte `personal_sign` signature, 0x-hex.
         ip, user_agent: recorded on the session row.
         now: the verification time (tests inject it; default: now).
+        on_signer_proven: awaited with the address once the signature proves the request comes
+            from it, before anything is consumed or created; what it raises propagates (the
+            API's per-address rate limit: strangers' failed attempts then never count).
 
     Raises:
         AuthError: with the first failed check's code; nothing is created then.
@@ -160,6 +165,8 @@ async def login(
     _check_fields(parsed, expires_at, now)
     if siwe.recover_signer(message, signature) != parsed.address:
         raise AuthError(AuthErrorCode.SIGNER_MISMATCH)
+    if on_signer_proven is not None:
+        await on_signer_proven(parsed.address)
     # Burn the nonce only now, so garbage signatures cannot burn other people's challenges.
     # The DELETE is the transaction's first statement: on SQLite it takes the write lock
     # before any read, and on PostgreSQL a concurrent DELETE of the same row waits, then

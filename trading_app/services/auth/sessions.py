@@ -3,7 +3,9 @@ database holds only its SHA-256, so a leaked `sessions` table opens nothing.
 
 API:
 
-- `SESSION_COOKIE`: the cookie's name.
+- `session_cookie_name()`: the cookie's name: `__Host-ta_session` in production (the browser then
+  takes it only Secure, Path=/ and without Domain, so a sibling subdomain cannot plant or shadow
+  it), `ta_session` (`SESSION_COOKIE`) in development over plain http.
 - `token_from_cookie_header(header)`: the session token in a raw `Cookie:` header, or None.
 - `create_session(session, address, ...)`: inside the caller's transaction; returns the token.
 - `session_address(token)`: the verified checksum address of a live session, or None.
@@ -27,6 +29,7 @@ from trading_app.domain.clock import utcnow
 from trading_app.settings import get_settings
 
 SESSION_COOKIE = "ta_session"
+PRODUCTION_SESSION_COOKIE = "__Host-" + SESSION_COOKIE
 _MAX_TOKEN_LEN = 128
 
 
@@ -35,15 +38,22 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def session_cookie_name() -> str:
+    """The session cookie's name under the current settings (see the module docstring)."""
+    return PRODUCTION_SESSION_COOKIE if get_settings().app_env == "production" else SESSION_COOKIE
+
+
 def token_from_cookie_header(header: str | None) -> str | None:
     """Find our session token in a raw `Cookie:` header.
 
     Hand-parsed because `http.cookies.SimpleCookie` drops every cookie when another
-    site's cookie on the same host is malformed.
+    site's cookie on the same host is malformed. In production only the `__Host-` name counts: a
+    plain `ta_session` there may have been set by another subdomain.
     """
+    cookie_name = session_cookie_name()
     for part in (header or "").split(";"):
         name, sep, value = part.strip().partition("=")
-        if sep and name == SESSION_COOKIE:
+        if sep and name == cookie_name:
             value = value.strip().strip('"')
             if 0 < len(value) <= _MAX_TOKEN_LEN:
                 return value
