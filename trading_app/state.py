@@ -81,6 +81,19 @@ class AuthState(rx.State):
         return None
 
     @rx.event
+    async def sign_out_everywhere(self):
+        """Revoke every session of this trader (all browsers and devices), then sign this tab out.
+
+        The other tabs find their session revoked at their next event (every event re-checks it).
+        """
+        address = await self.verified_address()
+        if address is None:
+            return rx.redirect(LOGIN_ROUTE, replace=True)
+        await sessions.revoke_all_sessions(address)
+        self._clear()
+        return rx.call_script(f"window.tradingWallet.logout({json.dumps(api_base())})")
+
+    @rx.event
     async def logout(self):
         """Revoke the session server-side, then let the API clear the cookie and go to /login."""
         await sessions.revoke_session_by_hash(self._session_ref())
