@@ -114,11 +114,12 @@ async def test_a_traders_feed_reaches_their_tab_and_no_other_socket(
         tab.close()
 
 
-async def _browse(app: Running) -> str:
-    """A signed-in trader's tab runs a few events; returns the session token."""
+async def _browse(app: Running) -> tuple[str, str, str]:
+    """A signed-in trader's tab runs a few events; returns (address, session token, other cookie)."""
     trader = await new_trader()
     token = await _signed_in(trader.address)
-    tab = Tab(app.url, str(uuid.uuid4()), f"theme=dark; ta_session={token}")
+    other = f"theme={uuid.uuid4().hex}"  # unique: the Redis is shared with other runs
+    tab = Tab(app.url, str(uuid.uuid4()), f"{other}; ta_session={token}")
     try:
         for _ in range(3):
             tab.send(f"{AuthState.get_full_name()}.require_login")
@@ -126,15 +127,18 @@ async def _browse(app: Running) -> str:
         tab.feed_versions(2.0)
     finally:
         tab.close()
-    return token
+    return trader.address, token, other
 
 
-async def _nothing_secret_in(stored: Callable[[], Awaitable[bytes]], token: str) -> None:
-    # the tab's state (its router headers) is written shortly after the events, with the hash
-    await until(lambda: _contains(stored, hash_token(token).encode()), 15, "the tab's state to be stored")
+async def _nothing_secret_in(
+    stored: Callable[[], Awaitable[bytes]], address: str, token: str, other_cookie: str
+) -> None:
+    # the tab's state (verified address, router headers) is written shortly after the events
+    await until(lambda: _contains(stored, address.encode()), 15, "the tab's state to be stored")
     everything = await stored()
     assert token.encode() not in everything
-    assert b"theme=dark" not in everything  # no other cookie either
+    assert other_cookie.encode() not in everything  # no other cookie either
+    assert hash_token(token).encode() in everything  # what the socket carries instead
 
 
 async def _contains(stored: Callable[[], Awaitable[bytes]], needle: bytes) -> bool:
@@ -142,13 +146,13 @@ async def _contains(stored: Callable[[], Awaitable[bytes]], needle: bytes) -> bo
 
 
 async def test_no_session_token_in_the_stored_tab_state_on_disk(app: Running) -> None:
-    token = await _browse(app)
+    address, token, other = await _browse(app)
     states = app.process.dir / ".states"  # the disk state manager's files (development's default)
 
     async def stored() -> bytes:
         return b"".join(p.read_bytes() for p in states.rglob("*") if p.is_file()) if states.exists() else b""
 
-    await _nothing_secret_in(stored, token)
+    await _nothing_secret_in(stored, address, token, other)
 
 
 async def test_no_session_token_in_the_stored_tab_state_in_redis(
@@ -157,7 +161,7 @@ async def test_no_session_token_in_the_stored_tab_state_in_redis(
     running = app_factory()
     running.process.env["REDIS_URL"] = redis_url  # production's state manager
     running.process.start().wait_ready()
-    token = await _browse(running)
+    address, token, other = await _browse(running)
     redis = aioredis.Redis.from_url(redis_url)
 
     async def stored() -> bytes:
@@ -168,6 +172,6 @@ async def test_no_session_token_in_the_stored_tab_state_in_redis(
         return b"".join(values)
 
     try:
-        await _nothing_secret_in(stored, token)
+        await _nothing_secret_in(stored, address, token, other)
     finally:
         await redis.aclose()
