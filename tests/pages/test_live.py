@@ -240,5 +240,6 @@ async def test_nobody_can_listen_to_or_steal_another_traders_feed(pg_url: str) -
         for n in range(len(guesses)):
             assert sockets.received[f"listener-{n}"] == [], guesses[n]
         assert sockets.feed_versions("victim-sid") == [1]
+        assert feed_token(ALICE) not in repr(sockets.received["victim-sid"])  # never sent to a browser
         assert (await seen(app, victim_tab))[:2] == (1, "Positions updated")
         assert (await seen(app, thief))[0] == 0  # the attacker's own feed did not move
