@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     db_pool_size: int = 5
     db_max_overflow: int = 5
     session_ttl_hours: int = 24 * 7
+    # a session unused this long is over (an open dashboard uses it every 15 s): 12 h covers a
+    # trading day away from the screen, not a laptop left signed in for a week
+    session_idle_minutes: int = Field(default=12 * 60, gt=0)
     monitor_interval_seconds: float = Field(default=3.0, gt=0)
     # the fast trigger watch between full ticks (0 turns it off: fills then wait for a full tick)
     monitor_watch_seconds: float = Field(default=0.5, ge=0)

@@ -17,9 +17,11 @@ in the database, so a revoked or expired session stops working without a reload)
             return rx.redirect("/login")
         ...  # call services with `address`, never with an address from the browser
 
-The session token lives only in the HttpOnly cookie, which Reflex reads on the server at
-websocket connect (`router.headers.cookie`, never sent to the browser). That is why login
-and logout end with a full page navigation: the new socket carries the new cookie.
+The session token lives only in the HttpOnly cookie. Reflex's websocket never sees it:
+`api.socket_session` replaces the socket's `Cookie:` header with the token's SHA-256
+(`sessions.socket_cookie`), because Reflex stores the socket's headers in every tab's state
+(`.states/`, Redis). Each event looks the session up by that hash. That is why login and
+logout end with a full page navigation: the new socket carries the new cookie.
 """
 
 from __future__ import annotations
@@ -48,8 +50,9 @@ class AuthState(rx.State):
     display_address: str = ""
     is_authenticated: bool = False
 
-    def _session_token(self) -> str | None:
-        return sessions.token_from_cookie_header(self.router.headers.cookie)
+    def _session_ref(self) -> str | None:
+        # the hash `api.socket_session` put in place of the cookie: never the token itself
+        return sessions.ref_from_cookie_header(self.router.headers.cookie)
 
     def _clear(self) -> None:
         self._address = ""
@@ -61,7 +64,7 @@ class AuthState(rx.State):
 
         Clears the state when the session is missing, expired or revoked.
         """
-        address = await sessions.session_address(self._session_token())
+        address = await sessions.session_address_by_hash(self._session_ref())
         if address is None:
             self._clear()
             return None
@@ -78,9 +81,22 @@ class AuthState(rx.State):
         return None
 
     @rx.event
+    async def sign_out_everywhere(self):
+        """Revoke every session of this trader (all browsers and devices), then sign this tab out.
+
+        The other tabs find their session revoked at their next event (every event re-checks it).
+        """
+        address = await self.verified_address()
+        if address is None:
+            return rx.redirect(LOGIN_ROUTE, replace=True)
+        await sessions.revoke_all_sessions(address)
+        self._clear()
+        return rx.call_script(f"window.tradingWallet.logout({json.dumps(api_base())})")
+
+    @rx.event
     async def logout(self):
         """Revoke the session server-side, then let the API clear the cookie and go to /login."""
-        await sessions.revoke_session(self._session_token())
+        await sessions.revoke_session_by_hash(self._session_ref())
         self._clear()
         return rx.call_script(f"window.tradingWallet.logout({json.dumps(api_base())})")
 

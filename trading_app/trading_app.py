@@ -4,6 +4,7 @@ import reflex as rx
 
 from trading_app.api.app import build_api
 from trading_app.api.security import security_headers
+from trading_app.api.socket_session import socket_session
 from trading_app.db import models  # noqa: F401 - registers the tables with SQLModel's metadata
 from trading_app.jobs import monitor_lifespan
 from trading_app.pages import live
@@ -22,7 +23,9 @@ settings = get_settings()
 configure_logging()  # before any request: httpx logs URLs, and Telegram URLs contain bot tokens
 
 app = rx.App(
-    api_transformer=[build_api(), security_headers(settings.app_env == "production")],
+    # socket_session: Reflex's websocket never sees the session cookie (it would be stored in the
+    # tabs' state) nor a client token naming a shared state
+    api_transformer=[build_api(), socket_session(), security_headers(settings.app_env == "production")],
     head_components=[rx.script(src="/wallet.js")],
 )  # the theme is configured with the Radix Themes plugin in rxconfig.py
 app.add_page(landing_page, route="/", title="dYdX Alert Trader")

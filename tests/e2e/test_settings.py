@@ -380,3 +380,34 @@ def test_a_revoked_session_saves_nothing(running_app: RunningApp, page: Page) ->
     page.get_by_role("button", name="Save risk defaults").click()
     expect(page).to_have_url(running_app.frontend_url + "/login", timeout=WAIT)
     assert rows(running_app, address) == before
+
+
+def _live_sessions(app: RunningApp, address: str) -> int:
+    with psycopg.connect(app.database_url.replace("postgresql+psycopg://", "postgresql://")) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM sessions WHERE address = %s AND revoked_at IS NULL", (address,)
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def test_tradingview_only_switch_and_sign_out_everywhere(running_app: RunningApp, page: Page) -> None:
+    address = open_settings(running_app, page)
+    switch = page.locator("#webhook-allowlist")
+    expect(page.locator("#tradingview-addresses")).to_contain_text("52.89.214.238")
+    expect(switch).to_have_attribute("aria-checked", "false")
+    switch.click()
+    expect(page.get_by_text("Only TradingView's addresses can send alerts now.")).to_be_visible(timeout=WAIT)
+    assert rows(running_app, address)["users"]["webhook_ip_allowlist"] is True
+    page.reload()
+    expect(page.locator("#webhook-allowlist")).to_have_attribute("aria-checked", "true", timeout=FIRST_LOAD)
+    page.locator("#webhook-allowlist").click()
+    expect(page.get_by_text("Alerts are accepted from any address again.")).to_be_visible(timeout=WAIT)
+    assert rows(running_app, address)["users"]["webhook_ip_allowlist"] is False
+
+    assert _live_sessions(running_app, address) == 1
+    page.get_by_role("button", name="Sign out everywhere").click()
+    page.get_by_role("alertdialog").get_by_role("button", name="Sign out everywhere").click()
+    expect(page).to_have_url(running_app.frontend_url + "/login", timeout=WAIT)
+    assert _live_sessions(running_app, address) == 0
+    page.goto(running_app.frontend_url + "/settings")
+    expect(page).to_have_url(running_app.frontend_url + "/login", timeout=FIRST_LOAD)

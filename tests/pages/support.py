@@ -4,7 +4,8 @@
         dash = await run(app, "tab-1", session_token, DashboardState, "load")
 
 `tab()` gives one browser tab's state for one event, its router carrying the tab's session
-cookie, exactly what the event handlers read; `run()` runs one handler to completion on it.
+cookie as Reflex's websocket gets it (`api.socket_session` rewrites it to the token's hash),
+exactly what the event handlers read; `run()` runs one handler to completion on it.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from trading_app.db.engine import session_scope
 from trading_app.pages import live
 from trading_app.pages.live import WalletFeed
 from trading_app.services.accounts.users import ensure_user
-from trading_app.services.auth.sessions import SESSION_COOKIE, create_session
+from trading_app.services.auth.sessions import SESSION_COOKIE, create_session, socket_cookie
 
 ALICE = "0x00000000000000000000000000000000000A11cE"
 BOB = "0x0000000000000000000000000000000000000B0b"
@@ -85,7 +86,7 @@ async def tab(
     app: rx.App, client: str, session_token: str | None, cls: type[rx.State]
 ) -> AsyncIterator[rx.State]:
     """One browser tab's `cls` state for the length of one event, its socket carrying `session_token`."""
-    cookie = f"{SESSION_COOKIE}={session_token}" if session_token else ""
+    cookie = socket_cookie(f"{SESSION_COOKIE}={session_token}" if session_token else "")
     async with app.modify_state(rx.BaseStateToken(ident=client, cls=cls)) as root:
         root.router = RouterData.from_router_data(
             {"token": client, "headers": {"cookie": cookie}, "pathname": "/dashboard"}

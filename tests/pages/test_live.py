@@ -8,11 +8,17 @@ tests/e2e/test_dashboard.py.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import json
 import uuid
+from collections import defaultdict
+from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
 import reflex as rx
+from reflex.app import EventNamespace
 from reflex.istate.manager.redis import StateManagerRedis
 
 from tests.fakes.indexer import FakeIndexer
@@ -20,15 +26,28 @@ from tests.pages.support import ALICE, BOB, link, memory_app, run, running, seen
 from tests.services.engine_support import LONG_BTC, make_signal, positions
 from trading_app.pages import live
 from trading_app.pages.dashboard_state import DashboardState
-from trading_app.pages.live import feed_token
+from trading_app.pages.live import WalletFeed, feed_token
 from trading_app.services.engine import executor
 from trading_app.services.notify import events
+from trading_app.settings import get_settings
 
 
-def test_feed_token_is_one_token_per_wallet_without_underscore() -> None:
-    assert feed_token(ALICE) == "wallet-0x00000000000000000000000000000000000a11ce"
-    assert feed_token(ALICE.lower()) == feed_token(ALICE)
-    assert "_" not in feed_token(ALICE)
+def test_feed_token_is_one_unguessable_token_per_wallet(monkeypatch: pytest.MonkeyPatch) -> None:
+    token = feed_token(ALICE)
+    assert token.startswith("feed-") and len(token) == len("feed-") + 64 and "_" not in token
+    assert feed_token(ALICE.lower()) == token and feed_token(BOB) != token
+    # nothing computable from the address: not the address, nor a hash of it without the key
+    public = ALICE.lower()
+    assert public not in token and public[2:] not in token
+    assert hashlib.sha256(public.encode()).hexdigest() not in token
+    # it is keyed by the server's master key: another deployment's key gives another token
+    get_settings.cache_clear()
+    monkeypatch.setenv("APP_MASTER_KEYS", json.dumps({"1": base64.b64encode(bytes(range(32))).decode()}))
+    monkeypatch.setenv("APP_PRIMARY_KEY_ID", "1")
+    try:
+        assert feed_token(ALICE) != token
+    finally:
+        get_settings.cache_clear()
     for bad in ["", "wallet", ALICE + "0", ALICE[:-1] + "_", "0x" + "g" * 40, f"{ALICE}\n"]:
         with pytest.raises(ValueError):
             feed_token(bad)
@@ -158,3 +177,69 @@ async def _cannot_close_another_traders_position(memory_app: rx.App) -> None:
     assert (await seen(memory_app, "alice-1"))[0] == 2 and (await seen(memory_app, "bob-1"))[0] == 1
     dash = await run(memory_app, "alice-1", alice, DashboardState, "close_position", str(position.id))
     assert dash.notice == "That position is already closed."
+
+
+class Sockets:
+    """The app's real Socket.IO namespace (Reflex's token-to-socket bookkeeping and delivery), with
+    the transport replaced by a recorder: what each socket would have received."""
+
+    def __init__(self, app: rx.App) -> None:
+        self.namespace = EventNamespace("/_event", app)
+        app._event_namespace = self.namespace
+        self.received: dict[str, list[Any]] = defaultdict(list)
+
+        async def emit(event: str, data: Any = None, to: str | None = None, **_: Any) -> None:
+            self.received[str(to)].append(data)
+
+        self.namespace.emit = emit  # type: ignore[method-assign]  # the wire, not our code
+
+    async def connect(self, sid: str, client_token: str) -> None:
+        """A websocket to `/_event?token=<client_token>`: Reflex links the token to the socket."""
+        await self.namespace.link_token_to_sid(sid, client_token, update_state=False)
+
+    def feed_versions(self, sid: str) -> list[int]:
+        """The WalletFeed versions delivered to socket `sid`."""
+        name = WalletFeed.get_full_name()
+        return [
+            int(next(v for k, v in update.delta[name].items() if k.startswith("version")))
+            for update in self.received[sid]
+            if name in getattr(update, "delta", {})
+        ]
+
+
+async def test_nobody_can_listen_to_or_steal_another_traders_feed(pg_url: str) -> None:
+    """A socket naming the victim's old feed token (`wallet-<address>`), or any token computable
+    from the address, receives none of the victim's pushes, signed in or not; the victim's tab does."""
+    async with memory_app() as app:
+        sockets = Sockets(app)
+        victim, attacker = await sign_in(ALICE), await sign_in(BOB)
+        victim_tab = str(uuid.uuid4())
+        await sockets.connect("victim-sid", victim_tab)
+        await link(app, victim_tab, victim)
+
+        public = ALICE.lower()
+        guesses = [
+            "wallet-" + public,
+            "wallet-" + ALICE,
+            "feed-" + public,
+            "feed-" + hashlib.sha256(public.encode()).hexdigest(),
+            "feed-" + hashlib.sha256(ALICE.encode()).hexdigest(),
+            public,
+        ]
+        for n, guess in enumerate(guesses):
+            await sockets.connect(f"listener-{n}", guess)  # no cookie: only listening
+        # a signed-in attacker whose tab is the socket naming the victim's old feed token links it
+        # to their own feed (on the old tokens, this re-linked the victim's pushes to the
+        # attacker's feed: the victim's tabs stopped getting them)
+        thief = "wallet-" + public
+        await link(app, thief, attacker)
+        sockets.received.clear()
+
+        await events.positions_changed(ALICE)  # the victim's alert ran
+        await live.flush()
+        for n in range(len(guesses)):
+            assert sockets.received[f"listener-{n}"] == [], guesses[n]
+        assert sockets.feed_versions("victim-sid") == [1]
+        assert feed_token(ALICE) not in repr(sockets.received["victim-sid"])  # never sent to a browser
+        assert (await seen(app, victim_tab))[:2] == (1, "Positions updated")
+        assert (await seen(app, thief))[0] == 0  # the attacker's own feed did not move

@@ -79,6 +79,8 @@ class UserSession(SQLModel, table=True):
     created_at: datetime = _time()
     expires_at: datetime = _time()
     revoked_at: datetime | None = _time(nullable=True)
+    # last use (moved at most once a minute); None: not used since it was created
+    last_seen_at: datetime | None = _time(nullable=True)
     ip: str | None = Field(default=None, max_length=64)
     user_agent: str | None = Field(default=None, max_length=256)
 

@@ -4,7 +4,9 @@ How a change reaches every open tab of one trader, and nobody else's:
 
 1. Every page that shows positions runs `WalletFeed.link` in `on_load` (after the login guard).
    It links the tab's `WalletFeed` to `feed_token(address)`, where `address` is the wallet of
-   the tab's server-verified session, never a value sent by the browser.
+   the tab's server-verified session, never a value sent by the browser. The token is an HMAC
+   of the address under a server key (`services.security.feed`): nobody can compute another
+   trader's feed token, and it never reaches the browser.
 2. A service that changed a trader's positions calls `events.positions_changed(user)`; `push`
    (subscribed by `install(app)`) bumps that trader's feed through `app.modify_state`. Reflex
    sends the new feed values to every tab linked to the token, on whichever worker holds its
@@ -21,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from typing import Any
 
 import reflex as rx
@@ -30,29 +31,16 @@ from reflex_base.vars.base import Var, VarData
 
 from trading_app.domain.clock import utcnow
 from trading_app.services.notify import events
+from trading_app.services.security.feed import FEED_PREFIX, feed_token
 from trading_app.state import verified_address
 
 log = logging.getLogger(__name__)
 
-FEED_PREFIX = "wallet-"
+__all__ = ["FEED_PREFIX", "REFRESH_EVERY_MS", "WalletFeed", "feed_token", "feed_watcher", "push"]
+
 REFRESH_EVERY_MS = 15_000  # mark prices and monitor health move without a push
-_ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
 _app: rx.App | None = None
 _pending: set[asyncio.Task[None]] = set()
-
-
-def feed_token(address: str) -> str:
-    """The shared-state token of one trader: `wallet-0x<40 lowercase hex>`.
-
-    Reflex forbids "_" in shared tokens; an address never has one, and lowercasing makes the
-    checksum and lowercase spellings of one wallet the same feed.
-
-    Raises:
-        ValueError: `address` is not a 0x-prefixed 20-byte hex address.
-    """
-    if not _ADDRESS.fullmatch(address):
-        raise ValueError("not a wallet address")
-    return FEED_PREFIX + address.lower()
 
 
 class WalletFeed(rx.SharedState):

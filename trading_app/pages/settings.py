@@ -10,7 +10,7 @@ from __future__ import annotations
 import reflex as rx
 
 from trading_app.components.layout import app_shell, page_header
-from trading_app.pages.settings_account import credentials_card, network_card
+from trading_app.pages.settings_account import credentials_card, network_card, sessions_card
 from trading_app.pages.settings_alerts import alerts_card
 from trading_app.pages.settings_parts import error_notice, labelled, section, text_input
 from trading_app.pages.settings_state import SettingsState
@@ -154,6 +154,13 @@ def _content() -> rx.Component:
             "Applied by the trading engine to every alert, unless it says otherwise.",
             _risk(),
             section_id="risk",
+        ),
+        section(
+            "log_out",
+            "Sign-in sessions",
+            "Where this wallet is signed in to the app.",
+            sessions_card(),
+            section_id="sessions",
         ),
         spacing="5",
         width="100%",

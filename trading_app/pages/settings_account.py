@@ -1,4 +1,4 @@
-"""The trading account part of `/settings`: network choice and dYdX credentials."""
+"""The trading account part of `/settings`: network choice, dYdX credentials, sign-in sessions."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from trading_app.components.dialogs import confirm
 from trading_app.pages.settings_parts import error_notice, labelled, steps, text_input
 from trading_app.pages.settings_state import SettingsState as S
 from trading_app.services.accounts.account import MAINNET_CONFIRMATION
+from trading_app.settings import get_settings
+from trading_app.state import AuthState
 
 NETWORK_CHOICES = [
     ("paper", "Paper", "Simulated fills on real dYdX prices. No money at risk."),
@@ -231,6 +233,46 @@ def credentials_card() -> rx.Component:
                 "Remove",
                 S.remove_credentials,
             ),
+        ),
+        spacing="3",
+        width="100%",
+    )
+
+
+def _duration(minutes: int) -> str:
+    if minutes % (24 * 60) == 0:
+        days = minutes // (24 * 60)
+        return f"{days} day" + ("s" if days != 1 else "")
+    if minutes % 60 == 0:
+        return f"{minutes // 60} hour" + ("s" if minutes != 60 else "")
+    return f"{minutes} minutes"
+
+
+def sessions_card() -> rx.Component:
+    """Sign out of every browser and device at once (e.g. after using a shared computer)."""
+    settings = get_settings()
+    return rx.vstack(
+        rx.text(
+            f"You stay signed in on each browser for up to {_duration(settings.session_ttl_hours * 60)}, "
+            f"or until you have not used it for {_duration(settings.session_idle_minutes)}. If you "
+            "signed in somewhere you no longer trust, end every session at once.",
+            size="2",
+            color_scheme="gray",
+        ),
+        confirm(
+            rx.button(
+                "Sign out everywhere",
+                type="button",
+                variant="soft",
+                color_scheme="red",
+                id="sign-out-everywhere",
+            ),
+            "Sign out everywhere?",
+            "Every session of this wallet ends now, this one included: all browsers and devices "
+            "must sign in with the wallet again. Your alerts keep trading.",
+            "Sign out everywhere",
+            AuthState.sign_out_everywhere,
+            confirm_id="confirm-sign-out-everywhere",
         ),
         spacing="3",
         width="100%",

@@ -78,6 +78,7 @@ class SettingsState(rx.State):
     # webhook
     webhook_url: str = ""
     webhook_rotated_at: str = ""
+    webhook_allowlist: bool = False
     secret_revealed: bool = False
     # risk defaults, as typed: field (`RISK_FIELDS`) -> text
     risk_form: dict[str, str] = dict.fromkeys(RISK_FIELDS, "")
@@ -93,6 +94,7 @@ class SettingsState(rx.State):
         self.telegram_chat_set_at = when(view.telegram_chat_id_set_at)
         self.webhook_url = view.webhook_url
         self.webhook_rotated_at = when(view.webhook_secret_rotated_at)
+        self.webhook_allowlist = view.webhook_ip_allowlist
         self.risk_form = RiskSettings.of(view).texts()
         self.loaded = True
 
@@ -346,6 +348,17 @@ class SettingsState(rx.State):
             _show_secret(""),
             rx.toast.success("New webhook secret active. Update your TradingView alerts."),
         ]
+
+    @rx.event
+    async def set_webhook_allowlist(self, enabled: bool):
+        """Accept alerts from TradingView's addresses only (on), or from anywhere (off)."""
+        address = await verified_address(self)
+        if address is None:
+            return rx.redirect(LOGIN_ROUTE)
+        self.webhook_allowlist = await svc.set_webhook_allowlist(address, bool(enabled))
+        if self.webhook_allowlist:
+            return rx.toast.success("Only TradingView's addresses can send alerts now.")
+        return rx.toast.info("Alerts are accepted from any address again.")
 
     # -- risk ----------------------------------------------------------------------------
     @rx.event

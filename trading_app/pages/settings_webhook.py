@@ -9,8 +9,41 @@ from trading_app.pages.settings_parts import labelled
 from trading_app.pages.settings_state import SECRET_INPUT_ID
 from trading_app.pages.settings_state import SettingsState as S
 from trading_app.services.accounts.account import alert_template
+from trading_app.services.intake.inbox import TRADINGVIEW_IPS
 
 ALERT_PREVIEW = alert_template("<your webhook secret>")
+TRADINGVIEW_ADDRESSES = ", ".join(sorted(str(ip) for ip in TRADINGVIEW_IPS))
+
+
+def _allowlist() -> rx.Component:
+    """The TradingView-only switch, naming the addresses it lets in."""
+    return rx.vstack(
+        rx.el.label(
+            rx.hstack(
+                rx.switch(
+                    checked=S.webhook_allowlist,
+                    on_change=S.set_webhook_allowlist,
+                    id="webhook-allowlist",
+                ),
+                rx.text("Accept alerts only from TradingView's servers", size="2", weight="medium"),
+                spacing="2",
+                align="center",
+            ),
+            html_for="webhook-allowlist",
+            style={"cursor": "pointer"},
+        ),
+        rx.text(
+            "TradingView sends webhooks from ",
+            rx.code(TRADINGVIEW_ADDRESSES, id="tradingview-addresses"),
+            ". When this is on, an alert from any other address is refused (HTTP 403) even with the "
+            "right secret, so a leaked secret alone cannot trade. While it is on, test alerts from "
+            "this page or your own machine are refused too.",
+            size="1",
+            color_scheme="gray",
+        ),
+        spacing="1",
+        width="100%",
+    )
 
 
 def _copy_row(control: rx.Component, *buttons: rx.Component) -> rx.Component:
@@ -86,6 +119,7 @@ def webhook_card() -> rx.Component:
             "Rotate",
             S.rotate_secret,
         ),
+        _allowlist(),
         rx.vstack(
             rx.text("TradingView alert message", size="2", weight="medium"),
             rx.code_block(

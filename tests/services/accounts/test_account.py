@@ -167,3 +167,15 @@ async def test_every_function_touches_only_its_own_user(db_url: str, chain) -> N
 
     assert await raw_rows(bob) == bob_before
     assert await svc.reveal_webhook_secret(bob) == bob_secret
+
+
+async def test_the_webhook_allowlist_is_saved_per_trader(db_url: str) -> None:
+    (alice, _), (bob, _) = await make_user(), await make_user()
+    assert (await svc.get_overview(alice)).webhook_ip_allowlist is False
+    assert await svc.set_webhook_allowlist(alice, True) is True
+    assert (await svc.get_overview(alice)).webhook_ip_allowlist is True
+    assert (await svc.get_overview(bob)).webhook_ip_allowlist is False
+    assert await svc.set_webhook_allowlist(alice, False) is False
+    assert (await svc.get_overview(alice)).webhook_ip_allowlist is False
+    with pytest.raises(UnknownUser):
+        await svc.set_webhook_allowlist("0x" + "12" * 20, True)

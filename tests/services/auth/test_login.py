@@ -167,6 +167,17 @@ async def test_every_refusal_creates_nothing(db_url: str, account, monkeypatch) 
     assert (await login.login(msg, sig, now=now + timedelta(minutes=4))).address == account.address
 
 
+async def test_the_high_s_twin_of_a_signature_does_not_sign_in(db_url: str, account) -> None:
+    from tests.services.auth.test_siwe import high_s_twin
+
+    issued = await login.issue_message(account.address, 1)
+    signature = sign(issued.message, account)
+    await refused(AuthErrorCode.BAD_SIGNATURE, issued.message, high_s_twin(signature))
+    assert counts(db_url)["sessions"] == 0
+    # the refusal burned nothing: the genuine signature signs in once
+    assert (await login.login(issued.message, signature)).address == account.address
+
+
 async def test_expired_nonces_are_purged_by_later_issues(db_url: str, account) -> None:
     now = utcnow()
     await login.issue_message(account.address, 1, now=now - timedelta(minutes=11))

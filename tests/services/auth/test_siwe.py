@@ -132,3 +132,27 @@ def test_recovery_uses_coincurve_and_is_fast() -> None:
     for _ in range(50):
         siwe.recover_signer(text, signature)
     assert (time.perf_counter() - start) / 50 < 0.005
+
+
+def high_s_twin(signature: str) -> str:
+    """The other valid signature of the same message: (r, n - s) with the recovery id flipped."""
+    raw = bytearray.fromhex(signature[2:])
+    s = int.from_bytes(raw[32:64], "big")
+    raw[32:64] = (siwe.SECP256K1_N - s).to_bytes(32, "big")
+    raw[64] = 55 - raw[64]  # 27 <-> 28
+    return "0x" + raw.hex()
+
+
+def test_the_high_s_twin_of_a_valid_signature_is_refused() -> None:
+    text = message().text()
+    genuine = sign(text)
+    twin = high_s_twin(genuine)
+    # the twin is a valid signature by the same key (what made it a second way in) ...
+    recovered = Account.recover_message(encode_defunct(text=text), signature=bytes.fromhex(twin[2:]))
+    assert recovered == ACCOUNT.address
+    # ... and it is refused, with v as 27/28 and as 0/1; the genuine low-s one still signs in
+    for candidate in (twin, twin[:-2] + f"{int(twin[-2:], 16) - 27:02x}"):
+        with pytest.raises(AuthError) as e:
+            siwe.recover_signer(text, candidate)
+        assert e.value.code is AuthErrorCode.BAD_SIGNATURE
+    assert siwe.recover_signer(text, genuine) == ACCOUNT.address

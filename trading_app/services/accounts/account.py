@@ -79,6 +79,8 @@ class AccountOverview:
     daily_loss_limit_usd: Decimal | None
     slippage_pct: Decimal
     same_market_policy: str = "reject"
+    # accept alerts only from TradingView's webhook addresses (`intake.inbox.TRADINGVIEW_IPS`)
+    webhook_ip_allowlist: bool = False
 
 
 def webhook_url(webhook_uuid: str) -> str:
@@ -174,6 +176,7 @@ async def get_overview(address: str) -> AccountOverview:
             daily_loss_limit_usd=account.daily_loss_limit_usd,
             slippage_pct=account.slippage_pct,
             same_market_policy=account.same_market_policy,
+            webhook_ip_allowlist=user.webhook_ip_allowlist,
         )
 
 
@@ -285,3 +288,22 @@ async def rotate_webhook_secret(address: str) -> datetime:
         user.webhook_secret_rotated_at = utcnow()
         session.add(user)
         return user.webhook_secret_rotated_at
+
+
+async def set_webhook_allowlist(address: str, enabled: bool) -> bool:
+    """Turn the TradingView-only allowlist of this trader's webhook on or off.
+
+    On: alerts from any other source address are refused (403) and stored as REJECTED; the
+    webhook reads the flag from the database on every request, so it applies to the next alert.
+
+    Returns:
+        The new setting.
+
+    Raises:
+        UnknownUser: The address has no user row.
+    """
+    async with session_scope() as session:
+        user, _ = await load_account(session, address, for_update=True)
+        user.webhook_ip_allowlist = bool(enabled)
+        session.add(user)
+        return user.webhook_ip_allowlist

@@ -138,15 +138,19 @@ def parse(text: str) -> SiweMessage:
 
 
 _SIGNATURE = re.compile(r"\A0x[0-9a-fA-F]{130}\Z")
+# secp256k1's group order: (r, s) and (r, n - s) both verify, so only the low-s one is accepted
+# (EIP-2): one signed message has exactly one valid signature, as wallets produce it
+SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 
 
 def recover_signer(text: str, signature: str) -> str:
     """Recover the checksum address that signed `text` with EIP-191 `personal_sign`.
 
-    Accepts v in {0, 1, 27, 28}: some hardware wallets return 0/1.
+    Accepts v in {0, 1, 27, 28}: some hardware wallets return 0/1. Refuses high-s signatures
+    (s > n/2): the malleable twin of a valid signature is not a second way to sign in.
 
     Raises:
-        AuthError: BAD_SIGNATURE when the signature is malformed or recovers nothing.
+        AuthError: BAD_SIGNATURE when the signature is malformed, high-s or recovers nothing.
     """
     if not isinstance(signature, str) or not _SIGNATURE.match(signature):
         raise AuthError(AuthErrorCode.BAD_SIGNATURE)
@@ -154,6 +158,8 @@ def recover_signer(text: str, signature: str) -> str:
     if raw[64] in (0, 1):
         raw[64] += 27
     if raw[64] not in (27, 28):
+        raise AuthError(AuthErrorCode.BAD_SIGNATURE)
+    if not 0 < int.from_bytes(raw[32:64], "big") <= SECP256K1_N // 2:
         raise AuthError(AuthErrorCode.BAD_SIGNATURE)
     try:
         return Account.recover_message(encode_defunct(text=text), signature=bytes(raw))

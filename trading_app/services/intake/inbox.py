@@ -5,7 +5,8 @@ The order of checks, and why:
 
 1. the webhook UUID (path) and `secret` (body) together, in constant time; an unknown UUID
    costs the same compare as a wrong secret, and both are UNAUTHORIZED (nothing stored);
-2. the optional allowlist of TradingView's addresses -> FORBIDDEN (stored as REJECTED);
+2. the optional allowlist of TradingView's addresses (the trader's switch in Settings,
+   `account.set_webhook_allowlist`) -> FORBIDDEN (stored as REJECTED);
 3. the body: UTF-8, JSON object, `parse_signal`, the market check -> INVALID (stored as
    REJECTED with every problem);
 4. the per-minute cap of the webhook -> CAPPED (stored as REJECTED, answered 200: TradingView
