@@ -125,8 +125,16 @@ def running_app(
     url = f"postgresql+psycopg://{PG_BASE.split('://', 1)[1]}/{name}"
     root = app_tree(tmp_path_factory.mktemp("e2e-app"))
     checkout_web, checkout_watched = web_snapshot(ROOT / ".web"), watched_snapshot(ROOT)
-    saved = {k: os.environ.get(k) for k in ("DATABASE_URL", "PUBLIC_URL", "API_URL", *WORKDIRS)}
+    saved = {
+        k: os.environ.get(k)
+        for k in ("DATABASE_URL", "PUBLIC_URL", "API_URL", "CORS_ALLOWED_ORIGINS", *WORKDIRS)
+    }
     os.environ["DATABASE_URL"] = url
+    # AppHarness starts the dev front end on a port of its choosing (PORT=0) after the backend has
+    # read its CORS/websocket origins: let any origin in (development only; production refuses `*`).
+    # The API's own write guard still compares Origin with PUBLIC_URL, set below once it is known;
+    # the websocket's origin check is tested on its own (tests/test_rxconfig.py).
+    os.environ["CORS_ALLOWED_ORIGINS"] = "*"
     os.environ.update({variable: str(root / directory) for variable, directory in WORKDIRS.items()})
     reset_app_caches()
     try:
