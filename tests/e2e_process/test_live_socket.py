@@ -25,8 +25,10 @@ from tests.e2e_process.conftest import Running
 from tests.e2e_process.support import LONG_BTC, finished, new_trader, post, until
 from trading_app.db.engine import session_scope
 from trading_app.pages.live import WalletFeed
-from trading_app.services.auth.sessions import create_session, hash_token
+from trading_app.services.auth.sessions import PRODUCTION_SESSION_COOKIE, create_session, hash_token
 from trading_app.state import AuthState
+
+COOKIE = PRODUCTION_SESSION_COOKIE  # the app runs as in production: the `__Host-` name
 
 pytestmark = pytest.mark.slow
 NAMESPACE = "/_event"
@@ -94,7 +96,7 @@ async def test_a_traders_feed_reaches_their_tab_and_no_other_socket(
 ) -> None:
     victim = await new_trader()
     token = await _signed_in(victim.address)
-    tab = Tab(app.url, str(uuid.uuid4()), f"other=1; ta_session={token}")
+    tab = Tab(app.url, str(uuid.uuid4()), f"other=1; {COOKIE}={token}")
     try:
         tab.send(f"{AuthState.get_full_name()}.require_login")
         tab.send(f"{WalletFeed.get_full_name()}.link")
@@ -103,7 +105,7 @@ async def test_a_traders_feed_reaches_their_tab_and_no_other_socket(
         public = victim.address.lower()
         for guess in ("wallet-" + public, "wallet-" + victim.address, public, "feed-" + public):
             assert _refused(app.url, guess), guess
-            assert _refused(app.url, guess, f"ta_session={token}"), guess  # a cookie does not help
+            assert _refused(app.url, guess, f"{COOKIE}={token}"), guess  # a cookie does not help
 
         async with httpx.AsyncClient(timeout=10) as client:
             r = await post(client, answers, victim.url, victim.text(LONG_BTC))
@@ -119,7 +121,7 @@ async def _browse(app: Running) -> tuple[str, str, str]:
     trader = await new_trader()
     token = await _signed_in(trader.address)
     other = f"theme={uuid.uuid4().hex}"  # unique: the Redis is shared with other runs
-    tab = Tab(app.url, str(uuid.uuid4()), f"{other}; ta_session={token}")
+    tab = Tab(app.url, str(uuid.uuid4()), f"{other}; {COOKIE}={token}")
     try:
         for _ in range(3):
             tab.send(f"{AuthState.get_full_name()}.require_login")
