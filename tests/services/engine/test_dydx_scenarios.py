@@ -79,6 +79,10 @@ async def test_a_close_that_finds_no_liquidity_is_sent_again_under_fresh_ids_unt
     assert all(o.status == "EXPIRED" and o.filled_size == 0 for o in closes)
     told = await _told(dydx_user)
     assert told["protection_failed"] == 1 and told["error"] >= 1  # the trader hears of each step
+    async with session_scope() as session:
+        query = select(Notification.text).where(Notification.user_address == dydx_user)
+        texts = (await session.exec(query)).all()
+    assert not any("protected by its stop-loss" in t for t in texts)  # the stop was refused: never claim it
 
     dydx_world.exchange.set_book("ETH-USD", bids=[(D("2999.9"), D("5"))], asks=[(D("3000.1"), D("5"))])
     async with session_scope() as session:  # the flatten gave up a while ago: the monitor takes over

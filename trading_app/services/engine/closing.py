@@ -182,7 +182,12 @@ async def flatten(
                     network=trader.network,
                     market=position.market,
                     what_failed="closing the position",
-                    action_taken="it stays protected by its stop-loss; closing is retried with a fresh order",
+                    # after a refused stop-loss there is no stop to stay behind: say only what is true
+                    action_taken=(
+                        "closing is retried with a fresh order"
+                        if failed_order is not None
+                        else "it stays protected by its stop-loss; closing is retried with a fresh order"
+                    ),
                     detail="; ".join(steps)[:300],
                 )
             )
