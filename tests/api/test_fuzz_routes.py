@@ -213,6 +213,6 @@ def test_every_route_fuzzed_answers_below_500_and_changes_only_the_callers_rows(
         prints.close()
 
     sent = sum(statuses.values())
-    logging.getLogger(__name__).info("fuzzed requests: %s, statuses: %s, routes: %s", sent, statuses, routes_hit)
+    logging.getLogger(__name__).info("fuzzed: %s requests, %s, %s", sent, statuses, routes_hit)
     assert sent >= EXAMPLES * 0.95, statuses  # hypothesis really ran the cases (a few httpx refuses)
     assert set(routes_hit) == {r.path for r in ROUTES}, routes_hit
