@@ -14,6 +14,7 @@ import itertools
 import json
 import logging
 from collections import Counter
+from collections.abc import AsyncIterator
 from urllib.parse import quote
 
 import httpx
@@ -99,7 +100,8 @@ def requests(draw: st.DrawFn, a: Tenant, b: Tenant) -> dict:
             "xff": ("x-forwarded-for", draw(st.sampled_from(["1.2.3.4", "junk", "::1, 10.0.0.1", "\x7f"]))),
             "length": ("content-length", draw(st.sampled_from(["0", "-1", "99999999", "abc", "1, 2"]))),
         }[header])
-    kind = draw(st.sampled_from(["none", "json", "json", "theirs", "deep", "huge", "binary", "form"]))
+    kinds = ["none", "json", "json", "theirs", "deep", "huge", "binary", "form", "stream"]
+    kind = draw(st.sampled_from(kinds))
     body = {
         "none": lambda: b"",
         "json": lambda: json.dumps(draw(json_values)).encode(),
@@ -112,9 +114,10 @@ def requests(draw: st.DrawFn, a: Tenant, b: Tenant) -> dict:
         "huge": lambda: b'{"x": "' + b"A" * draw(st.sampled_from([9_000, 70_000, 300_000])) + b'"}',
         "binary": lambda: draw(st.binary(max_size=200)) + b"\xff\xfe\xc3\x28",
         "form": lambda: b"message=hi&signature=0x00",
+        "stream": lambda: b"[" * 200_000,  # sent in chunks without a Content-Length (see `send`)
     }[kind]()
     return {"method": method, "path": path, "query": query, "session": session, "headers": headers,
-            "body": body, "route": route.path}
+            "body": body, "kind": kind, "route": route.path}
 
 
 def _cookie(session: str, token: str, b: Tenant) -> str | None:
@@ -126,6 +129,19 @@ def _cookie(session: str, token: str, b: Tenant) -> str | None:
         "mine+forged": f"{SESSION_COOKIE}={forged}; {SESSION_COOKIE}={token}",
         "hash": f"{SESSION_COOKIE}={b.address}",
     }[session]
+
+
+def _content(case: dict) -> bytes | AsyncIterator[bytes] | None:
+    """The body: bytes (httpx declares their length), or chunks with no length for "stream"."""
+    body = case["body"]
+    if case["kind"] != "stream":
+        return body or None
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for at in range(0, len(body), 16_384):
+            yield body[at : at + 16_384]
+
+    return chunks()
 
 
 def _query(pairs: list[tuple[str, str]]) -> str:
@@ -173,7 +189,7 @@ def test_every_route_fuzzed_answers_below_500_and_changes_only_the_callers_rows(
                 headers.append(("cookie", cookie))
             async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
                 request = c.build_request(case["method"], case["path"] + _query(case["query"]),
-                                          headers=headers, content=case["body"] or None)
+                                          headers=headers, content=_content(case))
                 # what a client may send: our framing headers replace httpx's own
                 if any(k.lower() == "content-length" for k, _ in case["headers"]):
                     request.headers = httpx.Headers(

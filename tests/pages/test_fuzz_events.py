@@ -6,7 +6,7 @@ nested dicts, tenant B's ids; with no session, a forged one or A's.
 Properties: no exception escapes a handler (Reflex would show the trader an error), B's rows never
 change, and without a live session nobody's rows change at all.
 
-Case count: EXAMPLES (300) handler calls per run, one call per hypothesis example; the test asserts
+Case count: EXAMPLES (400) handler calls per run, one call per hypothesis example; the test asserts
 that many really ran and that every handler was called (about 30-40 s on a loaded 2-core machine).
 Not fuzzed: Reflex's own `setvar` (no setter exists but `set_is_hydrated`: every other name raises
 AttributeError inside Reflex before any of our code runs).
@@ -33,7 +33,7 @@ from tests.pages.support import memory_app, tab
 from trading_app.domain.risk_settings import RISK_FIELDS
 from trading_app.services.auth.sessions import session_address
 
-EXAMPLES = 300
+EXAMPLES = 400
 SKIPPED = {"setvar"}
 FORM_KEYS = ["api_private_key", "authenticator_id", "mnemonic", "owner_address", "telegram_chat_id",
              "telegram_token", "same_market_policy", "size_mode", "address", "chain", "detail", "error",
