@@ -20,7 +20,7 @@ from trading_app.services.accounts.users import ensure_user
 from trading_app.services.auth.sessions import create_session
 from trading_app.services.engine import executor
 from trading_app.services.notify.notifier import get_notifier
-from trading_app.services.security.secrets import seal
+from trading_app.services.security.secrets import open_secret, seal
 
 A_ADDRESS = "0x00000000000000000000000000000000000A11cE"
 B_ADDRESS = "0x0000000000000000000000000000000000000B0b"
@@ -40,6 +40,7 @@ class Tenant:
     address: str
     token: str
     webhook_uuid: str
+    webhook_secret: str
     position_ids: list[int]
     signal_ids: list[int]
 
@@ -67,9 +68,10 @@ async def _tenant(address: str) -> Tenant:
         user = await session.get(User, address)
         assert user is not None
         hook = user.webhook_uuid
+        secret = open_secret(address, "webhook_secret_enc", user.webhook_secret_enc)
     ids = [p.id for p in await positions(address) if p.id is not None]
     assert ids, "the seeded alert opened no position"
-    return Tenant(address, await new_session(address), hook, ids, [signal_id])
+    return Tenant(address, await new_session(address), hook, secret, ids, [signal_id])
 
 
 async def seed_tenants() -> tuple[Tenant, Tenant]:

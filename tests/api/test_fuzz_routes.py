@@ -1,10 +1,12 @@
 """Every HTTP route of `build_api()` (read from the app, so a route added later is fuzzed too), with
 odd methods, path parameters, queries, headers and bodies, with no session, A's session or a forged
 one, and with tenant B's ids: never a 5xx, B's rows never change, and A's rows change only through
-a same-origin JSON write carrying A's live session.
+a same-origin JSON write carrying A's live session (or an alert to A's webhook with A's secret). A
+webhook request without its own secret, A's secret sent to B's webhook included, stores no row at all.
 
-Case count: EXAMPLES (500) requests per run, one request per hypothesis example; the test asserts
-that many really ran (about 30-40 s on a loaded 2-core machine, PostgreSQL).
+Case count: EXAMPLES (500) generated requests plus 4 explicit alerts per run, one request per
+hypothesis example; the test asserts that at least 95 % were sent (httpx itself refuses a few URLs)
+and that every route was reached (about 30-40 s on a loaded 2-core machine, PostgreSQL).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from collections.abc import AsyncIterator
 from urllib.parse import quote
 
 import httpx
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from starlette.routing import Route
 
@@ -73,7 +75,7 @@ def requests(draw: st.DrawFn, a: Tenant, b: Tenant) -> dict:
     method = draw(st.sampled_from(methods) | st.sampled_from(methods) | st.sampled_from(METHODS))
     path = route.path
     for name in route.param_convertors:
-        value = draw(odd_text)
+        value = draw(st.sampled_from(theirs + mine) | odd_text)  # half the time a real id
         raw = quote(value.encode("utf-8", "surrogatepass"), safe=draw(st.sampled_from(["", "/", "%"])))
         path = path.replace("{" + name + "}", raw)
     if draw(st.integers(0, 9)) == 0:
@@ -101,13 +103,16 @@ def requests(draw: st.DrawFn, a: Tenant, b: Tenant) -> dict:
             "length": ("content-length", draw(st.sampled_from(["0", "-1", "99999999", "abc", "1, 2"]))),
         }[header])
     kinds = ["none", "json", "json", "theirs", "deep", "huge", "binary", "form", "stream"]
+    if route.path.startswith("/api/webhooks/"):
+        kinds += ["theirs"] * 4  # an alert with A's secret, to A's, B's or no one's webhook
     kind = draw(st.sampled_from(kinds))
     body = {
         "none": lambda: b"",
         "json": lambda: json.dumps(draw(json_values)).encode(),
         "theirs": lambda: json.dumps(
             {"position_id": draw(st.sampled_from(b.position_ids)), "address": b.address,
-             "message": draw(st.text(max_size=50)), "signature": "0x" + "11" * 65, "secret": "nope",
+             "message": draw(st.text(max_size=50)), "signature": "0x" + "11" * 65,
+             "secret": draw(st.sampled_from(["nope", a.webhook_secret, a.webhook_secret.upper()])),
              "action": "buy", "market": "BTC-USD"}
         ).encode(),
         "deep": lambda: draw(st.sampled_from(DEEP)),
@@ -152,6 +157,23 @@ def _query(pairs: list[tuple[str, str]]) -> str:
     return ("?" + "&".join(f"{enc(k)}={enc(v)}" for k, v in pairs)) if pairs else ""
 
 
+def alert(webhook_uuid: str, secret: str) -> dict:
+    """A valid TradingView alert (text/plain, no Origin, no cookie) with `secret` to a webhook."""
+    body = json.dumps({"secret": secret, "action": "buy", "market": "BTC-USD", "size": "0.01"}).encode()
+    return {"method": "POST", "path": f"/api/webhooks/signal/{webhook_uuid}", "query": [],
+            "session": "none", "headers": [("content-type", "text/plain")], "body": body, "kind": "json",
+            "route": "/api/webhooks/signal/{webhook_uuid}"}
+
+
+def own_alert(case: dict, a: Tenant) -> bool:
+    """An alert to A's webhook carrying A's secret: the webhook may store it (as A's row)."""
+    return (
+        case["route"].startswith("/api/webhooks/")
+        and case["path"].startswith(f"/api/webhooks/signal/{a.webhook_uuid}")
+        and a.webhook_secret.encode() in case["body"]
+    )
+
+
 def legitimate_write(case: dict, token_live: bool) -> bool:
     """A request the app may act on for A: A's live session, one of our origins, one JSON type."""
     headers = [(k.lower(), v) for k, v in case["headers"]]
@@ -160,7 +182,7 @@ def legitimate_write(case: dict, token_live: bool) -> bool:
     types = [v for k, v in headers if k == "content-type"]
     return (
         token_live
-        and not case["route"].startswith("/api/webhooks/")  # the fuzzer never knows a webhook secret
+        and not case["route"].startswith("/api/webhooks/")  # authenticated by its secret (below)
         and case["session"] in ("mine", "mine+forged")
         and case["method"] in WRITES
         and (origins == [OUR_ORIGIN] or (not origins and sites == ["same-origin"]))
@@ -179,6 +201,7 @@ def test_every_route_fuzzed_answers_below_500_and_changes_only_the_callers_rows(
         addresses = itertools.count()
         statuses: Counter[int] = Counter()
         routes_hit: Counter[str] = Counter()
+        own_alerts: Counter[int] = Counter()
         token = a.token
 
         async def send(case: dict) -> httpx.Response:
@@ -201,10 +224,15 @@ def test_every_route_fuzzed_answers_below_500_and_changes_only_the_callers_rows(
         @settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
                   suppress_health_check=list(HealthCheck))
         @given(case=requests(a, b))
+        @example(case=alert(b.webhook_uuid, a.webhook_secret))  # A's secret to B's webhook
+        @example(case=alert(a.webhook_uuid, a.webhook_secret))  # A's own alert: may be stored
+        @example(case=alert(b.webhook_uuid, "wrong"))
+        @example(case=alert(b.webhook_uuid, b.webhook_uuid))
         def one(case: dict) -> None:
             nonlocal token
             before_a, before_b = prints.of(a.address), prints.of(b.address)
-            before_all = prints.everyone() if case["route"].startswith("/api/webhooks/") else None
+            webhook = case["route"].startswith("/api/webhooks/") and not own_alert(case, a)
+            before_all = prints.everyone() if webhook else None
             live = runner.run(session_address(token)) == a.address
             try:
                 response = runner.run(send(case))
@@ -215,9 +243,12 @@ def test_every_route_fuzzed_answers_below_500_and_changes_only_the_callers_rows(
             routes_hit[case["route"]] += 1
             assert response.status_code < 500, (case, response.status_code, response.text[:500])
             assert prints.of(b.address) == before_b, ("B's rows changed", case, response.status_code)
-            # a webhook without its secret stores nothing, not even a REJECTED row (inbox.py, step 1)
+            # a webhook without its own secret (A's sent to B's webhook included) stores nothing, not
+            # even a REJECTED row (inbox.py, step 1)
             assert before_all is None or prints.everyone() == before_all, ("stored", case)
-            if not legitimate_write(case, live):
+            if own_alert(case, a):
+                own_alerts[response.status_code] += 1
+            elif not legitimate_write(case, live):
                 after = prints.of(a.address)
                 changed = [t for t in after if after[t] != before_a[t]]
                 assert not changed, ("A's rows changed", changed, case, response.status_code)
@@ -229,6 +260,8 @@ def test_every_route_fuzzed_answers_below_500_and_changes_only_the_callers_rows(
         prints.close()
 
     sent = sum(statuses.values())
-    logging.getLogger(__name__).info("fuzzed: %s requests, %s, %s", sent, statuses, routes_hit)
+    logging.getLogger(__name__).info("fuzzed: %s requests, %s, %s, A's own alerts: %s",
+                                     sent, statuses, routes_hit, own_alerts)
     assert sent >= EXAMPLES * 0.95, statuses  # hypothesis really ran the cases (a few httpx refuses)
     assert set(routes_hit) == {r.path for r in ROUTES}, routes_hit
+    assert own_alerts[202] >= 1  # A's own alert was stored (so the refusals above are not a broken hook)
