@@ -19,6 +19,7 @@ from trading_app.db.models import User
 from trading_app.services.accounts.users import ensure_user
 from trading_app.services.auth.sessions import create_session
 from trading_app.services.engine import executor
+from trading_app.services.intake import dispatch
 from trading_app.services.notify.notifier import get_notifier
 from trading_app.services.security.secrets import open_secret, seal
 
@@ -82,7 +83,9 @@ async def seed_tenants() -> tuple[Tenant, Tenant]:
 
 
 async def settle() -> None:
-    """Wait for the background work a change started (the Telegram notices leave rows)."""
+    """Wait for the background work a change started (an accepted alert's execution, when an
+    executor is registered, and the Telegram notices: both leave rows)."""
+    await dispatch.drain(timeout=30)
     await get_notifier().drain(within=30)
 
 
