@@ -59,10 +59,11 @@ class AuthState(rx.State):
         self.display_address = ""
         self.is_authenticated = False
 
-    async def verified_address(self) -> str | None:
+    async def _verify(self) -> str | None:
         """Re-validate this tab's session and return its checksum address, or None.
 
-        Clears the state when the session is missing, expired or revoked.
+        Clears the state when the session is missing, expired or revoked. Private (`_`): a public
+        method of a State is an event handler any tab may call, and a str is no valid event answer.
         """
         address = await sessions.session_address_by_hash(self._session_ref())
         if address is None:
@@ -76,7 +77,7 @@ class AuthState(rx.State):
     @rx.event
     async def require_login(self):
         """`on_load` guard of every protected page: redirect to /login without a live session."""
-        if await self.verified_address() is None:
+        if await self._verify() is None:
             return rx.redirect(LOGIN_ROUTE, replace=True)
         return None
 
@@ -86,7 +87,7 @@ class AuthState(rx.State):
 
         The other tabs find their session revoked at their next event (every event re-checks it).
         """
-        address = await self.verified_address()
+        address = await self._verify()
         if address is None:
             return rx.redirect(LOGIN_ROUTE, replace=True)
         await sessions.revoke_all_sessions(address)
@@ -104,4 +105,4 @@ class AuthState(rx.State):
 async def verified_address(state: rx.State) -> str | None:
     """The verified wallet of the tab that sent `state`'s event, re-checked in the database."""
     auth = await state.get_state(AuthState)
-    return await auth.verified_address()
+    return await auth._verify()

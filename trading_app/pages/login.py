@@ -11,7 +11,7 @@ import json
 import reflex as rx
 
 from trading_app.settings import get_settings
-from trading_app.state import AuthState, api_base
+from trading_app.state import api_base, verified_address
 
 DASHBOARD_ROUTE = "/dashboard"
 CHAIN_NAMES = {1: "Ethereum mainnet", 10: "OP Mainnet", 137: "Polygon", 8453: "Base", 42161: "Arbitrum One",
@@ -70,8 +70,7 @@ class LoginState(rx.State):
     async def redirect_if_signed_in(self):
         """`on_load` of /login: a live session goes straight to the dashboard."""
         self.busy = False
-        auth = await self.get_state(AuthState)
-        if await auth.verified_address() is not None:
+        if await verified_address(self) is not None:
             return rx.redirect(DASHBOARD_ROUTE, replace=True)
         return None
 

@@ -152,6 +152,7 @@ class SettingsState(rx.State):
         address = await verified_address(self)
         if address is None:
             return rx.redirect(LOGIN_ROUTE)
+        form = form if isinstance(form, dict) else {}  # the socket may send anything
         try:
             owner = await creds.save_dydx_api_key(
                 address,
@@ -172,6 +173,7 @@ class SettingsState(rx.State):
         address = await verified_address(self)
         if address is None:
             return rx.redirect(LOGIN_ROUTE)
+        form = form if isinstance(form, dict) else {}  # the socket may send anything
         try:
             owner = await creds.save_dydx_mnemonic(address, str(form.get("mnemonic") or ""))
         except SettingsInvalid as e:
@@ -208,6 +210,7 @@ class SettingsState(rx.State):
         address = await verified_address(self)
         if address is None:
             return rx.redirect(LOGIN_ROUTE)
+        form = form if isinstance(form, dict) else {}  # the socket may send anything
         try:
             await telegram.save_telegram(
                 address, str(form.get("telegram_token") or ""), str(form.get("telegram_chat_id") or "")
