@@ -170,6 +170,12 @@ async def _cannot_close_another_traders_position(memory_app: rx.App) -> None:
     )  # no scheduler in this test
     dash = await run(memory_app, "alice-1", alice, DashboardState, "close_position", "not-a-number")
     assert dash.notice == "That position does not exist."
+    # "\u00b2" passes str.isdigit() and crashed int(); a fullwidth id would have closed the position
+    fullwidth = "".join(chr(0xFF10 + int(d)) for d in str(position.id))
+    for odd in ("\u00b2", fullwidth):
+        dash = await run(memory_app, "alice-1", alice, DashboardState, "close_position", odd)
+        assert dash.notice == "That position does not exist."
+    assert [p.status for p in await positions(ALICE)] == ["OPEN"]
     dash = await run(memory_app, "alice-1", alice, DashboardState, "close_position", str(position.id))
     assert dash.notice_ok and dash.notice.startswith("Closed BTC-USD long at ")
     assert (dash.positions, dash.closing, dash.summary["record"]) == ([], "", "0 won · 1 lost · 1 closed")
