@@ -134,7 +134,7 @@ def test_concurrency_is_sized_to_the_pool(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.delenv("EXECUTION_CONCURRENCY", raising=False)
     get_settings.cache_clear()
     try:
-        assert dispatch.concurrency_limit() == 14
+        assert dispatch.concurrency_limit() == 32
         monkeypatch.setenv("EXECUTION_CONCURRENCY", "4")
         get_settings.cache_clear()
         assert dispatch.concurrency_limit() == 4
