@@ -124,7 +124,7 @@ class DashboardState(rx.State):
         else:
             self._done(
                 True,
-                f"Closed {view.market} {view.side.lower()} at {fmt.number(view.exit_price)}: "
+                f"Closed {view.market} {view.side.lower()} at {fmt.number(view.exit_price, view.tick_size)}: "
                 f"realized {fmt.money(view.realized_pnl, signed=True)}.",
             )
         await self._load(address)
