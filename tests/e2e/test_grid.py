@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from decimal import Decimal as D
 
 import httpx
+import psycopg
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
@@ -87,6 +88,33 @@ def assert_fits(page: Page, where: str) -> None:
         assert table["right"] <= WIDTH, f"{where}: {table}"
 
 
+def add_wide_trades(app: RunningApp, address: str) -> None:
+    """The widest history rows there are: five-digit prices on a 0.1 tick, a 4-decimal size, a
+    five-figure loss, the longest close reason, a trade held for days, one that never filled."""
+    sql = """INSERT INTO positions (user_address, network, market, side, size, entry_price, tp_price,
+        sl_price, status, opened_at, updated_at, closed_at, exit_price, realized_pnl, fees, close_reason,
+        tick_size, step_size)
+        VALUES (%s, 'paper', %s, 'SHORT', %s, %s, 90000, 99000, %s, now() - interval '2 days 4 hours',
+        now(), now() - interval '1 minute', %s, %s, %s, %s, 0.1, 0.0001)"""
+    rows = [
+        (
+            "BTC-USD",
+            "12.3456",
+            "97260.64",
+            "CLOSED",
+            "98260.6",
+            "-12345.674",
+            "1234.567",
+            "PROTECTION_FAILED",
+        ),
+        ("BTC-USD", "10.0001", "97260.6", "CLOSED", "96277.0", "9832.351", "987.65", "LIQUIDATED"),
+        ("BTC-USD", "0", None, "FAILED", None, None, "0", None),
+    ]
+    with psycopg.connect(app.database_url.replace("postgresql+psycopg://", "postgresql://")) as conn:
+        for row in rows:
+            conn.execute(sql, (address, *row))
+
+
 def close_from_dashboard(page: Page, market: str) -> None:
     page.locator("#open-positions tbody tr", has_text=market).get_by_role(
         "button", name=f"Close {market} position"
@@ -98,7 +126,7 @@ def test_grid_fit_chart_and_banner_at_1280(
     running_app: RunningApp, browser: Browser, paper_prices: FakeIndexer
 ) -> None:
     context: BrowserContext = browser.new_context(viewport={"width": WIDTH, "height": HEIGHT})
-    sign_in_via_api(context, running_app)
+    address = sign_in_via_api(context, running_app).address
     token = next(c["value"] for c in context.cookies() if c["name"] == SESSION_COOKIE)
     paper_prices.set_book("ETH-USD", bids=[(D("2999.9"), D("10"))], asks=ETH_ASKS)
     alerts = [
@@ -161,11 +189,15 @@ def test_grid_fit_chart_and_banner_at_1280(
     shot(page, "grid-dashboard-closed.png")
     assert_fits(page, "dashboard after closes")
 
+    add_wide_trades(running_app, address)
     page.goto(running_app.frontend_url + "/history")
     expect(page.get_by_role("heading", name="Trade history")).to_be_visible(timeout=FIRST_LOAD)
     trades = page.locator("#closed-trades tbody tr")
-    expect(trades).to_have_count(2, timeout=FIRST_LOAD)
+    expect(trades).to_have_count(5, timeout=FIRST_LOAD)
     expect(trades.filter(has_text="SOL-USD")).to_contain_text("150.00")
+    widest = trades.filter(has_text="Protection failed")
+    for text in ("12.3456", "97,260.6", "98,260.6", "-$12,345.67", "$1,234.57", "2d 3h"):
+        expect(widest).to_contain_text(text)
     for header in ("Reason", "Held"):
         cell = page.locator("#closed-trades th", has_text=header)
         box = cell.bounding_box()

@@ -138,6 +138,8 @@ def test_rows_show_prices_on_the_tick_sizes_on_the_step_and_money_in_cents() -> 
     row = views.closed_row(closed)
     assert (row["size"], row["entry"], row["exit"], row["pnl"]) == ("0.010", "97,300.0", "97,260.6", "-$0.13")
     assert row["closed_short"] == "02-21 14:00" and row["closed"] == "2025-02-21 14:00:00 UTC"
+    never = views.closed_row(replace(closed, size=D(0), status="FAILED", exit_price=None))
+    assert (never["size"], never["exit"]) == ("—", "—")
 
 
 def test_equity_curve_labels_are_distinct_when_trades_close_in_the_same_minute() -> None:

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import reflex as rx
 
-# Axis ticks in dollars ("$1,250", "-$12.5"): a JS function, run by Recharts in the browser on the
+# Axis ticks in dollars ("$1,250", "-$0.25", "-$0.50"): a JS function, run by Recharts in the browser on the
 # chart's own float coordinates (never money the app reads back)
-USD_TICK = "(v) => (v < 0 ? '-$' : '$') + Math.abs(v).toLocaleString('en-US', {maximumFractionDigits: 2})"
+USD_TICK = (
+    "(v) => (v < 0 ? '-$' : '$') + Math.abs(v).toLocaleString('en-US', "
+    "Number.isInteger(v) ? {} : {minimumFractionDigits: 2, maximumFractionDigits: 2})"
+)
 # The tooltip shows the point's exact text from the server ("+$12.30"), not the float
 TEXT_TOOLTIP = "(value, name, item) => [item && item.payload ? item.payload.text : value, name]"
 

@@ -55,7 +55,8 @@ def closed_row(view: PositionView) -> Row:
         "id": str(view.id),
         "market": view.market,
         "side": view.side,
-        "size": fmt.number(view.size, view.step_size),
+        # an entry that never filled has no size to show ("—", not "0.0000")
+        "size": fmt.number(view.size, view.step_size) if view.size else fmt.DASH,
         "entry": fmt.number(view.entry_price, view.tick_size),
         "exit": fmt.number(view.exit_price, view.tick_size),
         "pnl": fmt.money(view.realized_pnl, signed=True),
