@@ -241,7 +241,10 @@ async def _protect(
                 network=view.trader.network,
                 market=position.market,
                 what_failed="the stop-loss was no longer on the venue",
-                action_taken=f"placed it again at {position.sl_price} for {exposure}",
+                action_taken=(
+                    f"placed it again at {messages.fmt_grid(position.sl_price, position.tick_size)} "
+                    f"for {messages.fmt_grid(exposure, position.step_size)}"
+                ),
             )
         )
     return "resized" if stale else "protected"
