@@ -2,11 +2,6 @@
 
 The writes (close, close-all) pass `guards.SameOriginJson`: scripts send `Origin: <PUBLIC_URL>` and
 `Content-Type: application/json` like the browser does.
-
-Numbers are exact decimal strings, never floats, and on the grid: prices on the market's tick
-(`"187.50"` on a 0.01 tick, not an average's `187.4999248...`), sizes on its step (`"0.0100"` BTC),
-USD amounts (PnL, fees) on the USDC quantum, 6 decimals, the exchange's own precision
-(`"-2.454306"`). A position opened before its market's grid was recorded keeps its prices as stored.
 """
 
 from __future__ import annotations
@@ -21,6 +16,11 @@ from trading_app.services.auth import sessions
 from trading_app.services.engine import manual
 from trading_app.venues.errors import VenueError
 
+# Numbers in every answer here are exact decimal strings, never floats, and on the grid
+# (`PositionView.to_json`, `PnlSummary.to_json`): prices on the market's tick ("187.50" on a 0.01
+# tick, not an average's 187.4999248...), sizes on its step ("0.0100" BTC), USD amounts (PnL, fees)
+# on the USDC quantum, 6 decimals, the exchange's own precision ("-2.454306"). A position opened
+# before its market's grid was recorded keeps its prices as stored.
 _HEADERS = {"cache-control": "no-store"}
 MAX_ID = 2**63 - 1  # a BIGINT primary key
 
@@ -47,7 +47,7 @@ async def user_webhook(request: Request) -> Response:
 
 
 async def user_positions(request: Request) -> Response:
-    """`GET /api/user/positions?status=open|closed`: prices on the tick, sizes on the step, USD to 6 dp."""
+    """`GET /api/user/positions?status=open|closed`."""
     user = await _user(request)
     if user is None:
         return _error("not_authenticated", 401)

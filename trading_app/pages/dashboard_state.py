@@ -11,7 +11,6 @@ of the trader's own positions, totals and alerts; no secret, nobody else's rows.
 from __future__ import annotations
 
 import logging
-import time
 from decimal import Decimal
 
 import reflex as rx
@@ -62,7 +61,7 @@ class DashboardState(rx.State):
 
     async def _load(self, address: str) -> None:
         """Re-read everything from the services (the database is the source of truth)."""
-        if self.notice and time.monotonic() - self._notice_at >= NOTICE_SECONDS:
+        if self.notice and utcnow().timestamp() - self._notice_at >= NOTICE_SECONDS:
             self.notice = ""
         try:
             overview = await account.get_overview(address)
@@ -108,7 +107,7 @@ class DashboardState(rx.State):
 
     def _done(self, ok: bool, text: str) -> None:
         self.notice_ok, self.notice, self.closing = ok, text, ""
-        self._notice_at = time.monotonic()
+        self._notice_at = utcnow().timestamp()
 
     @rx.event
     async def dismiss_notice(self):

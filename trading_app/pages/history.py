@@ -187,7 +187,7 @@ def _totals() -> rx.Component:
 
 
 def _row(row: rx.Var) -> rx.Component:
-    # fits 1280 px: the close time short (the full one in its tooltip), the reason may wrap
+    # fits 1280 px: the close time short (the full one in its tooltip)
     return rx.table.row(
         cell(rx.tooltip(rx.text(row["closed_short"], size="1"), content=row["closed"])),
         cell(rx.text(row["market"], weight="medium")),
@@ -197,13 +197,10 @@ def _row(row: rx.Var) -> rx.Component:
         cell(row["exit"], "end"),
         cell(pnl_text(row["pnl"], row["pnl_tone"], size="2"), "end"),
         cell(row["fees"], "end"),
-        rx.table.cell(
+        cell(
             rx.cond(
-                row["status"] == "FAILED",
-                status_badge(row["status"], "Never filled"),
-                rx.text(row["reason"], size="2"),
-            ),
-            min_width="6em",
+                row["status"] == "FAILED", status_badge(row["status"], "Never filled"), rx.text(row["reason"])
+            )
         ),
         cell(row["held"], "end"),
         id="trade-" + row["id"],

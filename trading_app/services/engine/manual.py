@@ -28,14 +28,6 @@ from trading_app.venues.errors import VenueError
 log = logging.getLogger(__name__)
 
 MAX_ROWS = 500
-_PRICES = frozenset({"entry_price", "mark_price", "tp_price", "sl_price", "exit_price"})
-_USD = frozenset({"unrealized_pnl", "realized_pnl", "fees"})
-
-
-def usd(value: Decimal) -> Decimal:
-    """A USD amount in a REST answer: on the USDC quantum (6 decimals), the exchange's own precision,
-    so a script adds them up exactly, without the 20-digit tails of an average."""
-    return to_usdc(value)
 
 
 class PositionNotFound(LookupError):
@@ -48,6 +40,16 @@ class PositionNotOpen(ValueError):
 
 class PositionBusy(PositionNotOpen):
     """The position is still being opened (its entry is in flight): it cannot be closed this moment."""
+
+
+_PRICES = frozenset({"entry_price", "mark_price", "tp_price", "sl_price", "exit_price"})
+_USD = frozenset({"unrealized_pnl", "realized_pnl", "fees"})
+
+
+def usd(value: Decimal) -> Decimal:
+    """A USD amount in a REST answer: on the USDC quantum (6 decimals), the exchange's own precision,
+    so a script adds them up exactly, without the 20-digit tails of an average."""
+    return to_usdc(value)
 
 
 @dataclass(frozen=True)
