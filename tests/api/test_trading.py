@@ -61,7 +61,7 @@ async def test_positions_close_and_summary(db_url: str, paper_market: FakeIndexe
     open_rows = (await alice.get("/api/user/positions", params={"status": "open"})).json()["positions"]
     assert [p["id"] for p in open_rows] == [position.id]
     row = open_rows[0]
-    assert row["market"] == "BTC-USD" and row["side"] == "LONG" and row["size"] == "0.01"
+    assert row["market"] == "BTC-USD" and row["side"] == "LONG" and row["size"] == "0.0100"  # on the step
     assert row["mark_price"] is not None and row["unrealized_pnl"] is not None
     assert (await alice.get("/api/user/positions", params={"status": "nope"})).status_code == 400
 

@@ -26,6 +26,18 @@ def test_number_keeps_every_significant_digit_without_exponent() -> None:
     assert fmt.number(None) == "—"
 
 
+def test_number_on_a_grid_shows_the_tick_or_step_decimals() -> None:
+    """The issue's raw decimals: prices on the market's tick, sizes on its step."""
+    assert fmt.number(D("187.499924812030075188"), D("0.01")) == "187.50"
+    assert fmt.number(D("3412.134482758620689655"), D("0.1")) == "3,412.1"
+    assert fmt.number(D("97260.6"), D("0.1")) == "97,260.6"
+    assert fmt.number(D("3000"), D("0.1")) == "3,000.0"
+    assert fmt.number(D("0.01"), D("0.001")) == "0.010"
+    assert fmt.number(D("65000"), D("1")) == "65,000"
+    assert fmt.number(None, D("0.1")) == "—"
+    assert fmt.number(D("3000.50"), None) == "3,000.5"  # no grid known: exactly as stored
+
+
 def test_percent_tone_and_label() -> None:
     assert fmt.percent(D("66.6666")) == "66.7%"
     assert fmt.percent(None) == "—"

@@ -15,6 +15,7 @@ from trading_app.domain.quantize import (
     close_size,
     from_quantums,
     from_subticks,
+    on_grid_nearest,
     quantize_price,
     quantize_size,
     round_away_from_market,
@@ -23,6 +24,7 @@ from trading_app.domain.quantize import (
     tick_size_of,
     to_quantums,
     to_subticks,
+    to_usdc,
 )
 from trading_app.venues.base import MarketSpec
 
@@ -237,3 +239,30 @@ def test_worst_price_never_narrows_the_allowed_slippage(reference: D, pct: D, si
         assert worst >= reference * (100 + pct) / 100
     else:
         assert worst <= reference * (100 - pct) / 100 or worst == ETH.tick_size
+
+
+# -- on_grid_nearest: shown and reported numbers ---------------------------------------------------
+@pytest.mark.parametrize(
+    ("value", "increment", "expected"),
+    [
+        ("187.499924812030075188", "0.01", "187.50"),  # a partial-fill average, onto the tick
+        ("3000", "0.1", "3000.0"),  # the grid's own decimals, no exponent
+        ("0.01", "0.001", "0.010"),
+        ("97260.64", "0.1", "97260.6"),
+        ("97260.65", "0.1", "97260.7"),  # halves away from zero
+        ("-2.45430600000000000081", "0.000001", "-2.454306"),
+        ("-0.0000004", "0.000001", "0.000000"),  # never "-0.000000"
+        ("65000", "5", "65000"),
+        ("12.5", None, "12.5"),  # no grid known: unchanged
+        ("12.5", "0", "12.5"),
+    ],
+)
+def test_on_grid_nearest(value: str, increment: str | None, expected: str) -> None:
+    step = D(increment) if increment is not None else None
+    assert str(on_grid_nearest(D(value), step)) == expected
+
+
+def test_to_usdc_drops_an_average_tail_to_the_quantum() -> None:
+    assert str(to_usdc(D("-2.45430600000000000081"))) == "-2.454306"
+    assert str(to_usdc(D("30.7416259999999999992"))) == "30.741626"
+    assert str(to_usdc(D("12"))) == "12.000000"

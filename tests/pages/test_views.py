@@ -108,6 +108,47 @@ def test_closed_row_and_summary_texts() -> None:
     assert texts["record"] == "2 won · 1 lost · 3 closed" and texts["open"] == "1"
 
 
+def test_rows_show_prices_on_the_tick_sizes_on_the_step_and_money_in_cents() -> None:
+    """The issue's raw decimals (an entry averaged over fills, a sub-cent PnL) on the market's grid."""
+    grid = {"tick_size": D("0.1"), "step_size": D("0.001")}
+    live = replace(
+        view(1),
+        status="OPEN",
+        size=D("0.01"),
+        entry_price=D("3412.134482758620689655"),
+        mark_price=D("3415.27391"),
+        unrealized_pnl=D("0.031394"),
+        tp_price=D("3600"),
+        sl_price=D("3300"),
+        closed_at=None,
+        **grid,
+    )
+    row = views.open_row(live, NOW)
+    assert (row["size"], row["entry"], row["mark"], row["upnl"], row["tp"], row["sl"]) == (
+        "0.010",
+        "3,412.1",
+        "3,415.3",
+        "+$0.03",
+        "3,600.0",
+        "3,300.0",
+    )
+    closed = replace(
+        view(2, "-0.125965", reason="STOP_LOSS"), exit_price=D("97260.6"), entry_price=D("97300"), **grid
+    )
+    row = views.closed_row(closed)
+    assert (row["size"], row["entry"], row["exit"], row["pnl"]) == ("0.010", "97,300.0", "97,260.6", "-$0.13")
+    assert row["closed_short"] == "02-21 14:00" and row["closed"] == "2025-02-21 14:00:00 UTC"
+    never = views.closed_row(replace(closed, size=D(0), status="FAILED", exit_price=None))
+    assert (never["size"], never["exit"]) == ("—", "—")
+
+
+def test_equity_curve_labels_are_distinct_when_trades_close_in_the_same_minute() -> None:
+    at = datetime(2025, 3, 1, 11, 30, 5, tzinfo=UTC)
+    trades = [view(n, "1", closed=at + timedelta(seconds=s)) for n, s in ((1, 0), (2, 20), (3, 20), (4, 80))]
+    labels = [p["label"] for p in views.equity_points(trades)]
+    assert labels == ["start", "03-01 11:30", "03-01 11:30:25", "03-01 11:30:25 #2", "03-01 11:31"]
+
+
 def test_equity_curve_is_cumulative_in_close_order_and_skips_unbooked_trades() -> None:
     first = view(1, "10", closed=NOW - timedelta(hours=5))
     second = view(2, "-4", closed=NOW - timedelta(hours=1))

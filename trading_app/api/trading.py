@@ -16,6 +16,11 @@ from trading_app.services.auth import sessions
 from trading_app.services.engine import manual
 from trading_app.venues.errors import VenueError
 
+# Numbers in every answer here are exact decimal strings, never floats, and on the grid
+# (`PositionView.to_json`, `PnlSummary.to_json`): prices on the market's tick ("187.50" on a 0.01
+# tick, not an average's 187.4999248...), sizes on its step ("0.0100" BTC), USD amounts (PnL, fees)
+# on the USDC quantum, 6 decimals, the exchange's own precision ("-2.454306"). A position opened
+# before its market's grid was recorded keeps its prices as stored.
 _HEADERS = {"cache-control": "no-store"}
 MAX_ID = 2**63 - 1  # a BIGINT primary key
 
@@ -85,7 +90,7 @@ async def close_everything(request: Request) -> Response:
 
 
 async def pnl_summary(request: Request) -> Response:
-    """`GET /api/pnl/summary`."""
+    """`GET /api/pnl/summary`: USD amounts on the USDC quantum (6 decimals), the win rate to 0.01 %."""
     user = await _user(request)
     if user is None:
         return _error("not_authenticated", 401)

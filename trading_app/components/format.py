@@ -1,13 +1,16 @@
 """Display text for money, prices, sizes and times. Pure: Decimal in, text out, no float.
 
 The pages turn service results into rows of strings with these, so the browser never
-receives a float for money and every page rounds the same way.
+receives a float for money and every page rounds the same way: prices on the market's tick,
+sizes on its step (`number(value, grid)`), money in cents.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
+
+from trading_app.domain.quantize import on_grid_nearest
 
 DASH = "—"
 _CENT = Decimal("0.01")
@@ -24,10 +27,17 @@ def money(value: Decimal | None, *, signed: bool = False) -> str:
     return ("+" + text) if signed and cents > 0 else text
 
 
-def number(value: Decimal | None) -> str:
-    """A price or a size exactly as stored, without exponent or trailing zeros: `3,000.5`."""
+def number(value: Decimal | None, grid: Decimal | None = None) -> str:
+    """A price on its tick or a size on its step, with the grid's decimals: `3,000.0` on a 0.1 tick,
+    `0.010` on a 0.001 step; "—" when unknown.
+
+    Without a grid (a position recorded before its market's grid was) the value is shown exactly as
+    stored, without exponent or trailing zeros: `3,000.5`.
+    """
     if value is None:
         return DASH
+    if grid is not None and grid > 0:
+        return format(on_grid_nearest(value, grid), ",f")
     text = format(value.normalize(), ",f") if value != 0 else "0"
     return text
 

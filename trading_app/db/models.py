@@ -179,6 +179,12 @@ class Position(SQLModel, table=True):
     realized_pnl: Decimal | None = _money(nullable=True)
     fees: Decimal = _money(default=Decimal(0))
     close_reason: str | None = Field(default=None, max_length=24)
+    # The market's grid when the position was opened: every price of it is shown on this tick and
+    # every size on this step. Kept on the row (not looked up) because a closed trade stays on the
+    # grid it traded on even if the venue changes the market's tick later, and showing the history
+    # or a REST answer needs no venue call. NULL for positions opened before it was recorded.
+    tick_size: Decimal | None = _money(nullable=True)
+    step_size: Decimal | None = _money(nullable=True)
 
 
 class Order(SQLModel, table=True):

@@ -35,6 +35,7 @@ _EXACT = Context(prec=80)
 _HUNDRED = Decimal(100)
 # USDC has 6 decimals on dYdX: the "+ 6" in the subticks exponent
 _QUOTE_DECIMALS = 6
+USDC_QUANTUM = Decimal(1).scaleb(-_QUOTE_DECIMALS)
 # Order.quantums, Order.subticks and the trigger subticks are uint64 on the chain
 # (v4-chain proto/dydxprotocol/clob/order.proto)
 MAX_UNITS = 2**64 - 1
@@ -111,6 +112,37 @@ def quantize_size(size: Decimal, step: Decimal, *, minimum: Decimal | None = Non
     if result < floor:
         raise RiskRejected(RejectReason.SIZE_BELOW_MINIMUM, f"size {size} is below the minimum {floor}")
     return result
+
+
+def on_grid_nearest(value: Decimal, increment: Decimal | None) -> Decimal:
+    """`value` at the nearest multiple of `increment`, written with the grid's own decimals.
+
+    For numbers that are shown or reported rather than traded: an average entry or exit price
+    (stored on the tick), a mark price, a size in an API answer. Unlike `quantize_price` it
+    refuses nothing: zero and negative values round the same way (halves away from zero), and
+    an unknown or unusable `increment` (None, zero, NaN) leaves the value as it is.
+
+    Args:
+        value: Any finite Decimal (a non-finite value is returned unchanged).
+        increment: The market's tick (prices) or step (sizes), or the money quantum.
+
+    Returns:
+        E.g. `187.50` for 187.4999248 on a 0.01 tick, `3000.0` for 3000 on a 0.1 tick.
+    """
+    if increment is None or not increment.is_finite() or increment <= 0 or not value.is_finite():
+        return value
+    snapped = _snap(abs(value), increment, PriceRounding.NEAREST)
+    return -snapped if value < 0 and snapped else snapped  # never "-0.00"
+
+
+def to_usdc(amount: Decimal) -> Decimal:
+    """A USD amount on the USDC quantum (6 decimals), the exchange's own precision.
+
+    What a trade really makes is a whole number of USDC quantums (fill prices on the tick times
+    sizes on the step, fees in quantums); an amount computed through average prices carries a
+    division's tail (`-2.45430600000000000081`), which this removes exactly.
+    """
+    return on_grid_nearest(amount, USDC_QUANTUM)
 
 
 def close_size(size: Decimal, step: Decimal) -> Decimal:

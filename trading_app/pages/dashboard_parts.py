@@ -179,14 +179,28 @@ def _position_row(row: rx.Var) -> rx.Component:
 
 
 def _notice() -> rx.Component:
+    # goes by itself at the first reload a few seconds later (dashboard_state.NOTICE_SECONDS)
     return rx.cond(
         S.notice != "",
-        rx.callout(
-            S.notice,
-            icon=rx.cond(S.notice_ok, "circle_check", "triangle_alert"),
-            color_scheme=rx.cond(S.notice_ok, "green", "red"),
-            role="status",
-            id="close-result",
+        rx.hstack(
+            rx.callout(
+                S.notice,
+                icon=rx.cond(S.notice_ok, "circle_check", "triangle_alert"),
+                color_scheme=rx.cond(S.notice_ok, "green", "red"),
+                role="status",
+                id="close-result",
+                flex="1",
+            ),
+            rx.icon_button(
+                rx.icon("x", size=14),
+                on_click=S.dismiss_notice,
+                variant="ghost",
+                color_scheme="gray",
+                size="1",
+                aria_label="Dismiss",
+                id="dismiss-notice",
+            ),
+            align="center",
             width="100%",
         ),
     )

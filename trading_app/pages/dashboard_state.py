@@ -30,6 +30,9 @@ from trading_app.venues.paper.prices import price_source_from_settings
 log = logging.getLogger(__name__)
 
 RECENT_ALERTS = 6
+# A close's banner stays at least this long, then goes at the next reload: the next pushed event
+# or the periodic refresh (its own push comes ~0.3 s after the close and must not take it away)
+NOTICE_SECONDS = 6.0
 _LOAD_FAILED = "Could not load your dashboard just now; it retries by itself."
 
 
@@ -50,13 +53,17 @@ class DashboardState(rx.State):
     monitor: dict[str, str] = {}
     updated_at: str = ""
     load_error: str = ""
-    # the result of the last close: shown until the next action
+    # the result of the last close: shown until dismissed, the next action, or the first reload
+    # NOTICE_SECONDS after it (a backend-only var: the time never reaches the browser)
     notice: str = ""
     notice_ok: bool = True
+    _notice_at: float = 0.0
     closing: str = ""  # the position id being closed, "all", or ""
 
     async def _load(self, address: str) -> None:
         """Re-read everything from the services (the database is the source of truth)."""
+        if self.notice and utcnow().timestamp() - self._notice_at >= NOTICE_SECONDS:
+            self.notice = ""
         try:
             overview = await account.get_overview(address)
             open_views = await manual.list_positions(address, "open")
@@ -101,6 +108,12 @@ class DashboardState(rx.State):
 
     def _done(self, ok: bool, text: str) -> None:
         self.notice_ok, self.notice, self.closing = ok, text, ""
+        self._notice_at = utcnow().timestamp()
+
+    @rx.event
+    async def dismiss_notice(self):
+        """The banner's close button."""
+        self.notice = ""
 
     @rx.event
     async def close_position(self, position_id: str):
@@ -126,7 +139,7 @@ class DashboardState(rx.State):
         else:
             self._done(
                 True,
-                f"Closed {view.market} {view.side.lower()} at {fmt.number(view.exit_price)}: "
+                f"Closed {view.market} {view.side.lower()} at {fmt.number(view.exit_price, view.tick_size)}: "
                 f"realized {fmt.money(view.realized_pnl, signed=True)}.",
             )
         await self._load(address)

@@ -21,7 +21,7 @@ from trading_app.state import LOGIN_ROUTE, verified_address
 log = logging.getLogger(__name__)
 
 COLUMNS = [
-    ("Closed", "start"),
+    ("Closed (UTC)", "start"),
     ("Market", "start"),
     ("Side", "start"),
     ("Size", "end"),
@@ -187,8 +187,9 @@ def _totals() -> rx.Component:
 
 
 def _row(row: rx.Var) -> rx.Component:
+    # fits 1280 px: the close time short (the full one in its tooltip)
     return rx.table.row(
-        cell(rx.text(row["closed"], size="1")),
+        cell(rx.tooltip(rx.text(row["closed_short"], size="1"), content=row["closed"])),
         cell(rx.text(row["market"], weight="medium")),
         cell(side_badge(row["side"])),
         cell(row["size"], "end"),

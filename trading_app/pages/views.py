@@ -25,18 +25,22 @@ Row = dict[str, str]
 
 
 def open_row(view: PositionView, now: datetime) -> Row:
-    """One open position: market, side, size, entry, mark, unrealized PnL, TP, SL, age."""
+    """One open position: market, side, size, entry, mark, unrealized PnL, TP, SL, age.
+
+    Prices are shown on the market's tick and the size on its step (money in cents).
+    """
+    tick = view.tick_size
     return {
         "id": str(view.id),
         "market": view.market,
         "side": view.side,
-        "size": fmt.number(view.size),
-        "entry": fmt.number(view.entry_price),
-        "mark": fmt.number(view.mark_price),
+        "size": fmt.number(view.size, view.step_size),
+        "entry": fmt.number(view.entry_price, tick),
+        "mark": fmt.number(view.mark_price, tick),
         "upnl": fmt.money(view.unrealized_pnl, signed=True),
         "upnl_tone": fmt.tone(view.unrealized_pnl),
-        "tp": fmt.number(view.tp_price),
-        "sl": fmt.number(view.sl_price),
+        "tp": fmt.number(view.tp_price, tick),
+        "sl": fmt.number(view.sl_price, tick),
         "age": fmt.age(view.opened_at, now),
         "opened": fmt.when(view.opened_at),
         "status": view.status,
@@ -51,15 +55,18 @@ def closed_row(view: PositionView) -> Row:
         "id": str(view.id),
         "market": view.market,
         "side": view.side,
-        "size": fmt.number(view.size),
-        "entry": fmt.number(view.entry_price),
-        "exit": fmt.number(view.exit_price),
+        # an entry that never filled has no size to show ("—", not "0.0000")
+        "size": fmt.number(view.size, view.step_size) if view.size else fmt.DASH,
+        "entry": fmt.number(view.entry_price, view.tick_size),
+        "exit": fmt.number(view.exit_price, view.tick_size),
         "pnl": fmt.money(view.realized_pnl, signed=True),
         "pnl_tone": fmt.tone(view.realized_pnl),
         "fees": fmt.money(view.fees),
         "reason": fmt.label(view.close_reason),
         "opened": fmt.when(view.opened_at),
         "closed": fmt.when(view.closed_at),
+        # the table's short form (the year and "UTC" are in the column's tooltip): fits 1280 px
+        "closed_short": short_when(view.closed_at),
         "held": held,
         "status": view.status,
         "status_text": fmt.label(view.status),
@@ -80,8 +87,30 @@ def summary_texts(summary: PnlSummary) -> Row:
     }
 
 
+def short_when(moment: datetime | None) -> str:
+    """`01-31 14:05` (UTC), for narrow table columns; "—" for never."""
+    return moment.astimezone(UTC).strftime("%m-%d %H:%M") if moment is not None else fmt.DASH
+
+
+def _distinct(moment: datetime, seen: set[str]) -> str:
+    """A time label no earlier point has: minutes, else seconds, else numbered (`14:05:03 #2`)."""
+    moment = moment.astimezone(UTC)
+    label = moment.strftime("%m-%d %H:%M")
+    if label in seen:
+        label = moment.strftime("%m-%d %H:%M:%S")
+    base, n = label, 2
+    while label in seen:
+        label, n = f"{base} #{n}", n + 1
+    seen.add(label)
+    return label
+
+
 def equity_points(closed: Iterable[PositionView]) -> list[dict[str, object]]:
-    """Cumulative realized PnL after each closed trade, oldest first, starting at zero."""
+    """Cumulative realized PnL after each closed trade, oldest first, starting at zero.
+
+    Every point's time label is distinct (trades closed in the same minute show their seconds):
+    the chart's category axis would otherwise repeat a label.
+    """
     booked = sorted(
         (v for v in closed if v.realized_pnl is not None and v.closed_at is not None),
         key=lambda v: (v.closed_at, v.id),
@@ -90,11 +119,12 @@ def equity_points(closed: Iterable[PositionView]) -> list[dict[str, object]]:
         return []
     total = Decimal(0)
     points: list[dict[str, object]] = [{"label": "start", "equity": 0.0, "text": fmt.money(total)}]
+    seen = {"start"}
     for view in booked:
         if view.realized_pnl is None or view.closed_at is None:  # never: filtered above (narrows the types)
             continue
         total += view.realized_pnl
-        label = view.closed_at.astimezone(UTC).strftime("%m-%d %H:%M")
+        label = _distinct(view.closed_at, seen)
         points.append({"label": label, "equity": float(total), "text": fmt.money(total, signed=True)})
     return points
 

@@ -15,6 +15,7 @@ from trading_app.services.notify.messages import (
     SignalRejected,
     TradingError,
     fit,
+    fmt_grid,
     fmt_number,
     fmt_usd,
     render,
@@ -71,7 +72,34 @@ def test_closed_shows_signed_pnl_fees_and_reason(pnl: Decimal | None, shown: str
     text = plain(render(event))
     assert "MAINNET" in text and "take-profit hit" in text and "Exit: 65,000" in text
     assert f"Realized PnL: {shown}" in text
-    assert "Fees: $0.0325" in text
+    assert "Fees: $0.03" in text  # money in cents, half-even
+
+
+def test_prices_on_the_tick_sizes_on_the_step_money_in_cents() -> None:
+    """The issue's texts: an averaged entry with a 20-digit tail, a sub-cent PnL."""
+    opened = plain(
+        render(
+            PositionOpened(
+                "paper", "ETH-USD", "LONG", Decimal("0.01"), Decimal("3412.134482758620689655"),
+                Decimal("3600"), Decimal("3300"), tick=Decimal("0.1"), step=Decimal("0.001"),
+            )
+        )
+    )
+    for part in ("Size: 0.010", "Entry: 3,412.1", "Take-profit: 3,600.0", "Stop-loss: 3,300.0"):
+        assert part in opened, opened
+    closed = plain(
+        render(
+            PositionClosed(
+                "paper", "BTC-USD", "LONG", Decimal("0.002"), Decimal("97260.64"), "STOP_LOSS",
+                Decimal("-0.125965"), Decimal("0.004"), entry=Decimal("187.499924812030075188"),
+                tick=Decimal("0.1"), step=Decimal("0.0001"),
+            )
+        )
+    )
+    for part in ("Size: 0.0020", "Entry: 187.5", "Exit: 97,260.6", "Realized PnL: -$0.13", "Fees: $0.00"):
+        assert part in closed, closed
+    failed = plain(render(ProtectionFailed("paper", "SOL-USD", "LONG", "3", "stop-loss", True, step="0.1")))
+    assert "for 3.0." in failed
 
 
 def test_rejected_names_the_alert_and_reason() -> None:
@@ -97,6 +125,9 @@ def test_numbers_are_exact_and_never_float() -> None:
     assert fmt_number(Decimal("1E+3")) == "1,000"
     assert fmt_number(Decimal("-0.1234567890123"), max_places=10) == "-0.123456789"
     assert fmt_usd(Decimal("0.1")) == "$0.10" and fmt_usd("-0.0000001") == "$0.00"
+    assert fmt_usd(Decimal("-0.125965"), signed=True) == "-$0.13"
+    assert fmt_usd(Decimal("0.004"), signed=True) == "$0.00"  # nothing to sign once in cents
+    assert fmt_grid(Decimal("3000"), Decimal("0.1")) == "3,000.0" and fmt_grid("7", None) == "7"
     assert fmt_usd(Decimal("5"), signed=True) == "+$5.00"
     with pytest.raises(TypeError):
         fmt_number(1.5)  # type: ignore[arg-type]

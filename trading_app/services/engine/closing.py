@@ -28,7 +28,7 @@ from trading_app.domain.enums import (
     Side,
 )
 from trading_app.domain.lifecycle import ORDER, is_terminal
-from trading_app.domain.quantize import slippage_bound
+from trading_app.domain.quantize import on_grid_nearest, slippage_bound, to_usdc
 from trading_app.services.engine.order_flow import (
     FILL_WAIT_SECONDS,
     OrderPlan,
@@ -172,6 +172,7 @@ async def flatten(
                 order=failed_order,
                 flattened=flat,
                 detail=detail,
+                step=position.step_size or spec.step_size,
             )
         )
     if not flat:
@@ -278,19 +279,25 @@ async def close_books(
             orders = await orders_of(session, trader.user, position.id or 0)
     entry_fee = sum((o.fee for o in orders if o.role == OrderRole.ENTRY.value), Decimal(0))
     filled = [(o.filled_size, o.avg_fill_price) for o in exit_orders if o.filled_size and o.avg_fill_price]
-    exit_price = pnl.average_price(filled) if filled else None
+    exact_exit = pnl.average_price(filled) if filled else None
     exit_fee = sum((o.fee for o in exit_orders), Decimal(0))
     fees = entry_fee + exit_fee
     realized = None
-    if exit_price is not None and position.entry_price is not None:
-        realized = pnl.realized_pnl(
-            PositionSide(position.side),
-            position.entry_price,
-            exit_price,
-            position.size,
-            entry_fee=entry_fee,
-            exit_fee=exit_fee,
+    entry_price = _exact_entry(position, orders)
+    if exact_exit is not None and entry_price is not None:
+        # what the fills made is a whole number of USDC quantums: the averages' division tail goes
+        realized = to_usdc(
+            pnl.realized_pnl(
+                PositionSide(position.side),
+                entry_price,
+                exact_exit,
+                position.size,
+                entry_fee=entry_fee,
+                exit_fee=exit_fee,
+            )
         )
+    # stored and shown on the tick, like the entry; the PnL above comes from the exact fills
+    exit_price = None if exact_exit is None else on_grid_nearest(exact_exit, position.tick_size)
     exit_ids = {o.id for o in exit_orders}
     reports = []
     for leftover in orders:
@@ -330,9 +337,24 @@ async def close_books(
                 realized_pnl=realized,
                 fees=fees,
                 entry=position.entry_price,
+                tick=position.tick_size,
+                step=position.step_size,
             )
         )
     return position
+
+
+def _exact_entry(position: Position, orders: list[Order]) -> Decimal | None:
+    """The exact average entry of the entry fills: the position stores it rounded to the tick, and the
+    books must equal what the venue's fills say (the money audit checks it)."""
+    entries = [
+        (o.filled_size, o.avg_fill_price)
+        for o in orders
+        if o.role == OrderRole.ENTRY.value and o.filled_size > 0 and o.avg_fill_price
+    ]
+    if len(entries) == 1:
+        return entries[0][1]  # as the venue reported it (no re-division)
+    return pnl.average_price(entries) if entries else position.entry_price
 
 
 async def flatten_unbooked(

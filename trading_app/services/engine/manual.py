@@ -15,12 +15,14 @@ from trading_app.db.models import ACTIVE_POSITION_STATUSES, Position, Signal, Tr
 from trading_app.db.trading import active_positions, get_position
 from trading_app.domain import pnl
 from trading_app.domain.enums import CloseReason, Network, PositionSide, PositionStatus, SignalStatus
+from trading_app.domain.quantize import on_grid_nearest, to_usdc
 from trading_app.services.accounts.venues import venue_for
 from trading_app.services.engine.entry_order import EntryInDoubt
 from trading_app.services.engine.open_close import close_position_for
 from trading_app.services.engine.trader import Trader
 from trading_app.services.notify import events
 from trading_app.services.notify.notifier import get_notifier
+from trading_app.venues.base import MarketSpec
 from trading_app.venues.errors import VenueError
 
 log = logging.getLogger(__name__)
@@ -38,6 +40,16 @@ class PositionNotOpen(ValueError):
 
 class PositionBusy(PositionNotOpen):
     """The position is still being opened (its entry is in flight): it cannot be closed this moment."""
+
+
+_PRICES = frozenset({"entry_price", "mark_price", "tp_price", "sl_price", "exit_price"})
+_USD = frozenset({"unrealized_pnl", "realized_pnl", "fees"})
+
+
+def usd(value: Decimal) -> Decimal:
+    """A USD amount in a REST answer: on the USDC quantum (6 decimals), the exchange's own precision,
+    so a script adds them up exactly, without the 20-digit tails of an average."""
+    return to_usdc(value)
 
 
 @dataclass(frozen=True)
@@ -61,12 +73,25 @@ class PositionView:
     realized_pnl: Decimal | None
     fees: Decimal
     close_reason: str | None
+    # the market's grid (see `Position.tick_size`); None when unknown: values are then shown as stored
+    tick_size: Decimal | None = None
+    step_size: Decimal | None = None
 
     def to_json(self) -> dict[str, object]:
-        """JSON-ready: money as strings (never floats), times as ISO 8601."""
+        """JSON-ready: money as strings (never floats), times as ISO 8601.
+
+        Exact but on the grid: prices on the market's tick, the size on its step, USD amounts on the
+        USDC quantum (6 decimals); no 20-digit tails of an average.
+        """
         out: dict[str, object] = {}
         for key, value in self.__dict__.items():
             if isinstance(value, Decimal):
+                if key in _PRICES:
+                    value = on_grid_nearest(value, self.tick_size)
+                elif key == "size":
+                    value = on_grid_nearest(value, self.step_size)
+                elif key in _USD:
+                    value = usd(value)
                 out[key] = format(value, "f")
             elif isinstance(value, datetime):
                 out[key] = value.isoformat()
@@ -182,20 +207,22 @@ async def list_positions(user: str, status: str | None = None, limit: int = 100)
     return await _views(rows, await _marks(user, rows))
 
 
-async def _marks(user: str, rows: list[Position]) -> dict[tuple[str, str], Decimal]:
-    marks: dict[tuple[str, str], Decimal] = {}
+async def _marks(user: str, rows: list[Position]) -> dict[tuple[str, str], MarketSpec]:
+    """The market (mark price, and the grid of a row that did not record it) of each live row."""
+    marks: dict[tuple[str, str], MarketSpec] = {}
     for network, market in {(p.network, p.market) for p in rows if p.status in ACTIVE_POSITION_STATUSES}:
         try:
-            marks[(network, market)] = (await (await venue_for(user, network)).market(market)).oracle_price
+            marks[(network, market)] = await (await venue_for(user, network)).market(market)
         except VenueError as e:  # a missing mark is shown as unknown, never guessed
             log.info("no mark price for %s on %s: %s", market, network, type(e).__name__)
     return marks
 
 
-async def _views(rows: list[Position], marks: dict[tuple[str, str], Decimal]) -> list[PositionView]:
+async def _views(rows: list[Position], marks: dict[tuple[str, str], MarketSpec]) -> list[PositionView]:
     views = []
     for p in rows:
-        mark = marks.get((p.network, p.market))
+        spec = marks.get((p.network, p.market))
+        mark = spec.oracle_price if spec is not None else None
         unrealized = None
         if (
             mark is not None
@@ -223,6 +250,8 @@ async def _views(rows: list[Position], marks: dict[tuple[str, str], Decimal]) ->
                 realized_pnl=p.realized_pnl,
                 fees=p.fees,
                 close_reason=p.close_reason,
+                tick_size=p.tick_size or (spec.tick_size if spec is not None else None),
+                step_size=p.step_size or (spec.step_size if spec is not None else None),
             )
         )
     return views
@@ -242,7 +271,11 @@ class PnlSummary:
     open_positions: int
 
     def to_json(self) -> dict[str, object]:
-        return {k: (format(v, "f") if isinstance(v, Decimal) else v) for k, v in self.__dict__.items()}
+        """JSON-ready: USD amounts on the USDC quantum (6 decimals) as strings, the win rate to 0.01."""
+        return {
+            k: (format(v if k == "win_rate_pct" else usd(v), "f") if isinstance(v, Decimal) else v)
+            for k, v in self.__dict__.items()
+        }
 
 
 async def pnl_summary(user: str) -> PnlSummary:

@@ -24,6 +24,7 @@ from trading_app.domain.enums import (
 from trading_app.domain.errors import RejectReason, RiskRejected
 from trading_app.domain.intents import AccountFacts, Intent, RiskLimits
 from trading_app.domain.lifecycle import ORDER, is_terminal
+from trading_app.domain.quantize import on_grid_nearest
 from trading_app.domain.risk import build_intent, validate_protection
 from trading_app.domain.risk_settings import RiskSettings
 from trading_app.domain.signals import ParsedSignal
@@ -130,7 +131,7 @@ async def open_position(
             price=intent.limit_price if intent.order_type is OrderType.LIMIT else intent.worst_price,
         )
         try:
-            position, entry = await _insert_opening(trader, signal, intent, plan)
+            position, entry = await _insert_opening(trader, signal, intent, plan, spec)
         except IntegrityError:
             # another signal opened this market at the same moment: the unique index decided
             raise RiskRejected(
@@ -161,7 +162,7 @@ async def _entry_of(trader: Trader, position: Position) -> Order:
 
 
 async def _insert_opening(
-    trader: Trader, signal: Signal, intent: Intent, plan: OrderPlan
+    trader: Trader, signal: Signal, intent: Intent, plan: OrderPlan, spec: MarketSpec
 ) -> tuple[Position, Order]:
     """The OPENING position and its entry row, committed together before the entry is sent."""
     async with session_scope() as session:
@@ -175,6 +176,8 @@ async def _insert_opening(
             tp_price=intent.take_profit,
             sl_price=intent.stop_loss,
             status=PositionStatus.OPENING.value,
+            tick_size=spec.tick_size,
+            step_size=spec.step_size,
         )
         session.add(position)
         await session.flush()  # the entry row needs the position's id
@@ -215,7 +218,8 @@ async def _after_entry(
         filled, avg, fee = row.filled_size, row.avg_fill_price, row.fee
     if filled <= 0:
         return await _entry_failed(trader, position, opening)
-    fill_price = avg or spec.oracle_price
+    # the average of several fills is stored on the tick (the books use the exact fills)
+    fill_price = on_grid_nearest(avg or spec.oracle_price, position.tick_size or spec.tick_size)
     opening.sized = {"size": filled, "entry_price": fill_price, "fees": fee}
     try:  # the fill may have slipped past a protection level: then it cannot be placed as asked
         validate_protection(PositionSide(position.side), fill_price, position.sl_price, position.tp_price)
@@ -243,6 +247,8 @@ async def _after_entry(
             entry=position.entry_price,
             tp=position.tp_price,
             sl=position.sl_price,
+            tick=position.tick_size or spec.tick_size,
+            step=position.step_size or spec.step_size,
         )
     )
     return position
@@ -313,7 +319,9 @@ async def _cancel_entry(
             expect=position.status,
             status=PositionStatus.OPEN,
             size=entry.filled_size,
-            entry_price=entry.avg_fill_price or spec.oracle_price,
+            entry_price=on_grid_nearest(
+                entry.avg_fill_price or spec.oracle_price, position.tick_size or spec.tick_size
+            ),
             fees=entry.fee,
         )
 

@@ -46,6 +46,7 @@ from trading_app.domain.enums import (
 )
 from trading_app.domain.ids import MAX_ATTEMPT
 from trading_app.domain.lifecycle import ORDER, is_terminal
+from trading_app.domain.quantize import on_grid_nearest
 from trading_app.domain.signals import ParsedSignal
 from trading_app.services.engine.closing import close_books, flatten
 from trading_app.services.engine.entry_order import EntryInDoubt
@@ -240,7 +241,10 @@ async def _protect(
                 network=view.trader.network,
                 market=position.market,
                 what_failed="the stop-loss was no longer on the venue",
-                action_taken=f"placed it again at {position.sl_price} for {exposure}",
+                action_taken=(
+                    f"placed it again at {messages.fmt_grid(position.sl_price, position.tick_size)} "
+                    f"for {messages.fmt_grid(exposure, position.step_size)}"
+                ),
             )
         )
     return "resized" if stale else "protected"
@@ -252,7 +256,10 @@ async def _grow(trader: Trader, position: Position, rows: Sequence[Order]) -> Po
         trader,
         position.id or 0,
         size=sum((r.filled_size for r in entries), Decimal(0)),
-        entry_price=pnl.average_price((r.filled_size, r.avg_fill_price or Decimal(0)) for r in entries),
+        entry_price=on_grid_nearest(
+            pnl.average_price((r.filled_size, r.avg_fill_price or Decimal(0)) for r in entries),
+            position.tick_size,  # stored on the tick; the books use the exact fills
+        ),
         fees=sum((r.fee for r in entries), Decimal(0)),
     )
 

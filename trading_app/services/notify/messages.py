@@ -2,7 +2,8 @@
 
 Every value that can come from outside (markets, reasons, strategy text, error details) goes
 through `html.escape` before it is wrapped in tags. Numbers are Decimals (or their exact text) and
-are formatted without ever passing through float. Every result fits one Telegram message.
+are formatted without ever passing through float: prices on the market's tick and sizes on its
+step when the event carries them, money in cents. Every result fits one Telegram message.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import re
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import ClassVar, Protocol
+
+from trading_app.domain.quantize import on_grid_nearest
 
 MAX_MESSAGE_CHARS = 4096  # Telegram's limit, counted here in UTF-16 units to be safe
 _FIELD_CHARS = 600  # one outside value never crowds out the rest of the message
@@ -28,6 +31,7 @@ _CLOSE_REASONS = {
 }
 
 Number = Decimal | str | int
+_CENT = Decimal("0.01")
 
 
 class Event(Protocol):
@@ -64,14 +68,27 @@ def fmt_number(value: Number | None, min_places: int = 0, max_places: int = 10) 
     return f"{sign}{int(whole):,}" + (f".{frac}" if frac else "")
 
 
-def fmt_usd(value: Number | None, signed: bool = False) -> str:
-    """`-12.3` -> `-$12.30` (`+$12.30` when signed and positive); sub-cent amounts keep their digits."""
+def fmt_grid(value: Number | None, increment: Number | None) -> str:
+    """A price on its tick or a size on its step, with the grid's decimals: `3,000.0` on a 0.1 tick.
+
+    Without a known grid (`increment` None) the number is shown exactly, as `fmt_number` does.
+    """
     if value is None:
         return "—"
-    shown = fmt_number(value, min_places=2, max_places=6)
-    if shown.startswith("-"):
-        return f"-${shown[1:]}"
-    if signed and to_decimal(value) > 0 and shown.strip("0.,"):
+    if increment is None:
+        return fmt_number(value)
+    return format(on_grid_nearest(to_decimal(value), to_decimal(increment)), ",f")
+
+
+def fmt_usd(value: Number | None, signed: bool = False) -> str:
+    """`-12.3` -> `-$12.30` (`+$12.30` when signed and positive): always in cents, half-even."""
+    if value is None:
+        return "—"
+    cents = to_decimal(value).quantize(_CENT, rounding=ROUND_HALF_EVEN)
+    shown = f"{abs(cents):,.2f}"
+    if cents < 0:
+        return f"-${shown}"
+    if signed and cents > 0:
         return f"+${shown}"
     return f"${shown}"
 
@@ -136,16 +153,21 @@ class PositionOpened:
     entry: Number | None
     tp: Number | None = None
     sl: Number | None = None
+    tick: Number | None = None  # the market's grid: prices and sizes are shown on it
+    step: Number | None = None
 
     def render(self) -> str:
+        tick = self.tick
         return _lines(
             f"{badge(self.network)} ✅ <b>Opened {_position(self.side, self.market)}</b>",
-            f"Size: <code>{fmt_number(self.size)}</code>",
-            f"Entry: <code>{fmt_number(self.entry)}</code>",
-            f"Take-profit: <code>{fmt_number(self.tp)}</code>"
+            f"Size: <code>{fmt_grid(self.size, self.step)}</code>",
+            f"Entry: <code>{fmt_grid(self.entry, tick)}</code>",
+            f"Take-profit: <code>{fmt_grid(self.tp, tick)}</code>"
             if self.tp is not None
             else "Take-profit: none",
-            f"Stop-loss: <code>{fmt_number(self.sl)}</code>" if self.sl is not None else "Stop-loss: none",
+            f"Stop-loss: <code>{fmt_grid(self.sl, tick)}</code>"
+            if self.sl is not None
+            else "Stop-loss: none",
         )
 
 
@@ -163,6 +185,8 @@ class PositionClosed:
     realized_pnl: Number | None
     fees: Number = Decimal(0)
     entry: Number | None = None
+    tick: Number | None = None  # the market's grid: prices and sizes are shown on it
+    step: Number | None = None
 
     def render(self) -> str:
         reason = _CLOSE_REASONS.get(str(self.reason).upper(), None)
@@ -171,9 +195,9 @@ class PositionClosed:
         return _lines(
             f"{badge(self.network)} {icon} <b>Closed {_position(self.side, self.market)}</b>",
             f"Reason: {html.escape(reason) if reason else esc(self.reason)}",
-            f"Size: <code>{fmt_number(self.size)}</code>",
-            f"Entry: <code>{fmt_number(self.entry)}</code>" if self.entry is not None else None,
-            f"Exit: <code>{fmt_number(self.exit_price)}</code>",
+            f"Size: <code>{fmt_grid(self.size, self.step)}</code>",
+            f"Entry: <code>{fmt_grid(self.entry, self.tick)}</code>" if self.entry is not None else None,
+            f"Exit: <code>{fmt_grid(self.exit_price, self.tick)}</code>",
             f"Realized PnL: <b>{fmt_usd(self.realized_pnl, signed=True)}</b>",
             f"Fees: <code>{fmt_usd(self.fees)}</code>",
         )
@@ -233,6 +257,7 @@ class ProtectionFailed:
     order: str  # which protection failed, e.g. "stop-loss"
     flattened: bool
     detail: str | None = None
+    step: Number | None = None  # the market's step: the size is shown on it
 
     def render(self) -> str:
         outcome = (
@@ -242,7 +267,7 @@ class ProtectionFailed:
         )
         return _lines(
             f"{badge(self.network)} 🚨 <b>Protection failed — {_position(self.side, self.market)}</b>",
-            f"Could not place the {esc(self.order, 64)} for <code>{fmt_number(self.size)}</code>.",
+            f"Could not place the {esc(self.order, 64)} for <code>{fmt_grid(self.size, self.step)}</code>.",
             f"<b>{html.escape(outcome)}</b>",
             f"Details: <code>{esc(self.detail)}</code>" if self.detail else None,
         )

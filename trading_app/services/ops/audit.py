@@ -28,7 +28,7 @@ from trading_app.db.models import ACTIVE_POSITION_STATUSES, Order, Position
 from trading_app.domain import pnl
 from trading_app.domain.clock import utcnow
 from trading_app.domain.enums import Network, OrderRole, OrderType, PositionSide, PositionStatus
-from trading_app.domain.quantize import on_grid
+from trading_app.domain.quantize import on_grid, to_usdc
 from trading_app.venues.base import AccountState, Fill, MarketSpec, OrderReport, Venue
 from trading_app.venues.paper import store as paper_store
 
@@ -251,13 +251,16 @@ def _realized(
         entry_size = sum((f.size for f in entries), Decimal(0))
         if not entries or exit_size != p.size or entry_size != p.size:
             continue  # fills outside the window read, or an exit that was not our order
-        expected = pnl.realized_pnl(
-            PositionSide(p.side),
-            pnl.average_price((f.size, f.price) for f in entries),
-            pnl.average_price((f.size, f.price) for f in exits),
-            p.size,
-            entry_fee=sum((f.fee for f in entries), Decimal(0)),
-            exit_fee=sum((f.fee for f in exits), Decimal(0)),
+        # to the USDC quantum, as the books keep it: the fills' true result, without the averages' tail
+        expected = to_usdc(
+            pnl.realized_pnl(
+                PositionSide(p.side),
+                pnl.average_price((f.size, f.price) for f in entries),
+                pnl.average_price((f.size, f.price) for f in exits),
+                p.size,
+                entry_fee=sum((f.fee for f in entries), Decimal(0)),
+                exit_fee=sum((f.fee for f in exits), Decimal(0)),
+            )
         )
         if expected != p.realized_pnl:
             found.append(
