@@ -124,7 +124,7 @@ class _FeedDeltaNoise(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         text = record.getMessage()
-        return not (text.startswith("Attempting to send delta to disconnected client") and FEED_PREFIX in text)
+        return not (text.startswith("Attempting to send delta to disconnected") and FEED_PREFIX in text)
 
 
 _NOISE = _FeedDeltaNoise()
