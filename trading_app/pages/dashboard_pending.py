@@ -53,6 +53,7 @@ def _cancel_button(row: rx.Var) -> rx.Component:
         "Cancel entry",
         S.cancel_pending(row["id"]),
         confirm_id="confirm-cancel-" + row["id"],
+        dismiss_label="Keep it",
     )
 
 

@@ -6,16 +6,18 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import update
+from sqlmodel import col
 
 from tests.fakes.indexer import FakeIndexer
-from tests.services.engine_support import D, make_user
+from tests.services.engine_support import D, make_signal, make_user
 from tests.services.monitor_support import move, open_position, paper, paper_order, position, rows
 from trading_app.db.engine import session_scope
-from trading_app.db.models import Position, Signal
+from trading_app.db.models import PaperOrder, Position, Signal
 from trading_app.domain.clock import utcnow
 from trading_app.domain.enums import OrderRole, OrderType, Side
 from trading_app.services.accounts.venues import venue_for
-from trading_app.services.engine import manual, pending
+from trading_app.services.engine import executor, manual, pending
 from trading_app.services.engine.entry_order import LIMIT_TTL_SECONDS
 from trading_app.services.engine.order_flow import OrderPlan, record_plan, ref_of, store_ref
 from trading_app.services.engine.trader import Trader
@@ -184,3 +186,40 @@ async def test_a_part_filled_entry_cancelled_keeps_the_filled_part_protected(
     assert orders["TAKE_PROFIT"][-1].status == "UNTRIGGERED"
     assert (await paper(user).account()).positions["BTC-USD"].size == D("0.004")
 
+
+
+async def test_an_entry_whose_good_til_passes_is_cancelled_as_expired(
+    sqlite_url: str, paper_market: FakeIndexer
+) -> None:
+    user = await make_user(308)
+    resting = await open_position(user, RESTING)
+    entry = (await rows(resting.id or 0))["ENTRY"][0]
+    # the exchange's clock passes the order's good-til (a day is too long to wait)
+    async with session_scope() as session:
+        await session.exec(
+            update(PaperOrder)  # type: ignore[call-overload]
+            .where(col(PaperOrder.user_address) == user, col(PaperOrder.client_id) == entry.client_id)
+            .values(good_til=utcnow() - timedelta(seconds=1))
+        )
+
+    report = await monitor_tick("w1")
+
+    assert report.outcomes.get("entry_cancelled") == 1
+    after = await position(resting.id or 0)
+    assert (after.status, after.close_reason) == ("CANCELLED", "EXPIRED")
+    assert (await rows(resting.id or 0))["ENTRY"][0].status == "EXPIRED"
+    signal = await _signal_of(resting.id or 0)
+    assert signal.status == "CANCELLED" and "expired" in (signal.reason or "")
+    assert await pending.list_pending(user) == []
+
+
+async def test_a_market_entry_without_liquidity_still_fails(
+    sqlite_url: str, paper_market: FakeIndexer
+) -> None:
+    """FAILED stays for an entry that never got onto the book (not CANCELLED)."""
+    user = await make_user(309)
+    paper_market.set_book("BTC-USD", bids=[(D("64999"), D("1"))], asks=[])
+    outcome = await executor.execute_signal(await make_signal(user, MARKET))
+    assert outcome is not None and outcome.status.value == "FAILED"
+    assert outcome.position_id is not None
+    assert (await position(outcome.position_id)).status == "FAILED"
