@@ -138,13 +138,14 @@ class DashboardState(rx.State):
         if address is None:
             yield rx.redirect(LOGIN_ROUTE, replace=True)
             return
-        if not str(position_id).isdigit():
+        raw = str(position_id)
+        if not (raw.isascii() and raw.isdigit() and len(raw) <= 18):  # a BIGINT id, ASCII digits only
             self._done(False, "That pending entry does not exist.")
             return
-        self.closing, self.notice = str(position_id), ""
+        self.closing, self.notice = raw, ""
         yield
         try:
-            view = await pending.cancel_pending(address, int(position_id))
+            view = await pending.cancel_pending(address, int(raw))
         except manual.PositionNotFound:
             self._done(False, "That pending entry does not exist.")
         except manual.PositionNotOpen as e:  # filled meanwhile, already ended, or still being placed
