@@ -11,7 +11,15 @@ from sqlmodel import col
 
 from tests.fakes.indexer import FakeIndexer
 from tests.services.engine_support import D, make_signal, make_user
-from tests.services.monitor_support import move, open_position, paper, paper_order, position, rows
+from tests.services.monitor_support import (
+    move,
+    notifications,
+    open_position,
+    paper,
+    paper_order,
+    position,
+    rows,
+)
 from trading_app.db.engine import session_scope
 from trading_app.db.models import PaperOrder, Position, Signal
 from trading_app.domain.clock import utcnow
@@ -84,6 +92,7 @@ async def test_a_resting_entry_is_pending_not_open_and_the_trader_cancels_it(
 
     with pytest.raises(pending.PositionNotPending):
         await pending.cancel_pending(user, resting.id or 0)
+    assert await notifications(user, "entry_cancelled") == []  # the trader did it: no message
 
 
 async def test_another_traders_pending_entry_is_not_found_and_not_listed(
@@ -125,6 +134,8 @@ async def test_an_entry_cancelled_on_the_venue_is_cancelled_by_the_monitor(
     assert (after.status, after.close_reason) == ("CANCELLED", "EXTERNAL")
     signal = await _signal_of(resting.id or 0)
     assert signal.status == "CANCELLED" and "on the exchange" in (signal.reason or "")
+    [told] = await notifications(user, "entry_cancelled")
+    assert "cancelled on the exchange" in told.text and "BTC-USD" in told.text
 
 
 async def test_close_all_cancels_pending_entries_too(sqlite_url: str, paper_market: FakeIndexer) -> None:
@@ -210,6 +221,8 @@ async def test_an_entry_whose_good_til_passes_is_cancelled_as_expired(
     assert (await rows(resting.id or 0))["ENTRY"][0].status == "EXPIRED"
     signal = await _signal_of(resting.id or 0)
     assert signal.status == "CANCELLED" and "expired" in (signal.reason or "")
+    [told] = await notifications(user, "entry_cancelled")  # nobody asked for it: the trader is told
+    assert "expired" in told.text and "60,000" in told.text
     assert await pending.list_pending(user) == []
 
 
@@ -223,3 +236,20 @@ async def test_a_market_entry_without_liquidity_still_fails(
     assert outcome is not None and outcome.status.value == "FAILED"
     assert outcome.position_id is not None
     assert (await position(outcome.position_id)).status == "FAILED"
+
+
+async def test_a_close_alert_cancels_a_resting_entry_and_says_who(
+    sqlite_url: str, paper_market: FakeIndexer
+) -> None:
+    user = await make_user(310)
+    resting = await open_position(user, RESTING)
+    closing = await make_signal(user, {"action": "close", "market": "BTC-USD"})
+
+    outcome = await executor.execute_signal(closing)
+
+    assert outcome is not None and outcome.status.value == "EXECUTED"
+    after = await position(resting.id or 0)
+    assert (after.status, after.close_reason) == ("CANCELLED", "SIGNAL")
+    opener = await _signal_of(resting.id or 0)
+    assert opener.status == "CANCELLED" and "a close alert" in (opener.reason or "")
+    assert (await paper(user).account()).positions == {}

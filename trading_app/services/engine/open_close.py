@@ -293,6 +293,18 @@ async def _entry_failed(
             await cancel_executed_in(session, trader.user, position.signal_id, cancelled_reason(reason))
         if opening.end is not None:
             await opening.end.commit_in(session, failed)
+    if failed.status == PositionStatus.CANCELLED.value and cancelled_by is None:
+        # nobody asked: the exchange cancelled it or it expired, so the trader is told
+        trader.tell(
+            messages.EntryCancelled(
+                network=trader.network,
+                market=failed.market,
+                side=failed.side,
+                size=opening.entry.size,
+                limit_price=opening.entry.price,
+                expired=failed.close_reason == CloseReason.EXPIRED.value,
+            )
+        )
     return failed
 
 
