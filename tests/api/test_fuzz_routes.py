@@ -165,7 +165,8 @@ def outage(case: dict, response: httpx.Response) -> bool:
         return False
     body = response.json()
     return (
-        (case["route"].startswith("/api/trading/close") and body.get("error") == "venue_unavailable")
+        (case["route"].startswith(("/api/trading/close", "/api/trading/cancel"))
+         and body.get("error") == "venue_unavailable")
         or (case["route"] == "/health/ready" and body.get("status") == "unavailable")
         or (case["route"].startswith("/api/webhooks/") and body == {"error": "unavailable"})
     )

@@ -44,6 +44,7 @@ async def test_every_route_needs_a_session(db_url: str) -> None:
                                  headers=SAME_ORIGIN_JSON) as c:
         for method, path in [("GET", "/api/user/webhook"), ("GET", "/api/user/positions"),
                              ("POST", "/api/trading/close/1"), ("POST", "/api/trading/close-all"),
+                             ("POST", "/api/trading/cancel/1"),
                              ("GET", "/api/pnl/summary")]:
             r = await c.request(method, path)
             assert r.status_code == 401 and r.json() == {"error": "not_authenticated"}, path
@@ -114,4 +115,65 @@ async def test_position_ids_are_ascii_digits_only(db_url: str, paper_market: Fak
         assert (r.status_code, r.json()["error"]) == (400, "invalid_position_id"), raw
     assert [p.status for p in await positions(ALICE)] == ["OPEN"]
     assert (await client.post(f"/api/trading/close/{digit}")).status_code == 200
+    await client.aclose()
+
+
+LIMIT_BTC = {**LONG_BTC, "order_type": "limit", "price": "60000", "sl": "55000"}  # rests below 65,000
+
+
+async def test_cancel_a_pending_entry_is_the_owners_alone(db_url: str, paper_market: FakeIndexer) -> None:
+    alice, bob = await _login(ALICE), await _login(BOB)
+    await executor.execute_signal(await make_signal(ALICE, LIMIT_BTC))
+    [position] = await positions(ALICE)
+    assert position.status == "OPENING"
+
+    # a resting entry is pending, not open: with its limit price and expiry
+    assert (await alice.get("/api/user/positions", params={"status": "open"})).json() == {"positions": []}
+    [row] = (await alice.get("/api/user/positions", params={"status": "pending"})).json()["positions"]
+    assert (row["id"], row["limit_price"], row["size"]) == (position.id, "60000", "0.01")
+    assert row["order_type"] == "LIMIT"
+    assert row["expires_at"] is not None
+    assert (await alice.get("/api/pnl/summary")).json()["open_positions"] == 0
+    assert (await bob.get("/api/user/positions", params={"status": "pending"})).json() == {"positions": []}
+
+    # Bob cannot cancel it (404, as for an id that does not exist); nothing changed
+    denied = await bob.post(f"/api/trading/cancel/{position.id}")
+    assert (denied.status_code, denied.json()["error"]) == (404, "position_not_found")
+    assert (await positions(ALICE))[0].status == "OPENING"
+    assert (await alice.post("/api/trading/cancel/999999")).status_code == 404
+    assert (await alice.post("/api/trading/cancel/abc")).status_code == 400
+    # a write without the page's origin is refused before the route runs
+    no_origin = await alice.post(f"/api/trading/cancel/{position.id}", headers={"origin": "https://evil.example"})
+    assert no_origin.status_code == 403 and (await positions(ALICE))[0].status == "OPENING"
+
+    done = await alice.post(f"/api/trading/cancel/{position.id}")
+    assert done.status_code == 200, done.text
+    shown = done.json()["position"]
+    assert (shown["status"], shown["close_reason"]) == ("CANCELLED", "MANUAL")
+    again = await alice.post(f"/api/trading/cancel/{position.id}")
+    assert (again.status_code, again.json()["error"]) == (409, "position_not_pending")
+    [closed] = (await alice.get("/api/user/positions", params={"status": "closed"})).json()["positions"]
+    assert closed["status"] == "CANCELLED" and closed["realized_pnl"] is None
+    await alice.aclose()
+    await bob.aclose()
+
+
+async def test_an_open_position_cannot_be_cancelled(sqlite_url: str, paper_market: FakeIndexer) -> None:
+    client = await _login(ALICE)
+    await executor.execute_signal(await make_signal(ALICE, LONG_BTC))
+    [position] = await positions(ALICE)
+    r = await client.post(f"/api/trading/cancel/{position.id}")
+    assert (r.status_code, r.json()["error"]) == (409, "position_not_pending")
+    assert (await positions(ALICE))[0].status == "OPEN"
+    await client.aclose()
+
+
+async def test_close_all_also_cancels_pending_entries(sqlite_url: str, paper_market: FakeIndexer) -> None:
+    client = await _login(ALICE)
+    await executor.execute_signal(await make_signal(ALICE, LONG_BTC))
+    await executor.execute_signal(await make_signal(ALICE, {**LIMIT_BTC, "market": "ETH-USD", "price": "2000",
+                                                            "sl": "1900", "tp": "3500"}))
+    r = await client.post("/api/trading/close-all")
+    assert r.status_code == 200
+    assert sorted(p["status"] for p in r.json()["positions"]) == ["CANCELLED", "CLOSED"]
     await client.aclose()

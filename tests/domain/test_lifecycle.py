@@ -29,10 +29,13 @@ EXPECTED: dict[str, set[tuple[StrEnum, StrEnum]]] = {
         (S.EXECUTING, S.REJECTED),
         (S.EXECUTING, S.FAILED),
         (S.EXECUTING, S.ACCEPTED),
+        (S.EXECUTING, S.CANCELLED),
+        (S.EXECUTED, S.CANCELLED),
     },
     "position": {
         (P.OPENING, P.OPEN),
         (P.OPENING, P.FAILED),
+        (P.OPENING, P.CANCELLED),
         (P.OPENING, P.FAILED_PROTECTION),
         (P.OPEN, P.CLOSING),
         (P.OPEN, P.CLOSED),
@@ -122,3 +125,15 @@ def test_unknown_statuses_raise(current: str, target: str) -> None:
 def test_a_status_from_another_machine_is_refused() -> None:
     with pytest.raises(InvalidTransition):
         transition(POSITION, "PENDING", "OPEN")
+
+
+def test_a_cancelled_entry_is_final_and_only_an_unfilled_opening_position_gets_there() -> None:
+    assert transition(POSITION, "OPENING", "CANCELLED") is P.CANCELLED
+    assert is_terminal(POSITION, "CANCELLED") and is_terminal(SIGNAL, "CANCELLED")
+    for source in (P.OPEN, P.CLOSING, P.FAILED_PROTECTION, P.CLOSED, P.FAILED):
+        assert not can_transition(POSITION, source, P.CANCELLED)
+    # an executed alert whose resting entry is cancelled says so; a rejected or failed one cannot
+    assert transition(SIGNAL, "EXECUTED", "CANCELLED") is S.CANCELLED
+    assert not can_transition(SIGNAL, S.REJECTED, S.CANCELLED)
+    assert not can_transition(SIGNAL, S.FAILED, S.CANCELLED)
+    assert not can_transition(SIGNAL, S.ACCEPTED, S.CANCELLED)

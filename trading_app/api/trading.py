@@ -1,7 +1,7 @@
 """Session-scoped REST for scripts: the webhook, positions, manual close and the PnL summary.
 
-The writes (close, close-all) pass `guards.SameOriginJson`: scripts send `Origin: <PUBLIC_URL>` and
-`Content-Type: application/json` like the browser does.
+The writes (close, close-all, cancel of a pending entry) pass `guards.SameOriginJson`: scripts send
+`Origin: <PUBLIC_URL>` and `Content-Type: application/json` like the browser does.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from starlette.routing import Route
 from trading_app.api.guards import ascii_int
 from trading_app.services.accounts.account import get_overview, reveal_webhook_secret
 from trading_app.services.auth import sessions
-from trading_app.services.engine import manual
+from trading_app.services.engine import manual, pending
 from trading_app.venues.errors import VenueError
 
 # Numbers in every answer here are exact decimal strings, never floats, and on the grid
@@ -47,13 +47,17 @@ async def user_webhook(request: Request) -> Response:
 
 
 async def user_positions(request: Request) -> Response:
-    """`GET /api/user/positions?status=open|closed`."""
+    """`GET /api/user/positions?status=open|pending|closed`: `pending` lists the entries resting on
+    the book (with their limit price and expiry); they are not open positions."""
     user = await _user(request)
     if user is None:
         return _error("not_authenticated", 401)
     status = request.query_params.get("status")
-    if status not in (None, "open", "closed"):
-        return _error("invalid_status", 400, "status must be open or closed")
+    if status not in (None, "open", "pending", "closed"):
+        return _error("invalid_status", 400, "status must be open, pending or closed")
+    if status == "pending":
+        resting = await pending.list_pending(user)
+        return JSONResponse({"positions": [v.to_json() for v in resting]}, headers=_HEADERS)
     views = await manual.list_positions(user, status)
     return JSONResponse({"positions": [v.to_json() for v in views]}, headers=_HEADERS)
 
@@ -77,8 +81,30 @@ async def close(request: Request) -> Response:
     return JSONResponse({"position": view.to_json()}, headers=_HEADERS)
 
 
+async def cancel(request: Request) -> Response:
+    """`POST /api/trading/cancel/{position_id}`: cancel a pending (resting) entry. 404 for a position
+    that is not the caller's, 409 once it is no longer pending (filled, closed, cancelled) or while
+    its entry is still being placed."""
+    user = await _user(request)
+    if user is None:
+        return _error("not_authenticated", 401)
+    position_id = ascii_int(request.path_params["position_id"], 1, MAX_ID)
+    if position_id is None:
+        return _error("invalid_position_id", 400, "position_id is a positive integer (ASCII digits)")
+    try:
+        view = await pending.cancel_pending(user, position_id)
+    except manual.PositionNotFound:
+        return _error("position_not_found", 404)
+    except manual.PositionNotOpen as e:
+        return _error("position_not_pending", 409, str(e))
+    except VenueError as e:
+        return _error("venue_unavailable", 503, type(e).__name__)
+    return JSONResponse({"position": view.to_json()}, headers=_HEADERS)
+
+
 async def close_everything(request: Request) -> Response:
-    """`POST /api/trading/close-all`: close every live position on the current network."""
+    """`POST /api/trading/close-all`: close every live position on the current network, and cancel
+    every pending entry there (those come back CANCELLED)."""
     user = await _user(request)
     if user is None:
         return _error("not_authenticated", 401)
@@ -104,5 +130,6 @@ def routes() -> list[Route]:
         Route("/api/user/positions", user_positions, methods=["GET"]),
         Route("/api/trading/close/{position_id}", close, methods=["POST"]),
         Route("/api/trading/close-all", close_everything, methods=["POST"]),
+        Route("/api/trading/cancel/{position_id}", cancel, methods=["POST"]),
         Route("/api/pnl/summary", pnl_summary, methods=["GET"]),
     ]

@@ -70,6 +70,7 @@ class SignalStatus(StrEnum):
     EXECUTED = "EXECUTED"
     REJECTED = "REJECTED"
     FAILED = "FAILED"
+    CANCELLED = "CANCELLED"  # its resting limit entry was cancelled (or expired) before it filled
 
 
 class PositionStatus(StrEnum):
@@ -79,7 +80,8 @@ class PositionStatus(StrEnum):
     OPEN = "OPEN"
     CLOSING = "CLOSING"
     CLOSED = "CLOSED"
-    FAILED = "FAILED"  # the entry never filled
+    FAILED = "FAILED"  # the entry never filled: the venue refused it, or a market entry found no liquidity
+    CANCELLED = "CANCELLED"  # a resting limit entry cancelled (trader, alert, venue) or expired unfilled
     FAILED_PROTECTION = "FAILED_PROTECTION"  # protection could not be placed: being flattened
 
 
@@ -134,3 +136,4 @@ class CloseReason(StrEnum):
     EXTERNAL = "EXTERNAL"  # closed on the venue by hand
     LIQUIDATED = "LIQUIDATED"
     PROTECTION_FAILED = "PROTECTION_FAILED"
+    EXPIRED = "EXPIRED"  # a resting limit entry's good-til passed before it filled (never a close)

@@ -17,6 +17,17 @@ Decisions beyond the design page's happy paths:
   first acknowledged (dYdX removes a triggered reduce-only order whose position is gone).
 - order PARTIALLY_FILLED -> PARTIALLY_FILLED records further partial fills. No other state
   moves to itself: callers compare before calling.
+- position OPENING -> CANCELLED vs OPENING -> FAILED: a limit entry that rested on the book and
+  ended without any fill because it was cancelled (by the trader on the dashboard, over REST or
+  with close-all; by a close/reverse alert; by hand on the venue) or because its good-til passed
+  is CANCELLED (its `close_reason` says who: MANUAL, SIGNAL, REVERSED, EXTERNAL or EXPIRED).
+  FAILED stays for an entry that never got onto the book: refused by the venue, a market (IOC)
+  entry that found no liquidity, or one that never reached the venue. A resting entry that part
+  filled before its cancel is not cancelled: the filled part is protected and OPEN.
+- signal EXECUTED -> CANCELLED: an alert whose limit entry was resting is EXECUTED; when that
+  entry is later cancelled (or expires) unfilled, the alert log says CANCELLED. EXECUTED is
+  therefore not terminal in the table, though no other move leaves it. EXECUTING -> CANCELLED
+  is the same end reached while the signal is still being executed (a resumed execution).
 """
 
 from __future__ import annotations
@@ -56,11 +67,13 @@ SIGNAL: Machine[SignalStatus] = Machine(
             (_S.EXECUTING, _S.REJECTED): "risk checks refused it",
             (_S.EXECUTING, _S.FAILED): "the venue refused or the entry could not be protected",
             (_S.EXECUTING, _S.ACCEPTED): "claim released for a retry; client ids make it idempotent",
+            (_S.EXECUTING, _S.CANCELLED): "its limit entry was cancelled or expired before any fill",
+            (_S.EXECUTED, _S.CANCELLED): "its resting limit entry was cancelled or expired before any fill",
         }
     ),
     # an alert refused at the door is stored directly as REJECTED
     initial=frozenset({_S.ACCEPTED, _S.REJECTED}),
-    terminal=frozenset({_S.EXECUTED, _S.REJECTED, _S.FAILED}),
+    terminal=frozenset({_S.REJECTED, _S.FAILED, _S.CANCELLED}),
 )
 
 POSITION: Machine[PositionStatus] = Machine(
@@ -69,7 +82,8 @@ POSITION: Machine[PositionStatus] = Machine(
     table=MappingProxyType(
         {
             (_P.OPENING, _P.OPEN): "entry filled and protected",
-            (_P.OPENING, _P.FAILED): "entry never filled",
+            (_P.OPENING, _P.FAILED): "entry never filled: refused, or no liquidity for a market entry",
+            (_P.OPENING, _P.CANCELLED): "resting limit entry cancelled or expired before any fill",
             (_P.OPENING, _P.FAILED_PROTECTION): "entry filled, stop could not be placed: flattening",
             (_P.OPEN, _P.CLOSING): "a close was requested",
             (_P.OPEN, _P.CLOSED): "stop or take-profit filled, or the position is gone on the venue",
@@ -80,7 +94,7 @@ POSITION: Machine[PositionStatus] = Machine(
         }
     ),
     initial=frozenset({_P.OPENING}),
-    terminal=frozenset({_P.CLOSED, _P.FAILED}),
+    terminal=frozenset({_P.CLOSED, _P.FAILED, _P.CANCELLED}),
 )
 
 ORDER: Machine[OrderStatus] = Machine(

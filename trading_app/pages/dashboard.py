@@ -18,6 +18,7 @@ from trading_app.pages.dashboard_parts import (
     status_line,
     summary_cards,
 )
+from trading_app.pages.dashboard_pending import pending_panel
 from trading_app.pages.dashboard_state import DashboardState
 from trading_app.pages.live import WalletFeed, feed_watcher
 
@@ -46,6 +47,7 @@ def _content() -> rx.Component:
         status_line(),
         _load_error(),
         summary_cards(),
+        pending_panel(),
         positions_panel(),
         rx.grid(
             equity_panel(),

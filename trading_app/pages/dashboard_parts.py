@@ -215,12 +215,13 @@ def positions_panel() -> rx.Component:
             size="2",
             variant="soft",
             color_scheme="red",
-            disabled=(S.closing != "") | (S.positions.length() == 0),
+            disabled=(S.closing != "") | ((S.positions.length() == 0) & (S.pending.length() == 0)),
             id="close-all",
         ),
-        "Close every open position?",
+        "Close every open position and pending entry?",
         "All your positions on this network are closed at market now, and their take-profit and stop-loss "
-        "orders are cancelled.",
+        "orders are cancelled. Every pending entry (a limit order still resting on the book) is cancelled "
+        "too.",
         "Close all",
         S.close_all,
         confirm_id="confirm-close-all",

@@ -11,7 +11,6 @@ of the trader's own positions, totals and alerts; no secret, nobody else's rows.
 from __future__ import annotations
 
 import logging
-from decimal import Decimal
 
 import reflex as rx
 
@@ -19,9 +18,9 @@ from trading_app.components import format as fmt
 from trading_app.domain.clock import utcnow
 from trading_app.domain.numbers import ascii_int
 from trading_app.jobs import scheduler_status
-from trading_app.pages import views
+from trading_app.pages import pending_rows, views
 from trading_app.services.accounts import account
-from trading_app.services.engine import manual
+from trading_app.services.engine import manual, pending
 from trading_app.services.intake.signal_store import list_signals
 from trading_app.state import LOGIN_ROUTE, verified_address
 from trading_app.venues.errors import VenueError
@@ -45,6 +44,7 @@ class DashboardState(rx.State):
 
     loaded: bool = False
     positions: list[dict[str, str]] = []
+    pending: list[dict[str, str]] = []  # entries resting on the book (not open positions)
     summary: dict[str, str] = {}
     equity: list[dict[str, str | float]] = []
     alerts: list[dict[str, str]] = []
@@ -67,6 +67,7 @@ class DashboardState(rx.State):
         try:
             overview = await account.get_overview(address)
             open_views = await manual.list_positions(address, "open")
+            resting = await pending.list_pending(address)
             closed_views = await manual.list_positions(address, "closed", limit=manual.MAX_ROWS)
             summary = await manual.pnl_summary(address)
             recent = await list_signals(address, limit=RECENT_ALERTS)
@@ -77,6 +78,7 @@ class DashboardState(rx.State):
         now = utcnow()
         self.network = overview.network.value
         self.positions = [views.open_row(v, now) for v in open_views]
+        self.pending = [pending_rows.pending_row(v, now) for v in resting]
         self.summary = views.summary_texts(summary)
         self.equity = views.equity_points(closed_views)  # type: ignore[assignment]
         self.alerts = [views.alert_row(r) for r in recent.items]
@@ -145,8 +147,40 @@ class DashboardState(rx.State):
         await self._load(address)
 
     @rx.event
+    async def cancel_pending(self, position_id: str):
+        """Cancel a resting entry (after the confirmation dialog)."""
+        address = await verified_address(self)
+        if address is None:
+            yield rx.redirect(LOGIN_ROUTE, replace=True)
+            return
+        raw = str(position_id)
+        if not (raw.isascii() and raw.isdigit() and len(raw) <= 18):  # a BIGINT id, ASCII digits only
+            self._done(False, "That pending entry does not exist.")
+            return
+        self.closing, self.notice = raw, ""
+        yield
+        try:
+            view = await pending.cancel_pending(address, int(raw))
+        except manual.PositionNotFound:
+            self._done(False, "That pending entry does not exist.")
+        except manual.PositionNotOpen as e:  # filled meanwhile, already ended, or still being placed
+            self._done(False, f"Not cancelled: {e}.")
+        except VenueError as e:
+            self._done(False, _venue_problem(e))
+        else:
+            self._done(
+                True,
+                f"Cancelled the pending {view.market} {view.side.lower()} entry."
+                if view.status == "CANCELLED"
+                else f"Cancelled the rest of the {view.market} entry; the part that filled "
+                f"({fmt.number(view.size)}) is open and protected.",
+            )
+        await self._load(address)
+
+    @rx.event
     async def close_all(self):
-        """Close every open position on the current network (after the confirmation dialog)."""
+        """Close every open position on the current network and cancel its pending entries (after
+        the confirmation dialog)."""
         address = await verified_address(self)
         if address is None:
             yield rx.redirect(LOGIN_ROUTE, replace=True)
@@ -158,12 +192,5 @@ class DashboardState(rx.State):
         except VenueError as e:
             self._done(False, _venue_problem(e))
         else:
-            total = sum((v.realized_pnl for v in closed if v.realized_pnl is not None), Decimal(0))
-            what = "position" if len(closed) == 1 else "positions"
-            self._done(
-                True,
-                f"Closed {len(closed)} {what}: realized {fmt.money(total, signed=True)}."
-                if closed
-                else "There was nothing to close.",
-            )
+            self._done(True, pending_rows.close_all_text(closed))
         await self._load(address)

@@ -198,8 +198,12 @@ def _row(row: rx.Var) -> rx.Component:
         cell(pnl_text(row["pnl"], row["pnl_tone"], size="2"), "end"),
         cell(row["fees"], "end"),
         cell(
-            rx.cond(
-                row["status"] == "FAILED", status_badge(row["status"], "Never filled"), rx.text(row["reason"])
+            rx.match(
+                row["status"],
+                ("FAILED", status_badge(row["status"], "Never filled")),
+                # a resting entry cancelled (or expired) unfilled: no trade, say so and why
+                ("CANCELLED", rx.tooltip(status_badge(row["status"], "Cancelled"), content=row["reason"])),
+                rx.text(row["reason"]),
             )
         ),
         cell(row["held"], "end"),

@@ -9,6 +9,7 @@ import pytest
 from tests.fakes.telegram_html import check_html
 from trading_app.domain.enums import Network
 from trading_app.services.notify.messages import (
+    EntryCancelled,
     PositionClosed,
     PositionOpened,
     ProtectionFailed,
@@ -41,6 +42,7 @@ def all_events(value: str) -> list[object]:
         SignalRejected("paper", 42, value, value, detail=value),
         TradingError("paper", value, "position flattened", market=value, detail=value),
         ProtectionFailed("mainnet", value, "LONG", "1.5", value, flattened=True, detail=value),
+        EntryCancelled("paper", value, "LONG", "1", "2", expired=False),
     ]
 
 
@@ -145,3 +147,12 @@ def test_long_texts_fit_one_message_without_breaking_html() -> None:
     event = TradingError("paper", "y" * 10_000, "z" * 10_000, detail="😀" * 5000)
     assert len(render(event).encode("utf-16-le")) // 2 <= 4096
     plain(render(event))
+
+
+def test_an_entry_cancelled_without_the_trader_says_why_and_that_nothing_opened() -> None:
+    event = EntryCancelled("paper", "BTC-USD", "LONG", Decimal("0.01"), Decimal("60000"), expired=True)
+    expired = plain(render(event))
+    assert "BTC-USD" in expired and "limit long entry of 0.01 at 60,000 expired" in expired
+    assert "Nothing was opened" in expired and "PAPER" in expired
+    by_hand = plain(render(EntryCancelled("mainnet", EVIL, "SHORT", "2", "150.5", False)))
+    assert "was cancelled on the exchange" in by_hand and EVIL in by_hand

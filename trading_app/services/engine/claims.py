@@ -146,6 +146,40 @@ async def finish_in(
     return result.scalars().first() is not None
 
 
+# why an alert ended CANCELLED, by the `close_reason` of its position (code first, like every reason)
+_CANCELLED_BY = {
+    "MANUAL": "you cancelled the resting limit entry before it filled",
+    "SIGNAL": "a close alert cancelled the resting limit entry before it filled",
+    "REVERSED": "a reverse alert cancelled the resting limit entry before it filled",
+    "EXTERNAL": "the resting limit entry was cancelled on the exchange before it filled",
+    "EXPIRED": "the resting limit entry expired (its good-til passed) before it filled",
+}
+
+
+def cancelled_reason(close_reason: str | None) -> str:
+    """The alert log's reason for an alert whose resting entry was cancelled."""
+    why = _CANCELLED_BY.get(str(close_reason), "the limit entry was cancelled before it filled")
+    return "entry_cancelled: " + why
+
+
+async def cancel_executed_in(session: AsyncSession, user: str, signal_id: int, reason: str) -> bool:
+    """Mark an EXECUTED alert CANCELLED (its resting entry ended unfilled), in the caller's
+    transaction; False when it is not EXECUTED (still executing: its own end records it)."""
+    transition(SIGNAL, SignalStatus.EXECUTED, SignalStatus.CANCELLED)
+    result = await session.execute(
+        update(Signal)
+        .where(
+            col(Signal.id) == signal_id,
+            col(Signal.user_address) == user,
+            col(Signal.status) == SignalStatus.EXECUTED.value,
+        )
+        .values(status=SignalStatus.CANCELLED.value, reason=reason, updated_at=utcnow())
+        .returning(col(Signal.id))
+        .execution_options(synchronize_session=False)
+    )
+    return result.scalars().first() is not None
+
+
 async def note_in_doubt(signal: Signal, reason: str, position_id: int | None) -> None:
     """Leave the signal EXECUTING with why (the trader sees it in the alert log) and let its claim
     go at once: the sweep resumes it at its next run and asks the venue again (an unreachable venue
@@ -209,6 +243,8 @@ async def unfinished(older_than: timedelta, limit: int) -> list[int]:
 __all__ = [
     "STALE_CLAIM",
     "Claim",
+    "cancel_executed_in",
+    "cancelled_reason",
     "claim",
     "claim_in",
     "finish_in",

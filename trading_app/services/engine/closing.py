@@ -52,6 +52,7 @@ log = logging.getLogger(__name__)
 
 CLOSE_TRIES = 3  # fresh close orders sent by one flatten call before it leaves the rest to the monitor
 EXIT_ROLES = frozenset({OrderRole.STOP_LOSS.value, OrderRole.TAKE_PROFIT.value, OrderRole.CLOSE.value})
+_DONE = (PositionStatus.CLOSED.value, PositionStatus.FAILED.value, PositionStatus.CANCELLED.value)
 
 
 async def choose_row(
@@ -122,7 +123,7 @@ async def flatten(
                 )
             else:  # a closer at work: the monitor gives it CLOSER_GRACE from its latest try
                 position = await change_position_in(session, trader, position.id or 0)
-            if position.status in (PositionStatus.CLOSED.value, PositionStatus.FAILED.value):
+            if position.status in _DONE:
                 return position  # another closer finished it meanwhile
             if attempt == 0:
                 orders = await orders_of(session, trader.user, position.id or 0)
@@ -217,7 +218,7 @@ async def check_close_settled(trader: Trader, position: Position) -> None:
     Raises:
         CloseInDoubt: the latest close order is in doubt.
     """
-    if position.status in (PositionStatus.CLOSED.value, PositionStatus.FAILED.value):
+    if position.status in _DONE:
         return
     async with session_scope() as session:
         orders = await orders_of(session, trader.user, position.id or 0)

@@ -52,6 +52,7 @@ from trading_app.services.engine.claims import (
 )
 from trading_app.services.engine.closing import check_close_settled
 from trading_app.services.engine.open_close import (
+    FINISHED,
     StoredFacts,
     close_position_for,
     open_position,
@@ -291,7 +292,7 @@ async def _route(trader: Trader, parsed: ParsedSignal, claimed: _Claimed) -> tup
             )
         done = await close_position_for(trader, live, CloseReason.REVERSED)
         await check_close_settled(trader, done)
-        if done.status not in (PositionStatus.CLOSED.value, PositionStatus.FAILED.value):
+        if done.status not in FINISHED:
             return Outcome(
                 SignalStatus.FAILED, "reverse: the open position could not be closed", done.id
             ), None

@@ -28,6 +28,9 @@ from trading_app.venues.errors import VenueError
 log = logging.getLogger(__name__)
 
 MAX_ROWS = 500
+# live positions that hold (or held) size: a position still OPENING is a pending entry, not open
+OPEN_STATUSES = tuple(s for s in ACTIVE_POSITION_STATUSES if s != PositionStatus.OPENING.value)
+ENDED_STATUSES = (PositionStatus.CLOSED.value, PositionStatus.FAILED.value, PositionStatus.CANCELLED.value)
 
 
 class PositionNotFound(LookupError):
@@ -137,14 +140,7 @@ async def close_position(user: str, position_id: int) -> PositionView:
             f"position {position_id} is still opening (its entry is being confirmed with the "
             "venue); close it in a few seconds"
         )
-    version = account.venue_version if account is not None else None
-    trader = Trader(
-        user=user,
-        network=position.network,
-        venue=await venue_for(user, position.network, version=version),
-        account=account,
-        notify=get_notifier(),
-    )
+    trader = await trader_on(user, position.network, account)
     try:
         closed = await close_position_for(trader, position, CloseReason.MANUAL)
     except EntryInDoubt as e:
@@ -152,6 +148,31 @@ async def close_position(user: str, position_id: int) -> PositionView:
     finally:
         await events.positions_changed(user)
     return (await _views([closed], {}))[0]
+
+
+async def trader_on(user: str, network: str, account: TradingAccount | None = None) -> Trader:
+    """The user's trading context on `network` (where a position lives, whatever the current one)."""
+    if account is None:
+        async with session_scope() as session:
+            account = await session.get(TradingAccount, user)
+    version = account.venue_version if account is not None else None
+    return Trader(
+        user=user,
+        network=network,
+        venue=await venue_for(user, network, version=version),
+        account=account,
+        notify=get_notifier(),
+    )
+
+
+async def opening_now(session: AsyncSession, user: str, position: Position) -> bool:
+    """`_opening_now`, for the other services of the engine."""
+    return await _opening_now(session, user, position)
+
+
+async def views_of(rows: list[Position]) -> list[PositionView]:
+    """Positions as shown, without mark prices."""
+    return await _views(rows, {})
 
 
 async def _opening_now(session: AsyncSession, user: str, position: Position) -> bool:
@@ -189,17 +210,18 @@ async def close_all(user: str) -> list[PositionView]:
 
 
 async def list_positions(user: str, status: str | None = None, limit: int = 100) -> list[PositionView]:
-    """The user's positions, newest first: `open` (live ones, with mark and unrealized PnL), `closed`,
-    or all."""
+    """The user's positions, newest first: `open` (live ones, with mark and unrealized PnL; an entry
+    still resting on the book is not an open position), `pending` (those resting entries), `closed`
+    (closed, failed and cancelled), or all."""
     query = select(Position).where(Position.user_address == user)
     if status == "open":
-        query = query.where(col(Position.status).in_(ACTIVE_POSITION_STATUSES))
+        query = query.where(col(Position.status).in_(OPEN_STATUSES))
+    elif status == "pending":
+        query = query.where(Position.status == PositionStatus.OPENING.value)
     elif status == "closed":
-        query = query.where(
-            col(Position.status).in_((PositionStatus.CLOSED.value, PositionStatus.FAILED.value))
-        )
+        query = query.where(col(Position.status).in_(ENDED_STATUSES))
     elif status is not None:
-        raise ValueError("status must be open or closed")
+        raise ValueError("status must be open, pending or closed")
     async with session_scope() as session:
         rows = list(
             (await session.exec(query.order_by(col(Position.id).desc()).limit(min(limit, MAX_ROWS)))).all()

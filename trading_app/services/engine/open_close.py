@@ -28,6 +28,7 @@ from trading_app.domain.quantize import on_grid_nearest
 from trading_app.domain.risk import build_intent, validate_protection
 from trading_app.domain.risk_settings import RiskSettings
 from trading_app.domain.signals import ParsedSignal
+from trading_app.services.engine.claims import cancel_executed_in, cancelled_reason
 from trading_app.services.engine.closing import flatten
 from trading_app.services.engine.entry_order import EntryInDoubt, follow_entry, send_entry
 from trading_app.services.engine.order_flow import (
@@ -35,6 +36,7 @@ from trading_app.services.engine.order_flow import (
     apply_report,
     cancel_and_report,
     differs_from,
+    is_sent,
     new_row,
     wait_until_done,
 )
@@ -45,6 +47,9 @@ from trading_app.services.notify import messages
 from trading_app.venues.base import MarketSpec
 
 log = logging.getLogger(__name__)
+
+# a position in one of these is done: nothing is left to close
+FINISHED = (PositionStatus.CLOSED.value, PositionStatus.FAILED.value, PositionStatus.CANCELLED.value)
 
 
 def risk_limits(account: TradingAccount | None) -> RiskLimits:
@@ -254,9 +259,31 @@ async def _after_entry(
     return position
 
 
-async def _entry_failed(trader: Trader, position: Position, opening: Opening) -> Position:
+def unfilled_end(entry: Order, cancelled_by: CloseReason | None = None) -> tuple[PositionStatus, str | None]:
+    """How an OPENING position whose entry ended without any fill ends: (status, close reason).
+
+    A limit entry cancelled by us (`cancelled_by`: the trader, a close or reverse alert), or that
+    was on the book and then cancelled on the venue (EXTERNAL) or expired (EXPIRED), is CANCELLED.
+    Anything else (refused by the venue, a market entry without liquidity, never sent) FAILED.
+    """
+    if entry.order_type != OrderType.LIMIT.value:
+        return PositionStatus.FAILED, None
+    if cancelled_by is not None:
+        return PositionStatus.CANCELLED, cancelled_by.value
+    if is_sent(entry) and entry.status == OrderStatus.CANCELED.value:
+        return PositionStatus.CANCELLED, CloseReason.EXTERNAL.value
+    if is_sent(entry) and entry.status == OrderStatus.EXPIRED.value:
+        return PositionStatus.CANCELLED, CloseReason.EXPIRED.value
+    return PositionStatus.FAILED, None
+
+
+async def _entry_failed(
+    trader: Trader, position: Position, opening: Opening, cancelled_by: CloseReason | None = None
+) -> Position:
     """The venue settled the entry without a fill: the position never opened (one commit with the
-    entry's final state and the signal's end)."""
+    entry's final state and the signal's end). A cancelled resting entry also marks the alert
+    that opened it CANCELLED when it was already EXECUTED."""
+    status, reason = unfilled_end(opening.entry, cancelled_by)
     async with session_scope() as session:
         await opening.record_in(session, trader, position)
         failed = await change_position_in(
@@ -264,11 +291,28 @@ async def _entry_failed(trader: Trader, position: Position, opening: Opening) ->
             trader,
             position.id or 0,
             expect=position.status,
-            status=PositionStatus.FAILED,
+            status=status,
             closed_at=utcnow(),
+            close_reason=reason,
         )
+        if failed.status == PositionStatus.CANCELLED.value and position.signal_id is not None:
+            await cancel_executed_in(session, trader.user, position.signal_id, cancelled_reason(reason))
         if opening.end is not None:
             await opening.end.commit_in(session, failed)
+    if failed.status == PositionStatus.CANCELLED.value and cancelled_by is None:
+        # nobody asked: the exchange cancelled it or it expired, so the trader is told
+        trader.tell(
+            messages.EntryCancelled(
+                network=trader.network,
+                market=failed.market,
+                side=failed.side,
+                size=opening.entry.size,
+                limit_price=opening.entry.price,
+                expired=failed.close_reason == CloseReason.EXPIRED.value,
+                tick_size=failed.tick_size,
+                step_size=failed.step_size,
+            )
+        )
     return failed
 
 
@@ -290,15 +334,50 @@ async def close_position_for(
     """
     spec = await trader.venue.market(position.market)
     if position.status == PositionStatus.OPENING.value:
-        position = await _cancel_entry(trader, position, spec, end)
-    if position.status in (PositionStatus.CLOSED.value, PositionStatus.FAILED.value):
+        entry = await _cancelled_entry(trader, position)
+        if entry.filled_size <= 0:
+            return await _entry_failed(trader, position, Opening(entry=entry, end=end), reason)
+        async with session_scope() as session:  # flattened at once below: no protection placed first
+            position = await change_position_in(
+                session,
+                trader,
+                position.id or 0,
+                expect=position.status,
+                status=PositionStatus.OPEN,
+                size=entry.filled_size,
+                entry_price=on_grid_nearest(
+                    entry.avg_fill_price or spec.oracle_price, position.tick_size or spec.tick_size
+                ),
+                fees=entry.fee,
+            )
+    if position.status in FINISHED:
         return position
     return await flatten(trader, position, spec, reason, end=end)
 
 
-async def _cancel_entry(
-    trader: Trader, position: Position, spec: MarketSpec, end: SignalEnd | None
-) -> Position:
+async def cancel_entry(trader: Trader, position: Position, reason: CloseReason) -> Position:
+    """Cancel the resting entry of an OPENING position, and settle the position from what filled.
+
+    Nothing filled: CANCELLED with `reason` (and its alert, if EXECUTED, CANCELLED too). Part of
+    it filled before the cancel: that part is a position like any other, protected by its
+    stop-loss and take-profit and OPEN (never left naked), through the executor's own path.
+
+    Raises:
+        EntryInDoubt: the venue has not settled the entry yet (nothing is decided).
+    """
+    entry = await _cancelled_entry(trader, position)
+    if entry.filled_size <= 0:
+        return await _entry_failed(trader, position, Opening(entry=entry), reason)
+    spec = await trader.venue.market(position.market)
+    plan = OrderPlan(
+        OrderRole.ENTRY, OrderType(entry.order_type), PositionSide(position.side).entry_side, entry.size,
+        price=entry.price,
+    )
+    return await _after_entry(trader, position, plan, spec, entry, None, known_new=False)
+
+
+async def _cancelled_entry(trader: Trader, position: Position) -> Order:
+    """The entry of an OPENING position, cancelled and followed until the venue settles it."""
     entry = await _entry_of(trader, position)
     _, report = await cancel_and_report(trader.venue, entry)
     if report is not None and differs_from(entry, report):
@@ -308,29 +387,17 @@ async def _cancel_entry(
         raise EntryInDoubt(
             f"the entry of position {position.id} is not settled by the venue yet", position.id
         )
-    opening = Opening(entry=entry, end=end)
-    if entry.filled_size <= 0:
-        return await _entry_failed(trader, position, opening)
-    async with session_scope() as session:
-        return await change_position_in(
-            session,
-            trader,
-            position.id or 0,
-            expect=position.status,
-            status=PositionStatus.OPEN,
-            size=entry.filled_size,
-            entry_price=on_grid_nearest(
-                entry.avg_fill_price or spec.oracle_price, position.tick_size or spec.tick_size
-            ),
-            fees=entry.fee,
-        )
+    return entry
 
 
 __all__ = [
+    "FINISHED",
     "StoredFacts",
+    "cancel_entry",
     "close_position_for",
     "open_position",
     "risk_limits",
     "start_of_day",
     "stored_facts",
+    "unfilled_end",
 ]

@@ -14,7 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from trading_app.db.models import Position
 from trading_app.domain.enums import PositionStatus, SignalStatus
-from trading_app.services.engine.claims import Claim, finish_in
+from trading_app.services.engine.claims import Claim, cancelled_reason, finish_in
 
 
 class InDoubt(Exception):
@@ -45,6 +45,8 @@ def opened(position: Position) -> Outcome:
     """The outcome of an opening move, from the position it left."""
     if position.status == PositionStatus.FAILED.value:
         return Outcome(SignalStatus.FAILED, "entry_not_filled: the entry order did not fill", position.id)
+    if position.status == PositionStatus.CANCELLED.value:
+        return Outcome(SignalStatus.CANCELLED, cancelled_reason(position.close_reason), position.id)
     if position.status in (PositionStatus.FAILED_PROTECTION.value, PositionStatus.CLOSED.value):
         return Outcome(
             SignalStatus.FAILED,
@@ -58,7 +60,11 @@ def opened(position: Position) -> Outcome:
 
 def closed(position: Position) -> Outcome:
     """The outcome of a closing move, from the position it left."""
-    if position.status in (PositionStatus.CLOSED.value, PositionStatus.FAILED.value):
+    if position.status in (
+        PositionStatus.CLOSED.value,
+        PositionStatus.FAILED.value,
+        PositionStatus.CANCELLED.value,
+    ):
         return Outcome(SignalStatus.EXECUTED, None, position.id)
     return Outcome(
         SignalStatus.FAILED,

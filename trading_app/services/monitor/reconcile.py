@@ -190,7 +190,11 @@ async def _opening(
         )
     except EntryInDoubt:
         return "in_doubt"
-    return {PositionStatus.OPEN.value: "opened", PositionStatus.FAILED.value: "entry_failed"}.get(
+    return {
+        PositionStatus.OPEN.value: "opened",
+        PositionStatus.FAILED.value: "entry_failed",
+        PositionStatus.CANCELLED.value: "entry_cancelled",
+    }.get(
         after.status, "flattened"
     )
 

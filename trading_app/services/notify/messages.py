@@ -278,3 +278,28 @@ def render(text_or_event: str | Event) -> str:
     if isinstance(text_or_event, str):
         return fit(html.escape(text_or_event))
     return fit(text_or_event.render())
+
+
+@dataclass(frozen=True)
+class EntryCancelled:
+    """A resting limit entry ended without any fill, without the trader asking: cancelled on the
+    exchange, or its good-til passed. Nothing was opened."""
+
+    kind: ClassVar[str] = "entry_cancelled"
+    network: str
+    market: str
+    side: str
+    size: Number
+    limit_price: Number | None
+    expired: bool
+    tick_size: Number | None = None
+    step_size: Number | None = None
+
+    def render(self) -> str:
+        why = "expired (its good-til passed)" if self.expired else "was cancelled on the exchange"
+        return _lines(
+            f"{badge(self.network)} 🚫 <b>Entry cancelled — {esc(self.market, 64)}</b>",
+            f"Your limit {esc(self.side.lower(), 8)} entry of {fmt_grid(self.size, self.step_size)} at "
+            f"{fmt_grid(self.limit_price, self.tick_size)} {why} before it filled.",
+            "Nothing was opened.",
+        )
