@@ -108,7 +108,11 @@ def _story() -> AlertStory:
             T0 + timedelta(milliseconds=9),
             {"trigger_price": "64000", "venue_order_id": "42"},
         ),
-        Step(Phase.EXECUTED, T0 + timedelta(seconds=12), {"status": "EXECUTED", "reason": None}),
+        Step(
+            Phase.EXECUTED,
+            T0 + timedelta(seconds=12),
+            {"status": "EXECUTED", "reason": None, "position_id": 3},
+        ),
     ]
     order = OrderLine(
         id=5,
@@ -177,6 +181,7 @@ def test_the_story_in_words() -> None:
     assert steps[5]["since"] == "+8 ms" and steps[5]["detail"] == "0.095 at 65,020.1 · fee $3.09"
     assert steps[4]["detail"] == "Market · venue id 41 · client id 11"
     assert steps[-1]["since"] == "+12.00 s" and steps[-1]["label"] == "Done"
+    assert steps[-1]["detail"] == "Executed · position #3"
     assert views.sizing_rows(None) == []
 
 

@@ -173,7 +173,11 @@ def _content() -> rx.Component:
             spacing="5",
             width="100%",
         ),
-        panel("Orders", data_table(ORDER_COLUMNS, S.orders, _order_row, no_orders, "story-orders")),
+        panel(
+            "Orders",
+            data_table(ORDER_COLUMNS, S.orders, _order_row, no_orders, "story-orders"),
+            id="story-orders-panel",
+        ),
         panel(
             "Body as received (secrets masked)",
             rx.code_block(S.payload, language="json", wrap_long_lines=True, width="100%", id="story-body"),
@@ -196,7 +200,12 @@ def alert_detail_page() -> rx.Component:
             "Alert story",
             "What arrived, how it was sized, the orders it placed and when each step happened.",
             rx.link(
-                rx.icon("arrow_left", size=14), "Alert log", href="/alerts", size="2", id="back-to-alerts"
+                rx.icon("arrow_left", size=14),
+                "Alert log",
+                href="/alerts",
+                size="2",
+                id="back-to-alerts",
+                white_space="nowrap",
             ),
         ),
         rx.cond(

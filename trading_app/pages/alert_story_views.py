@@ -68,7 +68,7 @@ def clock(moment: datetime) -> str:
 def since(start: datetime, moment: datetime) -> str:
     """`+12 ms`, `+1.25 s`: how long after the alert arrived."""
     ms = max(0, int((moment - start).total_seconds() * 1000))
-    return f"+{ms} ms" if ms < 10_000 else f"+{ms / 1000:.2f} s"
+    return f"+{ms} ms" if ms < 1000 else f"+{ms / 1000:.2f} s"
 
 
 def header(story: AlertStory) -> Row:
@@ -159,7 +159,9 @@ def _step_detail(step: Step) -> str:
         case Phase.ENTRY_SENT:
             return f"{fmt.label(str(d.get('order_type') or ''))} · {ids}"
         case Phase.REJECTED | Phase.FAILED | Phase.IN_DOUBT | Phase.EXECUTED:
-            return str(d.get("reason") or "")
+            position = f"position #{d['position_id']}" if d.get("position_id") else ""
+            words = [str(d.get("reason") or fmt.label(str(d.get("status") or ""))), position]
+            return " · ".join(w for w in words if w and w != fmt.DASH)
     return ""
 
 
