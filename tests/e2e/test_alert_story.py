@@ -115,6 +115,8 @@ def test_an_alert_tells_its_story(
         expect(steps.nth(n)).to_contain_text(label)
     expect(steps.nth(2)).to_contain_text("hold")
     expect(page.locator("#story-reason")).to_contain_text("hold")
+    expect(page.locator("#story-summary")).to_contain_text("HOLD BTC-USD")  # what was sent
+    expect(page.locator("body")).to_contain_text("Not parsed")
     expect(page.locator("#story-orders-panel")).to_contain_text("No orders")
     shot(page, "alert-story-rejected.png")
 

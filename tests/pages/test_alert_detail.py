@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -200,3 +201,13 @@ def test_an_alert_refused_at_the_door_is_rejected_when_stored() -> None:
         Phase.CLAIMED,
         Phase.REJECTED,
     ]
+
+
+def test_an_alert_that_never_parsed_shows_what_was_sent() -> None:
+    story = _story()
+    body = '{"secret": "***", "action": "hold", "ticker": "XYZ-USD"}'
+    refused = dataclasses.replace(story, action=None, market=None, parsed=None, payload=body)
+    assert (views.header(refused)["action"], views.header(refused)["market"]) == ("HOLD", "XYZ-USD")
+    for body in ("not json", "[1]", '{"action": 3}', ""):
+        assert views.sent(body) == ("", ""), body
+    assert views.header(story)["action"] == "LONG"  # parsed: the parsed alert's words

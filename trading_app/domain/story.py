@@ -28,7 +28,9 @@ class Phase(StrEnum):
     REJECTED = "rejected"
     FAILED = "failed"
     IN_DOUBT = "in_doubt"
+    CANCELLED = "cancelled"
     EXECUTED = "executed"
+    ENDED = "ended"
     PUSHED = "pushed"
 
 
@@ -44,7 +46,9 @@ LABELS: dict[Phase, str] = {
     Phase.REJECTED: "Rejected",
     Phase.FAILED: "Failed",
     Phase.IN_DOUBT: "Waiting for the venue's answer",
+    Phase.CANCELLED: "Cancelled",
     Phase.EXECUTED: "Done",
+    Phase.ENDED: "Ended",
     Phase.PUSHED: "Pushed to your open tabs",
 }
 _RANK = {phase: n for n, phase in enumerate(Phase)}
@@ -54,7 +58,13 @@ END_PHASES: dict[str, Phase] = {
     "REJECTED": Phase.REJECTED,
     "FAILED": Phase.FAILED,
     "EXECUTING": Phase.IN_DOUBT,
+    "CANCELLED": Phase.CANCELLED,
 }
+
+
+def end_phase(status: str) -> Phase:
+    """The phase that records a signal ending in `status` (ENDED for a status this table lacks)."""
+    return END_PHASES.get(status, Phase.ENDED)
 
 
 @dataclass(frozen=True)
@@ -103,4 +113,4 @@ def timeline(
     return sorted(steps, key=lambda s: (s.at, _RANK[s.phase]))
 
 
-__all__ = ["END_PHASES", "LABELS", "Phase", "Step", "phase_of", "timeline"]
+__all__ = ["END_PHASES", "LABELS", "Phase", "Step", "end_phase", "phase_of", "timeline"]

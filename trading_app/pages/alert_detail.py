@@ -153,6 +153,12 @@ def _content() -> rx.Component:
     S = AlertDetailState
     no_orders = empty_state("list_x", "No orders", "Nothing was sent to the venue for this alert.")
     nothing = rx.text("—", color_scheme="gray")
+    unparsed = rx.text(
+        "Not parsed: the alert was refused before it could be read.", size="2", color_scheme="gray"
+    )
+    unsized = rx.text(
+        "Not sized: the alert did not pass the risk checks or opens nothing.", size="2", color_scheme="gray"
+    )
     return rx.vstack(
         _summary(),
         rx.cond(
@@ -163,11 +169,11 @@ def _content() -> rx.Component:
         rx.grid(
             panel(
                 "Parsed alert",
-                rx.cond(S.parsed.length() > 0, _pairs(S.parsed, "field", "value", "story-parsed"), nothing),
+                rx.cond(S.parsed.length() > 0, _pairs(S.parsed, "field", "value", "story-parsed"), unparsed),
             ),
             panel(
                 "Sizing at the time",
-                rx.cond(S.sizing.length() > 0, _pairs(S.sizing, "label", "value", "story-sizing"), nothing),
+                rx.cond(S.sizing.length() > 0, _pairs(S.sizing, "label", "value", "story-sizing"), unsized),
             ),
             columns=rx.breakpoints(initial="1", md="2"),
             spacing="5",
@@ -200,8 +206,7 @@ def alert_detail_page() -> rx.Component:
             "Alert story",
             "What arrived, how it was sized, the orders it placed and when each step happened.",
             rx.link(
-                rx.icon("arrow_left", size=14),
-                "Alert log",
+                rx.hstack(rx.icon("arrow_left", size=14), "Alert log", spacing="1", align="center"),
                 href="/alerts",
                 size="2",
                 id="back-to-alerts",

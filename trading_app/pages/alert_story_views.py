@@ -6,6 +6,7 @@ text here; the stored detail of a phase holds exact decimal strings.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -71,14 +72,32 @@ def since(start: datetime, moment: datetime) -> str:
     return f"+{ms} ms" if ms < 1000 else f"+{ms / 1000:.2f} s"
 
 
+def sent(body: str) -> tuple[str, str]:
+    """The action and ticker as the trader wrote them in the (masked) body, for an alert refused
+    before it parsed; "" when the body says none (not JSON, no such key, not text)."""
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return "", ""
+    if not isinstance(payload, dict):
+        return "", ""
+
+    def first(*keys: str) -> str:
+        value = next((payload[k] for k in keys if isinstance(payload.get(k), str)), "")
+        return value.strip()[:32]
+
+    return first("action", "side"), first("market", "ticker", "symbol")
+
+
 def header(story: AlertStory) -> Row:
-    """The alert itself: what it asked, when, and what became of it."""
+    """The alert itself: what it asked (as sent, when it never parsed), when, what became of it."""
+    action, market = sent(story.payload) if story.parsed is None else ("", "")
     return {
         "id": str(story.id),
         "status": story.status,
         "status_text": fmt.label(story.status),
-        "action": (story.action or "").upper() or fmt.DASH,
-        "market": story.market or fmt.DASH,
+        "action": (story.action or action).upper() or fmt.DASH,
+        "market": story.market or market or fmt.DASH,
         "received": fmt.when(story.received_at),
         "reason": story.reason or "",
         "position": str(story.position_id) if story.position_id is not None else "",
@@ -158,7 +177,7 @@ def _step_detail(step: Step) -> str:
             return f"trigger {_num(d.get('trigger_price'))} · {ids}"
         case Phase.ENTRY_SENT:
             return f"{fmt.label(str(d.get('order_type') or ''))} · {ids}"
-        case Phase.REJECTED | Phase.FAILED | Phase.IN_DOUBT | Phase.EXECUTED:
+        case Phase.REJECTED | Phase.FAILED | Phase.IN_DOUBT | Phase.EXECUTED | Phase.CANCELLED | Phase.ENDED:
             position = f"position #{d['position_id']}" if d.get("position_id") else ""
             words = [str(d.get("reason") or fmt.label(str(d.get("status") or ""))), position]
             return " · ".join(w for w in words if w and w != fmt.DASH)

@@ -40,7 +40,7 @@ from trading_app.domain.enums import (
 )
 from trading_app.domain.errors import RejectReason, RiskRejected
 from trading_app.domain.signals import ParsedSignal
-from trading_app.domain.story import END_PHASES, Phase
+from trading_app.domain.story import Phase, end_phase
 from trading_app.services.accounts.venues import venue_for
 from trading_app.services.engine.claims import (
     STALE_CLAIM,
@@ -228,7 +228,7 @@ def _mark_end(timeline: Timeline, signal: Signal, outcome: Outcome) -> None:
     detail = end_detail(outcome)
     if outcome.status is SignalStatus.REJECTED and timeline.facts:
         detail = {**timeline.facts, **detail}  # the equity the refused sizing read
-    timeline.mark(signal.user_address, signal.id, END_PHASES[outcome.status.value], detail)
+    timeline.mark(signal.user_address, signal.id, end_phase(outcome.status.value), detail)
 
 
 def _unexpected(signal: Signal, error: Exception) -> Outcome:

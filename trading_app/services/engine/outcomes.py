@@ -14,7 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from trading_app.db.models import Position
 from trading_app.domain.enums import PositionStatus, SignalStatus
-from trading_app.domain.story import END_PHASES
+from trading_app.domain.story import end_phase
 from trading_app.services.engine.claims import Claim, finish_in
 from trading_app.services.engine.timeline import Timeline
 
@@ -97,7 +97,7 @@ class SignalEnd:
         """Record the signal's outcome for `position` inside the caller's transaction."""
         outcome = outcome_of(self.move, position)
         if self.timeline is not None:
-            signal, phase = self.claim.signal, END_PHASES[outcome.status.value]
+            signal, phase = self.claim.signal, end_phase(outcome.status.value)
             self.timeline.mark(signal.user_address, signal.id, phase, end_detail(outcome))
             await self.timeline.flush_in(session)
         if await finish_in(session, self.claim.signal, outcome.status, outcome.reason, outcome.position_id):

@@ -152,9 +152,9 @@ async def protect(
     async with session_scope() as session:
         for row, ref, report in placed:
             await settle_in(session, row, ref=ref, report=report)
-        await trader.timeline.flush_in(session)  # the alert's story so far, in this transaction
         if opening is not None:
-            position = await opening.open_in(session, trader, position)
+            position = await opening.open_in(session, trader, position)  # its end writes the story
+        await trader.timeline.flush_in(session)  # the alert's story so far, in this transaction
     return position
 
 
