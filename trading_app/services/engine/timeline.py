@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import insert
+from sqlalchemy import Table, insert
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from trading_app.db.engine import autocommit_scope
@@ -31,6 +31,10 @@ from trading_app.domain.clock import utcnow
 from trading_app.domain.story import Phase
 
 log = logging.getLogger(__name__)
+
+# the table, not the ORM entity: a Core executemany skips the ORM's bulk-insert machinery
+_EVENTS: Table = SignalEvent.__table__  # type: ignore[attr-defined]  # SQLModel types no __table__
+_INSERT = insert(_EVENTS)
 
 _writes: set[asyncio.Task[None]] = set()
 
@@ -80,7 +84,7 @@ class Timeline:
         if not self.pending:
             return
         rows, self.pending = self.pending, []
-        await session.execute(insert(SignalEvent), rows)
+        await session.execute(_INSERT, rows)
 
 
 def write_soon(
