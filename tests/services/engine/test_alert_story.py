@@ -15,12 +15,14 @@ from sqlalchemy import update
 from tests.api.webhook_support import TV_IP, Hook, make_hook
 from tests.conftest import reset_app_caches
 from tests.fakes.indexer import FakeIndexer
+from tests.services.monitor_support import move
 from trading_app.db.engine import session_scope
 from trading_app.db.models import PaperAccount, TradingAccount
 from trading_app.domain.clock import utcnow
 from trading_app.services.engine import executor, timeline
 from trading_app.services.engine.alert_story import alert_story
 from trading_app.services.intake.inbox import IncomingAlert, Verdict, receive_alert
+from trading_app.services.monitor.tick import monitor_tick
 from trading_app.services.notify.notifier import get_notifier
 
 D = Decimal
@@ -153,3 +155,26 @@ async def test_an_alert_the_risk_step_refuses_tells_why_and_the_equity_it_read(
     assert rejected["status"] == "REJECTED" and "notional" in str(rejected["reason"])
     assert rejected["equity"] == "10000"
     assert story.sizing is None and story.orders == []
+
+
+async def test_a_resting_limit_entry_continues_its_story_when_the_monitor_sees_it_fill(
+    db_url: str, paper_market: FakeIndexer
+) -> None:
+    hook = await make_hook()
+    _, sid = await _send(hook, order_type="limit", price="64000", size="0.01", sl="60000", tp="70000")
+    await _run(sid)
+    resting = await alert_story(hook.address, sid)
+    assert resting is not None and resting.status == "EXECUTED"
+    assert [s.phase.value for s in resting.timeline][-3:] == ["entry_sent", "executed", "pushed"]
+    assert "resting" in str(resting.timeline[-2].detail["reason"])
+
+    move(paper_market, "BTC-USD", "63900")
+    assert (await monitor_tick("w1")).outcomes["opened"] == 1
+    story = await alert_story(hook.address, sid)
+    assert story is not None
+    later = [s.phase.value for s in story.timeline][len(resting.timeline) :]
+    assert later == ["filled", "stop_placed", "tp_placed"]  # written by the monitor's own transaction
+    assert story.timeline[-3].detail["price"] == "64000"
+    assert {o.role: o.status for o in story.orders} == {
+        "ENTRY": "FILLED", "STOP_LOSS": "UNTRIGGERED", "TAKE_PROFIT": "UNTRIGGERED"
+    }  # fmt: skip
