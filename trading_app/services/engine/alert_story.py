@@ -10,7 +10,6 @@ once more before it leaves; no credential is ever read.
 from __future__ import annotations
 
 import json
-import logging
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -22,8 +21,6 @@ from trading_app.db.engine import autocommit_scope
 from trading_app.db.models import Order, Position, Signal, SignalEvent
 from trading_app.domain.masking import mask_body
 from trading_app.domain.story import Phase, Step, phase_of, timeline
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
