@@ -8,6 +8,8 @@ from trading_app.api.socket_session import socket_session
 from trading_app.db import models  # noqa: F401 - registers the tables with SQLModel's metadata
 from trading_app.jobs import monitor_lifespan
 from trading_app.pages import live
+from trading_app.pages.alert_detail import ROUTE as ALERT_ROUTE
+from trading_app.pages.alert_detail import AlertDetailState, alert_detail_page
 from trading_app.pages.alerts import AlertsState, alerts_page
 from trading_app.pages.dashboard import DashboardState, dashboard_page
 from trading_app.pages.history import HistoryState, history_page
@@ -47,6 +49,12 @@ app.add_page(
     route="/alerts",
     title="Alert log",
     on_load=[AuthState.require_login, live.WalletFeed.link, AlertsState.load],
+)
+app.add_page(
+    alert_detail_page,
+    route=ALERT_ROUTE,
+    title="Alert story",
+    on_load=[AuthState.require_login, live.WalletFeed.link, AlertDetailState.load],
 )
 app.add_page(
     settings_page, route="/settings", title="Settings", on_load=[AuthState.require_login, SettingsState.load]

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 
 from tests.api.webhook_support import TV_IP, client, make_hook
+from tests.conftest import reset_app_caches
 from trading_app.db.engine import session_scope
 from trading_app.services.auth.sessions import SESSION_COOKIE, create_session, revoke_session
+from trading_app.services.engine import executor, timeline
 
 
 async def sign_in(address: str) -> str:
@@ -94,3 +98,56 @@ async def test_the_reviewers_superscript_url_is_400_not_500(sqlite_url: str) -> 
     async with client() as c:
         r = await c.get("/api/signals?limit=%C2%B2", headers={"cookie": f"{SESSION_COOKIE}={token}"})
     assert (r.status_code, r.json()) == (400, {"error": "invalid_limit"})
+
+
+# -- GET /api/signals/{id}: the story of one alert --------------------------------------------------
+
+
+@pytest.fixture
+def paper_market(fake_indexer, monkeypatch: pytest.MonkeyPatch):  # noqa: ANN001, ANN201 - a FakeIndexer
+    monkeypatch.setenv("PAPER_PRICE_SOURCE", fake_indexer.url)
+    reset_app_caches()
+    yield fake_indexer
+
+
+async def test_the_story_of_an_alert_is_its_owners_alone(db_url: str, paper_market: object) -> None:
+    hook, other = await make_hook(), await make_hook()
+    async with client(ip=TV_IP) as c:
+        sid = (await c.post(hook.path, content=hook.text(size="0.01", sl="60000", tp="70000"))).json()[
+            "signal_id"
+        ]
+        refused = (await c.post(hook.path, content=hook.text(action="hold"))).json()["signal_id"]
+    await executor.execute_signal(sid)
+    await timeline.drain()
+    token, other_token = await sign_in(hook.address), await sign_in(other.address)
+    async with client() as c:
+        assert (await c.get(f"/api/signals/{sid}")).json() == {"error": "not_authenticated"}
+        assert (await c.get(f"/api/signals/{sid}")).status_code == 401
+        c.cookies.set(SESSION_COOKIE, token)
+        r = await c.get(f"/api/signals/{sid}")
+        assert r.status_code == 200 and r.headers["cache-control"] == "no-store"
+        story = r.json()
+        assert set(story) == {"signal", "parsed", "sizing", "orders", "timeline"}
+        assert story["signal"]["id"] == sid and story["signal"]["status"] == "EXECUTED"
+        assert '"secret": "***"' in story["signal"]["payload"] and hook.secret not in r.text
+        assert story["parsed"]["size"] == "0.01" and Decimal(story["sizing"]["size"]) == Decimal("0.01")
+        assert story["sizing"]["equity"] == "10000"
+        assert {o["role"] for o in story["orders"]} == {"ENTRY", "STOP_LOSS", "TAKE_PROFIT"}
+        assert all(o["venue_order_id"] for o in story["orders"])
+        assert Decimal(story["orders"][0]["size"]) == Decimal("0.01")  # exact decimal strings
+        phases = [s["phase"] for s in story["timeline"]]
+        assert phases[:3] == ["received", "stored", "claimed"] and "tp_placed" in phases
+        assert all(s["at"].endswith("+00:00") and s["label"] for s in story["timeline"])
+
+        rejected = (await c.get(f"/api/signals/{refused}")).json()
+        assert [s["phase"] for s in rejected["timeline"]] == ["received", "stored", "rejected"]
+        assert rejected["parsed"] is None and rejected["sizing"] is None and rejected["orders"] == []
+
+        for bad in ("0", "abc", "-1", "1e3", str(2**64), str(refused + 1000)):
+            r = await c.get(f"/api/signals/{bad}")
+            assert (r.status_code, r.json()) == (404, {"error": "not_found"}), bad
+
+        c.cookies.set(SESSION_COOKIE, other_token)  # another trader: as if it did not exist
+        r = await c.get(f"/api/signals/{sid}")
+        assert (r.status_code, r.json()) == (404, {"error": "not_found"})
+        assert "BTC-USD" not in r.text

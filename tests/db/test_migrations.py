@@ -110,3 +110,21 @@ async def test_client_ids_use_the_whole_uint32_range(db_url: str) -> None:
         from sqlmodel import select
 
         assert (await s.exec(select(models.Order.client_id))).one() == 2**32 - 1
+
+
+def test_the_story_of_each_alert_has_its_table(db_url: str) -> None:
+    """signal_events (an alert's timeline, looked up by signal and time) and signals.stored_at."""
+    engine = create_engine(_sync_url(db_url))
+    try:
+        inspector = inspect(engine)
+        columns = {c["name"]: c for c in inspector.get_columns("signal_events")}
+        assert set(columns) == {"id", "signal_id", "user_address", "phase", "at", "detail"}
+        assert not columns["at"]["nullable"] and columns["detail"]["nullable"]
+        indexes = {ix["name"]: ix["column_names"] for ix in inspector.get_indexes("signal_events")}
+        assert indexes["ix_signal_events_signal"] == ["signal_id", "at"]
+        targets = {fk["referred_table"] for fk in inspector.get_foreign_keys("signal_events")}
+        assert targets == {"users"}  # no FK to signals: a story line never fails a stop-loss transaction
+        stored = next(c for c in inspector.get_columns("signals") if c["name"] == "stored_at")
+        assert stored["nullable"]  # alerts stored before it have none
+    finally:
+        engine.dispose()

@@ -141,6 +141,30 @@ class Signal(SQLModel, table=True):
     claimed_at: datetime | None = _time(nullable=True)
     finished_at: datetime | None = _time(nullable=True)
     updated_at: datetime = _time()
+    # when the inbox's write of this row began (its commit follows before the answer): the
+    # "stored" phase of the alert's timeline, stamped in the write that already exists
+    stored_at: datetime | None = _time(nullable=True)
+
+
+class SignalEvent(SQLModel, table=True):
+    """One phase of an alert's story (claimed, risk passed, entry sent, filled, ...), with its time.
+
+    Written by the engine inside transactions it already has open (see
+    `services.engine.timeline`); "received" and "stored" come from the signal row itself.
+    `detail` is JSON text: the sizing for "risk_passed", the reason for "rejected", order ids.
+    """
+
+    __tablename__ = "signal_events"
+    __table_args__ = (Index("ix_signal_events_signal", "signal_id", "at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    # no foreign key to signals: a story line is never worth failing the transaction that places a
+    # stop-loss (it rides in the engine's own transactions, keyed by the position's signal id)
+    signal_id: int
+    user_address: str = Field(foreign_key="users.address", max_length=42)
+    phase: str = Field(max_length=24)
+    at: datetime = _time()
+    detail: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
 
 
 class Position(SQLModel, table=True):

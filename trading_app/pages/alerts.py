@@ -140,7 +140,13 @@ def _row(row: rx.Var) -> rx.Component:
     return rx.table.row(
         cell(rx.text(row["received"], size="1")),
         cell(_outcome(row)),
-        cell(rx.text(row["action"], " ", row["market"], weight="medium", size="2")),
+        cell(
+            rx.link(
+                rx.text(row["action"], " ", row["market"], weight="medium", size="2"),
+                href="/alerts/" + row["id"],
+                aria_label="Story of alert " + row["id"],
+            )
+        ),
         rx.table.cell(
             rx.text(row["reason"], size="1", color_scheme="gray", style={"overflowWrap": "anywhere"}),
             min_width="14em",

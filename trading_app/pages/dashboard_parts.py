@@ -258,7 +258,11 @@ def _alert_item(row: rx.Var) -> rx.Component:
     return rx.hstack(
         status_badge(row["status"], row["status_text"]),
         rx.vstack(
-            rx.text(row["action"], " ", row["market"], size="2", weight="medium"),
+            rx.link(
+                rx.text(row["action"], " ", row["market"], size="2", weight="medium"),
+                href="/alerts/" + row["id"],
+                aria_label="Story of alert " + row["id"],
+            ),
             rx.text(row["received"], size="1", color_scheme="gray"),
             rx.cond(
                 row["reason"] != "",

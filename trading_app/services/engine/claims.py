@@ -28,6 +28,7 @@ from trading_app.db.models import Signal
 from trading_app.domain.clock import utcnow
 from trading_app.domain.enums import SignalStatus
 from trading_app.domain.lifecycle import SIGNAL, transition
+from trading_app.services.engine.timeline import Timeline
 
 # a claim not kept fresh this long belongs to a dead worker
 STALE_CLAIM = timedelta(seconds=60)
@@ -180,7 +181,9 @@ async def cancel_executed_in(session: AsyncSession, user: str, signal_id: int, r
     return result.scalars().first() is not None
 
 
-async def note_in_doubt(signal: Signal, reason: str, position_id: int | None) -> None:
+async def note_in_doubt(
+    signal: Signal, reason: str, position_id: int | None, timeline: Timeline | None = None
+) -> None:
     """Leave the signal EXECUTING with why (the trader sees it in the alert log) and let its claim
     go at once: the sweep resumes it at its next run and asks the venue again (an unreachable venue
     is asked again a tick later, not a claim's lifetime later)."""
@@ -196,6 +199,8 @@ async def note_in_doubt(signal: Signal, reason: str, position_id: int | None) ->
             .values(reason=reason, position_id=position_id, claimed_at=released, updated_at=utcnow())
             .execution_options(synchronize_session=False)
         )
+        if timeline is not None:
+            await timeline.flush_in(session)
 
 
 async def next_in_line(user: str, market: str | None) -> int | None:

@@ -15,6 +15,7 @@ from trading_app.db.models import Order, Position
 from trading_app.domain.clock import utcnow
 from trading_app.domain.enums import OrderStatus, OrderType, Side
 from trading_app.domain.lifecycle import ORDER, is_terminal
+from trading_app.domain.story import Phase
 from trading_app.services.engine.order_flow import (
     OrderPlan,
     apply_report,
@@ -95,6 +96,8 @@ async def send_entry(
                 client_id=sent.client_id,
             )
         )
+    sent_detail = {"client_id": sent.client_id, "venue_order_id": ref.venue_order_id}
+    trader.mark(position.signal_id, Phase.ENTRY_SENT, {**sent_detail, "order_type": plan.order_type.value})
     return row, ref, await first_report(trader.venue, ref)
 
 

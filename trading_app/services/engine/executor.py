@@ -40,6 +40,7 @@ from trading_app.domain.enums import (
 )
 from trading_app.domain.errors import RejectReason, RiskRejected
 from trading_app.domain.signals import ParsedSignal
+from trading_app.domain.story import Phase, end_phase
 from trading_app.services.accounts.venues import venue_for
 from trading_app.services.engine.claims import (
     STALE_CLAIM,
@@ -59,7 +60,16 @@ from trading_app.services.engine.open_close import (
     start_of_day,
     stored_facts,
 )
-from trading_app.services.engine.outcomes import InDoubt, Move, Outcome, SignalEnd, closed, opened
+from trading_app.services.engine.outcomes import (
+    InDoubt,
+    Move,
+    Outcome,
+    SignalEnd,
+    closed,
+    end_detail,
+    opened,
+)
+from trading_app.services.engine.timeline import Timeline, write_soon
 from trading_app.services.engine.trader import Trader
 from trading_app.services.notify import events, messages
 from trading_app.services.notify.notifier import get_notifier
@@ -154,6 +164,8 @@ async def _execute_one(signal_id: int) -> _Done | None:
     user = signal.user_address
     trader: Trader | None = None
     end: SignalEnd | None = None
+    timeline = Timeline()
+    timeline.mark(user, signal.id, Phase.CLAIMED, {"attempt": signal.attempts}, at=signal.claimed_at)
     try:
         parsed = _parsed(signal)
         # the account row read with the claim names the venue's version: a key or network changed
@@ -166,6 +178,7 @@ async def _execute_one(signal_id: int) -> _Done | None:
             account=claimed.account,
             notify=get_notifier(),
             claim=claimed.claim,
+            timeline=timeline,
         )
         outcome, end = await _route(trader, parsed, claimed)
     except InDoubt as e:
@@ -185,11 +198,14 @@ async def _execute_one(signal_id: int) -> _Done | None:
     except Exception as e:  # noqa: BLE001 - a bug or a database failure: resumed, never left blocking
         outcome = _unexpected(signal, e)
     if end is not None and end.outcome is not None:
-        outcome = end.outcome  # already committed with the position
+        outcome = end.outcome  # already committed with the position (and the timeline with it)
     elif outcome.status is SignalStatus.EXECUTING:
-        await note_in_doubt(signal, outcome.reason or "in_doubt", outcome.position_id)
+        _mark_end(timeline, signal, outcome)
+        await note_in_doubt(signal, outcome.reason or "in_doubt", outcome.position_id, timeline)
     else:
+        _mark_end(timeline, signal, outcome)
         async with session_scope() as session:
+            await timeline.flush_in(session)
             await finish_in(session, signal, outcome.status, outcome.reason, outcome.position_id)
     if outcome.status not in (SignalStatus.EXECUTED, SignalStatus.EXECUTING):
         get_notifier().notify_soon(
@@ -204,8 +220,16 @@ async def _execute_one(signal_id: int) -> _Done | None:
             ),
         )
     await events.positions_changed(user)
+    write_soon(user, signal.id, Phase.PUSHED)  # after the last commit: nothing waits for it
     follower = None if outcome.status is SignalStatus.EXECUTING else await next_in_line(user, signal.market)
     return _Done(outcome, follower)
+
+
+def _mark_end(timeline: Timeline, signal: Signal, outcome: Outcome) -> None:
+    detail = end_detail(outcome)
+    if outcome.status is SignalStatus.REJECTED and timeline.facts:
+        detail = {**timeline.facts, **detail}  # the equity the refused sizing read
+    timeline.mark(signal.user_address, signal.id, end_phase(outcome.status.value), detail)
 
 
 def _unexpected(signal: Signal, error: Exception) -> Outcome:
@@ -252,12 +276,12 @@ async def _route(trader: Trader, parsed: ParsedSignal, claimed: _Claimed) -> tup
         None,
     )
     if mine is not None:  # a previous attempt got this far: continue it, never start again
-        end = SignalEnd(claimed.claim, Move.OPEN)
+        end = SignalEnd(claimed.claim, Move.OPEN, timeline=trader.timeline)
         return opened(await open_position(trader, signal, parsed, resume=mine, end=end)), end
     if parsed.action is SignalAction.CLOSE:
         if live is None:
             raise RiskRejected(RejectReason.NO_POSITION, f"no open {parsed.market} position to close")
-        end = SignalEnd(claimed.claim, Move.CLOSE)
+        end = SignalEnd(claimed.claim, Move.CLOSE, timeline=trader.timeline)
         position = await close_position_for(trader, live, CloseReason.SIGNAL, end=end)
         await check_close_settled(trader, position)
         return closed(position), end
@@ -298,7 +322,7 @@ async def _route(trader: Trader, parsed: ParsedSignal, claimed: _Claimed) -> tup
             ), None
         stored = None  # the close changed them: read afresh
     # a position another signal opened at the same moment: open_position says POSITION_EXISTS
-    end = SignalEnd(claimed.claim, Move.OPEN)
+    end = SignalEnd(claimed.claim, Move.OPEN, timeline=trader.timeline)
     return opened(await open_position(trader, signal, parsed, side=side, stored=stored, end=end)), end
 
 

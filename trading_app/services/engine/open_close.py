@@ -28,6 +28,7 @@ from trading_app.domain.quantize import on_grid_nearest
 from trading_app.domain.risk import build_intent, validate_protection
 from trading_app.domain.risk_settings import RiskSettings
 from trading_app.domain.signals import ParsedSignal
+from trading_app.domain.story import Phase
 from trading_app.services.engine.claims import cancel_executed_in, cancelled_reason
 from trading_app.services.engine.closing import flatten
 from trading_app.services.engine.entry_order import EntryInDoubt, follow_entry, send_entry
@@ -127,7 +128,10 @@ async def open_position(
     spec = await trader.venue.market(parsed.market)
     if resume is None:
         facts = await _account_facts(trader, stored)
-        intent = build_intent(parsed, spec, risk_limits(trader.account), facts, side=side)
+        limits = risk_limits(trader.account)
+        trader.timeline.facts = {"equity": facts.equity}
+        intent = build_intent(parsed, spec, limits, facts, side=side)
+        trader.mark(signal.id, Phase.RISK_PASSED, sizing(parsed, limits, facts, intent))
         plan = OrderPlan(
             OrderRole.ENTRY,
             intent.order_type,
@@ -155,6 +159,34 @@ async def open_position(
         price=entry.price,
     )
     return await _after_entry(trader, position, plan, spec, entry, end, known_new=False)
+
+
+def sizing(
+    parsed: ParsedSignal, limits: RiskLimits, facts: AccountFacts, intent: Intent
+) -> dict[str, object]:
+    """What the risk step used and computed for one entry, as the alert's story keeps it.
+
+    `risk_usd` is the loss at the stop-loss for this size from the reference price (None
+    without a stop); `equity` is the account's equity the sizing read.
+    """
+    mode, value = parsed.size_request or (limits.size_mode, limits.size_value)
+    stop = intent.stop_loss
+    return {
+        "equity": facts.equity,
+        "size_mode": mode.value,
+        "size_value": value,
+        "size": intent.size,
+        "reference_price": intent.entry_price,
+        "order_type": intent.order_type.value,
+        "limit_price": intent.limit_price,
+        "worst_price": intent.worst_price,
+        "stop_loss": stop,
+        "take_profit": intent.take_profit,
+        "notional_usd": intent.notional_usd,
+        "risk_usd": abs(intent.entry_price - stop) * intent.size if stop is not None else None,
+        "leverage": intent.leverage.quantize(Decimal("0.0001")),
+        "open_positions": facts.open_positions,
+    }
 
 
 async def _entry_of(trader: Trader, position: Position) -> Order:
@@ -226,6 +258,7 @@ async def _after_entry(
     # the average of several fills is stored on the tick (the books use the exact fills)
     fill_price = on_grid_nearest(avg or spec.oracle_price, position.tick_size or spec.tick_size)
     opening.sized = {"size": filled, "entry_price": fill_price, "fees": fee}
+    trader.mark(position.signal_id, Phase.FILLED, {"size": filled, "price": fill_price, "fee": fee})
     try:  # the fill may have slipped past a protection level: then it cannot be placed as asked
         validate_protection(PositionSide(position.side), fill_price, position.sl_price, position.tp_price)
     except RiskRejected as e:

@@ -14,7 +14,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from trading_app.db.models import Position
 from trading_app.domain.enums import PositionStatus, SignalStatus
+from trading_app.domain.story import end_phase
 from trading_app.services.engine.claims import Claim, cancelled_reason, finish_in
+from trading_app.services.engine.timeline import Timeline
 
 
 class InDoubt(Exception):
@@ -73,6 +75,11 @@ def closed(position: Position) -> Outcome:
     )
 
 
+def end_detail(outcome: Outcome) -> dict[str, object]:
+    """What the end of a signal's story records: its status, reason and position."""
+    return {"status": outcome.status.value, "reason": outcome.reason, "position_id": outcome.position_id}
+
+
 def outcome_of(move: Move, position: Position) -> Outcome:
     """`opened` or `closed`, by the move."""
     return opened(position) if move is Move.OPEN else closed(position)
@@ -90,13 +97,18 @@ class SignalEnd:
     claim: Claim
     move: Move
     outcome: Outcome | None = field(default=None)
+    timeline: Timeline | None = None  # the execution's marks, written in the same transaction
 
     async def commit_in(self, session: AsyncSession, position: Position) -> None:
         """Record the signal's outcome for `position` inside the caller's transaction."""
         outcome = outcome_of(self.move, position)
+        if self.timeline is not None:
+            signal, phase = self.claim.signal, end_phase(outcome.status.value)
+            self.timeline.mark(signal.user_address, signal.id, phase, end_detail(outcome))
+            await self.timeline.flush_in(session)
         if await finish_in(session, self.claim.signal, outcome.status, outcome.reason, outcome.position_id):
             # the caller only returns once this transaction committed (a failed commit raises)
             self.outcome = outcome
 
 
-__all__ = ["InDoubt", "Move", "Outcome", "SignalEnd", "closed", "opened", "outcome_of"]
+__all__ = ["InDoubt", "Move", "Outcome", "SignalEnd", "closed", "end_detail", "opened", "outcome_of"]

@@ -33,6 +33,7 @@ from trading_app.domain.enums import (
 from trading_app.domain.ids import MAX_ATTEMPT
 from trading_app.domain.lifecycle import ORDER, is_terminal
 from trading_app.domain.quantize import slippage_bound
+from trading_app.domain.story import Phase
 from trading_app.services.engine.closing import choose_row, flatten
 from trading_app.services.engine.order_flow import (
     OrderPlan,
@@ -113,6 +114,12 @@ async def protect(
             continue
         try:
             ref = await _send_protection(trader, position, plan, row)
+            placed_detail = {"client_id": row.client_id, "venue_order_id": ref.venue_order_id}
+            trader.mark(
+                position.signal_id,
+                Phase.STOP_PLACED if plan.role is OrderRole.STOP_LOSS else Phase.TP_PLACED,
+                {**placed_detail, "trigger_price": row.trigger_price},
+            )
             # the venue's word right away (paper: resting untriggered); a stateful order on dYdX
             # stays in doubt (PENDING with its tx) until the chain shows it committed
             placed.append((row, ref, await first_report(trader.venue, ref)))
@@ -146,7 +153,8 @@ async def protect(
         for row, ref, report in placed:
             await settle_in(session, row, ref=ref, report=report)
         if opening is not None:
-            position = await opening.open_in(session, trader, position)
+            position = await opening.open_in(session, trader, position)  # its end writes the story
+        await trader.timeline.flush_in(session)  # the alert's story so far, in this transaction
     return position
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -15,7 +16,9 @@ from trading_app.db.models import Position, TradingAccount
 from trading_app.db.trading import get_position
 from trading_app.domain.clock import utcnow
 from trading_app.domain.lifecycle import POSITION, transition
+from trading_app.domain.story import Phase
 from trading_app.services.engine.claims import Claim
+from trading_app.services.engine.timeline import Timeline
 from trading_app.venues.base import Venue
 
 
@@ -29,6 +32,12 @@ class Trader:
     account: TradingAccount | None
     notify: object  # TelegramNotifier-like: notify_soon(user, kind, event)
     claim: Claim | None = None  # the executing signal's claim, kept alive while the engine waits
+    # the phases of the alerts this trader acts for, written with the engine's next transaction
+    timeline: Timeline = field(default_factory=Timeline)
+
+    def mark(self, signal_id: int | None, phase: Phase, detail: Mapping[str, object] | None = None) -> None:
+        """Remember a phase of the signal's story (written with the next transaction that flushes)."""
+        self.timeline.mark(self.user, signal_id, phase, detail)
 
     async def keep_claim(self) -> bool:
         """Keep the executing signal's claim fresh; False once another worker took it over."""

@@ -28,6 +28,7 @@ from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
 from trading_app.db.engine import get_engine, socket_readable
 from trading_app.db.models import Signal, TradingAccount, User
+from trading_app.domain.clock import utcnow
 from trading_app.settings import get_settings
 
 # SQLModel declares no `__table__` for type checkers; it is always there at run time
@@ -42,6 +43,8 @@ COLUMNS = (
     "user_address", "received_at", "raw_body", "content_type", "source_ip", "parsed", "action", "market",
     "dedupe_key", "status", "reason", "paper",
 )
+# stamped by the transaction, not the row: when the write of its batch began (the alert's "stored")
+STAMP = "stored_at"
 
 
 class Transaction(Protocol):
@@ -79,13 +82,18 @@ WHERE u.webhook_uuid = ANY(%(uuids)s::varchar[])
 def _pg_inserts() -> tuple[str, str]:
     """The two INSERT texts, derived from the `Signal` model so a column added there is never
     silently missing here: the inbox's columns come from the row, `updated_at` is the receive
-    time, every other column takes its model default (or NULL). A NOT NULL column without a
-    scalar default stops the import: the inbox would have to learn to fill it."""
+    time, `stored_at` the transaction's stamp, every other column takes its model default (or
+    NULL). A NOT NULL column without a scalar default stops the import: the inbox would have to
+    learn to fill it."""
     names, from_json, from_params = [], [], []
     for column in _SIGNALS.columns:
         if column.name == "id":
             continue
         names.append(column.name)
+        if column.name == STAMP:
+            from_json.append(f"%({STAMP})s")
+            from_params.append(f"%({STAMP})s")
+            continue
         if column.name in COLUMNS or column.name == "updated_at":
             source = "received_at" if column.name == "updated_at" else column.name
             from_json.append(f"u.{source}")
@@ -199,13 +207,17 @@ class PostgresConnections:
 class _PgTransaction:
     def __init__(self, conn: psycopg.AsyncConnection[Any]) -> None:
         self._conn = conn
+        self._stamp = utcnow()
 
     async def insert_keyed(self, rows: Sequence[Any]) -> list[Inserted]:
-        cursor = await self._conn.execute(_PG_KEYED_INSERT, {"rows": _rows_json(rows)})
+        params = {"rows": _rows_json(rows), STAMP: self._stamp}
+        cursor = await self._conn.execute(_PG_KEYED_INSERT, params)
         return [tuple(r) for r in await cursor.fetchall()]
 
     async def insert_one(self, row: Any) -> int:
-        cursor = await self._conn.execute(_PG_INSERT_ONE, {c: getattr(row, c) for c in COLUMNS})
+        params = {c: getattr(row, c) for c in COLUMNS}
+        params[STAMP] = self._stamp
+        cursor = await self._conn.execute(_PG_INSERT_ONE, params)
         return (await cursor.fetchone())[0]  # type: ignore[index]
 
     async def existing(self, pairs: Sequence[tuple[str, str]]) -> list[Existing]:
@@ -242,24 +254,27 @@ _SQLITE_LOOKUP = select(
 )
 
 
-def _values(row: Any) -> dict[str, object]:
+def _values(row: Any, stamp: datetime) -> dict[str, object]:
     # the other columns take the model's defaults (SQLAlchemy fills them in)
     values: dict[str, object] = {c: getattr(row, c) for c in COLUMNS}
     values["updated_at"] = row.received_at
+    values[STAMP] = stamp
     return values
 
 
 class _SqliteTransaction:
     def __init__(self, conn: AsyncConnection) -> None:
         self._conn = conn
+        self._stamp = utcnow()
 
     async def insert_keyed(self, rows: Sequence[Any]) -> list[Inserted]:
         # an executemany that SQLAlchemy sends as one multi-row INSERT ("insertmanyvalues")
-        result = await self._conn.execute(_SQLITE_KEYED_INSERT, [_values(row) for row in rows])
+        values = [_values(row, self._stamp) for row in rows]
+        result = await self._conn.execute(_SQLITE_KEYED_INSERT, values)
         return [tuple(r) for r in result.all()]
 
     async def insert_one(self, row: Any) -> int:
-        insert = sqlite.insert(_SIGNALS).values(_values(row)).returning(_SIGNALS.c.id)
+        insert = sqlite.insert(_SIGNALS).values(_values(row, self._stamp)).returning(_SIGNALS.c.id)
         result = await self._conn.execute(insert)
         return result.scalar_one()
 
