@@ -5,8 +5,11 @@ from __future__ import annotations
 import pytest
 
 from tests.api.webhook_support import TV_IP, client, make_hook
+from tests.conftest import reset_app_caches
+from tests.fakes.indexer import FakeIndexer
 from trading_app.db.engine import session_scope
 from trading_app.services.auth.sessions import SESSION_COOKIE, create_session, revoke_session
+from trading_app.services.notify.notifier import get_notifier
 
 
 async def sign_in(address: str) -> str:
@@ -23,6 +26,7 @@ async def test_the_log_is_the_users_own_newest_first_and_pages_with_before(db_ur
             for n in range(5)
         ]
         rejected = (await c.post(hook.path, content=hook.text(action="hold"))).json()["signal_id"]
+        await get_notifier().drain(5)  # the refusal is told in the background
         theirs = (await c.post(other.path, content=other.text())).json()["signal_id"]
     token = await sign_in(hook.address)
     async with client() as c:
@@ -58,10 +62,20 @@ async def test_the_log_is_the_users_own_newest_first_and_pages_with_before(db_ur
 @pytest.mark.parametrize(
     "params",
     [
-        {"limit": "0"}, {"limit": "201"}, {"limit": "ten"}, {"before": "-1"}, {"before": "x"},
+        {"limit": "0"},
+        {"limit": "201"},
+        {"limit": "ten"},
+        {"before": "-1"},
+        {"before": "x"},
         # digits of other scripts: `²` made int() raise (500), `３` and `٣` were read as 3
-        {"limit": "²"}, {"limit": "３"}, {"limit": "٣"}, {"before": "²"}, {"before": "１２"},
-        {"limit": " 5"}, {"limit": "+5"}, {"before": "9" * 40},
+        {"limit": "²"},
+        {"limit": "３"},
+        {"limit": "٣"},
+        {"before": "²"},
+        {"before": "１２"},
+        {"limit": " 5"},
+        {"limit": "+5"},
+        {"before": "9" * 40},
     ],
 )
 async def test_bad_paging_parameters_get_400(sqlite_url: str, params: dict[str, str]) -> None:
@@ -94,3 +108,31 @@ async def test_the_reviewers_superscript_url_is_400_not_500(sqlite_url: str) -> 
     async with client() as c:
         r = await c.get("/api/signals?limit=%C2%B2", headers={"cookie": f"{SESSION_COOKIE}={token}"})
     assert (r.status_code, r.json()) == (400, {"error": "invalid_limit"})
+
+
+async def test_each_alert_says_what_the_trader_sent_and_why_in_plain_words(
+    db_url: str, fake_indexer: FakeIndexer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PAPER_PRICE_SOURCE", fake_indexer.url)
+    reset_app_caches()
+    hook = await make_hook()
+    async with client(ip=TV_IP) as c:
+        unknown = (await c.post(hook.path, content=hook.text(market="xyzceausdt.p"))).json()["signal_id"]
+        ok = (await c.post(hook.path, content=hook.text(market="BINANCE:ETHUSDT.P"))).json()["signal_id"]
+    await get_notifier().drain(5)
+    async with client() as c:
+        c.cookies.set(SESSION_COOKIE, await sign_in(hook.address))
+        items = {s["id"]: s for s in (await c.get("/api/signals")).json()["signals"]}
+    refused, accepted = items[unknown], items[ok]
+    assert (refused["sent_action"], refused["sent_market"], refused["market"]) == (
+        "buy",
+        "xyzceausdt.p",
+        None,
+    )
+    assert (
+        refused["reason_text"] == "This market is not listed on your venue: xyzceausdt.p (read as XYZCEA-USD)"
+    )
+    assert refused["reason_code"] == "unknown_market"
+    assert refused["reason"] == "market: xyzceausdt.p (read as XYZCEA-USD) is not listed on your venue"
+    assert (accepted["sent_market"], accepted["market"]) == ("BINANCE:ETHUSDT.P", "ETH-USD")
+    assert accepted["reason_text"] is None and accepted["reason_code"] is None
