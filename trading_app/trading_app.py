@@ -10,6 +10,7 @@ from trading_app.jobs import monitor_lifespan
 from trading_app.pages import live
 from trading_app.pages.alerts import AlertsState, alerts_page
 from trading_app.pages.dashboard import DashboardState, dashboard_page
+from trading_app.pages.dashboard_account import FundsState
 from trading_app.pages.history import HistoryState, history_page
 from trading_app.pages.landing import landing_page
 from trading_app.pages.login import LoginState, login_page
@@ -34,7 +35,7 @@ app.add_page(
     dashboard_page,
     route="/dashboard",
     title="Dashboard",
-    on_load=[AuthState.require_login, live.WalletFeed.link, DashboardState.load],
+    on_load=[AuthState.require_login, live.WalletFeed.link, DashboardState.load, FundsState.load],
 )
 app.add_page(
     history_page,
