@@ -5,11 +5,20 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from sqlalchemy import update
+from sqlmodel import col
 
 from tests.conftest import reset_app_caches
 from tests.fakes.indexer import FakeIndexer
+from tests.services import monitor_support
 from tests.services.engine_support import D, make_signal, make_user, orders, positions
+from tests.services.monitor_support import move, open_position, position, rows
+from trading_app.db.engine import session_scope
+from trading_app.db.models import Position
 from trading_app.services.engine import executor
+from trading_app.services.monitor.tick import monitor_tick
+
+paper_market = monitor_support.paper_market  # the fixture, used by name
 
 
 @pytest.fixture
@@ -52,3 +61,30 @@ async def test_an_absolute_stop_stays_and_rr_uses_the_real_risk(db_url: str, thi
     assert position.entry_price == D("65500")
     assert position.sl_price == D("64500") and roles["STOP_LOSS"].trigger_price == D("64500")
     assert position.tp_price == D("67500")  # 65,500 + 2 * 1,000 (from the oracle: 66,000)
+
+
+async def test_a_resting_limit_entry_filled_later_is_protected_from_its_fill(
+    db_url: str, paper_market: FakeIndexer
+) -> None:
+    user = await make_user(34)
+    body = {"action": "buy", "market": "BTC-USD", "size": "0.01", "order_type": "limit", "price": "64000"}
+    resting = await open_position(user, {**body, "sl_pct": "1", "rr": "2"})
+    assert resting.status == "OPENING" and (resting.sl_price, resting.tp_price) == (D("63360"), D("65280"))
+    # levels planned from another reference than the fill (as a market entry's oracle would be)
+    async with session_scope() as session:
+        await session.execute(
+            update(Position)
+            .where(col(Position.id) == resting.id)
+            .values(sl_price=D("62000"), tp_price=D("68000"))
+        )
+
+    move(paper_market, "BTC-USD", "63900")
+    assert (await monitor_tick("w1")).outcomes["opened"] == 1  # the monitor resumes it from the stored alert
+
+    opened = await position(resting.id)
+    assert (opened.status, opened.entry_price) == ("OPEN", D("64000"))
+    assert (opened.sl_price, opened.tp_price) == (D("63360"), D("65280"))  # 1 % and 2:1 from the fill
+    roles = await rows(resting.id)
+    assert roles["STOP_LOSS"][0].trigger_price == D("63360") and roles["TAKE_PROFIT"][0].trigger_price == D(
+        "65280"
+    )
