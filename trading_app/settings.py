@@ -65,6 +65,11 @@ class Settings(BaseSettings):
     # per worker process: workers x (pool + overflow) must stay under PostgreSQL's max_connections
     db_pool_size: int = 5
     db_max_overflow: int = 5
+    # executions running at once per worker; 0: sized to the pool (twice pool + overflow), so a
+    # burst waits in the dispatcher's queue instead of timing out on the pool
+    execution_concurrency: int = Field(default=0, ge=0, le=256)
+    # accepted alerts waiting for a slot per worker; past this they stay ACCEPTED for the sweep
+    execution_queue_limit: int = Field(default=10_000, ge=1)
     session_ttl_hours: int = 24 * 7
     # a session unused this long is over (an open dashboard uses it every 15 s): 12 h covers a
     # trading day away from the screen, not a laptop left signed in for a week

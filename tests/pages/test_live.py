@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import logging
 import uuid
 from collections import defaultdict
 from typing import Any
@@ -91,6 +92,27 @@ async def _every_tab_and_no_other(memory_app: rx.App) -> None:
     assert (await seen(memory_app, "alice-3"))[0] == 2
 
 
+async def test_a_push_nobody_can_see_costs_nothing_and_logs_nothing(
+    pg_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with memory_app() as app:
+        alice, _ = await sign_in(ALICE), await sign_in(BOB)
+        with caplog.at_level(logging.WARNING, logger="reflex.app"):
+            await live.push(BOB)  # Bob has no tab open: his feed is not even written
+            await live.flush()
+            bob_feed = rx.BaseStateToken(ident=live.feed_token(BOB), cls=live.WalletFeed)
+            async with app.modify_state(bob_feed) as root:
+                assert (await root.get_state(live.WalletFeed)).version == 0
+            await link(app, "alice-1", alice)
+            await live.push(ALICE)
+            await live.flush()
+            assert (await seen(app, "alice-1"))[0] == 1  # a linked tab still hears every change
+        # the delta Reflex sends to the feed's own token (never a socket) is not reported; the
+        # test's tab has no socket either, and that warning stays
+        warned = [r.getMessage() for r in caplog.records if "disconnected client" in r.getMessage()]
+        assert warned and not [w for w in warned if live.FEED_PREFIX in w]
+
+
 async def test_the_feed_follows_the_session_not_the_tab(pg_url: str) -> None:
     async with memory_app() as app:
         await _follows_the_session(app)
@@ -146,10 +168,11 @@ async def test_another_trader_cannot_close_a_position_through_the_dashboard(
 
 async def _cannot_close_another_traders_position(memory_app: rx.App) -> None:
     alice, bob = await sign_in(ALICE), await sign_in(BOB)
-    await executor.execute_signal(await make_signal(ALICE, LONG_BTC))
-    [position] = await positions(ALICE)
     await link(memory_app, "alice-1", alice)
     await link(memory_app, "bob-1", bob)
+    await executor.execute_signal(await make_signal(ALICE, LONG_BTC))
+    [position] = await positions(ALICE)
+    await live.flush()
     assert await seen(memory_app, "alice-1") == (1, "Positions updated", True)  # the opening was pushed
 
     dash = await run(memory_app, "bob-1", bob, DashboardState, "close_position", str(position.id))
@@ -170,6 +193,12 @@ async def _cannot_close_another_traders_position(memory_app: rx.App) -> None:
     )  # no scheduler in this test
     dash = await run(memory_app, "alice-1", alice, DashboardState, "close_position", "not-a-number")
     assert dash.notice == "That position does not exist."
+    # "\u00b2" passes str.isdigit() and crashed int(); a fullwidth id would have closed the position
+    fullwidth = "".join(chr(0xFF10 + int(d)) for d in str(position.id))
+    for odd in ("\u00b2", fullwidth):
+        dash = await run(memory_app, "alice-1", alice, DashboardState, "close_position", odd)
+        assert dash.notice == "That position does not exist."
+    assert [p.status for p in await positions(ALICE)] == ["OPEN"]
     dash = await run(memory_app, "alice-1", alice, DashboardState, "close_position", str(position.id))
     assert dash.notice_ok and dash.notice.startswith("Closed BTC-USD long at ")
     assert (dash.positions, dash.closing, dash.summary["record"]) == ([], "", "0 won · 1 lost · 1 closed")

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from trading_app.domain.numbers import ascii_int as ascii_int  # the routes' one integer rule
 from trading_app.settings import Settings, get_settings
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -28,7 +29,6 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 EXEMPT_PREFIXES = ("/api/webhooks/signal/",)
 TRUSTED_FETCH_SITES = frozenset({"same-origin", "same-site", "none"})
 _DEFAULT_PORTS = {"http": 80, "https": 443}
-_DIGITS = frozenset("0123456789")
 
 
 class BodyTooLarge(Exception):
@@ -139,17 +139,3 @@ async def read_body(request: Request, cap: int) -> bytes:
     if len(declared) > 1:
         raise BodyTooLarge  # ambiguous framing: refuse rather than guess
     return await read_capped(request.stream(), declared[0] if declared else None, cap)
-
-
-def ascii_int(text: str | None, low: int, high: int | None) -> int | None:
-    """`text` as an int in [low, high] (no upper bound when None), or None.
-
-    Only ASCII digits: no sign, space, underscore or other script's digits (Python's `int()`
-    takes `٣` and `３`, and `str.isdigit()` is true for `²`, which `int()` then refuses).
-    """
-    if not text or len(text) > 30 or not set(text) <= _DIGITS:
-        return None
-    value = int(text)
-    if value < low or (high is not None and value > high):
-        return None
-    return value

@@ -167,7 +167,8 @@ class WebhookRoutes:
             case Verdict.ACCEPTED:
                 await _respond(send, 202, {"status": "accepted", "signal_id": receipt.signal_id})
                 # after the answer, on this loop (an executor runs as a task of its own)
-                dispatch(receipt.signal_id)  # type: ignore[arg-type]
+                # in the trader's lane: a slot per trader in turn, whoever else is bursting
+                dispatch(receipt.signal_id, alert.webhook_uuid)  # type: ignore[arg-type]
             case Verdict.DUPLICATE:
                 await _respond(send, 200, {"status": "duplicate", "signal_id": receipt.signal_id})
             case Verdict.CAPPED:

@@ -17,6 +17,7 @@ import reflex as rx
 
 from trading_app.components import format as fmt
 from trading_app.domain.clock import utcnow
+from trading_app.domain.numbers import ascii_int
 from trading_app.jobs import scheduler_status
 from trading_app.pages import views
 from trading_app.services.accounts import account
@@ -108,13 +109,14 @@ class DashboardState(rx.State):
         if address is None:
             yield rx.redirect(LOGIN_ROUTE, replace=True)
             return
-        if not str(position_id).isdigit():
+        wanted = ascii_int(str(position_id), 1, None)
+        if wanted is None:
             self._done(False, "That position does not exist.")
             return
         self.closing, self.notice = str(position_id), ""
         yield
         try:
-            view = await manual.close_position(address, int(position_id))
+            view = await manual.close_position(address, wanted)
         except manual.PositionNotFound:
             self._done(False, "That position does not exist.")
         except manual.PositionNotOpen:

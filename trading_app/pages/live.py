@@ -97,6 +97,11 @@ async def push(user: str, event: str = "Positions updated") -> None:
 async def _bump(app: rx.App, token: str, event: str) -> None:
     async with app.modify_state(rx.BaseStateToken(ident=token, cls=WalletFeed)) as root:
         feed = await root.get_state(WalletFeed)
+        if not feed._linked_from:
+            # no tab has linked this feed (or it expired with its links): nobody to tell. Left
+            # clean, Reflex sends nothing; a burst of alerts from traders without an open tab
+            # costs no deltas, no Redis relays and no "disconnected client" warnings.
+            return
         feed.version += 1
         feed.last_event = event
         feed.last_event_at = utcnow().strftime("%H:%M:%S UTC")
@@ -123,12 +128,31 @@ async def push_alert(user: str) -> None:
     await push(user, "Alert rejected")
 
 
+class _FeedDeltaNoise(logging.Filter):
+    """Drops Reflex's warning about the feed token itself having no socket.
+
+    Modifying a shared state sends its delta to the state's own token first (a feed token never
+    has a socket, so Reflex warns on every push) and then to the linked tabs, which is what
+    reaches the browsers. The warning says nothing an operator can act on and, in a burst,
+    floods the log; every other "disconnected client" warning is kept.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        noise = text.startswith("Attempting to send delta to disconnected client") and FEED_PREFIX in text
+        return not noise
+
+
+_NOISE = _FeedDeltaNoise()
+
+
 def install(app: rx.App) -> None:
     """Push to the trader's tabs whenever a service reports a change (call once at start-up)."""
     global _app
     _app = app
     events.subscribe(push)
     events.subscribe_alerts(push_alert)
+    logging.getLogger("reflex.app").addFilter(_NOISE)
 
 
 def feed_watcher(handler: EventHandler | EventSpec) -> rx.Component:

@@ -55,6 +55,10 @@ def test_optional_limits_may_be_empty() -> None:
         ("max_open_positions", "0", "1 to 100"),
         ("max_open_positions", "101", "1 to 100"),
         ("max_open_positions", "2.5", "whole number"),
+        # digits of other scripts: int() takes two of these, str.isdigit() passes all three
+        ("max_open_positions", "\u00b2", "whole number"),
+        ("max_open_positions", "\u0663", "whole number"),
+        ("max_open_positions", "\uff13", "whole number"),
         ("max_leverage", "51", "at most 50"),
         ("max_leverage", "abc", "plain positive number"),
         ("max_notional_usd", "0", "greater than 0"),

@@ -72,6 +72,7 @@ def test_dydx_address_formats():
 def test_authenticator_id():
     assert normalize_authenticator_id(3) == 3
     assert normalize_authenticator_id(" 12 ") == 12
-    for bad in (-1, "x", "1.5", True, 2**64, None):
+    # "\u00b2" passes str.isdigit() and then fails int(); "\u0663" and "\uff11\uff12" pass both
+    for bad in (-1, "x", "1.5", True, 2**64, None, "\u00b2", "\u0663", "\uff11\uff12", "1_0", "+1"):
         with pytest.raises(InvalidCredential):
             normalize_authenticator_id(bad)

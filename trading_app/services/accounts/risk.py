@@ -14,6 +14,7 @@ from decimal import Decimal
 from trading_app.db.engine import session_scope
 from trading_app.domain.clock import utcnow
 from trading_app.domain.enums import SizeMode
+from trading_app.domain.numbers import ascii_int
 from trading_app.domain.risk_settings import RiskSettings
 from trading_app.services.accounts.account import SettingsInvalid, load_account
 
@@ -80,7 +81,8 @@ def parse_risk(form: Mapping[str, str]) -> RiskSettings:
         raise SettingsInvalid("size_mode", "Choose a size mode.") from None
     size_value = _decimal(form, "size_value", "Default size", SIZE_BOUNDS[mode])
     positions_text = (form.get("max_open_positions") or "").strip()
-    if not positions_text.isdigit() or not 1 <= int(positions_text) <= MAX_OPEN_POSITIONS:
+    max_open = ascii_int(positions_text, 1, MAX_OPEN_POSITIONS)
+    if max_open is None:
         raise SettingsInvalid(
             "max_open_positions", f"Max open positions must be a whole number from 1 to {MAX_OPEN_POSITIONS}."
         )
@@ -101,7 +103,7 @@ def parse_risk(form: Mapping[str, str]) -> RiskSettings:
         )
     if mode is SizeMode.USD and notional is not None and size_value > notional:
         raise SettingsInvalid("size_value", "The default size is above your max notional per position.")
-    return RiskSettings(mode, size_value, int(positions_text), leverage, notional, daily, slippage, policy)
+    return RiskSettings(mode, size_value, max_open, leverage, notional, daily, slippage, policy)
 
 
 async def save_risk(address: str, form: Mapping[str, str] | RiskSettings) -> RiskSettings:

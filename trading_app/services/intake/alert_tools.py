@@ -178,11 +178,11 @@ def concrete_alert(message: str, *, side: str, alert_id: str, now: datetime) -> 
     return text.replace(json.dumps(STRATEGY_ACTION), json.dumps(side)).replace('"{{timenow}}"', stamp)
 
 
-def _outcome(receipt: inbox.Receipt) -> TestAlertResult:
+def _outcome(receipt: inbox.Receipt, lane: str) -> TestAlertResult:
     details = list(receipt.details)
     if receipt.outcome is inbox.Verdict.ACCEPTED:
         assert receipt.signal_id is not None
-        dispatch.dispatch(receipt.signal_id)
+        dispatch.dispatch(receipt.signal_id, lane)
         text = f"Test alert #{receipt.signal_id} accepted: watch it on the dashboard / alert log."
         return TestAlertResult(True, text, receipt.signal_id)
     if receipt.outcome is inbox.Verdict.DUPLICATE:
@@ -224,7 +224,7 @@ async def send_test_alert(
         receipt = await inbox.receive_alert(alert)
     except inbox.InboxUnavailable:
         return TestAlertResult(False, "The alert could not be stored right now; nothing was sent. Try again.")
-    return _outcome(receipt)
+    return _outcome(receipt, webhook_uuid)
 
 
 __all__ = [

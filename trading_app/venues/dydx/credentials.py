@@ -15,6 +15,7 @@ from coincurve.utils import GROUP_ORDER_INT
 from dydx_v4_client.key_pair import KeyPair
 from dydx_v4_client.wallet import Wallet
 
+from trading_app.domain.numbers import ascii_int
 from trading_app.venues.dydx.authenticators import (
     MalformedAuthenticator,
     trading_key_problems,
@@ -121,10 +122,10 @@ def normalize_authenticator_id(value: int | str) -> int:
     if isinstance(value, bool):
         raise InvalidCredential("the authenticator id must be a whole number")
     if isinstance(value, str):
-        value = value.strip()
-        if not value.isdigit():
+        parsed = ascii_int(value.strip(), 0, None)
+        if parsed is None:
             raise InvalidCredential("the authenticator id must be a whole number")
-        value = int(value)
+        value = parsed
     if not isinstance(value, int) or not 0 <= value <= MAX_AUTHENTICATOR_ID:
         raise InvalidCredential("the authenticator id must be a whole number >= 0")
     return value

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
+from trading_app.domain.numbers import ascii_int
 from trading_app.settings import get_settings
 from trading_app.venues.base import MarketSpec
 from trading_app.venues.paper.book import Level, OrderBook, SourceStatus
@@ -77,10 +78,10 @@ def price_source_from_settings(value: str | None = None) -> PriceSource:
     source = _sources.get(value)
     if source is None:
         if value == "synthetic" or value.startswith("synthetic:"):
-            seed_text = value.partition(":")[2] or "0"
-            if not seed_text.isdigit():
+            seed = ascii_int(value.partition(":")[2] or "0", 0, None)
+            if seed is None:
                 raise ValueError(f"PAPER_PRICE_SOURCE: seed must be a number in {value!r}")
-            source = SyntheticPriceSource(int(seed_text))
+            source = SyntheticPriceSource(seed)
         elif value.startswith(("http://", "https://")):
             source = IndexerPriceSource(value, cache_seconds=get_settings().price_cache_seconds)
         else:
