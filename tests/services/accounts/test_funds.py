@@ -2,22 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
-from tests.conftest import reset_app_caches
 from tests.fakes.indexer import FakeIndexer
 from tests.services.engine_support import LONG_BTC, D, make_signal, make_user
 from trading_app.services.accounts.funds import Funds, FundsUnavailable, account_funds
 from trading_app.services.engine import executor
-
-
-@pytest.fixture
-def paper_market(fake_indexer: FakeIndexer, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeIndexer]:
-    monkeypatch.setenv("PAPER_PRICE_SOURCE", fake_indexer.url)
-    reset_app_caches()
-    yield fake_indexer
 
 
 async def test_a_new_paper_account_has_ten_thousand_dollars_and_no_margin_in_use(
@@ -52,3 +42,9 @@ async def test_a_dydx_account_without_a_key_is_said_plainly(db_url: str) -> None
 
 def test_margin_use_without_equity_is_unknown() -> None:
     assert Funds("paper", D("0"), D("-5")).margin_use_pct is None
+
+
+async def test_a_dydx_account_shows_the_subaccounts_equity(dydx_user: str) -> None:
+    funds = await account_funds(dydx_user)  # the fake chain funds the subaccount with $10,000
+    assert funds.network == "testnet"
+    assert funds.equity == D("10000") and funds.free_collateral == D("10000") and funds.margin_used == 0

@@ -10,15 +10,12 @@ from sqlmodel import col
 
 from tests.conftest import reset_app_caches
 from tests.fakes.indexer import FakeIndexer
-from tests.services import monitor_support
 from tests.services.engine_support import D, make_signal, make_user, orders, positions
 from tests.services.monitor_support import move, open_position, position, rows
 from trading_app.db.engine import session_scope
 from trading_app.db.models import Position
 from trading_app.services.engine import executor
 from trading_app.services.monitor.tick import monitor_tick
-
-paper_market = monitor_support.paper_market  # the fixture, used by name
 
 
 @pytest.fixture
