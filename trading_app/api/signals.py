@@ -47,7 +47,7 @@ def _item(record: SignalRecord) -> dict[str, object]:
         # what the trader wrote, and the reason in plain words with its code second
         "sent_action": sent_action,
         "sent_market": sent_market,
-        "reason_text": why.plain + (f": {why.detail}" if why.detail else "") if why.plain else None,
+        "reason_text": why.sentence or None,
         "reason_code": why.code or None,
         "position_id": record.position_id,
         "payload": record.payload,

@@ -68,10 +68,14 @@ class Explained:
     code: str
 
     @property
+    def sentence(self) -> str:
+        """The plain sentence and the detail after a colon ("" when there is no reason)."""
+        return f"{self.plain}: {self.detail}" if self.detail else self.plain
+
+    @property
     def text(self) -> str:
-        """One line: the sentence, the detail after a colon, and the code in brackets."""
-        line = f"{self.plain}: {self.detail}" if self.detail else self.plain
-        return f"{line} ({self.code})" if self.code else line
+        """One line: the sentence, then the code in brackets."""
+        return f"{self.sentence} ({self.code})" if self.code else self.sentence
 
 
 def _door(reason: str) -> str | None:

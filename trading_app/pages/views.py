@@ -176,7 +176,7 @@ def alert_row(record: SignalRecord) -> Row:
         "action": (record.action or sent_action or "").upper() or fmt.DASH,
         "market": sent_market or record.market or fmt.DASH,
         "traded_as": f"as {traded_as}" if traded_as else "",
-        "reason": f"{why.plain}: {why.detail}" if why.detail else why.plain,
+        "reason": why.sentence,
         "reason_code": why.code,
         "position": str(record.position_id) if record.position_id is not None else "",
         "payload": mask_body(record.payload),
