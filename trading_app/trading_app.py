@@ -12,6 +12,7 @@ from trading_app.pages.alert_detail import ROUTE as ALERT_ROUTE
 from trading_app.pages.alert_detail import AlertDetailState, alert_detail_page
 from trading_app.pages.alerts import AlertsState, alerts_page
 from trading_app.pages.dashboard import DashboardState, dashboard_page
+from trading_app.pages.dashboard_account import FundsState
 from trading_app.pages.history import HistoryState, history_page
 from trading_app.pages.landing import landing_page
 from trading_app.pages.login import LoginState, login_page
@@ -36,7 +37,7 @@ app.add_page(
     dashboard_page,
     route="/dashboard",
     title="Dashboard",
-    on_load=[AuthState.require_login, live.WalletFeed.link, DashboardState.load],
+    on_load=[AuthState.require_login, live.WalletFeed.link, DashboardState.load, FundsState.load],
 )
 app.add_page(
     history_page,

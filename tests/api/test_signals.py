@@ -8,9 +8,11 @@ import pytest
 
 from tests.api.webhook_support import TV_IP, client, make_hook
 from tests.conftest import reset_app_caches
+from tests.fakes.indexer import FakeIndexer
 from trading_app.db.engine import session_scope
 from trading_app.services.auth.sessions import SESSION_COOKIE, create_session, revoke_session
 from trading_app.services.engine import executor, timeline
+from trading_app.services.notify.notifier import get_notifier
 
 
 async def sign_in(address: str) -> str:
@@ -27,6 +29,7 @@ async def test_the_log_is_the_users_own_newest_first_and_pages_with_before(db_ur
             for n in range(5)
         ]
         rejected = (await c.post(hook.path, content=hook.text(action="hold"))).json()["signal_id"]
+        await get_notifier().drain(5)  # the refusal is told in the background
         theirs = (await c.post(other.path, content=other.text())).json()["signal_id"]
     token = await sign_in(hook.address)
     async with client() as c:
@@ -62,10 +65,20 @@ async def test_the_log_is_the_users_own_newest_first_and_pages_with_before(db_ur
 @pytest.mark.parametrize(
     "params",
     [
-        {"limit": "0"}, {"limit": "201"}, {"limit": "ten"}, {"before": "-1"}, {"before": "x"},
+        {"limit": "0"},
+        {"limit": "201"},
+        {"limit": "ten"},
+        {"before": "-1"},
+        {"before": "x"},
         # digits of other scripts: `²` made int() raise (500), `３` and `٣` were read as 3
-        {"limit": "²"}, {"limit": "３"}, {"limit": "٣"}, {"before": "²"}, {"before": "１２"},
-        {"limit": " 5"}, {"limit": "+5"}, {"before": "9" * 40},
+        {"limit": "²"},
+        {"limit": "３"},
+        {"limit": "٣"},
+        {"before": "²"},
+        {"before": "１２"},
+        {"limit": " 5"},
+        {"limit": "+5"},
+        {"before": "9" * 40},
     ],
 )
 async def test_bad_paging_parameters_get_400(sqlite_url: str, params: dict[str, str]) -> None:
@@ -151,3 +164,31 @@ async def test_the_story_of_an_alert_is_its_owners_alone(db_url: str, paper_mark
         r = await c.get(f"/api/signals/{sid}")
         assert (r.status_code, r.json()) == (404, {"error": "not_found"})
         assert "BTC-USD" not in r.text
+
+
+async def test_each_alert_says_what_the_trader_sent_and_why_in_plain_words(
+    db_url: str, fake_indexer: FakeIndexer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PAPER_PRICE_SOURCE", fake_indexer.url)
+    reset_app_caches()
+    hook = await make_hook()
+    async with client(ip=TV_IP) as c:
+        unknown = (await c.post(hook.path, content=hook.text(market="xyzceausdt.p"))).json()["signal_id"]
+        ok = (await c.post(hook.path, content=hook.text(market="BINANCE:ETHUSDT.P"))).json()["signal_id"]
+    await get_notifier().drain(5)
+    async with client() as c:
+        c.cookies.set(SESSION_COOKIE, await sign_in(hook.address))
+        items = {s["id"]: s for s in (await c.get("/api/signals")).json()["signals"]}
+    refused, accepted = items[unknown], items[ok]
+    assert (refused["sent_action"], refused["sent_market"], refused["market"]) == (
+        "buy",
+        "xyzceausdt.p",
+        None,
+    )
+    assert (
+        refused["reason_text"] == "This market is not listed on your venue: xyzceausdt.p (read as XYZCEA-USD)"
+    )
+    assert refused["reason_code"] == "unknown_market"
+    assert refused["reason"] == "market: xyzceausdt.p (read as XYZCEA-USD) is not listed on your venue"
+    assert (accepted["sent_market"], accepted["market"]) == ("BINANCE:ETHUSDT.P", "ETH-USD")
+    assert accepted["reason_text"] is None and accepted["reason_code"] is None

@@ -1,10 +1,19 @@
-"""The alert log's state: newest first, paged backwards and forwards, one trader's alerts only."""
+"""The alert log's state: newest first, paged backwards and forwards, one trader's alerts only, named as
+the trader wrote them, updated by push."""
 
 from __future__ import annotations
 
-from tests.pages.support import ALICE, BOB, memory_app, run, sign_in
+import pytest
+
+from tests.api.webhook_support import TV_IP, make_hook
+from tests.conftest import reset_app_caches
+from tests.fakes.indexer import FakeIndexer
+from tests.pages.support import ALICE, BOB, link, memory_app, run, seen, sign_in
 from tests.services.engine_support import make_signal
+from trading_app.domain.clock import utcnow
 from trading_app.pages.alerts import PAGE_SIZE, AlertsState
+from trading_app.services.intake.inbox import IncomingAlert, receive_alert
+from trading_app.services.notify.notifier import get_notifier
 
 
 async def test_pages_of_one_traders_alerts(pg_url: str) -> None:
@@ -39,3 +48,39 @@ async def test_pages_of_one_traders_alerts(pg_url: str) -> None:
 
         signed_out = await run(app, "anon-1", None, AlertsState, "load")
         assert signed_out.rows == [] and not signed_out.loaded
+
+
+async def test_a_refused_alert_reaches_the_open_alert_log_by_push(
+    pg_url: str, fake_indexer: FakeIndexer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PAPER_PRICE_SOURCE", fake_indexer.url)
+    reset_app_caches()
+    hook = await make_hook()
+    alice, bob = await sign_in(hook.address), await sign_in(BOB)
+    async with memory_app() as app:
+        await link(app, "alice-1", alice)
+        await link(app, "bob-1", bob)
+        assert (await run(app, "alice-1", alice, AlertsState, "load")).rows == []
+
+        alert = IncomingAlert(hook.uuid, hook.text(market="xyzceausdt.p").encode(), utcnow(), TV_IP)
+        receipt = await receive_alert(alert)
+        await get_notifier().drain(5)
+
+        # the tab's feed moved (its watcher re-reads the page), nobody else's did
+        assert (await seen(app, "alice-1"))[:2] == (1, "Alert rejected")
+        assert (await seen(app, "bob-1"))[0] == 0
+        [row] = (await run(app, "alice-1", alice, AlertsState, "refresh")).rows
+    assert row["id"] == str(receipt.signal_id) and row["status"] == "REJECTED"
+    # what the trader sent, and why in plain words with the code second
+    assert (row["action"], row["market"], row["traded_as"]) == ("BUY", "xyzceausdt.p", "")
+    assert row["reason"] == "This market is not listed on your venue: xyzceausdt.p (read as XYZCEA-USD)"
+    assert row["reason_code"] == "unknown_market"
+
+
+async def test_an_accepted_alert_shows_what_was_sent_and_what_it_trades_as(pg_url: str) -> None:
+    alice = await sign_in(ALICE)
+    await make_signal(ALICE, {"action": "buy", "market": "BINANCE:BTCUSDT.P", "size": "0.01"})
+    async with memory_app() as app:
+        [row] = (await run(app, "alice-1", alice, AlertsState, "load")).rows
+    assert (row["action"], row["market"], row["traded_as"]) == ("LONG", "BINANCE:BTCUSDT.P", "as BTC-USD")
+    assert (row["reason"], row["reason_code"]) == ("", "")

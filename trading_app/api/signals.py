@@ -1,5 +1,8 @@
 """`GET /api/signals`: the signed-in trader's alert log, newest first.
 
+Each alert carries `market` (the ticker it trades as) and `sent_market` (what the trader wrote),
+`reason` as stored and `reason_text` / `reason_code` (plain words, then the code).
+
 Query: `limit` (1..200, default 50) and `before` (a signal id from the previous page's
 `next_before`). The session cookie decides whose alerts; 401 without a live session.
 
@@ -42,6 +45,8 @@ def _int_param(request: Request, name: str, default: int | None, low: int, high:
 
 
 def _item(record: SignalRecord) -> dict[str, object]:
+    sent_action, sent_market = record.sent
+    why = record.explained
     return {
         "id": record.id,
         "received_at": record.received_at.isoformat(),
@@ -49,6 +54,11 @@ def _item(record: SignalRecord) -> dict[str, object]:
         "action": record.action,
         "market": record.market,
         "reason": record.reason,
+        # what the trader wrote, and the reason in plain words with its code second
+        "sent_action": sent_action,
+        "sent_market": sent_market,
+        "reason_text": why.sentence or None,
+        "reason_code": why.code or None,
         "position_id": record.position_id,
         "payload": record.payload,
         "content_type": record.content_type,

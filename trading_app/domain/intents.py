@@ -6,7 +6,7 @@ since every size and price in them is already on the market's grid.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Protocol
 
@@ -113,6 +113,67 @@ class AccountFacts:
 
 
 @dataclass(frozen=True)
+class LevelPlan:
+    """How the trader gave the stop-loss and take-profit: a price, or relative to the entry.
+
+    Relative levels are measured from the planned entry for the risk checks and sizing, and
+    again from the average fill before they are placed (`domain.levels.levels_from_fill`).
+
+    Attributes:
+        sl, tp: Absolute prices, used as given.
+        sl_pct: Stop distance in percent of the entry (the alert's, or the account's default).
+        tp_pct: Target distance in percent of the entry.
+        rr: Target distance as a multiple of the stop distance.
+    """
+
+    sl: Decimal | None = None
+    sl_pct: Decimal | None = None
+    tp: Decimal | None = None
+    tp_pct: Decimal | None = None
+    rr: Decimal | None = None
+
+    @classmethod
+    def of(
+        cls,
+        *,
+        sl: Decimal | None = None,
+        sl_pct: Decimal | None = None,
+        tp: Decimal | None = None,
+        tp_pct: Decimal | None = None,
+        rr: Decimal | None = None,
+        default_sl_pct: Decimal | None = None,
+    ) -> LevelPlan:
+        """The plan of an alert's fields: a price wins over a percent, `tp_pct` over `rr`.
+
+        `default_sl_pct` (the account's setting) stands in when the alert gives no stop at all.
+        """
+        if sl is None and sl_pct is None:
+            sl_pct = default_sl_pct
+        return cls(
+            sl=sl,
+            sl_pct=None if sl is not None else sl_pct,
+            tp=tp,
+            tp_pct=None if tp is not None else tp_pct,
+            rr=None if tp is not None or tp_pct is not None else rr,
+        )
+
+    @property
+    def has_stop(self) -> bool:
+        """Whether a stop-loss was asked for (a price or a percent)."""
+        return self.sl is not None or self.sl_pct is not None
+
+    @property
+    def has_target(self) -> bool:
+        """Whether a take-profit was asked for (a price, a percent or reward:risk)."""
+        return self.tp is not None or self.tp_pct is not None or self.rr is not None
+
+    @property
+    def relative(self) -> bool:
+        """Whether any level moves with the entry price (percent or reward:risk)."""
+        return self.sl_pct is not None or self.tp_pct is not None or self.rr is not None
+
+
+@dataclass(frozen=True)
 class Intent:
     """A validated entry with its protection; every size and price is on the market's grid.
 
@@ -123,6 +184,8 @@ class Intent:
         stop_loss_worst, take_profit_worst: Worst execution prices once triggered.
         notional_usd: size * entry_price.
         leverage: (open notional + this notional) / equity, unrounded.
+        levels: How the stop-loss and take-profit were given: the engine measures the relative
+            ones again from the average fill.
     """
 
     market: str
@@ -138,6 +201,7 @@ class Intent:
     take_profit_worst: Decimal | None
     notional_usd: Decimal
     leverage: Decimal
+    levels: LevelPlan = field(default_factory=LevelPlan)
 
     @property
     def entry_side(self) -> Side:

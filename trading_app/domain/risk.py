@@ -24,7 +24,7 @@ from decimal import Decimal
 
 from trading_app.domain.enums import OrderType, PositionSide, Side, SizeMode
 from trading_app.domain.errors import RejectReason, RiskRejected
-from trading_app.domain.intents import AccountFacts, CloseIntent, Intent, MarketRules, RiskLimits
+from trading_app.domain.intents import AccountFacts, CloseIntent, Intent, LevelPlan, MarketRules, RiskLimits
 from trading_app.domain.quantize import (
     PriceRounding,
     close_size,
@@ -38,6 +38,7 @@ from trading_app.domain.sizing import position_size, stop_loss_price, take_profi
 __all__ = [
     "build_close",
     "build_intent",
+    "protection_levels",
     "validate_protection",
 ]
 
@@ -105,37 +106,64 @@ def _entry(signal: ParsedSignal, side: PositionSide, market: MarketRules) -> Dec
     return oracle
 
 
-def _protection(
-    signal: ParsedSignal,
-    side: PositionSide,
-    entry: Decimal,
-    tick: Decimal,
-    limits: RiskLimits,
-    mode: SizeMode,
+def protection_levels(
+    side: PositionSide, reference: Decimal, tick: Decimal, plan: LevelPlan
 ) -> tuple[Decimal | None, Decimal | None]:
-    sl_pct = signal.sl_pct if signal.sl_pct is not None else limits.default_sl_pct
-    raw_sl = stop_loss_price(side, entry, sl=signal.sl, sl_pct=sl_pct)
-    if raw_sl is None and (limits.require_stop_loss or mode is SizeMode.RISK_PCT):
-        raise RiskRejected(RejectReason.STOP_REQUIRED, "send sl or sl_pct with the alert")
-    validate_protection(side, entry, raw_sl, None)
+    """The stop-loss and take-profit of `plan` on the tick, measured from `reference`.
+
+    Used with the planned entry by `build_intent`, and with the average fill by
+    `domain.levels.levels_from_fill`. The stop rounds away from the reference, the target to
+    the nearest tick.
+
+    Args:
+        side: The position's direction.
+        reference: The price the relative levels are measured from.
+        tick: The market's tick size.
+        plan: How the trader gave each level.
+
+    Returns:
+        (stop, target), either None when not asked for.
+
+    Raises:
+        RiskRejected: SL_WRONG_SIDE, TP_WRONG_SIDE, INVALID_PRICE, or STOP_REQUIRED for `rr`
+            without a stop.
+    """
+    raw_sl = stop_loss_price(side, reference, sl=plan.sl, sl_pct=plan.sl_pct)
+    validate_protection(side, reference, raw_sl, None)
     stop = None
     if raw_sl is not None:
         if raw_sl <= 0:
             raise RiskRejected(RejectReason.INVALID_PRICE, f"stop-loss {raw_sl} is not a positive price")
         away = PriceRounding.DOWN if side is PositionSide.LONG else PriceRounding.UP
         stop = quantize_price(raw_sl, tick, away)
-    raw_tp = take_profit_price(side, entry, tp=signal.tp, tp_pct=signal.tp_pct, rr=signal.rr, stop_price=stop)
-    validate_protection(side, entry, None, raw_tp)
+    raw_tp = take_profit_price(side, reference, tp=plan.tp, tp_pct=plan.tp_pct, rr=plan.rr, stop_price=stop)
+    validate_protection(side, reference, None, raw_tp)
     if raw_tp is None:
         return stop, None
     if raw_tp <= 0:
         raise RiskRejected(RejectReason.INVALID_PRICE, f"take-profit {raw_tp} is not a positive price")
     target = quantize_price(raw_tp, tick)
-    if not _beyond(side, target, entry, favourable=True):
+    if not _beyond(side, target, reference, favourable=True):
         # only a take-profit within half a tick of the entry gets here
-        detail = f"take-profit {raw_tp} rounds to {target} on the {tick} tick, which is not beyond {entry}"
+        detail = (
+            f"take-profit {raw_tp} rounds to {target} on the {tick} tick, which is not beyond {reference}"
+        )
         raise RiskRejected(RejectReason.TP_WRONG_SIDE, detail)
     return stop, target
+
+
+def _plan(signal: ParsedSignal, limits: RiskLimits, mode: SizeMode) -> LevelPlan:
+    plan = LevelPlan.of(
+        sl=signal.sl,
+        sl_pct=signal.sl_pct,
+        tp=signal.tp,
+        tp_pct=signal.tp_pct,
+        rr=signal.rr,
+        default_sl_pct=limits.default_sl_pct,
+    )
+    if not plan.has_stop and (limits.require_stop_loss or mode is SizeMode.RISK_PCT):
+        raise RiskRejected(RejectReason.STOP_REQUIRED, "send sl or sl_pct with the alert")
+    return plan
 
 
 def build_intent(
@@ -169,7 +197,9 @@ def build_intent(
     _check_account(limits, account)
     mode, value = signal.size_request or (limits.size_mode, limits.size_value)
     entry = _entry(signal, side, market)
-    stop, target = _protection(signal, side, entry, market.tick_size, limits, mode)
+    plan = _plan(signal, limits, mode)
+    # risk-percent sizing divides by this planned stop: the size is decided before the fill
+    stop, target = protection_levels(side, entry, market.tick_size, plan)
     raw_size = position_size(mode, value, entry_price=entry, equity=account.equity, stop_price=stop)
     size = quantize_size(raw_size, market.step_size, minimum=market.min_size)
 
@@ -201,6 +231,7 @@ def build_intent(
         take_profit_worst=_exit_bound(target, side, limits, market.tick_size),
         notional_usd=notional,
         leverage=leverage,
+        levels=plan,
     )
 
 
@@ -234,4 +265,3 @@ def build_close(
         size=close_size(size, market.step_size),
         worst_price=slippage_bound(oracle, side.exit_side, limits.slippage_pct, market.tick_size),
     )
-

@@ -136,22 +136,39 @@ def _payload(row: rx.Var) -> rx.Component:
     )
 
 
+def _alert(row: rx.Var) -> rx.Component:
+    # what the trader wrote; the ticker it trades as underneath when that differs
+    return rx.vstack(
+        rx.link(  # the alert's story: every phase, order and number behind this row
+            rx.text(row["action"], " ", row["market"], weight="medium", size="2", class_name="alert-sent"),
+            href="/alerts/" + row["id"],
+            aria_label="Story of alert " + row["id"],
+        ),
+        rx.cond(row["traded_as"] != "", rx.text(row["traded_as"], size="1", color_scheme="gray")),
+        spacing="0",
+    )
+
+
+def _reason(row: rx.Var) -> rx.Component:
+    # the plain sentence first, the code second (for support and for searching)
+    return rx.vstack(
+        rx.text(row["reason"], size="1", style={"overflowWrap": "anywhere"}, class_name="alert-reason"),
+        rx.cond(
+            row["reason_code"] != "",
+            rx.code(
+                row["reason_code"], size="1", color_scheme="gray", variant="ghost", class_name="alert-code"
+            ),
+        ),
+        spacing="1",
+    )
+
+
 def _row(row: rx.Var) -> rx.Component:
     return rx.table.row(
         cell(rx.text(row["received"], size="1")),
         cell(_outcome(row)),
-        cell(
-            rx.link(
-                rx.text(row["action"], " ", row["market"], weight="medium", size="2"),
-                href="/alerts/" + row["id"],
-                aria_label="Story of alert " + row["id"],
-            )
-        ),
-        rx.table.cell(
-            rx.text(row["reason"], size="1", color_scheme="gray", style={"overflowWrap": "anywhere"}),
-            min_width="14em",
-            max_width="28em",
-        ),
+        cell(_alert(row)),
+        rx.table.cell(_reason(row), min_width="14em", max_width="28em"),
         cell(_position(row)),
         cell(_payload(row)),
         id="alert-" + row["id"],

@@ -2,8 +2,8 @@
 kept current by the trader's live feed.
 
 Register it with the guard first, then the feed, then the data:
-`on_load=[AuthState.require_login, WalletFeed.link, DashboardState.load]`. Until the session is
-verified the page shows a spinner (`components.layout.app_shell`), never positions.
+`on_load=[AuthState.require_login, WalletFeed.link, DashboardState.load, FundsState.load]`.
+Until the session is verified the page shows a spinner (`components.layout.app_shell`), never positions.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import reflex as rx
 
 from trading_app.components.layout import app_shell, checking_session, page_header
+from trading_app.pages.dashboard_account import FundsState, funds_cards
 from trading_app.pages.dashboard_parts import (
     alerts_panel,
     equity_panel,
@@ -48,6 +49,7 @@ def _content() -> rx.Component:
         _load_error(),
         summary_cards(),
         pending_panel(),
+        funds_cards(),
         positions_panel(),
         rx.grid(
             equity_panel(),
@@ -64,5 +66,6 @@ def dashboard_page() -> rx.Component:
     return app_shell(
         "dashboard",
         feed_watcher(DashboardState.refresh),
+        feed_watcher(FundsState.refresh),
         rx.cond(DashboardState.loaded, _content(), rx.center(rx.spinner(size="3"), min_height="40vh")),
     )

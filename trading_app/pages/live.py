@@ -7,10 +7,11 @@ How a change reaches every open tab of one trader, and nobody else's:
    the tab's server-verified session, never a value sent by the browser. The token is an HMAC
    of the address under a server key (`services.security.feed`): nobody can compute another
    trader's feed token, and it never reaches the browser.
-2. A service that changed a trader's positions calls `events.positions_changed(user)`; `push`
-   (subscribed by `install(app)`) bumps that trader's feed through `app.modify_state`. Reflex
-   sends the new feed values to every tab linked to the token, on whichever worker holds its
-   socket (through Redis when there are several).
+2. A service that changed a trader's positions calls `events.positions_changed(user)` (the
+   webhook, for an alert it refused, `events.alerts_changed(user)`); `push` (subscribed by
+   `install(app)`) bumps that trader's feed through `app.modify_state`. Reflex sends the new
+   feed values to every tab linked to the token, on whichever worker holds its socket (through
+   Redis when there are several).
 3. `feed_watcher(handler)` on the page notices the new version and fires `handler` in that tab:
    the tab's own state re-reads its rows from the services (the database is the source of
    truth; the feed only carries a counter and a short, non-sensitive text).
@@ -36,7 +37,15 @@ from trading_app.state import verified_address
 
 log = logging.getLogger(__name__)
 
-__all__ = ["FEED_PREFIX", "REFRESH_EVERY_MS", "WalletFeed", "feed_token", "feed_watcher", "push"]
+__all__ = [
+    "FEED_PREFIX",
+    "REFRESH_EVERY_MS",
+    "WalletFeed",
+    "feed_token",
+    "feed_watcher",
+    "push",
+    "push_alert",
+]
 
 REFRESH_EVERY_MS = 15_000  # mark prices and monitor health move without a push
 _app: rx.App | None = None
@@ -113,6 +122,12 @@ async def flush(wait_seconds: float = 5.0) -> None:
         await asyncio.wait(list(_pending), timeout=wait_seconds)
 
 
+async def push_alert(user: str) -> None:
+    """Tell every open tab of `user` that an alert was refused at the door (the alert log shows it,
+    the dashboard says so); an executed alert pushes through `push` like any position change."""
+    await push(user, "Alert rejected")
+
+
 class _FeedDeltaNoise(logging.Filter):
     """Drops Reflex's warning about the feed token itself having no socket.
 
@@ -135,6 +150,7 @@ def install(app: rx.App) -> None:
     global _app
     _app = app
     events.subscribe(push)
+    events.subscribe_alerts(push_alert)
     logging.getLogger("reflex.app").addFilter(_NOISE)
 
 
@@ -185,4 +201,5 @@ def uninstall() -> None:
     """Stop pushing (shutdown, tests)."""
     global _app
     events.unsubscribe(push)
+    events.unsubscribe_alerts(push_alert)
     _app = None

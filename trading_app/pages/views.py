@@ -192,15 +192,22 @@ def history_totals(views: Sequence[PositionView]) -> Row:
 
 # -- alert log ----------------------------------------------------------------------------
 def alert_row(record: SignalRecord) -> Row:
-    """One alert: when, what it asked, the payload (secret masked again, to be sure), outcome."""
+    """One alert: when, what it asked (as the trader wrote it), the payload (secret masked again,
+    to be sure), the outcome and its reason in plain words with the code second."""
+    sent_action, sent_market = record.sent
+    why = record.explained
+    # the ticker the trader wrote first; the one it trades as when that differs
+    traded_as = record.market if record.market and sent_market and record.market != sent_market else ""
     return {
         "id": str(record.id),
         "received": fmt.when(record.received_at),
         "status": record.status,
         "status_text": fmt.label(record.status),
-        "action": (record.action or "").upper() or fmt.DASH,
-        "market": record.market or fmt.DASH,
-        "reason": record.reason or "",
+        "action": (record.action or sent_action or "").upper() or fmt.DASH,
+        "market": sent_market or record.market or fmt.DASH,
+        "traded_as": f"as {traded_as}" if traded_as else "",
+        "reason": why.sentence,
+        "reason_code": why.code,
         "position": str(record.position_id) if record.position_id is not None else "",
         "payload": mask_body(record.payload),
         "source_ip": record.source_ip or fmt.DASH,

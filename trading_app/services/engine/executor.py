@@ -39,6 +39,7 @@ from trading_app.domain.enums import (
     SignalStatus,
 )
 from trading_app.domain.errors import RejectReason, RiskRejected
+from trading_app.domain.sent import sent_fields
 from trading_app.domain.signals import ParsedSignal
 from trading_app.domain.story import Phase, end_phase
 from trading_app.services.accounts.venues import venue_for
@@ -208,16 +209,12 @@ async def _execute_one(signal_id: int) -> _Done | None:
             await timeline.flush_in(session)
             await finish_in(session, signal, outcome.status, outcome.reason, outcome.position_id)
     if outcome.status not in (SignalStatus.EXECUTED, SignalStatus.EXECUTING):
+        # named as the trader wrote it, the reason in plain words with its code second
+        sent = sent_fields(signal.raw_body)[1] or signal.market
         get_notifier().notify_soon(
             user,
             "rejected",
-            messages.SignalRejected(
-                network=network,
-                signal_id=signal.id,
-                market=signal.market,
-                reason=(outcome.reason or "").split(":", 1)[0],
-                detail=outcome.reason,
-            ),
+            messages.SignalRejected.of(network, signal.id, sent, outcome.reason, outcome.status.value),
         )
     await events.positions_changed(user)
     write_soon(user, signal.id, Phase.PUSHED)  # after the last commit: nothing waits for it

@@ -22,7 +22,8 @@ from trading_app.domain.enums import (
     PositionStatus,
 )
 from trading_app.domain.errors import RejectReason, RiskRejected
-from trading_app.domain.intents import AccountFacts, Intent, RiskLimits
+from trading_app.domain.intents import AccountFacts, Intent, LevelPlan, RiskLimits
+from trading_app.domain.levels import levels_from_fill, stored_plan
 from trading_app.domain.lifecycle import ORDER, is_terminal
 from trading_app.domain.quantize import on_grid_nearest
 from trading_app.domain.risk import build_intent, validate_protection
@@ -146,7 +147,7 @@ async def open_position(
             raise RiskRejected(
                 RejectReason.POSITION_EXISTS, f"a {intent.market} position is already open"
             ) from None
-        return await _after_entry(trader, position, plan, spec, entry, end, known_new=True)
+        return await _after_entry(trader, position, plan, spec, entry, end, intent.levels, known_new=True)
     position = resume
     if position.status != PositionStatus.OPENING.value:
         return position  # already past the entry: nothing left for the signal to do
@@ -158,7 +159,9 @@ async def open_position(
         entry.size,
         price=entry.price,
     )
-    return await _after_entry(trader, position, plan, spec, entry, end, known_new=False)
+    # the stored alert says how its levels were given (the account's default stop as of now)
+    levels = stored_plan(signal.parsed, risk_limits(trader.account).default_sl_pct)
+    return await _after_entry(trader, position, plan, spec, entry, end, levels, known_new=False)
 
 
 def sizing(
@@ -238,6 +241,7 @@ async def _after_entry(
     spec: MarketSpec,
     entry: Order,
     end: SignalEnd | None,
+    levels: LevelPlan,
     *,
     known_new: bool,
 ) -> Position:
@@ -259,8 +263,14 @@ async def _after_entry(
     fill_price = on_grid_nearest(avg or spec.oracle_price, position.tick_size or spec.tick_size)
     opening.sized = {"size": filled, "entry_price": fill_price, "fees": fee}
     trader.mark(position.signal_id, Phase.FILLED, {"size": filled, "price": fill_price, "fee": fee})
+    side = PositionSide(position.side)
     try:  # the fill may have slipped past a protection level: then it cannot be placed as asked
-        validate_protection(PositionSide(position.side), fill_price, position.sl_price, position.tp_price)
+        # percent and reward:risk levels are measured from the fill, absolute ones stay
+        sl, tp = levels_from_fill(
+            side, fill_price, spec.tick_size, levels, (position.sl_price, position.tp_price)
+        )
+        opening.sized.update(sl_price=sl, tp_price=tp)
+        validate_protection(side, fill_price, sl, tp)
     except RiskRejected as e:
         async with session_scope() as session:
             position = await opening.record_in(session, trader, position)
@@ -406,7 +416,17 @@ async def cancel_entry(trader: Trader, position: Position, reason: CloseReason) 
         OrderRole.ENTRY, OrderType(entry.order_type), PositionSide(position.side).entry_side, entry.size,
         price=entry.price,
     )
-    return await _after_entry(trader, position, plan, spec, entry, None, known_new=False)
+    levels = stored_plan(await _parsed_of(trader, position), risk_limits(trader.account).default_sl_pct)
+    return await _after_entry(trader, position, plan, spec, entry, None, levels, known_new=False)
+
+
+async def _parsed_of(trader: Trader, position: Position) -> str | None:
+    """The stored parsed alert that opened `position` (how its levels were given), or None."""
+    if position.signal_id is None:
+        return None
+    async with session_scope() as session:
+        signal = await session.get(Signal, position.signal_id)
+    return signal.parsed if signal is not None and signal.user_address == trader.user else None
 
 
 async def _cancelled_entry(trader: Trader, position: Position) -> Order:

@@ -11,6 +11,8 @@ The order of checks, and why:
    REJECTED with every problem);
 4. the per-minute cap of the webhook -> CAPPED (stored as REJECTED, answered 200: TradingView
    must not retry it, and the trader sees it in the log);
+   every refusal from 2. on is told to the trader (Telegram, and a push to the alert log:
+   `rejections.tell_refused`); an unauthorized request is nobody's alert and is never told;
 5. the durable insert -> ACCEPTED, or DUPLICATE of the first copy (no second row).
 
 Only an authenticated request ever writes a row. When the database cannot be read or
@@ -51,9 +53,11 @@ from trading_app.domain.enums import Network, SignalStatus
 from trading_app.domain.errors import InvalidSignal
 from trading_app.domain.json_text import storable
 from trading_app.domain.masking import WITHHELD, mask_body
+from trading_app.domain.sent import sent_fields
 from trading_app.domain.signals import ParsedSignal, parse_signal
 from trading_app.services.intake import signal_store
 from trading_app.services.intake.market_check import market_exists
+from trading_app.services.intake.rejections import tell_refused
 from trading_app.services.security.crypto import DecryptionError, get_keyring
 from trading_app.services.security.secrets import open_secret
 from trading_app.settings import get_settings
@@ -224,6 +228,10 @@ async def receive_alert(alert: IncomingAlert) -> Receipt:
     stored = await _store(row)
     if stored.duplicate:
         outcome = Verdict.DUPLICATE
+    elif outcome is not Verdict.ACCEPTED:
+        # refused at the door: the engine never sees it, so it is told from here
+        network = Network.PAPER.value if alert.paper else owner.network
+        await tell_refused(owner.address, network, stored.signal_id, row.reason or "", masked)
     return Receipt(outcome, stored.signal_id, details)
 
 
@@ -257,7 +265,10 @@ async def _validate(
     # on the network the alert trades on: the owner's, or paper for a test alert (see alert_tools)
     network = Network.PAPER.value if alert.paper else owner.network
     if await market_exists(network, parsed.market) is False:
-        raise InvalidSignal([f"market: {parsed.market} is not listed on your venue"])
+        sent = sent_fields(body.text)[1]
+        # what the trader wrote, and the ticker it was read as when that differs
+        named = parsed.market if sent in (None, parsed.market) else f"{sent} (read as {parsed.market})"
+        raise InvalidSignal([f"market: {named} is not listed on your venue"])
     try:
         # the decoded text (BOM dropped) is valid JSON here, so the key comes from its canonical form
         key = dedupe_key(parsed, body.text.encode("utf-8", "surrogatepass"))

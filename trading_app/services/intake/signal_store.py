@@ -24,6 +24,8 @@ from sqlalchemy import Table, and_, or_, select
 from trading_app.db.engine import get_engine
 from trading_app.db.models import Signal
 from trading_app.domain.clock import utcnow
+from trading_app.domain.reasons import Explained, explain
+from trading_app.domain.sent import sent_fields
 from trading_app.services.intake import signal_sql
 from trading_app.services.intake.group_commit import Batcher
 from trading_app.settings import get_settings
@@ -241,6 +243,16 @@ class SignalRecord:
     payload: str
     content_type: str | None
     source_ip: str | None
+
+    @property
+    def sent(self) -> tuple[str | None, str | None]:
+        """The (action, market) as the trader wrote them in the body; None where unreadable."""
+        return sent_fields(self.payload)
+
+    @property
+    def explained(self) -> Explained:
+        """The reason in plain words, its detail and its code."""
+        return explain(self.reason, self.status)
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import ClassVar, Protocol
 
 from trading_app.domain.quantize import on_grid_nearest
+from trading_app.domain.reasons import explain
 
 MAX_MESSAGE_CHARS = 4096  # Telegram's limit, counted here in UTF-16 units to be safe
 _FIELD_CHARS = 600  # one outside value never crowds out the rest of the message
@@ -214,12 +215,21 @@ class SignalRejected:
     reason: str
     detail: str | None = None
 
+    @classmethod
+    def of(
+        cls, network: str, signal_id: int | None, market: str | None, stored: str | None, status: str
+    ) -> SignalRejected:
+        """The message for a stored reason: the plain sentence, then the detail and the code."""
+        why = explain(stored, status)
+        detail = " ".join(p for p in (why.detail, f"({why.code})" if why.code else "") if p)
+        return cls(network, signal_id, market, why.plain or "no reason recorded", detail or None)
+
     def render(self) -> str:
         alert = f"Alert #{esc(self.signal_id, 40)}" if self.signal_id is not None else "Alert"
         market = f" — {esc(self.market, 64)}" if self.market else ""
         return _lines(
             f"{badge(self.network)} ⛔ <b>{alert} rejected</b>{market}",
-            f"Reason: <code>{esc(self.reason, 200)}</code>",
+            f"Reason: <b>{esc(self.reason, 200)}</b>",
             esc(self.detail) if self.detail else None,
         )
 
