@@ -23,6 +23,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from trading_app.api.guards import ascii_int
+from trading_app.domain.quantize import on_grid_nearest
 from trading_app.services.auth import sessions
 from trading_app.services.engine.alert_story import AlertStory, OrderLine, alert_story
 from trading_app.services.intake.signal_store import MAX_PAGE, SignalRecord, list_signals
@@ -91,7 +92,11 @@ def _text(value: object) -> object:
 
 
 def _order(line: OrderLine) -> dict[str, object]:
-    return {f.name: _text(getattr(line, f.name)) for f in fields(line)}
+    out = {f.name: _text(getattr(line, f.name)) for f in fields(line)}
+    if line.avg_fill_price is not None and line.tick_size:
+        # an average over several fills has a long tail: on the market's tick, like the positions
+        out["avg_fill_price"] = str(on_grid_nearest(line.avg_fill_price, line.tick_size))
+    return out
 
 
 def story_json(story: AlertStory) -> dict[str, object]:

@@ -12,11 +12,14 @@ from tests.conftest import reset_app_caches
 from tests.fakes.indexer import FakeIndexer
 from tests.fakes.telegram import FakeTelegram
 from tests.services.engine_support import D, make_signal, make_user, orders, positions
+from trading_app.api.signals import story_json
 from trading_app.db.models import Order
 from trading_app.domain import pnl
 from trading_app.domain.enums import PositionSide
 from trading_app.domain.quantize import to_usdc
+from trading_app.pages.alert_story_views import order_row
 from trading_app.services.engine import executor, manual
+from trading_app.services.engine.alert_story import alert_story
 from trading_app.services.notify.notifier import get_notifier
 
 # 0.1 SOL at 187.49 and 13.2 at 187.50: the average, 187.499924812030075188...
@@ -52,6 +55,13 @@ async def test_a_partial_fill_average_is_stored_on_the_tick_and_the_books_use_th
     assert position.entry_price == D("187.50")  # on the tick, not 187.4999248120300751...
     opened = next(m.plain for m in fake_telegram.messages if "Opened" in m.plain)
     assert "Entry: 187.50" in opened and "Size: 13.3" in opened and "Stop-loss: 180.00" in opened
+    # the alert's story (page and REST) shows the entry order's average on the tick too
+    story = await alert_story(user, position.signal_id or 0)
+    assert story is not None
+    [line] = [o for o in story.orders if o.role == "ENTRY"]
+    assert order_row(line)["avg"] == "187.50" and order_row(line)["size"] == "13.3"
+    [as_json] = [o for o in story_json(story)["orders"] if o["role"] == "ENTRY"]  # type: ignore[union-attr, index]
+    assert as_json["avg_fill_price"] == "187.50"  # type: ignore[index]
 
     paper_market.set_price("SOL-USD", D("190"))
     paper_market.set_book("SOL-USD", bids=EXIT_BIDS, asks=[(D("190.20"), D("100"))])

@@ -43,6 +43,10 @@ class OrderLine:
     tx_hash: str | None
     created_at: datetime
     updated_at: datetime
+    # the market's grid from the order's position (None: shown as stored); a fill's average price
+    # is an exact average of several fills and is shown on the tick
+    tick_size: Decimal | None = None
+    step_size: Decimal | None = None
 
 
 @dataclass(frozen=True)
@@ -82,7 +86,8 @@ def _parsed(text: str | None) -> dict[str, str] | None:
     return {str(k): str(v) for k, v in value.items()} if value else None
 
 
-def _line(row: Order) -> OrderLine:
+def _line(row: Order, grids: dict[int, tuple[Decimal | None, Decimal | None]]) -> OrderLine:
+    tick, step = grids.get(row.position_id or 0, (None, None))
     return OrderLine(
         id=row.id or 0,
         position_id=row.position_id,
@@ -100,6 +105,8 @@ def _line(row: Order) -> OrderLine:
         tx_hash=row.tx_hash,
         created_at=row.created_at,
         updated_at=row.updated_at,
+        tick_size=tick,
+        step_size=step,
     )
 
 
@@ -131,6 +138,12 @@ async def alert_story(address: str, signal_id: int) -> AlertStory | None:
         position_ids = {p for p in opened if p is not None}
         if signal.position_id is not None:
             position_ids.add(signal.position_id)  # a close or a reverse: the position it acted on
+        grid_rows = (
+            await session.exec(
+                select(Position).where(col(Position.id).in_(position_ids), Position.user_address == address)
+            )
+        ).all()
+        grids = {p.id: (p.tick_size, p.step_size) for p in grid_rows if p.id is not None}
         orders = (
             await session.exec(
                 select(Order)
@@ -161,7 +174,7 @@ async def alert_story(address: str, signal_id: int) -> AlertStory | None:
         paper=signal.paper,
         parsed=_parsed(signal.parsed),
         sizing=dict(sized[-1].detail) if sized else None,
-        orders=[_line(o) for o in orders],
+        orders=[_line(o, grids) for o in orders],
         timeline=timeline(signal.received_at, signal.stored_at, signal.status, signal.reason, steps),
     )
 
