@@ -134,6 +134,13 @@ def _ids(record: logging.LogRecord) -> dict[str, str]:
     return {name: str(value) for name in FIELDS if (value := getattr(record, name, None)) is not None}
 
 
+def _exception(formatter: logging.Formatter, record: logging.LogRecord) -> str | None:
+    """The record's traceback, redacted (rendered afresh from `exc_info` when there is one)."""
+    if record.exc_info and record.exc_info[0] is not None:
+        return redact_secrets(formatter.formatException(record.exc_info))
+    return redact_secrets(record.exc_text) if record.exc_text else None
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: time, level, logger, worker, message, the ids, exception."""
 
@@ -146,10 +153,8 @@ class JsonFormatter(logging.Formatter):
             "message": record.getMessage(),
             **_ids(record),
         }
-        if record.exc_info and not record.exc_text:
-            record.exc_text = redact_secrets(self.formatException(record.exc_info))
-        if record.exc_text:
-            line["exception"] = record.exc_text
+        if (trace := _exception(self, record)) is not None:
+            line["exception"] = trace
         if record.stack_info:
             line["stack"] = record.stack_info
         return json.dumps(line, ensure_ascii=False, default=str)
@@ -164,9 +169,12 @@ class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         ids = " ".join(f"{k}={v}" for k, v in _ids(record).items())
         record.ids = f"{getattr(record, 'worker', None) or worker_id()}{' ' + ids if ids else ''}"
-        if record.exc_info and not record.exc_text:
-            record.exc_text = redact_secrets(self.formatException(record.exc_info))
-        return super().format(record)
+        # another handler may have cached its own rendering of the traceback: never trust it
+        cached, record.exc_text = record.exc_text, _exception(self, record)
+        try:
+            return super().format(record)
+        finally:
+            record.exc_text = cached
 
 
 def make_handler(fmt: str = "text", stream: TextIO | None = None) -> logging.Handler:

@@ -23,7 +23,7 @@ from importlib import resources
 REDACTED = "[REDACTED]"
 
 _BOT_URL = re.compile(r"(/bot)\d+:[^/\s\"'`]+")
-_BOT_TOKEN = re.compile(r"\b\d{6,}:[A-Za-z0-9_-]{20,}")
+_BOT_TOKEN = re.compile(r"(?<![0-9])\d{6,}:[A-Za-z0-9_-]{20,}")  # also glued to a word: "bot123:..."
 _HEX_KEY = re.compile(r"\b(?:0x)?[0-9a-fA-F]{64}\b")
 _KEYS = r"secret|token|password|passphrase|mnemonic|private_key|privkey|api_key|key_material"
 # "key": "value" (JSON) | key=value (forms, repr) | key: value ; the key may be quoted
