@@ -20,6 +20,7 @@ from trading_app.pages.login import LoginState, login_page
 from trading_app.pages.settings import SettingsState, settings_page
 from trading_app.services.ops.errors import configure_error_reports
 from trading_app.services.ops.logs import configure_logging
+from trading_app.services.ops.metrics import metrics_lifespan
 from trading_app.settings import get_settings
 from trading_app.startup_gc import freeze_startup_heap
 from trading_app.state import AuthState
@@ -69,6 +70,7 @@ app.add_page(
 )
 # every worker: the position monitor's scheduler and the signal executor (started per worker, not at import)
 app.register_lifespan_task(monitor_lifespan)
+app.register_lifespan_task(metrics_lifespan)  # multiprocess metrics: a stopped worker's gauges go
 # every change a service reports reaches the trader's open tabs (services never import the UI)
 live.install(app)
 # last: once every other start-up task has run, the loaded heap leaves the collector's scans

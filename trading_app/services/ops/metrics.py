@@ -11,6 +11,8 @@ each worker counts on its own and a scrape sees only the worker that answered it
 from __future__ import annotations
 
 import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -110,7 +112,18 @@ def render() -> tuple[bytes, str]:
     return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
 
 
+@asynccontextmanager
+async def metrics_lifespan() -> AsyncIterator[None]:
+    """A worker's lifespan: in multiprocess mode its live gauges (websockets, positions) leave with it."""
+    try:
+        yield
+    finally:
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            _multiprocess.mark_process_dead(os.getpid())
+
+
 __all__ = [
+    "metrics_lifespan",
     "alert",
     "monitor_tick",
     "order_sent",
