@@ -1,6 +1,6 @@
 """The engine and the monitor feed the metrics: orders by venue and result, the phase latencies of
-an execution, the monitor's tick duration and venue calls, the open positions it watches, and its
-log lines name the account's trader."""
+an execution, the monitor's tick duration and venue calls, the open positions it watches; and the
+monitor's log lines name the account's trader, and the position (and its signal) being reconciled."""
 
 from __future__ import annotations
 
@@ -9,10 +9,12 @@ from prometheus_client import REGISTRY
 from tests.fakes.indexer import FakeIndexer
 from tests.services import monitor_support
 from tests.services.engine_support import LONG_BTC, make_signal, make_user
+from tests.services.ops.log_support import captured_logs, json_lines
 from trading_app.services.engine import executor
 from trading_app.services.monitor import tick
 from trading_app.services.notify.notifier import get_notifier
 from trading_app.services.ops import metrics
+from trading_app.services.ops.logs import short_address
 
 paper_market = monitor_support.paper_market  # the fixture, used by name
 PHASES = ("risk_passed", "entry_sent", "filled", "stop_placed", "tp_placed", "executed")
@@ -48,12 +50,17 @@ async def test_a_monitor_tick_is_timed_counts_venue_calls_and_the_positions_it_w
     ticks = sample("trading_monitor_tick_seconds_count")
     calls = sample("trading_monitor_venue_calls_total", call="account_state")
     open_before = sample("trading_open_positions")
+    monitor_support.move(paper_market, "BTC-USD", "59000")  # under the stop: this tick books the close
     try:
-        report = await tick.monitor_tick("ops-metrics-worker", wait=None, sweep=False)
+        with captured_logs("json") as stream:
+            report = await tick.monitor_tick("ops-metrics-worker", wait=None, sweep=False)
+        named = [line for line in json_lines(stream) if line.get("user") == short_address(user)]
+        assert named, "the reconcile's lines name the account's trader"
+        assert any(line.get("position_id") and line.get("signal_id") == str(sid) for line in named)
         assert [(r.user, r.error) for r in report.results] == [(user, None)]
         assert sample("trading_monitor_tick_seconds_count") == ticks + 1
         assert sample("trading_monitor_venue_calls_total", call="account_state") >= calls + 1
-        assert sample("trading_open_positions") == open_before + 1
+        assert sample("trading_open_positions") == open_before + 1  # counted before the close was booked
     finally:
         await tick.stop("ops-metrics-worker")
         metrics.positions_kept(set())  # this worker is gone: its accounts are no longer counted here

@@ -43,7 +43,7 @@ from trading_app.services.monitor.report import QUIET, AccountResult, TickReport
 from trading_app.services.notify import events
 from trading_app.services.notify.notifier import get_notifier
 from trading_app.services.ops import metrics
-from trading_app.services.ops.logs import bind
+from trading_app.services.ops.logs import bind, log_context
 from trading_app.settings import get_settings
 from trading_app.venues.base import AccountState, Venue
 from trading_app.venues.errors import VenueTemporaryError
@@ -103,13 +103,14 @@ async def settle_account(
     unpushed = result.synced > 0  # the dashboard shows order states too
     for position in books.positions:
         try:
-            outcome = await reconcile_position(
-                view,
-                position,
-                books.rows_of(position.id),
-                books.signals.get(position.signal_id or -1),
-                pending_grace=pending_grace,
-            )
+            with log_context(position_id=position.id, signal_id=position.signal_id):
+                outcome = await reconcile_position(
+                    view,
+                    position,
+                    books.rows_of(position.id),
+                    books.signals.get(position.signal_id or -1),
+                    pending_grace=pending_grace,
+                )
         except Exception:  # noqa: BLE001 - one position must not stop the others
             log.exception("monitor: position %s of %s failed to reconcile", position.id, user)
             result.errors += 1
