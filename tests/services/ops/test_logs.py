@@ -82,6 +82,7 @@ def test_configure_logging_installs_one_handler_in_the_configured_format(
         assert ours == [handler]  # idempotent: replaced, never stacked
         assert type(handler.formatter).__name__ == "JsonFormatter"
         assert logging.getLogger("httpx").level == logging.WARNING
+        assert logging.getLogger("apscheduler.executors.default").getEffectiveLevel() == logging.WARNING
     finally:
         root.handlers[:] = before[0]
         root.setLevel(before[1])

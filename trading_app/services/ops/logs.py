@@ -33,6 +33,9 @@ FIELDS = ("request_id", "user", "signal_id", "position_id")
 _EMPTY: dict[str, str] = {}
 _context: ContextVar[dict[str, str]] = ContextVar("log_context", default=_EMPTY)
 _HANDLER_NAME = "trading_app.ops"
+# libraries whose INFO lines are noise at the default level (APScheduler: two lines per job run,
+# the trigger watch runs twice a second)
+QUIET = ("apscheduler",)
 
 
 def short_address(address: str | None) -> str | None:
@@ -204,6 +207,8 @@ def configure_logging(fmt: str | None = None, level: str | None = None) -> loggi
     root.addHandler(handler)
     root.setLevel((level or settings.log_level).upper())
     telegram_api.configure_logging()  # httpx at WARNING: its INFO lines are Bot API URLs
+    for name in QUIET:
+        logging.getLogger(name).setLevel(logging.WARNING)
     return handler
 
 
