@@ -18,17 +18,17 @@ from trading_app.pages.history import HistoryState, history_page
 from trading_app.pages.landing import landing_page
 from trading_app.pages.login import LoginState, login_page
 from trading_app.pages.settings import SettingsState, settings_page
-from trading_app.services.ops.errors import configure_error_reports
-from trading_app.services.ops.logs import configure_logging
-from trading_app.services.ops.metrics import metrics_lifespan
+from trading_app.services.notify.telegram_api import configure_logging
+from trading_app.services.ops import errors, logs, metrics
 from trading_app.settings import get_settings
 from trading_app.startup_gc import freeze_startup_heap
 from trading_app.state import AuthState
 
 settings = get_settings()
-# before any request: the root handler (LOG_FORMAT) redacts secrets; httpx logs URLs with bot tokens
-configure_logging()
-configure_error_reports()  # Sentry, only when SENTRY_DSN is set
+configure_logging()  # before any request: httpx logs URLs, and Telegram URLs contain bot tokens
+# the root handler (LOG_FORMAT text or json) with the request / signal ids, redacting every secret
+logs.configure_logging()
+errors.configure_error_reports()  # Sentry, only when SENTRY_DSN is set
 
 app = rx.App(
     # socket_session: Reflex's websocket never sees the session cookie (it would be stored in the
@@ -70,8 +70,9 @@ app.add_page(
 )
 # every worker: the position monitor's scheduler and the signal executor (started per worker, not at import)
 app.register_lifespan_task(monitor_lifespan)
-app.register_lifespan_task(metrics_lifespan)  # multiprocess metrics: a stopped worker's gauges go
 # every change a service reports reaches the trader's open tabs (services never import the UI)
 live.install(app)
+
+app.register_lifespan_task(metrics.metrics_lifespan)  # multiprocess metrics: a stopped worker's gauges go
 # last: once every other start-up task has run, the loaded heap leaves the collector's scans
 app.register_lifespan_task(freeze_startup_heap)
