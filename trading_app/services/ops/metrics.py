@@ -32,7 +32,7 @@ ALERTS = Counter(
 )
 ACCEPT_SECONDS = Histogram(
     "trading_webhook_accept_seconds",
-    "Time from a webhook request's arrival to its answer",
+    "Time from the webhook route taking a request (body unread) to its answer sent",
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
 )
 PHASE_SECONDS = Histogram(
