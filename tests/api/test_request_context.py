@@ -8,6 +8,7 @@ import logging
 
 import httpx
 import pytest
+from eth_account import Account
 from prometheus_client import REGISTRY
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -18,6 +19,10 @@ from starlette.types import Message, Receive, Scope, Send
 from tests.api.webhook_support import wrapped_app
 from tests.services.ops.log_support import captured_logs, json_lines
 from trading_app.api.request_context import request_context
+from trading_app.db.engine import session_scope
+from trading_app.services.accounts.users import ensure_user
+from trading_app.services.auth.sessions import SESSION_COOKIE, create_session
+from trading_app.services.ops.logs import short_address
 
 
 def client(app=None) -> httpx.AsyncClient:  # noqa: ANN001 - an ASGI callable
@@ -83,3 +88,21 @@ async def test_open_websockets_are_counted_while_open() -> None:
     with pytest.raises(ConnectionResetError):
         await task
     assert clients() == before
+
+
+async def test_a_signed_in_request_names_its_trader_on_its_lines_and_only_there(db_url: str) -> None:
+    address = Account.create().address
+    async with session_scope() as session:
+        await ensure_user(session, address)
+        token, _ = await create_session(session, address)
+    with captured_logs("json") as stream:
+        async with client() as c:
+            r = await c.get(
+                "/api/user/positions", cookies={SESSION_COOKIE: token}, headers={"x-request-id": "r-7"}
+            )
+        logging.getLogger("trading_app.test").warning("after it")
+    assert r.status_code == 200
+    lines = json_lines(stream)
+    named = [line for line in lines if line.get("user") == short_address(address)]
+    assert named and all(line["request_id"] == "r-7" for line in named)  # the positions query, at least
+    assert "user" not in lines[-1] and "request_id" not in lines[-1]  # the request is over
