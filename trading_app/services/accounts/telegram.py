@@ -16,6 +16,7 @@ from trading_app.db.models import Notification
 from trading_app.domain.clock import utcnow
 from trading_app.services.accounts.account import SettingsInvalid, load_account
 from trading_app.services.notify.telegram_api import TOKEN_SHAPE
+from trading_app.services.notify.telegram_delivery import forget_token, sync_delivery
 from trading_app.services.notify.telegram_setup import (
     CHAT_ID_SHAPE,
     TelegramCheckFailed,
@@ -70,6 +71,9 @@ async def save_telegram(address: str, token: str | None = None, chat_id: str | N
     chat_id = normalize_chat_id(chat_id) if _entered(chat_id) else None
     if token is None and chat_id is None:
         raise SettingsInvalid("telegram_token", "Enter a bot token or a chat id to save.")
+    old_token = (await _saved(address))[0] if token is not None else None
+    if old_token and old_token != token:
+        await forget_token(address, old_token)  # its webhook would keep pointing at us
     async with session_scope() as session:
         user, _ = await load_account(session, address, for_update=True)
         now = utcnow()
@@ -80,15 +84,20 @@ async def save_telegram(address: str, token: str | None = None, chat_id: str | N
             user.telegram_chat_id_enc = seal(address, "telegram_chat_id_enc", chat_id)
             user.telegram_chat_id_set_at = now
         session.add(user)
+    await sync_delivery(address)  # commands by webhook or polling; the outcome shows in Settings
 
 
 async def remove_telegram(address: str) -> None:
-    """Forget the bot token and chat id (notifications stop)."""
+    """Forget the bot token and chat id (notifications and commands stop)."""
+    old_token = (await _saved(address))[0]
+    if old_token:
+        await forget_token(address, old_token)
     async with session_scope() as session:
         user, _ = await load_account(session, address, for_update=True)
         user.telegram_token_enc = user.telegram_chat_id_enc = None
         user.telegram_token_set_at = user.telegram_chat_id_set_at = None
         session.add(user)
+    await sync_delivery(address)
 
 
 async def _saved(address: str) -> tuple[str | None, str | None]:

@@ -1,0 +1,86 @@
+"""Telegram commands by long polling (no public API_URL), through the real python-telegram-bot
+against the fake Bot API: the whole story, the other commands, and one poller per bot."""
+
+from __future__ import annotations
+
+import asyncio
+
+from sqlmodel import select
+
+from tests.fakes.indexer import FakeIndexer
+from tests.fakes.telegram import FakeTelegram
+from tests.services.engine_support import LONG_BTC, make_signal, make_user, positions
+from tests.services.notify.telegram_support import OTHER, OWN, Remote, scenario
+from trading_app.db.engine import session_scope
+from trading_app.db.models import TelegramLink
+from trading_app.services.engine import executor
+from trading_app.services.notify.commands import HELP
+from trading_app.services.notify.telegram_delivery import delivery_status, poll_once, sync_delivery
+
+
+async def _linked(fake: FakeTelegram, n: int) -> tuple[str, str]:
+    token = fake.add_bot(chats=[OWN, OTHER])
+    user = await make_user(n, telegram_token=token, chat_id=str(OWN))
+    status = await sync_delivery(user)
+    assert (status.mode, status.reachable) == ("polling", True), status
+    return user, token
+
+
+async def test_the_whole_story_by_polling(
+    db_url: str, paper_market: FakeIndexer, fake_telegram: FakeTelegram
+) -> None:
+    user, token = await _linked(fake_telegram, 1)
+    assert fake_telegram.webhook(token) is None and fake_telegram.calls("deleteWebhook")
+    await scenario(Remote(fake_telegram, token, "polling"), user)
+    # every update was confirmed with its offset: none is answered twice
+    offsets = [c.params.get("offset") for c in fake_telegram.calls("getUpdates")]
+    assert any(offsets)
+    assert await poll_once("worker-1") == {user: 0}
+
+
+async def test_one_worker_polls_a_bot(db_url: str, fake_telegram: FakeTelegram) -> None:
+    user, token = await _linked(fake_telegram, 2)
+    assert await poll_once("worker-1") == {user: 0}
+    assert await poll_once("worker-2") == {}  # the first worker's lease holds
+    fake_telegram.push_message(token, OWN, "/help")
+    counts = await asyncio.gather(poll_once("worker-1"), poll_once("worker-2"))
+    assert counts == [{user: 1}, {}]
+    [answer] = fake_telegram.messages
+    assert answer.text == HELP and "/closeall" in answer.plain
+    async with session_scope() as session:
+        link = (await session.exec(select(TelegramLink))).one()
+    assert link.owner == "worker-1"
+
+
+async def test_pnl_closeall_and_help(
+    db_url: str, paper_market: FakeIndexer, fake_telegram: FakeTelegram
+) -> None:
+    user, token = await _linked(fake_telegram, 3)
+    remote = Remote(fake_telegram, token, "polling")
+    await executor.execute_signal(await make_signal(user, LONG_BTC))
+    eth = {**LONG_BTC, "market": "ETH-USD", "sl": "2800", "tp": "3300"}
+    await executor.execute_signal(await make_signal(user, eth))
+    [question] = await remote.say(OWN, "/closeall")
+    assert "Close all 2 open positions" in question.plain
+    answers, [edit] = await remote.tap(OWN, question)
+    assert "Closed LONG BTC-USD" in edit.plain and "Closed LONG ETH-USD" in edit.plain
+    assert {p.status for p in await positions(user)} == {"CLOSED"}
+    [pnl] = await remote.say(OWN, "/pnl 30")
+    assert "PnL, last 30 days" in pnl.plain and "(2 closed trades)" in pnl.plain, pnl.plain
+    [bad] = await remote.say(OWN, "/pnl lots")
+    assert bad.plain.startswith("Usage: /pnl")
+    [cancel_q] = await remote.say(OWN, "/closeall")
+    assert cancel_q.plain == "No open positions."
+    [unknown] = await remote.say(OWN, "/moon")
+    assert unknown.plain.startswith("Unknown command.")
+
+
+async def test_a_revoked_token_is_told_in_settings(db_url: str, fake_telegram: FakeTelegram) -> None:
+    user, token = await _linked(fake_telegram, 4)
+    fake_telegram.fail(token, None, 401, "Unauthorized")
+    await poll_once("worker-1")
+    status = await delivery_status(user)
+    assert status.reachable is False and "rejected the bot token" in status.message
+    assert token not in status.message
+    await poll_once("worker-1")  # a rejected token is not polled again until it changes
+    assert len(fake_telegram.calls("getUpdates")) == 1

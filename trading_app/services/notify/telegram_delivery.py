@@ -1,0 +1,262 @@
+"""How each trader's bot receives commands: a webhook with a public API_URL, else polling.
+
+- Webhook (API_URL is https and not a loopback or .local host): `setWebhook` to
+  `{API_URL}/api/telegram/{hook_id}` with a random `secret_token` per trader; only its SHA-256 is
+  stored. Telegram then POSTs every update there (see `telegram_updates.webhook_update`).
+- Polling (development, no public URL): the webhook is removed and one worker at a time polls
+  the bot with getUpdates, holding the row's lease (`owner`, `lease_until`) like the monitor's
+  account leases; a dead worker's lease runs out and another takes the bot over.
+
+`sync_delivery` sets a trader's bot up (after Settings saves a token or chat, and for rows whose
+token or mode is out of date); its outcome is stored in the row, so Settings shows the mode and
+whether the bot answered. A revoked token ends as `bad_token` (polling stops until a new token);
+a replaced one first has its webhook removed with the old token (`forget_token`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import urllib.parse
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import or_, update
+from sqlmodel import col, select
+from telegram import Bot
+from telegram.error import Conflict, Forbidden, InvalidToken
+
+from trading_app.db.engine import session_scope
+from trading_app.db.models import TelegramLink, User
+from trading_app.domain.clock import utcnow
+from trading_app.services.notify import telegram_api as tg
+from trading_app.services.notify.notifier import get_notifier
+from trading_app.services.notify.telegram_setup import MESSAGES
+from trading_app.services.notify.telegram_updates import (
+    handle_update,
+    linked_bot,
+    secret_digest,
+    take_update,
+)
+from trading_app.settings import get_settings
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "DeliveryStatus",
+    "delivery_mode",
+    "delivery_status",
+    "forget_token",
+    "poll_once",
+    "sync_delivery",
+    "sync_stale",
+]
+
+ALLOWED_UPDATES = ["message", "callback_query"]
+LEASE_TTL = timedelta(seconds=30)
+_LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1", "0.0.0.0")  # noqa: S104 - names, not a bind
+
+
+def webhook_base() -> str | None:
+    """The public base of our API when Telegram can reach it (https, not a local host), else None."""
+    url = urllib.parse.urlsplit(get_settings().api_url.strip())
+    host = (url.hostname or "").lower()
+    if url.scheme != "https" or not host or host in _LOCAL_HOSTS or host.endswith((".local", ".localhost")):
+        return None
+    return f"https://{url.netloc}{url.path.rstrip('/')}"
+
+
+def delivery_mode() -> str:
+    """`webhook` or `polling`, from the configured API_URL."""
+    return "webhook" if webhook_base() else "polling"
+
+
+@dataclass(frozen=True)
+class DeliveryStatus:
+    """What Settings shows: the mode, whether the bot answered, and words for the trader."""
+
+    mode: str  # webhook, polling, off
+    reachable: bool | None  # None: not checked yet
+    message: str
+    checked_at: datetime | None
+
+
+async def _link(user: str) -> TelegramLink:
+    async with session_scope() as session:
+        link = await session.get(TelegramLink, user)
+        if link is None:
+            link = TelegramLink(user_address=user, hook_id=secrets.token_urlsafe(24))
+            session.add(link)
+        await session.flush()
+        session.expunge(link)
+    return link
+
+
+async def _store(user: str, **values: object) -> None:
+    async with session_scope() as session:
+        await session.execute(
+            update(TelegramLink).where(col(TelegramLink.user_address) == user).values(**values)
+        )
+
+
+async def _token_set_at(user: str) -> datetime | None:
+    async with session_scope() as session:
+        row = await session.get(User, user)
+    return row.telegram_token_set_at if row is not None else None
+
+
+async def sync_delivery(user: str) -> DeliveryStatus:
+    """Set the trader's bot up for the configured mode and record how it went (never raises)."""
+    link = await _link(user)
+    linked = await linked_bot(user)
+    now = utcnow()
+    if linked is None:
+        await _store(user, mode="off", secret_hash=None, owner=None, status="unknown", status_detail=None,
+                     checked_at=now, token_set_at=None)
+        return await delivery_status(user)
+    mode = delivery_mode()
+    values: dict[str, object] = {"mode": mode, "token_set_at": await _token_set_at(user), "checked_at": now}
+    try:
+        bot = await _shared_bot(linked.token)
+        if mode == "webhook":
+            secret = secrets.token_urlsafe(32)
+            await bot.set_webhook(
+                f"{webhook_base()}/api/telegram/{link.hook_id}",
+                secret_token=secret,
+                allowed_updates=ALLOWED_UPDATES,
+            )
+            values["secret_hash"] = secret_digest(secret)
+        else:
+            await bot.delete_webhook(drop_pending_updates=False)
+            await bot.get_me()
+            values["secret_hash"] = None
+        values.update(status="ok", status_detail=None)
+    except Exception as e:  # noqa: BLE001 - stored for Settings, never raised
+        values.update(_failure(e, linked.token))
+    await _store(user, **values)
+    return await delivery_status(user)
+
+
+async def _shared_bot(token: str) -> Bot:
+    return await get_notifier().pool.bot(token)
+
+
+def _failure(error: BaseException, token: str) -> dict[str, object]:
+    code = tg.reason_code(error)
+    words = MESSAGES.get(code, "Telegram refused: {detail}")
+    detail = tg.describe(error, token).split(": ", 1)[-1]
+    return {"status": code, "status_detail": words.format(seconds="a few", detail=detail)[:256]}
+
+
+async def forget_token(user: str, old_token: str) -> None:
+    """Before a token is replaced or removed: delete its webhook while it still works (best effort)."""
+    try:
+        bot = await _shared_bot(old_token)
+        await asyncio.wait_for(bot.delete_webhook(drop_pending_updates=False), timeout=10)
+    except Exception as e:  # noqa: BLE001 - a revoked token cannot delete anything: nothing to undo
+        log.info("could not remove the old webhook of %s: %s", user, tg.describe(e, old_token))
+    await _store(user, secret_hash=None, owner=None, update_offset=0)
+
+
+async def delivery_status(user: str) -> DeliveryStatus:
+    """The mode and the last check of the trader's bot, for Settings."""
+    async with session_scope() as session:
+        link = await session.get(TelegramLink, user)
+    if link is None or link.mode == "off":
+        return DeliveryStatus("off", None, "Commands need a saved bot token and chat id.", None)
+    how = "polling (this app asks Telegram)"
+    if link.mode == "webhook":
+        how = "webhook (Telegram calls this app)"
+    if link.status == "ok":
+        return DeliveryStatus(link.mode, True, f"Commands by {how}: the bot answers.", link.checked_at)
+    if link.status == "unknown":
+        return DeliveryStatus(link.mode, None, f"Commands by {how}: not checked yet.", link.checked_at)
+    detail = link.status_detail or link.status
+    return DeliveryStatus(link.mode, False, f"Commands by {how}: not reachable. {detail}", link.checked_at)
+
+
+async def sync_stale(limit: int = 50) -> list[str]:
+    """Set up the bots whose row is missing, of another mode, or made for an older token."""
+    mode = delivery_mode()
+    async with session_scope() as session:
+        rows = (
+            await session.exec(
+                select(User.address, User.telegram_token_set_at, TelegramLink.mode, TelegramLink.token_set_at)
+                .outerjoin(TelegramLink, col(TelegramLink.user_address) == col(User.address))
+                .where(col(User.telegram_token_enc).is_not(None))
+                .limit(limit * 4)
+            )
+        ).all()
+    stale = [a for a, set_at, m, link_set_at in rows if m != mode or link_set_at != set_at][:limit]
+    for address in stale:
+        await sync_delivery(address)
+    return stale
+
+
+async def _claim(worker_id: str, now: datetime, ttl: timedelta, limit: int) -> list[str]:
+    free = or_(
+        col(TelegramLink.owner) == worker_id,
+        col(TelegramLink.owner).is_(None),
+        col(TelegramLink.lease_until) < now,
+    )
+    takeable = (
+        select(TelegramLink.user_address)
+        .where(col(TelegramLink.mode) == "polling", col(TelegramLink.status) != "bad_token", free)
+        .order_by(col(TelegramLink.user_address))
+        .limit(limit)
+        .with_for_update(skip_locked=True)  # a bot another worker is claiming now is not ours
+    )
+    async with session_scope() as session:
+        rows = await session.execute(
+            update(TelegramLink)
+            .where(col(TelegramLink.user_address).in_(takeable))
+            .values(owner=worker_id, lease_until=now + ttl)
+            .returning(col(TelegramLink.user_address))
+        )
+        return sorted(r[0] for r in rows.all())
+
+
+async def poll_once(worker_id: str, wait: int = 0, limit: int = 200) -> dict[str, int]:
+    """Claim the bots nobody else polls, read each one's updates once and answer them.
+
+    Returns:
+        {user: updates handled} for every bot this worker polled.
+    """
+    if delivery_mode() != "polling":
+        return {}
+    users = await _claim(worker_id, utcnow(), LEASE_TTL, limit)
+    counts = await asyncio.gather(*(_poll_bot(u, wait) for u in users))
+    return dict(zip(users, counts, strict=True))
+
+
+async def _poll_bot(user: str, wait: int) -> int:
+    linked = await linked_bot(user)
+    if linked is None or linked.chat_id is None:
+        return 0  # no chat yet: the settings page's discovery reads /start itself
+    async with session_scope() as session:
+        link = await session.get(TelegramLink, user)
+    offset = link.update_offset if link is not None else 0
+    try:
+        bot = await _shared_bot(linked.token)
+        updates = await bot.get_updates(
+            offset=offset or None, timeout=wait, allowed_updates=ALLOWED_UPDATES
+        )
+    except (InvalidToken, Forbidden, Conflict) as e:  # revoked token, or a webhook set elsewhere
+        await _store(user, checked_at=utcnow(), **_failure(e, linked.token))
+        return 0
+    except Exception as e:  # noqa: BLE001 - the next poll tries again
+        log.info("polling the bot of %s failed: %s", user, tg.describe(e, linked.token))
+        return 0
+    handled = 0
+    for item in updates:
+        if not await take_update(user, item.update_id):
+            continue
+        try:
+            await handle_update(linked, item.to_dict())
+        except Exception as e:  # noqa: BLE001 - one bad update must not block the others
+            log.warning("telegram update for %s failed: %s", user, tg.describe(e, linked.token))
+        handled += 1
+    if updates or (link is not None and link.status != "ok"):
+        await _store(user, status="ok", status_detail=None, checked_at=utcnow())
+    return handled
