@@ -49,6 +49,7 @@ __all__ = [
     "delivery_status",
     "forget_token",
     "poll_once",
+    "release",
     "sync_delivery",
     "sync_stale",
 ]
@@ -215,6 +216,16 @@ async def _claim(worker_id: str, now: datetime, ttl: timedelta, limit: int) -> l
             .returning(col(TelegramLink.user_address))
         )
         return sorted(r[0] for r in rows.all())
+
+
+async def release(worker_id: str) -> None:
+    """A clean shutdown: give up this worker's bots so another worker polls them at once."""
+    async with session_scope() as session:
+        await session.execute(
+            update(TelegramLink)
+            .where(col(TelegramLink.owner) == worker_id)
+            .values(owner=None, lease_until=None)
+        )
 
 
 async def poll_once(worker_id: str, wait: int = 0, limit: int = 200) -> dict[str, int]:
