@@ -14,6 +14,7 @@ from tests.services.notify.telegram_support import OTHER, OWN, Remote, scenario
 from trading_app.db.engine import session_scope
 from trading_app.db.models import TelegramLink
 from trading_app.services.engine import executor
+from trading_app.services.notify.command_confirm import EXPIRED, confirm
 from trading_app.services.notify.commands import HELP
 from trading_app.services.notify.telegram_delivery import delivery_status, poll_once, sync_delivery
 
@@ -84,3 +85,17 @@ async def test_a_revoked_token_is_told_in_settings(db_url: str, fake_telegram: F
     assert token not in status.message
     await poll_once("worker-1")  # a rejected token is not polled again until it changes
     assert len(fake_telegram.calls("getUpdates")) == 1
+
+
+async def test_another_traders_confirmation_closes_nothing(
+    db_url: str, paper_market: FakeIndexer, fake_telegram: FakeTelegram
+) -> None:
+    alice, token = await _linked(fake_telegram, 5)
+    bob = await make_user(6)
+    await executor.execute_signal(await make_signal(alice, LONG_BTC))
+    [question] = await Remote(fake_telegram, token, "polling").say(OWN, "/close BTC-USD")
+    assert question.reply_markup is not None
+    data = question.reply_markup["inline_keyboard"][0][0]["callback_data"]
+    assert (await confirm(bob, data)).notice == EXPIRED
+    assert [p.status for p in await positions(alice)] == ["OPEN"]
+    assert (await confirm(alice, data)).notice == "Closed."
