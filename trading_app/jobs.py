@@ -26,7 +26,7 @@ from trading_app.domain.clock import utcnow
 from trading_app.services.engine import executor
 from trading_app.services.intake import dispatch
 from trading_app.services.monitor import tick
-from trading_app.services.notify import telegram_delivery
+from trading_app.services.notify import telegram_delivery, telegram_polling
 from trading_app.services.notify.notifier import get_notifier
 from trading_app.services.ops import health
 from trading_app.settings import get_settings
@@ -199,7 +199,7 @@ async def _telegram_loop(worker_id: str) -> None:
             if loop.time() - last_sync >= TELEGRAM_SYNC_SECONDS:
                 last_sync = loop.time()
                 await telegram_delivery.sync_stale()
-            await telegram_delivery.poll_once(worker_id)
+            await telegram_polling.poll_once(worker_id)
         except asyncio.CancelledError:
             raise
         except Exception:  # noqa: BLE001 - the next round tries again
@@ -210,7 +210,7 @@ async def _telegram_loop(worker_id: str) -> None:
 @asynccontextmanager
 async def telegram_lifespan() -> AsyncIterator[None]:
     """Telegram commands for this worker: bots set up for the configured mode and, without a public
-    API_URL, polled (each bot by the one worker holding its lease; see `telegram_delivery`)."""
+    API_URL, polled (each bot by the one worker holding its lease; see `telegram_polling`)."""
     worker_id = new_worker_id()
     task = asyncio.get_running_loop().create_task(_telegram_loop(worker_id), name="telegram-updates")
     try:
@@ -218,7 +218,7 @@ async def telegram_lifespan() -> AsyncIterator[None]:
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
-        await telegram_delivery.release(worker_id)
+        await telegram_polling.release(worker_id)
 
 
 async def _startup_sweep() -> list[int]:

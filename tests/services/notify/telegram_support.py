@@ -23,7 +23,7 @@ from trading_app.services.engine import executor
 from trading_app.services.notify.command_confirm import EXPIRED
 from trading_app.services.notify.commands import NOT_LINKED
 from trading_app.services.notify.notifier import get_notifier
-from trading_app.services.notify.telegram_delivery import poll_once
+from trading_app.services.notify.telegram_polling import poll_once
 
 OWN, OTHER = 77, 99  # the chat saved in Settings, and a stranger's chat with the same bot
 

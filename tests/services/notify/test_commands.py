@@ -13,10 +13,12 @@ from tests.services.engine_support import LONG_BTC, make_signal, make_user, posi
 from tests.services.notify.telegram_support import OTHER, OWN, Remote, scenario
 from trading_app.db.engine import session_scope
 from trading_app.db.models import TelegramLink
+from trading_app.services.accounts.telegram import finish_chat_discovery, start_chat_discovery
 from trading_app.services.engine import executor
 from trading_app.services.notify.command_confirm import EXPIRED, confirm
 from trading_app.services.notify.commands import HELP
-from trading_app.services.notify.telegram_delivery import delivery_status, poll_once, sync_delivery
+from trading_app.services.notify.telegram_delivery import delivery_status, sync_delivery
+from trading_app.services.notify.telegram_polling import poll_once
 
 
 async def _linked(fake: FakeTelegram, n: int) -> tuple[str, str]:
@@ -99,3 +101,17 @@ async def test_another_traders_confirmation_closes_nothing(
     assert (await confirm(bob, data)).notice == EXPIRED
     assert [p.status for p in await positions(alice)] == ["OPEN"]
     assert (await confirm(alice, data)).notice == "Closed."
+
+
+async def test_a_chat_discovery_is_not_eaten_by_the_poller(db_url: str, fake_telegram: FakeTelegram) -> None:
+    user, token = await _linked(fake_telegram, 7)
+    discovery = await start_chat_discovery(user)
+    assert (await delivery_status(user)).message == "Waiting for Start in your bot's chat."
+    fake_telegram.push_start(token, 4242, discovery.code)
+    assert await poll_once("worker-1") == {}  # the bot is left to the discovery
+    assert await finish_chat_discovery(user, discovery.code)
+    status = await delivery_status(user)
+    assert (status.mode, status.reachable) == ("polling", True)
+    fake_telegram.push_message(token, 4242, "/help")
+    assert await poll_once("worker-1") == {user: 1}
+    assert fake_telegram.messages[-1].chat_id == "4242" and "/closeall" in fake_telegram.messages[-1].plain

@@ -16,7 +16,7 @@ from trading_app.db.models import Notification
 from trading_app.domain.clock import utcnow
 from trading_app.services.accounts.account import SettingsInvalid, load_account
 from trading_app.services.notify.telegram_api import TOKEN_SHAPE
-from trading_app.services.notify.telegram_delivery import forget_token, sync_delivery
+from trading_app.services.notify.telegram_delivery import begin_discovery, forget_token, sync_delivery
 from trading_app.services.notify.telegram_setup import (
     CHAT_ID_SHAPE,
     TelegramCheckFailed,
@@ -150,6 +150,8 @@ async def start_chat_discovery(address: str, token: str | None = None) -> Discov
         username = await bot_username(use_token)
     except TelegramCheckFailed as e:
         raise SettingsInvalid("telegram_token", e.message) from None
+    if not _entered(token):
+        await begin_discovery(address)  # the saved bot's /start must wait in getUpdates for us
     code = secrets.token_urlsafe(12)
     return Discovery(link=f"https://t.me/{username}?start={code}", code=code)
 

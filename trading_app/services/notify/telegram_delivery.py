@@ -4,8 +4,7 @@
   `{API_URL}/api/telegram/{hook_id}` with a random `secret_token` per trader; only its SHA-256 is
   stored. Telegram then POSTs every update there (see `telegram_updates.webhook_update`).
 - Polling (development, no public URL): the webhook is removed and one worker at a time polls
-  the bot with getUpdates, holding the row's lease (`owner`, `lease_until`) like the monitor's
-  account leases; a dead worker's lease runs out and another takes the bot over.
+  the bot with getUpdates (`telegram_polling`).
 
 `sync_delivery` sets a trader's bot up (after Settings saves a token or chat, and for rows whose
 token or mode is out of date); its outcome is stored in the row, so Settings shows the mode and
@@ -22,10 +21,10 @@ import urllib.parse
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, update
-from sqlmodel import col, select
+from sqlalchemy import select as sa_select
+from sqlalchemy import update
+from sqlmodel import col
 from telegram import Bot
-from telegram.error import Conflict, Forbidden, InvalidToken
 
 from trading_app.db.engine import session_scope
 from trading_app.db.models import TelegramLink, User
@@ -33,29 +32,28 @@ from trading_app.domain.clock import utcnow
 from trading_app.services.notify import telegram_api as tg
 from trading_app.services.notify.notifier import get_notifier
 from trading_app.services.notify.telegram_setup import MESSAGES
-from trading_app.services.notify.telegram_updates import (
-    handle_update,
-    linked_bot,
-    secret_digest,
-    take_update,
-)
+from trading_app.services.notify.telegram_updates import linked_bot, secret_digest
 from trading_app.settings import get_settings
 
 log = logging.getLogger(__name__)
 
 __all__ = [
     "DeliveryStatus",
+    "begin_discovery",
     "delivery_mode",
     "delivery_status",
     "forget_token",
-    "poll_once",
-    "release",
     "sync_delivery",
+    "failure_values",
+    "shared_bot",
+    "store_link",
     "sync_stale",
 ]
 
 ALLOWED_UPDATES = ["message", "callback_query"]
 LEASE_TTL = timedelta(seconds=30)
+# how long a chat id discovery keeps the bot's updates for getUpdates (no webhook, no poller)
+DISCOVERY_TTL = timedelta(minutes=10)
 _LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1", "0.0.0.0")  # noqa: S104 - names, not a bind
 
 
@@ -94,7 +92,7 @@ async def _link(user: str) -> TelegramLink:
     return link
 
 
-async def _store(user: str, **values: object) -> None:
+async def store_link(user: str, **values: object) -> None:
     async with session_scope() as session:
         await session.execute(
             update(TelegramLink).where(col(TelegramLink.user_address) == user).values(**values)
@@ -113,13 +111,13 @@ async def sync_delivery(user: str) -> DeliveryStatus:
     linked = await linked_bot(user)
     now = utcnow()
     if linked is None:
-        await _store(user, mode="off", secret_hash=None, owner=None, status="unknown", status_detail=None,
+        await store_link(user, mode="off", secret_hash=None, owner=None, status="unknown", status_detail=None,
                      checked_at=now, token_set_at=None)
         return await delivery_status(user)
     mode = delivery_mode()
     values: dict[str, object] = {"mode": mode, "token_set_at": await _token_set_at(user), "checked_at": now}
     try:
-        bot = await _shared_bot(linked.token)
+        bot = await shared_bot(linked.token)
         if mode == "webhook":
             secret = secrets.token_urlsafe(32)
             await bot.set_webhook(
@@ -134,16 +132,16 @@ async def sync_delivery(user: str) -> DeliveryStatus:
             values["secret_hash"] = None
         values.update(status="ok", status_detail=None)
     except Exception as e:  # noqa: BLE001 - stored for Settings, never raised
-        values.update(_failure(e, linked.token))
-    await _store(user, **values)
+        values.update(failure_values(e, linked.token))
+    await store_link(user, **values)
     return await delivery_status(user)
 
 
-async def _shared_bot(token: str) -> Bot:
+async def shared_bot(token: str) -> Bot:
     return await get_notifier().pool.bot(token)
 
 
-def _failure(error: BaseException, token: str) -> dict[str, object]:
+def failure_values(error: BaseException, token: str) -> dict[str, object]:
     code = tg.reason_code(error)
     words = MESSAGES.get(code, "Telegram refused: {detail}")
     detail = tg.describe(error, token).split(": ", 1)[-1]
@@ -153,11 +151,23 @@ def _failure(error: BaseException, token: str) -> dict[str, object]:
 async def forget_token(user: str, old_token: str) -> None:
     """Before a token is replaced or removed: delete its webhook while it still works (best effort)."""
     try:
-        bot = await _shared_bot(old_token)
+        bot = await shared_bot(old_token)
         await asyncio.wait_for(bot.delete_webhook(drop_pending_updates=False), timeout=10)
     except Exception as e:  # noqa: BLE001 - a revoked token cannot delete anything: nothing to undo
         log.info("could not remove the old webhook of %s: %s", user, tg.describe(e, old_token))
-    await _store(user, secret_hash=None, owner=None, update_offset=0)
+    await store_link(user, secret_hash=None, owner=None, update_offset=0)
+
+
+async def begin_discovery(user: str) -> None:
+    """The settings page's chat id discovery reads the bot's /start with getUpdates itself: until
+    it ends (a chat is saved, or `DISCOVERY_TTL` passes) the webhook is removed and nobody polls."""
+    linked = await linked_bot(user)
+    if linked is not None:
+        try:
+            await (await shared_bot(linked.token)).delete_webhook(drop_pending_updates=False)
+        except Exception as e:  # noqa: BLE001 - the discovery reports a bad token itself
+            log.info("could not remove the webhook of %s: %s", user, tg.describe(e, linked.token))
+    await store_link(user, status="discovery", status_detail=None, owner=None, checked_at=utcnow())
 
 
 async def delivery_status(user: str) -> DeliveryStatus:
@@ -171,6 +181,8 @@ async def delivery_status(user: str) -> DeliveryStatus:
         how = "webhook (Telegram calls this app)"
     if link.status == "ok":
         return DeliveryStatus(link.mode, True, f"Commands by {how}: the bot answers.", link.checked_at)
+    if link.status == "discovery":
+        return DeliveryStatus(link.mode, None, "Waiting for Start in your bot's chat.", link.checked_at)
     if link.status == "unknown":
         return DeliveryStatus(link.mode, None, f"Commands by {how}: not checked yet.", link.checked_at)
     detail = link.status_detail or link.status
@@ -182,92 +194,28 @@ async def sync_stale(limit: int = 50) -> list[str]:
     mode = delivery_mode()
     async with session_scope() as session:
         rows = (
-            await session.exec(
-                select(User.address, User.telegram_token_set_at, TelegramLink.mode, TelegramLink.token_set_at)
+            await session.execute(
+                sa_select(
+                    col(User.address),
+                    col(User.telegram_token_set_at),
+                    col(TelegramLink.mode),
+                    col(TelegramLink.token_set_at),
+                    col(TelegramLink.status),
+                    col(TelegramLink.checked_at),
+                )
                 .outerjoin(TelegramLink, col(TelegramLink.user_address) == col(User.address))
                 .where(col(User.telegram_token_enc).is_not(None))
                 .limit(limit * 4)
             )
         ).all()
-    stale = [a for a, set_at, m, link_set_at in rows if m != mode or link_set_at != set_at][:limit]
+    ended = utcnow() - DISCOVERY_TTL
+    stale = [
+        a
+        for a, set_at, m, link_set_at, status, checked in rows
+        if m != mode
+        or link_set_at != set_at
+        or (status == "discovery" and (checked is None or checked < ended))
+    ][:limit]
     for address in stale:
         await sync_delivery(address)
     return stale
-
-
-async def _claim(worker_id: str, now: datetime, ttl: timedelta, limit: int) -> list[str]:
-    free = or_(
-        col(TelegramLink.owner) == worker_id,
-        col(TelegramLink.owner).is_(None),
-        col(TelegramLink.lease_until) < now,
-    )
-    takeable = (
-        select(TelegramLink.user_address)
-        .where(col(TelegramLink.mode) == "polling", col(TelegramLink.status) != "bad_token", free)
-        .order_by(col(TelegramLink.user_address))
-        .limit(limit)
-        .with_for_update(skip_locked=True)  # a bot another worker is claiming now is not ours
-    )
-    async with session_scope() as session:
-        rows = await session.execute(
-            update(TelegramLink)
-            .where(col(TelegramLink.user_address).in_(takeable))
-            .values(owner=worker_id, lease_until=now + ttl)
-            .returning(col(TelegramLink.user_address))
-        )
-        return sorted(r[0] for r in rows.all())
-
-
-async def release(worker_id: str) -> None:
-    """A clean shutdown: give up this worker's bots so another worker polls them at once."""
-    async with session_scope() as session:
-        await session.execute(
-            update(TelegramLink)
-            .where(col(TelegramLink.owner) == worker_id)
-            .values(owner=None, lease_until=None)
-        )
-
-
-async def poll_once(worker_id: str, wait: int = 0, limit: int = 200) -> dict[str, int]:
-    """Claim the bots nobody else polls, read each one's updates once and answer them.
-
-    Returns:
-        {user: updates handled} for every bot this worker polled.
-    """
-    if delivery_mode() != "polling":
-        return {}
-    users = await _claim(worker_id, utcnow(), LEASE_TTL, limit)
-    counts = await asyncio.gather(*(_poll_bot(u, wait) for u in users))
-    return dict(zip(users, counts, strict=True))
-
-
-async def _poll_bot(user: str, wait: int) -> int:
-    linked = await linked_bot(user)
-    if linked is None or linked.chat_id is None:
-        return 0  # no chat yet: the settings page's discovery reads /start itself
-    async with session_scope() as session:
-        link = await session.get(TelegramLink, user)
-    offset = link.update_offset if link is not None else 0
-    try:
-        bot = await _shared_bot(linked.token)
-        updates = await bot.get_updates(
-            offset=offset or None, timeout=wait, allowed_updates=ALLOWED_UPDATES
-        )
-    except (InvalidToken, Forbidden, Conflict) as e:  # revoked token, or a webhook set elsewhere
-        await _store(user, checked_at=utcnow(), **_failure(e, linked.token))
-        return 0
-    except Exception as e:  # noqa: BLE001 - the next poll tries again
-        log.info("polling the bot of %s failed: %s", user, tg.describe(e, linked.token))
-        return 0
-    handled = 0
-    for item in updates:
-        if not await take_update(user, item.update_id):
-            continue
-        try:
-            await handle_update(linked, item.to_dict())
-        except Exception as e:  # noqa: BLE001 - one bad update must not block the others
-            log.warning("telegram update for %s failed: %s", user, tg.describe(e, linked.token))
-        handled += 1
-    if updates or (link is not None and link.status != "ok"):
-        await _store(user, status="ok", status_detail=None, checked_at=utcnow())
-    return handled
