@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from playwright.sync_api import Page, expect
 
-from tests.e2e.conftest import RunningApp
+from tests.e2e.conftest import SHOTS, RunningApp
 from tests.e2e.test_settings import FIRST_LOAD, WAIT, open_settings, rows, shot
 
 
@@ -18,6 +18,7 @@ def test_pause_switch_and_the_paused_dashboard(running_app: RunningApp, page: Pa
     assert rows(running_app, address)["trading_accounts"]["paused_at"] is not None
     page.locator("#control").scroll_into_view_if_needed()
     shot(page, "tgcmd-settings-paused.png")
+    page.locator("#control").screenshot(path=str(SHOTS / "tgcmd-control-card.png"))
 
     page.goto(running_app.frontend_url + "/dashboard")
     expect(page.locator("#paused-badge")).to_contain_text("Trading is paused since", timeout=FIRST_LOAD)
