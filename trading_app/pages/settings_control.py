@@ -58,7 +58,7 @@ class ControlState(rx.State):
 
     @rx.event
     async def check_bot(self):
-        """Set the bot up again for the current mode and say whether it answers."""
+        """"Verify bot": set the bot up again for the current mode and say whether it answers."""
         address = await verified_address(self)
         if address is None:
             yield rx.redirect(LOGIN_ROUTE)
@@ -116,7 +116,7 @@ def control_card() -> rx.Component:
             rx.text("Telegram commands:", weight="medium"),
             rx.badge(rx.match(ControlState.bot_mode, *_MODES.items(), "Off"), id="bot-mode"),
             reachable,
-            rx.button("Check bot", on_click=ControlState.check_bot, loading=ControlState.checking,
+            rx.button("Verify bot", on_click=ControlState.check_bot, loading=ControlState.checking,
                       type="button", size="1", variant="soft"),
             align="center",
             spacing="3",

@@ -150,8 +150,9 @@ async def start_chat_discovery(address: str, token: str | None = None) -> Discov
         username = await bot_username(use_token)
     except TelegramCheckFailed as e:
         raise SettingsInvalid("telegram_token", e.message) from None
-    if not _entered(token):
-        await begin_discovery(address)  # the saved bot's /start must wait in getUpdates for us
+    # the /start must wait in getUpdates for us: the saved bot (the same one, mostly) is neither
+    # polled nor on a webhook until the discovery ends
+    await begin_discovery(address)
     code = secrets.token_urlsafe(12)
     return Discovery(link=f"https://t.me/{username}?start={code}", code=code)
 
