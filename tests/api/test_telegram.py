@@ -23,7 +23,12 @@ from tests.fakes.telegram import FakeTelegram
 from tests.services.engine_support import make_user
 from tests.services.notify.telegram_support import OTHER, OWN, Remote, scenario
 from trading_app.api.app import build_api
-from trading_app.services.notify.telegram_delivery import delivery_status, sync_delivery
+from trading_app.services.notify.telegram_delivery import (
+    RECHECK_EVERY,
+    delivery_status,
+    sync_delivery,
+    sync_stale,
+)
 from trading_app.settings import get_settings
 
 PUBLIC = "https://trader.example.com"
@@ -131,3 +136,37 @@ async def test_a_paused_account_refuses_alerts_at_the_door(db_url: str) -> None:
     async with client() as http:
         answer = await http.post(hook.path, json=hook.body(alert_id="after-resume"))
     assert answer.status_code == 202
+
+
+async def test_the_hourly_look_restores_a_removed_webhook_and_tells_a_revoked_token(
+    db_url: str, fake_telegram: FakeTelegram, public_api: str
+) -> None:
+    user, token = await _linked(fake_telegram, 4, public_api)
+    assert await sync_stale() == []  # just checked: nothing to do
+    fake_telegram.handle(token, "deleteWebhook", {}, 0)  # removed behind our back
+    await _checked_long_ago(user)
+    assert await sync_stale() == [user]
+    assert fake_telegram.webhook(token) is not None
+    assert (await delivery_status(user)).reachable is True
+
+    fake_telegram.fail(token, None, 401, "Unauthorized")  # revoked in @BotFather
+    await _checked_long_ago(user)
+    assert await sync_stale() == [user]
+    status = await delivery_status(user)
+    assert status.reachable is False and "rejected the bot token" in status.message
+    assert token not in status.message and token.split(":")[1] not in status.message
+
+
+async def _checked_long_ago(user: str) -> None:
+    from sqlalchemy import update
+
+    from trading_app.db.engine import session_scope
+    from trading_app.db.models import TelegramLink
+    from trading_app.domain.clock import utcnow
+
+    async with session_scope() as session:
+        await session.execute(
+            update(TelegramLink)
+            .where(TelegramLink.user_address == user)  # type: ignore[arg-type]
+            .values(checked_at=utcnow() - RECHECK_EVERY * 2)
+        )

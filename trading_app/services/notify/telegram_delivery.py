@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 __all__ = [
     "DeliveryStatus",
     "begin_discovery",
+    "check_delivery",
     "delivery_mode",
     "delivery_status",
     "forget_token",
@@ -54,6 +55,7 @@ ALLOWED_UPDATES = ["message", "callback_query"]
 LEASE_TTL = timedelta(seconds=30)
 # how long a chat id discovery keeps the bot's updates for getUpdates (no webhook, no poller)
 DISCOVERY_TTL = timedelta(minutes=10)
+RECHECK_EVERY = timedelta(hours=1)  # a revoked token or a removed webhook is noticed this late
 _LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1", "0.0.0.0")  # noqa: S104 - names, not a bind
 
 
@@ -137,6 +139,29 @@ async def sync_delivery(user: str) -> DeliveryStatus:
     return await delivery_status(user)
 
 
+async def check_delivery(user: str) -> DeliveryStatus:
+    """Look without changing anything (getWebhookInfo, or getMe when polling); a webhook that is
+    gone or points elsewhere, or a row of another mode, is set up again (`sync_delivery`)."""
+    async with session_scope() as session:
+        link = await session.get(TelegramLink, user)
+    linked = await linked_bot(user)
+    if link is None or linked is None or link.mode != delivery_mode():
+        return await sync_delivery(user)
+    values: dict[str, object] = {"status": "ok", "status_detail": None}
+    try:
+        bot = await shared_bot(linked.token)
+        if link.mode == "webhook":
+            info = await bot.get_webhook_info()
+            if info.url != f"{webhook_base()}/api/telegram/{link.hook_id}":
+                return await sync_delivery(user)
+        else:
+            await bot.get_me()
+    except Exception as e:  # noqa: BLE001 - stored for Settings, never raised
+        values = failure_values(e, linked.token)
+    await store_link(user, checked_at=utcnow(), **values)
+    return await delivery_status(user)
+
+
 async def shared_bot(token: str) -> Bot:
     return await get_notifier().pool.bot(token)
 
@@ -190,7 +215,12 @@ async def delivery_status(user: str) -> DeliveryStatus:
 
 
 async def sync_stale(limit: int = 50) -> list[str]:
-    """Set up the bots whose row is missing, of another mode, or made for an older token."""
+    """Set up the bots whose row is missing, of another mode, made for an older token or left by
+    a discovery that ended; look at those not checked for `RECHECK_EVERY` (`check_delivery`).
+
+    Returns:
+        The traders whose bot was set up or looked at.
+    """
     mode = delivery_mode()
     async with session_scope() as session:
         rows = (
@@ -216,6 +246,14 @@ async def sync_stale(limit: int = 50) -> list[str]:
         or link_set_at != set_at
         or (status == "discovery" and (checked is None or checked < ended))
     ][:limit]
+    due = utcnow() - RECHECK_EVERY
+    looks = [
+        a
+        for a, _, _, _, status, checked in rows
+        if a not in stale and status != "discovery" and (checked is None or checked < due)
+    ][: max(limit - len(stale), 0)]
     for address in stale:
         await sync_delivery(address)
-    return stale
+    for address in looks:
+        await check_delivery(address)
+    return stale + looks
