@@ -187,11 +187,11 @@ async def monitor_lifespan() -> AsyncIterator[None]:
         log.info("monitor stopped: worker %s", run.worker_id)
 
 
-TELEGRAM_POLL_SECONDS = 1.0  # between two polls of the bots this worker holds
+TELEGRAM_POLL_SECONDS = 1.0  # between two lease renewals (a long poll per held bot runs meanwhile)
 TELEGRAM_SYNC_SECONDS = 60.0  # between two looks for bots set up for another mode or an old token
 
 
-async def _telegram_loop(worker_id: str) -> None:
+async def _telegram_loop(poller: telegram_polling.Poller) -> None:
     last_sync = float("-inf")
     loop = asyncio.get_running_loop()
     while True:
@@ -199,7 +199,7 @@ async def _telegram_loop(worker_id: str) -> None:
             if loop.time() - last_sync >= TELEGRAM_SYNC_SECONDS:
                 last_sync = loop.time()
                 await telegram_delivery.sync_stale()
-            await telegram_polling.poll_once(worker_id)
+            await poller.round()
         except asyncio.CancelledError:
             raise
         except Exception:  # noqa: BLE001 - the next round tries again
@@ -210,15 +210,15 @@ async def _telegram_loop(worker_id: str) -> None:
 @asynccontextmanager
 async def telegram_lifespan() -> AsyncIterator[None]:
     """Telegram commands for this worker: bots set up for the configured mode and, without a public
-    API_URL, polled (each bot by the one worker holding its lease; see `telegram_polling`)."""
-    worker_id = new_worker_id()
-    task = asyncio.get_running_loop().create_task(_telegram_loop(worker_id), name="telegram-updates")
+    API_URL, long-polled (each bot by the one worker holding its lease; see `telegram_polling`)."""
+    poller = telegram_polling.Poller(new_worker_id())
+    task = asyncio.get_running_loop().create_task(_telegram_loop(poller), name="telegram-updates")
     try:
         yield
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
-        await telegram_polling.release(worker_id)
+        await poller.stop()
 
 
 async def _startup_sweep() -> list[int]:

@@ -4,6 +4,7 @@ against the fake Bot API: the whole story, the other commands, and one poller pe
 from __future__ import annotations
 
 import asyncio
+import time
 
 from sqlmodel import select
 
@@ -18,7 +19,7 @@ from trading_app.services.engine import executor
 from trading_app.services.notify.command_confirm import EXPIRED, confirm
 from trading_app.services.notify.commands import HELP
 from trading_app.services.notify.telegram_delivery import delivery_status, sync_delivery
-from trading_app.services.notify.telegram_polling import poll_once
+from trading_app.services.notify.telegram_polling import Poller, poll_once
 
 
 async def _linked(fake: FakeTelegram, n: int) -> tuple[str, str]:
@@ -115,3 +116,28 @@ async def test_a_chat_discovery_is_not_eaten_by_the_poller(db_url: str, fake_tel
     fake_telegram.push_message(token, 4242, "/help")
     assert await poll_once("worker-1") == {user: 1}
     assert fake_telegram.messages[-1].chat_id == "4242" and "/closeall" in fake_telegram.messages[-1].plain
+
+
+async def test_a_long_poll_answers_at_once_and_one_worker_holds_the_bot(
+    db_url: str, fake_telegram: FakeTelegram
+) -> None:
+    user, token = await _linked(fake_telegram, 8)
+    first, second = Poller("worker-1", wait=5), Poller("worker-2", wait=5)
+    try:
+        assert await first.round() == [user]
+        assert await second.round() == []  # the first worker's lease holds
+        await asyncio.sleep(0.3)  # its getUpdates is waiting at Telegram
+        started = time.monotonic()
+        fake_telegram.push_message(token, OWN, "/help")
+        for _ in range(80):
+            if fake_telegram.messages:
+                break
+            await asyncio.sleep(0.05)
+        assert fake_telegram.messages and fake_telegram.messages[0].chat_id == str(OWN)
+        assert time.monotonic() - started < 3  # well before the 5 s poll ended
+        assert len(fake_telegram.calls("getUpdates")) == 1  # the waiting poll got it, no second call
+        assert await first.round() == [user]  # renewed
+    finally:
+        await first.stop()
+    assert await second.round() == [user]  # given up at stop: taken over at once
+    await second.stop()

@@ -1,11 +1,12 @@
 """Polling the bots of traders without a public API_URL: one worker per bot, by lease.
 
-Each round a worker claims the bots nobody else holds (`telegram_links.owner` / `lease_until`, taken
-only when free, expired or already its own, with `FOR UPDATE SKIP LOCKED` on PostgreSQL, the same
-pattern as the monitor's account leases), reads each one's updates once with getUpdates from the
-stored offset, and answers them (`telegram_updates.handle_update`). A worker that dies stops
-renewing; its bots are taken over `LEASE_TTL` later. A bot whose token Telegram rejects, or whose
-chat id discovery is under way, is not polled.
+Each round (every second) a worker claims the bots nobody else holds (`telegram_links.owner` /
+`lease_until`, taken only when free, expired or already its own, with `FOR UPDATE SKIP LOCKED` on
+PostgreSQL, the same pattern as the monitor's account leases) and keeps one long poll (getUpdates
+from the stored offset, `LONG_POLL_SECONDS`) in flight per bot it holds, answering what arrives
+(`telegram_updates.handle_update`). A worker that dies stops renewing; its bots are taken over
+`LEASE_TTL` later. A bot whose token Telegram rejects, or whose chat id discovery is under way, is
+not polled.
 """
 
 from __future__ import annotations
@@ -34,7 +35,9 @@ from trading_app.services.notify.telegram_updates import handle_update, linked_b
 
 log = logging.getLogger(__name__)
 
-__all__ = ["poll_once", "release"]
+__all__ = ["LONG_POLL_SECONDS", "Poller", "poll_once", "release"]
+
+LONG_POLL_SECONDS = 10
 
 
 async def _claim(worker_id: str, now: datetime, ttl: timedelta, limit: int) -> list[str]:
@@ -74,6 +77,46 @@ async def release(worker_id: str) -> None:
         )
 
 
+class Poller:
+    """One worker's long polls: a getUpdates in flight per bot it holds, the leases renewed each
+    `round()`. Long polls have their own HTTP client, so a thousand waiting bots never take the
+    connections the notifications need.
+
+    Args:
+        worker_id: This worker's id (the lease owner).
+        wait: getUpdates' `timeout`, the long poll's seconds (well inside LEASE_TTL).
+        limit: The most bots this worker polls.
+    """
+
+    def __init__(self, worker_id: str, wait: int = LONG_POLL_SECONDS, limit: int = 200) -> None:
+        self.worker_id, self.wait, self.limit = worker_id, wait, limit
+        self.pool = tg.BotPool(pool_size=limit + 8, timeout=10.0)
+        self._tasks: dict[str, asyncio.Task[int]] = {}
+
+    async def round(self) -> list[str]:
+        """Renew (or take) the leases and start a long poll for every held bot not polling now."""
+        if delivery_mode() != "polling":
+            return []
+        users = await _claim(self.worker_id, utcnow(), LEASE_TTL, self.limit)
+        loop = asyncio.get_running_loop()
+        for user in users:
+            task = self._tasks.get(user)
+            if task is None or task.done():
+                poll = _poll_bot(user, self.wait, self.pool)
+                self._tasks[user] = loop.create_task(poll, name="telegram-poll")
+        self._tasks = {u: t for u, t in self._tasks.items() if not t.done() or u in users}
+        return users
+
+    async def stop(self) -> None:
+        """Cancel the polls in flight, give the leases up, close the client."""
+        for task in self._tasks.values():
+            task.cancel()
+        await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+        self._tasks.clear()
+        await release(self.worker_id)
+        await self.pool.aclose()
+
+
 async def poll_once(worker_id: str, wait: int = 0, limit: int = 200) -> dict[str, int]:
     """Claim the bots nobody else polls, read each one's updates once and answer them.
 
@@ -87,7 +130,7 @@ async def poll_once(worker_id: str, wait: int = 0, limit: int = 200) -> dict[str
     return dict(zip(users, counts, strict=True))
 
 
-async def _poll_bot(user: str, wait: int) -> int:
+async def _poll_bot(user: str, wait: int, pool: tg.BotPool | None = None) -> int:
     linked = await linked_bot(user)
     if linked is None or linked.chat_id is None:
         return 0  # no chat yet: the settings page's discovery reads /start itself
@@ -95,7 +138,7 @@ async def _poll_bot(user: str, wait: int) -> int:
         link = await session.get(TelegramLink, user)
     offset = link.update_offset if link is not None else 0
     try:
-        bot = await shared_bot(linked.token)
+        bot = await pool.bot(linked.token) if pool is not None else await shared_bot(linked.token)
         updates = await bot.get_updates(
             offset=offset or None, timeout=wait, allowed_updates=ALLOWED_UPDATES
         )
