@@ -319,6 +319,7 @@ class FakeTelegram:
                 }
             )
             self._bots[token].chats.add(str(chat_id))
+            self._arrived.notify_all()  # a long poll waiting for this bot returns it at once
 
     # -- inspection -----------------------------------------------------------------------
     def calls(self, method: str) -> list[ApiCall]:

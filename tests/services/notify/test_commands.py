@@ -141,3 +141,21 @@ async def test_a_long_poll_answers_at_once_and_one_worker_holds_the_bot(
         await first.stop()
     assert await second.round() == [user]  # given up at stop: taken over at once
     await second.stop()
+
+
+async def test_a_discovery_that_begins_during_a_long_poll_still_finds_its_start(
+    db_url: str, fake_telegram: FakeTelegram
+) -> None:
+    user, token = await _linked(fake_telegram, 9)
+    poller = Poller("worker-1", wait=5)
+    try:
+        assert await poller.round() == [user]
+        await asyncio.sleep(0.3)  # the long poll waits at Telegram
+        discovery = await start_chat_discovery(user)
+        fake_telegram.push_start(token, 4343, discovery.code)
+        await asyncio.sleep(0.5)  # the waiting poll got the /start, and left it alone
+        assert fake_telegram.messages == []
+        assert await poller.round() == []  # not polled during the discovery
+        assert await finish_chat_discovery(user, discovery.code)
+    finally:
+        await poller.stop()

@@ -143,11 +143,14 @@ async def _poll_bot(user: str, wait: int, pool: tg.BotPool | None = None) -> int
             offset=offset or None, timeout=wait, allowed_updates=ALLOWED_UPDATES
         )
     except (InvalidToken, Forbidden, Conflict) as e:  # revoked token, or a webhook set elsewhere
-        await store_link(user, checked_at=utcnow(), **failure_values(e, linked.token))
+        if not await _discovering(user):  # a discovery's own getUpdates ends our poll with 409
+            await store_link(user, checked_at=utcnow(), **failure_values(e, linked.token))
         return 0
     except Exception as e:  # noqa: BLE001 - the next poll tries again
         log.info("polling the bot of %s failed: %s", user, tg.describe(e, linked.token))
         return 0
+    if updates and await _discovering(user):
+        return 0  # began while this poll waited: not confirmed, so the discovery reads them
     handled = 0
     for item in updates:
         if not await take_update(user, item.update_id):
@@ -160,3 +163,9 @@ async def _poll_bot(user: str, wait: int, pool: tg.BotPool | None = None) -> int
     if updates or (link is not None and link.status != "ok"):
         await store_link(user, status="ok", status_detail=None, checked_at=utcnow())
     return handled
+
+
+async def _discovering(user: str) -> bool:
+    async with session_scope() as session:
+        link = await session.get(TelegramLink, user)
+    return link is not None and link.status == "discovery"
