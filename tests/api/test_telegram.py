@@ -170,3 +170,22 @@ async def _checked_long_ago(user: str) -> None:
             .where(TelegramLink.user_address == user)  # type: ignore[arg-type]
             .values(checked_at=utcnow() - RECHECK_EVERY * 2)
         )
+
+
+async def test_one_traders_secret_does_not_open_anothers_hook(
+    db_url: str, fake_telegram: FakeTelegram, public_api: str
+) -> None:
+    alice, alice_token = await _linked(fake_telegram, 5, public_api)
+    bob, bob_token = await _linked(fake_telegram, 6, public_api)
+    alice_hook, bob_hook = fake_telegram.webhook(alice_token), fake_telegram.webhook(bob_token)
+    assert alice_hook is not None and bob_hook is not None
+    assert alice_hook["url"] != bob_hook["url"] and alice_hook["secret_token"] != bob_hook["secret_token"]
+    update = {"update_id": 9, "message": {"message_id": 9, "date": 0, "chat": {"id": OWN, "type": "private"},
+                                          "text": "/status"}}
+    async with client(build_api()) as http:
+        crossed = await http.post(
+            alice_hook["url"].removeprefix(PUBLIC),
+            json=update,
+            headers={"X-Telegram-Bot-Api-Secret-Token": bob_hook["secret_token"]},
+        )
+    assert crossed.status_code == 401 and fake_telegram.messages == []
