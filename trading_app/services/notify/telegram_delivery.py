@@ -95,6 +95,7 @@ async def _link(user: str) -> TelegramLink:
 
 
 async def store_link(user: str, **values: object) -> None:
+    """Update the trader's `telegram_links` row (no row: nothing happens)."""
     async with session_scope() as session:
         await session.execute(
             update(TelegramLink).where(col(TelegramLink.user_address) == user).values(**values)
@@ -163,10 +164,12 @@ async def check_delivery(user: str) -> DeliveryStatus:
 
 
 async def shared_bot(token: str) -> Bot:
+    """A `Bot` for `token` on the notifier's shared HTTP client (for one call)."""
     return await get_notifier().pool.bot(token)
 
 
 def failure_values(error: BaseException, token: str) -> dict[str, object]:
+    """The row's status and words for the trader after a failed Bot API call (never the token)."""
     code = tg.reason_code(error)
     words = MESSAGES.get(code, "Telegram refused: {detail}")
     detail = tg.describe(error, token).split(": ", 1)[-1]
