@@ -8,6 +8,7 @@ secret runs nothing.
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 import time
@@ -23,6 +24,7 @@ from tests.fakes.telegram import FakeTelegram
 from tests.services.engine_support import make_user
 from tests.services.notify.telegram_support import OTHER, OWN, Remote, scenario
 from trading_app.api.app import build_api
+from trading_app.db.engine import dispose_engines
 from trading_app.services.notify.telegram_delivery import (
     RECHECK_EVERY,
     delivery_status,
@@ -42,7 +44,14 @@ def public_api(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     server = uvicorn.Server(uvicorn.Config(build_api(), log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+
+    async def serve() -> None:
+        try:
+            await server.serve(sockets=[sock])
+        finally:  # the pools this loop opened close with it (no stray aiosqlite thread later)
+            await dispose_engines()
+
+    thread = threading.Thread(target=asyncio.run, args=(serve(),), daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
     while not server.started and time.monotonic() < deadline:
