@@ -25,10 +25,11 @@ def bare_app() -> Starlette:
 
 def api_app() -> object:
     """The real API as production serves it, minus Reflex's own routes: `build_api()` behind the
-    security-headers middleware, an executor registered for the hand-off after each 202 (a no-op:
-    the engine's work is not part of the accept path, the task per accepted alert is), and the
+    security-headers and request-id middlewares, an executor registered for the hand-off after each
+    202 (a no-op: the engine's work is not part of the accept path, the task per accepted alert is), and the
     garbage collector set up at start-up as the app's lifespan task does (startup_gc)."""
     from trading_app.api.app import build_api
+    from trading_app.api.request_context import request_context
     from trading_app.api.security import security_headers
     from trading_app.services.intake import dispatch
     from trading_app.startup_gc import freeze_startup_heap
@@ -37,7 +38,8 @@ def api_app() -> object:
         return None
 
     dispatch.set_executor(execute)
-    app = security_headers(production=True)(build_api())
+    # the request-id middleware outermost, as trading_app.py mounts it
+    app = request_context()(security_headers(production=True)(build_api()))
     freeze_startup_heap()
     return app
 

@@ -140,3 +140,11 @@ def test_migrate_command_applies_migrations_under_a_lock(pg_template: str) -> No
         assert {"users", "signals", "positions", "orders", "alembic_version"} <= tables
     finally:
         _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_metrics_add_up_the_workers_and_never_leave_through_the_proxy() -> None:
+    web = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["web"]
+    assert web["environment"]["PROMETHEUS_MULTIPROC_DIR"] in web["tmpfs"]  # emptied at each start
+    conf = (ROOT / "deploy" / "nginx.conf").read_text()
+    block = conf[conf.index("location = /metrics"):]
+    assert "return 404" in block[: block.index("}")]

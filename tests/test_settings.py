@@ -145,3 +145,19 @@ def test_cors_defaults_to_the_public_origin_never_a_wildcard() -> None:
     # production no longer needs the list when PUBLIC_URL is the only origin
     s = make(app_env="production", app_master_keys=GOOD_KEYS, database_url=PG, public_url="https://t.example")
     assert s.browser_origins() == ("https://t.example",)
+
+
+def test_ops_settings_default_to_text_logs_and_nothing_exposed(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("LOG_FORMAT", "LOG_LEVEL", "METRICS_TOKEN", "SENTRY_DSN"):
+        monkeypatch.delenv(name, raising=False)
+    s = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert (s.log_format, s.log_level, s.metrics_token, s.sentry_dsn) == ("text", "INFO", None, None)
+    monkeypatch.setenv("LOG_FORMAT", "JSON")
+    monkeypatch.setenv("LOG_LEVEL", "debug")
+    monkeypatch.setenv("METRICS_TOKEN", "t0ken")
+    s = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert (s.log_format, s.log_level) == ("json", "DEBUG")
+    assert s.metrics_token is not None and "t0ken" not in repr(s)  # a secret: never printed
+    monkeypatch.setenv("LOG_FORMAT", "xml")
+    with pytest.raises(ValueError, match="log_format"):
+        Settings(_env_file=None)  # type: ignore[call-arg]

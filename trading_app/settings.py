@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -83,6 +83,13 @@ class Settings(BaseSettings):
     webhook_per_minute_cap: int = 120
     webhook_dedupe_window_seconds: int = 600
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # operations (README "Operations"): log lines as text (development) or JSON lines
+    log_format: Literal["text", "json"] = "text"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # Bearer token for GET /metrics; unset: /metrics answers 404 (never world-readable)
+    metrics_token: SecretStr | None = None
+    # error reports to Sentry when set; secrets are scrubbed before anything leaves
+    sentry_dsn: SecretStr | None = None
 
     @field_validator("database_url")
     @classmethod
@@ -99,6 +106,13 @@ class Settings(BaseSettings):
         if not value.rstrip("/").endswith("/bot"):
             raise ValueError("TELEGRAM_API_BASE_URL must end with /bot, e.g. https://host/bot")
         return value.rstrip("/")
+
+    @field_validator("log_format", "log_level", mode="before")
+    @classmethod
+    def _any_case(cls, value: object, info: ValidationInfo) -> object:
+        if isinstance(value, str):
+            return value.upper() if info.field_name == "log_level" else value.lower()
+        return value
 
     @field_validator("cors_allowed_origins", "trusted_proxies", mode="before")
     @classmethod

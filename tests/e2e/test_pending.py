@@ -64,7 +64,7 @@ def test_a_resting_limit_entry_is_pending_and_cancelled_with_confirmation(
     rows = page.locator("#pending-entries tbody tr")
     expect(rows).to_have_count(1, timeout=LIVE)
     row = rows.first
-    for text in ("BTC-USD", "LONG", "0.01", "60,000", "55,000", "70,000", "23h 59m"):
+    for text in ("BTC-USD", "LONG", "0.0100", "60,000", "55,000", "70,000", "23h 59m"):
         expect(row).to_contain_text(text)
     # not an open position: the open positions table is empty and nothing counts as open
     expect(page.locator("#no-positions")).to_be_visible()
@@ -75,7 +75,7 @@ def test_a_resting_limit_entry_is_pending_and_cancelled_with_confirmation(
     row.get_by_role("button", name="Cancel BTC-USD pending entry").click()
     dialog = page.get_by_role("alertdialog")
     expect(dialog).to_contain_text("Cancel the BTC-USD entry?")
-    expect(dialog).to_contain_text("limit buy of 0.01 at 60,000")
+    expect(dialog).to_contain_text("limit buy of 0.0100 at 60,000")
     shot(page, "pending-cancel-dialog.png")
     dialog.get_by_role("button", name="Keep it", exact=True).click()
     expect(page.get_by_role("alertdialog")).to_have_count(0)

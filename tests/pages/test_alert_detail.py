@@ -211,3 +211,18 @@ def test_an_alert_that_never_parsed_shows_what_was_sent() -> None:
     for body in ("not json", "[1]", '{"action": 3}', ""):
         assert views.sent(body) == ("", ""), body
     assert views.header(story)["action"] == "LONG"  # parsed: the parsed alert's words
+
+
+def test_a_rejection_reads_in_plain_words_with_the_code_second() -> None:
+    story = _story()
+    reason = "position_exists: a long BTC-USD position is open"
+    rejected = dataclasses.replace(
+        story,
+        status="REJECTED",
+        reason=reason,
+        timeline=timeline(T0, None, "REJECTED", reason, [Step(Phase.REJECTED, T0, {"reason": reason})]),
+    )
+    head = views.header(rejected)["reason"]
+    assert not head.startswith("position_exists") and head.endswith("(position_exists)")
+    assert "a long BTC-USD position is open" in head
+    assert views.step_rows(rejected)[-1]["detail"] == head

@@ -14,6 +14,7 @@ from trading_app.api.guards import ascii_int
 from trading_app.services.accounts.account import get_overview, reveal_webhook_secret
 from trading_app.services.auth import sessions
 from trading_app.services.engine import manual, pending
+from trading_app.services.ops.logs import bind
 from trading_app.venues.errors import VenueError
 
 # Numbers in every answer here are exact decimal strings, never floats, and on the grid
@@ -33,7 +34,10 @@ def _error(code: str, status: int, detail: str | None = None) -> JSONResponse:
 
 
 async def _user(request: Request) -> str | None:
-    return await sessions.session_address(sessions.token_from_cookie_header(request.headers.get("cookie")))
+    user = await sessions.session_address(sessions.token_from_cookie_header(request.headers.get("cookie")))
+    if user is not None:
+        bind(user=user)  # the rest of this request's log lines name its trader (ends with the request)
+    return user
 
 
 async def user_webhook(request: Request) -> Response:

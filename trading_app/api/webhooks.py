@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import AsyncIterator, Mapping
 
 from starlette.routing import Route
@@ -33,6 +34,7 @@ from trading_app.api.guards import BodyTooLarge, read_capped
 from trading_app.domain.clock import utcnow
 from trading_app.services.intake.dispatch import dispatch
 from trading_app.services.intake.inbox import InboxUnavailable, IncomingAlert, Verdict, receive_alert
+from trading_app.services.ops import metrics
 from trading_app.services.security.ratelimit import Limit, RateLimiter, create_rate_limiter
 from trading_app.settings import get_settings
 
@@ -124,20 +126,29 @@ class WebhookRoutes:
             self._limiter = create_rate_limiter("webhook-auth")
         return self._limiter
 
-    async def _unauthorized(self, send: Send, ip: str) -> None:
+    async def _unauthorized(self, send: Send, ip: str) -> str:
         # Counted only after a failure: TradingView sends every trader's alerts from the same four
         # addresses, so one trader's wrong secret must never get another trader's alert a 429.
         try:
             decision = await self.limiter.hit(f"ip:{ip}", FAILED_AUTH_PER_IP)
         except Exception as e:  # noqa: BLE001 - a limiter outage must not turn a 401 into a 500
             log.warning("webhook auth limiter unavailable: %s", type(e).__name__)
-            return await _respond(send, 401, {"error": "unauthorized"})
+            await _respond(send, 401, {"error": "unauthorized"})
+            return "unauthorized"
         if not decision.allowed:
             retry = ((b"retry-after", str(decision.retry_after).encode()),)
-            return await _respond(send, 429, {"error": "rate_limited"}, retry)
-        return await _respond(send, 401, {"error": "unauthorized"})
+            await _respond(send, 429, {"error": "rate_limited"}, retry)
+            return "rate_limited"
+        await _respond(send, 401, {"error": "unauthorized"})
+        return "unauthorized"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        outcome = await self._handle(scope, receive, send)
+        metrics.alert(outcome, time.perf_counter() - started)  # two increments, no I/O
+
+    async def _handle(self, scope: Scope, receive: Receive, send: Send) -> str:
+        """Answer one alert; returns the outcome counted in the metrics."""
         received_at = utcnow()
         lengths, ctype, xff = _headers(scope)
         try:
@@ -146,9 +157,10 @@ class WebhookRoutes:
             # nobody is listening any more
             await send({"type": "http.response.start", "status": 400, "headers": [(b"content-length", b"0")]})
             await send({"type": "http.response.body", "body": b""})
-            return
+            return "disconnected"
         if body is None:
-            return await _respond(send, 413, {"error": "payload_too_large"})
+            await _respond(send, 413, {"error": "payload_too_large"})
+            return "too_large"
         client = scope.get("client")
         peer = client[0] if client else "0.0.0.0"  # noqa: S104 - unknown peer
         ip = resolve_client_ip(peer, xff, get_settings().trusted_proxies)
@@ -162,7 +174,8 @@ class WebhookRoutes:
         try:
             receipt = await receive_alert(alert)
         except InboxUnavailable:
-            return await _respond(send, 503, {"error": "unavailable"})
+            await _respond(send, 503, {"error": "unavailable"})
+            return "unavailable"
         match receipt.outcome:
             case Verdict.ACCEPTED:
                 await _respond(send, 202, {"status": "accepted", "signal_id": receipt.signal_id})
@@ -183,7 +196,8 @@ class WebhookRoutes:
             case Verdict.FORBIDDEN:
                 await _respond(send, 403, {"error": "source_not_allowed", "signal_id": receipt.signal_id})
             case _:
-                await self._unauthorized(send, ip)
+                return await self._unauthorized(send, ip)
+        return receipt.outcome.value
 
 
 def routes() -> list[Route]:

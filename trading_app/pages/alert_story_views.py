@@ -13,6 +13,7 @@ from decimal import Decimal, InvalidOperation
 
 from trading_app.components import format as fmt
 from trading_app.domain.masking import mask_body
+from trading_app.domain.reasons import explain
 from trading_app.domain.story import Phase, Step
 from trading_app.services.engine.alert_story import AlertStory, OrderLine
 
@@ -99,7 +100,8 @@ def header(story: AlertStory) -> Row:
         "action": (story.action or action).upper() or fmt.DASH,
         "market": story.market or market or fmt.DASH,
         "received": fmt.when(story.received_at),
-        "reason": story.reason or "",
+        # plain words first, the code in brackets (as the alert log and Telegram say it)
+        "reason": explain(story.reason, story.status).text if story.reason else "",
         "position": str(story.position_id) if story.position_id is not None else "",
         "source_ip": story.source_ip or fmt.DASH,
         "paper": "Test alert (paper)" if story.paper else "",
@@ -179,7 +181,8 @@ def _step_detail(step: Step) -> str:
             return f"{fmt.label(str(d.get('order_type') or ''))} · {ids}"
         case Phase.REJECTED | Phase.FAILED | Phase.IN_DOUBT | Phase.EXECUTED | Phase.CANCELLED | Phase.ENDED:
             position = f"position #{d['position_id']}" if d.get("position_id") else ""
-            words = [str(d.get("reason") or fmt.label(str(d.get("status") or ""))), position]
+            why = explain(str(d["reason"]), step.phase.value.upper()).text if d.get("reason") else ""
+            words = [why or fmt.label(str(d.get("status") or "")), position]
             return " · ".join(w for w in words if w and w != fmt.DASH)
     return ""
 

@@ -246,7 +246,8 @@ async def _close_once(trader: Trader, market: str, row: Order, live: bool) -> Or
             worst_price=required_price(sent.price),
             client_id=sent.client_id,
             reduce_only=True,
-        )
+        ),
+        venue=trader.network,
     )
     report = await first_report(trader.venue, ref)
     row = await settle(row, ref, report)

@@ -84,7 +84,8 @@ async def send_entry(
                 required_price(plan.price),
                 client_id=sent.client_id,
                 good_til_seconds=LIMIT_TTL_SECONDS,
-            )
+            ),
+            venue=trader.network,
         )
     else:
         ref = await send_with_retries(
@@ -94,7 +95,8 @@ async def send_entry(
                 plan.size,
                 worst_price=required_price(plan.price),
                 client_id=sent.client_id,
-            )
+            ),
+            venue=trader.network,
         )
     sent_detail = {"client_id": sent.client_id, "venue_order_id": ref.venue_order_id}
     trader.mark(position.signal_id, Phase.ENTRY_SENT, {**sent_detail, "order_type": plan.order_type.value})

@@ -75,6 +75,7 @@ from trading_app.services.engine.timeline import Timeline, write_soon
 from trading_app.services.engine.trader import Trader
 from trading_app.services.notify import events, messages
 from trading_app.services.notify.notifier import get_notifier
+from trading_app.services.ops.logs import bind, log_context
 from trading_app.settings import get_settings
 from trading_app.venues.errors import OrderRejected, UnknownMarket, VenueError, VenueTemporaryError
 
@@ -170,11 +171,17 @@ class _Done:
 
 
 async def _execute_one(signal_id: int) -> _Done | None:
+    with log_context(signal_id=signal_id):  # every log line of this execution names the signal
+        return await _run_one(signal_id)
+
+
+async def _run_one(signal_id: int) -> _Done | None:
     claimed = await _claim_and_read(signal_id)
     if claimed is None:
         return None
     signal, network = claimed.claim.signal, claimed.network
     user = signal.user_address
+    bind(user=user)  # until `_execute_one`'s block ends
     trader: Trader | None = None
     end: SignalEnd | None = None
     timeline = Timeline()

@@ -26,6 +26,7 @@ from trading_app.domain.clock import utcnow
 from trading_app.domain.enums import OrderRole, OrderStatus, OrderType, Side
 from trading_app.domain.ids import MAX_ATTEMPT, client_id_for, repair_client_id
 from trading_app.domain.lifecycle import ORDER, can_transition, is_terminal
+from trading_app.services.ops import metrics
 from trading_app.venues.base import OrderRef, OrderReport, Venue
 from trading_app.venues.errors import OrderNotFound, OrderRejected, VenueError, VenueTemporaryError
 
@@ -62,23 +63,39 @@ def required_price(*candidates: Decimal | None) -> Decimal:
 
 
 async def send_with_retries(
-    send: Callable[[], Awaitable[OrderRef]], attempts: int = SEND_ATTEMPTS
+    send: Callable[[], Awaitable[OrderRef]], attempts: int = SEND_ATTEMPTS, *, venue: str | None = None
 ) -> OrderRef:
     """Call `send` until it succeeds, retrying only transient venue errors.
 
-    Every retry sends the same client id, so it can never create a second order.
+    Every retry sends the same client id, so it can never create a second order. With `venue`
+    (the network), each order's result is counted in the metrics.
     """
     delay = 0.25
     for attempt in range(1, attempts + 1):
         try:
-            return await send()
+            ref = await send()
         except VenueTemporaryError:
             if attempt == attempts:
+                _count(venue, "unavailable")
                 raise
             log.warning("transient venue error, resending the same order (attempt %d)", attempt)
             await asyncio.sleep(delay)
             delay *= 2
+        except OrderRejected:
+            _count(venue, "rejected")
+            raise
+        except Exception:
+            _count(venue, "error")
+            raise
+        else:
+            _count(venue, "placed")
+            return ref
     raise AssertionError("unreachable")
+
+
+def _count(venue: str | None, result: str) -> None:
+    if venue is not None:
+        metrics.order_sent(venue, result)
 
 
 async def record_plan(

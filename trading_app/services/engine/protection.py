@@ -226,7 +226,8 @@ async def _send_protection(trader: Trader, position: Position, plan: OrderPlan, 
             worst_price=required_price(row.price, plan.price),
             client_id=row.client_id,
             good_til_seconds=PROTECTION_TTL_SECONDS,
-        )
+        ),
+        venue=trader.network,
     )
 
 

@@ -29,6 +29,7 @@ from trading_app.db.engine import autocommit_scope
 from trading_app.db.models import SignalEvent
 from trading_app.domain.clock import utcnow
 from trading_app.domain.story import Phase
+from trading_app.services.ops import metrics
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,7 @@ class Timeline:
 
     pending: list[dict[str, object]] = field(default_factory=list)
     facts: dict[str, object] = field(default_factory=dict)
+    claimed: dict[int, datetime] = field(default_factory=dict)  # for the phase latency metrics
 
     def mark(
         self,
@@ -69,15 +71,20 @@ class Timeline:
         """Remember that `phase` of the user's signal happened now (or `at`)."""
         if not signal_id:
             return  # an order of no signal (a manual close, a repair): no alert to tell about
+        when = at or utcnow()
         self.pending.append(
             {
                 "signal_id": signal_id,
                 "user_address": user,
                 "phase": phase.value,
-                "at": at or utcnow(),
+                "at": when,
                 "detail": _text(detail),
             }
         )
+        if phase is Phase.CLAIMED:
+            self.claimed[signal_id] = when
+        elif (claimed := self.claimed.get(signal_id)) is not None:
+            metrics.phase(phase.value, (when - claimed).total_seconds())
 
     async def flush_in(self, session: AsyncSession) -> None:
         """Write the pending marks in the caller's transaction (one statement)."""

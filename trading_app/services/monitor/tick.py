@@ -42,6 +42,8 @@ from trading_app.services.monitor.reconcile import View, reconcile_position
 from trading_app.services.monitor.report import QUIET, AccountResult, TickReport
 from trading_app.services.notify import events
 from trading_app.services.notify.notifier import get_notifier
+from trading_app.services.ops import metrics
+from trading_app.services.ops.logs import bind, log_context
 from trading_app.settings import get_settings
 from trading_app.venues.base import AccountState, Venue
 from trading_app.venues.errors import VenueTemporaryError
@@ -101,13 +103,14 @@ async def settle_account(
     unpushed = result.synced > 0  # the dashboard shows order states too
     for position in books.positions:
         try:
-            outcome = await reconcile_position(
-                view,
-                position,
-                books.rows_of(position.id),
-                books.signals.get(position.signal_id or -1),
-                pending_grace=pending_grace,
-            )
+            with log_context(position_id=position.id, signal_id=position.signal_id):
+                outcome = await reconcile_position(
+                    view,
+                    position,
+                    books.rows_of(position.id),
+                    books.signals.get(position.signal_id or -1),
+                    pending_grace=pending_grace,
+                )
         except Exception:  # noqa: BLE001 - one position must not stop the others
             log.exception("monitor: position %s of %s failed to reconcile", position.id, user)
             result.errors += 1
@@ -220,6 +223,7 @@ async def _batch(
     async def read(account: Account, cursor: datetime | None) -> AccountRead | None:
         async with paper if account[1] == Network.PAPER.value else gate:
             try:
+                bind(user=account[0])  # this task's log lines name the account's trader
                 return await asyncio.wait_for(read_account(*account, cursor), READ_TIMEOUT_SECONDS)
             except Exception as e:  # noqa: BLE001 - isolate accounts: count it on the lease, go on
                 finish(_failed(account, cursor, e))
@@ -228,6 +232,8 @@ async def _batch(
     async def settle(r: AccountRead, books: Books) -> None:
         async with gate:
             try:
+                bind(user=r.account[0])
+                metrics.positions_seen(r.account, len(books.positions))
                 result = await asyncio.wait_for(settle_account(r, books), SETTLE_TIMEOUT_SECONDS)
                 me.watch.rewatch(books)  # its rows were synced in place with the venue's read
                 finish(result)
@@ -305,6 +311,8 @@ async def monitor_tick(
     )
     report.seconds = time.monotonic() - begun
     me.last = report
+    metrics.positions_kept(set(held) | set(me.inflight))
+    metrics.monitor_tick(report.seconds, [r.calls for r in report.results])
     return report
 
 
