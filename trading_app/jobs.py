@@ -26,6 +26,7 @@ from trading_app.domain.clock import utcnow
 from trading_app.services.engine import executor
 from trading_app.services.intake import dispatch
 from trading_app.services.monitor import tick
+from trading_app.services.notify import telegram_delivery, telegram_polling
 from trading_app.services.notify.notifier import get_notifier
 from trading_app.services.ops import health
 from trading_app.settings import get_settings
@@ -186,6 +187,40 @@ async def monitor_lifespan() -> AsyncIterator[None]:
         log.info("monitor stopped: worker %s", run.worker_id)
 
 
+TELEGRAM_POLL_SECONDS = 1.0  # between two lease renewals (a long poll per held bot runs meanwhile)
+TELEGRAM_SYNC_SECONDS = 60.0  # between two looks for bots set up for another mode or an old token
+
+
+async def _telegram_loop(poller: telegram_polling.Poller) -> None:
+    last_sync = float("-inf")
+    loop = asyncio.get_running_loop()
+    while True:
+        try:
+            if loop.time() - last_sync >= TELEGRAM_SYNC_SECONDS:
+                last_sync = loop.time()
+                await telegram_delivery.sync_stale()
+            await poller.round()
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - the next round tries again
+            log.exception("telegram polling round failed")
+        await asyncio.sleep(TELEGRAM_POLL_SECONDS)
+
+
+@asynccontextmanager
+async def telegram_lifespan() -> AsyncIterator[None]:
+    """Telegram commands for this worker: bots set up for the configured mode and, without a public
+    API_URL, long-polled (each bot by the one worker holding its lease; see `telegram_polling`)."""
+    poller = telegram_polling.Poller(new_worker_id())
+    task = asyncio.get_running_loop().create_task(_telegram_loop(poller), name="telegram-updates")
+    try:
+        yield
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await poller.stop()
+
+
 async def _startup_sweep() -> list[int]:
     try:
         return await executor.sweep(older_than=timedelta(0))
@@ -194,4 +229,4 @@ async def _startup_sweep() -> list[int]:
         return []
 
 
-__all__ = ["monitor_lifespan", "new_worker_id", "scheduler_status"]
+__all__ = ["monitor_lifespan", "new_worker_id", "scheduler_status", "telegram_lifespan"]

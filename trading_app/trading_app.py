@@ -7,7 +7,7 @@ from trading_app.api.request_context import request_context
 from trading_app.api.security import security_headers
 from trading_app.api.socket_session import socket_session
 from trading_app.db import models  # noqa: F401 - registers the tables with SQLModel's metadata
-from trading_app.jobs import monitor_lifespan
+from trading_app.jobs import monitor_lifespan, telegram_lifespan
 from trading_app.pages import live
 from trading_app.pages.alert_detail import ROUTE as ALERT_ROUTE
 from trading_app.pages.alert_detail import AlertDetailState, alert_detail_page
@@ -18,6 +18,7 @@ from trading_app.pages.history import HistoryState, history_page
 from trading_app.pages.landing import landing_page
 from trading_app.pages.login import LoginState, login_page
 from trading_app.pages.settings import SettingsState, settings_page
+from trading_app.pages.settings_control import ControlState
 from trading_app.services.notify.telegram_api import configure_logging
 from trading_app.services.ops import errors, logs, metrics
 from trading_app.settings import get_settings
@@ -45,7 +46,9 @@ app.add_page(
     dashboard_page,
     route="/dashboard",
     title="Dashboard",
-    on_load=[AuthState.require_login, live.WalletFeed.link, DashboardState.load, FundsState.load],
+    on_load=[
+        AuthState.require_login, live.WalletFeed.link, DashboardState.load, FundsState.load, ControlState.load
+    ],
 )
 app.add_page(
     history_page,
@@ -66,10 +69,15 @@ app.add_page(
     on_load=[AuthState.require_login, live.WalletFeed.link, AlertDetailState.load],
 )
 app.add_page(
-    settings_page, route="/settings", title="Settings", on_load=[AuthState.require_login, SettingsState.load]
+    settings_page,
+    route="/settings",
+    title="Settings",
+    on_load=[AuthState.require_login, SettingsState.load, ControlState.load],
 )
 # every worker: the position monitor's scheduler and the signal executor (started per worker, not at import)
 app.register_lifespan_task(monitor_lifespan)
+# every worker: Telegram commands by polling (without a public API_URL), one worker per bot by lease
+app.register_lifespan_task(telegram_lifespan)
 # every change a service reports reaches the trader's open tabs (services never import the UI)
 live.install(app)
 

@@ -26,6 +26,17 @@ Configuration (all thread-safe, any time):
     slow(token, chat_id, seconds)      delay the reply (provoke client timeouts)
     set_webhook(token)                 getUpdates answers 409 Conflict until deleteWebhook
     push_start(token, chat_id, code)   queue an update with the text "/start <code>"
+    push_message(token, chat_id, text) -> HTTP status | None
+                                       a message from the chat: POSTed to the bot's webhook when one
+                                       is set (with its secret token header), else queued for getUpdates
+    push_callback(token, chat_id, message_id, data) -> HTTP status | None
+                                       a tap on an inline keyboard button of one of the bot's messages
+    reach(public_prefix, local_prefix) webhook URLs starting with the public prefix are delivered to
+                                       the local one (stands in for DNS and TLS termination)
+The update methods follow https://core.telegram.org/bots/api#getting-updates: setWebhook (an HTTPS
+url, a secret_token of 1-256 characters A-Z a-z 0-9 _ -), deleteWebhook, getWebhookInfo, getUpdates
+(offset confirms earlier updates; timeout long-polls; 409 while a webhook is set); and
+answerCallbackQuery / editMessageText for inline keyboards.
 Unknown tokens get 401 "Unauthorized"; malformed ones 404 "Not Found"; chats never added get
 400 "Bad Request: chat not found". sendMessage with parse_mode HTML is checked like Telegram does:
 unsupported tags, stray `<`/`&` or unbalanced tags get 400 "Bad Request: can't parse entities: ...",
@@ -34,6 +45,10 @@ and texts over 4096 characters (after entity parsing) 400 "Bad Request: message 
 Inspection:
     messages -> list[SentMessage(token, chat_id, text, parse_mode, plain)]   every accepted message
     requests -> list[ApiCall(token, method, params, client_port)]             every call received
+    edits -> list[SentMessage]       every accepted editMessageText (message_id of the edited one)
+    answers -> list[dict]            every answerCallbackQuery's parameters
+    deliveries -> list[tuple[str, int]]   (webhook url, HTTP status) of every webhook POST
+    webhook(token) -> {"url", "secret_token", "allowed_updates"} | None
     base_url -> "http://127.0.0.1:<port>/bot"   (PTB appends the token)
     calls(method) -> the ApiCall list for one method
 """
@@ -45,7 +60,9 @@ import re
 import secrets
 import threading
 import time
+import urllib.error
 import urllib.parse
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -57,6 +74,11 @@ from tests.fakes.telegram_html import check_html
 
 TOKEN_SHAPE = re.compile(r"^\d+:[A-Za-z0-9_-]+$")
 MAX_TEXT = 4096
+_QUERY_TOO_OLD = "Bad Request: query is too old and response timeout expired or query ID is invalid"
+_NOT_MODIFIED = (
+    "Bad Request: message is not modified: specified new message content and reply markup are "
+    "exactly the same as a current content and reply markup of the message"
+)
 
 
 @dataclass(frozen=True)
@@ -66,6 +88,8 @@ class SentMessage:
     text: str
     parse_mode: str | None
     plain: str  # what the user sees: tags removed, entities decoded
+    message_id: int = 0
+    reply_markup: dict[str, Any] | None = None  # the inline keyboard, as sent
 
 
 @dataclass(frozen=True)
@@ -91,6 +115,11 @@ class _Bot:
     chats: set[str] = field(default_factory=set)
     webhook: bool = False
     updates: list[dict[str, Any]] = field(default_factory=list)
+    webhook_url: str = ""
+    webhook_secret: str | None = None
+    allowed_updates: list[str] | None = None
+    sent: dict[tuple[str, int], SentMessage] = field(default_factory=dict)  # (chat, message_id)
+    queries: set[str] = field(default_factory=set)  # callback query ids not answered yet
 
 
 class FakeTelegram:
@@ -104,6 +133,11 @@ class FakeTelegram:
         self._next_message = 0
         self.messages: list[SentMessage] = []
         self.requests: list[ApiCall] = []
+        self.edits: list[SentMessage] = []
+        self.answers: list[dict[str, Any]] = []
+        self.deliveries: list[tuple[str, int]] = []
+        self._routes: dict[str, str] = {}
+        self._arrived = threading.Condition(self._lock)
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
@@ -183,6 +217,89 @@ class FakeTelegram:
         with self._lock:
             self._bots[token].webhook = True
 
+    def reach(self, public_prefix: str, local_prefix: str) -> None:
+        with self._lock:
+            self._routes[public_prefix] = local_prefix
+
+    def webhook(self, token: str) -> dict[str, Any] | None:
+        with self._lock:
+            bot = self._bots[token]
+            if not bot.webhook_url:
+                return None
+            return {"url": bot.webhook_url, "secret_token": bot.webhook_secret,
+                    "allowed_updates": bot.allowed_updates}
+
+    def push_message(self, token: str, chat_id: int, text: str, first_name: str = "Alice") -> int | None:
+        """A message from `chat_id` to the bot (see the module docstring)."""
+        command = re.match(r"^/\w+(@\w+)?", text)
+        entities = [{"offset": 0, "length": command.end(), "type": "bot_command"}] if command else []
+        with self._lock:
+            self._next_update += 1
+            update = {
+                "update_id": self._next_update,
+                "message": {
+                    "message_id": self._next_update,
+                    "date": int(time.time()),
+                    "chat": {"id": chat_id, "type": "private", "first_name": first_name},
+                    "from": {"id": chat_id, "is_bot": False, "first_name": first_name},
+                    "text": text,
+                    **({"entities": entities} if entities else {}),
+                },
+            }
+        return self._deliver(token, update)
+
+    def push_callback(self, token: str, chat_id: int, message_id: int, data: str) -> int | None:
+        """A tap on a button of the bot's message `message_id` in `chat_id` (a CallbackQuery)."""
+        with self._lock:
+            sent = self._bots[token].sent.get((str(chat_id), message_id))
+            message: dict[str, Any] = {
+                "message_id": message_id,
+                "date": int(time.time()),
+                "chat": {"id": chat_id, "type": "private"},
+                "text": sent.plain if sent else "",
+            }
+            self._next_update += 1
+            query_id = str(10**12 + self._next_update)
+            self._bots[token].queries.add(query_id)
+            update = {
+                "update_id": self._next_update,
+                "callback_query": {
+                    "id": query_id,
+                    "from": {"id": chat_id, "is_bot": False, "first_name": "Alice"},
+                    "message": message,
+                    "chat_instance": str(chat_id),
+                    "data": data,
+                },
+            }
+        return self._deliver(token, update)
+
+    def _deliver(self, token: str, update: dict[str, Any]) -> int | None:
+        # https://core.telegram.org/bots/api#setwebhook: an HTTPS POST of the JSON-serialized Update,
+        # with the secret in X-Telegram-Bot-Api-Secret-Token; without a webhook it waits in getUpdates
+        with self._lock:
+            bot = self._bots[token]
+            if not bot.webhook_url:
+                bot.updates.append(update)
+                self._arrived.notify_all()
+                return None
+            url, secret = bot.webhook_url, bot.webhook_secret
+            for public, local in self._routes.items():
+                if url.startswith(public):
+                    url = local + url[len(public):]
+        headers = {"Content-Type": "application/json"}
+        if secret:
+            headers["X-Telegram-Bot-Api-Secret-Token"] = secret
+        # only http(s): setWebhook took an https URL, `reach` maps it to a loopback http one
+        request = urllib.request.Request(url, json.dumps(update).encode(), headers, method="POST")  # noqa: S310
+        try:
+            with urllib.request.urlopen(request, timeout=30) as answer:  # noqa: S310
+                status = int(answer.status)
+        except urllib.error.HTTPError as e:
+            status = e.code
+        with self._lock:
+            self.deliveries.append((bot.webhook_url, status))
+        return status
+
     def push_start(self, token: str, chat_id: int, code: str, first_name: str = "Alice") -> None:
         text = f"/start {code}"
         with self._lock:
@@ -202,6 +319,7 @@ class FakeTelegram:
                 }
             )
             self._bots[token].chats.add(str(chat_id))
+            self._arrived.notify_all()  # a long poll waiting for this bot returns it at once
 
     # -- inspection -----------------------------------------------------------------------
     def calls(self, method: str) -> list[ApiCall]:
@@ -247,11 +365,24 @@ class FakeTelegram:
                     "supports_inline_queries": False,
                 }
             )
+        if method == "setWebhook":
+            return self._set_webhook(bot, p)
         if method == "deleteWebhook":
-            bot.webhook = False
+            bot.webhook, bot.webhook_url, bot.webhook_secret = False, "", None
+            if str(p.get("drop_pending_updates")).lower() == "true":
+                bot.updates.clear()
             return _ok(True)
+        if method == "getWebhookInfo":
+            return _ok(
+                {
+                    "url": bot.webhook_url,
+                    "has_custom_certificate": False,
+                    "pending_update_count": 0 if bot.webhook_url else len(bot.updates),
+                    **({"allowed_updates": bot.allowed_updates} if bot.allowed_updates else {}),
+                }
+            )
         if method == "getUpdates":
-            if bot.webhook:
+            if bot.webhook or bot.webhook_url:
                 return _err(
                     409,
                     "Conflict: can't use getUpdates method while webhook is active; "
@@ -260,7 +391,18 @@ class FakeTelegram:
             offset = int(p.get("offset") or 0)
             if offset:  # confirming an offset forgets every earlier update, as Telegram does
                 bot.updates = [u for u in bot.updates if u["update_id"] >= offset]
-            return _ok(list(bot.updates))
+            # long polling: wait (up to `timeout` seconds, capped for tests) for an update to arrive
+            deadline = time.monotonic() + min(float(p.get("timeout") or 0), 5.0)
+            while not bot.updates and not self._stopping.is_set() and time.monotonic() < deadline:
+                self._arrived.wait(max(deadline - time.monotonic(), 0.0))
+            return _ok(list(bot.updates[: int(p.get("limit") or 100)]))
+        if method == "answerCallbackQuery":
+            query = str(p.get("callback_query_id") or "")
+            if query not in bot.queries:
+                return _err(400, _QUERY_TOO_OLD)
+            bot.queries.discard(query)
+            self.answers.append(dict(p))
+            return _ok(True)
         if chat is None or chat not in bot.chats:
             return _err(400, "Bad Request: chat not found")
         if method == "getChat":
@@ -282,7 +424,44 @@ class FakeTelegram:
             )
         if method == "sendMessage":
             return self._send(bot, token, chat, p)
+        if method == "editMessageText":
+            return self._edit(bot, token, chat, p)
         return _err(404, "Not Found")
+
+    def _set_webhook(self, bot: _Bot, p: dict[str, Any]) -> tuple:
+        url = str(p.get("url") or "")
+        if not url:  # an empty url removes the webhook
+            bot.webhook, bot.webhook_url, bot.webhook_secret = False, "", None
+            return _ok(True)
+        if not url.startswith("https://"):
+            return _err(400, "Bad Request: bad webhook: An HTTPS URL must be provided for webhook")
+        secret = p.get("secret_token")
+        if secret is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", str(secret)):
+            return _err(400, "Bad Request: secret token contains unallowed characters")
+        allowed = p.get("allowed_updates")
+        bot.webhook, bot.webhook_url, bot.webhook_secret = True, url, secret
+        bot.allowed_updates = json.loads(allowed) if isinstance(allowed, str) else allowed
+        if str(p.get("drop_pending_updates")).lower() == "true":
+            bot.updates.clear()
+        return _ok(True)
+
+    def _edit(self, bot: _Bot, token: str, chat: str, p: dict[str, Any]) -> tuple:
+        message_id = int(p.get("message_id") or 0)
+        old = bot.sent.get((chat, message_id))
+        if old is None:
+            return _err(400, "Bad Request: message to edit not found")
+        text, mode = str(p.get("text") or ""), p.get("parse_mode")
+        plain, problem = check_html(text) if mode == "HTML" else (text, None)
+        if problem:
+            return _err(400, f"Bad Request: can't parse entities: {problem}")
+        markup = _markup(p.get("reply_markup"))
+        if plain == old.plain and markup == old.reply_markup:
+            return _err(400, _NOT_MODIFIED)
+        edited = SentMessage(token, chat, text, mode, plain, message_id, markup)
+        bot.sent[(chat, message_id)] = edited
+        self.edits.append(edited)
+        return _ok({"message_id": message_id, "date": int(time.time()),
+                    "chat": {"id": int(chat), "type": "private"}, "text": plain})
 
     def _send(self, bot: _Bot, token: str, chat: str, p: dict[str, Any]) -> tuple:
         text = str(p.get("text") or "")
@@ -297,8 +476,10 @@ class FakeTelegram:
             return _err(400, "Bad Request: message text is empty")
         if len(plain.encode("utf-16-le")) // 2 > MAX_TEXT:
             return _err(400, "Bad Request: message is too long")
-        self.messages.append(SentMessage(token, chat, text, mode, plain))
         self._next_message += 1
+        sent = SentMessage(token, chat, text, mode, plain, self._next_message, _markup(p.get("reply_markup")))
+        self.messages.append(sent)
+        bot.sent[(chat, self._next_message)] = sent
         return _ok(
             {
                 "message_id": self._next_message,
@@ -307,6 +488,13 @@ class FakeTelegram:
                 "text": plain,
             }
         )
+
+
+def _markup(value: Any) -> dict[str, Any] | None:
+    # a form-encoded request carries the keyboard as JSON text, a JSON one as an object
+    if value is None or value == "":
+        return None
+    return json.loads(value) if isinstance(value, str) else dict(value)
 
 
 def _ok(result: Any) -> tuple[int, dict[str, Any]]:

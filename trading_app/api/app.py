@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
-from trading_app.api import auth, health, metrics, signals, trading, webhooks
+from trading_app.api import auth, health, metrics, signals, telegram, trading, webhooks
 from trading_app.api.guards import SameOriginJson
 
 
@@ -15,13 +15,13 @@ def build_api() -> Starlette:
     The webhook route comes first: it takes the bursts, and the router tries routes in order
     (no two routes share a path, so the order changes nothing else).
 
-    `SameOriginJson` guards every write under /api but the webhook, the routes of later
-    modules included, before any route runs.
+    `SameOriginJson` guards every write under /api but the webhooks (TradingView's and
+    Telegram's), the routes of later modules included, before any route runs.
     """
     return Starlette(
         routes=[
             *webhooks.routes(), *health.routes, *metrics.routes, *auth.routes(), *signals.routes(),
-            *trading.routes(),
+            *trading.routes(), *telegram.routes(),
         ],
         middleware=[Middleware(SameOriginJson)],
     )

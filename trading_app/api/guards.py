@@ -26,7 +26,7 @@ from trading_app.settings import Settings, get_settings
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # authenticated by its secret, not the cookie; TradingView sends text/plain and no Origin
-EXEMPT_PREFIXES = ("/api/webhooks/signal/",)
+EXEMPT_PREFIXES = ("/api/webhooks/signal/", "/api/telegram/")
 TRUSTED_FETCH_SITES = frozenset({"same-origin", "same-site", "none"})
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 

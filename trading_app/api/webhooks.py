@@ -184,7 +184,7 @@ class WebhookRoutes:
                 dispatch(receipt.signal_id, alert.webhook_uuid)  # type: ignore[arg-type]
             case Verdict.DUPLICATE:
                 await _respond(send, 200, {"status": "duplicate", "signal_id": receipt.signal_id})
-            case Verdict.CAPPED:
+            case Verdict.CAPPED | Verdict.PAUSED:
                 answer: dict[str, object] = {
                     "status": "rejected", "reason": receipt.reason, "signal_id": receipt.signal_id
                 }

@@ -107,6 +107,8 @@ class TradingAccount(SQLModel, table=True):
     # bumped by every change of network, subaccount or credentials: a cached venue of an older
     # version is rebuilt before its next use, in every worker
     venue_version: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
+    # set by /pause in Telegram or the Settings switch: alerts are then refused as `paused`
+    paused_at: datetime | None = _time(nullable=True)
     updated_at: datetime = _time()
 
 
@@ -346,6 +348,43 @@ class Notification(SQLModel, table=True):
     status: str = Field(max_length=16)  # sent, failed, skipped (not configured)
     error: str | None = Field(default=None, max_length=256)  # the failure class and Telegram's words
     created_at: datetime = _time()
+
+
+class TelegramLink(SQLModel, table=True):
+    """How a trader's own bot receives their commands: webhook or polling, and whether it works.
+
+    `hook_id` names the webhook route (`/api/telegram/{hook_id}`); Telegram sends `secret_hash`'s
+    secret in a header, and only its SHA-256 is kept. `owner` and `lease_until` make one worker the
+    poller of the bot; `token_set_at` is the token this row was set up for (a new token resets it).
+    """
+
+    __tablename__ = "telegram_links"
+
+    user_address: str = Field(foreign_key="users.address", primary_key=True, max_length=42)
+    hook_id: str = Field(max_length=43, unique=True, index=True)
+    secret_hash: str | None = Field(default=None, max_length=64)
+    mode: str = Field(default="off", max_length=16)  # webhook, polling, off
+    token_set_at: datetime | None = _time(nullable=True)
+    update_offset: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, server_default="0"))
+    owner: str | None = Field(default=None, max_length=128)
+    lease_until: datetime | None = _time(nullable=True)
+    status: str = Field(default="unknown", max_length=24)  # ok, bad_token, network_error, ...
+    status_detail: str | None = Field(default=None, max_length=256)  # safe words, never the token
+    checked_at: datetime | None = _time(nullable=True)
+
+
+class TelegramConfirmation(SQLModel, table=True):
+    """A /close or /closeall waiting for the trader's tap on Confirm; single use, short-lived."""
+
+    __tablename__ = "telegram_confirmations"
+
+    id: str = Field(primary_key=True, max_length=32)
+    user_address: str = Field(foreign_key="users.address", max_length=42, index=True)
+    action: str = Field(max_length=16)  # close, closeall
+    market: str | None = Field(default=None, max_length=32)
+    created_at: datetime = _time()
+    expires_at: datetime = _time()
+    used_at: datetime | None = _time(nullable=True)
 
 
 # -- Position monitor: which worker reconciles which account ------------------------

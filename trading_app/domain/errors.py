@@ -41,6 +41,7 @@ class RejectReason(StrEnum):
     OFF_GRID = "off_grid"  # a value reached the venue boundary without being quantized
     INVALID_SETTINGS = "invalid_settings"  # the trader's own risk settings are unusable
     STALE = "stale"  # an opening alert that waited longer than an alert may be old: not traded late
+    PAUSED = "paused"  # the trader paused trading (Telegram /pause or the Settings switch)
 
 
 class RiskRejected(DomainError):

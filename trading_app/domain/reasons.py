@@ -37,6 +37,7 @@ PLAIN: dict[str, str] = {
     RejectReason.OFF_GRID.value: "A size or price was not on the market's grid",
     RejectReason.INVALID_SETTINGS.value: "Your risk settings cannot be used; check Settings",
     RejectReason.STALE.value: "The alert is too old to trade",
+    RejectReason.PAUSED.value: "Trading is paused (Telegram /resume or Settings turns it back on)",
     # the engine's outcomes
     "venue_rejected": "The exchange refused the order",
     "venue_error": "The exchange answered with an error",

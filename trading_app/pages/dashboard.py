@@ -2,7 +2,8 @@
 kept current by the trader's live feed.
 
 Register it with the guard first, then the feed, then the data:
-`on_load=[AuthState.require_login, WalletFeed.link, DashboardState.load, FundsState.load]`.
+`on_load=[AuthState.require_login, WalletFeed.link, DashboardState.load, FundsState.load,
+ControlState.load]`.
 Until the session is verified the page shows a spinner (`components.layout.app_shell`), never positions.
 """
 
@@ -22,6 +23,7 @@ from trading_app.pages.dashboard_parts import (
 from trading_app.pages.dashboard_pending import pending_panel
 from trading_app.pages.dashboard_state import DashboardState
 from trading_app.pages.live import WalletFeed, feed_watcher
+from trading_app.pages.settings_control import ControlState, paused_badge
 
 __all__ = ["DashboardState", "WalletFeed", "checking_session", "dashboard_page"]
 
@@ -46,6 +48,7 @@ def _content() -> rx.Component:
             "Dashboard", "Your positions and results, updated live as alerts arrive and orders fill."
         ),
         status_line(),
+        paused_badge(),
         _load_error(),
         summary_cards(),
         pending_panel(),
@@ -67,5 +70,6 @@ def dashboard_page() -> rx.Component:
         "dashboard",
         feed_watcher(DashboardState.refresh),
         feed_watcher(FundsState.refresh),
+        feed_watcher(ControlState.load),
         rx.cond(DashboardState.loaded, _content(), rx.center(rx.spinner(size="3"), min_height="40vh")),
     )

@@ -12,6 +12,7 @@ import reflex as rx
 from trading_app.components.layout import app_shell, page_header
 from trading_app.pages.settings_account import credentials_card, network_card, sessions_card
 from trading_app.pages.settings_alerts import alerts_card
+from trading_app.pages.settings_control import control_card
 from trading_app.pages.settings_parts import error_notice, labelled, section, text_input
 from trading_app.pages.settings_state import SettingsState
 from trading_app.pages.settings_telegram import telegram_card
@@ -147,6 +148,13 @@ def _content() -> rx.Component:
             "Your own bot tells you about every trade, rejection and error.",
             telegram_card(),
             section_id="telegram",
+        ),
+        section(
+            "pause",
+            "Pause and remote control",
+            "Stop trading alerts at once, here or with /pause from your bot's chat.",
+            control_card(),
+            section_id="control",
         ),
         section(
             "shield",

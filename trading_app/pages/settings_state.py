@@ -21,6 +21,7 @@ from reflex.event import EventSpec
 
 from trading_app.domain.enums import Network
 from trading_app.domain.risk_settings import RISK_FIELDS, RiskSettings
+from trading_app.pages.settings_control import ControlState
 from trading_app.services.accounts import account as svc
 from trading_app.services.accounts import credentials as creds
 from trading_app.services.accounts import telegram as telegram
@@ -220,7 +221,7 @@ class SettingsState(rx.State):
             return None
         self.telegram_error = self.telegram_test_message = ""
         await self._refresh(address)
-        return [_reset_form("telegram-form"), rx.toast.success("Telegram settings saved.")]
+        return [_reset_form("telegram-form"), ControlState.load, rx.toast.success("Telegram settings saved.")]
 
     @rx.event
     def send_test(self):
@@ -289,7 +290,7 @@ class SettingsState(rx.State):
         self.telegram_error = self.telegram_test_message = ""
         self.discovery_link = self._discovery_code = ""
         await self._refresh(address)
-        return [_reset_form("telegram-form"), rx.toast.success("Chat found and saved.")]
+        return [_reset_form("telegram-form"), ControlState.load, rx.toast.success("Chat found and saved.")]
 
     @rx.event
     async def remove_telegram(self):
@@ -299,7 +300,7 @@ class SettingsState(rx.State):
         await telegram.remove_telegram(address)
         self.telegram_test_message = self.telegram_error = self.discovery_link = self._discovery_code = ""
         await self._refresh(address)
-        return rx.toast.info("Telegram notifications turned off.")
+        return [ControlState.load, rx.toast.info("Telegram notifications turned off.")]
 
     # -- webhook -------------------------------------------------------------------------
     @rx.event

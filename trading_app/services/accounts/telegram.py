@@ -16,6 +16,7 @@ from trading_app.db.models import Notification
 from trading_app.domain.clock import utcnow
 from trading_app.services.accounts.account import SettingsInvalid, load_account
 from trading_app.services.notify.telegram_api import TOKEN_SHAPE
+from trading_app.services.notify.telegram_delivery import begin_discovery, forget_token, sync_delivery
 from trading_app.services.notify.telegram_setup import (
     CHAT_ID_SHAPE,
     TelegramCheckFailed,
@@ -70,6 +71,9 @@ async def save_telegram(address: str, token: str | None = None, chat_id: str | N
     chat_id = normalize_chat_id(chat_id) if _entered(chat_id) else None
     if token is None and chat_id is None:
         raise SettingsInvalid("telegram_token", "Enter a bot token or a chat id to save.")
+    old_token = (await _saved(address))[0] if token is not None else None
+    if old_token and old_token != token:
+        await forget_token(address, old_token)  # its webhook would keep pointing at us
     async with session_scope() as session:
         user, _ = await load_account(session, address, for_update=True)
         now = utcnow()
@@ -80,15 +84,20 @@ async def save_telegram(address: str, token: str | None = None, chat_id: str | N
             user.telegram_chat_id_enc = seal(address, "telegram_chat_id_enc", chat_id)
             user.telegram_chat_id_set_at = now
         session.add(user)
+    await sync_delivery(address)  # commands by webhook or polling; the outcome shows in Settings
 
 
 async def remove_telegram(address: str) -> None:
-    """Forget the bot token and chat id (notifications stop)."""
+    """Forget the bot token and chat id (notifications and commands stop)."""
+    old_token = (await _saved(address))[0]
+    if old_token:
+        await forget_token(address, old_token)
     async with session_scope() as session:
         user, _ = await load_account(session, address, for_update=True)
         user.telegram_token_enc = user.telegram_chat_id_enc = None
         user.telegram_token_set_at = user.telegram_chat_id_set_at = None
         session.add(user)
+    await sync_delivery(address)
 
 
 async def _saved(address: str) -> tuple[str | None, str | None]:
@@ -141,6 +150,9 @@ async def start_chat_discovery(address: str, token: str | None = None) -> Discov
         username = await bot_username(use_token)
     except TelegramCheckFailed as e:
         raise SettingsInvalid("telegram_token", e.message) from None
+    # the /start must wait in getUpdates for us: the saved bot (the same one, mostly) is neither
+    # polled nor on a webhook until the discovery ends
+    await begin_discovery(address)
     code = secrets.token_urlsafe(12)
     return Discovery(link=f"https://t.me/{username}?start={code}", code=code)
 

@@ -42,6 +42,7 @@ from trading_app.domain.errors import RejectReason, RiskRejected
 from trading_app.domain.sent import sent_fields
 from trading_app.domain.signals import ParsedSignal
 from trading_app.domain.story import Phase, end_phase
+from trading_app.services.accounts.pause import PAUSED_DETAIL
 from trading_app.services.accounts.venues import venue_for
 from trading_app.services.engine.claims import (
     STALE_CLAIM,
@@ -113,6 +114,17 @@ async def _claim_and_read(signal_id: int) -> _Claimed | None:
     return _Claimed(Claim(signal), account, network, rows, since)
 
 
+def _paused(claimed: _Claimed) -> bool:
+    """Paused after the alert was accepted: refused, unless an earlier attempt already has a
+    position for it (that attempt is finished, never abandoned half-way)."""
+    signal = claimed.claim.signal
+    return (
+        claimed.account is not None
+        and claimed.account.paused_at is not None
+        and not any(p.signal_id == signal.id for p in claimed.positions)
+    )
+
+
 def _parsed(signal: Signal) -> ParsedSignal:
     # `signals.parsed` holds ParsedSignal.to_dict(): strings for every value
     data = json.loads(signal.parsed or "{}")
@@ -175,6 +187,8 @@ async def _run_one(signal_id: int) -> _Done | None:
     timeline = Timeline()
     timeline.mark(user, signal.id, Phase.CLAIMED, {"attempt": signal.attempts}, at=signal.claimed_at)
     try:
+        if _paused(claimed):
+            raise RiskRejected(RejectReason.PAUSED, PAUSED_DETAIL)
         parsed = _parsed(signal)
         # the account row read with the claim names the venue's version: a key or network changed
         # in Settings (by any worker) is in effect before this order

@@ -300,18 +300,16 @@ class PnlSummary:
         }
 
 
-async def pnl_summary(user: str) -> PnlSummary:
-    """Totals for the dashboard and `GET /api/pnl/summary`."""
+async def pnl_summary(user: str, since: datetime | None = None) -> PnlSummary:
+    """Totals for the dashboard and `GET /api/pnl/summary`; with `since`, the realized side counts
+    only the positions closed from then on (Telegram's /pnl [days] and today's PnL)."""
+    query = select(Position).where(
+        Position.user_address == user, Position.status == PositionStatus.CLOSED.value
+    )
+    if since is not None:
+        query = query.where(col(Position.closed_at) >= since)
     async with session_scope() as session:
-        closed = list(
-            (
-                await session.exec(
-                    select(Position).where(
-                        Position.user_address == user, Position.status == PositionStatus.CLOSED.value
-                    )
-                )
-            ).all()
-        )
+        closed = list((await session.exec(query)).all())
     open_views = await list_positions(user, "open", limit=MAX_ROWS)
     summary = pnl.summarize(closed)
     unrealized = sum((v.unrealized_pnl for v in open_views if v.unrealized_pnl is not None), Decimal(0))
