@@ -67,7 +67,6 @@ def test_a_coded_reason_reads_plain_first_and_code_last() -> None:
             "The alert could not be read",
             "invalid_payload",
         ),
-        ("entry resting: the limit order waits on the book", "EXECUTED", "The limit order is waiting", ""),
     ],
 )
 def test_every_stored_reason_gets_its_sentence(reason: str, status: str, plain: str, code: str) -> None:
@@ -94,3 +93,28 @@ def test_sent_fields_are_what_the_trader_wrote() -> None:
     assert sent_fields(json.dumps({"market": "A" * 100}))[1] == "A" * (MAX_SHOWN - 1) + "…"
     assert sent_fields("not json") == (None, None) == sent_fields("[1]") == sent_fields(None)
     assert sent_fields(json.dumps({"market": True})) == (None, None)
+
+
+@pytest.mark.parametrize(
+    ("reason", "status", "sentence", "code"),
+    [
+        (
+            "entry resting: the limit order waits on the book",
+            "EXECUTED",
+            "The limit order waits on the book",
+            "",
+        ),
+        (
+            "entry_cancelled: you cancelled the resting limit entry before it filled",
+            "CANCELLED",
+            "You cancelled the resting limit entry before it filled",
+            "entry_cancelled",
+        ),
+    ],
+)
+def test_a_reason_that_is_already_a_sentence_is_said_once(
+    reason: str, status: str, sentence: str, code: str
+) -> None:
+    why = explain(reason, status)
+    assert (why.sentence, why.code) == (sentence, code)  # not "waiting on the book: ...waits on the book"
+    assert not why.sentence.startswith("entry")

@@ -49,11 +49,16 @@ PLAIN: dict[str, str] = {
     "close_not_filled": "The close has not filled yet; the app keeps closing",
     "reverse": "The open position could not be closed to reverse it",
     "entry resting": "The limit order is waiting on the book",
+    "entry_cancelled": "The limit entry was cancelled before it filled",
     # the webhook's own refusals (stored without a code, recognised below)
     "invalid_payload": "The alert could not be read",
     "per_minute_cap": "Too many alerts in one minute: not executed",
     "source_not_allowed": "Sent from an address that is not TradingView's",
 }
+
+# codes whose stored detail is already a whole sentence for the trader: shown instead of the
+# generic one (not after it: "waiting on the book: the limit order waits on the book")
+_SELF_EXPLAINED = frozenset({"entry resting", "entry_cancelled"})
 
 _CODED = re.compile(r"^([a-z][a-z_ ]*[a-z]): (.*)$", re.DOTALL)
 _UNLISTED = re.compile(r"^market: .* is not listed on your venue$", re.DOTALL)
@@ -115,4 +120,7 @@ def explain(reason: str | None, status: str | None = None) -> Explained:
     if code == RejectReason.UNKNOWN_MARKET.value:
         # the sentence says it already: the detail keeps only which market
         detail = _NOT_LISTED.sub("", detail.removeprefix("market: "))
-    return Explained(PLAIN[code], detail, code if " " not in code else "")
+    shown_code = code if " " not in code else ""
+    if code in _SELF_EXPLAINED and detail:
+        return Explained(detail[0].upper() + detail[1:], "", shown_code)
+    return Explained(PLAIN[code], detail, shown_code)
