@@ -226,3 +226,21 @@ def test_a_rejection_reads_in_plain_words_with_the_code_second() -> None:
     assert not head.startswith("position_exists") and head.endswith("(position_exists)")
     assert "a long BTC-USD position is open" in head
     assert views.step_rows(rejected)[-1]["detail"] == head
+
+
+def test_the_sizing_shows_prices_and_sizes_on_the_grid_it_was_made_on() -> None:
+    sizing = {
+        "equity": "10000",
+        "size_mode": "size_usd",
+        "size_value": "150",
+        "size": "0.0023",
+        "reference_price": "65096.284",  # the oracle price, between ticks
+        "stop_loss": "64445",
+        "take_profit": "66399",
+        "tick_size": "1",
+        "step_size": "0.0001",
+    }
+    rows = {r["label"]: r["value"] for r in views.sizing_rows(sizing)}
+    assert (rows["Reference price"], rows["Size"], rows["Stop-loss"]) == ("65,096", "0.0023", "64,445")
+    older = {k: v for k, v in sizing.items() if k not in ("tick_size", "step_size")}
+    assert {r["label"]: r["value"] for r in views.sizing_rows(older)}["Reference price"] == "65,096.284"

@@ -127,16 +127,21 @@ def sizing_rows(sizing: Mapping[str, object] | None) -> list[Row]:
     mode = str(sizing.get("size_mode") or "")
     value = sizing.get("size_value")
     requested = f"{_SIZE_MODES.get(mode, mode)}: {_num(value)}" if mode else fmt.DASH
+    tick, step = _decimal(sizing.get("tick_size")), _decimal(sizing.get("step_size"))
+
+    def price(key: str) -> str:  # on the tick when the grid was recorded (older stories: as stored)
+        return fmt.number(_decimal(sizing.get(key)), tick) if tick else _num(sizing.get(key))
+
     rows = [
         ("Equity used", _usd(sizing.get("equity"))),
         ("Sizing", requested),
-        ("Size", _num(sizing.get("size"))),
-        ("Reference price", _num(sizing.get("reference_price"))),
+        ("Size", fmt.number(_decimal(sizing.get("size")), step) if step else _num(sizing.get("size"))),
+        ("Reference price", price("reference_price")),
         ("Notional", _usd(sizing.get("notional_usd"))),
         ("Risk at the stop-loss", _usd(sizing.get("risk_usd"))),
         ("Account leverage after", f"{_num(sizing.get('leverage'))}x"),
-        ("Stop-loss", _num(sizing.get("stop_loss"))),
-        ("Take-profit", _num(sizing.get("take_profit"))),
+        ("Stop-loss", price("stop_loss")),
+        ("Take-profit", price("take_profit")),
         ("Order", fmt.label(str(sizing.get("order_type") or ""))),
     ]
     return [{"label": k, "value": v} for k, v in rows]

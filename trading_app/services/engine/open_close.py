@@ -132,7 +132,7 @@ async def open_position(
         limits = risk_limits(trader.account)
         trader.timeline.facts = {"equity": facts.equity}
         intent = build_intent(parsed, spec, limits, facts, side=side)
-        trader.mark(signal.id, Phase.RISK_PASSED, sizing(parsed, limits, facts, intent))
+        trader.mark(signal.id, Phase.RISK_PASSED, sizing(parsed, limits, facts, intent, spec))
         plan = OrderPlan(
             OrderRole.ENTRY,
             intent.order_type,
@@ -165,7 +165,7 @@ async def open_position(
 
 
 def sizing(
-    parsed: ParsedSignal, limits: RiskLimits, facts: AccountFacts, intent: Intent
+    parsed: ParsedSignal, limits: RiskLimits, facts: AccountFacts, intent: Intent, spec: MarketSpec
 ) -> dict[str, object]:
     """What the risk step used and computed for one entry, as the alert's story keeps it.
 
@@ -189,6 +189,9 @@ def sizing(
         "risk_usd": abs(intent.entry_price - stop) * intent.size if stop is not None else None,
         "leverage": intent.leverage.quantize(Decimal("0.0001")),
         "open_positions": facts.open_positions,
+        # the market's grid, so the story shows these prices and sizes as the venue saw them
+        "tick_size": spec.tick_size,
+        "step_size": spec.step_size,
     }
 
 
