@@ -111,7 +111,10 @@ async def test_a_traders_feed_reaches_their_tab_and_no_other_socket(
             r = await post(client, answers, victim.url, victim.text(LONG_BTC))
             assert r.status_code == 202, r.text
         await until(lambda: finished(r.json()["signal_id"]), 10, "the alert to execute")
-        assert tab.feed_versions(5.0)[-1:] == [1]
+        # at least the execution's push (the monitor may push again when its tick meets the
+        # new position: a second bump is legitimate, none is the failure)
+        versions = tab.feed_versions(5.0)
+        assert versions and versions[-1] >= 1, versions
     finally:
         tab.close()
 

@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select as sa_select
 from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 from telegram import Bot
 
@@ -84,6 +85,15 @@ class DeliveryStatus:
 
 
 async def _link(user: str) -> TelegramLink:
+    try:
+        return await _get_or_add_link(user)
+    except IntegrityError:
+        # another worker created the row at the same moment (every worker looks at every bot at
+        # start-up): theirs is the row
+        return await _get_or_add_link(user)
+
+
+async def _get_or_add_link(user: str) -> TelegramLink:
     async with session_scope() as session:
         link = await session.get(TelegramLink, user)
         if link is None:
