@@ -6,6 +6,9 @@ The writes (close, close-all, cancel of a pending entry) pass `guards.SameOrigin
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import Any
+
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -66,8 +69,11 @@ async def user_positions(request: Request) -> Response:
     return JSONResponse({"positions": [v.to_json() for v in views]}, headers=_HEADERS)
 
 
-async def close(request: Request) -> Response:
-    """`POST /api/trading/close/{position_id}`: close at market, cancel its TP and SL."""
+async def _act_on_position(
+    request: Request, act: Callable[[str, int], Awaitable[Any]], not_open: str
+) -> Response:
+    """Shared shape of the close and cancel routes: the session's trader, an ASCII position id,
+    then `act`, with the services' refusals as 404 (not theirs) / 409 (`not_open`) / 503."""
     user = await _user(request)
     if user is None:
         return _error("not_authenticated", 401)
@@ -75,35 +81,26 @@ async def close(request: Request) -> Response:
     if position_id is None:
         return _error("invalid_position_id", 400, "position_id is a positive integer (ASCII digits)")
     try:
-        view = await manual.close_position(user, position_id)
+        view = await act(user, position_id)
     except manual.PositionNotFound:
         return _error("position_not_found", 404)
     except manual.PositionNotOpen as e:
-        return _error("position_not_open", 409, str(e))
+        return _error(not_open, 409, str(e))
     except VenueError as e:
         return _error("venue_unavailable", 503, type(e).__name__)
     return JSONResponse({"position": view.to_json()}, headers=_HEADERS)
+
+
+async def close(request: Request) -> Response:
+    """`POST /api/trading/close/{position_id}`: close at market, cancel its TP and SL."""
+    return await _act_on_position(request, manual.close_position, "position_not_open")
 
 
 async def cancel(request: Request) -> Response:
     """`POST /api/trading/cancel/{position_id}`: cancel a pending (resting) entry. 404 for a position
     that is not the caller's, 409 once it is no longer pending (filled, closed, cancelled) or while
     its entry is still being placed."""
-    user = await _user(request)
-    if user is None:
-        return _error("not_authenticated", 401)
-    position_id = ascii_int(request.path_params["position_id"], 1, MAX_ID)
-    if position_id is None:
-        return _error("invalid_position_id", 400, "position_id is a positive integer (ASCII digits)")
-    try:
-        view = await pending.cancel_pending(user, position_id)
-    except manual.PositionNotFound:
-        return _error("position_not_found", 404)
-    except manual.PositionNotOpen as e:
-        return _error("position_not_pending", 409, str(e))
-    except VenueError as e:
-        return _error("venue_unavailable", 503, type(e).__name__)
-    return JSONResponse({"position": view.to_json()}, headers=_HEADERS)
+    return await _act_on_position(request, pending.cancel_pending, "position_not_pending")
 
 
 async def close_everything(request: Request) -> Response:
