@@ -61,8 +61,10 @@ def test_an_alert_tells_its_story(
     assert refused.status_code == 422
     refused_id = refused.json()["signal_id"]
 
-    # from the dashboard's recent alerts
+    # from the dashboard's recent alerts (once the refusal's push has re-rendered the list: a click
+    # during the re-render lands on whichever row is under the pointer then)
     expect(dash.locator("#alerts-panel")).to_contain_text("BTC-USD", timeout=LIVE)
+    expect(dash.get_by_role("link", name=f"Story of alert {refused_id}")).to_be_visible(timeout=LIVE)
     dash.get_by_role("link", name=f"Story of alert {sid}").click()
     _story_of(dash, sid)
 
