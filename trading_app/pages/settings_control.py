@@ -40,10 +40,17 @@ class ControlState(rx.State):
 
     @rx.event
     async def load(self):
-        """`on_load` of Settings and the dashboard (and their live refresh)."""
+        """`on_load` of Settings and the dashboard (and their live refresh).
+
+        A revoked session leaves for /login here too: the check clears the tab's `AuthState`, and
+        the shell then shows its spinner, which unmounts the page's other refresh timers, so this
+        handler may be the only one that notices.
+        """
         address = await verified_address(self)
-        if address is not None:
-            await self._show(address)
+        if address is None:
+            return rx.redirect(LOGIN_ROUTE, replace=True)
+        await self._show(address)
+        return None
 
     @rx.event
     async def set_pause(self, paused: bool):

@@ -112,9 +112,9 @@ class SettingsState(rx.State):
         self.telegram_test_message = ""
         self.confirm_mainnet = False
         address = await verified_address(self)
-        if address is None:
+        if address is None:  # the guard before it redirects too; a session revoked in between
             self.loaded = False
-            return None
+            return rx.redirect(LOGIN_ROUTE, replace=True)
         await self._refresh(address)
         return None
 
