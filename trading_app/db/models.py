@@ -8,13 +8,12 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
 
 from sqlalchemy import BigInteger, Column, Index, Integer, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
-from trading_app.db.types import Money, UTCDateTime
-from trading_app.domain.clock import utcnow
+from trading_app.db.columns import money_field as _money
+from trading_app.db.columns import time_field as _time
 
 # Statuses in which a position still needs watching: one such position per user and market
 ACTIVE_POSITION_STATUSES = ("OPENING", "OPEN", "CLOSING", "FAILED_PROTECTION")
@@ -22,18 +21,6 @@ _ACTIVE_SQL = "status IN ('OPENING', 'OPEN', 'CLOSING', 'FAILED_PROTECTION')"
 # Order statuses that are still working on (or not yet seen by) the venue
 WORKING_ORDER_STATUSES = ("PENDING", "OPEN", "UNTRIGGERED", "PARTIALLY_FILLED")
 _WORKING_SQL = "status IN ('PENDING', 'OPEN', 'UNTRIGGERED', 'PARTIALLY_FILLED')"
-
-
-# Both return what SQLModel's own `Field` returns, `Any`: the value is a FieldInfo at class creation,
-# and the annotation beside it (`Decimal`, `datetime | None`) is the attribute's type on an instance.
-def _money(nullable: bool = False, default: Decimal | None = None) -> Any:
-    return Field(default=default, sa_column=Column(Money(), nullable=nullable))
-
-
-def _time(nullable: bool = False, index: bool = False) -> Any:
-    if nullable:
-        return Field(default=None, sa_column=Column(UTCDateTime(), nullable=True, index=index))
-    return Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False, index=index))
 
 
 class User(SQLModel, table=True):
@@ -211,6 +198,12 @@ class Position(SQLModel, table=True):
     # or a REST answer needs no venue call. NULL for positions opened before it was recorded.
     tick_size: Decimal | None = _money(nullable=True)
     step_size: Decimal | None = _money(nullable=True)
+    # Scaling out (several take-profit levels, stop to break-even, trailing stop): the alert's plan as
+    # `domain.scale_out.ScalePlan.to_json()`, with the level prices measured from the fill. NULL: one
+    # target, a fixed stop (every position before scaling out existed). `sl_price` is always the stop
+    # confirmed live on the venue; `trail_best` the best price seen since trailing started.
+    scale_plan: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    trail_best: Decimal | None = _money(nullable=True)
 
 
 class Order(SQLModel, table=True):
@@ -223,8 +216,10 @@ class Order(SQLModel, table=True):
         ),
         # the monitor looks for working orders of closed positions every tick: keep that lookup small
         Index(
-            "ix_orders_working", "status",
-            postgresql_where=text(_WORKING_SQL), sqlite_where=text(_WORKING_SQL),
+            "ix_orders_working",
+            "status",
+            postgresql_where=text(_WORKING_SQL),
+            sqlite_where=text(_WORKING_SQL),
         ),
     )
 
@@ -235,6 +230,8 @@ class Order(SQLModel, table=True):
     network: str = Field(max_length=16)
     market: str = Field(max_length=32)
     role: str = Field(max_length=16)
+    # which take-profit level (1..4) a TAKE_PROFIT order is; NULL for every other order and single targets
+    level: int | None = Field(default=None)
     order_type: str = Field(max_length=24)
     side: str = Field(max_length=8)
     size: Decimal = _money(default=Decimal(0))
@@ -256,81 +253,6 @@ class Order(SQLModel, table=True):
     avg_fill_price: Decimal | None = _money(nullable=True)
     fee: Decimal = _money(default=Decimal(0))
     created_at: datetime = _time()
-    updated_at: datetime = _time()
-
-
-# -- Paper venue: the simulated exchange's own books (they survive restarts) --------
-
-
-class PaperAccount(SQLModel, table=True):
-    """A user's paper collateral in USD."""
-
-    __tablename__ = "paper_accounts"
-
-    user_address: str = Field(foreign_key="users.address", primary_key=True, max_length=42)
-    collateral: Decimal = _money(default=Decimal("10000"))
-    created_at: datetime = _time()
-    updated_at: datetime = _time()
-
-
-class PaperOrder(SQLModel, table=True):
-    """An order resting on, or filled by, the paper venue."""
-
-    __tablename__ = "paper_orders"
-    __table_args__ = (
-        UniqueConstraint("user_address", "client_id", name="uq_paper_orders_client"),
-        Index("ix_paper_orders_user_status", "user_address", "status"),
-    )
-
-    id: int | None = Field(default=None, primary_key=True)
-    user_address: str = Field(foreign_key="users.address", max_length=42)
-    client_id: int = Field(sa_column=Column(BigInteger, nullable=False))  # uint32: above int4's range
-    market: str = Field(max_length=32)
-    side: str = Field(max_length=8)
-    order_type: str = Field(max_length=24)
-    size: Decimal = _money(default=Decimal(0))
-    price: Decimal | None = _money(nullable=True)
-    trigger_price: Decimal | None = _money(nullable=True)
-    reduce_only: bool = Field(default=False)
-    status: str = Field(max_length=20)
-    filled: Decimal = _money(default=Decimal(0))
-    avg_fill_price: Decimal | None = _money(nullable=True)
-    fee: Decimal = _money(default=Decimal(0))
-    removal_reason: str | None = Field(default=None, max_length=64)
-    good_til: datetime | None = _time(nullable=True)
-    created_at: datetime = _time()
-    updated_at: datetime = _time()
-
-
-class PaperFill(SQLModel, table=True):
-    """One paper execution."""
-
-    __tablename__ = "paper_fills"
-    __table_args__ = (Index("ix_paper_fills_user_time", "user_address", "created_at"),)
-
-    id: int | None = Field(default=None, primary_key=True)
-    user_address: str = Field(foreign_key="users.address", max_length=42)
-    order_id: int = Field(foreign_key="paper_orders.id")
-    client_id: int = Field(sa_column=Column(BigInteger, nullable=False))  # uint32: above int4's range
-    market: str = Field(max_length=32)
-    side: str = Field(max_length=8)
-    size: Decimal = _money(default=Decimal(0))
-    price: Decimal = _money(default=Decimal(0))
-    fee: Decimal = _money(default=Decimal(0))
-    liquidity: str = Field(default="TAKER", max_length=8)
-    created_at: datetime = _time()
-
-
-class PaperPosition(SQLModel, table=True):
-    """A net paper position per user and market; size is signed (negative is short)."""
-
-    __tablename__ = "paper_positions"
-
-    user_address: str = Field(foreign_key="users.address", primary_key=True, max_length=42)
-    market: str = Field(primary_key=True, max_length=32)
-    size: Decimal = _money(default=Decimal(0))
-    entry_price: Decimal = _money(default=Decimal(0))
-    realized_pnl: Decimal = _money(default=Decimal(0))
     updated_at: datetime = _time()
 
 
@@ -417,3 +339,56 @@ class MonitorWorker(SQLModel, table=True):
     worker_id: str = Field(primary_key=True, max_length=128)
     started_at: datetime = _time()
     seen_at: datetime = _time(index=True)
+
+
+class StopMove(SQLModel, table=True):
+    """One decision to move a position's stop-loss (to break-even, trailing, resized), and its outcome.
+
+    The trader's stop history: the dashboard lists these, Telegram tells them (rate-limited). A move
+    is MOVED once the new stop is confirmed live on the venue and the old one cancelled; DEFERRED
+    while the venue's order budget has no room; FAILED when the venue refused the new stop (the old
+    one stays: a position is never without its stop).
+    """
+
+    __tablename__ = "stop_moves"
+    __table_args__ = (Index("ix_stop_moves_user_position", "user_address", "position_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_address: str = Field(foreign_key="users.address", max_length=42)
+    position_id: int = Field(foreign_key="positions.id")
+    reason: str = Field(max_length=16)  # BREAK_EVEN, TRAIL, RESIZE
+    old_price: Decimal | None = _money(nullable=True)
+    new_price: Decimal = _money(default=Decimal(0))
+    size: Decimal = _money(default=Decimal(0))
+    outcome: str = Field(max_length=16)  # PLACING, MOVED, DEFERRED, FAILED
+    order_id: int | None = Field(default=None)  # the new stop's `orders` row
+    detail: str | None = Field(default=None, max_length=200)
+    created_at: datetime = _time()
+    updated_at: datetime = _time()
+
+
+# the paper venue's tables live in their own module; imported here so every table is in one metadata
+from trading_app.db.models_paper import PaperAccount, PaperFill, PaperOrder, PaperPosition  # noqa: E402
+
+__all__ = [
+    "ACTIVE_POSITION_STATUSES",
+    "WORKING_ORDER_STATUSES",
+    "LoginNonce",
+    "MonitorLease",
+    "MonitorWorker",
+    "Notification",
+    "Order",
+    "PaperAccount",
+    "PaperFill",
+    "PaperOrder",
+    "PaperPosition",
+    "Position",
+    "Signal",
+    "SignalEvent",
+    "StopMove",
+    "TelegramConfirmation",
+    "TelegramLink",
+    "TradingAccount",
+    "User",
+    "UserSession",
+]
