@@ -58,20 +58,22 @@ def _levels_word(levels: int) -> str:
 
 def _targets(
     data: Mapping[str, object], positive: Positive, values: dict[str, object], errors: list[str]
-) -> tuple[int, bool]:
-    """Parse the target field(s); returns (number of levels, whether the target was a list)."""
-    levels, listed = 0, False
+) -> tuple[int | None, bool]:
+    """Parse the target field(s); returns (number of levels, None when a target was invalid:
+    the checks that count levels are skipped then; whether the target was a list)."""
+    levels: int | None = 0
+    listed = False
     for name in TARGET_FIELDS:
         if name not in data:
             continue
         raw = data[name]
         items = list(raw) if isinstance(raw, list | tuple) else [raw]
         is_list = isinstance(raw, list | tuple)
-        if not items:
-            errors.append(f"{name}: give at least one level")
-            continue
-        if len(items) > MAX_LEVELS:
-            errors.append(f"{name}: at most {MAX_LEVELS} levels")
+        if not items or len(items) > MAX_LEVELS:
+            errors.append(
+                f"{name}: give at least one level" if not items else f"{name}: at most {MAX_LEVELS} levels"
+            )
+            levels = None
             continue
         numbers: list[Decimal] = []
         for index, item in enumerate(items, start=1):
@@ -81,22 +83,31 @@ def _targets(
             else:
                 numbers.append(number)
         if len(numbers) != len(items):
+            levels = None
             continue
         if name != "tp" and any(b <= a for a, b in zip(numbers, numbers[1:], strict=False)):
             errors.append(f"{name}: levels must increase ({', '.join(str(n) for n in numbers)})")
+            levels = None
             continue
         values[name] = numbers[0]
         if len(numbers) > 1:
             values["tp_more"] = tuple(numbers[1:])
-        if not levels:  # a second target field is a combination error reported elsewhere
+        if levels == 0:  # a second target field is a combination error reported elsewhere
             levels, listed = len(numbers), is_list
     return levels, listed
 
 
 def _split(
-    raw: object, levels: int, listed: bool, positive: Positive, values: dict[str, object], errors: list[str]
+    raw: object,
+    levels: int | None,
+    listed: bool,
+    positive: Positive,
+    values: dict[str, object],
+    errors: list[str],
 ) -> None:
     parts_raw = list(raw) if isinstance(raw, list | tuple) else [raw]
+    if levels is None:
+        return  # the target's own problem is reported
     if levels == 0 or (not listed and len(parts_raw) != 1):
         errors.append("tp_split: needs a list of take-profit levels")
         return
@@ -117,11 +128,14 @@ def _split(
     values["tp_split"] = tuple(parts)
 
 
-def _after(name: str, raw: object, low: int, levels: int, errors: list[str]) -> int | None:
+def _after(name: str, raw: object, low: int, levels: int | None, errors: list[str]) -> int | None:
     number = _whole(raw)
     if number is None or number < low:
-        errors.append(f"{name}: must be a whole number from {low} to {max(levels, low)}, got {raw!r:.40}")
+        top = f" to {max(levels, low)}" if levels is not None else ""
+        errors.append(f"{name}: must be a whole number from {low}{top}, got {raw!r:.40}")
         return None
+    if levels is None:
+        return None  # the target's own problem is reported
     if number > levels:
         errors.append(f"{name}: {_levels_word(levels)}")
         return None
@@ -149,7 +163,7 @@ def parse_scale_fields(data: Mapping[str, object], positive: Positive) -> tuple[
     if "be_after_tp" in data:
         if not has_stop:
             errors.append("be_after_tp: needs sl or sl_pct (the stop is what moves to break-even)")
-        elif not levels:
+        elif levels == 0:
             errors.append("be_after_tp: needs take-profit levels (tp, tp_pct or rr)")
         else:
             number = _after("be_after_tp", data["be_after_tp"], 1, levels, errors)
