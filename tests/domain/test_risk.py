@@ -325,3 +325,45 @@ def test_intents_are_on_the_grid_and_the_stop_loss_never_exceeds_the_risk_budget
     loss_at_stop = intent.size * abs(intent.entry_price - intent.stop_loss)
     assert loss_at_stop <= equity * risk / 100
     validate_protection(intent.side, intent.entry_price, intent.stop_loss, intent.take_profit)
+
+
+# -- scaling out ------------------------------------------------------------------------
+
+
+def test_an_intent_carries_every_level_and_the_plan() -> None:
+    sig = signal(tp_pct=[1, 3], tp_split=[50, 50], be_after_tp=1, trail_pct=1, trail_after_tp=1)
+    intent = build_intent(sig, ETH, RiskLimits(), RICH)
+    assert intent.targets == (D("3030.0"), D("3090.0")) and intent.take_profit == D("3030.0")
+    assert intent.scale.split == (D(50), D(50)) and intent.scale.be_after_tp == 1 and intent.scale.managed
+
+
+def test_a_plain_intent_has_a_single_level_plan() -> None:
+    intent = build_intent(signal(rr=2), ETH, RiskLimits(), RICH)
+    assert intent.targets == (D("3200.0"),) and not intent.scale.managed
+    assert intent.scale.kind == "rr" and intent.scale.targets == (D(2),)
+    bare = build_intent(signal(), ETH, RiskLimits(), RICH)
+    assert bare.targets == () and bare.scale.kind is None
+    # built by hand without a plan: the single level of `levels`
+    assert replace(intent, scale=bare.scale, targets=()).scale == intent.scale
+
+
+def test_short_levels_and_reward_risk_lists() -> None:
+    sig = signal(action="sell", sl="3100", rr=[1, 2])
+    intent = build_intent(sig, ETH, RiskLimits(), RICH)
+    assert intent.targets == (D("2900.0"), D("2800.0"))
+
+
+@pytest.mark.parametrize(
+    ("fields", "reason"),
+    [
+        ({"tp": [3100, 3050]}, RejectReason.INVALID_PRICE),
+        ({"tp": [3100, 2990]}, RejectReason.TP_WRONG_SIDE),
+        ({"action": "sell", "sl": "3100", "tp": [2900, 3050]}, RejectReason.TP_WRONG_SIDE),
+        ({"trail": 5000}, RejectReason.INVALID_PRICE),
+    ],
+)
+def test_absolute_levels_and_trails_are_checked_against_the_side(
+    fields: dict[str, Any], reason: RejectReason
+) -> None:
+    error = rejected(signal(**fields))
+    assert error.reason is reason and error.detail

@@ -12,6 +12,18 @@ from typing import Protocol
 
 from trading_app.domain.enums import OrderType, PositionSide, Side, SizeMode
 from trading_app.domain.errors import RejectReason, RiskRejected
+from trading_app.domain.scale_out import STATEFUL_PER_POSITION, ScalePlan
+
+__all__ = [
+    "STATEFUL_PER_POSITION",
+    "AccountFacts",
+    "CloseIntent",
+    "Intent",
+    "LevelPlan",
+    "MarketRules",
+    "RiskLimits",
+    "ScalePlan",
+]
 
 _ZERO = Decimal(0)
 _HUNDRED = Decimal(100)
@@ -186,6 +198,9 @@ class Intent:
         leverage: (open notional + this notional) / equity, unrounded.
         levels: How the stop-loss and take-profit were given: the engine measures the relative
             ones again from the average fill.
+        scale: The take-profit levels, their split, break-even and trailing (default: the single
+            level of `levels`, taking the whole position).
+        targets: Every level's price from `entry_price`, on the tick; `take_profit` is level 1.
     """
 
     market: str
@@ -202,6 +217,16 @@ class Intent:
     notional_usd: Decimal
     leverage: Decimal
     levels: LevelPlan = field(default_factory=LevelPlan)
+    scale: ScalePlan = field(default_factory=lambda: ScalePlan.single(None, None))
+    targets: tuple[Decimal, ...] = ()
+
+    def __post_init__(self) -> None:
+        # an intent built without a scale plan (older callers, tests) has the single level
+        if not self.scale.targets and self.levels.has_target:
+            kind = next(k for k in ("tp", "tp_pct", "rr") if getattr(self.levels, k) is not None)
+            object.__setattr__(self, "scale", ScalePlan.single(kind, getattr(self.levels, kind)))
+        if not self.targets and self.take_profit is not None:
+            object.__setattr__(self, "targets", (self.take_profit,))
 
     @property
     def entry_side(self) -> Side:

@@ -32,6 +32,7 @@ from trading_app.domain.quantize import (
     quantize_size,
     slippage_bound,
 )
+from trading_app.domain.scale_out import ScalePlan, plan_of, target_prices, trail_stop
 from trading_app.domain.signals import ParsedSignal
 from trading_app.domain.sizing import position_size, stop_loss_price, take_profit_price
 
@@ -200,6 +201,7 @@ def build_intent(
     plan = _plan(signal, limits, mode)
     # risk-percent sizing divides by this planned stop: the size is decided before the fill
     stop, target = protection_levels(side, entry, market.tick_size, plan)
+    scale, targets = _scale(signal, side, entry, market.tick_size, stop)
     raw_size = position_size(mode, value, entry_price=entry, equity=account.equity, stop_price=stop)
     size = quantize_size(raw_size, market.step_size, minimum=market.min_size)
 
@@ -232,7 +234,28 @@ def build_intent(
         notional_usd=notional,
         leverage=leverage,
         levels=plan,
+        scale=scale,
+        targets=targets,
     )
+
+
+def _scale(
+    signal: ParsedSignal, side: PositionSide, entry: Decimal, tick: Decimal, stop: Decimal | None
+) -> tuple[ScalePlan, tuple[Decimal, ...]]:
+    """The alert's scale-out plan and every level's price from the planned entry, checked.
+
+    Absolute `tp` levels are checked for side and order here (the format cannot: it does not know
+    the side); a trailing distance that would put the stop at or below zero is refused.
+    """
+    scale = plan_of(signal)
+    targets = target_prices(side, entry, tick, scale, stop)
+    if scale.trailing:
+        try:
+            trail_stop(side, entry, scale, tick)
+        except RiskRejected as e:
+            detail = f"the trailing distance from {entry} leaves no positive stop price"
+            raise RiskRejected(RejectReason.INVALID_PRICE, detail) from e
+    return scale, targets
 
 
 def _exit_bound(

@@ -11,6 +11,8 @@ Fields (unknown ones are ignored, `null` counts as absent):
   is only informational, e.g. `{{close}}`);
 - protection: `sl` or `sl_pct`, `tp` or `tp_pct` or `rr` (a reward:risk multiple; needs a stop);
   percentages are percent of the entry price (2 means 2 %);
+- scaling out (`domain.scale_fields`): the target may be a list of up to 4 levels, with `tp_split`,
+  `be_after_tp`, `trail_pct` or `trail`, and `trail_after_tp`;
 - `alert_id`: idempotency key, at most 128 characters after trimming (empty means absent);
 - `timestamp`: `{{timenow}}` (2019-08-27T09:56:00Z), ISO 8601 with an offset (no offset
   means UTC), or unix seconds / milliseconds.
@@ -30,6 +32,7 @@ from decimal import Decimal, InvalidOperation
 
 from trading_app.domain.enums import OrderType, PositionSide, SignalAction, SizeMode
 from trading_app.domain.errors import InvalidSignal
+from trading_app.domain.scale_fields import parse_scale_fields
 from trading_app.domain.tickers import normalize_market
 
 MAX_ALERT_ID = 128
@@ -71,6 +74,13 @@ class ParsedSignal:
     rr: Decimal | None = None
     alert_id: str | None = None
     timestamp: datetime | None = None
+    # scaling out: `tp` / `tp_pct` / `rr` above are level 1; see `domain.scale_fields`
+    tp_more: tuple[Decimal, ...] = ()  # levels 2..4, of the same kind as level 1
+    tp_split: tuple[Decimal, ...] = ()  # percent per level, sums to 100; empty: equal parts
+    be_after_tp: int | None = None
+    trail_pct: Decimal | None = None
+    trail: Decimal | None = None
+    trail_after_tp: int | None = None
 
     @property
     def position_side(self) -> PositionSide | None:
@@ -86,18 +96,55 @@ class ParsedSignal:
                 return mode, value
         return None
 
-    def to_dict(self) -> dict[str, str]:
-        """JSON-ready form for the `signals.parsed` column (absent fields left out)."""
-        out: dict[str, str] = {}
+    def to_dict(self) -> dict[str, str | list[str]]:
+        """JSON-ready form for the `signals.parsed` column (absent fields left out).
+
+        Every value is a string, except `tp_more` and `tp_split`: lists of strings.
+        """
+        out: dict[str, str | list[str]] = {}
         for name in _FIELD_NAMES:
             value = getattr(self, name)
-            if value is not None:
+            if isinstance(value, tuple):
+                if value:
+                    out[name] = [str(v) for v in value]
+            elif value is not None:
                 out[name] = value.isoformat() if isinstance(value, datetime) else str(value)
         return out
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, object]) -> ParsedSignal:
+        """The signal `to_dict` stored (trusted: it was validated when it arrived).
+
+        Raises:
+            ValueError, InvalidOperation, TypeError: the stored form is damaged.
+        """
+        values: dict[str, object] = {}
+        for name in _FIELD_NAMES:
+            raw = data.get(name)
+            if raw is None:
+                continue
+            if name == "action":
+                values[name] = SignalAction(raw)
+            elif name == "order_type":
+                values[name] = OrderType(raw)
+            elif name == "timestamp":
+                values[name] = datetime.fromisoformat(str(raw))
+            elif name in ("market", "alert_id"):
+                values[name] = raw
+            elif name in ("tp_more", "tp_split"):
+                if not isinstance(raw, list):
+                    raise TypeError(f"{name} is stored as a list")
+                values[name] = tuple(Decimal(str(v)) for v in raw)
+            elif name in ("be_after_tp", "trail_after_tp"):
+                values[name] = int(str(raw))
+            else:
+                values[name] = Decimal(str(raw))
+        return cls(**values)  # type: ignore[arg-type]
+
 
 _FIELD_NAMES = tuple(f.name for f in fields(ParsedSignal))
-_NUMBER_FIELDS = ("price", "size", "size_usd", "risk_pct", "sl", "sl_pct", "tp", "tp_pct", "rr")
+# the targets (tp, tp_pct, rr) may be lists: read with the other scale-out fields
+_NUMBER_FIELDS = ("price", "size", "size_usd", "risk_pct", "sl", "sl_pct")
 _ZERO = Decimal(0)
 _NUMERIC = (int, float, str, Decimal)
 
@@ -275,6 +322,9 @@ def parse_signal(
             else:
                 values[name] = number
 
+    scale_values, scale_errors = parse_scale_fields(data, _positive)
+    values.update(scale_values)
+    errors.extend(scale_errors)
     errors.extend(_combination_problems(set(data), values.get("order_type")))
     if "alert_id" in data:
         try:

@@ -21,9 +21,8 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal
 
 from trading_app.db.engine import autocommit_scope, session_scope
 from trading_app.db.models import ACTIVE_POSITION_STATUSES, Position, Signal, TradingAccount
@@ -32,7 +31,6 @@ from trading_app.domain.clock import utcnow
 from trading_app.domain.enums import (
     CloseReason,
     Network,
-    OrderType,
     PositionSide,
     PositionStatus,
     SignalAction,
@@ -126,24 +124,8 @@ def _paused(claimed: _Claimed) -> bool:
 
 
 def _parsed(signal: Signal) -> ParsedSignal:
-    # `signals.parsed` holds ParsedSignal.to_dict(): strings for every value
-    data = json.loads(signal.parsed or "{}")
-    values: dict[str, object] = {}
-    for f in fields(ParsedSignal):
-        raw = data.get(f.name)
-        if raw is None:
-            continue
-        if f.name == "action":
-            values[f.name] = SignalAction(raw)
-        elif f.name == "order_type":
-            values[f.name] = OrderType(raw)
-        elif f.name == "timestamp":
-            values[f.name] = datetime.fromisoformat(raw)
-        elif f.name in ("market", "alert_id"):
-            values[f.name] = raw
-        else:
-            values[f.name] = Decimal(raw)
-    return ParsedSignal(**values)  # type: ignore[arg-type]
+    # `signals.parsed` holds ParsedSignal.to_dict()
+    return ParsedSignal.from_dict(json.loads(signal.parsed or "{}"))
 
 
 async def execute_signal(signal_id: int) -> Outcome | None:
