@@ -195,6 +195,9 @@ def _positive(value: object, name: str) -> Decimal | str:
     return number
 
 
+positive_number = _positive  # the format's number rule, for the template builder's checks
+
+
 def _timestamp(value: object) -> datetime | str:
     if isinstance(value, bool):
         return f"{_show(value)} is not a time"
