@@ -124,9 +124,9 @@ class ParsedSignal:
             if raw is None:
                 continue
             if name == "action":
-                values[name] = SignalAction(raw)
+                values[name] = SignalAction(str(raw))
             elif name == "order_type":
-                values[name] = OrderType(raw)
+                values[name] = OrderType(str(raw))
             elif name == "timestamp":
                 values[name] = datetime.fromisoformat(str(raw))
             elif name in ("market", "alert_id"):
