@@ -18,11 +18,21 @@ def test_default_strategy_template_parses_back_once_filled_in() -> None:
     built = build_template(TemplateChoices(market="BTCUSDT.P"), BTC, "s3cret")
     assert built.ok, built.errors
     message = json.loads(built.message)
-    assert message == {"secret": "s3cret", "action": "{{strategy.order.action}}", "market": "BTC-USD",
-                       "size_usd": 100, "sl_pct": 1, "rr": 2,
-                       "alert_id": "{{strategy.order.id}}-{{timenow}}", "timestamp": "{{timenow}}"}
-    filled = built.message.replace("{{strategy.order.action}}", "buy").replace(
-        "{{strategy.order.id}}", "L1").replace("{{timenow}}", "2026-11-22T01:00:00Z")
+    assert message == {
+        "secret": "s3cret",
+        "action": "{{strategy.order.action}}",
+        "market": "BTC-USD",
+        "size_usd": 100,
+        "sl_pct": 1,
+        "rr": 2,
+        "alert_id": "{{strategy.order.id}}-{{timenow}}",
+        "timestamp": "{{timenow}}",
+    }
+    filled = (
+        built.message.replace("{{strategy.order.action}}", "buy")
+        .replace("{{strategy.order.id}}", "L1")
+        .replace("{{timenow}}", "2026-11-22T01:00:00Z")
+    )
     parsed = parse_signal(
         json.loads(filled), now=datetime(2026, 11, 22, 1, 0, 5, tzinfo=UTC), max_lag_seconds=60
     )

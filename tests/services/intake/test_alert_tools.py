@@ -84,8 +84,15 @@ def test_the_form_parses_to_exact_choices_and_names_bad_input() -> None:
 
 
 def test_the_builder_takes_take_profit_levels_separated_by_commas() -> None:
-    form = {**FORM, "rr": "", "tp_pct": "1, 3", "tp_split": "50,50", "be_after_tp": "1", "trail_pct": "1",
-            "trail_after_tp": "1"}
+    form = {
+        **FORM,
+        "rr": "",
+        "tp_pct": "1, 3",
+        "tp_split": "50,50",
+        "be_after_tp": "1",
+        "trail_pct": "1",
+        "trail_after_tp": "1",
+    }
     choices, problems = parse_choices(form)
     assert problems == []
     assert (choices.tp_pct, choices.tp_more, choices.tp_split) == (1, (3,), (50, 50))
