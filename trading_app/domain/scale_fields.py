@@ -173,15 +173,15 @@ def parse_scale_fields(data: Mapping[str, object], positive: Positive) -> tuple[
     if len(trails) > 1:
         errors.append("trail_pct, trail: give at most one")
     for name in trails:
-        number = positive(data[name], name)
-        if isinstance(number, str):
-            errors.append(f"{name}: {number}")
-        elif name == "trail_pct" and number >= _HUNDRED:
-            errors.append(f"trail_pct: must be below 100 (percent), got {number}")
+        distance = positive(data[name], name)
+        if isinstance(distance, str):
+            errors.append(f"{name}: {distance}")
+        elif name == "trail_pct" and distance >= _HUNDRED:
+            errors.append(f"trail_pct: must be below 100 (percent), got {distance}")
         elif not has_stop:
             errors.append(f"{name}: needs sl or sl_pct (the trailing stop is the stop-loss, moved)")
         else:
-            values[name] = number
+            values[name] = distance
     if "trail_after_tp" in data:
         if not trails:
             errors.append("trail_after_tp: needs trail_pct or trail")

@@ -124,9 +124,9 @@ class ParsedSignal:
             if raw is None:
                 continue
             if name == "action":
-                values[name] = SignalAction(raw)
+                values[name] = SignalAction(str(raw))
             elif name == "order_type":
-                values[name] = OrderType(raw)
+                values[name] = OrderType(str(raw))
             elif name == "timestamp":
                 values[name] = datetime.fromisoformat(str(raw))
             elif name in ("market", "alert_id"):
@@ -193,6 +193,9 @@ def _positive(value: object, name: str) -> Decimal | str:
     if upper is not None and number >= upper:
         return f"must be below {upper} (percent), got {_show(value)}"
     return number
+
+
+positive_number = _positive  # the format's number rule, for the template builder's checks
 
 
 def _timestamp(value: object) -> datetime | str:

@@ -47,8 +47,10 @@ def break_even_stop(
     """
     if not entry.is_finite() or entry <= 0:
         raise ValueError(f"entry must be positive, got {entry}")
-    if not exit_fee_rate.is_finite() or not _ZERO <= exit_fee_rate < 1 or not entry_fee_per_unit.is_finite():
+    if not exit_fee_rate.is_finite() or not _ZERO <= exit_fee_rate < 1:
         raise ValueError(f"exit fee rate must be in [0, 1), got {exit_fee_rate}")
+    if not entry_fee_per_unit.is_finite():
+        raise ValueError(f"entry fee per unit must be finite, got {entry_fee_per_unit}")
     if side is PositionSide.LONG:
         return quantize_price((entry + entry_fee_per_unit) / (1 - exit_fee_rate), tick, PriceRounding.UP)
     return quantize_price((entry - entry_fee_per_unit) / (1 + exit_fee_rate), tick, PriceRounding.DOWN)

@@ -12,6 +12,8 @@ from decimal import Decimal
 
 from trading_app.domain.enums import SizeMode
 from trading_app.domain.intents import MarketRules
+from trading_app.domain.scale_fields import parse_scale_fields
+from trading_app.domain.signals import positive_number
 from trading_app.domain.tickers import normalize_market
 
 STRATEGY_ACTION = "{{strategy.order.action}}"
@@ -32,6 +34,12 @@ class TemplateChoices:
     rr: Decimal | None = Decimal(2)
     order_type: str = "market"
     limit_price: Decimal | None = None
+    # scaling out: `tp_pct` or `rr` above is level 1, `tp_more` levels 2..4 of the same kind
+    tp_more: tuple[Decimal, ...] = ()
+    tp_split: tuple[Decimal, ...] = ()  # percent per level; empty: equal parts
+    be_after_tp: int | None = None
+    trail_pct: Decimal | None = None
+    trail_after_tp: int | None = None
 
 
 @dataclass(frozen=True)
@@ -51,13 +59,35 @@ def _number(value: Decimal) -> Decimal:
     return Decimal(format(value.normalize(), "f"))
 
 
-def _render(message: dict[str, object]) -> str:
+def _json(value: object) -> str:
     # Decimals are written as bare JSON numbers from their exact text (never through float)
-    parts = []
-    for key, value in message.items():
-        text = format(value, "f") if isinstance(value, Decimal) else json.dumps(value)
-        parts.append(f"{json.dumps(key)}: {text}")
-    return "{" + ", ".join(parts) + "}"
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, list):
+        return "[" + ", ".join(_json(v) for v in value) + "]"
+    return json.dumps(value)
+
+
+def _render(message: dict[str, object]) -> str:
+    return "{" + ", ".join(f"{json.dumps(key)}: {_json(value)}" for key, value in message.items()) + "}"
+
+
+def _scale_fields(choices: TemplateChoices) -> dict[str, object]:
+    """The target and scale-out fields of the message (a target with several levels as a list)."""
+    out: dict[str, object] = {}
+    for name in ("tp_pct", "rr"):
+        value = getattr(choices, name)
+        if value is not None:
+            out[name] = [_number(v) for v in (value, *choices.tp_more)] if choices.tp_more else _number(value)
+    if choices.tp_split:
+        out["tp_split"] = [_number(v) for v in choices.tp_split]
+    if choices.be_after_tp is not None:
+        out["be_after_tp"] = choices.be_after_tp
+    if choices.trail_pct is not None:
+        out["trail_pct"] = _number(choices.trail_pct)
+    if choices.trail_after_tp is not None:
+        out["trail_after_tp"] = choices.trail_after_tp
+    return out
 
 
 def _check_size(choices: TemplateChoices, market: MarketRules, errors: list[str], notes: list[str]) -> None:
@@ -77,8 +107,10 @@ def _check_size(choices: TemplateChoices, market: MarketRules, errors: list[str]
         if base < market.min_size:
             least = (market.min_size * market.oracle_price).quantize(Decimal("0.01"))
             coin = market.ticker.split("-")[0]
-            errors.append(f"{value} USD is {base:.8f} {coin} at {market.oracle_price}, "
-                          f"below the minimum {market.min_size}: use at least about {least} USD.")
+            errors.append(
+                f"{value} USD is {base:.8f} {coin} at {market.oracle_price}, "
+                f"below the minimum {market.min_size}: use at least about {least} USD."
+            )
         else:
             size, coin = (base // market.step_size) * market.step_size, market.ticker.split("-")[0]
             notes.append(
@@ -95,10 +127,20 @@ def _check_protection(choices: TemplateChoices, errors: list[str]) -> None:
         errors.append("sl_pct must be between 0 and 100.")
     if choices.tp_pct is not None and choices.rr is not None:
         errors.append("Choose tp_pct or rr, not both.")
+        return
     for name in ("tp_pct", "rr"):
         value = getattr(choices, name)
         if value is not None and value <= 0:
             errors.append(f"{name} must be positive.")
+            return
+    if choices.tp_more and choices.tp_pct is None and choices.rr is None:
+        errors.append("Take-profit levels need tp_pct or rr.")
+        return
+    # the webhook's own rules, so the builder never makes a message the webhook refuses
+    given = _scale_fields(choices)
+    if choices.sl_pct is not None:
+        given["sl_pct"] = choices.sl_pct
+    errors.extend(f"{e}." for e in parse_scale_fields(given, positive_number)[1])
 
 
 def build_template(choices: TemplateChoices, market: MarketRules | None, secret: str) -> BuiltTemplate:
@@ -142,10 +184,9 @@ def build_template(choices: TemplateChoices, market: MarketRules | None, secret:
             message["order_type"] = "limit"
             if choices.limit_price is not None:
                 message["price"] = _number(choices.limit_price)
-        for name in ("sl_pct", "tp_pct", "rr"):
-            value = getattr(choices, name)
-            if value is not None:
-                message[name] = _number(value)
+        if choices.sl_pct is not None:
+            message["sl_pct"] = _number(choices.sl_pct)
+        message.update(_scale_fields(choices))
     strategy = choices.action == "strategy"
     message["alert_id"] = "{{strategy.order.id}}-{{timenow}}" if strategy else "{{timenow}}"
     message["timestamp"] = "{{timenow}}"

@@ -33,6 +33,12 @@ _PARSED_ORDER = (
     "tp",
     "tp_pct",
     "rr",
+    "tp_more",
+    "tp_split",
+    "be_after_tp",
+    "trail_pct",
+    "trail",
+    "trail_after_tp",
     "alert_id",
     "timestamp",
 )

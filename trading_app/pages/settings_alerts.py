@@ -23,6 +23,10 @@ BUILDER_FIELDS = (
     "rr",
     "order_type",
     "limit_price",
+    "tp_split",
+    "be_after_tp",
+    "trail_pct",
+    "trail_after_tp",
 )
 ACTION_LABELS = {
     "strategy": "From the strategy (TradingView fills in buy/sell)",
@@ -52,6 +56,10 @@ class AlertToolsState(rx.State):
     rr: str = "2"
     order_type: str = "market"
     limit_price: str = ""
+    tp_split: str = ""
+    be_after_tp: str = ""
+    trail_pct: str = ""
+    trail_after_tp: str = ""
     message: str = ""  # the built message, secret replaced by a placeholder
     errors: list[str] = []
     notes: list[str] = []
@@ -149,8 +157,12 @@ def alerts_card() -> rx.Component:
         labelled("Size mode", _select("size_mode", SIZE_MODE_LABELS), "builder-size_mode"),
         _input("size_value", "Size value", "In the units of the size mode."),
         _input("sl_pct", "Stop-loss (%)", "Distance from the entry; required."),
-        _input("tp_pct", "Take-profit (%)", "Or leave empty and use reward:risk.", "none"),
-        _input("rr", "Reward:risk", "Take-profit at this multiple of the stop distance.", "none"),
+        _input("tp_pct", "Take-profit (%)", "Or use reward:risk. Several levels: 1, 3", "none"),
+        _input("rr", "Reward:risk", "Multiples of the stop distance. Several levels: 1, 2", "none"),
+        _input("tp_split", "Split (% per level)", "E.g. 50, 50; empty: equal parts.", "equal"),
+        _input("be_after_tp", "Break-even after TP", "Stop to entry + fees after this level fills.", "never"),
+        _input("trail_pct", "Trailing stop (%)", "The stop follows the best price by this much.", "none"),
+        _input("trail_after_tp", "Trail after TP", "0 or empty: from the start.", "0"),
         labelled("Order type", _select("order_type", ORDER_TYPE_LABELS), "builder-order_type"),
         rx.cond(S.order_type == "limit", _input("limit_price", "Limit price", "On the market's tick.")),
         columns=rx.breakpoints(initial="1", sm="2"),

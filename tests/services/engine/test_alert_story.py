@@ -91,6 +91,12 @@ async def test_an_opened_alert_has_every_phase_in_order_and_its_sizing(
     assert story.parsed is not None
     assert story.parsed["risk_pct"] == "1" and story.parsed["market"] == "BTC-USD"
 
+    # a list of take-profit levels is shown as one value
+    _, scaled = await _send(hook, size="0.001", sl_pct="1", tp_pct=[1, 3], tp_split=[25, 75], alert_id="s2")
+    scaled_story = await alert_story(hook.address, scaled)
+    assert scaled_story is not None and scaled_story.parsed is not None
+    assert scaled_story.parsed["tp_more"] == "3" and scaled_story.parsed["tp_split"] == "25, 75"
+
     # every order with its venue id, and the phases name them
     roles = {o.role: o for o in story.orders}
     assert set(roles) == {"ENTRY", "STOP_LOSS", "TAKE_PROFIT"}

@@ -312,3 +312,20 @@ async def test_a_reverse_resumed_after_its_close_opens_the_other_side(
     assert (await signal(sid)).status == "EXECUTED"
     short = (await positions(user))[-1]
     assert (short.side, short.status) == ("SHORT", "OPEN")
+
+
+async def test_a_scale_out_alert_is_read_back_from_storage_and_opens_protected(
+    db_url: str, paper_market: FakeIndexer
+) -> None:
+    # the stored form has lists (tp_more, tp_split): the engine reads it back whole
+    body = {**LONG_BTC, "tp": ["70000", "72000"], "tp_split": [50, 50], "be_after_tp": 1, "trail": "500"}
+    user = await make_user(3)
+    sid = await make_signal(user, body)
+
+    outcome = await executor.execute_signal(sid)
+
+    assert outcome is not None and outcome.status.value == "EXECUTED", outcome and outcome.reason
+    [position] = await positions(user)
+    assert position.sl_price == D("60000") and position.tp_price == D("70000")  # level 1
+    parsed = executor._parsed(await signal(sid))
+    assert parsed.tp_more == (D("72000"),) and parsed.tp_split == (D(50), D(50)) and parsed.trail == D(500)

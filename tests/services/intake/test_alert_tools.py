@@ -83,6 +83,28 @@ def test_the_form_parses_to_exact_choices_and_names_bad_input() -> None:
     assert problems == ["Enter a size value, or choose the account default."]
 
 
+def test_the_builder_takes_take_profit_levels_separated_by_commas() -> None:
+    form = {
+        **FORM,
+        "rr": "",
+        "tp_pct": "1, 3",
+        "tp_split": "50,50",
+        "be_after_tp": "1",
+        "trail_pct": "1",
+        "trail_after_tp": "1",
+    }
+    choices, problems = parse_choices(form)
+    assert problems == []
+    assert (choices.tp_pct, choices.tp_more, choices.tp_split) == (1, (3,), (50, 50))
+    assert (choices.be_after_tp, choices.trail_pct, choices.trail_after_tp) == (1, 1, 1)
+    _, problems = parse_choices({**form, "tp_pct": "1, x", "be_after_tp": "٣", "tp_split": "1,2,3,4,5"})
+    assert problems == [
+        "tp_pct must be up to 4 plain positive numbers separated by commas, like 1, 3.",
+        "tp_split must be up to 4 plain positive numbers separated by commas, like 1, 3.",
+        "be_after_tp must be a take-profit level number from 0 to 4.",
+    ]
+
+
 def test_a_concrete_alert_fills_every_tradingview_placeholder() -> None:
     message = (
         '{"secret": "x", "action": "{{strategy.order.action}}", "market": "BTC-USD", '

@@ -83,7 +83,9 @@ def _detail(text: str | None) -> dict[str, object]:
 
 def _parsed(text: str | None) -> dict[str, str] | None:
     value = _detail(text)
-    return {str(k): str(v) for k, v in value.items()} if value else None
+    # the take-profit levels and split are lists ("3, 5"), everything else a string
+    shown = {str(k): ", ".join(map(str, v)) if isinstance(v, list) else str(v) for k, v in value.items()}
+    return shown or None
 
 
 def _line(row: Order, grids: dict[int, tuple[Decimal | None, Decimal | None]]) -> OrderLine:

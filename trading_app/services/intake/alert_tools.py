@@ -25,6 +25,7 @@ from decimal import Decimal
 
 from trading_app.db.engine import session_scope
 from trading_app.domain.enums import Network, SizeMode
+from trading_app.domain.numbers import ascii_int
 from trading_app.domain.templates import (
     ACTIONS,
     STRATEGY_ACTION,
@@ -73,10 +74,33 @@ def _number(form: Mapping[str, str], name: str, errors: list[str]) -> Decimal | 
     return Decimal(text)
 
 
+def _numbers(form: Mapping[str, str], name: str, errors: list[str]) -> tuple[Decimal, ...]:
+    """A comma-separated list of plain numbers ("1, 3"); empty means none."""
+    text = str(form.get(name) or "").strip()
+    if not text:
+        return ()
+    items = [item.strip() for item in text.split(",")]
+    if len(items) > 4 or not all(_PLAIN_DECIMAL.match(item) for item in items):
+        errors.append(f"{name} must be up to 4 plain positive numbers separated by commas, like 1, 3.")
+        return ()
+    return tuple(Decimal(item) for item in items)
+
+
+def _level(form: Mapping[str, str], name: str, errors: list[str]) -> int | None:
+    text = str(form.get(name) or "").strip()
+    if not text:
+        return None
+    number = ascii_int(text, 0, 4)
+    if number is None:
+        errors.append(f"{name} must be a take-profit level number from 0 to 4.")
+    return number
+
+
 def parse_choices(form: Mapping[str, str]) -> tuple[TemplateChoices, list[str]]:
     """The builder form (field -> text typed) as `TemplateChoices`, plus the input problems found.
 
-    Empty numbers mean "not in the message"; `size_mode` "default" leaves the size out.
+    Empty numbers mean "not in the message"; `size_mode` "default" leaves the size out. `tp_pct`,
+    `rr` and `tp_split` take comma-separated lists ("1, 3"): several take-profit levels.
     """
     errors: list[str] = []
     action = str(form.get("action") or "strategy").strip()
@@ -90,16 +114,23 @@ def parse_choices(form: Mapping[str, str]) -> tuple[TemplateChoices, list[str]]:
     size = _number(form, "size_value", errors)
     if mode is not None and size is None and not errors:
         errors.append("Enter a size value, or choose the account default.")
+    tp_pct, rr = _numbers(form, "tp_pct", errors), _numbers(form, "rr", errors)
+    levels = tp_pct or rr
     choices = TemplateChoices(
         market=str(form.get("market") or "").strip(),
         action=action,
         size_mode=mode,
         size_value=size if mode is not None else None,
         sl_pct=_number(form, "sl_pct", errors),
-        tp_pct=_number(form, "tp_pct", errors),
-        rr=_number(form, "rr", errors),
+        tp_pct=tp_pct[0] if tp_pct else None,
+        rr=rr[0] if rr else None,
         order_type=order_type,
         limit_price=_number(form, "limit_price", errors) if order_type == "limit" else None,
+        tp_more=levels[1:],
+        tp_split=_numbers(form, "tp_split", errors),
+        be_after_tp=_level(form, "be_after_tp", errors),
+        trail_pct=_number(form, "trail_pct", errors),
+        trail_after_tp=_level(form, "trail_after_tp", errors),
     )
     return choices, errors
 
@@ -161,7 +192,7 @@ async def build_alert(address: str, form: Mapping[str, str], *, reveal: bool = F
     Args:
         address: The trader (from the verified session).
         form: The builder's fields as typed: market, action, size_mode, size_value, sl_pct,
-            tp_pct, rr, order_type, limit_price.
+            tp_pct, rr, order_type, limit_price, tp_split, be_after_tp, trail_pct, trail_after_tp.
         reveal: Put the real webhook secret in the message (Copy); else a placeholder.
 
     Raises:
@@ -186,12 +217,17 @@ def _outcome(receipt: inbox.Receipt, lane: str) -> TestAlertResult:
         text = f"Test alert #{receipt.signal_id} accepted: watch it on the dashboard / alert log."
         return TestAlertResult(True, text, receipt.signal_id)
     if receipt.outcome is inbox.Verdict.DUPLICATE:
-        return TestAlertResult(False, f"Duplicate of alert #{receipt.signal_id}: not executed again.",
-                               receipt.signal_id)
+        return TestAlertResult(
+            False, f"Duplicate of alert #{receipt.signal_id}: not executed again.", receipt.signal_id
+        )
     if receipt.outcome is inbox.Verdict.UNAUTHORIZED:
         return TestAlertResult(False, "Refused: the webhook secret changed meanwhile. Try again.")
-    return TestAlertResult(False, f"Test alert #{receipt.signal_id} rejected ({receipt.outcome.value}): "
-                           f"{receipt.reason}", receipt.signal_id, details)
+    return TestAlertResult(
+        False,
+        f"Test alert #{receipt.signal_id} rejected ({receipt.outcome.value}): {receipt.reason}",
+        receipt.signal_id,
+        details,
+    )
 
 
 async def send_test_alert(
