@@ -30,12 +30,15 @@ from decimal import Decimal
 from typing import Any
 
 from tests.fakes.dydx_indexer import fill_json, now_iso, order_json, subaccount_json
+from tests.fakes.dydx_protection import StoplessMoment
 from tests.fakes.indexer import FakeIndexer, Level
 
 CONDITIONAL, LONG_TERM = 32, 64
-# docs' equity tiers: (minimum net collateral, max open stateful orders)
-EQUITY_TIERS = ((Decimal(0), 0), (Decimal(20), 10), (Decimal(100), 20), (Decimal(1000), 40),
+# clob EquityTierLimitConfiguration.stateful_order_equity_tiers of mainnet genesis
+# (protocol/testing/mainnet/genesis.json): (minimum net collateral in USD, max open stateful orders)
+EQUITY_TIERS = ((Decimal(0), 0), (Decimal(20), 1), (Decimal(100), 5), (Decimal(1000), 10),
                 (Decimal(10000), 100), (Decimal(100000), 200))
+NO_CAP = 10_000_000  # types/equity_tier_limit_config.go MaxStatefulOrdersForEquityTier
 LIVE = ("QUEUED", "OPEN", "UNTRIGGERED", "TRIGGERED")
 
 
@@ -124,6 +127,8 @@ class DydxExchange:
         self.trade_prices: dict[str, tuple[Decimal, Decimal]] = {}  # this block's min/max per market
         self.min_price_change_ppm: dict[str, int] = {}  # prices module MarketParam; default 1000
         self.equity_tier_limit: int | None = None  # override the tier table
+        # served by the clob Query service and enforced (10001); empty: no cap
+        self.equity_tiers: list[tuple[Decimal, int]] = list(EQUITY_TIERS)
         self.lag_blocks = 0
         self.lag_seconds = 0.0
         self.committed_at: dict[int, float] = {height: time.time()}
@@ -137,6 +142,7 @@ class DydxExchange:
         self.subaccount_view: dict[tuple[str, int], Versions] = {}
         self._placements = 0
         self._filled_placements: dict[tuple, set[int]] = {}
+        self.stopless: dict[tuple[str, int, str], list[StoplessMoment]] = {}
 
     # -- market data --------------------------------------------------------------------------
     def market(self, clob_pair_id: int) -> dict[str, Any] | None:
@@ -217,10 +223,18 @@ class DydxExchange:
             return pos.size if pos else Decimal(0)
 
     def stateful_limit(self, owner: str, subaccount: int) -> int:
+        """keeper/equity_tier_limit.go getEquityTierLimitForSubaccount: the last tier the subaccount's
+        net collateral reaches (tiers ascending); 0 below the first."""
         if self.equity_tier_limit is not None:
             return self.equity_tier_limit
-        equity = self.equity(owner, subaccount)
-        return max(limit for floor, limit in EQUITY_TIERS if equity >= floor)
+        if not self.equity_tiers:
+            return NO_CAP
+        equity, cap = self.equity(owner, subaccount), 0
+        for floor, limit in sorted(self.equity_tiers):
+            if equity < floor:
+                break
+            cap = limit
+        return cap
 
     def open_stateful(self, owner: str, subaccount: int) -> int:
         return sum(1 for o in self.orders.values()
@@ -304,6 +318,11 @@ class DydxExchange:
                              gtb=None, gtbt=None)
             self.fill(order, abs(pos.size), price, fill_type="LIQUIDATED", fee=fee)
         self.liquidations.clear()
+
+    def stopless_moments(self, owner: str, subaccount: int, ticker: str) -> list[StoplessMoment]:
+        """Every block at which this position was not covered by a stop-loss (dydx_protection)."""
+        with self.lock:
+            return list(self.stopless.get((owner, subaccount, ticker), []))
 
     def double_entries(self) -> list[tuple]:
         """Order ids that were filled under two separate placements (a duplicated intent)."""

@@ -25,17 +25,29 @@ from v4_proto.cosmos.tx.v1beta1.tx_pb2 import AuthInfo, Tx, TxBody, TxRaw
 from v4_proto.dydxprotocol.accountplus import query_pb2 as ap_q
 from v4_proto.dydxprotocol.accountplus import query_pb2_grpc as ap_g
 from v4_proto.dydxprotocol.accountplus.models_pb2 import AccountAuthenticator
+from v4_proto.dydxprotocol.clob import query_pb2 as clob_q
+from v4_proto.dydxprotocol.clob import query_pb2_grpc as clob_g
+from v4_proto.dydxprotocol.clob.block_rate_limit_config_pb2 import (
+    BlockRateLimitConfiguration,
+    MaxPerNBlocksRateLimit,
+)
+from v4_proto.dydxprotocol.clob.equity_tier_limit_config_pb2 import (
+    EquityTierLimit,
+    EquityTierLimitConfiguration,
+)
 
 if TYPE_CHECKING:
     from tests.fakes.dydx_node import FakeDydxNode
 
 
 def add_servicers(node: FakeDydxNode, server: grpc.Server) -> None:
-    """Serve auth Account, tendermint GetLatestBlock, tx BroadcastTx/GetTx/Simulate, accountplus."""
+    """Serve auth Account, tendermint GetLatestBlock, tx BroadcastTx/GetTx/Simulate, accountplus,
+    clob BlockRateLimitConfiguration / EquityTierLimitConfiguration."""
     auth_g.add_QueryServicer_to_server(_Auth(node), server)
     tm_g.add_ServiceServicer_to_server(_Tendermint(node), server)
     tx_g.add_ServiceServicer_to_server(_Tx(node), server)
     ap_g.add_QueryServicer_to_server(_AccountPlus(node), server)
+    clob_g.add_QueryServicer_to_server(_Clob(node), server)
 
 
 class _Auth(auth_g.QueryServicer):
@@ -106,3 +118,31 @@ class _AccountPlus(ap_g.QueryServicer):
         found = self.node.authenticators.get(request.account, [])
         return ap_q.GetAuthenticatorsResponse(account_authenticators=[
             AccountAuthenticator(id=a.id, type=a.type, config=a.config) for a in found])
+
+
+def _serializable_int(value: int) -> bytes:
+    # protocol/dtypes/serializable_int.go Marshal: Go's big.Int GobEncode, version 1 (byte 1 = 1<<1 | sign)
+    magnitude = abs(value)
+    return bytes([2 | (value < 0)]) + magnitude.to_bytes((magnitude.bit_length() + 7) // 8, "big")
+
+
+class _Clob(clob_g.QueryServicer):
+    """x/clob/keeper/grpc_query_block_rate_limit_configuration.go and grpc_query_equity_tier_limit_config.go:
+    the configurations in state (the node's `stateful_limits`, the exchange's `equity_tiers`); every
+    other clob query is UNIMPLEMENTED here."""
+
+    def __init__(self, node: FakeDydxNode) -> None:
+        self.node = node
+
+    def BlockRateLimitConfiguration(self, request, context):  # noqa: N802
+        self.node._enter("BlockRateLimitConfiguration", context)
+        limits = [MaxPerNBlocksRateLimit(num_blocks=b, limit=n) for b, n in self.node.stateful_limits]
+        return clob_q.QueryBlockRateLimitConfigurationResponse(
+            block_rate_limit_config=BlockRateLimitConfiguration(max_stateful_orders_per_n_blocks=limits))
+
+    def EquityTierLimitConfiguration(self, request, context):  # noqa: N802
+        self.node._enter("EquityTierLimitConfiguration", context)
+        tiers = [EquityTierLimit(usd_tnc_required=_serializable_int(int(usd.scaleb(6))), limit=n)
+                 for usd, n in self.node.exchange.equity_tiers]
+        return clob_q.QueryEquityTierLimitConfigurationResponse(
+            equity_tier_limit_config=EquityTierLimitConfiguration(stateful_order_equity_tiers=tiers))

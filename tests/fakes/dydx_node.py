@@ -12,7 +12,10 @@
 
 Services: `cosmos.auth.v1beta1.Query/Account` (committed sequence), `cosmos.base.tendermint.v1beta1.
 Service/GetLatestBlock`, `cosmos.tx.v1beta1.Service/BroadcastTx` (SYNC: CheckTx only), `GetTx`,
-`Simulate`, `dydxprotocol.accountplus.Query/GetAuthenticators`.
+`Simulate`, `dydxprotocol.accountplus.Query/GetAuthenticators`, `dydxprotocol.clob.Query/
+BlockRateLimitConfiguration` (`node.stateful_limits`) and `EquityTierLimitConfiguration`
+(`exchange.equity_tiers`), both mainnet genesis values unless a test sets others; the node enforces
+them (5001 here, 10001 in dydx_checks).
 
 BroadcastTx runs CheckTx as dYdX does: the tx cache (sdk 19, invalid txs kept: dydxprotocold
 cmd/config.go KeepInvalidTxsInCache), stateless order checks, sequences (stateful txs only:
@@ -55,6 +58,7 @@ from tests.fakes.dydx_checks import (
 from tests.fakes.dydx_exchange import DydxExchange
 from tests.fakes.dydx_grpc import add_servicers
 from tests.fakes.dydx_mempool import TTL_NUM_BLOCKS, Committed, Mempool, MempoolTx
+from tests.fakes.dydx_protection import rate_limit_refusal, record_protection
 
 TIMESTAMP_NONCE = 2**40
 MEMPOOL_FAULTS = frozenset({"hold", "deliver"})
@@ -101,7 +105,9 @@ class FakeDydxNode:
         self.calls: list[str] = []
         self.delays: dict[str, float] = {}
         self.placements: deque[tuple[str, int]] = deque()  # (owner, height) of stateful placements
-        self.per_block, self.per_window, self.window = 2, 20, 100
+        # clob BlockRateLimitConfiguration.max_stateful_orders_per_n_blocks as (num_blocks, limit);
+        # mainnet genesis (protocol/testing/mainnet/genesis.json); served by the clob Query service
+        self.stateful_limits: list[tuple[int, int]] = [(1, 2), (100, 20)]
         self._faults: deque[Fault] = deque()
         self.is_down = False
         self._flaky: tuple[int, str, str] = (0, "", "")
@@ -182,9 +188,12 @@ class FakeDydxNode:
                 exchange.block_time = time.time()
                 block = BlockContext()
                 run_operations(exchange, block)
+                record_protection(exchange)
                 for entry in self.mempool.proposable():
                     self.mempool.record(self._deliver(entry, block))
+                    record_protection(exchange)
                 end_block(exchange)
+                record_protection(exchange)
                 exchange.committed_at[exchange.height] = time.time()
                 self.mempool.purge_expired(exchange.height)
                 self._recheck()
@@ -383,14 +392,7 @@ class FakeDydxNode:
             raise _Reject(e.codespace, e.code, e.log) from None
 
     def _rate_limit(self, owner: str) -> None:
-        # x/clob/rate_limit/multi_block_rate_limiter.go: every stateful placement that reaches this
-        # ante decorator (after sequence and signature, before the clob checks: app/ante.go) adds to
-        # the count, then the count is checked, so refused and rate-limited attempts count too
-        height = self.exchange.height + 1  # CheckTx runs against the next block
-        while self.placements and self.placements[0][1] <= height - self.window:
-            self.placements.popleft()
-        self.placements.append((owner, height))
-        mine = [h for o, h in self.placements if o == owner]
-        if mine.count(height) > self.per_block or len(mine) > self.per_window:
-            raise _Reject("clob", 5001, f"Block rate limit exceeded: more than {self.per_block} "
-                                        "stateful orders per block: block rate limit exceeded")
+        self.placements.append((owner, self.exchange.height + 1))  # CheckTx runs against the next block
+        refusal = rate_limit_refusal(self.placements, self.stateful_limits, owner)
+        if refusal is not None:
+            raise _Reject("clob", 5001, refusal)

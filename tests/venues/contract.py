@@ -26,7 +26,8 @@ Required fixtures (function scope; define them in the test module or a conftest)
                                           then reachable again
 
 The tests live in contract_trading.py (market data, orders, cancel, resends, refusals, outages)
-and contract_positions.py (stop-loss/take-profit, fills, account); contract_support.py holds the
+contract_positions.py (stop-loss/take-profit, fills, account) and contract_scaling.py (scaling out,
+stop moves, the order budget; its extra driver members are listed there); contract_support.py holds the
 helpers (`new_client_id`, grid `down`/`up`, `assert_no_order`), re-exported here.
 
 Expectations the suite encodes (beyond base.py's docstrings):
@@ -39,7 +40,7 @@ Expectations the suite encodes (beyond base.py's docstrings):
 - fill fees are positive (a taker pays) and never above 0.1% of the notional;
 - a resent client id returns the same order and never executes twice;
 - reduce-only orders are cut to the position; with no position they end CANCELED or EXPIRED, 0
-  filled;
+  filled; a triggered stop cut short by the position ends CANCELED with what it filled;
 - cancelling a filled, cancelled or never-placed order is not an error;
 - stop-loss/take-profit rest UNTRIGGERED (reduce_only, trigger_price reported) until the oracle
   price crosses the trigger, then close the position within their worst price;
@@ -52,6 +53,7 @@ Prices the suite passes to `set_price` are on the market's tick grid.
 from __future__ import annotations
 
 from tests.venues.contract_positions import PositionContract
+from tests.venues.contract_scaling import ScalingContract
 from tests.venues.contract_support import (  # noqa: F401 - re-exported for venue-specific tests
     GOOD_TIL,
     TOLERANCE,
@@ -63,5 +65,5 @@ from tests.venues.contract_support import (  # noqa: F401 - re-exported for venu
 from tests.venues.contract_trading import TradingContract
 
 
-class VenueContract(TradingContract, PositionContract):
+class VenueContract(TradingContract, PositionContract, ScalingContract):
     """Every test runs against `venue_factory` and `market_driver` (see the module docstring)."""

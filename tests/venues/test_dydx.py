@@ -18,6 +18,7 @@ from decimal import Decimal
 
 import pytest
 
+from tests.fakes.dydx_protection import StoplessMoment
 from tests.fakes.dydx_world import API_KEY, OWNER, DydxWorld
 from tests.venues.contract import VenueContract
 from trading_app.venues.dydx import DydxVenue, Signer, encoding
@@ -34,9 +35,19 @@ class DydxDriver:
     """Moves the fake market; `settle()` produces blocks until the indexer shows everything."""
 
     ticker, other_ticker = TICKER, OTHER
+    stateful_limits = ((1, 2), (100, 20))  # what the fake chain serves: mainnet genesis
 
-    def __init__(self, world: DydxWorld) -> None:
+    def __init__(self, world: DydxWorld, exact_budget: bool = False) -> None:
         self.world = world
+        self.exact_budget = exact_budget  # blocks by hand and every answer arrives: counts are exact
+        self._since = 0
+
+    async def watch_stops(self, venue: DydxVenue, ticker: str) -> None:
+        self._since = self.world.exchange.height
+
+    async def stopless_moments(self, venue: DydxVenue, ticker: str) -> list[StoplessMoment]:
+        moments = self.world.exchange.stopless_moments(venue.owner_address, venue.subaccount, ticker)
+        return [m for m in moments if m.height > self._since]
 
     async def price(self) -> Decimal:
         return self.world.indexer.price(self.ticker)
@@ -82,7 +93,7 @@ def dydx_setup(request: pytest.FixtureRequest, dydx_world: DydxWorld) -> tuple[D
 
 @pytest.fixture
 def market_driver(dydx_setup: tuple[DydxWorld, str]) -> DydxDriver:
-    return DydxDriver(dydx_setup[0])
+    return DydxDriver(dydx_setup[0], exact_budget=dydx_setup[1] != "flaky_node")
 
 
 @pytest.fixture

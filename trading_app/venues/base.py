@@ -128,6 +128,26 @@ class AccountState:
     fills: list[Fill]
 
 
+@dataclass(frozen=True)
+class OrderBudget:
+    """What the account may still place as stateful (conditional / long-term) orders right now.
+
+    Attributes:
+        limits: (blocks, max stateful placements) per window, e.g. ((1, 2), (100, 20)); empty when
+            the chain sets none.
+        room: Placements that fit in the coming block without exceeding any window.
+        window_room: Placements left in the longest window.
+        max_open_stateful: The equity tier's cap on open stateful orders (None: no cap).
+        source: "chain" (read from the node) or "genesis" (mainnet defaults: the node could not say).
+    """
+
+    limits: tuple[tuple[int, int], ...]
+    room: int
+    window_room: int
+    max_open_stateful: int | None
+    source: str
+
+
 class Venue(abc.ABC):
     """An exchange account of one user on one network.
 
@@ -244,6 +264,19 @@ class Venue(abc.ABC):
     @abc.abstractmethod
     async def account_state(self, since: datetime | None = None) -> AccountState:
         """Return open orders, fills after `since` and positions in one batched read."""
+
+    async def order_budget(self) -> OrderBudget | None:
+        """What the account may still place as stateful orders now; None: the venue has no such limits.
+
+        The monitor asks before an optional placement (moving a trailing stop: a new stop, then
+        the old one cancelled) and defers the move while `room` is 0. Protection that must be
+        placed (a stop after a fill) does not ask: it is placed and waits for room as before.
+
+        Raises:
+            VenueError: the account cannot be read now (the limits themselves fall back to
+                mainnet genesis values, said in `source`).
+        """
+        return None
 
     async def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections. Safe to call more than once."""

@@ -11,7 +11,9 @@ from decimal import Decimal
 
 import pytest
 
+from tests.fakes.dydx_protection import StoplessMoment
 from tests.fakes.indexer import FakeIndexer
+from tests.venues.paper.protection import PaperStopWatch
 from trading_app.db.engine import dispose_engines, session_scope
 from trading_app.db.models import User
 from trading_app.services.security.secrets import seal
@@ -34,7 +36,24 @@ async def make_user() -> str:
     return address
 
 
-class IndexerDriver:
+class PaperWitness:
+    """The contract's budget and stop witness on paper: no stateful-order limits; stop-less samples
+    from the paper tables (tests/venues/paper/protection.py)."""
+
+    stateful_limits: tuple[tuple[int, int], ...] | None = None
+    exact_budget = False
+    _watch: PaperStopWatch | None = None
+
+    async def watch_stops(self, venue: PaperVenue, ticker: str) -> None:
+        self._watch = PaperStopWatch()
+        await self._watch.sample(venue.user, ticker)
+
+    async def stopless_moments(self, venue: PaperVenue, ticker: str) -> list[StoplessMoment]:
+        assert self._watch is not None, "watch_stops first"
+        return await self._watch.sample(venue.user, ticker)
+
+
+class IndexerDriver(PaperWitness):
     """Moves the market through a FakeIndexer; `down()` closes its socket (connection refused)."""
 
     ticker, other_ticker = TICKER, OTHER
@@ -58,7 +77,7 @@ class IndexerDriver:
         await asyncio.to_thread(self.fake.up)
 
 
-class SyntheticDriver:
+class SyntheticDriver(PaperWitness):
     """Moves the market of a frozen SyntheticPriceSource; `down()` simulates its outage."""
 
     ticker, other_ticker = TICKER, OTHER

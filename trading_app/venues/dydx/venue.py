@@ -27,6 +27,7 @@ from trading_app.venues.base import (
     AccountState,
     Fill,
     MarketSpec,
+    OrderBudget,
     OrderRef,
     OrderReport,
     Venue,
@@ -35,6 +36,7 @@ from trading_app.venues.dydx import chain, encoding, parse
 from trading_app.venues.dydx import errors as codes
 from trading_app.venues.dydx.client import DydxClient, DydxEndpoints
 from trading_app.venues.dydx.credentials import InvalidCredential, normalize_dydx_address
+from trading_app.venues.dydx.limits import LimitsCache
 from trading_app.venues.dydx.placing import Placer
 from trading_app.venues.dydx.signer import Signer
 from trading_app.venues.dydx.status import Described, OrderReader
@@ -98,6 +100,7 @@ class DydxVenue(Venue):
         self._specs: dict[str, tuple[float, MarketSpec]] = {}
         self._described: dict[str, Described] = {}
         self._client_ids: dict[str, int] = {}
+        self.limits = LimitsCache(self.client)
         self.reader = OrderReader(self.client, self.owner_address, subaccount,
                                   short_block_window=self.short_block_window,
                                   mempool_ttl_blocks=mempool_ttl_blocks, describe=self._described.get)
@@ -156,6 +159,7 @@ class DydxVenue(Venue):
         """
         spec = await self._spec(market)
         encoding.check_client_id(client_id)
+        await self._configure_limiter()
         gtbt = encoding.good_til_block_time(self._clock(), good_til_seconds)
         order = encoding.limit_order(spec, self.owner_address, self.subaccount, client_id, side, size,
                                      price, gtbt)
@@ -170,6 +174,7 @@ class DydxVenue(Venue):
         spec = await self._spec(market)
         encoding.check_client_id(client_id)
         _check_worst_price(Side(side), trigger_price, worst_price, take_profit)
+        await self._configure_limiter()
         gtbt = encoding.good_til_block_time(self._clock(), good_til_seconds)
         order = encoding.conditional_order(spec, self.owner_address, self.subaccount, client_id, side, size,
                                            trigger_price, worst_price, take_profit, gtbt)
@@ -197,6 +202,32 @@ class DydxVenue(Venue):
         """Conditional reduce-only IOC market order (TAKE_PROFIT_MARKET)."""
         return await self._place_conditional(market, side, size, trigger_price, worst_price, client_id,
                                              good_til_seconds, take_profit=True)
+
+    # -- the stateful-order budget ---------------------------------------------------------
+
+    async def _configure_limiter(self) -> None:
+        # the signer's limiter waits by the chain's own limits (read at most hourly, `limits`)
+        self.signer.limiter.configure((await self.limits.get()).stateful)
+
+    async def order_budget(self) -> OrderBudget:
+        """The account's stateful-order budget now (base.py's contract).
+
+        The limits are the chain's (clob BlockRateLimitConfiguration / EquityTierLimitConfiguration,
+        `limits`), or mainnet genesis values when the node cannot say (`source`). `room` and
+        `window_room` count this signer's placements (the limiter's tally, which counts every
+        attempt the chain counts) at the latest height, where the next placement is counted;
+        placements made by another client of the same owner are not seen. `max_open_stateful` is
+        the equity tier of the subaccount's net collateral.
+
+        Raises:
+            VenueError: the node's height or the indexer's account cannot be read.
+        """
+        limits = await self.limits.get()
+        limiter = self.signer.limiter
+        limiter.configure(limits.stateful)
+        height, account = await asyncio.gather(self.client.latest_height(), self.account())
+        return OrderBudget(limits.stateful, limiter.room(height), limiter.window_room(height),
+                           limits.max_open_stateful(account.equity), limits.source)
 
     # -- cancelling ------------------------------------------------------------------------
 

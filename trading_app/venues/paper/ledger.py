@@ -80,7 +80,8 @@ class Ledger:
         """Execute `order` as taker against `book` (or the oracle price), never past its worst price.
 
         IOC: whatever cannot fill now is cancelled, unless `rest` (a crossing limit keeps resting).
-        A reduce-only order is first cut to the position; with no position it is cancelled.
+        A reduce-only order is first cut to the position; with no position it is cancelled, and one
+        cut short ends CANCELED (`REDUCE_ONLY_RESIZE`) with what it filled, as on dYdX.
 
         Raises:
             OrderRejected: the fill would leave the account undercollateralized and `reject` is set
@@ -89,8 +90,10 @@ class Ledger:
         side = Side(order.side)
         pos = await store.position(session, self.user, order.market)
         wanted = order.size - order.filled
+        resized = False
         if order.reduce_only:
-            wanted = m.reducible(pos.size, side, wanted)
+            cut = m.reducible(pos.size, side, wanted)
+            resized, wanted = cut < wanted, cut
             if wanted == 0:
                 finish(order, OrderStatus.CANCELED, "REDUCE_ONLY_RESIZE", now)
                 return
@@ -111,6 +114,11 @@ class Ledger:
         if rest:
             resting = OrderStatus.PARTIALLY_FILLED if plan else OrderStatus.OPEN
             finish(order, OrderStatus.FILLED if done else resting, None, now)
+        elif done and resized:
+            # dYdX: the match stops once the position is closed and the rest of the order is removed
+            # (x/clob/memclob/memclob.go matchOrder: ReduceOnlyResized, REMOVAL_REASON_INVALID_REDUCE_ONLY,
+            # which the indexer calls REDUCE_ONLY_RESIZE): CANCELED with what it filled
+            finish(order, OrderStatus.CANCELED, "REDUCE_ONLY_RESIZE", now)
         else:
             finish(
                 order,

@@ -7,8 +7,9 @@ Execution model (dYdX-like):
   it; a limit that already crosses when placed takes liquidity first, as taker, and rests the rest;
 - stop-loss / take-profit orders are reduce-only and rest UNTRIGGERED; when the oracle price
   crosses the trigger they execute as a reduce-only IOC bounded by their worst price;
-- reduce-only never grows or flips a position: it is resized to the position, or cancelled
-  (`REDUCE_ONLY_RESIZE`) when there is none;
+- reduce-only never grows or flips a position: it is resized to the position and, once that is
+  closed, the rest is cancelled (`REDUCE_ONLY_RESIZE`, CANCELED with what it filled), or cancelled
+  with nothing filled when there is no position, as on dYdX;
 - orders past their good-til time expire (EXPIRED).
 
 Triggers run in `process_triggers()`, which the monitor calls every tick, and lazily at the start
