@@ -148,6 +148,12 @@ def _decimal(value: object) -> Decimal | None:
     return number if number.is_finite() else None
 
 
+def _decimals(values: list[object]) -> tuple[Decimal, ...] | None:
+    """Every item as a number, or None when one is not."""
+    numbers = [_decimal(v) for v in values]
+    return tuple(n for n in numbers if n is not None) if None not in numbers else None
+
+
 def _int(value: object) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
@@ -163,16 +169,16 @@ def parse_plan(text: str | None) -> ScalePlan | None:
         return None
     if not isinstance(raw, dict) or not isinstance(raw.get("targets"), list) or not raw["targets"]:
         return None
-    targets = tuple(_decimal(t) for t in raw["targets"])
-    split_raw = raw.get("split") if isinstance(raw.get("split"), list) else []
-    split = tuple(_decimal(s) for s in split_raw)
-    if any(t is None for t in targets) or any(s is None for s in split):
+    targets = _decimals(raw["targets"])
+    split_raw = raw.get("split")
+    split = _decimals(split_raw) if isinstance(split_raw, list) else ()
+    if targets is None or split is None:
         return None
     kind = raw.get("kind")
     return ScalePlan(
         kind=kind if isinstance(kind, str) else None,
-        targets=targets,  # type: ignore[arg-type] - checked above: no None left
-        split=split,  # type: ignore[arg-type]
+        targets=targets,
+        split=split,
         be_after_tp=_int(raw.get("be_after_tp")),
         trail_pct=_decimal(raw.get("trail_pct")),
         trail=_decimal(raw.get("trail")),
