@@ -45,7 +45,7 @@ def test_stop_moved_to_break_even_and_trailing() -> None:
     text = plain(render(be))
     assert "Stop moved to break-even" in text
     assert "Your stop is now at your entry price, 97,262.0 (was 96,000.0)." in text
-    assert "Protects 0.010 LONG" in text and "times since" not in text
+    assert "Protects 0.005 LONG" in text and "times since" not in text
     trail = StopMoved(
         "paper", "BTC-USD", "LONG", "TRAIL", "97262", "98100.06", "0.005", "0.1", "0.001", moves=4
     )
