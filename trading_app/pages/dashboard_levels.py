@@ -16,7 +16,8 @@ _NUMS = {"fontVariantNumeric": "tabular-nums"}
 
 
 def _label(text: str) -> rx.Component:
-    return rx.text(text, size="1", color_scheme="gray", weight="medium")
+    # one width for the three labels: the levels, the stop and its history start in one column
+    return rx.text(text, size="1", color_scheme="gray", weight="medium", min_width="6.5em")
 
 
 def _level(row: rx.Var, level: rx.Var) -> rx.Component:
