@@ -28,9 +28,10 @@ ORDER_SQL = """INSERT INTO orders (user_address, position_id, network, market, r
     %s, %s)"""
 
 
-def seed_scaled_position(app: RunningApp, address: str) -> int:
+def seed_scaled_position(app: RunningApp, address: str) -> tuple[int, int]:
     """Long 0.005 BTC left of 0.010 at 97,262.0: TP1 97,500.0 filled, TP2 99,000.0 waiting, the stop
-    moved from 96,000.0 to break-even at 12:01:07 UTC, and one trailing move the venue deferred."""
+    moved from 96,000.0 to break-even at 12:01:07 UTC, and one trailing move the venue deferred; the
+    alert that opened it. Returns the position's and the alert's ids."""
     at = "2026-03-02 12:00:00+00"
     with psycopg.connect(app.database_url.replace("postgresql+psycopg://", "postgresql://")) as conn:
         pid = conn.execute(
@@ -56,6 +57,13 @@ def seed_scaled_position(app: RunningApp, address: str) -> int:
             ("BREAK_EVEN", "96000", "97262", "MOVED", None, "2026-03-02 12:01:07+00"),
             ("TRAIL", "97262", "97300", "DEFERRED", "order budget used up", "2026-03-02 12:03:30+00"),
         ]
+        sid = conn.execute(
+            """INSERT INTO signals (user_address, received_at, raw_body, action, market, status, paper,
+            attempts, updated_at, position_id) VALUES (%s, %s, '{"action": "buy"}', 'buy', 'BTC-USD',
+            'EXECUTED', false, 1, %s, %s) RETURNING id""",
+            (address, at, at, pid),
+        ).fetchone()[0]  # type: ignore[index]
+        conn.execute("UPDATE positions SET signal_id = %s WHERE id = %s", (sid, pid))
         for reason, old, new, outcome, detail, created in moves:
             conn.execute(
                 """INSERT INTO stop_moves (user_address, position_id, reason, old_price, new_price,
@@ -63,13 +71,13 @@ def seed_scaled_position(app: RunningApp, address: str) -> int:
                 VALUES (%s, %s, %s, %s, %s, 0.005, %s, %s, %s, %s)""",
                 (address, pid, reason, old, new, outcome, detail, created, created),
             )
-    return pid
+    return pid, sid
 
 
 def test_dashboard_shows_levels_stop_badge_and_history(running_app: RunningApp, browser: Browser) -> None:
     context: BrowserContext = browser.new_context(viewport={"width": WIDTH, "height": HEIGHT})
     address = sign_in_via_api(context, running_app).address
-    pid = seed_scaled_position(running_app, address)
+    pid, sid = seed_scaled_position(running_app, address)
     page = context.new_page()
     page.goto(running_app.frontend_url + "/dashboard")
     expect(page.get_by_role("heading", name="Dashboard")).to_be_visible(timeout=FIRST_LOAD)
@@ -97,4 +105,13 @@ def test_dashboard_shows_levels_stop_badge_and_history(running_app: RunningApp, 
     for path in ("/tmp/levels.png", str(SHOTS / "levels.png")):  # noqa: S108 - where the reviewer looks
         page.screenshot(path=path, full_page=True)
     assert_fits(page, "dashboard with a scaled position")
+
+    # the alert's story lists every stop move with its outcome
+    page.goto(running_app.frontend_url + f"/alerts/{sid}")
+    stops = page.locator("#story-stops tbody tr")
+    expect(stops).to_have_count(3, timeout=FIRST_LOAD)
+    expect(stops.nth(1)).to_contain_text("2026-03-02 12:01:07 UTC96,000.097,262.0break-evenmoved")
+    expect(stops.nth(2)).to_contain_text("deferred: order budget used up")
+    page.screenshot(path=str(SHOTS / "levels-story.png"), full_page=True)
+    assert_fits(page, "alert story of a scaled position")
     context.close()
