@@ -21,6 +21,7 @@ from trading_app.components.tables import cell, data_table, empty_state, panel
 from trading_app.pages import alert_story_views as views
 from trading_app.pages.live import feed_watcher
 from trading_app.services.engine.alert_story import alert_story
+from trading_app.services.engine.scale_view import levels_for
 from trading_app.state import LOGIN_ROUTE, verified_address
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,7 @@ ORDER_COLUMNS = [
     ("State", "start"),
     ("Venue id", "start"),
 ]
+STOP_COLUMNS = [("Time", "start"), ("From", "end"), ("To", "end"), ("Why", "start"), ("Outcome", "start")]
 STEP_COLUMNS = [("Phase", "start"), ("Time", "start"), ("After arrival", "end"), ("Detail", "start")]
 
 
@@ -58,6 +60,7 @@ class AlertDetailState(rx.State):
     sizing: list[dict[str, str]] = []
     orders: list[dict[str, str]] = []
     steps: list[dict[str, str]] = []
+    stop_history: list[dict[str, str]] = []  # a scaled position's stop moves (see `scale_rows`)
 
     async def _show(self) -> EventSpec | None:
         address = await verified_address(self)
@@ -66,6 +69,8 @@ class AlertDetailState(rx.State):
         signal_id = _id_from_path(self.router.url.path)
         try:
             story = await alert_story(address, signal_id) if signal_id is not None else None
+            ids = {story.position_id, *(o.position_id for o in story.orders)} if story else set()
+            scales = await levels_for(address, [i for i in ids if i is not None])
         except Exception:  # noqa: BLE001 - keep what is shown
             log.exception("alert story load failed")
             self.error = "Could not load this alert just now. Try again in a moment."
@@ -74,11 +79,14 @@ class AlertDetailState(rx.State):
         if story is None:
             self.head, self.payload = {}, ""
             self.parsed, self.sizing, self.orders, self.steps = [], [], [], []
+            self.stop_history = []
             return None
         self.head, self.payload = views.header(story), views.payload(story)
         self.parsed, self.sizing = views.parsed_rows(story), views.sizing_rows(story.sizing)
         self.orders = [views.order_row(o) for o in story.orders]
         self.steps = views.step_rows(story)
+        scale = scales.get(story.position_id or 0) or next(iter(scales.values()), None)
+        self.stop_history = views.stop_rows(scale)
         return None
 
     @rx.event
@@ -127,6 +135,23 @@ def _step_row(row: rx.Var) -> rx.Component:
             rx.text(row["detail"], size="1", color_scheme="gray", style={"overflowWrap": "anywhere"})
         ),
         id="step-" + row["phase"],
+    )
+
+
+def _stop_row(row: rx.Var) -> rx.Component:
+    return rx.table.row(
+        cell(rx.text(row["when"], size="1")),
+        cell(row["from"], "end"),
+        cell(row["to"], "end"),
+        cell(row["reason"]),
+        rx.table.cell(
+            rx.text(
+                row["outcome"],
+                rx.cond(row["detail"] != "", ": " + row["detail"], ""),
+                size="1",
+                style={"overflowWrap": "anywhere"},
+            )
+        ),
     )
 
 
@@ -183,6 +208,14 @@ def _content() -> rx.Component:
             "Orders",
             data_table(ORDER_COLUMNS, S.orders, _order_row, no_orders, "story-orders"),
             id="story-orders-panel",
+        ),
+        rx.cond(
+            S.stop_history.length() > 0,
+            panel(
+                "Stop history",
+                data_table(STOP_COLUMNS, S.stop_history, _stop_row, rx.fragment(), "story-stops"),
+                id="story-stops-panel",
+            ),
         ),
         panel(
             "Body as received (secrets masked)",

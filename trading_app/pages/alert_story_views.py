@@ -15,7 +15,9 @@ from trading_app.components import format as fmt
 from trading_app.domain.masking import mask_body
 from trading_app.domain.reasons import explain
 from trading_app.domain.story import Phase, Step
+from trading_app.pages import scale_rows
 from trading_app.services.engine.alert_story import AlertStory, OrderLine
+from trading_app.services.engine.scale_view import ScaleView
 
 Row = dict[str, str]
 
@@ -210,3 +212,14 @@ def step_rows(story: AlertStory) -> list[Row]:
         }
         for step in story.timeline
     ]
+
+
+def stop_rows(scale: ScaleView | None) -> list[Row]:
+    """The whole stop history of the alert's scaled position, oldest first (none for a single target):
+    the dashboard collapses trailing moves; the story shows every one, each with its outcome."""
+    if scale is None:
+        return []
+    rows = scale_rows.history_rows(scale, scale.tick_size, keep=len(scale.history))
+    for row in rows:  # the dashboard leaves a move that happened unmarked; a table says it
+        row["outcome"] = row["outcome"] or ("placed" if row["reason"] == "initial" else "moved")
+    return rows

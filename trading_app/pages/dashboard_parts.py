@@ -8,6 +8,7 @@ from trading_app.components.badges import network_badge, pnl_text, side_badge, s
 from trading_app.components.charts import equity_curve
 from trading_app.components.dialogs import confirm
 from trading_app.components.tables import cell, data_table, empty_state, panel, stat_card
+from trading_app.pages.dashboard_levels import scale_row
 from trading_app.pages.dashboard_state import DashboardState as S
 from trading_app.pages.live import WalletFeed
 
@@ -158,6 +159,11 @@ def _close_button(row: rx.Var) -> rx.Component:
 
 
 def _position_row(row: rx.Var) -> rx.Component:
+    # a scaled position has a second row under it: its levels, stop and stop history
+    return rx.fragment(_position_main_row(row), scale_row(row))
+
+
+def _position_main_row(row: rx.Var) -> rx.Component:
     return rx.table.row(
         cell(rx.text(row["market"], weight="medium")),
         cell(side_badge(row["side"])),

@@ -18,7 +18,7 @@ from trading_app.components import format as fmt
 from trading_app.domain.clock import utcnow
 from trading_app.domain.numbers import ascii_int
 from trading_app.jobs import scheduler_status
-from trading_app.pages import pending_rows, views
+from trading_app.pages import pending_rows, scale_rows, views
 from trading_app.services.accounts import account
 from trading_app.services.engine import manual, pending
 from trading_app.services.intake.signal_store import list_signals
@@ -45,6 +45,9 @@ class DashboardState(rx.State):
     loaded: bool = False
     positions: list[dict[str, str]] = []
     pending: list[dict[str, str]] = []  # entries resting on the book (not open positions)
+    # a scaled position's take-profit levels and stop history, by position id (see `scale_rows`)
+    levels: dict[str, list[dict[str, str]]] = {}
+    stop_history: dict[str, list[dict[str, str]]] = {}
     summary: dict[str, str] = {}
     equity: list[dict[str, str | float]] = []
     alerts: list[dict[str, str]] = []
@@ -77,7 +80,10 @@ class DashboardState(rx.State):
             return
         now = utcnow()
         self.network = overview.network.value
-        self.positions = [views.open_row(v, now) for v in open_views]
+        self.positions = [{**views.open_row(v, now), **scale_rows.scale_fields(v)} for v in open_views]
+        scaled = [(str(v.id), v, v.scale) for v in open_views if v.scale is not None]
+        self.levels = {i: scale_rows.level_rows(s, v.tick_size, v.step_size) for i, v, s in scaled}
+        self.stop_history = {i: scale_rows.history_rows(s, v.tick_size) for i, v, s in scaled}
         self.pending = [pending_rows.pending_row(v, now) for v in resting]
         self.summary = views.summary_texts(summary)
         self.equity = views.equity_points(closed_views)  # type: ignore[assignment]

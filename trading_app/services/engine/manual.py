@@ -19,6 +19,7 @@ from trading_app.domain.quantize import on_grid_nearest, to_usdc
 from trading_app.services.accounts.venues import venue_for
 from trading_app.services.engine.entry_order import EntryInDoubt
 from trading_app.services.engine.open_close import close_position_for
+from trading_app.services.engine.scale_view import ScaleView, levels_for
 from trading_app.services.engine.trader import Trader
 from trading_app.services.notify import events
 from trading_app.services.notify.notifier import get_notifier
@@ -79,6 +80,8 @@ class PositionView:
     # the market's grid (see `Position.tick_size`); None when unknown: values are then shown as stored
     tick_size: Decimal | None = None
     step_size: Decimal | None = None
+    # scaling out (levels, stop history); None for a single-target position (see `scale_view`)
+    scale: ScaleView | None = None
 
     def to_json(self) -> dict[str, object]:
         """JSON-ready: money as strings (never floats), times as ISO 8601.
@@ -98,6 +101,8 @@ class PositionView:
                 out[key] = format(value, "f")
             elif isinstance(value, datetime):
                 out[key] = value.isoformat()
+            elif isinstance(value, ScaleView):
+                out[key] = value.to_json()
             else:
                 out[key] = value
         return out
@@ -241,6 +246,9 @@ async def _marks(user: str, rows: list[Position]) -> dict[tuple[str, str], Marke
 
 
 async def _views(rows: list[Position], marks: dict[tuple[str, str], MarketSpec]) -> list[PositionView]:
+    scales: dict[int, ScaleView] = {}
+    for user in {p.user_address for p in rows if p.scale_plan}:  # one user per call in practice
+        scales.update(await levels_for(user, [p.id for p in rows if p.user_address == user and p.id]))
     views = []
     for p in rows:
         spec = marks.get((p.network, p.market))
@@ -274,6 +282,7 @@ async def _views(rows: list[Position], marks: dict[tuple[str, str], MarketSpec])
                 close_reason=p.close_reason,
                 tick_size=p.tick_size or (spec.tick_size if spec is not None else None),
                 step_size=p.step_size or (spec.step_size if spec is not None else None),
+                scale=scales.get(p.id or 0),
             )
         )
     return views

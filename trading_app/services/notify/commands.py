@@ -95,10 +95,23 @@ async def _positions(user: str, args: list[str]) -> Reply:
                     f"Entry {fmt_grid(v.entry_price, tick)} · Mark {fmt_grid(v.mark_price, tick)}",
                     f"TP {fmt_grid(v.tp_price, tick)} · SL {fmt_grid(v.sl_price, tick)}",
                     f"Unrealized PnL: {fmt_usd(v.unrealized_pnl, signed=True)}",
+                    *_scale_line(v),
                 ]
             )
         )
     return Reply(fit("\n\n".join(blocks)))
+
+
+def _scale_line(v: manual.PositionView) -> list[str]:
+    """A scaled position's extra line: `Levels 1/2 filled · stop 97,262.0 break-even`."""
+    scale = v.scale
+    if scale is None:
+        return []
+    badges = ["break-even"] if scale.break_even else []
+    if scale.trailing:
+        badges.append("trailing")
+    stop = " ".join([f"stop {fmt_grid(scale.stop, v.tick_size)}", *badges])
+    return [f"Levels {scale.filled_levels}/{len(scale.levels)} filled · {stop}"]
 
 
 async def _pnl(user: str, args: list[str]) -> Reply:
@@ -114,8 +127,7 @@ async def _pnl(user: str, args: list[str]) -> Reply:
         f"Realized: {fmt_usd(summary.realized, signed=True)} ({summary.closed_trades} closed trades)",
         f"Wins / losses: {summary.wins} / {summary.losses} · win rate {rate}",
         f"Fees: {fmt_usd(summary.fees)}",
-        f"Unrealized now: {fmt_usd(summary.unrealized, signed=True)} "
-        f"({summary.open_positions} open)",
+        f"Unrealized now: {fmt_usd(summary.unrealized, signed=True)} ({summary.open_positions} open)",
     ]
     return Reply("\n".join(lines))
 
