@@ -1,4 +1,4 @@
-"""Scaling out: positions.scale_plan and trail_best, orders.level, stop_moves
+"""Scaling out: positions.scale_plan, trail_best and levels_done, orders.level, stop_moves
 
 Revision ID: 6b8d0f2a4c6e
 Revises: 4d7e1a2b9c3f
@@ -33,6 +33,7 @@ def upgrade() -> None:
     with op.batch_alter_table("positions", schema=None) as batch_op:
         batch_op.add_column(sa.Column("scale_plan", sa.Text(), nullable=True))
         batch_op.add_column(_money("trail_best", True))
+        batch_op.add_column(sa.Column("levels_done", sa.Integer(), server_default="0", nullable=False))
     with op.batch_alter_table("orders", schema=None) as batch_op:
         batch_op.add_column(sa.Column("level", sa.Integer(), nullable=True))
     op.create_table(
@@ -65,5 +66,6 @@ def downgrade() -> None:
     with op.batch_alter_table("orders", schema=None) as batch_op:
         batch_op.drop_column("level")
     with op.batch_alter_table("positions", schema=None) as batch_op:
+        batch_op.drop_column("levels_done")
         batch_op.drop_column("trail_best")
         batch_op.drop_column("scale_plan")

@@ -204,6 +204,8 @@ class Position(SQLModel, table=True):
     # confirmed live on the venue; `trail_best` the best price seen since trailing started.
     scale_plan: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     trail_best: Decimal | None = _money(nullable=True)
+    # take-profit levels whose fill has been booked: the trader told, the stop resized (once each)
+    levels_done: int = Field(default=0)
 
 
 class Order(SQLModel, table=True):

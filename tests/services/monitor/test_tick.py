@@ -160,12 +160,16 @@ async def test_partial_take_profit_resizes_the_stop_then_the_stop_closes_the_res
 
     report = await monitor_tick("w1")
 
-    assert report.outcomes["resized"] == 1
+    # the take-profit is placed again for what is left; the stop (reduce-only: it can never close
+    # more than is open) is resized by a move at the next tick, the new one before the old one goes
+    assert report.outcomes["protected"] == 1
     orders = await rows(opened.id)
     assert [(o.status, o.filled_size) for o in orders["TAKE_PROFIT"]] == [
         ("CANCELED", D("0.004")),
         ("UNTRIGGERED", 0),
     ]
+    assert (await monitor_tick("w1")).outcomes["stop_moved"] == 1
+    orders = await rows(opened.id)
     assert [(o.status, o.size) for o in orders["STOP_LOSS"]] == [
         ("CANCELED", D("0.01")),
         ("UNTRIGGERED", D("0.006")),

@@ -27,6 +27,7 @@ from trading_app.domain.enums import (
     PositionStatus,
     Side,
 )
+from trading_app.domain.ids import MAX_ATTEMPT
 from trading_app.domain.lifecycle import ORDER, is_terminal
 from trading_app.domain.quantize import on_grid_nearest, slippage_bound, to_usdc
 from trading_app.services.engine.order_flow import (
@@ -77,7 +78,8 @@ async def choose_row(
         market=position.market,
         position_id=position.id,
         signal_id=position.signal_id or 0,
-        attempt=len(previous),
+        # the signal's own ids of a role are level 1's: later take-profit levels take repair ids
+        attempt=len(previous) + (MAX_ATTEMPT + 1 if (plan.level or 1) > 1 else 0),
         plan=plan,
     )
     return row, False

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from decimal import Decimal
 
 from sqlalchemy.exc import IntegrityError
 
 from trading_app.db.engine import session_scope
-from trading_app.db.models import ACTIVE_POSITION_STATUSES, Order, Position, Signal, TradingAccount
-from trading_app.db.trading import orders_of, positions_for_execution
+from trading_app.db.models import Order, Position, Signal
+from trading_app.db.trading import orders_of
 from trading_app.domain.clock import utcnow
 from trading_app.domain.enums import (
     CloseReason,
@@ -22,16 +20,23 @@ from trading_app.domain.enums import (
     PositionStatus,
 )
 from trading_app.domain.errors import RejectReason, RiskRejected
-from trading_app.domain.intents import AccountFacts, Intent, LevelPlan, RiskLimits
+from trading_app.domain.intents import Intent, LevelPlan
 from trading_app.domain.levels import levels_from_fill, stored_plan
 from trading_app.domain.lifecycle import ORDER, is_terminal
 from trading_app.domain.quantize import on_grid_nearest
 from trading_app.domain.risk import build_intent, validate_protection
-from trading_app.domain.risk_settings import RiskSettings
+from trading_app.domain.scale_out import ScalePlan, stored_scale_plan
 from trading_app.domain.signals import ParsedSignal
 from trading_app.domain.story import Phase
 from trading_app.services.engine.claims import cancel_executed_in, cancelled_reason
 from trading_app.services.engine.closing import flatten
+from trading_app.services.engine.entry_facts import (
+    StoredFacts,
+    account_facts,
+    check_order_room,
+    risk_limits,
+    sizing,
+)
 from trading_app.services.engine.entry_order import EntryInDoubt, follow_entry, send_entry
 from trading_app.services.engine.order_flow import (
     OrderPlan,
@@ -44,6 +49,7 @@ from trading_app.services.engine.order_flow import (
 )
 from trading_app.services.engine.outcomes import SignalEnd
 from trading_app.services.engine.protection import Opening, protect
+from trading_app.services.engine.scaling import fix_levels
 from trading_app.services.engine.trader import Trader, change_position_in
 from trading_app.services.notify import messages
 from trading_app.venues.base import MarketSpec
@@ -52,56 +58,6 @@ log = logging.getLogger(__name__)
 
 # a position in one of these is done: nothing is left to close
 FINISHED = (PositionStatus.CLOSED.value, PositionStatus.FAILED.value, PositionStatus.CANCELLED.value)
-
-
-def risk_limits(account: TradingAccount | None) -> RiskLimits:
-    """The engine's view of a user's saved risk settings (the engine's defaults without an account)."""
-    return RiskLimits() if account is None else RiskSettings.of(account).limits()
-
-
-@dataclass(frozen=True)
-class StoredFacts:
-    """What the database says about the trader's exposure (the venue adds the equity)."""
-
-    open_positions: int
-    realized_pnl_today: Decimal
-    open_notional_usd: Decimal
-
-
-def start_of_day() -> datetime:
-    """Midnight UTC today: the daily loss limit counts from here."""
-    return datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-
-
-def stored_facts(rows: list[Position], network: str, since: datetime) -> StoredFacts:
-    """Facts from `positions_for_execution` rows (other rows in the list are ignored)."""
-    mine = [p for p in rows if p.network == network]
-    live = [p for p in mine if p.status in ACTIVE_POSITION_STATUSES]
-    today = [
-        p.realized_pnl
-        for p in mine
-        if p.closed_at is not None and p.closed_at >= since and p.realized_pnl is not None
-    ]
-    return StoredFacts(
-        open_positions=len(live),
-        realized_pnl_today=sum(today, Decimal(0)),
-        open_notional_usd=sum((p.size * (p.entry_price or Decimal(0)) for p in live), Decimal(0)),
-    )
-
-
-async def _account_facts(trader: Trader, stored: StoredFacts | None) -> AccountFacts:
-    snapshot = await trader.venue.account()
-    if stored is None:
-        since = start_of_day()
-        async with session_scope() as session:
-            rows = await positions_for_execution(session, trader.user, trader.network, None, since)
-        stored = stored_facts(rows, trader.network, since)
-    return AccountFacts(
-        equity=snapshot.equity,
-        open_positions=stored.open_positions,
-        realized_pnl_today=stored.realized_pnl_today,
-        open_notional_usd=stored.open_notional_usd,
-    )
 
 
 async def open_position(
@@ -128,10 +84,12 @@ async def open_position(
     """
     spec = await trader.venue.market(parsed.market)
     if resume is None:
-        facts = await _account_facts(trader, stored)
+        facts = await account_facts(trader, stored)
         limits = risk_limits(trader.account)
         trader.timeline.facts = {"equity": facts.equity}
         intent = build_intent(parsed, spec, limits, facts, side=side)
+        if intent.scale.managed:
+            await check_order_room(trader, intent.scale)
         trader.mark(signal.id, Phase.RISK_PASSED, sizing(parsed, limits, facts, intent, spec))
         plan = OrderPlan(
             OrderRole.ENTRY,
@@ -147,7 +105,10 @@ async def open_position(
             raise RiskRejected(
                 RejectReason.POSITION_EXISTS, f"a {intent.market} position is already open"
             ) from None
-        return await _after_entry(trader, position, plan, spec, entry, end, intent.levels, known_new=True)
+        scale = stored_scale_plan(signal.parsed)
+        return await _after_entry(
+            trader, position, plan, spec, entry, end, (intent.levels, scale), known_new=True
+        )
     position = resume
     if position.status != PositionStatus.OPENING.value:
         return position  # already past the entry: nothing left for the signal to do
@@ -161,38 +122,8 @@ async def open_position(
     )
     # the stored alert says how its levels were given (the account's default stop as of now)
     levels = stored_plan(signal.parsed, risk_limits(trader.account).default_sl_pct)
-    return await _after_entry(trader, position, plan, spec, entry, end, levels, known_new=False)
-
-
-def sizing(
-    parsed: ParsedSignal, limits: RiskLimits, facts: AccountFacts, intent: Intent, spec: MarketSpec
-) -> dict[str, object]:
-    """What the risk step used and computed for one entry, as the alert's story keeps it.
-
-    `risk_usd` is the loss at the stop-loss for this size from the reference price (None
-    without a stop); `equity` is the account's equity the sizing read.
-    """
-    mode, value = parsed.size_request or (limits.size_mode, limits.size_value)
-    stop = intent.stop_loss
-    return {
-        "equity": facts.equity,
-        "size_mode": mode.value,
-        "size_value": value,
-        "size": intent.size,
-        "reference_price": intent.entry_price,
-        "order_type": intent.order_type.value,
-        "limit_price": intent.limit_price,
-        "worst_price": intent.worst_price,
-        "stop_loss": stop,
-        "take_profit": intent.take_profit,
-        "notional_usd": intent.notional_usd,
-        "risk_usd": abs(intent.entry_price - stop) * intent.size if stop is not None else None,
-        "leverage": intent.leverage.quantize(Decimal("0.0001")),
-        "open_positions": facts.open_positions,
-        # the market's grid, so the story shows these prices and sizes as the venue saw them
-        "tick_size": spec.tick_size,
-        "step_size": spec.step_size,
-    }
+    scale = stored_scale_plan(signal.parsed)
+    return await _after_entry(trader, position, plan, spec, entry, end, (levels, scale), known_new=False)
 
 
 async def _entry_of(trader: Trader, position: Position) -> Order:
@@ -244,10 +175,11 @@ async def _after_entry(
     spec: MarketSpec,
     entry: Order,
     end: SignalEnd | None,
-    levels: LevelPlan,
+    plans: tuple[LevelPlan, ScalePlan],
     *,
     known_new: bool,
 ) -> Position:
+    levels, scale = plans
     row, ref, report = await send_entry(trader, position, plan, entry)
     opening = Opening(entry=row, end=end)
     if report is not None and is_terminal(ORDER, report.status.value):
@@ -273,6 +205,12 @@ async def _after_entry(
             side, fill_price, spec.tick_size, levels, (position.sl_price, position.tp_price)
         )
         opening.sized.update(sl_price=sl, tp_price=tp)
+        if scale.managed:  # several targets, a break-even or a trailing stop: fixed at the fill
+            scaled = fix_levels(scale, side, fill_price, filled, sl, spec.tick_size, spec.step_size)
+            tp = scaled.prices[0] if scaled.prices else tp
+            opening.sized.update(tp_price=tp, scale_plan=scaled.to_json())
+            if scale.trailing and not scale.trail_after_tp:
+                opening.sized["trail_best"] = fill_price  # trailing from the start: from the fill
         validate_protection(side, fill_price, sl, tp)
     except RiskRejected as e:
         async with session_scope() as session:
@@ -416,11 +354,16 @@ async def cancel_entry(trader: Trader, position: Position, reason: CloseReason) 
         return await _entry_failed(trader, position, Opening(entry=entry), reason)
     spec = await trader.venue.market(position.market)
     plan = OrderPlan(
-        OrderRole.ENTRY, OrderType(entry.order_type), PositionSide(position.side).entry_side, entry.size,
+        OrderRole.ENTRY,
+        OrderType(entry.order_type),
+        PositionSide(position.side).entry_side,
+        entry.size,
         price=entry.price,
     )
-    levels = stored_plan(await _parsed_of(trader, position), risk_limits(trader.account).default_sl_pct)
-    return await _after_entry(trader, position, plan, spec, entry, None, levels, known_new=False)
+    parsed = await _parsed_of(trader, position)
+    levels = stored_plan(parsed, risk_limits(trader.account).default_sl_pct)
+    plans = (levels, stored_scale_plan(parsed))
+    return await _after_entry(trader, position, plan, spec, entry, None, plans, known_new=False)
 
 
 async def _parsed_of(trader: Trader, position: Position) -> str | None:
@@ -448,12 +391,8 @@ async def _cancelled_entry(trader: Trader, position: Position) -> Order:
 
 __all__ = [
     "FINISHED",
-    "StoredFacts",
     "cancel_entry",
     "close_position_for",
     "open_position",
-    "risk_limits",
-    "start_of_day",
-    "stored_facts",
     "unfilled_end",
 ]

@@ -47,6 +47,7 @@ class OrderPlan:
     price: Decimal | None = None  # limit price or worst price
     trigger_price: Decimal | None = None
     reduce_only: bool = False
+    level: int | None = None  # which take-profit level (scaling out); None for every other order
 
 
 def required_price(*candidates: Decimal | None) -> Decimal:
@@ -247,6 +248,7 @@ def _row(
         price=plan.price,
         trigger_price=plan.trigger_price,
         reduce_only=plan.reduce_only,
+        level=plan.level,
         client_id=client_id,
         status=OrderStatus.PENDING.value,
     )

@@ -44,6 +44,7 @@ from trading_app.services.engine.order_flow import (
     settle_in,
 )
 from trading_app.services.engine.outcomes import SignalEnd
+from trading_app.services.engine.scaling import Scaled, level_left
 from trading_app.services.engine.trader import Trader, change_position_in
 from trading_app.services.notify import messages
 from trading_app.venues.base import MarketSpec, OrderRef, OrderReport
@@ -158,26 +159,43 @@ async def protect(
     return position
 
 
-def _protection_plans(trader: Trader, position: Position, spec: MarketSpec) -> list[OrderPlan]:
+def _protection_plans(
+    trader: Trader, position: Position, spec: MarketSpec, existing: list[Order]
+) -> list[OrderPlan]:
+    """The stop-loss for the position's size, then its take-profit(s).
+
+    A scaled position gets one take-profit per level, each for what is left of its own size (a level
+    taken in full gets none); its stop covers the whole open size (`position.size` is what is open
+    when the monitor calls).
+    """
     side = PositionSide(position.side)
-    plans = []
-    levels = ((OrderRole.STOP_LOSS, position.sl_price), (OrderRole.TAKE_PROFIT, position.tp_price))
-    for role, trigger in levels:
-        if trigger is None:
-            continue
-        worst = slippage_bound(trigger, side.exit_side, max(trader.slippage_pct, Decimal(5)), spec.tick_size)
+    slip = max(trader.slippage_pct, Decimal(5))
+
+    def plan(role: OrderRole, trigger: Decimal, size: Decimal, level: int | None = None) -> OrderPlan:
         kind = OrderType.STOP_MARKET if role is OrderRole.STOP_LOSS else OrderType.TAKE_PROFIT_MARKET
-        plans.append(
-            OrderPlan(
-                role,
-                kind,
-                side.exit_side,
-                position.size,
-                price=worst,
-                trigger_price=trigger,
-                reduce_only=True,
-            )
+        worst = slippage_bound(trigger, side.exit_side, slip, spec.tick_size)
+        return OrderPlan(
+            role,
+            kind,
+            side.exit_side,
+            size,
+            price=worst,
+            trigger_price=trigger,
+            reduce_only=True,
+            level=level,
         )
+
+    plans = []
+    if position.sl_price is not None:
+        plans.append(plan(OrderRole.STOP_LOSS, position.sl_price, position.size))
+    scaled = Scaled.of(position)
+    if scaled is not None and scaled.multi:
+        for level, (price, size) in enumerate(zip(scaled.prices, scaled.sizes, strict=True), start=1):
+            left = min(level_left(existing, level, size), position.size)
+            if left > 0:
+                plans.append(plan(OrderRole.TAKE_PROFIT, price, left, level))
+    elif position.tp_price is not None:
+        plans.append(plan(OrderRole.TAKE_PROFIT, position.tp_price, position.size))
     return plans
 
 
@@ -192,8 +210,8 @@ async def _record_protection(
                 current = await opening.record_in(session, trader, position) if opening else position
                 existing = [] if known_new else await orders_of(session, trader.user, current.id or 0)
                 chosen, created = [], []
-                for plan in _protection_plans(trader, current, spec):
-                    previous = [o for o in existing if o.role == plan.role.value]
+                for plan in _protection_plans(trader, current, spec, existing):
+                    previous = [o for o in existing if o.role == plan.role.value and o.level == plan.level]
                     if plan.role is OrderRole.TAKE_PROFIT and _used_up(previous):
                         continue  # a take-profit gets the signal's own ids only; the stop-loss never runs out
                     row, live = await choose_row(session, trader, current, plan, previous)

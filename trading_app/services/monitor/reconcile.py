@@ -53,6 +53,8 @@ from trading_app.services.engine.entry_order import EntryInDoubt
 from trading_app.services.engine.open_close import open_position
 from trading_app.services.engine.order_flow import FILL_WAIT_SECONDS, cancel_quietly, is_sent
 from trading_app.services.engine.protection import protect
+from trading_app.services.engine.scaling import Scaled, level_left
+from trading_app.services.engine.stop_moves import manage_stop
 from trading_app.services.engine.trader import Trader, update_position
 from trading_app.services.notify import messages
 from trading_app.venues.base import AccountState, Fill, MarketSpec, VenuePosition
@@ -194,9 +196,7 @@ async def _opening(
         PositionStatus.OPEN.value: "opened",
         PositionStatus.FAILED.value: "entry_failed",
         PositionStatus.CANCELLED.value: "entry_cancelled",
-    }.get(
-        after.status, "flattened"
-    )
+    }.get(after.status, "flattened")
 
 
 async def _protect(
@@ -208,23 +208,37 @@ async def _protect(
         held = view.held(position)
         exits = sum((r.filled_size for r in rows if r.role in EXIT_ROLES), Decimal(0))
         exposure = min(position.size - exits, held.size if held else exposure)
-    sl, tp = _latest(rows, OrderRole.STOP_LOSS), _latest(rows, OrderRole.TAKE_PROFIT)
-    missing = [
-        role
-        for role, price in (
-            (OrderRole.STOP_LOSS, position.sl_price),
-            (OrderRole.TAKE_PROFIT, position.tp_price),
-        )
-        if price is not None and _missing(role, rows, view.now, pending_grace)
-    ]
-    # only untriggered ones: a triggered order is executing and settles by itself
-    stale = [
-        r
-        for r in (sl, tp)
-        if r is not None and r.status == OrderStatus.UNTRIGGERED.value and r.size != exposure
-    ]
+    stops = [r for r in rows if r.role == OrderRole.STOP_LOSS.value]
+    live_stops = [r for r in stops if working(r, view.now, pending_grace)]
+    scaled = Scaled.of(position)
+    missing = []
+    if (
+        position.sl_price is not None
+        and not live_stops
+        and _missing(OrderRole.STOP_LOSS, rows, view.now, pending_grace)
+    ):
+        missing.append(OrderRole.STOP_LOSS)
+    stale: list[Order] = []
+    if scaled is not None and scaled.multi:
+        # each level is its own order; one the venue removed before it filled is placed again
+        for level in range(1, scaled.levels + 1):
+            mine = [r for r in rows if r.role == OrderRole.TAKE_PROFIT.value and r.level == level]
+            if level_left(list(rows), level, scaled.sizes[level - 1]) > 0 and (
+                not mine or _missing(OrderRole.TAKE_PROFIT, mine, view.now, pending_grace)
+            ):
+                missing.append(OrderRole.TAKE_PROFIT)
+    else:
+        tp = _latest(rows, OrderRole.TAKE_PROFIT)
+        if position.tp_price is not None and _missing(OrderRole.TAKE_PROFIT, rows, view.now, pending_grace):
+            missing.append(OrderRole.TAKE_PROFIT)
+        # only an untriggered one: a triggered order is executing and settles by itself. The stop is
+        # resized by moving it (`manage_stop`: the new one first), never by cancelling it first
+        if tp is not None and tp.status == OrderStatus.UNTRIGGERED.value and tp.size != exposure:
+            stale.append(tp)
     if not missing and not stale:
-        return None
+        if position.status != PositionStatus.OPEN.value:
+            return None
+        return await manage_stop(view.trader, position, rows, live_stops, exposure, view.spec)
     for row in stale:
         if not await cancel_quietly(view.trader.venue, row):
             return "resize_pending"  # still working on the venue: protect() would keep it; next tick
@@ -239,7 +253,7 @@ async def _protect(
     after = await protect(view.trader, _sized(position, exposure), await view.spec(position.market))
     if after.status != PositionStatus.OPEN.value:
         return "flattened"
-    if OrderRole.STOP_LOSS in missing and sl is not None:
+    if OrderRole.STOP_LOSS in missing and stops:
         view.trader.tell(
             messages.TradingError(
                 network=view.trader.network,
