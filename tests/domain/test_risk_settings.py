@@ -12,7 +12,7 @@ from trading_app.domain.intents import RiskLimits
 from trading_app.domain.risk_settings import RISK_FIELDS, RiskSettings
 from trading_app.services.accounts.account import AccountOverview
 from trading_app.services.accounts.risk import parse_risk
-from trading_app.services.engine.open_close import risk_limits
+from trading_app.services.engine.entry_facts import risk_limits
 
 TRADER = RiskSettings(
     size_mode=SizeMode.RISK_PCT,

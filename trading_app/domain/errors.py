@@ -42,6 +42,7 @@ class RejectReason(StrEnum):
     INVALID_SETTINGS = "invalid_settings"  # the trader's own risk settings are unusable
     STALE = "stale"  # an opening alert that waited longer than an alert may be old: not traded late
     PAUSED = "paused"  # the trader paused trading (Telegram /pause or the Settings switch)
+    ORDER_LIMIT = "order_limit"  # the exchange's cap on open conditional orders (dYdX: by equity)
 
 
 class RiskRejected(DomainError):

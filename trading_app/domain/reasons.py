@@ -38,6 +38,9 @@ PLAIN: dict[str, str] = {
     RejectReason.INVALID_SETTINGS.value: "Your risk settings cannot be used; check Settings",
     RejectReason.STALE.value: "The alert is too old to trade",
     RejectReason.PAUSED.value: "Trading is paused (Telegram /resume or Settings turns it back on)",
+    RejectReason.ORDER_LIMIT.value: (
+        "The exchange allows this account too few open stop and take-profit orders for this plan"
+    ),
     # the engine's outcomes
     "venue_rejected": "The exchange refused the order",
     "venue_error": "The exchange answered with an error",

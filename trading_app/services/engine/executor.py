@@ -52,14 +52,8 @@ from trading_app.services.engine.claims import (
     unfinished,
 )
 from trading_app.services.engine.closing import check_close_settled
-from trading_app.services.engine.open_close import (
-    FINISHED,
-    StoredFacts,
-    close_position_for,
-    open_position,
-    start_of_day,
-    stored_facts,
-)
+from trading_app.services.engine.entry_facts import StoredFacts, start_of_day, stored_facts
+from trading_app.services.engine.open_close import FINISHED, close_position_for, open_position
 from trading_app.services.engine.outcomes import (
     InDoubt,
     Move,

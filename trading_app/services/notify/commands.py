@@ -18,7 +18,7 @@ from trading_app.domain.tickers import normalize_market
 from trading_app.services.accounts.funds import FundsUnavailable, account_funds
 from trading_app.services.accounts.pause import paused_since, set_paused
 from trading_app.services.engine import manual
-from trading_app.services.engine.open_close import start_of_day
+from trading_app.services.engine.entry_facts import start_of_day
 from trading_app.services.notify import events
 from trading_app.services.notify.command_confirm import Reply, ask
 from trading_app.services.notify.messages import badge, esc, fit, fmt_grid, fmt_usd
