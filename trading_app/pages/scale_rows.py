@@ -38,8 +38,8 @@ def trail_text(plan: ScalePlan, tick: Decimal | None) -> str:
 
 def plan_text(plan: ScalePlan, tick: Decimal | None) -> str:
     """`2 targets · break-even after TP1 · trailing 1 % after TP2`."""
-    count = len(plan.targets)
-    parts = [f"{count} target{'s' if count != 1 else ''}"]
+    count = len(plan.level_prices) or len(plan.targets)
+    parts = [f"{count} target{'s' if count != 1 else ''}"] if count else ["no target"]
     if plan.be_after_tp is not None:
         parts.append(f"break-even after TP{plan.be_after_tp}")
     trail = trail_text(plan, tick)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from sqlalchemy import event
@@ -171,9 +172,27 @@ async def test_position_views_carry_the_scale_as_json_on_the_grid(db_url: str) -
         ("96000.0", "97262.0", "BREAK_EVEN"),
     ]
     assert scale["history"][1]["at"].startswith("2026-03-02T12:01:07")
-    assert scale["plan"]["targets"] == ["97500.0", "99000.0"] and scale["plan"]["trail_pct"] == "1"
+    # targets as the trader gave them (a tp_pct list would be percents), the level prices on the tick
+    assert scale["plan"]["targets"] == ["97500", "99000"] and scale["plan"]["trail_pct"] == "1"
+    assert scale["plan"]["prices"] == ["97500.0", "99000.0"]
 
 
 async def _rows(user: str) -> list[Position]:
     async with session_scope() as session:
         return list((await session.exec(select(Position).where(Position.user_address == user))).all())
+
+
+def test_a_plan_as_the_engine_stores_it_reads_back_with_its_fixed_prices() -> None:
+    """The engine stores the plan's values as strings and adds each level's price and size fixed at
+    the fill: percents are not prices, and a trailing-only plan (no target) still has a view."""
+    stored = (
+        '{"kind":"tp_pct","targets":["0.05","0.4"],"split":["50","50"],"be_after_tp":"1",'
+        '"trail_pct":"0.1","trail_after_tp":"1","prices":["65033","65260"],"sizes":["0.0153","0.0154"]}'
+    )
+    plan = parse_plan(stored)
+    assert plan is not None
+    assert (plan.be_after_tp, plan.trail_after_tp) == (1, 1)
+    assert plan.level_prices == (Decimal("65033"), Decimal("65260"))
+    trailing = parse_plan('{"kind":null,"targets":[],"split":[],"trail_pct":"1","trail_after_tp":"0"}')
+    assert trailing is not None and trailing.level_prices == () and trailing.trail_after_tp == 0
+    assert parse_plan('{"kind":"tp","targets":[],"split":[]}') is None  # nothing beyond a plain position

@@ -41,6 +41,16 @@ class ScalePlan:
     trail_pct: Decimal | None = None
     trail: Decimal | None = None
     trail_after_tp: int | None = None
+    # each level's price and size fixed at the fill (`services.engine.scaling.Scaled`); empty for a
+    # plan stored before that (then an absolute `tp` list is the best guess of the prices)
+    prices: tuple[Decimal, ...] = ()
+
+    @property
+    def level_prices(self) -> tuple[Decimal, ...]:
+        """The price of each level the position has (levels merged at the fill are not counted)."""
+        if self.prices:
+            return self.prices
+        return self.targets if self.kind == "tp" else ()
 
     @property
     def trails(self) -> bool:
@@ -97,7 +107,9 @@ class ScaleView:
         return {
             "plan": {
                 "kind": plan.kind,
-                "targets": [price(t) for t in plan.targets],
+                # as the trader gave them: prices, percents or reward:risk multiples
+                "targets": [format(t, "f") for t in plan.targets],
+                "prices": [price(t) for t in plan.level_prices],
                 "split": [format(s, "f") for s in plan.split],
                 "be_after_tp": plan.be_after_tp,
                 "trail_pct": format(plan.trail_pct, "f") if plan.trail_pct is not None else None,
@@ -155,6 +167,9 @@ def _decimals(values: list[object]) -> tuple[Decimal, ...] | None:
 
 
 def _int(value: object) -> int | None:
+    # the plan stores every value as a string ("1"); a number is read too
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
@@ -167,12 +182,17 @@ def parse_plan(text: str | None) -> ScalePlan | None:
         raw = json.loads(text)
     except ValueError:
         return None
-    if not isinstance(raw, dict) or not isinstance(raw.get("targets"), list) or not raw["targets"]:
+    if not isinstance(raw, dict) or not isinstance(raw.get("targets"), list):
         return None
+    managed = raw["targets"] or raw.get("be_after_tp") or raw.get("trail_pct") or raw.get("trail")
+    if not managed:
+        return None  # nothing to show beyond a plain position
     targets = _decimals(raw["targets"])
+    prices_raw = raw.get("prices")
+    prices = _decimals(prices_raw) if isinstance(prices_raw, list) else ()
     split_raw = raw.get("split")
     split = _decimals(split_raw) if isinstance(split_raw, list) else ()
-    if targets is None or split is None:
+    if targets is None or split is None or prices is None:
         return None
     kind = raw.get("kind")
     return ScalePlan(
@@ -183,6 +203,7 @@ def parse_plan(text: str | None) -> ScalePlan | None:
         trail_pct=_decimal(raw.get("trail_pct")),
         trail=_decimal(raw.get("trail")),
         trail_after_tp=_int(raw.get("trail_after_tp")),
+        prices=prices,
     )
 
 
@@ -204,14 +225,18 @@ def level_views(plan: ScalePlan, take_profits: Sequence[Order]) -> tuple[LevelVi
     """Each level of the plan from its orders (oldest first): the latest order of a level is its
     current state; a level without an order yet shows the plan's price, waiting."""
     by_level: dict[int, list[Order]] = defaultdict(list)
+    prices = plan.level_prices
     for order in take_profits:
         if order.level is not None:
             by_level[order.level].append(order)
+        elif len(prices) == 1:  # one target: its order is the plain take-profit, without a level
+            by_level[1].append(order)
     views = []
-    for n in sorted(set(range(1, len(plan.targets) + 1)) | set(by_level)):
+    for n in sorted(set(range(1, len(prices) + 1)) | set(by_level)):
         rows = by_level.get(n)
         if not rows:
-            views.append(LevelView(n, plan.targets[n - 1], None, Decimal(0), "waiting"))
+            planned = prices[n - 1] if n <= len(prices) else None
+            views.append(LevelView(n, planned, None, Decimal(0), "waiting"))
             continue
         latest = rows[-1]
         views.append(
