@@ -8,16 +8,18 @@ equity tier's 10001) and records every block at which the position had no stop-l
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from decimal import Decimal
 
+import pytest
 from sqlmodel import col, select
 
 from tests.fakes.dydx_world import OWNER, DydxWorld
 from tests.services.engine_support import make_signal
-from tests.services.monitor_support import position, rows
+from tests.services.monitor_support import notifications, position, rows
 from trading_app.db.engine import session_scope
 from trading_app.db.models import Position, StopMove
-from trading_app.services.engine import executor
+from trading_app.services.engine import executor, stop_moves
 from trading_app.services.monitor.tick import monitor_tick
 
 D = Decimal
@@ -156,3 +158,55 @@ async def test_a_plan_the_equity_tier_cannot_hold_is_refused_before_anything_is_
     plain = {"action": "buy", "market": "ETH-USD", "size": "0.1", "sl": "2700", "tp": "3300"}
     opened = await _opened(dydx_user, plain)
     assert opened.status == "OPEN"
+
+
+async def test_a_move_the_chain_refuses_is_reported_once_and_the_old_stop_stays(
+    dydx_user: str, dydx_world: DydxWorld
+) -> None:
+    opened = await _opened(
+        dydx_user, {"action": "buy", "market": "ETH-USD", "size": "0.1", "sl_pct": 5, "trail_pct": 1}
+    )
+    since = await _protected_from(dydx_world)
+    [stop] = _live_stops(dydx_world)
+    # the account's equity tier now allows one open conditional order: the new stop is refused
+    # (clob 10001) while the old one is still there, as it must be during a move
+    dydx_world.exchange.equity_tiers = [(D(0), 0), (D(20), 1)]
+    dydx_world.exchange.set_price("ETH-USD", D("3100"))
+    for _ in range(40):
+        await monitor_tick("w1", sweep=False)
+        if any(m.outcome == "FAILED" for m in await _moves(opened.id)):
+            break
+        await asyncio.sleep(0.2)
+    for _ in range(5):  # more ticks: the refusal is not retried at every tick, nor told again
+        await monitor_tick("w1", sweep=False)
+        await asyncio.sleep(0.2)
+    moves = await _moves(opened.id)
+    assert [(m.reason, m.outcome) for m in moves] == [("TRAIL", "FAILED")]
+    assert "10001" in (moves[0].detail or "") or "equity tier" in (moves[0].detail or "")
+    assert [o.trigger for o in _live_stops(dydx_world)] == [stop.trigger]  # the old stop stays
+    assert (await position(opened.id)).sl_price == opened.sl_price
+    assert len(await notifications(dydx_user, "stop_move_late")) == 1
+    _never_stopless(dydx_world, since)
+
+
+async def test_a_move_the_budget_holds_back_waits_and_is_reported_when_late(
+    dydx_user: str, dydx_world: DydxWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(stop_moves, "MOVE_LATE", timedelta(seconds=1))  # a minute in production
+    # 3 stateful placements per 1,000 blocks: the stop uses one, and a trailing move must leave two
+    # (the venue reads the chain's limits once an hour: set before it first asks)
+    dydx_world.node.stateful_limits = [(1, 2), (1000, 3)]
+    opened = await _opened(
+        dydx_user, {"action": "buy", "market": "ETH-USD", "size": "0.1", "sl_pct": 5, "trail_pct": 1}
+    )
+    since = await _protected_from(dydx_world)
+    dydx_world.exchange.set_price("ETH-USD", D("3100"))
+    for _ in range(15):
+        await monitor_tick("w1", sweep=False)
+        await asyncio.sleep(0.2)
+    moves = await _moves(opened.id)
+    assert [(m.reason, m.outcome) for m in moves] == [("TRAIL", "DEFERRED")]  # one row, not one per tick
+    assert (moves[0].detail or "").startswith("reported")
+    assert len(await notifications(dydx_user, "stop_move_late")) == 1
+    assert (await position(opened.id)).sl_price == opened.sl_price  # the old stop protects meanwhile
+    _never_stopless(dydx_world, since)

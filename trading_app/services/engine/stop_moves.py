@@ -51,6 +51,7 @@ from trading_app.venues.errors import OrderRejected, VenueError
 log = logging.getLogger(__name__)
 
 MOVE_LATE = timedelta(seconds=60)  # a wanted move not made by then is reported (once)
+RETRY_REFUSED = timedelta(seconds=60)  # after the venue refused a new stop, the next try waits this long
 TRAIL_RESERVE = 2  # placements a trailing move leaves in the budget for a stop that must be placed
 PROTECTION_TTL_SECONDS = 28 * 24 * 3600  # as protection.PROTECTION_TTL_SECONDS (re-placed before)
 
@@ -103,7 +104,10 @@ async def manage_stop(
     want = await _wanted(trader, position, scaled, done, rows, current, exposure, spec_of)
     if want is None:
         return None
-    if not await _room(trader, position, current, want):
+    last = await _last_move(trader, position)
+    if last is not None and last.outcome == FAILED and utcnow() - last.updated_at < RETRY_REFUSED:
+        return None  # refused a moment ago (and reported): not again at every tick
+    if not await _room(trader, position, current, want, last):
         return "move_deferred"
     return await _place(trader, position, current, want, await spec_of(position.market))
 
@@ -167,7 +171,21 @@ def _break_even(side: PositionSide, position: Position, rows: Sequence[Order]) -
     return break_even_stop(side, entry, fee / size, rate, position.tick_size)
 
 
-async def _room(trader: Trader, position: Position, current: Order, want: Want) -> bool:
+async def _last_move(trader: Trader, position: Position) -> StopMove | None:
+    async with session_scope() as session:
+        return (
+            await session.exec(
+                select(StopMove)
+                .where(StopMove.user_address == trader.user, StopMove.position_id == position.id)
+                .order_by(col(StopMove.id).desc())
+                .limit(1)
+            )
+        ).first()
+
+
+async def _room(
+    trader: Trader, position: Position, current: Order, want: Want, last: StopMove | None
+) -> bool:
     """Whether the venue's order budget allows the move now (a stop that covers less than what is
     open must be placed whatever the budget: the venue's own limiter then waits for room)."""
     if want.reason == RESIZE and current.size - current.filled_size < want.size:
@@ -178,42 +196,44 @@ async def _room(trader: Trader, position: Position, current: Order, want: Want) 
     reserve = TRAIL_RESERVE if want.reason == TRAIL else 0
     if budget.room >= 1 and budget.window_room >= 1 + reserve:
         return True
-    await _deferred(trader, position, current, want, f"order budget: {budget.window_room} placements left")
+    why = f"order budget: {budget.window_room} placements left"
+    await _deferred(trader, position, current, want, last, why)
     return False
 
 
-async def _deferred(trader: Trader, position: Position, current: Order, want: Want, why: str) -> None:
+async def _deferred(
+    trader: Trader, position: Position, current: Order, want: Want, last: StopMove | None, why: str
+) -> None:
     """One DEFERRED row per wanted move (not one per tick); reported once it is late."""
     now = utcnow()
+    late = False
     async with session_scope() as session:
-        last = (
-            await session.exec(
-                select(StopMove)
-                .where(StopMove.user_address == trader.user, StopMove.position_id == position.id)
-                .order_by(col(StopMove.id).desc())
-                .limit(1)
-            )
-        ).first()
         if last is None or last.outcome != DEFERRED or last.reason != want.reason:
             session.add(_move_row(trader, position, current, want, DEFERRED, detail=why))
-            return
-        last.new_price, last.updated_at = want.price, now
-        late = now - last.created_at >= MOVE_LATE and not (last.detail or "").startswith("reported")
-        if late:
-            last.detail = f"reported: {why}"[:200]
-        session.add(last)
+        else:
+            last.new_price, last.updated_at = want.price, now
+            late = now - last.created_at >= MOVE_LATE and not (last.detail or "").startswith("reported")
+            if late:
+                last.detail = f"reported: {why}"[:200]
+            session.add(await session.merge(last))
     if late:
-        trader.tell(
-            StopMoveLate(
-                network=trader.network,
-                market=position.market,
-                reason=want.reason,
-                wanted_price=want.price,
-                current_price=current.trigger_price,
-                why=why,
-                tick_size=position.tick_size,
-            )
+        _tell_late(trader, position, want.reason, want.price, current, why)
+
+
+def _tell_late(
+    trader: Trader, position: Position, reason: str, wanted: Decimal, current: Order, why: str
+) -> None:
+    trader.tell(
+        StopMoveLate(
+            network=trader.network,
+            market=position.market,
+            reason=reason,
+            wanted_price=wanted,
+            current_price=current.trigger_price,
+            why=why,
+            tick_size=position.tick_size,
         )
+    )
 
 
 def _move_row(
@@ -351,17 +371,7 @@ async def _failed(trader: Trader, position: Position, row: Order, current: Order
         move.outcome, move.updated_at = FAILED, utcnow()
         move.detail = (detail or "the venue refused the new stop")[:200]
         session.add(move)
-    trader.tell(
-        StopMoveLate(
-            network=trader.network,
-            market=position.market,
-            reason=move.reason,
-            wanted_price=move.new_price,
-            current_price=current.trigger_price,
-            why=move.detail,
-            tick_size=position.tick_size,
-        )
-    )
+    _tell_late(trader, position, move.reason, move.new_price, current, move.detail)
 
 
 __all__ = ["MOVE_LATE", "TRAIL_RESERVE", "manage_stop"]
