@@ -36,6 +36,7 @@ from trading_app.services.engine.trader import Trader
 from trading_app.services.monitor import leases, trigger_watch
 from trading_app.services.monitor.books import Books, load_books, load_books_many, oldest_open
 from trading_app.services.monitor.exposure import repair_exposure
+from trading_app.services.monitor.fills import close_account_fills
 from trading_app.services.monitor.leases import Account
 from trading_app.services.monitor.order_sync import CountingVenue, cancel_orphans, resendable, sync_orders
 from trading_app.services.monitor.reconcile import View, reconcile_position
@@ -101,7 +102,13 @@ async def settle_account(
         venue, books.rows, read.state, read.now, pending_grace, resendable=resendable(books)
     )
     unpushed = result.synced > 0  # the dashboard shows order states too
+    closed = await close_account_fills(view, books, result)
+    if closed:  # one push for all of them: the trader sees them at once
+        await events.positions_changed(user)
+        unpushed = False
     for position in books.positions:
+        if position.id in closed:
+            continue
         try:
             with log_context(position_id=position.id, signal_id=position.signal_id):
                 outcome = await reconcile_position(
