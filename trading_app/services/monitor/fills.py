@@ -18,10 +18,17 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
+from decimal import Decimal
+
+from sqlalchemy import bindparam, update
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from trading_app.db.engine import session_scope
-from trading_app.db.models import Order
-from trading_app.services.engine.final_books import book_closed_in, final_books, leftovers, tell_closed
+from trading_app.db.models import Order, Position
+from trading_app.domain.clock import utcnow
+from trading_app.domain.enums import PositionStatus
+from trading_app.domain.lifecycle import POSITION, transition
+from trading_app.services.engine.final_books import final_books, leftovers, tell_closed
 from trading_app.services.engine.order_flow import cancel_and_report, settle_in
 from trading_app.services.engine.trader import Trader
 from trading_app.services.monitor.books import Books
@@ -31,10 +38,14 @@ from trading_app.venues.base import OrderReport
 
 log = logging.getLogger(__name__)
 
-CANCELS_AT_ONCE = 10  # sibling cancels of one account in flight together
+# sibling cancels of one account in flight together: a dYdX cancel is a network round trip; a
+# paper one waits for the account's lock, holding a pool connection meanwhile
+CANCELS_AT_ONCE = 4
 
 
-async def close_filled(trader: Trader, closes: Sequence[FilledClose]) -> list[Order]:
+async def close_filled(
+    trader: Trader, closes: Sequence[FilledClose]
+) -> tuple[list[FilledClose], list[Order]]:
     """Close the books of `closes` (all of `trader`'s account): cancel the protection they leave
     behind, concurrently, then commit the cancelled rows and every position's books together.
 
@@ -43,7 +54,8 @@ async def close_filled(trader: Trader, closes: Sequence[FilledClose]) -> list[Or
         closes: positions whose exit fills cover their size (`reconcile.filled_close`).
 
     Returns:
-        The leftover rows as they were written (the caller keeps its books in step with them).
+        The closes done (one whose books cannot be computed is logged and left out), and the
+        leftover rows as they were written (the caller keeps its books in step with them).
 
     Raises:
         Exception: the transaction failed: nothing was committed, the next tick closes them.
@@ -55,18 +67,81 @@ async def close_filled(trader: Trader, closes: Sequence[FilledClose]) -> list[Or
             _, report = await cancel_and_report(trader.venue, row)
             return row, report
 
-    books = [final_books(c.position, c.exits, c.rows) for c in closes]
-    siblings = [row for c in closes for row in leftovers(c.rows, c.exits)]
+    todo, books = _closable(closes)
+    siblings = [row for c in todo for row in leftovers(c.rows, c.exits)]
     reports = [(row, r) for row, r in await asyncio.gather(*(cancel(row) for row in siblings)) if r]
-    written = []
     async with session_scope() as session:
-        for row, report in reports:
-            written.append(await settle_in(session, row, report=report))
-        for close, figures in zip(closes, books, strict=True):
-            await book_closed_in(session, trader, close.position, close.reason, figures)
-    for close, figures in zip(closes, books, strict=True):
+        written = await _settle_all(session, reports)
+        await _book_all(session, trader, todo, books)
+    for close, figures in zip(todo, books, strict=True):
         tell_closed(trader, close.position, close.reason, figures)
-    return written
+    return todo, written
+
+
+Figures = dict[str, Decimal | None]  # a position's final books (`final_books`)
+
+
+def _closable(closes: Sequence[FilledClose]) -> tuple[list[FilledClose], list[Figures]]:
+    """The closes whose books can be computed and whose status may become CLOSED, with their books;
+    any other is logged and left out (it fails alone, as it would have on its own)."""
+    todo, books = [], []
+    for c in closes:
+        try:
+            transition(POSITION, c.position.status, PositionStatus.CLOSED.value)
+            figures = final_books(c.position, c.exits, c.rows)
+        except Exception:  # noqa: BLE001 - one position must not stop the others
+            log.exception("monitor: the books of position %s cannot be closed", c.position.id)
+            continue
+        todo.append(c)
+        books.append(figures)
+    return todo, books
+
+
+async def _book_all(
+    session: AsyncSession,
+    trader: Trader,
+    closes: Sequence[FilledClose],
+    books: Sequence[Figures],
+) -> None:
+    """Every position CLOSED with its books: ONE statement for all (executemany), each row changed only
+    while it still has the status the tick read (a position another closer finished is left as it is)."""
+    if not closes:
+        return
+    table = Position.__table__
+    at = utcnow()
+    statement = (
+        update(table)
+        .where(
+            table.c.id == bindparam("b_id"),
+            table.c.user_address == trader.user,
+            table.c.status == bindparam("b_expect"),
+        )
+        .values(
+            status=PositionStatus.CLOSED.value,
+            closed_at=at,
+            updated_at=at,
+            close_reason=bindparam("b_reason"),
+            exit_price=bindparam("b_exit_price"),
+            realized_pnl=bindparam("b_realized_pnl"),
+            fees=bindparam("b_fees"),
+        )
+    )
+    params = [
+        {
+            "b_id": c.position.id,
+            "b_expect": c.position.status,
+            "b_reason": c.reason.value,
+            **{f"b_{k}": v for k, v in figures.items()},
+        }
+        for c, figures in zip(closes, books, strict=True)
+    ]
+    await session.execute(statement, params)
+
+
+async def _settle_all(session: AsyncSession, reports: Sequence[tuple[Order, OrderReport]]) -> list[Order]:
+    """The cancelled siblings' final reports recorded: each row by the one conditional UPDATE of
+    `settle_in` (a row moved meanwhile is read afresh and decided again)."""
+    return [await settle_in(session, row, report=report) for row, report in reports]
 
 
 async def close_account_fills(view: View, books: Books, result: AccountResult) -> set[int | None]:
@@ -80,13 +155,15 @@ async def close_account_fills(view: View, books: Books, result: AccountResult) -
     if not closes:
         return set()
     try:
-        written = {r.id: r for r in await close_filled(view.trader, closes)}
+        done, rows = await close_filled(view.trader, closes)
     except Exception:  # noqa: BLE001 - nothing was committed: the next tick closes them
         log.exception("monitor: closing %d filled positions of %s failed", len(closes), view.trader.user)
         result.errors += len(closes)
         return {c.position.id for c in closes}
+    written = {r.id: r for r in rows}
     books.rows[:] = [written.get(r.id, r) for r in books.rows]
-    for c in closes:
+    result.errors += len(closes) - len(done)
+    for c in done:
         result.outcomes[c.outcome] += 1
     return {c.position.id for c in closes}
 
