@@ -17,6 +17,10 @@ turns it off, to compare with full ticks alone):
   `events.positions_changed(user)` call after its books closed (a listener subscribed here):
   from the price move (what the trader sees), and from the venue's fill of its TP/SL;
   once for one market (100 positions, one per account), once for the other nine at once (900).
+Then the 1,000 positions are opened again and both mass fills are measured once more with TWO
+workers: a second process (this script with `--child`) on the same database and prices takes its
+share of the accounts by the lease (`services.monitor.leases`) and runs the same ticks and watch;
+its pushes are merged into the latencies, its CPU printed next to this process's.
 
 Run: python bench/monitor.py [--users 100] [--per-user 10] [--latency 0.05] [--interval 3] [--watch 0.5]
 Needs the local PostgreSQL (a throwaway database is created and dropped).
@@ -156,8 +160,8 @@ class Driver:
     """The scheduler of `jobs.py`: the full tick every `interval` (waiting at most 0.8 of it, as
     `jobs._tick` does) and the trigger watch every `watch` seconds, until stopped."""
 
-    def __init__(self, interval: float, watch: float) -> None:
-        self.interval, self.watch = interval, watch
+    def __init__(self, interval: float, watch: float, worker: str = "bench") -> None:
+        self.interval, self.watch, self.worker = interval, watch, worker
         self.ticks: list[tuple[object, float]] = []
         self.fast_started = 0
 
@@ -166,7 +170,7 @@ class Driver:
 
         while True:
             begun = time.perf_counter()
-            report = await monitor_tick("bench", sweep=False, wait=self.interval * 0.8)
+            report = await monitor_tick(self.worker, sweep=False, wait=self.interval * 0.8)
             self.ticks.append((report, time.perf_counter() - begun))
             await asyncio.sleep(max(0.0, self.interval - (time.perf_counter() - begun)))
 
@@ -175,12 +179,81 @@ class Driver:
 
         while True:
             begun = time.perf_counter()
-            self.fast_started += len(await watch_tick("bench"))
+            self.fast_started += len(await watch_tick(self.worker))
             await asyncio.sleep(max(0.0, self.watch - (time.perf_counter() - begun)))
 
     def start(self) -> list[asyncio.Task[None]]:
         loops = [self._full()] + ([self._fast()] if self.watch > 0 else [])
         return [asyncio.get_running_loop().create_task(c) for c in loops]
+
+
+class SecondWorker:
+    """Another worker process (`bench/monitor.py --child`) on the same database and prices: it
+    heartbeats, takes its share of the accounts by the lease and runs the same full tick and trigger
+    watch; on request it hands over its pushes and its CPU since the last request."""
+
+    def __init__(self, n_users: int, interval: float, watch: float, latency: float) -> None:
+        self.args = [sys.executable, "-u", __file__, "--child", "--users", str(n_users),
+                     "--interval", str(interval), "--watch", str(watch), "--latency", str(latency)]
+        self.proc: asyncio.subprocess.Process | None = None
+
+    async def start(self) -> None:
+        self.proc = await asyncio.create_subprocess_exec(
+            *self.args, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
+        assert self.proc.stdout is not None
+        assert (await self.proc.stdout.readline()).strip() == b"ready"
+
+    async def collect(self, pushes: Pushes) -> float:
+        """Merge its pushes into `pushes`; the CPU it used since the last call (s)."""
+        assert self.proc is not None and self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(b"dump\n")
+        await self.proc.stdin.drain()
+        found = json.loads(await self.proc.stdout.readline())
+        for user, times in found["times"].items():
+            pushes.times.setdefault(user, []).extend(times)
+            pushes.times[user].sort()
+        return float(found["cpu"])
+
+    async def stop(self) -> None:
+        if self.proc is not None and self.proc.stdin is not None:
+            self.proc.stdin.close()
+            await self.proc.wait()
+
+
+def _addresses(n_users: int) -> list[str]:
+    return ["0x" + f"{n + 1:040x}" for n in range(n_users)]  # as tests.services.engine_support.make_user
+
+
+async def _child(n_users: int, latency: float, interval: float, watch: float) -> None:
+    from trading_app.db.engine import dispose_engines
+    from trading_app.services.accounts import venues
+    from trading_app.services.monitor.tick import stop
+    from trading_app.services.notify import events
+    from trading_app.venues.paper.prices import price_source_from_settings
+    from trading_app.venues.paper.venue import PaperVenue
+
+    source = price_source_from_settings()
+    for user in _addresses(n_users):
+        venues._loop_cache()[(user, "paper")] = SlowVenue(PaperVenue(user, source))  # type: ignore[assignment]
+    Latency.seconds = latency
+    pushes = Pushes()
+    events.subscribe(pushes)
+    driver = Driver(interval, watch, worker="bench-2")
+    loops = driver.start()
+    print("ready", flush=True)
+    reader = asyncio.StreamReader()
+    await asyncio.get_running_loop().connect_read_pipe(
+        lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    cpu = time.process_time()
+    while (await reader.readline()).strip() == b"dump":
+        now = time.process_time()
+        print(json.dumps({"times": pushes.times, "cpu": now - cpu}), flush=True)
+        pushes.times, cpu = {}, now
+    for loop in loops:
+        loop.cancel()
+    await asyncio.gather(*loops, return_exceptions=True)
+    await stop("bench-2")
+    await dispose_engines()
 
 
 async def _quiet_ticks(n: int, interval: float, watch: float) -> None:
@@ -234,7 +307,8 @@ async def _venue_cpu(users: list[str]) -> float:
 
 
 async def _fill_event(fake, moves: dict[str, Decimal], label: str, interval: float,  # noqa: ANN001
-                      watch: float, pushes: Pushes, quiet: bool = False) -> tuple[list[float], list[float]]:
+                      watch: float, pushes: Pushes, quiet: bool = False,
+                      other: SecondWorker | None = None) -> tuple[list[float], list[float]]:
     from sqlalchemy import func
     from sqlmodel import col, select
 
@@ -264,6 +338,7 @@ async def _fill_event(fake, moves: dict[str, Decimal], label: str, interval: flo
     await asyncio.gather(*loops, return_exceptions=True)
     cpu = time.process_time() - cpu
     await asyncio.sleep(1)  # the last closes' pushes follow their commits
+    other_cpu = await other.collect(pushes) if other is not None else 0.0
     async with session_scope() as session:
         closed = list((await session.exec(select(Position).where(
             col(Position.market).in_(list(moves)), col(Position.status) == "CLOSED"))).all())
@@ -292,7 +367,8 @@ async def _fill_event(fake, moves: dict[str, Decimal], label: str, interval: flo
                   f"p95 {pct(latencies, 95):.3f} s, max {latencies[-1]:.3f} s ({len(latencies)} positions)"
                   "   target < 1 s")
     print(f"  CPU of this process from the move until all closed: {cpu:.2f} s = "
-          f"{cpu / max(expected, 1) * 1000:.0f} ms per closed position (ticks and watch included)")
+          f"{cpu / max(expected, 1) * 1000:.0f} ms per closed position (ticks and watch included)"
+          + (f"; of the second worker's process: {other_cpu:.2f} s" if other is not None else ""))
     if len(from_move) < expected:
         print(f"  {expected - len(from_move)} positions were not closed and pushed within 300 s")
     return from_move, from_fill
@@ -348,6 +424,31 @@ async def _run(fake, n_users: int, per_user: int, latency: float, interval: floa
     rest = {m: Decimal("70500") if i % 2 == 0 else Decimal("59000") for i, m in enumerate(markets[1:])}
     await _fill_event(fake, rest, "all other markets move", interval, watch,
                       pushes)
+    # the same two mass fills again, with a second worker process sharing the accounts by the lease
+    for market in markets:
+        fake.set_price(market, Decimal("65000"))
+    await asyncio.sleep(1.5)  # the price source caches for a second
+    started = time.perf_counter()
+    await _open_all(users, markets)
+    print(f"two workers: {n_users * per_user} positions opened again "
+          f"in {time.perf_counter() - started:.0f} s")
+    other = SecondWorker(n_users, interval, watch, latency)
+    await other.start()
+    try:
+        warm = Driver(interval, watch)  # both workers tick a few times: the shares settle
+        loops = warm.start()
+        await asyncio.sleep(3 * interval)
+        for loop in loops:
+            loop.cancel()
+        await asyncio.gather(*loops, return_exceptions=True)
+        print(f"  accounts this worker owns: {warm.ticks[-1][0].owned} of {n_users}")  # type: ignore[attr-defined]
+        await other.collect(pushes)  # its warm-up pushes and CPU left out
+        await _fill_event(fake, {markets[0]: Decimal("70500")}, "two workers, one market moves", interval,
+                          watch, pushes, other=other)
+        await _fill_event(fake, rest, "two workers, all other markets move", interval, watch, pushes,
+                          other=other)
+    finally:
+        await other.stop()
     events.unsubscribe(pushes)
     await dispose_engines()
 
@@ -360,7 +461,11 @@ def main() -> None:
     parser.add_argument("--interval", type=float, default=None, help="default: MONITOR_INTERVAL_SECONDS (3)")
     parser.add_argument("--watch", type=float, default=None,
                         help="default: MONITOR_WATCH_SECONDS (0.5); 0: off")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)  # the second worker
     args = parser.parse_args()
+    if args.child:  # the environment (database, prices) is the parent's
+        asyncio.run(_child(args.users, args.latency, args.interval, args.watch))
+        return
     from tests.fakes.indexer import FakeIndexer, default_markets
 
     btc = default_markets()["BTC-USD"]
