@@ -339,12 +339,14 @@ async def _fill_event(fake, moves: dict[str, Decimal], label: str, interval: flo
     cpu = time.process_time() - cpu
     await asyncio.sleep(1)  # the last closes' pushes follow their commits
     other_cpu = await other.collect(pushes) if other is not None else 0.0
-    async with session_scope() as session:
-        closed = list((await session.exec(select(Position).where(
-            col(Position.market).in_(list(moves)), col(Position.status) == "CLOSED"))).all())
-        from datetime import UTC, datetime
+    from datetime import UTC, datetime
 
-        since = datetime.fromtimestamp(utcnow_ts, UTC)
+    since = datetime.fromtimestamp(utcnow_ts, UTC)
+    async with session_scope() as session:
+        # closed by this move (the markets' positions of an earlier round are closed too)
+        closed = list((await session.exec(select(Position).where(
+            col(Position.market).in_(list(moves)), col(Position.status) == "CLOSED",
+            col(Position.closed_at) >= since))).all())
         first_fills = (
             select(PaperFill.user_address, PaperFill.market, func.min(PaperFill.created_at))
             .where(col(PaperFill.market).in_(list(moves)), col(PaperFill.created_at) >= since)
