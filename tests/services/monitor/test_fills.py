@@ -3,9 +3,13 @@ siblings cancelled, the books committed in one transaction, each close told once
 
 from __future__ import annotations
 
+import re
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, event, text
 
 from tests.fakes.indexer import FakeIndexer
 from tests.services.engine_support import make_user
@@ -18,6 +22,7 @@ from tests.services.monitor_support import (
     position,
     rows,
 )
+from trading_app.db.engine import get_engine
 from trading_app.db.models import Position
 from trading_app.services.engine.order_flow import ref_of
 from trading_app.services.monitor.tick import monitor_tick
@@ -42,6 +47,24 @@ def _sweep(fake: FakeIndexer) -> None:
     move(fake, "BTC-USD", "70500")
     move(fake, "ETH-USD", "3400")
     move(fake, "SOL-USD", "175")
+
+
+@contextmanager
+def statements() -> Iterator[Counter[str]]:
+    """Count the SELECTs the app's engine sends, by the first table they read."""
+    seen: Counter[str] = Counter()
+    engine = get_engine().sync_engine
+
+    def on_execute(_conn, _cursor, sql: str, *_args) -> None:  # noqa: ANN001
+        found = re.search(r"\bFROM\s+(\w+)", sql)
+        if sql.lstrip().upper().startswith("SELECT") and found:
+            seen[found.group(1)] += 1
+
+    event.listen(engine, "before_cursor_execute", on_execute)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", on_execute)
 
 
 def _transactions_that_closed(db_url: str, ids: list[int]) -> int:
@@ -129,3 +152,21 @@ async def test_a_position_closed_meanwhile_by_another_closer_is_left_as_it_is(
     assert result.errors == 0
     assert (await position(btc.id)).closed_at == first  # not booked a second time
     assert (await position(eth.id)).status == "CLOSED"
+
+
+async def test_the_watch_reads_a_crowd_of_crossed_accounts_together_and_loads_their_books_once(
+    db_url: str, paper_market: FakeIndexer, pushes: list[str]
+) -> None:
+    from trading_app.services.monitor import tick
+
+    users = [await make_user(50 + n) for n in range(tick.WATCH_ALONE + 1)]
+    opened = [await open_position(user, BTC) for user in users]
+    await tick.monitor_tick("crowd")  # the full tick: the watch now knows every trigger
+    move(paper_market, "BTC-USD", "70500")
+    pushes.clear()
+    with statements() as seen:
+        started = await tick.watch_tick("crowd", wait=None)
+    assert sorted(started) == sorted((u, "paper") for u in users)
+    assert [(await position(p.id)).status for p in opened] == ["CLOSED"] * len(users)
+    assert sorted(pushes) == sorted(users)  # one push each
+    assert seen["positions"] == 1  # one read of the live positions for all of them, not one each
