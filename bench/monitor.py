@@ -53,12 +53,16 @@ def _prepare_env(indexer_url: str) -> tuple[str, object]:
     name = f"bench_monitor_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(ADMIN, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
-    os.environ.update({
-        "APP_ENV": "development", "PAPER_PRICE_SOURCE": indexer_url,
-        "APP_MASTER_KEYS": json.dumps({"1": base64.b64encode(os.urandom(32)).decode()}),
-        "APP_PRIMARY_KEY_ID": "1", "TELEGRAM_API_BASE_URL": "http://127.0.0.1:9/bot",
-        "DATABASE_URL": f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}",
-    })
+    os.environ.update(
+        {
+            "APP_ENV": "development",
+            "PAPER_PRICE_SOURCE": indexer_url,
+            "APP_MASTER_KEYS": json.dumps({"1": base64.b64encode(os.urandom(32)).decode()}),
+            "APP_PRIMARY_KEY_ID": "1",
+            "TELEGRAM_API_BASE_URL": "http://127.0.0.1:9/bot",
+            "DATABASE_URL": f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}",
+        }
+    )
 
     def cleanup() -> None:
         with psycopg.connect(ADMIN, autocommit=True) as conn:
@@ -193,13 +197,26 @@ class SecondWorker:
     watch; on request it hands over its pushes and its CPU since the last request."""
 
     def __init__(self, n_users: int, interval: float, watch: float, latency: float) -> None:
-        self.args = [sys.executable, "-u", __file__, "--child", "--users", str(n_users),
-                     "--interval", str(interval), "--watch", str(watch), "--latency", str(latency)]
+        self.args = [
+            sys.executable,
+            "-u",
+            __file__,
+            "--child",
+            "--users",
+            str(n_users),
+            "--interval",
+            str(interval),
+            "--watch",
+            str(watch),
+            "--latency",
+            str(latency),
+        ]
         self.proc: asyncio.subprocess.Process | None = None
 
     async def start(self) -> None:
         self.proc = await asyncio.create_subprocess_exec(
-            *self.args, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
+            *self.args, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE
+        )
         assert self.proc.stdout is not None
         assert (await self.proc.stdout.readline()).strip() == b"ready"
 
@@ -243,7 +260,8 @@ async def _child(n_users: int, latency: float, interval: float, watch: float) ->
     print("ready", flush=True)
     reader = asyncio.StreamReader()
     await asyncio.get_running_loop().connect_read_pipe(
-        lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+        lambda: asyncio.StreamReaderProtocol(reader), sys.stdin
+    )
     cpu = time.process_time()
     while (await reader.readline()).strip() == b"dump":
         now = time.process_time()
@@ -284,14 +302,20 @@ async def _quiet_ticks(n: int, interval: float, watch: float) -> None:
     durations, cpu = [d for _, _, d, _ in ticks], [c for _, _, _, c in ticks]
     owned = ticks[-1][0].owned
     print(f"quiet ticks: {n} x {owned} accounts")
-    print(f"  venue calls per account per tick: max {max(per_account)}, "
-          f"mean {statistics.mean(per_account):.2f} (the monitor's own count: max {max(counted)})"
-          "   target <= 2")
+    print(
+        f"  venue calls per account per tick: max {max(per_account)}, "
+        f"mean {statistics.mean(per_account):.2f} (the monitor's own count: max {max(counted)})"
+        "   target <= 2"
+    )
     print(f"  tick duration: p50 {pct(durations, 50):.3f} s, max {max(durations):.3f} s   target < 1 s")
-    print(f"  CPU of this process per tick: p50 {pct(cpu, 50):.3f} s = {pct(cpu, 50) / owned * 1000:.1f} ms "
-          f"per account, the paper venue's own bookkeeping included")
-    print(f"  CPU of this process per {interval:g} s interval, the trigger watch included"
-          f" (every {watch:g} s): {all_cpu / n:.3f} s; venue calls between ticks: {between}")
+    print(
+        f"  CPU of this process per tick: p50 {pct(cpu, 50):.3f} s = {pct(cpu, 50) / owned * 1000:.1f} ms "
+        f"per account, the paper venue's own bookkeeping included"
+    )
+    print(
+        f"  CPU of this process per {interval:g} s interval, the trigger watch included"
+        f" (every {watch:g} s): {all_cpu / n:.3f} s; venue calls between ticks: {between}"
+    )
 
 
 async def _venue_cpu(users: list[str]) -> float:
@@ -306,9 +330,16 @@ async def _venue_cpu(users: list[str]) -> float:
     return (time.process_time() - cpu) / len(users) * 1000
 
 
-async def _fill_event(fake, moves: dict[str, Decimal], label: str, interval: float,  # noqa: ANN001
-                      watch: float, pushes: Pushes, quiet: bool = False,
-                      other: SecondWorker | None = None) -> tuple[list[float], list[float]]:
+async def _fill_event(
+    fake,  # noqa: ANN001 - the FakeIndexer (a test fake)
+    moves: dict[str, Decimal],
+    label: str,
+    interval: float,
+    watch: float,
+    pushes: Pushes,
+    quiet: bool = False,
+    other: SecondWorker | None = None,
+) -> tuple[list[float], list[float]]:
     from sqlalchemy import func
     from sqlmodel import col, select
 
@@ -317,8 +348,15 @@ async def _fill_event(fake, moves: dict[str, Decimal], label: str, interval: flo
 
     async def open_in_moved() -> list:  # type: ignore[type-arg]
         async with session_scope() as session:
-            return list((await session.exec(select(Position).where(
-                col(Position.market).in_(list(moves)), col(Position.status) != "CLOSED"))).all())
+            return list(
+                (
+                    await session.exec(
+                        select(Position).where(
+                            col(Position.market).in_(list(moves)), col(Position.status) != "CLOSED"
+                        )
+                    )
+                ).all()
+            )
 
     expected = len(await open_in_moved())
     driver = Driver(interval, watch)
@@ -344,9 +382,17 @@ async def _fill_event(fake, moves: dict[str, Decimal], label: str, interval: flo
     since = datetime.fromtimestamp(utcnow_ts, UTC)
     async with session_scope() as session:
         # closed by this move (the markets' positions of an earlier round are closed too)
-        closed = list((await session.exec(select(Position).where(
-            col(Position.market).in_(list(moves)), col(Position.status) == "CLOSED",
-            col(Position.closed_at) >= since))).all())
+        closed = list(
+            (
+                await session.exec(
+                    select(Position).where(
+                        col(Position.market).in_(list(moves)),
+                        col(Position.status) == "CLOSED",
+                        col(Position.closed_at) >= since,
+                    )
+                )
+            ).all()
+        )
         first_fills = (
             select(PaperFill.user_address, PaperFill.market, func.min(PaperFill.created_at))
             .where(col(PaperFill.market).in_(list(moves)), col(PaperFill.created_at) >= since)
@@ -358,26 +404,40 @@ async def _fill_event(fake, moves: dict[str, Decimal], label: str, interval: flo
     if quiet:
         return from_move, from_fill
     print(f"{label}: {expected} positions through their TP/SL at once")
-    print(f"  full ticks until all closed: {len(driver.ticks)} (durations "
-          f"{', '.join(f'{d:.2f}' for _, d in driver.ticks)} s); accounts the trigger watch reconciled "
-          f"at once: {driver.fast_started}")
-    print(f"  books: {dict(Counter(p.close_reason for p in closed))}; venue calls meanwhile: "
-          f"{dict(Latency.methods)}")
+    print(
+        f"  full ticks until all closed: {len(driver.ticks)} (durations "
+        f"{', '.join(f'{d:.2f}' for _, d in driver.ticks)} s); accounts the trigger watch reconciled "
+        f"at once: {driver.fast_started}"
+    )
+    print(
+        f"  books: {dict(Counter(p.close_reason for p in closed))}; venue calls meanwhile: "
+        f"{dict(Latency.methods)}"
+    )
     for what, latencies in (("price move", from_move), ("venue fill", from_fill)):
         if latencies:
-            print(f"  {what}-to-push latency: p50 {pct(latencies, 50):.3f} s, "
-                  f"p95 {pct(latencies, 95):.3f} s, max {latencies[-1]:.3f} s ({len(latencies)} positions)"
-                  "   target < 1 s")
-    print(f"  CPU of this process from the move until all closed: {cpu:.2f} s = "
-          f"{cpu / max(expected, 1) * 1000:.0f} ms per closed position (ticks and watch included)"
-          + (f"; of the second worker's process: {other_cpu:.2f} s" if other is not None else ""))
+            print(
+                f"  {what}-to-push latency: p50 {pct(latencies, 50):.3f} s, "
+                f"p95 {pct(latencies, 95):.3f} s, max {latencies[-1]:.3f} s ({len(latencies)} positions)"
+                "   target < 1 s"
+            )
+    print(
+        f"  CPU of this process from the move until all closed: {cpu:.2f} s = "
+        f"{cpu / max(expected, 1) * 1000:.0f} ms per closed position (ticks and watch included)"
+        + (f"; of the second worker's process: {other_cpu:.2f} s" if other is not None else "")
+    )
     if len(from_move) < expected:
         print(f"  {expected - len(from_move)} positions were not closed and pushed within 300 s")
     return from_move, from_fill
 
 
-async def _run(fake, n_users: int, per_user: int, latency: float, interval: float,  # noqa: ANN001
-               watch: float) -> None:
+async def _run(
+    fake,  # noqa: ANN001 - the FakeIndexer (a test fake)
+    n_users: int,
+    per_user: int,
+    latency: float,
+    interval: float,
+    watch: float,
+) -> None:
     from tests.services.engine_support import make_user
     from trading_app.db.engine import dispose_engines
     from trading_app.services.accounts import venues
@@ -393,11 +453,15 @@ async def _run(fake, n_users: int, per_user: int, latency: float, interval: floa
         venues._loop_cache()[(user, "paper")] = SlowVenue(PaperVenue(user, source))  # type: ignore[assignment]
     started = time.perf_counter()
     await _open_all(users, markets)
-    print(f"set-up: {n_users * per_user} positions opened by the engine over {n_users} accounts "
-          f"in {time.perf_counter() - started:.0f} s")
-    print(f"venue latency {latency * 1000:.0f} ms per call; tick interval {interval:g} s; trigger watch "
-          f"{f'every {watch:g} s' if watch else 'off'}; one worker; "
-          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    print(
+        f"set-up: {n_users * per_user} positions opened by the engine over {n_users} accounts "
+        f"in {time.perf_counter() - started:.0f} s"
+    )
+    print(
+        f"venue latency {latency * 1000:.0f} ms per call; tick interval {interval:g} s; trigger watch "
+        f"{f'every {watch:g} s' if watch else 'off'}; one worker; "
+        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
+    )
     Latency.seconds = latency
     pushes = Pushes()
     events.subscribe(pushes)
@@ -413,27 +477,30 @@ async def _run(fake, n_users: int, per_user: int, latency: float, interval: floa
     # one position alone through its take-profit, a few times: one trader's fill, the everyday case
     alone: tuple[list[float], list[float]] = ([], [])
     for market in solo:
-        move_, fill = await _fill_event(fake, {market: Decimal("70500")}, "", interval, watch, pushes,
-                                        quiet=True)
+        move_, fill = await _fill_event(
+            fake, {market: Decimal("70500")}, "", interval, watch, pushes, quiet=True
+        )
         alone[0].extend(move_)
         alone[1].extend(fill)
     print(f"one position alone through its TP, {len(solo)} times in turn (other markets still):")
     for what, latencies in (("price move", sorted(alone[0])), ("venue fill", sorted(alone[1]))):
         if latencies:
-            print(f"  {what}-to-push latency: p50 {pct(latencies, 50):.3f} s, max {latencies[-1]:.3f} s"
-                  f" ({len(latencies)} positions)   target < 1 s")
+            print(
+                f"  {what}-to-push latency: p50 {pct(latencies, 50):.3f} s, max {latencies[-1]:.3f} s"
+                f" ({len(latencies)} positions)   target < 1 s"
+            )
     # then every other market at once, half through the TP and half through the SL: a crash or a spike
     rest = {m: Decimal("70500") if i % 2 == 0 else Decimal("59000") for i, m in enumerate(markets[1:])}
-    await _fill_event(fake, rest, "all other markets move", interval, watch,
-                      pushes)
+    await _fill_event(fake, rest, "all other markets move", interval, watch, pushes)
     # the same two mass fills again, with a second worker process sharing the accounts by the lease
     for market in markets:
         fake.set_price(market, Decimal("65000"))
     await asyncio.sleep(1.5)  # the price source caches for a second
     started = time.perf_counter()
     await _open_all(users, markets)
-    print(f"two workers: {n_users * per_user} positions opened again "
-          f"in {time.perf_counter() - started:.0f} s")
+    print(
+        f"two workers: {n_users * per_user} positions opened again in {time.perf_counter() - started:.0f} s"
+    )
     other = SecondWorker(n_users, interval, watch, latency)
     await other.start()
     try:
@@ -445,10 +512,18 @@ async def _run(fake, n_users: int, per_user: int, latency: float, interval: floa
         await asyncio.gather(*loops, return_exceptions=True)
         print(f"  accounts this worker owns: {warm.ticks[-1][0].owned} of {n_users}")  # type: ignore[attr-defined]
         await other.collect(pushes)  # its warm-up pushes and CPU left out
-        await _fill_event(fake, {markets[0]: Decimal("70500")}, "two workers, one market moves", interval,
-                          watch, pushes, other=other)
-        await _fill_event(fake, rest, "two workers, all other markets move", interval, watch, pushes,
-                          other=other)
+        await _fill_event(
+            fake,
+            {markets[0]: Decimal("70500")},
+            "two workers, one market moves",
+            interval,
+            watch,
+            pushes,
+            other=other,
+        )
+        await _fill_event(
+            fake, rest, "two workers, all other markets move", interval, watch, pushes, other=other
+        )
     finally:
         await other.stop()
     events.unsubscribe(pushes)
@@ -461,8 +536,9 @@ def main() -> None:
     parser.add_argument("--per-user", type=int, default=10)
     parser.add_argument("--latency", type=float, default=0.05)
     parser.add_argument("--interval", type=float, default=None, help="default: MONITOR_INTERVAL_SECONDS (3)")
-    parser.add_argument("--watch", type=float, default=None,
-                        help="default: MONITOR_WATCH_SECONDS (0.5); 0: off")
+    parser.add_argument(
+        "--watch", type=float, default=None, help="default: MONITOR_WATCH_SECONDS (0.5); 0: off"
+    )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)  # the second worker
     args = parser.parse_args()
     if args.child:  # the environment (database, prices) is the parent's
@@ -471,10 +547,12 @@ def main() -> None:
     from tests.fakes.indexer import FakeIndexer, default_markets
 
     btc = default_markets()["BTC-USD"]
-    markets = {f"M{i}-USD": {**btc, "ticker": f"M{i}-USD", "clobPairId": str(100 + i)}
-               for i in range(args.per_user)}
-    markets.update({f"S{i}-USD": {**btc, "ticker": f"S{i}-USD", "clobPairId": str(200 + i)}
-                    for i in range(SOLO)})
+    markets = {
+        f"M{i}-USD": {**btc, "ticker": f"M{i}-USD", "clobPairId": str(100 + i)} for i in range(args.per_user)
+    }
+    markets.update(
+        {f"S{i}-USD": {**btc, "ticker": f"S{i}-USD", "clobPairId": str(200 + i)} for i in range(SOLO)}
+    )
     with FakeIndexer(markets=markets) as fake:
         _, cleanup = _prepare_env(fake.url)
         try:
