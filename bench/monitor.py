@@ -17,6 +17,10 @@ turns it off, to compare with full ticks alone):
   `events.positions_changed(user)` call after its books closed (a listener subscribed here):
   from the price move (what the trader sees), and from the venue's fill of its TP/SL;
   once for one market (100 positions, one per account), once for the other nine at once (900).
+Then the 1,000 positions are opened again and both mass fills are measured once more with TWO
+workers: a second process (this script with `--child`) on the same database and prices takes its
+share of the accounts by the lease (`services.monitor.leases`) and runs the same ticks and watch;
+its pushes are merged into the latencies, its CPU printed next to this process's.
 
 Run: python bench/monitor.py [--users 100] [--per-user 10] [--latency 0.05] [--interval 3] [--watch 0.5]
 Needs the local PostgreSQL (a throwaway database is created and dropped).
@@ -49,12 +53,16 @@ def _prepare_env(indexer_url: str) -> tuple[str, object]:
     name = f"bench_monitor_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(ADMIN, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
-    os.environ.update({
-        "APP_ENV": "development", "PAPER_PRICE_SOURCE": indexer_url,
-        "APP_MASTER_KEYS": json.dumps({"1": base64.b64encode(os.urandom(32)).decode()}),
-        "APP_PRIMARY_KEY_ID": "1", "TELEGRAM_API_BASE_URL": "http://127.0.0.1:9/bot",
-        "DATABASE_URL": f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}",
-    })
+    os.environ.update(
+        {
+            "APP_ENV": "development",
+            "PAPER_PRICE_SOURCE": indexer_url,
+            "APP_MASTER_KEYS": json.dumps({"1": base64.b64encode(os.urandom(32)).decode()}),
+            "APP_PRIMARY_KEY_ID": "1",
+            "TELEGRAM_API_BASE_URL": "http://127.0.0.1:9/bot",
+            "DATABASE_URL": f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}",
+        }
+    )
 
     def cleanup() -> None:
         with psycopg.connect(ADMIN, autocommit=True) as conn:
@@ -156,8 +164,8 @@ class Driver:
     """The scheduler of `jobs.py`: the full tick every `interval` (waiting at most 0.8 of it, as
     `jobs._tick` does) and the trigger watch every `watch` seconds, until stopped."""
 
-    def __init__(self, interval: float, watch: float) -> None:
-        self.interval, self.watch = interval, watch
+    def __init__(self, interval: float, watch: float, worker: str = "bench") -> None:
+        self.interval, self.watch, self.worker = interval, watch, worker
         self.ticks: list[tuple[object, float]] = []
         self.fast_started = 0
 
@@ -166,7 +174,7 @@ class Driver:
 
         while True:
             begun = time.perf_counter()
-            report = await monitor_tick("bench", sweep=False, wait=self.interval * 0.8)
+            report = await monitor_tick(self.worker, sweep=False, wait=self.interval * 0.8)
             self.ticks.append((report, time.perf_counter() - begun))
             await asyncio.sleep(max(0.0, self.interval - (time.perf_counter() - begun)))
 
@@ -175,12 +183,95 @@ class Driver:
 
         while True:
             begun = time.perf_counter()
-            self.fast_started += len(await watch_tick("bench"))
+            self.fast_started += len(await watch_tick(self.worker))
             await asyncio.sleep(max(0.0, self.watch - (time.perf_counter() - begun)))
 
     def start(self) -> list[asyncio.Task[None]]:
         loops = [self._full()] + ([self._fast()] if self.watch > 0 else [])
         return [asyncio.get_running_loop().create_task(c) for c in loops]
+
+
+class SecondWorker:
+    """Another worker process (`bench/monitor.py --child`) on the same database and prices: it
+    heartbeats, takes its share of the accounts by the lease and runs the same full tick and trigger
+    watch; on request it hands over its pushes and its CPU since the last request."""
+
+    def __init__(self, n_users: int, interval: float, watch: float, latency: float) -> None:
+        self.args = [
+            sys.executable,
+            "-u",
+            __file__,
+            "--child",
+            "--users",
+            str(n_users),
+            "--interval",
+            str(interval),
+            "--watch",
+            str(watch),
+            "--latency",
+            str(latency),
+        ]
+        self.proc: asyncio.subprocess.Process | None = None
+
+    async def start(self) -> None:
+        self.proc = await asyncio.create_subprocess_exec(
+            *self.args, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE
+        )
+        assert self.proc.stdout is not None
+        assert (await self.proc.stdout.readline()).strip() == b"ready"
+
+    async def collect(self, pushes: Pushes) -> float:
+        """Merge its pushes into `pushes`; the CPU it used since the last call (s)."""
+        assert self.proc is not None and self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(b"dump\n")
+        await self.proc.stdin.drain()
+        found = json.loads(await self.proc.stdout.readline())
+        for user, times in found["times"].items():
+            pushes.times.setdefault(user, []).extend(times)
+            pushes.times[user].sort()
+        return float(found["cpu"])
+
+    async def stop(self) -> None:
+        if self.proc is not None and self.proc.stdin is not None:
+            self.proc.stdin.close()
+            await self.proc.wait()
+
+
+def _addresses(n_users: int) -> list[str]:
+    return ["0x" + f"{n + 1:040x}" for n in range(n_users)]  # as tests.services.engine_support.make_user
+
+
+async def _child(n_users: int, latency: float, interval: float, watch: float) -> None:
+    from trading_app.db.engine import dispose_engines
+    from trading_app.services.accounts import venues
+    from trading_app.services.monitor.tick import stop
+    from trading_app.services.notify import events
+    from trading_app.venues.paper.prices import price_source_from_settings
+    from trading_app.venues.paper.venue import PaperVenue
+
+    source = price_source_from_settings()
+    for user in _addresses(n_users):
+        venues._loop_cache()[(user, "paper")] = SlowVenue(PaperVenue(user, source))  # type: ignore[assignment]
+    Latency.seconds = latency
+    pushes = Pushes()
+    events.subscribe(pushes)
+    driver = Driver(interval, watch, worker="bench-2")
+    loops = driver.start()
+    print("ready", flush=True)
+    reader = asyncio.StreamReader()
+    await asyncio.get_running_loop().connect_read_pipe(
+        lambda: asyncio.StreamReaderProtocol(reader), sys.stdin
+    )
+    cpu = time.process_time()
+    while (await reader.readline()).strip() == b"dump":
+        now = time.process_time()
+        print(json.dumps({"times": pushes.times, "cpu": now - cpu}), flush=True)
+        pushes.times, cpu = {}, now
+    for loop in loops:
+        loop.cancel()
+    await asyncio.gather(*loops, return_exceptions=True)
+    await stop("bench-2")
+    await dispose_engines()
 
 
 async def _quiet_ticks(n: int, interval: float, watch: float) -> None:
@@ -211,14 +302,20 @@ async def _quiet_ticks(n: int, interval: float, watch: float) -> None:
     durations, cpu = [d for _, _, d, _ in ticks], [c for _, _, _, c in ticks]
     owned = ticks[-1][0].owned
     print(f"quiet ticks: {n} x {owned} accounts")
-    print(f"  venue calls per account per tick: max {max(per_account)}, "
-          f"mean {statistics.mean(per_account):.2f} (the monitor's own count: max {max(counted)})"
-          "   target <= 2")
+    print(
+        f"  venue calls per account per tick: max {max(per_account)}, "
+        f"mean {statistics.mean(per_account):.2f} (the monitor's own count: max {max(counted)})"
+        "   target <= 2"
+    )
     print(f"  tick duration: p50 {pct(durations, 50):.3f} s, max {max(durations):.3f} s   target < 1 s")
-    print(f"  CPU of this process per tick: p50 {pct(cpu, 50):.3f} s = {pct(cpu, 50) / owned * 1000:.1f} ms "
-          f"per account, the paper venue's own bookkeeping included")
-    print(f"  CPU of this process per {interval:g} s interval, the trigger watch included"
-          f" (every {watch:g} s): {all_cpu / n:.3f} s; venue calls between ticks: {between}")
+    print(
+        f"  CPU of this process per tick: p50 {pct(cpu, 50):.3f} s = {pct(cpu, 50) / owned * 1000:.1f} ms "
+        f"per account, the paper venue's own bookkeeping included"
+    )
+    print(
+        f"  CPU of this process per {interval:g} s interval, the trigger watch included"
+        f" (every {watch:g} s): {all_cpu / n:.3f} s; venue calls between ticks: {between}"
+    )
 
 
 async def _venue_cpu(users: list[str]) -> float:
@@ -233,8 +330,16 @@ async def _venue_cpu(users: list[str]) -> float:
     return (time.process_time() - cpu) / len(users) * 1000
 
 
-async def _fill_event(fake, moves: dict[str, Decimal], label: str, interval: float,  # noqa: ANN001
-                      watch: float, pushes: Pushes, quiet: bool = False) -> tuple[list[float], list[float]]:
+async def _fill_event(
+    fake,  # noqa: ANN001 - the FakeIndexer (a test fake)
+    moves: dict[str, Decimal],
+    label: str,
+    interval: float,
+    watch: float,
+    pushes: Pushes,
+    quiet: bool = False,
+    other: SecondWorker | None = None,
+) -> tuple[list[float], list[float]]:
     from sqlalchemy import func
     from sqlmodel import col, select
 
@@ -243,8 +348,15 @@ async def _fill_event(fake, moves: dict[str, Decimal], label: str, interval: flo
 
     async def open_in_moved() -> list:  # type: ignore[type-arg]
         async with session_scope() as session:
-            return list((await session.exec(select(Position).where(
-                col(Position.market).in_(list(moves)), col(Position.status) != "CLOSED"))).all())
+            return list(
+                (
+                    await session.exec(
+                        select(Position).where(
+                            col(Position.market).in_(list(moves)), col(Position.status) != "CLOSED"
+                        )
+                    )
+                ).all()
+            )
 
     expected = len(await open_in_moved())
     driver = Driver(interval, watch)
@@ -264,12 +376,23 @@ async def _fill_event(fake, moves: dict[str, Decimal], label: str, interval: flo
     await asyncio.gather(*loops, return_exceptions=True)
     cpu = time.process_time() - cpu
     await asyncio.sleep(1)  # the last closes' pushes follow their commits
-    async with session_scope() as session:
-        closed = list((await session.exec(select(Position).where(
-            col(Position.market).in_(list(moves)), col(Position.status) == "CLOSED"))).all())
-        from datetime import UTC, datetime
+    other_cpu = await other.collect(pushes) if other is not None else 0.0
+    from datetime import UTC, datetime
 
-        since = datetime.fromtimestamp(utcnow_ts, UTC)
+    since = datetime.fromtimestamp(utcnow_ts, UTC)
+    async with session_scope() as session:
+        # closed by this move (the markets' positions of an earlier round are closed too)
+        closed = list(
+            (
+                await session.exec(
+                    select(Position).where(
+                        col(Position.market).in_(list(moves)),
+                        col(Position.status) == "CLOSED",
+                        col(Position.closed_at) >= since,
+                    )
+                )
+            ).all()
+        )
         first_fills = (
             select(PaperFill.user_address, PaperFill.market, func.min(PaperFill.created_at))
             .where(col(PaperFill.market).in_(list(moves)), col(PaperFill.created_at) >= since)
@@ -281,25 +404,40 @@ async def _fill_event(fake, moves: dict[str, Decimal], label: str, interval: flo
     if quiet:
         return from_move, from_fill
     print(f"{label}: {expected} positions through their TP/SL at once")
-    print(f"  full ticks until all closed: {len(driver.ticks)} (durations "
-          f"{', '.join(f'{d:.2f}' for _, d in driver.ticks)} s); accounts the trigger watch reconciled "
-          f"at once: {driver.fast_started}")
-    print(f"  books: {dict(Counter(p.close_reason for p in closed))}; venue calls meanwhile: "
-          f"{dict(Latency.methods)}")
+    print(
+        f"  full ticks until all closed: {len(driver.ticks)} (durations "
+        f"{', '.join(f'{d:.2f}' for _, d in driver.ticks)} s); accounts the trigger watch reconciled "
+        f"at once: {driver.fast_started}"
+    )
+    print(
+        f"  books: {dict(Counter(p.close_reason for p in closed))}; venue calls meanwhile: "
+        f"{dict(Latency.methods)}"
+    )
     for what, latencies in (("price move", from_move), ("venue fill", from_fill)):
         if latencies:
-            print(f"  {what}-to-push latency: p50 {pct(latencies, 50):.3f} s, "
-                  f"p95 {pct(latencies, 95):.3f} s, max {latencies[-1]:.3f} s ({len(latencies)} positions)"
-                  "   target < 1 s")
-    print(f"  CPU of this process from the move until all closed: {cpu:.2f} s = "
-          f"{cpu / max(expected, 1) * 1000:.0f} ms per closed position (ticks and watch included)")
+            print(
+                f"  {what}-to-push latency: p50 {pct(latencies, 50):.3f} s, "
+                f"p95 {pct(latencies, 95):.3f} s, max {latencies[-1]:.3f} s ({len(latencies)} positions)"
+                "   target < 1 s"
+            )
+    print(
+        f"  CPU of this process from the move until all closed: {cpu:.2f} s = "
+        f"{cpu / max(expected, 1) * 1000:.0f} ms per closed position (ticks and watch included)"
+        + (f"; of the second worker's process: {other_cpu:.2f} s" if other is not None else "")
+    )
     if len(from_move) < expected:
         print(f"  {expected - len(from_move)} positions were not closed and pushed within 300 s")
     return from_move, from_fill
 
 
-async def _run(fake, n_users: int, per_user: int, latency: float, interval: float,  # noqa: ANN001
-               watch: float) -> None:
+async def _run(
+    fake,  # noqa: ANN001 - the FakeIndexer (a test fake)
+    n_users: int,
+    per_user: int,
+    latency: float,
+    interval: float,
+    watch: float,
+) -> None:
     from tests.services.engine_support import make_user
     from trading_app.db.engine import dispose_engines
     from trading_app.services.accounts import venues
@@ -315,11 +453,15 @@ async def _run(fake, n_users: int, per_user: int, latency: float, interval: floa
         venues._loop_cache()[(user, "paper")] = SlowVenue(PaperVenue(user, source))  # type: ignore[assignment]
     started = time.perf_counter()
     await _open_all(users, markets)
-    print(f"set-up: {n_users * per_user} positions opened by the engine over {n_users} accounts "
-          f"in {time.perf_counter() - started:.0f} s")
-    print(f"venue latency {latency * 1000:.0f} ms per call; tick interval {interval:g} s; trigger watch "
-          f"{f'every {watch:g} s' if watch else 'off'}; one worker; "
-          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    print(
+        f"set-up: {n_users * per_user} positions opened by the engine over {n_users} accounts "
+        f"in {time.perf_counter() - started:.0f} s"
+    )
+    print(
+        f"venue latency {latency * 1000:.0f} ms per call; tick interval {interval:g} s; trigger watch "
+        f"{f'every {watch:g} s' if watch else 'off'}; one worker; "
+        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
+    )
     Latency.seconds = latency
     pushes = Pushes()
     events.subscribe(pushes)
@@ -335,19 +477,55 @@ async def _run(fake, n_users: int, per_user: int, latency: float, interval: floa
     # one position alone through its take-profit, a few times: one trader's fill, the everyday case
     alone: tuple[list[float], list[float]] = ([], [])
     for market in solo:
-        move_, fill = await _fill_event(fake, {market: Decimal("70500")}, "", interval, watch, pushes,
-                                        quiet=True)
+        move_, fill = await _fill_event(
+            fake, {market: Decimal("70500")}, "", interval, watch, pushes, quiet=True
+        )
         alone[0].extend(move_)
         alone[1].extend(fill)
     print(f"one position alone through its TP, {len(solo)} times in turn (other markets still):")
     for what, latencies in (("price move", sorted(alone[0])), ("venue fill", sorted(alone[1]))):
         if latencies:
-            print(f"  {what}-to-push latency: p50 {pct(latencies, 50):.3f} s, max {latencies[-1]:.3f} s"
-                  f" ({len(latencies)} positions)   target < 1 s")
+            print(
+                f"  {what}-to-push latency: p50 {pct(latencies, 50):.3f} s, max {latencies[-1]:.3f} s"
+                f" ({len(latencies)} positions)   target < 1 s"
+            )
     # then every other market at once, half through the TP and half through the SL: a crash or a spike
     rest = {m: Decimal("70500") if i % 2 == 0 else Decimal("59000") for i, m in enumerate(markets[1:])}
-    await _fill_event(fake, rest, "all other markets move", interval, watch,
-                      pushes)
+    await _fill_event(fake, rest, "all other markets move", interval, watch, pushes)
+    # the same two mass fills again, with a second worker process sharing the accounts by the lease
+    for market in markets:
+        fake.set_price(market, Decimal("65000"))
+    await asyncio.sleep(1.5)  # the price source caches for a second
+    started = time.perf_counter()
+    await _open_all(users, markets)
+    print(
+        f"two workers: {n_users * per_user} positions opened again in {time.perf_counter() - started:.0f} s"
+    )
+    other = SecondWorker(n_users, interval, watch, latency)
+    await other.start()
+    try:
+        warm = Driver(interval, watch)  # both workers tick a few times: the shares settle
+        loops = warm.start()
+        await asyncio.sleep(3 * interval)
+        for loop in loops:
+            loop.cancel()
+        await asyncio.gather(*loops, return_exceptions=True)
+        print(f"  accounts this worker owns: {warm.ticks[-1][0].owned} of {n_users}")  # type: ignore[attr-defined]
+        await other.collect(pushes)  # its warm-up pushes and CPU left out
+        await _fill_event(
+            fake,
+            {markets[0]: Decimal("70500")},
+            "two workers, one market moves",
+            interval,
+            watch,
+            pushes,
+            other=other,
+        )
+        await _fill_event(
+            fake, rest, "two workers, all other markets move", interval, watch, pushes, other=other
+        )
+    finally:
+        await other.stop()
     events.unsubscribe(pushes)
     await dispose_engines()
 
@@ -358,16 +536,23 @@ def main() -> None:
     parser.add_argument("--per-user", type=int, default=10)
     parser.add_argument("--latency", type=float, default=0.05)
     parser.add_argument("--interval", type=float, default=None, help="default: MONITOR_INTERVAL_SECONDS (3)")
-    parser.add_argument("--watch", type=float, default=None,
-                        help="default: MONITOR_WATCH_SECONDS (0.5); 0: off")
+    parser.add_argument(
+        "--watch", type=float, default=None, help="default: MONITOR_WATCH_SECONDS (0.5); 0: off"
+    )
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)  # the second worker
     args = parser.parse_args()
+    if args.child:  # the environment (database, prices) is the parent's
+        asyncio.run(_child(args.users, args.latency, args.interval, args.watch))
+        return
     from tests.fakes.indexer import FakeIndexer, default_markets
 
     btc = default_markets()["BTC-USD"]
-    markets = {f"M{i}-USD": {**btc, "ticker": f"M{i}-USD", "clobPairId": str(100 + i)}
-               for i in range(args.per_user)}
-    markets.update({f"S{i}-USD": {**btc, "ticker": f"S{i}-USD", "clobPairId": str(200 + i)}
-                    for i in range(SOLO)})
+    markets = {
+        f"M{i}-USD": {**btc, "ticker": f"M{i}-USD", "clobPairId": str(100 + i)} for i in range(args.per_user)
+    }
+    markets.update(
+        {f"S{i}-USD": {**btc, "ticker": f"S{i}-USD", "clobPairId": str(200 + i)} for i in range(SOLO)}
+    )
     with FakeIndexer(markets=markets) as fake:
         _, cleanup = _prepare_env(fake.url)
         try:

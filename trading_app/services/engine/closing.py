@@ -16,8 +16,6 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from trading_app.db.engine import session_scope
 from trading_app.db.models import Order, Position
 from trading_app.db.trading import orders_of
-from trading_app.domain import pnl
-from trading_app.domain.clock import utcnow
 from trading_app.domain.enums import (
     CloseReason,
     OrderRole,
@@ -29,18 +27,17 @@ from trading_app.domain.enums import (
 )
 from trading_app.domain.ids import MAX_ATTEMPT
 from trading_app.domain.lifecycle import ORDER, is_terminal
-from trading_app.domain.quantize import on_grid_nearest, slippage_bound, to_usdc
+from trading_app.domain.quantize import slippage_bound
+from trading_app.services.engine.final_books import close_books
 from trading_app.services.engine.order_flow import (
     FILL_WAIT_SECONDS,
     OrderPlan,
-    cancel_and_report,
     first_report,
     is_sent,
     new_row_in,
     required_price,
     send_with_retries,
     settle,
-    settle_in,
     wait_until_done,
 )
 from trading_app.services.engine.outcomes import InDoubt, SignalEnd
@@ -260,105 +257,6 @@ async def _close_once(trader: Trader, market: str, row: Order, live: bool) -> Or
         first_delay=0.05 if report is not None else 0.0,
         keep=trader.keep_claim,
     )
-
-
-async def close_books(
-    trader: Trader,
-    position: Position,
-    reason: CloseReason,
-    exit_orders: list[Order],
-    *,
-    orders: list[Order] | None = None,
-    end: SignalEnd | None = None,
-) -> Position:
-    """Final books from the exit fills: exit price, fees on both legs, realized PnL; cancel leftovers.
-
-    `orders` are the position's rows when the caller has just read them. The leftovers'
-    final statuses, the books and `end` are committed in one transaction.
-    """
-    if position.status == PositionStatus.CLOSED.value:
-        return position  # booked already (another closer): never booked twice
-    if orders is None:
-        async with session_scope() as session:
-            orders = await orders_of(session, trader.user, position.id or 0)
-    entry_fee = sum((o.fee for o in orders if o.role == OrderRole.ENTRY.value), Decimal(0))
-    filled = [(o.filled_size, o.avg_fill_price) for o in exit_orders if o.filled_size and o.avg_fill_price]
-    exact_exit = pnl.average_price(filled) if filled else None
-    exit_fee = sum((o.fee for o in exit_orders), Decimal(0))
-    fees = entry_fee + exit_fee
-    realized = None
-    entry_price = _exact_entry(position, orders)
-    if exact_exit is not None and entry_price is not None:
-        # what the fills made is a whole number of USDC quantums: the averages' division tail goes
-        realized = to_usdc(
-            pnl.realized_pnl(
-                PositionSide(position.side),
-                entry_price,
-                exact_exit,
-                position.size,
-                entry_fee=entry_fee,
-                exit_fee=exit_fee,
-            )
-        )
-    # stored and shown on the tick, like the entry; the PnL above comes from the exact fills
-    exit_price = None if exact_exit is None else on_grid_nearest(exact_exit, position.tick_size)
-    exit_ids = {o.id for o in exit_orders}
-    reports = []
-    for leftover in orders:
-        if leftover.id not in exit_ids and leftover.role in (
-            OrderRole.STOP_LOSS.value,
-            OrderRole.TAKE_PROFIT.value,
-        ):
-            _, report = await cancel_and_report(trader.venue, leftover)
-            if report is not None:
-                reports.append((leftover, report))
-    async with session_scope() as session:
-        for row, report in reports:
-            await settle_in(session, row, report=report)
-        position = await change_position_in(
-            session,
-            trader,
-            position.id or 0,
-            expect=position.status,
-            status=PositionStatus.CLOSED,
-            closed_at=utcnow(),
-            exit_price=exit_price,
-            realized_pnl=realized,
-            fees=fees,
-            close_reason=reason.value,
-        )
-        if end is not None:
-            await end.commit_in(session, position)
-    if reason is not CloseReason.PROTECTION_FAILED:
-        trader.tell(
-            messages.PositionClosed(
-                network=trader.network,
-                market=position.market,
-                side=position.side,
-                size=position.size,
-                exit_price=exit_price,
-                reason=reason.value,
-                realized_pnl=realized,
-                fees=fees,
-                entry=position.entry_price,
-                tick=position.tick_size,
-                step=position.step_size,
-            )
-        )
-    return position
-
-
-def _exact_entry(position: Position, orders: list[Order]) -> Decimal | None:
-    """The exact average entry of the entry fills: the position stores it rounded to the tick, and the
-    books must equal what the venue's fills say (the money audit checks it)."""
-    entries = [
-        (o.filled_size, o.avg_fill_price)
-        for o in orders
-        if o.role == OrderRole.ENTRY.value and o.filled_size > 0 and o.avg_fill_price
-    ]
-    if len(entries) == 1:
-        return entries[0][1]  # as the venue reported it (no re-division)
-    return pnl.average_price(entries) if entries else position.entry_price
 
 
 async def flatten_unbooked(

@@ -140,16 +140,14 @@ async def reconcile_position(
     status = PositionStatus(position.status)
     if status is PositionStatus.OPENING:
         return await _opening(view, position, rows, signal, pending_grace)
-    if status in (PositionStatus.CLOSING, PositionStatus.FAILED_PROTECTION) and (
-        view.now - position.updated_at < CLOSER_GRACE
-    ):
+    if _closer_at_work(view, position):
         return None  # its closer is still waiting for the fill
+    done = filled_close(view, position, rows)
+    if done is not None:
+        await close_books(view.trader, position, done.reason, exit_orders=done.exits)
+        return done.outcome
     exits = [r for r in rows if r.role in EXIT_ROLES and r.filled_size > 0]
     remaining = position.size - sum((r.filled_size for r in exits), Decimal(0))
-    if remaining <= 0:
-        reason = _exit_reason(status, exits)
-        await close_books(view.trader, position, reason, exit_orders=exits)
-        return reason.value.lower()
     held = view.held(position)
     if held is None:
         return await _gone(view, position, exits, remaining)
@@ -163,6 +161,41 @@ async def reconcile_position(
         done = await flatten(view.trader, position, await view.spec(position.market), reason)
         return "flattened" if done.status == PositionStatus.CLOSED.value else "closing"
     return await _protect(view, position, rows, exposure, pending_grace)
+
+
+@dataclass
+class FilledClose:
+    """A position its own exit orders (SL, TP, closes) filled in full: its books are to be closed."""
+
+    position: Position
+    reason: CloseReason
+    exits: list[Order]  # its exit rows with fills
+    rows: list[Order]  # all its rows, as the tick synced them
+
+    @property
+    def outcome(self) -> str:
+        return self.reason.value.lower()
+
+
+def _closer_at_work(view: View, position: Position) -> bool:
+    return position.status in (PositionStatus.CLOSING.value, PositionStatus.FAILED_PROTECTION.value) and (
+        view.now - position.updated_at < CLOSER_GRACE
+    )
+
+
+def filled_close(view: View, position: Position, rows: Sequence[Order]) -> FilledClose | None:
+    """The first decision of `reconcile_position`, alone: whether the position's exit fills cover its
+    size (then its books are closed from them, and nothing else is done for it this tick).
+
+    None for an OPENING position, one whose closer is still at work, or one with size left open.
+    """
+    status = PositionStatus(position.status)
+    if status is PositionStatus.OPENING or _closer_at_work(view, position):
+        return None
+    exits = [r for r in rows if r.role in EXIT_ROLES and r.filled_size > 0]
+    if position.size - sum((r.filled_size for r in exits), Decimal(0)) > 0:
+        return None
+    return FilledClose(position, _exit_reason(status, exits), exits, list(rows))
 
 
 def _exit_reason(status: PositionStatus, exits: Sequence[Order]) -> CloseReason:
@@ -352,4 +385,4 @@ def _as_order(position: Position, found: list[tuple[Fill, Decimal]], side: objec
     )
 
 
-__all__ = ["View", "reconcile_position", "working"]
+__all__ = ["FilledClose", "View", "filled_close", "reconcile_position", "working"]

@@ -3,9 +3,14 @@ dashboard, the health check and the bench)."""
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
+
+from trading_app.venues.errors import VenueTemporaryError
+
+log = logging.getLogger("trading_app.services.monitor.tick")  # where these lines were always logged
 
 QUIET = {None, "unconfirmed", "resize_pending", "in_doubt"}  # reconcile outcomes that change nothing
 
@@ -74,4 +79,17 @@ class TickReport:
         }
 
 
-__all__ = ["QUIET", "AccountResult", "TickReport"]
+def failed(account: tuple[str, str], cursor: datetime | None, e: BaseException) -> AccountResult:
+    """An account whose reconcile failed as a whole this tick, logged (with a traceback for a bug)."""
+    log.warning(
+        "monitor: account %s/%s failed: %s",
+        account[0],
+        account[1],
+        type(e).__name__,
+        # an unreachable venue is an expected state, not a bug: no traceback per tick
+        exc_info=not isinstance(e, (TimeoutError, OSError, VenueTemporaryError)),
+    )
+    return AccountResult(account[0], account[1], cursor=cursor, error=type(e).__name__)
+
+
+__all__ = ["QUIET", "AccountResult", "TickReport", "failed"]

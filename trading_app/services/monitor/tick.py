@@ -36,17 +36,17 @@ from trading_app.services.engine.trader import Trader
 from trading_app.services.monitor import leases, trigger_watch
 from trading_app.services.monitor.books import Books, load_books, load_books_many, oldest_open
 from trading_app.services.monitor.exposure import repair_exposure
+from trading_app.services.monitor.fills import close_account_fills
 from trading_app.services.monitor.leases import Account
 from trading_app.services.monitor.order_sync import CountingVenue, cancel_orphans, resendable, sync_orders
 from trading_app.services.monitor.reconcile import View, reconcile_position
-from trading_app.services.monitor.report import QUIET, AccountResult, TickReport
+from trading_app.services.monitor.report import QUIET, AccountResult, TickReport, failed
 from trading_app.services.notify import events
 from trading_app.services.notify.notifier import get_notifier
 from trading_app.services.ops import metrics
 from trading_app.services.ops.logs import bind, log_context
 from trading_app.settings import get_settings
 from trading_app.venues.base import AccountState, Venue
-from trading_app.venues.errors import VenueTemporaryError
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +56,7 @@ LEASE_GRACE_SECONDS = 5.0  # a lease outlives the tick interval by this much
 PAPER_READS = 100  # paper accounts read at once (their reads are coalesced)
 READ_TIMEOUT_SECONDS = 15.0  # one slow venue read must not hold the batch up for long
 SETTLE_TIMEOUT_SECONDS = 120.0  # a flatten may wait ~25 s for its fill; a few of them in a row
+WATCH_ALONE = 5  # up to this many accounts crossed at once, the watch settles each on its own read
 WATCH_LEASE_MARGIN = timedelta(seconds=LEASE_GRACE_SECONDS / 2)  # no fast reconcile on a lease about to lapse
 
 
@@ -101,7 +102,13 @@ async def settle_account(
         venue, books.rows, read.state, read.now, pending_grace, resendable=resendable(books)
     )
     unpushed = result.synced > 0  # the dashboard shows order states too
+    closed = await close_account_fills(view, books, result)
+    if closed:  # one push for all of them: the trader sees them at once
+        await events.positions_changed(user)
+        unpushed = False
     for position in books.positions:
+        if position.id in closed:
+            continue
         try:
             with log_context(position_id=position.id, signal_id=position.signal_id):
                 outcome = await reconcile_position(
@@ -192,18 +199,6 @@ def lease_ttl() -> timedelta:
     return timedelta(seconds=get_settings().monitor_interval_seconds + LEASE_GRACE_SECONDS)
 
 
-def _failed(account: Account, cursor: datetime | None, e: BaseException) -> AccountResult:
-    log.warning(
-        "monitor: account %s/%s failed: %s",
-        account[0],
-        account[1],
-        type(e).__name__,
-        # an unreachable venue is an expected state, not a bug: no traceback per tick
-        exc_info=not isinstance(e, (TimeoutError, OSError, VenueTemporaryError)),
-    )
-    return AccountResult(account[0], account[1], cursor=cursor, error=type(e).__name__)
-
-
 async def _batch(
     me: _Worker, held: dict[Account, datetime | None], gate: asyncio.Semaphore, full: bool = True
 ) -> None:
@@ -226,7 +221,7 @@ async def _batch(
                 bind(user=account[0])  # this task's log lines name the account's trader
                 return await asyncio.wait_for(read_account(*account, cursor), READ_TIMEOUT_SECONDS)
             except Exception as e:  # noqa: BLE001 - isolate accounts: count it on the lease, go on
-                finish(_failed(account, cursor, e))
+                finish(failed(account, cursor, e))
                 return None
 
     async def settle(r: AccountRead, books: Books) -> None:
@@ -238,7 +233,7 @@ async def _batch(
                 me.watch.rewatch(books)  # its rows were synced in place with the venue's read
                 finish(result)
             except Exception as e:  # noqa: BLE001
-                finish(_failed(r.account, r.since, e))
+                finish(failed(r.account, r.since, e))
 
     if not full:  # the watch's few accounts: each settles as soon as its own read is back
 
@@ -248,7 +243,7 @@ async def _batch(
                 try:
                     books = await load_books(*account)
                 except Exception as e:  # noqa: BLE001
-                    finish(_failed(account, cursor, e))
+                    finish(failed(account, cursor, e))
                     return
                 await settle(r, books)
 
@@ -259,7 +254,7 @@ async def _batch(
         books = await load_books_many([r.account for r in reads])
     except Exception as e:  # noqa: BLE001 - the database failed: every account of the batch failed
         for r in reads:
-            finish(_failed(r.account, r.since, e))
+            finish(failed(r.account, r.since, e))
         return
     await asyncio.gather(*(settle(r, books[r.account]) for r in reads))
 
@@ -340,8 +335,11 @@ async def watch_tick(worker_id: str, *, wait: float | None = 0) -> list[Account]
     fresh = me.watch.due(prices, busy=me.inflight, now=utcnow(), margin=WATCH_LEASE_MARGIN)
     if not fresh:
         return []
+    # a few accounts settle each as soon as its own read is back; a crowd (a price swept through
+    # many triggers) is read together and its books loaded in one batch, as a full tick does
+    crowd = len(fresh) > WATCH_ALONE
     task = asyncio.get_running_loop().create_task(
-        _batch(me, fresh, asyncio.Semaphore(_concurrency()), full=False), name=f"watch-{worker_id}"
+        _batch(me, fresh, asyncio.Semaphore(_concurrency()), full=crowd), name=f"watch-{worker_id}"
     )
     me.inflight.update(dict.fromkeys(fresh, task))
     if wait != 0:
