@@ -138,7 +138,7 @@ def tell_closed(
             exit_price=books["exit_price"],
             reason=reason.value,
             realized_pnl=books["realized_pnl"],
-            fees=books["fees"],
+            fees=books["fees"] or Decimal(0),
             entry=position.entry_price,
             tick=position.tick_size,
             step=position.step_size,

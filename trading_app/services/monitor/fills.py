@@ -34,6 +34,7 @@ from trading_app.services.engine.trader import Trader
 from trading_app.services.monitor.books import Books
 from trading_app.services.monitor.reconcile import FilledClose, View, filled_close
 from trading_app.services.monitor.report import AccountResult
+from trading_app.services.ops.logs import log_context
 from trading_app.venues.base import OrderReport
 
 log = logging.getLogger(__name__)
@@ -74,7 +75,10 @@ async def close_filled(
         written = await _settle_all(session, reports)
         await _book_all(session, trader, todo, books)
     for close, figures in zip(todo, books, strict=True):
-        tell_closed(trader, close.position, close.reason, figures)
+        # each close's line and message carry its position and signal, as a reconcile of its own did
+        with log_context(position_id=close.position.id, signal_id=close.position.signal_id):
+            log.info("position %s closed: %s", close.position.id, close.reason.value.lower())
+            tell_closed(trader, close.position, close.reason, figures)
     return todo, written
 
 
@@ -107,7 +111,7 @@ async def _book_all(
     while it still has the status the tick read (a position another closer finished is left as it is)."""
     if not closes:
         return
-    table = Position.__table__
+    table = Position.__table__  # type: ignore[attr-defined]  # SQLModel declares it at runtime
     at = utcnow()
     statement = (
         update(table)

@@ -142,10 +142,10 @@ async def reconcile_position(
         return await _opening(view, position, rows, signal, pending_grace)
     if _closer_at_work(view, position):
         return None  # its closer is still waiting for the fill
-    done = filled_close(view, position, rows)
-    if done is not None:
-        await close_books(view.trader, position, done.reason, exit_orders=done.exits)
-        return done.outcome
+    filled = filled_close(view, position, rows)
+    if filled is not None:
+        await close_books(view.trader, position, filled.reason, exit_orders=filled.exits)
+        return filled.outcome
     exits = [r for r in rows if r.role in EXIT_ROLES and r.filled_size > 0]
     remaining = position.size - sum((r.filled_size for r in exits), Decimal(0))
     held = view.held(position)
