@@ -19,10 +19,15 @@ After each app round the database is checked: every 202 must name exactly one ro
 alert, no alert may have two rows, and nothing may be answered other than 202. A final pass
 re-sends a whole round: every copy must be answered "duplicate" with the original id.
 
-Targets: nothing lost or duplicated; app throughput >= 0.5 x bare; app p99 <= 2 x bare p99.
+Then the same with two server workers (granian --workers 2, server and client unpinned: this
+kind of machine has two cores, so the second worker shares its core with the load generator):
+rounds alternate bare / app again, each checked the same way.
+
+Targets: nothing lost or duplicated; app throughput >= 0.5 x bare; app p99 <= 2 x bare p99 (one
+worker); the app with two workers >= 1.6 x the app with one. The last two lines give these ratios.
 
 Run: python bench/webhook.py [--rounds 3] [--alerts 2000] [--webhooks 100] [--concurrency 200]
-                             [--loop uvloop|asyncio] [--no-freeze-gc]
+                             [--loop uvloop|asyncio] [--no-freeze-gc] [--no-two-workers]
 Needs the local PostgreSQL (a throwaway database is created and dropped). Loopback only.
 """
 
@@ -116,12 +121,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(target: str, loop: str) -> tuple[subprocess.Popen[bytes], int]:
+def start_server(target: str, loop: str, workers: int = 1) -> tuple[subprocess.Popen[bytes], int]:
+    """One granian server; a single worker is pinned to SERVER_CPU, several use every core."""
     port = free_port()
     granian = shutil.which("granian", path=str(Path(sys.executable).parent)) or "granian"
-    cmd = [granian, "--interface", "asgi", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-           "--loop", loop, "--factory", "--no-access-log", "--log-level", "warning", target]
-    if shutil.which("taskset"):
+    cmd = [granian, "--interface", "asgi", "--host", "127.0.0.1", "--port", str(port), "--workers",
+           str(workers), "--loop", loop, "--factory", "--no-access-log", "--log-level", "warning", target]
+    if workers == 1 and shutil.which("taskset"):
         cmd = ["taskset", "-c", str(SERVER_CPU), *cmd]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=dict(os.environ), stdout=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
@@ -305,6 +311,8 @@ def main() -> None:
     parser.add_argument("--loop", choices=["uvloop", "asyncio"], default="uvloop")
     parser.add_argument("--no-freeze-gc", dest="freeze_gc", action="store_false",
                         help="serve the app without the start-up gc.freeze() production does (A/B)")
+    parser.add_argument("--no-two-workers", dest="two_workers", action="store_false",
+                        help="skip the rounds with two server workers")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
     name, url = prepare_database()
@@ -315,23 +323,52 @@ def main() -> None:
         app, app_port = start_server(target, args.loop)
         bare, bare_port = start_server("bench.webhook_servers:bare_app", args.loop)
         servers += [app, bare]
+        cores = set(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else set()
         if hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) > 1:
             os.sched_setaffinity(0, {CLIENT_CPU})
-        report = run_rounds(args, hooks, url, (app_port, app.pid), (bare_port, bare.pid))
+        one = run_rounds(args, hooks, url, (app_port, app.pid), (bare_port, bare.pid), "r")
+        two = None
+        if args.two_workers:
+            for proc in (app, bare):  # idle, but out of the way of the two-worker rounds
+                stop(proc)
+            app2, app2_port = start_server(target, args.loop, workers=2)
+            bare2, bare2_port = start_server("bench.webhook_servers:bare_app", args.loop, workers=2)
+            servers += [app2, bare2]
+            if cores:
+                os.sched_setaffinity(0, cores)
+            two = run_rounds(args, hooks, url, (app2_port, app2.pid), (bare2_port, bare2.pid), "w")
     finally:
         for proc in servers:
-            proc.terminate()
-        for proc in servers:
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            stop(proc)
         drop_database(name)
-    print(report)
+    print(report(args, one, two))
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+@dataclass
+class Result:
+    """The rounds of one server set-up and what the database held afterwards."""
+
+    bare: list[Round]
+    app: list[Round]
+    checks: list[dict[str, int]]
+    resent_ok: int
+    resent: int
+    rows_after: int
+    expected_rows: int
 
 
 def run_rounds(args: argparse.Namespace, hooks: list[tuple[str, str, str]], url: str, app: tuple[int, int],
-               bare: tuple[int, int]) -> str:
+               bare: tuple[int, int], tag: str) -> Result:
     (app_port, app_pid), (bare_port, bare_pid) = app, bare
     database = url.rsplit("/", 1)[1]
     if args.loop == "uvloop":
@@ -344,12 +381,12 @@ def run_rounds(args: argparse.Namespace, hooks: list[tuple[str, str, str]], url:
     last_sent: list[tuple[bytes, str]] = []
     last_answers: list[Answer] = []
     for n in range(args.rounds + 1):  # round 0 warms both servers up and is not counted
-        bare_sent = alert_requests(hooks, args.alerts, f"bare{n}", bare_port)
+        bare_sent = alert_requests(hooks, args.alerts, f"bare{tag}{n}", bare_port)
         bare_requests = [r for r, _ in bare_sent]
         _, measured = measured_burst(bare_port, bare_requests, args.concurrency, bare_pid, database)
         if n:
             bare_rounds.append(measured)
-        sent = alert_requests(hooks, args.alerts, f"r{n}", app_port)
+        sent = alert_requests(hooks, args.alerts, f"{tag}{n}", app_port)
         requests = [r for r, _ in sent]
         answers, measured = measured_burst(app_port, requests, args.concurrency, app_pid, database)
         checks.append(check_round(url, sent, answers))
@@ -364,37 +401,56 @@ def run_rounds(args: argparse.Namespace, hooks: list[tuple[str, str, str]], url:
         for a, o in zip(again, last_answers, strict=True)
     )
     after = check_round(url, last_sent, last_answers)
+    return Result(bare_rounds, app_rounds, checks, resent_ok, len(again), after["rows"], len(last_sent))
 
-    def med(rounds: list[Round], field: str) -> float:
-        return statistics.median(getattr(r, field) for r in rounds)
 
+def med(rounds: list[Round], field: str) -> float:
+    return statistics.median(getattr(r, field) for r in rounds)
+
+
+def report(args: argparse.Namespace, one: Result, two: Result | None) -> str:
     gc_note = "" if args.freeze_gc else ", NO gc.freeze"
     lines = [
         f"webhook accept bench: {args.alerts} alerts x {args.rounds} rounds over {args.webhooks} webhooks, "
-        f"{args.concurrency} in flight, granian 1 worker ({args.loop}{gc_note}) "
-        f"on CPU {SERVER_CPU}, client on CPU {CLIENT_CPU}",
-        f"{'':18}{'req/s':>8}{'p50 ms':>9}{'p99 ms':>9}{'server CPU':>12}{'PG CPU':>9}"
+        f"{args.concurrency} in flight, granian ({args.loop}{gc_note}): 1 worker on CPU {SERVER_CPU} with "
+        f"the client on CPU {CLIENT_CPU}{'; then 2 workers, server and client unpinned' if two else ''}",
+        f"{'':24}{'req/s':>8}{'p50 ms':>9}{'p99 ms':>9}{'server CPU':>12}{'PG CPU':>9}"
         "   per round (req/s, p99 ms)",
     ]
-    for label, rounds in (("bare endpoint", bare_rounds), ("webhook app (PG)", app_rounds)):
-        per_round = ", ".join(f"{r.rate:.0f}/{r.p99_ms:.1f}" for r in rounds)
-        lines.append(f"{label:18}{med(rounds, 'rate'):>8.0f}{med(rounds, 'p50_ms'):>9.2f}"
-                     f"{med(rounds, 'p99_ms'):>9.1f}{med(rounds, 'server_cpu_us'):>9.0f} us"
-                     f"{med(rounds, 'postgres_cpu_us'):>6.0f} us   {per_round}")
-    ratio = med(app_rounds, "rate") / med(bare_rounds, "rate")
-    p99_ratio = med(app_rounds, "p99_ms") / med(bare_rounds, "p99_ms")
-    totals = {k: sum(c[k] for c in checks) for k in ("accepted", "lost", "duplicated", "not_202")}
-    lines += [
+    setups = [("", one)] + ([(", 2 workers", two)] if two else [])
+    for suffix, result in setups:
+        for label, rounds in ((f"bare{suffix}", result.bare), (f"webhook app (PG){suffix}", result.app)):
+            per_round = ", ".join(f"{r.rate:.0f}/{r.p99_ms:.1f}" for r in rounds)
+            lines.append(f"{label:24}{med(rounds, 'rate'):>8.0f}{med(rounds, 'p50_ms'):>9.2f}"
+                         f"{med(rounds, 'p99_ms'):>9.1f}{med(rounds, 'server_cpu_us'):>9.0f} us"
+                         f"{med(rounds, 'postgres_cpu_us'):>6.0f} us   {per_round}")
+    for suffix, result in setups:
+        checks = result.checks
+        totals = {k: sum(c[k] for c in checks) for k in ("accepted", "lost", "duplicated", "not_202")}
+        lines += [
+            f"integrity{suffix} over {len(checks)} app rounds (warm-up included): {totals['accepted']} "
+            f"answered 202, lost {totals['lost']}, duplicated {totals['duplicated']}, "
+            f"answered other than 202 {totals['not_202']}",
+            f"re-sent the last round{suffix}: {result.resent_ok}/{result.resent} answered duplicate with "
+            f"the original id; rows for that round afterwards: {result.rows_after} "
+            f"(expected {result.expected_rows})",
+        ]
+    ratio = med(one.app, "rate") / med(one.bare, "rate")
+    p99_ratio = med(one.app, "p99_ms") / med(one.bare, "p99_ms")
+    lines.append(
         f"throughput app/bare: {ratio:.2f} (target >= 0.50: {'met' if ratio >= 0.5 else 'NOT met'}); "
-        f"p99 app/bare: {p99_ratio:.2f} (target <= 2.00: {'met' if p99_ratio <= 2 else 'NOT met'})",
-        f"integrity over {len(checks)} app rounds (warm-up included): {totals['accepted']} answered 202, "
-        f"lost {totals['lost']}, duplicated {totals['duplicated']}, "
-        f"answered other than 202 {totals['not_202']}",
-        f"re-sent the last round: {resent_ok}/{len(again)} answered duplicate with the original id; "
-        f"rows for that round afterwards: {after['rows']} (expected {len(last_sent)})",
-    ]
+        f"p99 app/bare: {p99_ratio:.2f} (target <= 2.00: {'met' if p99_ratio <= 2 else 'NOT met'})"
+    )
+    if two:
+        scale = med(two.app, "rate") / med(one.app, "rate")
+        bare_scale = med(two.bare, "rate") / med(one.bare, "rate")
+        app_bare_two = med(two.app, "rate") / med(two.bare, "rate")
+        lines.append(
+            f"two workers / one worker: app {scale:.2f} (target >= 1.60: "
+            f"{'met' if scale >= 1.6 else 'NOT met'}), bare {bare_scale:.2f}; "
+            f"app/bare with two workers: {app_bare_two:.2f}"
+        )
     return "\n".join(lines)
-
 
 if __name__ == "__main__":
     main()

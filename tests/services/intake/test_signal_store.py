@@ -100,6 +100,25 @@ async def test_lookups_of_concurrent_requests_share_one_select(db_url: str) -> N
     assert await signal_store.lookup_webhook("00000000-0000-4000-8000-000000000000") is None
 
 
+async def test_the_owner_is_read_with_whether_trading_is_paused_and_a_pause_counts_at_once(
+    db_url: str,
+) -> None:
+    from trading_app.services.accounts.pause import set_paused
+
+    hook, other = await make_hook(), await make_hook()
+    assert (await signal_store.lookup_webhook(hook.uuid)).paused is False
+    await set_paused(hook.address, True)
+    # read on every lookup (no memo): the very next alert sees it; another trader is untouched
+    owners = await asyncio.gather(*(signal_store.lookup_webhook(h.uuid) for h in (hook, other)))
+    assert [o.paused for o in owners] == [True, False]
+    await set_paused(hook.address, False)
+    assert (await signal_store.lookup_webhook(hook.uuid)).paused is False
+    # no trading account row yet (a user who never opened Settings): not paused, paper
+    execute_sql(db_url, "DELETE FROM trading_accounts WHERE address = :a", a=other.address)
+    owner = await signal_store.lookup_webhook(other.uuid)
+    assert owner is not None and owner.paused is False and owner.network == "paper"
+
+
 async def test_the_cap_count_is_read_once_a_second_and_adds_this_workers_own_alerts(
     db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -55,7 +55,7 @@ from trading_app.domain.json_text import storable
 from trading_app.domain.masking import WITHHELD, mask_body
 from trading_app.domain.sent import sent_fields
 from trading_app.domain.signals import ParsedSignal, parse_signal
-from trading_app.services.accounts.pause import PAUSED_DETAIL, paused_since
+from trading_app.services.accounts.pause import PAUSED_DETAIL
 from trading_app.services.intake import signal_store
 from trading_app.services.intake.market_check import market_exists
 from trading_app.services.intake.rejections import tell_refused
@@ -252,12 +252,8 @@ async def _judge(
     if owner.recent >= cap:
         reason = f"per-minute cap: more than {cap} alerts in the last minute for this webhook; not executed"
         return Verdict.CAPPED, (reason,), parsed, key
-    try:
-        paused = await paused_since(owner.address) is not None
-    except Exception as e:
-        log.error("could not read whether %s is paused: %s", owner.address, type(e).__name__)
-        raise InboxUnavailable from e
-    if paused:
+    # read with the owner (same query, same freshness as the secret): no round trip of its own
+    if owner.paused:
         # a test alert too: a paused account trades nothing, not even on paper
         return Verdict.PAUSED, (f"{RejectReason.PAUSED.value}: {PAUSED_DETAIL}",), parsed, key
     return Verdict.ACCEPTED, (), parsed, key

@@ -37,8 +37,9 @@ _USERS: Table = User.__table__  # type: ignore[attr-defined]
 _ACCOUNTS: Table = TradingAccount.__table__  # type: ignore[attr-defined]
 Inserted = tuple[int, str, str]  # id, user_address, dedupe_key
 Existing = tuple[int, str, str, datetime]  # id, user_address, dedupe_key, received_at
-# webhook_uuid, address, secret ciphertext, allowlist, recent, network (paper without an account row)
-Owner = tuple[str, str, str, bool, int, str]
+# webhook_uuid, address, secret ciphertext, allowlist, recent, network (paper without an account row),
+# paused (trading paused on the account; false without an account row)
+Owner = tuple[str, str, str, bool, int, str, bool]
 COLUMNS = (
     "user_address", "received_at", "raw_body", "content_type", "source_ip", "parsed", "action", "market",
     "dedupe_key", "status", "reason", "paper",
@@ -73,7 +74,7 @@ SELECT u.webhook_uuid, u.address, u.webhook_secret_enc, u.webhook_ip_allowlist,
        (SELECT count(*) FROM (SELECT 1 FROM signals s
         WHERE s.user_address = u.address AND s.received_at > %(since)s AND s.dedupe_key IS NOT NULL
         LIMIT %(most)s) AS recent) ELSE -1 END,
-       COALESCE(a.network, 'paper')
+       COALESCE(a.network, 'paper'), a.paused_at IS NOT NULL
 FROM users u LEFT JOIN trading_accounts a ON a.address = u.address
 WHERE u.webhook_uuid = ANY(%(uuids)s::varchar[])
 """
@@ -249,6 +250,7 @@ _SQLITE_LOOKUP = select(
         _SIGNALS.c.dedupe_key.is_not(None),
     ).scalar_subquery(),
     func.coalesce(_ACCOUNTS.c.network, "paper"),
+    _ACCOUNTS.c.paused_at.is_not(None),
 ).select_from(_USERS.outerjoin(_ACCOUNTS, _ACCOUNTS.c.address == _USERS.c.address)).where(
     _USERS.c.webhook_uuid.in_(bindparam("uuids", expanding=True, type_=String))
 )
@@ -311,16 +313,17 @@ async def transaction() -> AsyncIterator[Transaction]:
 
 async def lookup(uuids: Sequence[str], since: datetime, most: int, count: Sequence[str] | None = None
                  ) -> list[Owner]:
-    """(uuid, address, secret ciphertext, allowlist flag, alerts since `since`, network) of known
-    webhooks. The alerts are counted up to `most`, on PostgreSQL only for the uuids in `count`
+    """(uuid, address, secret ciphertext, allowlist flag, alerts since `since`, network, paused) of
+    known webhooks. The alerts are counted up to `most`, on PostgreSQL only for the uuids in `count`
     (default: all; -1 for the others). The network is the owner's trading account's ("paper"
+    before the account row exists); paused is whether the account has trading paused (false
     before the account row exists)."""
     params = {"uuids": list(uuids), "since": since}
     if get_settings().is_sqlite:
         async with get_engine().connect() as conn:
             rows = (await conn.execute(_SQLITE_LOOKUP, params)).all()
         wanted = None if count is None else set(count)
-        return [(*r[:4], r[4] if wanted is None or r[0] in wanted else -1, r[5]) for r in rows]
+        return [(*r[:4], r[4] if wanted is None or r[0] in wanted else -1, r[5], bool(r[6])) for r in rows]
     async with _pg_readers.connection() as conn:
         counted = list(uuids) if count is None else list(count)
         cursor = await conn.execute(_PG_LOOKUP, {**params, "most": max(most, 0), "count": counted})

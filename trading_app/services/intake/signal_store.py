@@ -43,18 +43,21 @@ class WebhookOwner:
     """The user behind a webhook URL. `recent` counts their alerts that passed validation in the
     last minute (on PostgreSQL only up to the cap: beyond it the answer is the same), plus the
     copies of this lookup's batch ahead of this one (for the per-minute cap). `network` is where
-    their alerts trade (read with the owner, so the market check costs no second query)."""
+    their alerts trade (read with the owner, so the market check costs no second query); `paused`
+    whether they paused trading (read with the owner on every alert, so a pause takes effect at the
+    next alert and the inbox needs no query of its own for it)."""
 
     address: str
     secret_enc: str
     ip_allowlist: bool
     recent: int
     network: str = "paper"
+    paused: bool = False
 
     def __repr__(self) -> str:  # the ciphertext stays out of logs
         return (
             f"WebhookOwner(address={self.address!r}, ip_allowlist={self.ip_allowlist}, "
-            f"recent={self.recent}, network={self.network!r})"
+            f"recent={self.recent}, network={self.network!r}, paused={self.paused})"
         )
 
 
@@ -129,7 +132,7 @@ async def _lookup_batch(uuids: Sequence[str]) -> list[WebhookOwner | None]:
             owners.append(None)
             continue
         recent = _recent.get(owner[1], 0) + ahead[uuid]
-        owners.append(WebhookOwner(owner[1], owner[2], bool(owner[3]), recent, str(owner[5])))
+        owners.append(WebhookOwner(owner[1], owner[2], bool(owner[3]), recent, str(owner[5]), bool(owner[6])))
         ahead[uuid] += 1
     return owners
 
