@@ -101,23 +101,12 @@ class DydxVenue(Venue):
         self._described: dict[str, Described] = {}
         self._client_ids: dict[str, int] = {}
         self.limits = LimitsCache(self.client)
-        self.reader = OrderReader(
-            self.client,
-            self.owner_address,
-            subaccount,
-            short_block_window=self.short_block_window,
-            mempool_ttl_blocks=mempool_ttl_blocks,
-            describe=self._described.get,
-        )
-        self.placer = Placer(
-            self.client,
-            signer,
-            self.reader,
-            short_block_window=self.short_block_window,
-            mempool_ttl_blocks=mempool_ttl_blocks,
-            short_term_blocks=short_term_blocks,
-            remember=lambda uuid, d: _remember(self._described, uuid, d),
-        )
+        self.reader = OrderReader(self.client, self.owner_address, subaccount,
+                                  short_block_window=self.short_block_window,
+                                  mempool_ttl_blocks=mempool_ttl_blocks, describe=self._described.get)
+        self.placer = Placer(self.client, signer, self.reader, short_block_window=self.short_block_window,
+                             mempool_ttl_blocks=mempool_ttl_blocks, short_term_blocks=short_term_blocks,
+                             remember=lambda uuid, d: _remember(self._described, uuid, d))
 
     # -- markets ---------------------------------------------------------------------------
 
@@ -148,13 +137,7 @@ class DydxVenue(Venue):
     # -- placing ---------------------------------------------------------------------------
 
     async def place_market_order(
-        self,
-        market: str,
-        side: Side,
-        size: Decimal,
-        *,
-        worst_price: Decimal,
-        client_id: int,
+        self, market: str, side: Side, size: Decimal, *, worst_price: Decimal, client_id: int,
         reduce_only: bool = False,
     ) -> OrderRef:
         """Short-term IOC order bounded by `worst_price`, alive `short_term_blocks` blocks.
@@ -167,13 +150,7 @@ class DydxVenue(Venue):
         return self._known(ref)
 
     async def place_limit_order(
-        self,
-        market: str,
-        side: Side,
-        size: Decimal,
-        price: Decimal,
-        *,
-        client_id: int,
+        self, market: str, side: Side, size: Decimal, price: Decimal, *, client_id: int,
         good_til_seconds: int,
     ) -> OrderRef:
         """Long-term (stateful) limit order expiring after `good_til_seconds`.
@@ -184,83 +161,47 @@ class DydxVenue(Venue):
         encoding.check_client_id(client_id)
         await self._configure_limiter()
         gtbt = encoding.good_til_block_time(self._clock(), good_til_seconds)
-        order = encoding.limit_order(
-            spec, self.owner_address, self.subaccount, client_id, side, size, price, gtbt
-        )
-        ref = self.placer.ref(
-            spec, client_id, OrderType.LIMIT, OrderFlags.LONG_TERM, good_til_block_time=gtbt
-        )
+        order = encoding.limit_order(spec, self.owner_address, self.subaccount, client_id, side, size,
+                                     price, gtbt)
+        ref = self.placer.ref(spec, client_id, OrderType.LIMIT, OrderFlags.LONG_TERM,
+                              good_til_block_time=gtbt)
         return self._known(await self.placer.stateful(ref, order, Described(Side(side), size)))
 
     async def _place_conditional(
-        self,
-        market: str,
-        side: Side,
-        size: Decimal,
-        trigger_price: Decimal,
-        worst_price: Decimal,
-        client_id: int,
-        good_til_seconds: int,
-        take_profit: bool,
+        self, market: str, side: Side, size: Decimal, trigger_price: Decimal, worst_price: Decimal,
+        client_id: int, good_til_seconds: int, take_profit: bool,
     ) -> OrderRef:
         spec = await self._spec(market)
         encoding.check_client_id(client_id)
         _check_worst_price(Side(side), trigger_price, worst_price, take_profit)
         await self._configure_limiter()
         gtbt = encoding.good_til_block_time(self._clock(), good_til_seconds)
-        order = encoding.conditional_order(
-            spec,
-            self.owner_address,
-            self.subaccount,
-            client_id,
-            side,
-            size,
-            trigger_price,
-            worst_price,
-            take_profit,
-            gtbt,
-        )
+        order = encoding.conditional_order(spec, self.owner_address, self.subaccount, client_id, side, size,
+                                           trigger_price, worst_price, take_profit, gtbt)
         kind = OrderType.TAKE_PROFIT_MARKET if take_profit else OrderType.STOP_MARKET
         ref = self.placer.ref(spec, client_id, kind, OrderFlags.CONDITIONAL, good_til_block_time=gtbt)
-        return self._known(
-            await self.placer.stateful(ref, order, Described(Side(side), size, trigger_price, True))
-        )
+        return self._known(await self.placer.stateful(ref, order, Described(Side(side), size, trigger_price,
+                                                                            True)))
 
     def _known(self, ref: OrderRef) -> OrderRef:
         _remember(self._client_ids, ref.venue_order_id, ref.client_id)  # fills name orders by uuid
         return ref
 
     async def place_stop_loss(
-        self,
-        market: str,
-        side: Side,
-        size: Decimal,
-        trigger_price: Decimal,
-        *,
-        worst_price: Decimal,
-        client_id: int,
-        good_til_seconds: int,
+        self, market: str, side: Side, size: Decimal, trigger_price: Decimal, *, worst_price: Decimal,
+        client_id: int, good_til_seconds: int,
     ) -> OrderRef:
         """Conditional reduce-only IOC market order (STOP_MARKET, CONDITION_TYPE_STOP_LOSS)."""
-        return await self._place_conditional(
-            market, side, size, trigger_price, worst_price, client_id, good_til_seconds, take_profit=False
-        )
+        return await self._place_conditional(market, side, size, trigger_price, worst_price, client_id,
+                                             good_til_seconds, take_profit=False)
 
     async def place_take_profit(
-        self,
-        market: str,
-        side: Side,
-        size: Decimal,
-        trigger_price: Decimal,
-        *,
-        worst_price: Decimal,
-        client_id: int,
-        good_til_seconds: int,
+        self, market: str, side: Side, size: Decimal, trigger_price: Decimal, *, worst_price: Decimal,
+        client_id: int, good_til_seconds: int,
     ) -> OrderRef:
         """Conditional reduce-only IOC market order (TAKE_PROFIT_MARKET)."""
-        return await self._place_conditional(
-            market, side, size, trigger_price, worst_price, client_id, good_til_seconds, take_profit=True
-        )
+        return await self._place_conditional(market, side, size, trigger_price, worst_price, client_id,
+                                             good_til_seconds, take_profit=True)
 
     # -- the stateful-order budget ---------------------------------------------------------
 
@@ -285,13 +226,8 @@ class DydxVenue(Venue):
         limiter = self.signer.limiter
         limiter.configure(limits.stateful)
         height, account = await asyncio.gather(self.client.latest_height(), self.account())
-        return OrderBudget(
-            limits.stateful,
-            limiter.room(height),
-            limiter.window_room(height),
-            limits.max_open_stateful(account.equity),
-            limits.source,
-        )
+        return OrderBudget(limits.stateful, limiter.room(height), limiter.window_room(height),
+                           limits.max_open_stateful(account.equity), limits.source)
 
     # -- cancelling ------------------------------------------------------------------------
 
@@ -302,9 +238,8 @@ class DydxVenue(Venue):
         good-til-block-time (stored in the ref), which the chain requires.
         """
         ref = await self._complete(ref)
-        order_id = message.order_id(
-            self.owner_address, ref.subaccount, ref.client_id, ref.clob_pair_id, ref.order_flags
-        )
+        order_id = message.order_id(self.owner_address, ref.subaccount, ref.client_id, ref.clob_pair_id,
+                                    ref.order_flags)
         stateful = encoding.is_stateful(ref.order_flags)
         if stateful:
             # the chain needs GTBT >= the order's; with none stored, the latest any order can have
@@ -318,10 +253,8 @@ class DydxVenue(Venue):
                 return  # a short-term order cannot outlive its good-til-block
             # >= the order's (the memclob removes it only then), within the smallest window the
             # chain may have (a larger GTB is refused with clob 11)
-            gtb = min(
-                max(ref.good_til_block or 0, height + self._short_term_blocks),
-                height + 1 + chain.SMALLEST_SHORT_BLOCK_WINDOW,
-            )
+            gtb = min(max(ref.good_til_block or 0, height + self._short_term_blocks),
+                      height + 1 + chain.SMALLEST_SHORT_BLOCK_WINDOW)
             msg = encoding.cancel_message(order_id, good_til_block=gtb)
         try:
             await self.signer.submit(self.client, msg, stateful=stateful)
@@ -351,11 +284,8 @@ class DydxVenue(Venue):
         return await self.reader.report(ref)
 
     async def _raw_fills(self, market: str | None, since: datetime | None) -> list[dict[str, Any]]:
-        params: dict[str, Any] = {
-            "address": self.owner_address,
-            "subaccountNumber": self.subaccount,
-            "limit": FILLS_PAGE,
-        }
+        params: dict[str, Any] = {"address": self.owner_address, "subaccountNumber": self.subaccount,
+                                  "limit": FILLS_PAGE}
         if market:
             # the 1.1.5 wrapper sends ticker=, which /v4/fills ignores
             params.update(market=market, marketType="PERPETUAL")
@@ -370,9 +300,8 @@ class DydxVenue(Venue):
             if since is None or len(batch) < FILLS_PAGE or len(fresh) < len(batch):
                 break
             params["createdBeforeOrAtHeight"] = min(int(f["createdAtHeight"]) for f in batch)
-        return sorted(
-            found.values(), key=lambda f: (int(f.get("createdAtHeight", 0)), f["createdAt"], f["id"])
-        )
+        return sorted(found.values(),
+                      key=lambda f: (int(f.get("createdAtHeight", 0)), f["createdAt"], f["id"]))
 
     async def _client_id(self, uuid: str | None) -> int:
         if not uuid:
@@ -407,12 +336,8 @@ class DydxVenue(Venue):
         return parse.account_snapshot(await self._subaccount())
 
     async def _open_orders(self) -> list[dict[str, Any]]:
-        params = {
-            "address": self.owner_address,
-            "subaccountNumber": self.subaccount,
-            "status": ",".join(parse.OPEN_STATUSES),
-            "limit": 500,
-        }
+        params = {"address": self.owner_address, "subaccountNumber": self.subaccount,
+                  "status": ",".join(parse.OPEN_STATUSES), "limit": 500}
         try:
             orders: list[dict[str, Any]] = await self.client.get("/v4/orders", params)
             return orders
@@ -421,9 +346,8 @@ class DydxVenue(Venue):
 
     async def account_state(self, since: datetime | None = None) -> AccountState:
         """Open orders, fills after `since` and positions: three indexer calls in parallel."""
-        orders, raw_fills, sub = await asyncio.gather(
-            self._open_orders(), self._raw_fills(None, since), self._subaccount()
-        )
+        orders, raw_fills, sub = await asyncio.gather(self._open_orders(), self._raw_fills(None, since),
+                                                      self._subaccount())
         reports = []
         for data in orders:
             ref = parse.ref_from_order(data)
