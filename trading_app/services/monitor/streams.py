@@ -5,8 +5,9 @@ The accounts a worker leases on dYdX follow the indexer's websocket (`venues.dyd
 the leases of every full tick, so subscriptions follow lease changes. The stream is only a trigger:
 an update or a (re)subscription marks the account dirty, and the monitor reads it from REST and
 settles it by its usual code path. An account is read:
-- at once (`woken`, the monitor's stream pump) when its stream said orders, fills or positions changed,
-  or when its subscription became live again after a gap (the REST resync);
+- at once (`woken`, the monitor's stream pump) when its stream brought a fill, a position change or an
+  order that left the book, or when its subscription became live again after a gap (the REST resync);
+- at the next full tick when its stream only said an order was placed or triggered;
 - at the next full tick when its last settle left something to finish (anything not quiet, a
   PENDING row), or when the read that the stream caused found nothing (comlink reads a replica that
   may lag the websocket: one more look);
@@ -145,9 +146,13 @@ class Feed:
                 absorb = getattr(self.venues.get(account), "absorb", None)
                 if absorb is not None and event.contents is not None:
                     absorb(event.contents)
-            if event.kind != "down" and event.changes_books:
+            if event.kind == "down" or not event.changes_books:
+                continue
+            if event.urgent:
                 self.dirty.add(account)
                 self.wakeup.set()
+            else:  # an order placed or triggered: read at the next full tick (its fill wakes at once)
+                self.recheck.add(account)
 
     async def close(self) -> None:
         """Close every stream."""

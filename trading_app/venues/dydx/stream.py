@@ -55,6 +55,7 @@ BACKOFF_FIRST = 0.5
 BACKOFF_MAX = 30.0
 SUBSCRIBE_RETRY = 25.0  # socks waits up to 20 s (INITIAL_GET_TIMEOUT_MS) for the initial read
 CHANGES = ("orders", "fills", "perpetualPositions")  # what can move our books (not transfers, funding)
+LIVE = ("OPEN", "UNTRIGGERED", "BEST_EFFORT_OPENED")  # postgres order-types.ts + BEST_EFFORT_OPENED
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,16 @@ class StreamEvent:
     def changes_books(self) -> bool:
         """An update that carries orders, fills or positions (not only transfers or funding)."""
         return self.kind != "update" or any((self.contents or {}).get(k) for k in CHANGES)
+
+    @property
+    def urgent(self) -> bool:
+        """A resync, or an update with a fill, a position change or an order that left the book
+        (filled, cancelled, expired): worth a read at once. An order only placed or triggered is not
+        (its fill, if any, comes in a message of its own)."""
+        contents = self.contents or {}
+        if self.kind != "update" or contents.get("fills") or contents.get("perpetualPositions"):
+            return True
+        return any(isinstance(o, dict) and o.get("status") not in LIVE for o in contents.get("orders") or ())
 
 
 def ws_url(indexer_url: str) -> str:
