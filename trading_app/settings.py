@@ -77,6 +77,10 @@ class Settings(BaseSettings):
     monitor_interval_seconds: float = Field(default=3.0, gt=0)
     # the fast trigger watch between full ticks (0 turns it off: fills then wait for a full tick)
     monitor_watch_seconds: float = Field(default=0.5, ge=0)
+    # dYdX accounts follow the indexer's websocket (v4_subaccounts): an account is read from REST when
+    # its stream says something changed, after a gap, or every this many seconds (the safety net);
+    # 0 turns the stream off (REST every tick)
+    monitor_stream_safety_seconds: float = Field(default=300.0, ge=0)
     # how long one markets read (oracle prices) is reused: the paper venue and the trigger watch
     price_cache_seconds: float = Field(default=0.4, ge=0, le=60)
     webhook_max_lag_seconds: int = 300

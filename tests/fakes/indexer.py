@@ -155,6 +155,8 @@ class FakeIndexer:
         self._connections: set[socket.socket] = set()
         self._thread: threading.Thread | None = None
         self.port = 0
+        # takes over a websocket upgrade of `/v4/ws` (tests.fakes.dydx_socks); None: 404 as before
+        self.upgrade: Callable[[BaseHTTPRequestHandler], None] | None = None
 
     # -- lifecycle ------------------------------------------------------------------
     @property
@@ -354,6 +356,12 @@ class _RequestHandler(BaseHTTPRequestHandler):
             headers=dict(self.headers.items()),
             body=self.rfile.read(length),
         )
+        upgrade = fake.upgrade
+        if upgrade is not None and parts.path == "/v4/ws" and fake.fault is None:
+            if self.headers.get("Upgrade", "").lower() == "websocket":
+                self.close_connection = True
+                upgrade(self)  # serves the websocket on this connection until it ends
+                return
         if fake.slow_seconds:
             time.sleep(fake.slow_seconds)
         fault = fake.fault

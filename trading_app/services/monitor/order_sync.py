@@ -48,6 +48,11 @@ class CountingVenue:
     def total(self) -> int:
         return sum(self.calls.values())
 
+    @property
+    def venue(self) -> Venue:
+        """The venue counted."""
+        return self._venue
+
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self._venue, name)
         if not callable(attr) or name.startswith("_"):

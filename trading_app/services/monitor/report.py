@@ -47,6 +47,7 @@ class TickReport:
     owned: int = 0  # accounts whose lease this worker holds
     started: int = 0  # reconciles started this tick
     busy: int = 0  # owned accounts still reconciling from an earlier tick
+    streamed: int = 0  # owned dYdX accounts not read: their stream says nothing changed
     results: list[AccountResult] = field(default_factory=list)
 
     @property
@@ -74,6 +75,7 @@ class TickReport:
             "reconciled": len(self.results),
             "failed": self.failed,
             "busy": self.busy,
+            "streamed": self.streamed,
             "venue_calls": self.venue_calls,
             "outcomes": dict(self.outcomes),
         }

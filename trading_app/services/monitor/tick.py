@@ -17,6 +17,10 @@ Between full ticks, `watch_tick` (every `MONITOR_WATCH_SECONDS`) compares one sh
 network with the live TP/SL triggers of the accounts this worker holds (`services.monitor.trigger_watch`,
 kept from each full tick's books) and reconciles an account whose trigger the price crossed at
 once, by the same code path, under the same lease, and never while that account's work runs.
+
+dYdX accounts follow the indexer's websocket (`services.monitor.streams`): the full tick reads such an
+account only when its stream is down, said something changed, or the safety-net interval passed;
+the stream pump (`_pump`) reconciles at once an account whose stream said something changed.
 """
 
 from __future__ import annotations
@@ -26,149 +30,34 @@ import logging
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import cast
 
 from trading_app.domain.clock import utcnow
 from trading_app.domain.enums import Network
-from trading_app.services.accounts.venues import venue_for
 from trading_app.services.engine import executor
-from trading_app.services.engine.trader import Trader
 from trading_app.services.monitor import leases, trigger_watch
-from trading_app.services.monitor.books import Books, load_books, load_books_many, oldest_open
-from trading_app.services.monitor.exposure import repair_exposure
-from trading_app.services.monitor.fills import close_account_fills
+from trading_app.services.monitor.account import (
+    AccountRead,
+    read_account,
+    reconcile_account,
+    settle_account,
+)
+from trading_app.services.monitor.books import Books, load_books, load_books_many
 from trading_app.services.monitor.leases import Account
-from trading_app.services.monitor.order_sync import CountingVenue, cancel_orphans, resendable, sync_orders
-from trading_app.services.monitor.reconcile import View, reconcile_position
-from trading_app.services.monitor.report import QUIET, AccountResult, TickReport, failed
-from trading_app.services.notify import events
-from trading_app.services.notify.notifier import get_notifier
+from trading_app.services.monitor.report import AccountResult, TickReport, failed
+from trading_app.services.monitor.streams import Feed
 from trading_app.services.ops import metrics
-from trading_app.services.ops.logs import bind, log_context
+from trading_app.services.ops.logs import bind
 from trading_app.settings import get_settings
-from trading_app.venues.base import AccountState, Venue
 
 log = logging.getLogger(__name__)
 
-PENDING_GRACE = timedelta(seconds=10)  # a row committed this recently is still being sent
-FILL_OVERLAP = timedelta(seconds=5)  # re-read a little before the cursor: fills can land late
 LEASE_GRACE_SECONDS = 5.0  # a lease outlives the tick interval by this much
 PAPER_READS = 100  # paper accounts read at once (their reads are coalesced)
 READ_TIMEOUT_SECONDS = 15.0  # one slow venue read must not hold the batch up for long
 SETTLE_TIMEOUT_SECONDS = 120.0  # a flatten may wait ~25 s for its fill; a few of them in a row
 WATCH_ALONE = 5  # up to this many accounts crossed at once, the watch settles each on its own read
 WATCH_LEASE_MARGIN = timedelta(seconds=LEASE_GRACE_SECONDS / 2)  # no fast reconcile on a lease about to lapse
-
-
-@dataclass
-class AccountRead:
-    """One account's batched venue read, and the venue (counting its calls) it came from."""
-
-    account: Account
-    counter: CountingVenue
-    state: AccountState
-    since: datetime
-    now: datetime
-    started: float
-
-
-async def read_account(user: str, network: str, since: datetime | None = None) -> AccountRead:
-    """The account's one batched venue read (open orders, fills after `since`, positions).
-
-    Raises:
-        VenueError: the venue cannot be built or read.
-    """
-    started = time.monotonic()
-    counter = CountingVenue(await venue_for(user, network))
-    now = utcnow()
-    if since is None:  # the account's first tick: fills since its oldest live position opened
-        since = await oldest_open(user, network) or now
-    state = await cast(Venue, counter).account_state(since=since - FILL_OVERLAP)
-    return AccountRead((user, network), counter, state, since, now, started)
-
-
-async def settle_account(
-    read: AccountRead, books: Books, *, pending_grace: timedelta = PENDING_GRACE
-) -> AccountResult:
-    """Put the account's books right against its read. `books` must be read after the venue was:
-    then whatever they say is at least as new as the venue's snapshot, and a position closed or
-    protected meanwhile by someone else is never acted on a second time."""
-    user, network = read.account
-    result = AccountResult(user, network)
-    venue = cast(Venue, read.counter)  # it forwards every call, counted
-    trader = Trader(user=user, network=network, venue=venue, account=books.account, notify=get_notifier())
-    view = View(trader=trader, state=read.state, now=read.now)
-    result.synced = await sync_orders(
-        venue, books.rows, read.state, read.now, pending_grace, resendable=resendable(books)
-    )
-    unpushed = result.synced > 0  # the dashboard shows order states too
-    closed = await close_account_fills(view, books, result)
-    if closed:  # one push for all of them: the trader sees them at once
-        await events.positions_changed(user)
-        unpushed = False
-    for position in books.positions:
-        if position.id in closed:
-            continue
-        try:
-            with log_context(position_id=position.id, signal_id=position.signal_id):
-                outcome = await reconcile_position(
-                    view,
-                    position,
-                    books.rows_of(position.id),
-                    books.signals.get(position.signal_id or -1),
-                    pending_grace=pending_grace,
-                )
-        except Exception:  # noqa: BLE001 - one position must not stop the others
-            log.exception("monitor: position %s of %s failed to reconcile", position.id, user)
-            result.errors += 1
-            continue
-        if outcome is not None:
-            result.outcomes[outcome] += 1
-        if outcome not in QUIET:  # push each change as it is committed: the trader sees it at once
-            await events.positions_changed(user)
-            unpushed = False
-    try:
-        repaired = await repair_exposure(view, books)
-    except Exception:  # noqa: BLE001
-        log.exception("monitor: comparing the venue's exposure with the books of %s failed", user)
-        result.errors += 1
-        repaired = []
-    for outcome in repaired:
-        result.outcomes[outcome] += 1
-    if repaired:
-        await events.positions_changed(user)
-    try:
-        result.orphans = await cancel_orphans(venue, books, read.state.open_orders, read.now, pending_grace)
-    except Exception:  # noqa: BLE001
-        log.exception("monitor: cancelling stray orders of %s failed", user)
-        result.errors += 1
-    if unpushed or result.orphans:
-        await events.positions_changed(user)
-    result.cursor = max((f.time for f in read.state.fills), default=read.since)
-    result.venue_calls, result.calls = read.counter.total, dict(read.counter.calls)
-    result.seconds = time.monotonic() - read.started
-    return result
-
-
-async def reconcile_account(
-    user: str, network: str, *, since: datetime | None = None, pending_grace: timedelta = PENDING_GRACE
-) -> AccountResult:
-    """Reconcile one account with its venue: one batched read, then put every live position right.
-
-    Args:
-        user: the account's owner.
-        network: paper, testnet or mainnet.
-        since: the fills cursor (default: a little before the oldest live position opened).
-        pending_grace: how long a just-committed order row is left to its sender.
-
-    Returns:
-        What was done. Per-position failures are logged and counted in `errors`.
-
-    Raises:
-        VenueError: the venue cannot be built or read (nothing was changed).
-    """
-    read = await read_account(user, network, since)
-    return await settle_account(read, await load_books(user, network), pending_grace=pending_grace)
+STREAM_DEBOUNCE_SECONDS = 0.02  # the stream's messages of one block arrive together: read them as one batch
 
 
 @dataclass
@@ -178,6 +67,8 @@ class _Worker:
     sweep: asyncio.Task[list[int]] | None = None
     last: TickReport | None = None
     watch: trigger_watch.Watch = field(default_factory=trigger_watch.Watch)  # the fast path's state
+    feed: Feed | None = None  # the dYdX accounts' streams (None: off, or no dYdX account yet)
+    pump: asyncio.Task[None] | None = None  # reconciles what the stream says changed
 
 
 _workers: dict[str, _Worker] = {}
@@ -212,6 +103,10 @@ async def _batch(
         if result.error is None:
             me.watch.moved(account, result.cursor)
         me.inflight.pop(account, None)
+        if me.feed is not None and result.error is not None:
+            me.feed.settled(account, quiet=False)
+        if me.feed is not None and account in me.feed.dirty:
+            me.feed.wakeup.set()  # the stream spoke while this account was busy: read it again
 
     paper = asyncio.Semaphore(_paper_reads())
 
@@ -219,6 +114,8 @@ async def _batch(
         async with paper if account[1] == Network.PAPER.value else gate:
             try:
                 bind(user=account[0])  # this task's log lines name the account's trader
+                if me.feed is not None:
+                    me.feed.reading(account)
                 return await asyncio.wait_for(read_account(*account, cursor), READ_TIMEOUT_SECONDS)
             except Exception as e:  # noqa: BLE001 - isolate accounts: count it on the lease, go on
                 finish(failed(account, cursor, e))
@@ -231,6 +128,9 @@ async def _batch(
                 metrics.positions_seen(r.account, len(books.positions))
                 result = await asyncio.wait_for(settle_account(r, books), SETTLE_TIMEOUT_SECONDS)
                 me.watch.rewatch(books)  # its rows were synced in place with the venue's read
+                if me.feed is not None:
+                    me.feed.seen(r.account, r.counter.venue)
+                    me.feed.settled(r.account, _quiet(result, books))
                 finish(result)
             except Exception as e:  # noqa: BLE001
                 finish(failed(r.account, r.since, e))
@@ -285,8 +185,11 @@ async def monitor_tick(
     me.watch.own(held, now + ttl)  # before anything is released: the watch never acts on a lost lease
     await leases.release(worker_id, set(held) | set(me.inflight), now)
     report.owned = len(held)
-    fresh = {a: c for a, c in held.items() if a not in me.inflight}
-    report.busy, report.started = len(held) - len(fresh), len(fresh)
+    feed = await _follow(me, held)
+    clock = time.monotonic()
+    fresh = {a: c for a, c in held.items() if a not in me.inflight and (feed is None or feed.due(a, clock))}
+    report.busy = sum(1 for a in held if a in me.inflight)
+    report.started, report.streamed = len(fresh), len(held) - len(fresh) - report.busy
     if fresh:
         task = asyncio.get_running_loop().create_task(
             _batch(me, fresh, asyncio.Semaphore(_concurrency())), name=f"monitor-{worker_id}"
@@ -347,6 +250,52 @@ async def watch_tick(worker_id: str, *, wait: float | None = 0) -> list[Account]
     return list(fresh)
 
 
+def _quiet(result: AccountResult, books: Books) -> bool:
+    # nothing done, nothing waiting: the stream alone may say when to read this account again
+    pending = any(r.status == "PENDING" for r in books.rows)
+    return (
+        result.error is None
+        and not result.errors
+        and not result.changed
+        and not result.outcomes
+        and not pending
+    )
+
+
+async def _follow(me: _Worker, held: dict[Account, datetime | None]) -> Feed | None:
+    """The worker's streams follow its leases (created with the first dYdX lease, per event loop)."""
+    safety = get_settings().monitor_stream_safety_seconds
+    loop = asyncio.get_running_loop()
+    if me.feed is not None and me.feed.loop is not loop:  # a test's previous loop: start over
+        me.feed, me.pump = None, None
+    if safety <= 0 or (me.feed is None and all(n == Network.PAPER.value for _, n in held)):
+        return me.feed
+    if me.feed is None:
+        me.feed = Feed(safety)
+        me.pump = loop.create_task(_pump(me), name="dydx-stream-pump")
+    await me.feed.follow(held)
+    return me.feed
+
+
+async def _pump(me: _Worker) -> None:
+    """Reconcile at once the held accounts whose stream said something changed (one batch per wake)."""
+    feed = me.feed
+    assert feed is not None
+    while True:
+        await feed.wakeup.wait()
+        feed.wakeup.clear()
+        await asyncio.sleep(STREAM_DEBOUNCE_SECONDS)  # one block's messages for many accounts: one batch
+        until = me.watch.until
+        if until is None or utcnow() >= until - WATCH_LEASE_MARGIN:
+            continue  # a lease about to lapse: the full tick reads the dirty accounts
+        fresh = {a: me.watch.held[a] for a in feed.woken() if a in me.watch.held and a not in me.inflight}
+        if fresh:
+            task = asyncio.get_running_loop().create_task(
+                _batch(me, fresh, asyncio.Semaphore(_concurrency()), full=len(fresh) > 4), name="stream-batch"
+            )
+            me.inflight.update(dict.fromkeys(fresh, task))
+
+
 async def _sweep() -> list[int]:
     try:
         return await executor.sweep()
@@ -360,6 +309,10 @@ async def stop(worker_id: str, timeout: float = 5.0) -> None:  # noqa: ASYNC109 
     me = _workers.pop(worker_id, None)
     if me is None:
         return
+    if me.pump is not None:
+        me.pump.cancel()
+    if me.feed is not None and me.feed.loop is asyncio.get_running_loop():
+        await me.feed.close()
     tasks = [*set(me.inflight.values()), *([me.sweep] if me.sweep else [])]
     pending = [t for t in tasks if not t.done()]
     if pending:

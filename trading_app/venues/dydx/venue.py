@@ -32,7 +32,7 @@ from trading_app.venues.base import (
     OrderReport,
     Venue,
 )
-from trading_app.venues.dydx import chain, encoding, parse
+from trading_app.venues.dydx import chain, encoding, parse, stream
 from trading_app.venues.dydx import errors as codes
 from trading_app.venues.dydx.client import DydxClient, DydxEndpoints
 from trading_app.venues.dydx.credentials import InvalidCredential, normalize_dydx_address
@@ -354,6 +354,25 @@ class DydxVenue(Venue):
             _remember(self._client_ids, ref.venue_order_id, ref.client_id)
             reports.append(parse.order_report(data, ref))
         return AccountState(parse.account_snapshot(sub), reports, await self._resolve(raw_fills))
+
+    # -- the indexer's websocket (venues.dydx.stream) ------------------------------------------
+
+    @property
+    def stream_id(self) -> str:
+        """This subaccount's `v4_subaccounts` subscription id."""
+        return stream.subscription_id(self.owner_address, self.subaccount)
+
+    @property
+    def stream_url(self) -> str:
+        """The websocket of this venue's indexer."""
+        return stream.ws_url(self.client.endpoints.indexer_url)
+
+    def absorb(self, contents: dict[str, Any]) -> None:
+        """Learn from one `v4_subaccounts` update: each order's uuid -> client id, so the fills read
+        next resolve their orders without asking `/v4/orders/{uuid}`. Nothing is decided from it."""
+        for order in contents.get("orders") or ():
+            if isinstance(order, dict) and order.get("id") and str(order.get("clientId", "")).isdigit():
+                _remember(self._client_ids, str(order["id"]), int(order["clientId"]))
 
     async def close(self) -> None:
         """Close the node channel."""
