@@ -251,10 +251,14 @@ async def watch_tick(worker_id: str, *, wait: float | None = 0) -> list[Account]
 
 
 def _quiet(result: AccountResult, books: Books) -> bool:
-    # nothing done, nothing waiting: the stream alone may say when to read this account again
+    # nothing done, nothing waiting: the stream alone may say when to read this account again. A
+    # position that scales out is never quiet: its trailing stop and its break-even follow the
+    # price, which no account message announces
     pending = any(r.status == "PENDING" for r in books.rows)
+    scaling = any(p.scale_plan for p in books.positions)
     return (
-        result.error is None
+        not scaling
+        and result.error is None
         and not result.errors
         and not result.changed
         and not result.outcomes
