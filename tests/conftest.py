@@ -69,6 +69,9 @@ def reset_app_caches() -> None:
     from trading_app.services.intake import signal_store
 
     signal_store.forget_counts()  # remembered per-minute counts belong to the old database
+    from trading_app.venues.dydx import limits
+
+    limits._SHARED.clear()  # kept per node URL: a later test's fake node may get the same port
 
 
 # A project directory of the app's own for a process that builds or runs it: code and migrations

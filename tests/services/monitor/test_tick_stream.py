@@ -150,27 +150,33 @@ async def test_a_trailing_stop_is_followed_every_tick_although_the_stream_is_qui
     outcome = await executor.execute_signal(await make_signal(dydx_user, body))
     assert outcome is not None and outcome.position_id is not None
     try:
-        feed = None
-        for _ in range(60):  # until the account's subscription is live
-            await tick.monitor_tick("ws-4", sweep=False)
-            feed = tick._workers["ws-4"].feed
-            if feed is not None and feed.live((dydx_user, "testnet")):
-                break
-            await asyncio.sleep(0.1)
-        assert feed is not None and feed.live((dydx_user, "testnet"))
-        reads = []
-        for _ in range(6):  # a plain position goes quiet here (test above); this one stays read
-            report = await tick.monitor_tick("ws-4", sweep=False, wait=None)
-            reads.append((report.started, report.streamed))
-            await asyncio.sleep(0.1)
-        assert all(streamed == 0 for _, streamed in reads) and reads[-1] == (1, 0), reads
-        dydx_world.exchange.set_price("ETH-USD", D("3100"))
-        for _ in range(60):
-            report = await tick.monitor_tick("ws-4", sweep=False, wait=None)
-            if (await position(outcome.position_id)).sl_price == D("3069"):
-                break
-            await asyncio.sleep(0.1)
-        assert (await position(outcome.position_id)).sl_price == D("3069")  # 1 % under 3,100
-        assert report.started == 1  # read by the tick, not left to the stream
+        async with asyncio.timeout(90):  # a stuck tick fails this test instead of holding the suite
+            await _trails(dydx_user, dydx_world, outcome.position_id)
     finally:
         await tick.stop("ws-4")
+
+
+async def _trails(user: str, dydx_world: DydxWorld, position_id: int) -> None:
+    """Tick until the stream is live, then see every tick read the account and trail the stop."""
+    feed = None
+    for _ in range(60):  # until the account's subscription is live
+        await tick.monitor_tick("ws-4", sweep=False)
+        feed = tick._workers["ws-4"].feed
+        if feed is not None and feed.live((user, "testnet")):
+            break
+        await asyncio.sleep(0.1)
+    assert feed is not None and feed.live((user, "testnet"))
+    reads = []
+    for _ in range(6):  # a plain position goes quiet here (test above); this one stays read
+        report = await tick.monitor_tick("ws-4", sweep=False, wait=10)
+        reads.append((report.started, report.streamed))
+        await asyncio.sleep(0.1)
+    assert all(streamed == 0 for _, streamed in reads) and reads[-1] == (1, 0), reads
+    dydx_world.exchange.set_price("ETH-USD", D("3100"))
+    for _ in range(60):
+        report = await tick.monitor_tick("ws-4", sweep=False, wait=10)
+        if (await position(position_id)).sl_price == D("3069"):
+            break
+        await asyncio.sleep(0.1)
+    assert (await position(position_id)).sl_price == D("3069")  # 1 % under 3,100
+    assert report.started == 1  # read by the tick, not left to the stream
