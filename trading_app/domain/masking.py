@@ -115,8 +115,10 @@ def _mask_json(text: str, payload: dict[str, Any] | list[Any], secret: str) -> s
         masked = text
         for value in {v for v in values if v and v != MASK}:
             escaped = json.dumps(value)
-            # both spellings of the value; they differ only when it has non-ASCII characters
-            forms = (escaped,) if value.isascii() else (escaped, _UNESCAPED.encode(value))
+            # both spellings of the value: they differ when it has non-ASCII characters, and for DEL
+            # (0x7f), which json.dumps escapes while a JSON text may carry it raw
+            unescaped = _UNESCAPED.encode(value)
+            forms = (escaped,) if unescaped == escaped else (escaped, unescaped)
             for form in forms:
                 masked = masked.replace(form, f'"{MASK}"')
         if any(value in masked for value in repeats):
