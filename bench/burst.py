@@ -24,14 +24,13 @@ import tempfile
 import time
 from collections import Counter
 from pathlib import Path
-
-import httpx
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from burst_safety import _database, _drop, _send  # noqa: E402 - after the path is set
+from burst_safety import _database, _drop  # noqa: E402 - after the path is set
 
 # (ticker, clob pair id, price, step, tick): the three default markets plus seven shaped like ETH's
 EXTRA_MARKETS = [
@@ -105,14 +104,14 @@ async def _burst(args: argparse.Namespace, app: object, markets: list[str]) -> i
     bodies = [(t, json.dumps(t.body(_alert(markets[k]))).encode()) for k in range(per) for t in traders]
     stats: Counter[str] = Counter()
     pace = args.seconds / len(bodies)
+    answers: list[float] = []  # seconds from sending to the answer, first try
     began = time.monotonic()
-    async with httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=args.in_flight)) as client:
 
-        async def one(i: int, trader: object, body: bytes) -> int:
-            await asyncio.sleep(i * pace)
-            return await _send(client, trader.url, body, stats)  # type: ignore[attr-defined]
+    async def one(i: int, trader: object, body: bytes) -> int:
+        await asyncio.sleep(i * pace)
+        return await _tradingview_post(trader.url, body, args.tv_timeout, stats, answers)  # type: ignore[attr-defined]
 
-        codes = await asyncio.gather(*[one(i, t, b) for i, (t, b) in enumerate(bodies)])
+    codes = await asyncio.gather(*[one(i, t, b) for i, (t, b) in enumerate(bodies)])
     sent_in = time.monotonic() - began
 
     async def unfinished() -> int:
@@ -146,6 +145,12 @@ async def _burst(args: argparse.Namespace, app: object, markets: list[str]) -> i
     print(f"alerts: {len(bodies)} from {args.traders} traders x {per} markets within {args.seconds} s, "
           f"workers {args.workers}")
     print(f"sent and answered in {sent_in:.2f} s; answers {dict(Counter(codes))}; every try {dict(stats)}")
+    answers.sort()
+    if answers:
+        p95 = answers[int(0.95 * len(answers))]
+        print(f"answer time: p50 {answers[len(answers) // 2]:.3f} s, p95 {p95:.3f} s, "
+              f"max {answers[-1]:.3f} s; over 3 s: {sum(1 for a in answers if a > 3)}; cancelled by the "
+              f"sender's {args.tv_timeout:g} s timeout (never sent again): {stats['timeout']}")
     print(f"signals: {dict(Counter(s.status for s in signals))}; reasons: "
           f"{dict(Counter((s.reason or '').split(':')[0] for s in signals if s.status != 'EXECUTED'))}")
     print(f"positions: {dict(positions)}; orders by role: {dict(protective)}")
@@ -167,12 +172,49 @@ async def _burst(args: argparse.Namespace, app: object, markets: list[str]) -> i
     return 1 if lost or stuck else 0
 
 
+async def _tradingview_post(url: str, body: bytes, give_up: float, stats: Counter[str],
+                            answers: list[float]) -> int:
+    """POST as TradingView does: a new connection per alert; an answer slower than `give_up` cancels
+    the request and it is never sent again; a 5xx other than 504 is sent again after 5 s, at most 3
+    times (shared/reference: TradingView facts). Returns the status, 0 when cancelled or refused."""
+    parts = urlsplit(url)
+    head = (f"POST {parts.path} HTTP/1.1\r\nHost: {parts.netloc}\r\nContent-Type: text/plain; "
+            f"charset=utf-8\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode()
+    for attempt in range(4):
+        start = time.monotonic()
+        writer = None
+        try:
+            async with asyncio.timeout(give_up):
+                reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
+                writer.write(head + body)
+                status_line = await reader.readline()
+                await reader.read()  # the rest, until the server closes
+            status = int(status_line.split()[1])
+        except TimeoutError:
+            stats["timeout"] += 1
+            return 0
+        except OSError:
+            stats["refused"] += 1
+            return 0
+        finally:
+            if writer is not None:
+                writer.close()
+        if attempt == 0:
+            answers.append(time.monotonic() - start)
+        stats[str(status)] += 1
+        if status < 500 or status == 504:
+            return status
+        await asyncio.sleep(5)
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--traders", type=int, default=100)
     parser.add_argument("--per-trader", type=int, default=10, help="alerts per trader, one market each")
     parser.add_argument("--seconds", type=float, default=1.0, help="fire every alert within this long")
-    parser.add_argument("--in-flight", type=int, default=200, help="client connections")
+    parser.add_argument("--tv-timeout", type=float, default=60.0,
+                        help="cancel an alert not answered within this long (TradingView: 3)")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--settle", type=float, default=300.0, help="seconds to wait for every signal")
     args = parser.parse_args()
