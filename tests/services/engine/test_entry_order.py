@@ -19,7 +19,7 @@ from trading_app.domain.enums import OrderRole, OrderType, Side
 from trading_app.domain.ids import client_id_for
 from trading_app.services.accounts.venues import venue_for
 from trading_app.services.engine.entry_order import follow_entry, send_entry
-from trading_app.services.engine.order_flow import OrderPlan
+from trading_app.services.engine.order_rows import OrderPlan
 from trading_app.services.engine.trader import Trader
 from trading_app.services.notify.notifier import get_notifier
 
@@ -116,7 +116,7 @@ async def test_an_old_unknown_entry_is_given_up_never_sent_late(
 
 
 def test_an_order_without_a_price_is_refused_not_sent_at_zero() -> None:
-    from trading_app.services.engine.order_flow import required_price
+    from trading_app.services.engine.order_rows import required_price
     from trading_app.venues.errors import OrderRejected
 
     assert required_price(None, D("2950")) == D("2950")

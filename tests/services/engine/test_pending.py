@@ -27,7 +27,8 @@ from trading_app.domain.enums import OrderRole, OrderType, Side
 from trading_app.services.accounts.venues import venue_for
 from trading_app.services.engine import executor, manual, pending
 from trading_app.services.engine.entry_order import LIMIT_TTL_SECONDS
-from trading_app.services.engine.order_flow import OrderPlan, record_plan, ref_of, store_ref
+from trading_app.services.engine.order_flow import store_ref
+from trading_app.services.engine.order_rows import OrderPlan, record_plan, ref_of
 from trading_app.services.engine.trader import Trader
 from trading_app.services.monitor.tick import monitor_tick
 from trading_app.services.notify.notifier import get_notifier

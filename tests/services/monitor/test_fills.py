@@ -24,7 +24,7 @@ from tests.services.monitor_support import (
 )
 from trading_app.db.engine import get_engine
 from trading_app.db.models import Position
-from trading_app.services.engine.order_flow import ref_of
+from trading_app.services.engine.order_rows import ref_of
 from trading_app.services.monitor.tick import monitor_tick
 
 D = Decimal

@@ -28,7 +28,7 @@ from trading_app.db.engine import session_scope
 from trading_app.db.models import Order, Position
 from trading_app.domain.clock import utcnow
 from trading_app.domain.enums import Side
-from trading_app.services.engine.order_flow import ref_of
+from trading_app.services.engine.order_rows import ref_of
 from trading_app.services.monitor.leases import lease_of
 from trading_app.services.monitor.tick import monitor_tick, reconcile_account
 

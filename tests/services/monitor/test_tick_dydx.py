@@ -16,7 +16,7 @@ from tests.services.monitor_support import position, rows
 from trading_app.db.models import Position
 from trading_app.domain.enums import Side
 from trading_app.services.engine import executor
-from trading_app.services.engine.order_flow import ref_of
+from trading_app.services.engine.order_rows import ref_of
 from trading_app.services.monitor.tick import monitor_tick
 
 D = Decimal

@@ -24,7 +24,7 @@ from tests.services.monitor_support import (
 from trading_app.db.engine import session_scope
 from trading_app.db.models import Order, Position
 from trading_app.domain.enums import Side
-from trading_app.services.engine.order_flow import ref_of
+from trading_app.services.engine.order_rows import ref_of
 from trading_app.services.monitor.tick import reconcile_account
 from trading_app.services.ops.audit import Breach, audit_account
 

@@ -31,15 +31,12 @@ from trading_app.domain.quantize import slippage_bound
 from trading_app.services.engine.final_books import close_books
 from trading_app.services.engine.order_flow import (
     FILL_WAIT_SECONDS,
-    OrderPlan,
     first_report,
-    is_sent,
-    new_row_in,
-    required_price,
     send_with_retries,
     settle,
     wait_until_done,
 )
+from trading_app.services.engine.order_rows import OrderPlan, is_sent, new_row_in, required_price
 from trading_app.services.engine.outcomes import InDoubt, SignalEnd
 from trading_app.services.engine.trader import Trader, change_position_in
 from trading_app.services.notify import messages

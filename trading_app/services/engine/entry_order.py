@@ -17,17 +17,13 @@ from trading_app.domain.enums import OrderStatus, OrderType, Side
 from trading_app.domain.lifecycle import ORDER, is_terminal
 from trading_app.domain.story import Phase
 from trading_app.services.engine.order_flow import (
-    OrderPlan,
     apply_report,
     first_report,
-    is_sent,
-    record_plan,
-    ref_of,
-    required_price,
     send_with_retries,
     settle,
     wait_until_done,
 )
+from trading_app.services.engine.order_rows import OrderPlan, is_sent, record_plan, ref_of, required_price
 from trading_app.services.engine.outcomes import InDoubt
 from trading_app.services.engine.trader import Trader
 from trading_app.settings import get_settings

@@ -39,14 +39,12 @@ from trading_app.services.engine.entry_facts import (
 )
 from trading_app.services.engine.entry_order import EntryInDoubt, follow_entry, send_entry
 from trading_app.services.engine.order_flow import (
-    OrderPlan,
     apply_report,
     cancel_and_report,
     differs_from,
-    is_sent,
-    new_row,
     wait_until_done,
 )
+from trading_app.services.engine.order_rows import OrderPlan, is_sent, new_row
 from trading_app.services.engine.outcomes import SignalEnd
 from trading_app.services.engine.protection import Opening, protect
 from trading_app.services.engine.scaling import fix_levels

@@ -35,14 +35,8 @@ from trading_app.domain.lifecycle import ORDER, is_terminal
 from trading_app.domain.quantize import slippage_bound
 from trading_app.domain.story import Phase
 from trading_app.services.engine.closing import choose_row, flatten
-from trading_app.services.engine.order_flow import (
-    OrderPlan,
-    first_report,
-    ref_of,
-    required_price,
-    send_with_retries,
-    settle_in,
-)
+from trading_app.services.engine.order_flow import first_report, send_with_retries, settle_in
+from trading_app.services.engine.order_rows import OrderPlan, ref_of, required_price
 from trading_app.services.engine.outcomes import SignalEnd
 from trading_app.services.engine.scaling import Scaled, level_left
 from trading_app.services.engine.trader import Trader, change_position_in

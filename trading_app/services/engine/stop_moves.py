@@ -32,15 +32,8 @@ from trading_app.domain.ids import MAX_ATTEMPT
 from trading_app.domain.quantize import slippage_bound
 from trading_app.domain.scale_out import break_even_stop, min_step, trail_stop, worth_moving
 from trading_app.services.engine.level_fills import book_levels
-from trading_app.services.engine.order_flow import (
-    OrderPlan,
-    cancel_quietly,
-    first_report,
-    new_row_in,
-    ref_of,
-    send_with_retries,
-    settle,
-)
+from trading_app.services.engine.order_flow import cancel_quietly, first_report, send_with_retries, settle
+from trading_app.services.engine.order_rows import OrderPlan, new_row_in, ref_of
 from trading_app.services.engine.scaling import Scaled, filled_levels, live_status
 from trading_app.services.engine.trader import Trader, update_position
 from trading_app.services.notify import stop_notices

@@ -22,14 +22,8 @@ from trading_app.db.models import Order
 from trading_app.domain import pnl
 from trading_app.domain.enums import OrderRole, OrderStatus, PositionStatus, Side
 from trading_app.domain.lifecycle import ORDER, is_terminal
-from trading_app.services.engine.order_flow import (
-    apply_report,
-    cancel_quietly,
-    differs_from,
-    forget_sent,
-    is_sent,
-    ref_of,
-)
+from trading_app.services.engine.order_flow import apply_report, cancel_quietly, differs_from
+from trading_app.services.engine.order_rows import forget_sent, is_sent, ref_of
 from trading_app.services.monitor.books import Books
 from trading_app.venues.base import AccountState, Fill, OrderReport, Venue
 from trading_app.venues.errors import OrderNotFound, VenueTemporaryError

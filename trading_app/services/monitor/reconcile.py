@@ -51,7 +51,8 @@ from trading_app.domain.signals import ParsedSignal
 from trading_app.services.engine.closing import close_books, flatten
 from trading_app.services.engine.entry_order import EntryInDoubt
 from trading_app.services.engine.open_close import open_position
-from trading_app.services.engine.order_flow import FILL_WAIT_SECONDS, cancel_quietly, is_sent
+from trading_app.services.engine.order_flow import FILL_WAIT_SECONDS, cancel_quietly
+from trading_app.services.engine.order_rows import is_sent
 from trading_app.services.engine.protection import protect
 from trading_app.services.engine.scaling import Scaled, level_left
 from trading_app.services.engine.stop_moves import manage_stop
