@@ -22,7 +22,7 @@ from tests.api.webhook_support import client, make_hook
 from tests.fakes.indexer import FakeIndexer
 from tests.fakes.telegram import FakeTelegram
 from tests.services.engine_support import make_user
-from tests.services.notify.telegram_support import OTHER, OWN, Remote, scenario
+from tests.services.notify.telegram_support import OTHER, OWN, Remote, other_commands, scenario
 from trading_app.api.app import build_api
 from trading_app.db.engine import dispose_engines
 from trading_app.services.notify.telegram_delivery import (
@@ -83,6 +83,14 @@ async def test_the_whole_story_by_webhook(
     assert fake_telegram.deliveries and all(status == 200 for _, status in fake_telegram.deliveries)
     # getUpdates is refused while the webhook is set: nothing polls it
     assert fake_telegram.calls("getUpdates") == []
+
+
+async def test_pnl_closeall_and_help_by_webhook(
+    db_url: str, paper_market: FakeIndexer, fake_telegram: FakeTelegram, public_api: str
+) -> None:
+    user, token = await _linked(fake_telegram, 7, public_api)
+    await other_commands(Remote(fake_telegram, token, "webhook"), user)
+    assert fake_telegram.deliveries and all(status == 200 for _, status in fake_telegram.deliveries)
 
 
 @pytest.mark.parametrize("secret", [None, "", "wrong-secret", "SECRET_WITH_ONE_MORE_CHARACTER"])
