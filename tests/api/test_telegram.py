@@ -206,3 +206,24 @@ async def test_one_traders_secret_does_not_open_anothers_hook(
             headers={"X-Telegram-Bot-Api-Secret-Token": bob_hook["secret_token"]},
         )
     assert crossed.status_code == 401 and fake_telegram.messages == []
+
+
+async def test_turning_telegram_off_removes_the_webhook_and_its_secret(
+    db_url: str, fake_telegram: FakeTelegram, public_api: str
+) -> None:
+    from trading_app.services.accounts.telegram import remove_telegram
+
+    user, token = await _linked(fake_telegram, 8, public_api)
+    hook = fake_telegram.webhook(token)
+    assert hook is not None
+    await remove_telegram(user)
+    assert fake_telegram.webhook(token) is None
+    assert (await delivery_status(user)).mode == "off"
+    chat = {"id": OWN, "type": "private"}
+    update = {"update_id": 11, "message": {"message_id": 11, "date": 0, "chat": chat, "text": "/pause"}}
+    async with client(build_api()) as http:  # a delivery already on its way: the old secret opens nothing
+        late = await http.post(
+            hook["url"].removeprefix(PUBLIC), json=update,
+            headers={"X-Telegram-Bot-Api-Secret-Token": hook["secret_token"]},
+        )
+    assert late.status_code == 401 and fake_telegram.messages == []
