@@ -227,3 +227,23 @@ async def test_turning_telegram_off_removes_the_webhook_and_its_secret(
             headers={"X-Telegram-Bot-Api-Secret-Token": hook["secret_token"]},
         )
     assert late.status_code == 401 and fake_telegram.messages == []
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+async def test_the_webhook_secret_and_the_token_reach_no_log_line(
+    fmt: str, db_url: str, fake_telegram: FakeTelegram, public_api: str
+) -> None:
+    import logging
+
+    from tests.services.ops.log_support import captured_logs
+
+    with captured_logs(fmt) as stream:
+        logging.getLogger("telegram").setLevel(logging.DEBUG)  # each Bot API call with its parameters
+        user, token = await _linked(fake_telegram, 9, public_api)
+        await Remote(fake_telegram, token, "webhook").say(OWN, "/status")
+    hook = fake_telegram.webhook(token)
+    assert hook is not None
+    output = stream.getvalue()
+    set_webhook = [line for line in output.splitlines() if "Calling Bot API endpoint `setWebhook`" in line]
+    assert set_webhook and "secret_token" in set_webhook[0]  # the call was logged, with its parameters
+    assert hook["secret_token"] not in output and token not in output
