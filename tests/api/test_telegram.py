@@ -136,15 +136,19 @@ async def test_a_changed_token_removes_the_old_webhook(
 
 
 async def test_a_paused_account_refuses_alerts_at_the_door(db_url: str) -> None:
+    from prometheus_client import REGISTRY
+
     from trading_app.db.engine import session_scope
     from trading_app.db.models import Signal
     from trading_app.services.accounts.pause import set_paused
 
     hook = await make_hook()
     await set_paused(hook.address, True)
+    counted = REGISTRY.get_sample_value("trading_alerts_total", {"outcome": "paused"}) or 0.0
     async with client() as http:
         answer = await http.post(hook.path, json=hook.body())
     assert answer.status_code == 200 and answer.json()["status"] == "rejected"
+    assert REGISTRY.get_sample_value("trading_alerts_total", {"outcome": "paused"}) == counted + 1
     assert answer.json()["reason"].startswith("paused:")
     async with session_scope() as session:
         row = await session.get(Signal, answer.json()["signal_id"])
