@@ -22,7 +22,7 @@ from tests.api.webhook_support import client, make_hook
 from tests.fakes.indexer import FakeIndexer
 from tests.fakes.telegram import FakeTelegram
 from tests.services.engine_support import make_user
-from tests.services.notify.telegram_support import OTHER, OWN, Remote, scenario
+from tests.services.notify.telegram_support import OTHER, OWN, Remote, other_commands, scenario
 from trading_app.api.app import build_api
 from trading_app.db.engine import dispose_engines
 from trading_app.services.notify.telegram_delivery import (
@@ -85,6 +85,14 @@ async def test_the_whole_story_by_webhook(
     assert fake_telegram.calls("getUpdates") == []
 
 
+async def test_pnl_closeall_and_help_by_webhook(
+    db_url: str, paper_market: FakeIndexer, fake_telegram: FakeTelegram, public_api: str
+) -> None:
+    user, token = await _linked(fake_telegram, 7, public_api)
+    await other_commands(Remote(fake_telegram, token, "webhook"), user)
+    assert fake_telegram.deliveries and all(status == 200 for _, status in fake_telegram.deliveries)
+
+
 @pytest.mark.parametrize("secret", [None, "", "wrong-secret", "SECRET_WITH_ONE_MORE_CHARACTER"])
 async def test_a_wrong_secret_runs_nothing(
     db_url: str, fake_telegram: FakeTelegram, public_api: str, secret: str | None
@@ -128,15 +136,19 @@ async def test_a_changed_token_removes_the_old_webhook(
 
 
 async def test_a_paused_account_refuses_alerts_at_the_door(db_url: str) -> None:
+    from prometheus_client import REGISTRY
+
     from trading_app.db.engine import session_scope
     from trading_app.db.models import Signal
     from trading_app.services.accounts.pause import set_paused
 
     hook = await make_hook()
     await set_paused(hook.address, True)
+    counted = REGISTRY.get_sample_value("trading_alerts_total", {"outcome": "paused"}) or 0.0
     async with client() as http:
         answer = await http.post(hook.path, json=hook.body())
     assert answer.status_code == 200 and answer.json()["status"] == "rejected"
+    assert REGISTRY.get_sample_value("trading_alerts_total", {"outcome": "paused"}) == counted + 1
     assert answer.json()["reason"].startswith("paused:")
     async with session_scope() as session:
         row = await session.get(Signal, answer.json()["signal_id"])
@@ -198,3 +210,44 @@ async def test_one_traders_secret_does_not_open_anothers_hook(
             headers={"X-Telegram-Bot-Api-Secret-Token": bob_hook["secret_token"]},
         )
     assert crossed.status_code == 401 and fake_telegram.messages == []
+
+
+async def test_turning_telegram_off_removes_the_webhook_and_its_secret(
+    db_url: str, fake_telegram: FakeTelegram, public_api: str
+) -> None:
+    from trading_app.services.accounts.telegram import remove_telegram
+
+    user, token = await _linked(fake_telegram, 8, public_api)
+    hook = fake_telegram.webhook(token)
+    assert hook is not None
+    await remove_telegram(user)
+    assert fake_telegram.webhook(token) is None
+    assert (await delivery_status(user)).mode == "off"
+    chat = {"id": OWN, "type": "private"}
+    update = {"update_id": 11, "message": {"message_id": 11, "date": 0, "chat": chat, "text": "/pause"}}
+    async with client(build_api()) as http:  # a delivery already on its way: the old secret opens nothing
+        late = await http.post(
+            hook["url"].removeprefix(PUBLIC), json=update,
+            headers={"X-Telegram-Bot-Api-Secret-Token": hook["secret_token"]},
+        )
+    assert late.status_code == 401 and fake_telegram.messages == []
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+async def test_the_webhook_secret_and_the_token_reach_no_log_line(
+    fmt: str, db_url: str, fake_telegram: FakeTelegram, public_api: str
+) -> None:
+    import logging
+
+    from tests.services.ops.log_support import captured_logs
+
+    with captured_logs(fmt) as stream:
+        logging.getLogger("telegram").setLevel(logging.DEBUG)  # each Bot API call with its parameters
+        user, token = await _linked(fake_telegram, 9, public_api)
+        await Remote(fake_telegram, token, "webhook").say(OWN, "/status")
+    hook = fake_telegram.webhook(token)
+    assert hook is not None
+    output = stream.getvalue()
+    set_webhook = [line for line in output.splitlines() if "Calling Bot API endpoint `setWebhook`" in line]
+    assert set_webhook and "secret_token" in set_webhook[0]  # the call was logged, with its parameters
+    assert hook["secret_token"] not in output and token not in output

@@ -66,3 +66,29 @@ def test_saved_bot_polls_and_answers_from_the_running_app(
     assert rows(running_app, address)["trading_accounts"]["paused_at"] is not None
     page.goto(running_app.frontend_url + "/dashboard")
     expect(page.locator("#paused-badge")).to_be_visible(timeout=FIRST_LOAD)
+
+
+def test_a_revoked_token_is_told_in_settings(
+    running_app: RunningApp, page: Page, fake_telegram: FakeTelegram
+) -> None:
+    open_settings(running_app, page)
+    token = fake_telegram.add_bot(username="revoked_bot", chats=[7461900002])
+    page.get_by_label("Bot token").fill(token)
+    page.get_by_label("Chat id").fill("7461900002")
+    page.get_by_role("button", name="Save Telegram").click()
+    expect(page.locator("#bot-reachable")).to_have_text("Reachable", timeout=WAIT)
+    fake_telegram.fail(token, None, 401, "Unauthorized")  # revoked in @BotFather
+    # the app's poller meets the 401 at its next getUpdates (a long poll lasts at most 10 s); the
+    # page shows what the last check stored when it loads
+    deadline = time.monotonic() + 40
+    while True:
+        page.reload()
+        try:
+            expect(page.locator("#bot-reachable")).to_have_text("Not reachable", timeout=3000)
+            break
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
+    expect(page.locator("#bot-reachable")).to_have_text("Not reachable", timeout=WAIT)
+    expect(page.locator("#bot-message")).to_contain_text("rejected the bot token")
+    assert token not in page.content()

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from trading_app.services.intake import dispatch
+from trading_app.services.ops.logs import current_context, log_context
 from trading_app.settings import get_settings
 
 
@@ -22,8 +23,11 @@ class Recorder:
         self.most = 0
         self.gate = asyncio.Event()
 
+        self.request_ids: dict[int, str | None] = {}
+
     async def __call__(self, signal_id: int) -> object:
         self.started.append(signal_id)
+        self.request_ids[signal_id] = current_context().get("request_id")
         self.running += 1
         self.most = max(self.most, self.running)
         try:
@@ -140,3 +144,14 @@ def test_concurrency_is_sized_to_the_pool(monkeypatch: pytest.MonkeyPatch) -> No
         assert dispatch.concurrency_limit() == 4
     finally:
         get_settings.cache_clear()
+
+
+async def test_an_execution_that_waited_logs_the_request_id_of_its_own_alert(recorder: Recorder) -> None:
+    """A queued execution is started by another one's end: its log lines still name its own request."""
+    futures = []
+    for i in range(1, 8):  # 3 run at once: 4 wait, each started from an earlier one's end
+        with log_context(request_id=f"req-{i}"):
+            futures.append(dispatch.dispatch(i, lane="one-trader"))
+    recorder.gate.set()
+    await asyncio.gather(*[f for f in futures if f is not None])
+    assert recorder.request_ids == {i: f"req-{i}" for i in range(1, 8)}

@@ -21,7 +21,7 @@ from trading_app.db.models import TelegramConfirmation
 from trading_app.domain.clock import utcnow
 from trading_app.services.engine import executor
 from trading_app.services.notify.command_confirm import EXPIRED
-from trading_app.services.notify.commands import NOT_LINKED
+from trading_app.services.notify.commands import HELP, NOT_LINKED
 from trading_app.services.notify.notifier import get_notifier
 from trading_app.services.notify.telegram_polling import poll_once
 
@@ -132,3 +132,31 @@ async def scenario(remote: Remote, user: str) -> None:
     outcome = await executor.execute_signal(await make_signal(user, LONG_BTC))
     assert outcome is not None and outcome.status.value == "EXECUTED"
     assert [p.status for p in await positions(user)] == ["CLOSED", "OPEN"]
+
+
+async def other_commands(remote: Remote, user: str) -> None:
+    """/closeall (Cancel, then Confirm), /pnl with and without days, /help, an unknown command."""
+    await executor.execute_signal(await make_signal(user, LONG_BTC))
+    eth = {**LONG_BTC, "market": "ETH-USD", "sl": "2800", "tp": "3300"}
+    await executor.execute_signal(await make_signal(user, eth))
+    [question] = await remote.say(OWN, "/closeall")
+    assert "Close all 2 open positions" in question.plain
+    answers, [edit] = await remote.tap(OWN, question, which=1)  # Cancel
+    assert [a.get("text") for a in answers] == ["Cancelled."] and edit.plain.startswith("Cancelled")
+    assert {p.status for p in await positions(user)} == {"OPEN"}
+    [question] = await remote.say(OWN, "/closeall")
+    answers, [edit] = await remote.tap(OWN, question)
+    assert "Closed LONG BTC-USD" in edit.plain and "Closed LONG ETH-USD" in edit.plain
+    assert {p.status for p in await positions(user)} == {"CLOSED"}
+    [pnl] = await remote.say(OWN, "/pnl 30")
+    assert "PnL, last 30 days" in pnl.plain and "(2 closed trades)" in pnl.plain, pnl.plain
+    [pnl] = await remote.say(OWN, "/pnl")
+    assert "PnL, last 7 days" in pnl.plain and "(2 closed trades)" in pnl.plain, pnl.plain
+    [bad] = await remote.say(OWN, "/pnl lots")
+    assert bad.plain.startswith("Usage: /pnl")
+    [none] = await remote.say(OWN, "/closeall")
+    assert none.plain == "No open positions."
+    [shown] = await remote.say(OWN, "/help")
+    assert shown.text == HELP and "/closeall" in shown.plain
+    [unknown] = await remote.say(OWN, "/moon")
+    assert unknown.plain.startswith("Unknown command.")

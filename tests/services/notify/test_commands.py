@@ -11,7 +11,8 @@ from sqlmodel import select
 from tests.fakes.indexer import FakeIndexer
 from tests.fakes.telegram import FakeTelegram
 from tests.services.engine_support import LONG_BTC, make_signal, make_user, positions
-from tests.services.notify.telegram_support import OTHER, OWN, Remote, scenario
+from tests.services.notify.telegram_support import OTHER, OWN, Remote, other_commands, scenario
+from tests.services.ops.log_support import captured_logs, json_lines
 from trading_app.db.engine import session_scope
 from trading_app.db.models import TelegramLink
 from trading_app.services.accounts.telegram import finish_chat_discovery, start_chat_discovery
@@ -20,6 +21,7 @@ from trading_app.services.notify.command_confirm import EXPIRED, confirm
 from trading_app.services.notify.commands import HELP
 from trading_app.services.notify.telegram_delivery import delivery_status, sync_delivery
 from trading_app.services.notify.telegram_polling import Poller, poll_once
+from trading_app.services.ops.logs import short_address
 
 
 async def _linked(fake: FakeTelegram, n: int) -> tuple[str, str]:
@@ -60,23 +62,7 @@ async def test_pnl_closeall_and_help(
     db_url: str, paper_market: FakeIndexer, fake_telegram: FakeTelegram
 ) -> None:
     user, token = await _linked(fake_telegram, 3)
-    remote = Remote(fake_telegram, token, "polling")
-    await executor.execute_signal(await make_signal(user, LONG_BTC))
-    eth = {**LONG_BTC, "market": "ETH-USD", "sl": "2800", "tp": "3300"}
-    await executor.execute_signal(await make_signal(user, eth))
-    [question] = await remote.say(OWN, "/closeall")
-    assert "Close all 2 open positions" in question.plain
-    answers, [edit] = await remote.tap(OWN, question)
-    assert "Closed LONG BTC-USD" in edit.plain and "Closed LONG ETH-USD" in edit.plain
-    assert {p.status for p in await positions(user)} == {"CLOSED"}
-    [pnl] = await remote.say(OWN, "/pnl 30")
-    assert "PnL, last 30 days" in pnl.plain and "(2 closed trades)" in pnl.plain, pnl.plain
-    [bad] = await remote.say(OWN, "/pnl lots")
-    assert bad.plain.startswith("Usage: /pnl")
-    [cancel_q] = await remote.say(OWN, "/closeall")
-    assert cancel_q.plain == "No open positions."
-    [unknown] = await remote.say(OWN, "/moon")
-    assert unknown.plain.startswith("Unknown command.")
+    await other_commands(Remote(fake_telegram, token, "polling"), user)
 
 
 async def test_a_revoked_token_is_told_in_settings(db_url: str, fake_telegram: FakeTelegram) -> None:
@@ -159,3 +145,21 @@ async def test_a_discovery_that_begins_during_a_long_poll_still_finds_its_start(
         assert await finish_chat_discovery(user, discovery.code)
     finally:
         await poller.stop()
+
+
+async def test_a_commands_log_lines_name_its_trader(
+    db_url: str, paper_market: FakeIndexer, fake_telegram: FakeTelegram
+) -> None:
+    user, token = await _linked(fake_telegram, 10)
+    await executor.execute_signal(await make_signal(user, LONG_BTC))
+    remote = Remote(fake_telegram, token, "polling")
+    with captured_logs("json") as stream:
+        [question] = await remote.say(OWN, "/close BTC-USD")
+        await remote.tap(OWN, question)
+    assert [p.status for p in await positions(user)] == ["CLOSED"]
+    lines = json_lines(stream)
+    sent = [line for line in lines if "sendMessage" in str(line["message"])]
+    tapped = [line for line in lines if "answerCallbackQuery" in str(line["message"])]
+    assert sent and tapped
+    for line in sent + tapped:  # the answers to the trader's command and tap, and the close between
+        assert line.get("user") == short_address(user), line

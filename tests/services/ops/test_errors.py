@@ -15,12 +15,16 @@ from starlette.responses import Response
 
 from tests.conftest import reset_app_caches
 from tests.fakes import sentry as sentry_fake
+from tests.fakes.indexer import FakeIndexer
 from tests.fakes.sentry import FakeSentry
+from tests.services.engine_support import LONG_BTC, make_signal, make_user
 from tests.services.settings_support import new_mnemonic
 from trading_app.api.app import build_api
 from trading_app.api.request_context import request_context
 from trading_app.api.security import security_headers
+from trading_app.services.engine import executor
 from trading_app.services.ops.errors import configure_error_reports
+from trading_app.services.ops.logs import short_address
 
 fake_sentry = sentry_fake.fake_sentry  # the fixture, used by name
 TOKEN = "7012345678:AAF3kq_Zx9-made-up-token-0123456789ab"  # noqa: S105 - made up
@@ -98,3 +102,27 @@ async def test_the_fake_sees_secrets_when_nothing_scrubs_them(fake_sentry: FakeS
     sentry_sdk.flush(timeout=5)
     raw = fake_sentry.raw().decode()
     assert TOKEN in raw and phrase in raw
+
+
+async def test_an_execution_that_fails_is_reported_with_its_signal_and_trader(
+    no_sentry_dsn: None, fake_sentry: FakeSentry, db_url: str, paper_market: FakeIndexer
+) -> None:
+    """An error inside an execution (here: a stored alert that no longer parses) reaches Sentry
+    tagged with the signal and the trader it ran for."""
+    from sqlalchemy import update
+
+    from trading_app.db.engine import session_scope
+    from trading_app.db.models import Signal
+
+    assert configure_error_reports(fake_sentry.dsn) is True
+    user = await make_user(951)
+    sid = await make_signal(user, LONG_BTC)
+    async with session_scope() as session:
+        corrupt = update(Signal).where(Signal.id == sid).values(parsed="{not json")  # type: ignore[arg-type]
+        await session.execute(corrupt)
+    await executor.execute_signal(sid)
+    sentry_sdk.flush(timeout=5)
+    reports = [e for e in fake_sentry.events if "execution failed" in str(e.get("logentry"))]
+    assert reports, fake_sentry.events
+    tags = reports[0]["tags"]
+    assert (tags["signal_id"], tags["user"]) == (str(sid), short_address(user))

@@ -151,3 +151,36 @@ async def test_an_execution_names_its_signal_and_user_in_its_lines_even_in_its_t
     for line in sent:
         assert line.get("signal_id") == str(sid) and line.get("user") == short_address(user), line
     assert token not in stream.getvalue()
+
+
+async def test_an_alert_by_webhook_ends_in_one_line_with_its_request_signal_user_and_position(
+    db_url: str, paper_market: FakeIndexer
+) -> None:
+    """A webhook request that trades writes no warning; its execution's end is still one INFO line,
+    so an operator can follow the alert by the request id the caller sent."""
+    from trading_app.services.intake import dispatch
+
+    hook = await make_hook()
+    app = request_context()(security_headers(False)(build_api()))
+    dispatch.set_executor(executor.execute_signal)
+    try:
+        with captured_logs("json") as stream:
+            async with client(app) as c:
+                answer = await c.post(
+                    hook.path,
+                    json=hook.body(size_usd=100, sl_pct=1, rr=2),
+                    headers={"x-request-id": "tv-alert-1"},
+                )
+                assert answer.status_code == 202
+            await dispatch.drain(10)
+    finally:
+        dispatch.set_executor(None)
+    sid = answer.json()["signal_id"]
+    lines = json_lines(stream)
+    ends = [line for line in lines if line["logger"] == executor.__name__ and line["level"] == "info"]
+    assert len(ends) == 1, ends
+    [end] = ends
+    ids = (end["request_id"], end["signal_id"], end["user"])
+    assert ids == ("tv-alert-1", str(sid), short_address(hook.address))
+    assert end.get("position_id") and "EXECUTED" in str(end["message"])
+    assert hook.secret not in stream.getvalue()

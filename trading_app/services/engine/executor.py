@@ -213,6 +213,9 @@ async def _run_one(signal_id: int) -> _Done | None:
             "rejected",
             messages.SignalRejected.of(network, signal.id, sent, outcome.reason, outcome.status.value),
         )
+    with log_context(position_id=outcome.position_id):  # the one line an operator follows an alert by
+        reason = f": {outcome.reason}" if outcome.reason else ""
+        log.info("signal %s %s%s", signal.id, outcome.status.value, reason)
     await events.positions_changed(user)
     write_soon(user, signal.id, Phase.PUSHED)  # after the last commit: nothing waits for it
     follower = None if outcome.status is SignalStatus.EXECUTING else await next_in_line(user, signal.market)

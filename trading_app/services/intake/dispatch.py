@@ -17,6 +17,7 @@ never imports the trading engine.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import logging
 from collections import deque
@@ -43,6 +44,9 @@ class _Dispatcher:
     queued: int = 0
     running: set[asyncio.Task[object]] = field(default_factory=set)
     futures: dict[int, asyncio.Future[object]] = field(default_factory=dict)
+    # the context each signal was dispatched in (its request's log ids): a waiting execution is
+    # started from another one's done callback, whose context is the other request's
+    contexts: dict[int, contextvars.Context] = field(default_factory=dict)
     dropped: int = 0
 
 
@@ -112,6 +116,7 @@ def dispatch(signal_id: int, lane: str | None = None) -> asyncio.Future[object] 
     state.queued += 1
     future: asyncio.Future[object] = state.loop.create_future()
     state.futures[signal_id] = future
+    state.contexts[signal_id] = contextvars.copy_context()
     _pump(state)
     return future
 
@@ -127,7 +132,9 @@ def _pump(state: _Dispatcher) -> None:
             state.ring.append(key)  # back of the ring: every other lane goes first
         else:
             del state.lanes[key]
-        task = state.loop.create_task(_run(_executor, signal_id), name=f"execute-signal-{signal_id}")
+        context = state.contexts.pop(signal_id, None)
+        name = f"execute-signal-{signal_id}"
+        task = state.loop.create_task(_run(_executor, signal_id), name=name, context=context)
         state.running.add(task)
         task.add_done_callback(functools.partial(_finished, state, signal_id))
 
@@ -148,6 +155,7 @@ def _drop_waiting(state: _Dispatcher) -> None:
                 future.set_result(None)
     state.lanes.clear()
     state.ring.clear()
+    state.contexts.clear()
     state.queued = 0
 
 

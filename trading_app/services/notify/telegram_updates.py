@@ -26,6 +26,7 @@ from trading_app.services.notify import telegram_api as tg
 from trading_app.services.notify.command_confirm import Reply, confirm
 from trading_app.services.notify.commands import NOT_LINKED, run_command
 from trading_app.services.notify.notifier import get_notifier
+from trading_app.services.ops.logs import log_context
 from trading_app.services.security.secrets import open_secret
 
 log = logging.getLogger(__name__)
@@ -84,7 +85,15 @@ async def _send(bot: Bot, chat_id: int, reply: Reply) -> None:
 
 
 async def handle_update(linked: Linked, data: dict[str, object]) -> None:
-    """Answer one update of `linked`'s bot (a command message or a button tap)."""
+    """Answer one update of `linked`'s bot (a command message or a button tap).
+
+    Every log line written meanwhile (the answer, a close it confirms) names the trader.
+    """
+    with log_context(user=linked.user):
+        await _handle(linked, data)
+
+
+async def _handle(linked: Linked, data: dict[str, object]) -> None:
     bot = await _bot(linked.token)
     upd = Update.de_json(data, bot)
     if upd.callback_query is not None:
