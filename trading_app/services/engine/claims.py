@@ -28,6 +28,7 @@ from trading_app.db.models import Signal
 from trading_app.domain.clock import utcnow
 from trading_app.domain.enums import SignalStatus
 from trading_app.domain.lifecycle import SIGNAL, transition
+from trading_app.domain.story import Phase
 from trading_app.services.engine.timeline import Timeline
 
 # a claim not kept fresh this long belongs to a dead worker
@@ -163,9 +164,12 @@ def cancelled_reason(close_reason: str | None) -> str:
     return "entry_cancelled: " + why
 
 
-async def cancel_executed_in(session: AsyncSession, user: str, signal_id: int, reason: str) -> bool:
+async def cancel_executed_in(
+    session: AsyncSession, user: str, signal_id: int, reason: str, position_id: int | None = None
+) -> bool:
     """Mark an EXECUTED alert CANCELLED (its resting entry ended unfilled), in the caller's
-    transaction; False when it is not EXECUTED (still executing: its own end records it)."""
+    transaction, with a "cancelled" step in its story (the alert ended again, later: its story
+    says when); False when it is not EXECUTED (still executing: its own end records it)."""
     transition(SIGNAL, SignalStatus.EXECUTED, SignalStatus.CANCELLED)
     result = await session.execute(
         update(Signal)
@@ -178,7 +182,13 @@ async def cancel_executed_in(session: AsyncSession, user: str, signal_id: int, r
         .returning(col(Signal.id))
         .execution_options(synchronize_session=False)
     )
-    return result.scalars().first() is not None
+    if result.scalars().first() is None:
+        return False
+    story = Timeline()
+    ended = {"status": SignalStatus.CANCELLED.value, "reason": reason, "position_id": position_id}
+    story.mark(user, signal_id, Phase.CANCELLED, ended)
+    await story.flush_in(session)
+    return True
 
 
 async def note_in_doubt(

@@ -280,7 +280,8 @@ async def _entry_failed(
             close_reason=reason,
         )
         if failed.status == PositionStatus.CANCELLED.value and position.signal_id is not None:
-            await cancel_executed_in(session, trader.user, position.signal_id, cancelled_reason(reason))
+            why = cancelled_reason(reason)
+            await cancel_executed_in(session, trader.user, position.signal_id, why, position.id)
         if opening.end is not None:
             await opening.end.commit_in(session, failed)
     if failed.status == PositionStatus.CANCELLED.value and cancelled_by is None:
