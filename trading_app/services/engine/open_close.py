@@ -211,7 +211,7 @@ async def _after_entry(
             opening.sized.update(tp_price=tp, scale_plan=scaled.to_json())
             if scale.trailing and not scale.trail_after_tp:
                 opening.sized["trail_best"] = fill_price  # trailing from the start: from the fill
-        validate_protection(side, fill_price, sl, tp)
+        validate_protection(side, fill_price, sl, tp, spec.tick_size)
     except RiskRejected as e:
         async with session_scope() as session:
             position = await opening.record_in(session, trader, position)
