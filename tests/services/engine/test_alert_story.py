@@ -181,6 +181,8 @@ async def test_a_resting_limit_entry_continues_its_story_when_the_monitor_sees_i
     later = [s.phase.value for s in story.timeline][len(resting.timeline) :]
     assert later == ["filled", "stop_placed", "tp_placed"]  # written by the monitor's own transaction
     assert story.timeline[-3].detail["price"] == "64000"
+    # the alert log no longer says it waits on the book: it filled
+    assert resting.reason is not None and story.reason is None and story.status == "EXECUTED"
     assert {o.role: o.status for o in story.orders} == {
         "ENTRY": "FILLED", "STOP_LOSS": "UNTRIGGERED", "TAKE_PROFIT": "UNTRIGGERED"
     }  # fmt: skip

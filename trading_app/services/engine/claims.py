@@ -148,6 +148,8 @@ async def finish_in(
     return result.scalars().first() is not None
 
 
+# why an EXECUTED alert has not opened its position yet (cleared when the entry fills)
+RESTING = "entry resting: the limit order waits on the book"
 # why an alert ended CANCELLED, by the `close_reason` of its position (code first, like every reason)
 _CANCELLED_BY = {
     "MANUAL": "you cancelled the resting limit entry before it filled",
@@ -189,6 +191,23 @@ async def cancel_executed_in(
     story.mark(user, signal_id, Phase.CANCELLED, ended)
     await story.flush_in(session)
     return True
+
+
+async def entry_filled_in(session: AsyncSession, user: str, signal_id: int) -> None:
+    """An EXECUTED alert whose resting entry filled after it ended: its reason said the order
+    waits on the book, which is no longer true (the alert log would say so beside an open
+    position). Cleared in the caller's transaction, the one that opens the position."""
+    await session.execute(
+        update(Signal)
+        .where(
+            col(Signal.id) == signal_id,
+            col(Signal.user_address) == user,
+            col(Signal.status) == SignalStatus.EXECUTED.value,
+            col(Signal.reason).startswith(RESTING),
+        )
+        .values(reason=None, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
 
 
 async def note_in_doubt(
@@ -256,9 +275,11 @@ async def unfinished(older_than: timedelta, limit: int) -> list[int]:
 
 
 __all__ = [
+    "RESTING",
     "STALE_CLAIM",
     "Claim",
     "cancel_executed_in",
+    "entry_filled_in",
     "cancelled_reason",
     "claim",
     "claim_in",
