@@ -241,7 +241,11 @@ def test_the_sizing_shows_prices_and_sizes_on_the_grid_it_was_made_on() -> None:
         "step_size": "0.0001",
     }
     rows = {r["label"]: r["value"] for r in views.sizing_rows(sizing)}
-    assert (rows["Reference price"], rows["Size"], rows["Stop-loss"]) == ("65,096", "0.0023", "64,445")
+    assert (rows["Reference price"], rows["Size"]) == ("65,096", "0.0023")
+    assert rows["Planned stop-loss"] == "64,445"
+    # measured from the reference price before the trade: sl_pct, tp_pct and rr are measured again
+    # from the fill, so the placed triggers (the orders) may differ by a tick or more
+    assert rows["Planned take-profit"] == "66,399" and "Stop-loss" not in rows
     older = {k: v for k, v in sizing.items() if k not in ("tick_size", "step_size")}
     assert {r["label"]: r["value"] for r in views.sizing_rows(older)}["Reference price"] == "65,096.284"
 

@@ -148,8 +148,10 @@ def sizing_rows(sizing: Mapping[str, object] | None) -> list[Row]:
         ("Notional", _usd(sizing.get("notional_usd"))),
         ("Risk at the stop-loss", _usd(sizing.get("risk_usd"))),
         ("Account leverage after", f"{_num(sizing.get('leverage'))}x"),
-        ("Stop-loss", price("stop_loss")),
-        ("Take-profit", price("take_profit")),
+        # from the reference price: sl_pct, tp_pct and rr are measured again from the average
+        # fill, so the triggers placed (the orders) can differ; the trader must not read these as them
+        ("Planned stop-loss", price("stop_loss")),
+        ("Planned take-profit", price("take_profit")),
         ("Order", fmt.label(str(sizing.get("order_type") or ""))),
     ]
     return [{"label": k, "value": v} for k, v in rows]
