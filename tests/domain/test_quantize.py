@@ -86,6 +86,20 @@ def test_size_below_the_minimum_is_refused_not_raised() -> None:
     assert e.value.reason is RejectReason.SIZE_BELOW_MINIMUM
 
 
+@pytest.mark.parametrize(
+    ("size", "shown"),
+    [
+        (D(1) / D("65000.37"), "0.0000153"),  # a $1 size_usd: three digits, not twenty-eight
+        (D("0.0000999999"), "0.0000999"),  # never rounded up onto the minimum it is below
+        (D("0.00009"), "0.00009"),
+    ],
+)
+def test_a_size_below_the_minimum_is_named_in_three_digits(size: D, shown: str) -> None:
+    with pytest.raises(RiskRejected) as e:
+        quantize_size(size, BTC.step_size)
+    assert e.value.detail == f"size {shown} is below the minimum 0.0001"
+
+
 def test_explicit_minimum_larger_than_step() -> None:
     with pytest.raises(RiskRejected) as e:
         quantize_size(D("0.0049"), D("0.001"), minimum=D("0.005"))

@@ -194,6 +194,17 @@ def test_protection_on_the_wrong_side(fields: dict[str, Any], reason: RejectReas
     assert rejected(signal(**fields)).reason is reason
 
 
+def test_a_wrong_side_reason_names_the_price_on_the_tick() -> None:
+    # BTC's oracle is 65000.37 on a 1-dollar tick: the trader reads the price as the venue shows it
+    high_stop = rejected(signal(market="BTC-USD", size="0.01", sl="70000"), market=BTC)
+    assert high_stop.detail == "a long needs its stop-loss below 65000"
+    low_target = rejected(signal(market="BTC-USD", size="0.01", sl="60000", tp="64000"), market=BTC)
+    assert low_target.detail == "a long needs its take-profit above 65000"
+    with pytest.raises(RiskRejected) as e:
+        validate_protection(SHORT, D("187.499924812030075188"), D("180"), None, D("0.01"))
+    assert e.value.detail == "a short needs its stop-loss above 187.50"
+
+
 def test_stop_required() -> None:
     assert rejected(signal(sl=None)).reason is RejectReason.STOP_REQUIRED
 
@@ -224,6 +235,10 @@ def test_daily_loss_limit() -> None:
     at_limit = AccountFacts(equity=D("1000"), realized_pnl_today=D("-50"))
     assert rejected(signal(), limits=limits, account=at_limit).reason is RejectReason.DAILY_LOSS_LIMIT
     assert build_intent(signal(), ETH, limits, AccountFacts(equity=D("1000"), realized_pnl_today=D("-49.99")))
+    past = AccountFacts(equity=D("1000"), realized_pnl_today=D("-50.125965000000000081"))
+    assert rejected(signal(), limits=limits, account=past).detail == (
+        "today's realized PnL -$50.13 reached the limit of -$50.00"
+    )  # money in cents, as everywhere the trader reads it
 
 
 @pytest.mark.parametrize("equity", [D("0"), D("-10"), D("NaN")])

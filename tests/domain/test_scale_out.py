@@ -149,6 +149,12 @@ def test_levels_on_the_wrong_side_or_out_of_order(
     assert e.value.reason is reason and words in e.value.detail
 
 
+def test_a_level_on_the_wrong_side_names_the_entry_on_the_tick() -> None:
+    with pytest.raises(RiskRejected) as e:  # before the trade: an oracle price with more digits
+        target_prices(SHORT, D("3000.0449"), TICK, plan("tp", "3100"), None)
+    assert e.value.detail == "a short needs take-profit 1 at 3100.0 is not below 3000.0"
+
+
 def test_levels_that_round_onto_one_tick_are_out_of_order() -> None:
     with pytest.raises(RiskRejected) as e:
         target_prices(LONG, D(3000), TICK, plan("tp_pct", "1", "1.001"), None)  # 3030.0 and 3030.03

@@ -1,6 +1,7 @@
 """A limit entry that rests, in Chromium against the real app: the dashboard shows it as a pending
 entry (not an open position) with its limit price, Cancel asks first, then the row goes, history
-says "Cancelled" and so does the alert log; close-all says it cancels pending entries too.
+says "Cancelled" and so does the alert log, whose story ends with the cancel; close-all says it
+cancels pending entries too.
 
 The `running_app` fixture takes /tmp/trading_app_browser.lock itself (the harness compiles into .web).
 """
@@ -129,4 +130,14 @@ def test_a_resting_limit_entry_is_pending_and_cancelled_with_confirmation(
         expect(alerts.nth(i)).to_contain_text("Cancelled")
         expect(alerts.nth(i)).not_to_contain_text("Executed")
     shot(page, "pending-alerts.png")
+
+    # the story of the first one ends with the cancel, and when it happened
+    first = query(running_app, "SELECT min(id) FROM signals WHERE user_address = %s", alice)[0][0]
+    page.get_by_role("link", name=f"Story of alert {first}").click()
+    expect(page.get_by_role("heading", name="Alert story")).to_be_visible(timeout=FIRST_LOAD)
+    steps = page.locator("#story-timeline tbody tr")
+    expect(steps.last).to_contain_text("Cancelled", timeout=LIVE)
+    expect(steps.last).to_contain_text("You cancelled the resting limit entry before it filled")
+    expect(steps.filter(has_text="Done")).to_contain_text("The limit order waits on the book")
+    shot(page, "pending-story.png")
     context.close()

@@ -241,6 +241,38 @@ def test_the_sizing_shows_prices_and_sizes_on_the_grid_it_was_made_on() -> None:
         "step_size": "0.0001",
     }
     rows = {r["label"]: r["value"] for r in views.sizing_rows(sizing)}
-    assert (rows["Reference price"], rows["Size"], rows["Stop-loss"]) == ("65,096", "0.0023", "64,445")
+    assert (rows["Reference price"], rows["Size"]) == ("65,096", "0.0023")
+    assert rows["Planned stop-loss"] == "64,445"
+    # measured from the reference price before the trade: sl_pct, tp_pct and rr are measured again
+    # from the fill, so the placed triggers (the orders) may differ by a tick or more
+    assert rows["Planned take-profit"] == "66,399" and "Stop-loss" not in rows
     older = {k: v for k, v in sizing.items() if k not in ("tick_size", "step_size")}
     assert {r["label"]: r["value"] for r in views.sizing_rows(older)}["Reference price"] == "65,096.284"
+
+
+def test_the_timeline_shows_prices_and_sizes_on_the_markets_grid() -> None:
+    # ETH-USD (tick 0.1, step 0.001): the engine records the numbers as it had them ("0.05", "3000")
+    grid = {"tick_size": "0.1", "step_size": "0.001"}
+    recorded = [
+        Step(Phase.RISK_PASSED, T0, {"size": "0.05", "equity": "10000", **grid}),
+        Step(Phase.FILLED, T0 + timedelta(seconds=26), {"size": "0.05", "price": "3000", "fee": "0.015"}),
+        Step(Phase.STOP_PLACED, T0 + timedelta(seconds=27), {"trigger_price": "2970", "venue_order_id": "3"}),
+    ]
+    story = dataclasses.replace(
+        _story(),
+        sizing={"size": "0.05", **grid},
+        timeline=timeline(T0, T0, "EXECUTED", None, recorded),
+        orders=[],
+    )
+    details = {s["phase"]: s["detail"] for s in views.step_rows(story)}
+    assert details["risk_passed"] == "size 0.050 · equity $10,000.00"
+    assert details["filled"] == "0.050 at 3,000.0 · fee $0.02"
+    assert details["stop_placed"] == "trigger 2,970.0 · venue id 3"
+    # a story without its sizing (older rows) takes the grid from its orders, else shows as stored
+    order = dataclasses.replace(_story().orders[0], tick_size=D("0.1"), step_size=D("0.001"))
+    from_orders = dataclasses.replace(story, sizing=None, orders=[order])
+    assert {s["phase"]: s["detail"] for s in views.step_rows(from_orders)}["filled"] == (
+        "0.050 at 3,000.0 · fee $0.02"
+    )
+    bare = dataclasses.replace(story, sizing=None, orders=[])
+    assert {s["phase"]: s["detail"] for s in views.step_rows(bare)}["filled"] == "0.05 at 3,000 · fee $0.02"

@@ -23,7 +23,7 @@ so `quantums = size * 10^-atomicResolution` and
 
 from __future__ import annotations
 
-from decimal import Context, Decimal
+from decimal import ROUND_DOWN, Context, Decimal
 from enum import StrEnum
 from typing import Protocol
 
@@ -110,8 +110,16 @@ def quantize_size(size: Decimal, step: Decimal, *, minimum: Decimal | None = Non
     result = _snap(size, step, PriceRounding.DOWN)
     floor = step if minimum is None else minimum
     if result < floor:
-        raise RiskRejected(RejectReason.SIZE_BELOW_MINIMUM, f"size {size} is below the minimum {floor}")
+        detail = f"size {_digits(size)} is below the minimum {floor}"
+        raise RiskRejected(RejectReason.SIZE_BELOW_MINIMUM, detail)
     return result
+
+
+def _digits(size: Decimal) -> str:
+    # a size computed from size_usd or risk_pct has ~28 digits; the trader reads three (rounded
+    # down, so a size just below the minimum never reads as the minimum)
+    short = size.quantize(Decimal(1).scaleb(size.adjusted() - 2), rounding=ROUND_DOWN)
+    return f"{short.normalize():f}"
 
 
 def on_grid_nearest(value: Decimal, increment: Decimal | None) -> Decimal:

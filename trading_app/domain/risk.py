@@ -28,6 +28,7 @@ from trading_app.domain.intents import AccountFacts, CloseIntent, Intent, LevelP
 from trading_app.domain.quantize import (
     PriceRounding,
     close_size,
+    on_grid_nearest,
     quantize_price,
     quantize_size,
     slippage_bound,
@@ -52,7 +53,11 @@ def _beyond(side: PositionSide, price: Decimal, reference: Decimal, *, favourabl
 
 
 def validate_protection(
-    side: PositionSide, reference: Decimal, stop_loss: Decimal | None, take_profit: Decimal | None
+    side: PositionSide,
+    reference: Decimal,
+    stop_loss: Decimal | None,
+    take_profit: Decimal | None,
+    tick: Decimal | None = None,
 ) -> None:
     """Check a stop-loss and take-profit sit on the right sides of a reference price.
 
@@ -60,18 +65,24 @@ def validate_protection(
     check this at placement, and a trigger already "through" the price fires at once.
     Services call this again with the actual fill price before placing protection.
 
+    Args:
+        side, reference, stop_loss, take_profit: The position's direction and prices.
+        tick: The market's tick: the reason names the reference on it (the trader reads the
+            reason in the alert log and on Telegram; an oracle price has more digits).
+
     Raises:
         RiskRejected: SL_WRONG_SIDE or TP_WRONG_SIDE.
     """
+    shown = on_grid_nearest(reference, tick)
     word = "below" if side is PositionSide.LONG else "above"
     if stop_loss is not None and not _beyond(side, stop_loss, reference, favourable=False):
         raise RiskRejected(
-            RejectReason.SL_WRONG_SIDE, f"a {side.value.lower()} needs its stop-loss {word} {reference}"
+            RejectReason.SL_WRONG_SIDE, f"a {side.value.lower()} needs its stop-loss {word} {shown}"
         )
     opposite = "above" if side is PositionSide.LONG else "below"
     if take_profit is not None and not _beyond(side, take_profit, reference, favourable=True):
         raise RiskRejected(
-            RejectReason.TP_WRONG_SIDE, f"a {side.value.lower()} needs its take-profit {opposite} {reference}"
+            RejectReason.TP_WRONG_SIDE, f"a {side.value.lower()} needs its take-profit {opposite} {shown}"
         )
 
 
@@ -83,10 +94,18 @@ def _check_market(market: MarketRules | None, ticker: str) -> MarketRules:
     return market
 
 
+_CENT = Decimal("0.01")
+
+
+def _usd(amount: Decimal) -> str:
+    return f"-${-amount:,}" if amount < 0 else f"${amount:,}"
+
+
 def _check_account(limits: RiskLimits, account: AccountFacts) -> None:
     loss_limit = limits.daily_loss_limit_usd
     if loss_limit is not None and account.realized_pnl_today <= -loss_limit:
-        detail = f"today's realized PnL {account.realized_pnl_today} reached the limit of -{loss_limit}"
+        pnl, limit = (on_grid_nearest(v, _CENT) for v in (account.realized_pnl_today, loss_limit))
+        detail = f"today's realized PnL {_usd(pnl)} reached the limit of -${limit:,}"
         raise RiskRejected(RejectReason.DAILY_LOSS_LIMIT, detail)
     if account.open_positions >= limits.max_open_positions:
         detail = f"{account.open_positions} positions open (limit {limits.max_open_positions})"
@@ -130,7 +149,7 @@ def protection_levels(
             without a stop.
     """
     raw_sl = stop_loss_price(side, reference, sl=plan.sl, sl_pct=plan.sl_pct)
-    validate_protection(side, reference, raw_sl, None)
+    validate_protection(side, reference, raw_sl, None, tick)
     stop = None
     if raw_sl is not None:
         if raw_sl <= 0:
@@ -138,7 +157,7 @@ def protection_levels(
         away = PriceRounding.DOWN if side is PositionSide.LONG else PriceRounding.UP
         stop = quantize_price(raw_sl, tick, away)
     raw_tp = take_profit_price(side, reference, tp=plan.tp, tp_pct=plan.tp_pct, rr=plan.rr, stop_price=stop)
-    validate_protection(side, reference, None, raw_tp)
+    validate_protection(side, reference, None, raw_tp, tick)
     if raw_tp is None:
         return stop, None
     if raw_tp <= 0:
@@ -146,9 +165,8 @@ def protection_levels(
     target = quantize_price(raw_tp, tick)
     if not _beyond(side, target, reference, favourable=True):
         # only a take-profit within half a tick of the entry gets here
-        detail = (
-            f"take-profit {raw_tp} rounds to {target} on the {tick} tick, which is not beyond {reference}"
-        )
+        shown = on_grid_nearest(reference, tick)
+        detail = f"take-profit {raw_tp} rounds to {target} on the {tick} tick, which is not beyond {shown}"
         raise RiskRejected(RejectReason.TP_WRONG_SIDE, detail)
     return stop, target
 

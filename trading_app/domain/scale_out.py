@@ -27,7 +27,7 @@ from decimal import Decimal, InvalidOperation
 
 from trading_app.domain.enums import PositionSide
 from trading_app.domain.errors import RejectReason, RiskRejected
-from trading_app.domain.quantize import quantize_price, quantize_size
+from trading_app.domain.quantize import on_grid_nearest, quantize_price, quantize_size
 from trading_app.domain.scale_fields import MAX_LEVELS
 from trading_app.domain.signals import ParsedSignal
 from trading_app.domain.sizing import take_profit_price
@@ -257,7 +257,8 @@ def target_prices(
         price = quantize_price(raw, tick)
         if not _beyond(side, price, fill):
             word = "above" if side is PositionSide.LONG else "below"
-            detail = f"take-profit {number} at {price} is not {word} {fill}"
+            # the entry on the tick: before the trade it is an oracle price with more digits
+            detail = f"take-profit {number} at {price} is not {word} {on_grid_nearest(fill, tick)}"
             raise RiskRejected(RejectReason.TP_WRONG_SIDE, f"a {side.value.lower()} needs {detail}")
         if prices and not _beyond(side, price, prices[-1]):
             detail = f"take-profit {number} at {price} is not beyond take-profit {number - 1} at {prices[-1]}"

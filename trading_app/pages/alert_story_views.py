@@ -148,8 +148,10 @@ def sizing_rows(sizing: Mapping[str, object] | None) -> list[Row]:
         ("Notional", _usd(sizing.get("notional_usd"))),
         ("Risk at the stop-loss", _usd(sizing.get("risk_usd"))),
         ("Account leverage after", f"{_num(sizing.get('leverage'))}x"),
-        ("Stop-loss", price("stop_loss")),
-        ("Take-profit", price("take_profit")),
+        # from the reference price: sl_pct, tp_pct and rr are measured again from the average
+        # fill, so the triggers placed (the orders) can differ; the trader must not read these as them
+        ("Planned stop-loss", price("stop_loss")),
+        ("Planned take-profit", price("take_profit")),
         ("Order", fmt.label(str(sizing.get("order_type") or ""))),
     ]
     return [{"label": k, "value": v} for k, v in rows]
@@ -174,8 +176,24 @@ def order_row(line: OrderLine) -> Row:
     }
 
 
-def _step_detail(step: Step) -> str:
+def _grid(story: AlertStory) -> tuple[Decimal | None, Decimal | None]:
+    """The market's (tick, step) the story's numbers are shown on: the sizing's, else an order's."""
+    sizing = story.sizing or {}
+    tick, step = _decimal(sizing.get("tick_size")), _decimal(sizing.get("step_size"))
+    for order in story.orders:
+        tick, step = tick or order.tick_size, step or order.step_size
+    return tick, step
+
+
+def _step_detail(step: Step, tick: Decimal | None = None, size_step: Decimal | None = None) -> str:
     d = step.detail
+
+    def price(key: str) -> str:  # on the tick when it is known (older stories: as stored)
+        return fmt.number(_decimal(d.get(key)), tick) if tick else _num(d.get(key))
+
+    def size() -> str:
+        return fmt.number(_decimal(d.get("size")), size_step) if size_step else _num(d.get("size"))
+
     ids = " · ".join(
         f"{name} {d[key]}"
         for key, name in (("venue_order_id", "venue id"), ("client_id", "client id"))
@@ -185,11 +203,11 @@ def _step_detail(step: Step) -> str:
         case Phase.CLAIMED:
             return f"attempt {d.get('attempt', 1)}"
         case Phase.RISK_PASSED:
-            return f"size {_num(d.get('size'))} · equity {_usd(d.get('equity'))}"
+            return f"size {size()} · equity {_usd(d.get('equity'))}"
         case Phase.FILLED:
-            return f"{_num(d.get('size'))} at {_num(d.get('price'))} · fee {_usd(d.get('fee'))}"
+            return f"{size()} at {price('price')} · fee {_usd(d.get('fee'))}"
         case Phase.STOP_PLACED | Phase.TP_PLACED:
-            return f"trigger {_num(d.get('trigger_price'))} · {ids}"
+            return f"trigger {price('trigger_price')} · {ids}"
         case Phase.ENTRY_SENT:
             return f"{fmt.label(str(d.get('order_type') or ''))} · {ids}"
         case Phase.REJECTED | Phase.FAILED | Phase.IN_DOUBT | Phase.EXECUTED | Phase.CANCELLED | Phase.ENDED:
@@ -202,13 +220,14 @@ def _step_detail(step: Step) -> str:
 
 def step_rows(story: AlertStory) -> list[Row]:
     """The timeline: each phase, its time, how long after arrival, and what it recorded."""
+    tick, size_step = _grid(story)
     return [
         {
             "phase": step.phase.value,
             "label": step.label,
             "at": clock(step.at),
             "since": since(story.received_at, step.at),
-            "detail": _step_detail(step),
+            "detail": _step_detail(step, tick, size_step),
         }
         for step in story.timeline
     ]

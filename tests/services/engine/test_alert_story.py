@@ -19,7 +19,7 @@ from tests.services.monitor_support import move
 from trading_app.db.engine import session_scope
 from trading_app.db.models import PaperAccount, TradingAccount
 from trading_app.domain.clock import utcnow
-from trading_app.services.engine import executor, timeline
+from trading_app.services.engine import executor, pending, timeline
 from trading_app.services.engine.alert_story import alert_story
 from trading_app.services.intake.inbox import IncomingAlert, Verdict, receive_alert
 from trading_app.services.monitor.tick import monitor_tick
@@ -181,6 +181,29 @@ async def test_a_resting_limit_entry_continues_its_story_when_the_monitor_sees_i
     later = [s.phase.value for s in story.timeline][len(resting.timeline) :]
     assert later == ["filled", "stop_placed", "tp_placed"]  # written by the monitor's own transaction
     assert story.timeline[-3].detail["price"] == "64000"
+    # the alert log no longer says it waits on the book: it filled
+    assert resting.reason is not None and story.reason is None and story.status == "EXECUTED"
     assert {o.role: o.status for o in story.orders} == {
         "ENTRY": "FILLED", "STOP_LOSS": "UNTRIGGERED", "TAKE_PROFIT": "UNTRIGGERED"
     }  # fmt: skip
+
+
+async def test_a_resting_limit_entry_the_trader_cancels_ends_its_story_with_the_cancel(
+    db_url: str, paper_market: FakeIndexer
+) -> None:
+    hook = await make_hook()
+    _, sid = await _send(hook, order_type="limit", price="60000", size="0.01", sl="55000", tp="70000")
+    await _run(sid)
+    resting = await alert_story(hook.address, sid)
+    assert resting is not None and resting.position_id is not None
+
+    await pending.cancel_pending(hook.address, resting.position_id)
+    story = await alert_story(hook.address, sid)
+    assert story is not None and story.status == "CANCELLED"
+    later = story.timeline[len(resting.timeline) :]
+    # when the trader cancelled, kept with the alert (the alert log's reason alone has no time)
+    assert [s.phase.value for s in later] == ["cancelled"]
+    assert later[0].at >= resting.timeline[-1].at
+    assert later[0].detail["status"] == "CANCELLED"
+    assert "you cancelled the resting limit entry" in str(later[0].detail["reason"])
+    assert later[0].detail["position_id"] == resting.position_id

@@ -28,6 +28,7 @@ from trading_app.db.models import Signal
 from trading_app.domain.clock import utcnow
 from trading_app.domain.enums import SignalStatus
 from trading_app.domain.lifecycle import SIGNAL, transition
+from trading_app.domain.story import Phase
 from trading_app.services.engine.timeline import Timeline
 
 # a claim not kept fresh this long belongs to a dead worker
@@ -147,6 +148,8 @@ async def finish_in(
     return result.scalars().first() is not None
 
 
+# why an EXECUTED alert has not opened its position yet (cleared when the entry fills)
+RESTING = "entry resting: the limit order waits on the book"
 # why an alert ended CANCELLED, by the `close_reason` of its position (code first, like every reason)
 _CANCELLED_BY = {
     "MANUAL": "you cancelled the resting limit entry before it filled",
@@ -163,9 +166,12 @@ def cancelled_reason(close_reason: str | None) -> str:
     return "entry_cancelled: " + why
 
 
-async def cancel_executed_in(session: AsyncSession, user: str, signal_id: int, reason: str) -> bool:
+async def cancel_executed_in(
+    session: AsyncSession, user: str, signal_id: int, reason: str, position_id: int | None = None
+) -> bool:
     """Mark an EXECUTED alert CANCELLED (its resting entry ended unfilled), in the caller's
-    transaction; False when it is not EXECUTED (still executing: its own end records it)."""
+    transaction, with a "cancelled" step in its story (the alert ended again, later: its story
+    says when); False when it is not EXECUTED (still executing: its own end records it)."""
     transition(SIGNAL, SignalStatus.EXECUTED, SignalStatus.CANCELLED)
     result = await session.execute(
         update(Signal)
@@ -178,7 +184,30 @@ async def cancel_executed_in(session: AsyncSession, user: str, signal_id: int, r
         .returning(col(Signal.id))
         .execution_options(synchronize_session=False)
     )
-    return result.scalars().first() is not None
+    if result.scalars().first() is None:
+        return False
+    story = Timeline()
+    ended = {"status": SignalStatus.CANCELLED.value, "reason": reason, "position_id": position_id}
+    story.mark(user, signal_id, Phase.CANCELLED, ended)
+    await story.flush_in(session)
+    return True
+
+
+async def entry_filled_in(session: AsyncSession, user: str, signal_id: int) -> None:
+    """An EXECUTED alert whose resting entry filled after it ended: its reason said the order
+    waits on the book, which is no longer true (the alert log would say so beside an open
+    position). Cleared in the caller's transaction, the one that opens the position."""
+    await session.execute(
+        update(Signal)
+        .where(
+            col(Signal.id) == signal_id,
+            col(Signal.user_address) == user,
+            col(Signal.status) == SignalStatus.EXECUTED.value,
+            col(Signal.reason).startswith(RESTING),
+        )
+        .values(reason=None, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
 
 
 async def note_in_doubt(
@@ -246,9 +275,11 @@ async def unfinished(older_than: timedelta, limit: int) -> list[int]:
 
 
 __all__ = [
+    "RESTING",
     "STALE_CLAIM",
     "Claim",
     "cancel_executed_in",
+    "entry_filled_in",
     "cancelled_reason",
     "claim",
     "claim_in",

@@ -209,7 +209,7 @@ async def _after_entry(
             opening.sized.update(tp_price=tp, scale_plan=scaled.to_json())
             if scale.trailing and not scale.trail_after_tp:
                 opening.sized["trail_best"] = fill_price  # trailing from the start: from the fill
-        validate_protection(side, fill_price, sl, tp)
+        validate_protection(side, fill_price, sl, tp, spec.tick_size)
     except RiskRejected as e:
         async with session_scope() as session:
             position = await opening.record_in(session, trader, position)
@@ -278,7 +278,8 @@ async def _entry_failed(
             close_reason=reason,
         )
         if failed.status == PositionStatus.CANCELLED.value and position.signal_id is not None:
-            await cancel_executed_in(session, trader.user, position.signal_id, cancelled_reason(reason))
+            why = cancelled_reason(reason)
+            await cancel_executed_in(session, trader.user, position.signal_id, why, position.id)
         if opening.end is not None:
             await opening.end.commit_in(session, failed)
     if failed.status == PositionStatus.CANCELLED.value and cancelled_by is None:

@@ -15,7 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from trading_app.db.models import Position
 from trading_app.domain.enums import PositionStatus, SignalStatus
 from trading_app.domain.story import end_phase
-from trading_app.services.engine.claims import Claim, cancelled_reason, finish_in
+from trading_app.services.engine.claims import RESTING, Claim, cancelled_reason, finish_in
 from trading_app.services.engine.timeline import Timeline
 
 
@@ -56,7 +56,7 @@ def opened(position: Position) -> Outcome:
             position.id,
         )
     if position.status == PositionStatus.OPENING.value:
-        return Outcome(SignalStatus.EXECUTED, "entry resting: the limit order waits on the book", position.id)
+        return Outcome(SignalStatus.EXECUTED, RESTING, position.id)
     return Outcome(SignalStatus.EXECUTED, None, position.id)
 
 

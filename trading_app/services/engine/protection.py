@@ -34,6 +34,7 @@ from trading_app.domain.ids import MAX_ATTEMPT
 from trading_app.domain.lifecycle import ORDER, is_terminal
 from trading_app.domain.quantize import slippage_bound
 from trading_app.domain.story import Phase
+from trading_app.services.engine.claims import entry_filled_in
 from trading_app.services.engine.closing import choose_row, flatten
 from trading_app.services.engine.order_flow import first_report, send_with_retries, settle_in
 from trading_app.services.engine.order_rows import OrderPlan, ref_of, required_price
@@ -79,6 +80,8 @@ class Opening:
         )
         if self.end is not None:
             await self.end.commit_in(session, opened)
+        elif opened.status == PositionStatus.OPEN.value and opened.signal_id is not None:
+            await entry_filled_in(session, trader.user, opened.signal_id)  # a resting entry filled later
         return opened
 
 
