@@ -251,3 +251,39 @@ async def test_the_webhook_secret_and_the_token_reach_no_log_line(
     set_webhook = [line for line in output.splitlines() if "Calling Bot API endpoint `setWebhook`" in line]
     assert set_webhook and "secret_token" in set_webhook[0]  # the call was logged, with its parameters
     assert hook["secret_token"] not in output and token not in output
+
+
+async def test_a_token_our_keys_cannot_open_is_answered_200_and_told(
+    db_url: str, fake_telegram: FakeTelegram, public_api: str
+) -> None:
+    """A token saved under a master key retired since: a delivery is answered 200 (a 5xx would
+    make Telegram repeat it for nothing), nothing is run, and the hourly look tells Settings."""
+    import os
+
+    from trading_app.db.engine import session_scope
+    from trading_app.db.models import User
+    from trading_app.services.notify.telegram_delivery import check_delivery
+    from trading_app.services.security.crypto import Keyring
+    from trading_app.services.security.secrets import seal
+
+    user, token = await _linked(fake_telegram, 9, public_api)
+    hook = fake_telegram.webhook(token)
+    assert hook is not None
+    async with session_scope() as session:
+        row = await session.get(User, user)
+        assert row is not None
+        row.telegram_token_enc = seal(user, "telegram_token_enc", token, Keyring({99: os.urandom(32)}, 99))
+        session.add(row)
+    update = {
+        "update_id": 5,
+        "message": {
+            "message_id": 5, "date": 0, "chat": {"id": OWN, "type": "private"}, "text": "/pause",
+            "entities": [{"offset": 0, "length": 6, "type": "bot_command"}],
+        },
+    }
+    right = {"X-Telegram-Bot-Api-Secret-Token": hook["secret_token"]}
+    async with httpx.AsyncClient(base_url=public_api) as http:
+        answer = await http.post(hook["url"].removeprefix(PUBLIC), json=update, headers=right)
+    assert answer.status_code == 200 and fake_telegram.messages == []
+    status = await check_delivery(user)
+    assert status.reachable is False and "can no longer be read" in status.message

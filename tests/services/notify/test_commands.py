@@ -4,6 +4,7 @@ against the fake Bot API: the whole story, the other commands, and one poller pe
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 
 from sqlmodel import select
@@ -14,14 +15,16 @@ from tests.services.engine_support import LONG_BTC, make_signal, make_user, posi
 from tests.services.notify.telegram_support import OTHER, OWN, Remote, other_commands, scenario
 from tests.services.ops.log_support import captured_logs, json_lines
 from trading_app.db.engine import session_scope
-from trading_app.db.models import TelegramLink
-from trading_app.services.accounts.telegram import finish_chat_discovery, start_chat_discovery
+from trading_app.db.models import TelegramLink, User
+from trading_app.services.accounts.telegram import finish_chat_discovery, save_telegram, start_chat_discovery
 from trading_app.services.engine import executor
 from trading_app.services.notify.command_confirm import EXPIRED, confirm
 from trading_app.services.notify.commands import HELP
 from trading_app.services.notify.telegram_delivery import delivery_status, sync_delivery
 from trading_app.services.notify.telegram_polling import Poller, poll_once
 from trading_app.services.ops.logs import short_address
+from trading_app.services.security.crypto import Keyring
+from trading_app.services.security.secrets import seal
 
 
 async def _linked(fake: FakeTelegram, n: int) -> tuple[str, str]:
@@ -163,3 +166,32 @@ async def test_a_commands_log_lines_name_its_trader(
     assert sent and tapped
     for line in sent + tapped:  # the answers to the trader's command and tap, and the close between
         assert line.get("user") == short_address(user), line
+
+
+async def test_a_token_our_keys_cannot_open_is_told_and_not_polled(
+    db_url: str, fake_telegram: FakeTelegram
+) -> None:
+    """A token saved under a master key that was retired since: told in Settings, not polled (each
+    poll round used to restart a poll that died at once, a traceback a second), a webhook delivery
+    answered 200 without a 5xx Telegram would repeat; saving the token again brings it back."""
+    user, token = await _linked(fake_telegram, 12)
+    retired = Keyring({99: os.urandom(32)}, 99)
+    async with session_scope() as session:
+        row = await session.get(User, user)
+        assert row is not None
+        row.telegram_token_enc = seal(user, "telegram_token_enc", token, retired)
+        session.add(row)
+    polls = len(fake_telegram.calls("getUpdates"))
+    with captured_logs("text") as logs:
+        assert await poll_once("worker-1") == {user: 0}
+        assert await poll_once("worker-1") == {}  # not claimed again
+    assert len(fake_telegram.calls("getUpdates")) == polls
+    assert logs.getvalue().count("cannot be decrypted") == 1 and "Traceback" not in logs.getvalue()
+    status = await delivery_status(user)
+    assert status.reachable is False and "can no longer be read" in status.message
+    assert (await sync_delivery(user)).reachable is False  # Settings' own check does not raise
+    await save_telegram(user, token=token)  # the trader saves it again
+    status = await delivery_status(user)
+    assert (status.mode, status.reachable) == ("polling", True), status
+    fake_telegram.push_message(token, OWN, "/help")
+    assert await poll_once("worker-1") == {user: 1}

@@ -7,6 +7,7 @@ use what the trader just typed when given, otherwise the saved values, opened fo
 
 from __future__ import annotations
 
+import logging
 import secrets
 from dataclasses import dataclass
 from typing import TypeGuard
@@ -25,6 +26,7 @@ from trading_app.services.notify.telegram_setup import (
     discover_chat_id,
     send_test_message,
 )
+from trading_app.services.security.crypto import DecryptionError
 from trading_app.services.security.secrets import open_secret, seal
 
 MAX_TOKEN_CHARS = 128  # real tokens are about 46 characters
@@ -37,6 +39,9 @@ class Discovery:
 
     link: str
     code: str  # the one-time /start payload; keep it server-side until `finish_chat_discovery`
+
+
+log = logging.getLogger(__name__)
 
 
 def normalize_bot_token(token: str) -> str:
@@ -104,9 +109,20 @@ async def _saved(address: str) -> tuple[str | None, str | None]:
     async with session_scope() as session:
         user, _ = await load_account(session, address)
         token_enc, chat_enc = user.telegram_token_enc, user.telegram_chat_id_enc
-    token = open_secret(address, "telegram_token_enc", token_enc) if token_enc else None
-    chat = open_secret(address, "telegram_chat_id_enc", chat_enc) if chat_enc else None
-    return token, chat
+    token = _opened(address, "telegram_token_enc", token_enc)
+    return token, _opened(address, "telegram_chat_id_enc", chat_enc)
+
+
+def _opened(address: str, column: str, sealed: str | None) -> str | None:
+    """A saved value, or None when there is none or the loaded master keys cannot open it (a
+    retired key): the trader enters it again, as if it had never been saved."""
+    if not sealed:
+        return None
+    try:
+        return open_secret(address, column, sealed)
+    except DecryptionError:
+        log.warning("the saved %s of %s cannot be decrypted (retired master key?)", column, address)
+        return None
 
 
 async def send_telegram_test(

@@ -34,6 +34,7 @@ from trading_app.services.notify import telegram_api as tg
 from trading_app.services.notify.notifier import get_notifier
 from trading_app.services.notify.telegram_setup import MESSAGES
 from trading_app.services.notify.telegram_updates import linked_bot, secret_digest
+from trading_app.services.security.crypto import DecryptionError
 from trading_app.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,7 @@ __all__ = [
     "delivery_mode",
     "delivery_status",
     "forget_token",
+    "mark_unreadable",
     "sync_delivery",
     "failure_values",
     "shared_bot",
@@ -118,10 +120,23 @@ async def _token_set_at(user: str) -> datetime | None:
     return row.telegram_token_set_at if row is not None else None
 
 
+async def mark_unreadable(user: str) -> None:
+    """The stored token cannot be decrypted with the loaded master keys: told in Settings, and the
+    bot is neither polled nor set up until the trader saves a token again (which syncs afresh).
+    Without this, every poll round restarted a poll that died at once (a traceback a second)."""
+    log.warning("the Telegram token of %s cannot be decrypted (retired master key?); not used", user)
+    await store_link(user, status="unreadable", status_detail=MESSAGES["unreadable"], owner=None,
+                     checked_at=utcnow())
+
+
 async def sync_delivery(user: str) -> DeliveryStatus:
     """Set the trader's bot up for the configured mode and record how it went (never raises)."""
     link = await _link(user)
-    linked = await linked_bot(user)
+    try:
+        linked = await linked_bot(user)
+    except DecryptionError:
+        await mark_unreadable(user)
+        return await delivery_status(user)
     now = utcnow()
     if linked is None:
         await store_link(user, mode="off", secret_hash=None, owner=None, status="unknown", status_detail=None,
@@ -155,7 +170,11 @@ async def check_delivery(user: str) -> DeliveryStatus:
     gone or points elsewhere, or a row of another mode, is set up again (`sync_delivery`)."""
     async with session_scope() as session:
         link = await session.get(TelegramLink, user)
-    linked = await linked_bot(user)
+    try:
+        linked = await linked_bot(user)
+    except DecryptionError:
+        await mark_unreadable(user)
+        return await delivery_status(user)
     if link is None or linked is None or link.mode != delivery_mode():
         return await sync_delivery(user)
     values: dict[str, object] = {"status": "ok", "status_detail": None}
@@ -199,7 +218,10 @@ async def forget_token(user: str, old_token: str) -> None:
 async def begin_discovery(user: str) -> None:
     """The settings page's chat id discovery reads the bot's /start with getUpdates itself: until
     it ends (a chat is saved, or `DISCOVERY_TTL` passes) the webhook is removed and nobody polls."""
-    linked = await linked_bot(user)
+    try:
+        linked = await linked_bot(user)
+    except DecryptionError:
+        linked = None  # the discovery's own getUpdates needs the token the trader is typing anew
     if linked is not None:
         try:
             await (await shared_bot(linked.token)).delete_webhook(drop_pending_updates=False)

@@ -5,8 +5,8 @@ Each round (every second) a worker claims the bots nobody else holds (`telegram_
 PostgreSQL, the same pattern as the monitor's account leases) and keeps one long poll (getUpdates
 from the stored offset, `LONG_POLL_SECONDS`) in flight per bot it holds, answering what arrives
 (`telegram_updates.handle_update`). A worker that dies stops renewing; its bots are taken over
-`LEASE_TTL` later. A bot whose token Telegram rejects, or whose chat id discovery is under way, is
-not polled.
+`LEASE_TTL` later. A bot whose token Telegram rejects or our keys cannot open, or whose chat id
+discovery is under way, is not polled.
 """
 
 from __future__ import annotations
@@ -28,10 +28,12 @@ from trading_app.services.notify.telegram_delivery import (
     LEASE_TTL,
     delivery_mode,
     failure_values,
+    mark_unreadable,
     shared_bot,
     store_link,
 )
 from trading_app.services.notify.telegram_updates import handle_update, linked_bot, take_update
+from trading_app.services.security.crypto import DecryptionError
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +52,7 @@ async def _claim(worker_id: str, now: datetime, ttl: timedelta, limit: int) -> l
         select(TelegramLink.user_address)
         .where(
             col(TelegramLink.mode) == "polling",
-            col(TelegramLink.status).not_in(("bad_token", "discovery")),
+            col(TelegramLink.status).not_in(("bad_token", "discovery", "unreadable")),
             free,
         )
         .order_by(col(TelegramLink.user_address))
@@ -131,7 +133,11 @@ async def poll_once(worker_id: str, wait: int = 0, limit: int = 200) -> dict[str
 
 
 async def _poll_bot(user: str, wait: int, pool: tg.BotPool | None = None) -> int:
-    linked = await linked_bot(user)
+    try:
+        linked = await linked_bot(user)
+    except DecryptionError:
+        await mark_unreadable(user)  # not claimed again until a new token is saved
+        return 0
     if linked is None or linked.chat_id is None:
         return 0  # no chat yet: the settings page's discovery reads /start itself
     async with session_scope() as session:

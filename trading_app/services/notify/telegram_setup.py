@@ -39,6 +39,8 @@ MESSAGES = {
     "bad_request": "Telegram refused the message: {detail}",
     "conflict": "The bot is used by another program (webhook or polling). Stop it and try again.",
     "chat_migrated": "This group became a supergroup: use its new chat id.",
+    # the server's keys cannot open the stored token (the key it was saved under was retired)
+    "unreadable": "The saved bot token can no longer be read on this server. Save the token again.",
 }
 
 

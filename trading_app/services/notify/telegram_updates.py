@@ -27,6 +27,7 @@ from trading_app.services.notify.command_confirm import Reply, confirm
 from trading_app.services.notify.commands import NOT_LINKED, run_command
 from trading_app.services.notify.notifier import get_notifier
 from trading_app.services.ops.logs import log_context
+from trading_app.services.security.crypto import DecryptionError
 from trading_app.services.security.secrets import open_secret
 
 log = logging.getLogger(__name__)
@@ -148,7 +149,13 @@ async def webhook_update(hook_id: str, secret: str | None, body: bytes) -> int:
         update_id = int(data["update_id"])
     except (ValueError, KeyError, TypeError):
         return 400
-    linked = await linked_bot(link.user_address)
+    try:
+        linked = await linked_bot(link.user_address)
+    except DecryptionError:
+        # our keys cannot open the token (Settings says so after the next check): answered 200,
+        # as a 5xx would make Telegram repeat the delivery for nothing
+        log.warning("telegram update for %s not answered: its token cannot be decrypted", link.user_address)
+        return 200
     if linked is None:
         return 200  # the token was removed: nothing of this trader's is answered any more
     if not await take_update(link.user_address, update_id):
