@@ -40,6 +40,8 @@ async def test_the_story_of_a_scaled_position_lists_its_stop_moves(pg_url: str) 
         assert len(rows) == 2 + 6 and rows[-1] == ("97,267.0", "97,300.0", "trailing", "failed")
         assert story.stop_history[-1]["detail"] == "venue refused"
         assert story.stop_history[1]["when"] == "2026-03-02 12:01:07 UTC"
+        # each take-profit order names its level (the orders table lists both)
+        assert {"Take profit 1", "Take profit 2"} <= {o["role"] for o in story.orders}
         assert (await _load(app, "alice-2", alice, f"/alerts/{plain_sid}")).stop_history == []
         theirs = await _load(app, "bob-1", bob, f"/alerts/{sid}")
         assert not theirs.found and theirs.stop_history == []

@@ -32,7 +32,7 @@ ORDER_COLUMNS = [
     ("Type", "start"),
     ("Side", "start"),
     ("Size", "end"),
-    ("Price", "end"),
+    ("Limit / worst", "end"),
     ("Trigger", "end"),
     ("Filled", "end"),
     ("Avg fill", "end"),
@@ -207,6 +207,12 @@ def _content() -> rx.Component:
         panel(
             "Orders",
             data_table(ORDER_COLUMNS, S.orders, _order_row, no_orders, "story-orders"),
+            rx.text(
+                "Limit / worst: a limit order's price; for a market, stop-loss or take-profit order, the "
+                "worst price it may fill at once sent or triggered (the slippage bound).",
+                size="1",
+                color_scheme="gray",
+            ),
             id="story-orders-panel",
         ),
         rx.cond(

@@ -161,7 +161,8 @@ def order_row(line: OrderLine) -> Row:
     """One order placed for the alert."""
     return {
         "id": str(line.id),
-        "role": fmt.label(line.role),
+        # a scaled position's take-profit orders are told apart by their level
+        "role": fmt.label(line.role) + (f" {line.level}" if line.level else ""),
         "type": fmt.label(line.order_type),
         "side": line.side,
         "size": fmt.number(line.size, line.step_size),

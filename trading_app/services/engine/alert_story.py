@@ -47,6 +47,7 @@ class OrderLine:
     # is an exact average of several fills and is shown on the tick
     tick_size: Decimal | None = None
     step_size: Decimal | None = None
+    level: int | None = None  # a scaled position's take-profit level (None: every other order)
 
 
 @dataclass(frozen=True)
@@ -109,6 +110,7 @@ def _line(row: Order, grids: dict[int, tuple[Decimal | None, Decimal | None]]) -
         updated_at=row.updated_at,
         tick_size=tick,
         step_size=step,
+        level=row.level,
     )
 
 
