@@ -2,6 +2,9 @@
 100 traders each firing 10 alerts (one per market: a real open on paper with TP and SL) within one
 second through the real webhook, then waiting for every alert to finish.
 
+Then the same alerts again, each rejected `position_exists` (the engine's rejection path), for the
+app's CPU per rejected alert.
+
 Measured: how many executed by their dispatch (not left to the sweep), alert-to-entry (the signal's
 receipt to its entry order being persisted and sent) p50/p95, when the last one finished, pool
 timeouts and lost notifications in the app's log.
@@ -165,11 +168,59 @@ async def _burst(args: argparse.Namespace, app: object, markets: list[str]) -> i
               f"execution (claim to finish): p50 {runs[len(runs) // 2]:.2f} s, max {runs[-1]:.2f} s")
     print(f"sweep lines in the log: {swept}")
     done = (last - first).total_seconds()
+    if args.rejections:
+        await _rejection_round(args, app, traders, markets[:per], unfinished)
     print(f"burst: executed {len(executed)}/{len(bodies)}, p95 alert-to-entry {pct(0.95):.2f} s, "
           f"all done {done:.1f} s, pool timeouts {pool_timeouts}, notifications lost {lost_notes}")
     lost = len(bodies) - len(signals)
     stuck = sum(1 for s in signals if s.status in ("ACCEPTED", "EXECUTING"))
     return 1 if lost or stuck else 0
+
+
+def _cpu(pid: int) -> float:
+    """User + system CPU seconds of the process and its children (the app's server worker)."""
+    import psutil
+
+    proc = psutil.Process(pid)
+    return sum(t.user + t.system for t in (p.cpu_times() for p in [proc, *proc.children(recursive=True)]))
+
+
+async def _rejection_round(args: argparse.Namespace, app: object, traders: list[object], markets: list[str],
+                           unfinished: object) -> None:
+    """The same alerts again, each under an alert id of its own (so none is a duplicate): every one
+    takes the engine's rejection path (`position_exists`: the position is open). The app's CPU per
+    alert, less what the monitor spends meanwhile on the open positions (measured just before)."""
+    pid = app.proc.pid  # type: ignore[attr-defined]
+    idle_from, idle_cpu = time.monotonic(), _cpu(pid)
+    await asyncio.sleep(3)
+    idle_rate = (_cpu(pid) - idle_cpu) / (time.monotonic() - idle_from)
+    bodies = [(t, json.dumps({**t.body(_alert(m)), "alert_id": f"again-{i}-{m}"}).encode())  # type: ignore[attr-defined]
+              for m in markets for i, t in enumerate(traders)]
+    stats: Counter[str] = Counter()
+    answers: list[float] = []
+    pace = args.seconds / len(bodies)
+    began, cpu_before = time.monotonic(), _cpu(pid)
+
+    async def one(i: int, trader: object, body: bytes) -> int:
+        await asyncio.sleep(i * pace)
+        return await _tradingview_post(trader.url, body, args.tv_timeout, stats, answers)  # type: ignore[attr-defined]
+
+    codes = await asyncio.gather(*[one(i, t, b) for i, (t, b) in enumerate(bodies)])
+    while await unfinished() and time.monotonic() - began < args.settle:  # type: ignore[operator]
+        await asyncio.sleep(0.1)
+    seconds = time.monotonic() - began
+    spent = _cpu(pid) - cpu_before - idle_rate * seconds
+    from sqlmodel import select
+
+    from trading_app.db.engine import session_scope
+    from trading_app.db.models import Signal
+
+    async with session_scope() as session:
+        rows = await session.exec(select(Signal.reason).where(Signal.status == "REJECTED"))
+        reasons = Counter((r or "").split(":")[0] for r in rows.all())
+    print(f"rejection round: {len(bodies)} alerts answered {dict(Counter(codes))} in {seconds:.1f} s; "
+          f"rejected {dict(reasons)}; app CPU per alert {spent / len(bodies) * 1000:.2f} ms (the monitor's "
+          f"{idle_rate * 1000:.0f} ms/s meanwhile taken off; target < 1 ms)")
 
 
 async def _tradingview_post(url: str, body: bytes, give_up: float, stats: Counter[str],
@@ -213,6 +264,8 @@ def main() -> int:
     parser.add_argument("--traders", type=int, default=100)
     parser.add_argument("--per-trader", type=int, default=10, help="alerts per trader, one market each")
     parser.add_argument("--seconds", type=float, default=1.0, help="fire every alert within this long")
+    parser.add_argument("--no-rejections", dest="rejections", action="store_false",
+                        help="skip the second round (every alert again, each rejected position_exists)")
     parser.add_argument("--tv-timeout", type=float, default=60.0,
                         help="cancel an alert not answered within this long (TradingView: 3)")
     parser.add_argument("--workers", type=int, default=1)
