@@ -8,6 +8,7 @@ from prometheus_client import REGISTRY
 
 from tests.api.webhook_support import client, make_hook
 from tests.conftest import reset_app_caches
+from trading_app.services.intake import dispatch
 
 TOKEN = "m3trics-token-for-tests"  # noqa: S105 - made up
 
@@ -71,4 +72,6 @@ async def test_webhook_outcomes_and_latency_are_counted_and_served(
     assert 'trading_alerts_total{outcome="accepted"}' in r.text
     assert "trading_webhook_accept_seconds_bucket" in r.text and "trading_websocket_clients" in r.text
     assert TOKEN not in r.text and hook.secret not in r.text
+    # the accepted alert's execution runs on: finished here, not on a closed loop's database thread
+    await dispatch.drain()
     reset_app_caches()
