@@ -67,7 +67,9 @@ class Draft:
         )
 
     def new_order(self, user: str, now: datetime) -> PaperOrder:
-        """The row of this request, OPEN and unfilled (execution sets its final state)."""
+        """The row of this request, unfilled: OPEN, or UNTRIGGERED for a stop-loss or take-profit
+        (written so at once: execution sets a taking order's final state)."""
+        conditional = self.order_type in (OrderType.STOP_MARKET, OrderType.TAKE_PROFIT_MARKET)
         good_til = now + timedelta(seconds=self.good_til_seconds) if self.good_til_seconds else None
         return PaperOrder(
             user_address=user,
@@ -79,7 +81,7 @@ class Draft:
             price=self.price,
             trigger_price=self.trigger,
             reduce_only=self.reduce_only,
-            status=OrderStatus.OPEN.value,
+            status=(OrderStatus.UNTRIGGERED if conditional else OrderStatus.OPEN).value,
             filled=Decimal(0),
             fee=Decimal(0),
             good_til=good_til,

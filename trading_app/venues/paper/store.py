@@ -56,12 +56,14 @@ async def ensure_account(user: str, starting_collateral: Decimal) -> None:
 
 async def lock_account(session: AsyncSession, user: str) -> PaperAccount | None:
     """Take the user's account row for writing and return it (None if it does not exist)."""
-    result = await session.exec(
-        update(PaperAccount).where(col(PaperAccount.user_address) == user).values(updated_at=utcnow())
+    # one statement: the UPDATE takes the lock and RETURNING loads the row into the session
+    stmt = (
+        update(PaperAccount)
+        .where(col(PaperAccount.user_address) == user)
+        .values(updated_at=utcnow())
+        .returning(PaperAccount)
     )
-    if result.rowcount == 0:
-        return None
-    return (await session.exec(select(PaperAccount).where(PaperAccount.user_address == user))).one()
+    return (await session.execute(stmt)).scalars().first()
 
 
 async def read_account(session: AsyncSession, user: str) -> PaperAccount | None:

@@ -36,7 +36,7 @@ from decimal import Decimal
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from trading_app.db.engine import session_scope
+from trading_app.db.engine import autocommit_scope, session_scope
 from trading_app.db.models import PaperAccount, PaperOrder
 from trading_app.domain.clock import utcnow
 from trading_app.domain.enums import OrderStatus, OrderType, Side
@@ -195,22 +195,40 @@ class PaperVenue(Venue):
                 raise VenueError(f"paper account of {self.user} cannot be created")
         return account
 
+    async def _prepare(
+        self, d: Draft
+    ) -> tuple[dict[str, MarketSpec], MarketSpec, bool, OrderBook | None]:
+        """The market rules, whether the order takes liquidity now and then the book (read before
+        anything is written).
+
+        Raises:
+            VenueUnavailable: the price source is down.
+            UnknownMarket, OrderRejected: the market is unknown or inactive, or the order off its grid.
+        """
+        specs = await self.prices.markets()
+        spec = specs.get(d.market)
+        if spec is None:
+            raise UnknownMarket(f"unknown market {d.market}")
+        d.check_market(spec)
+        takes_now = d.order_type is OrderType.MARKET or (
+            d.order_type is OrderType.LIMIT and m.limit_crossed(d.side, d.price, spec.oracle_price)
+        )
+        book = await self.prices.order_book(d.market) if takes_now else None
+        return specs, spec, takes_now, book
+
     async def _place(self, draft: Draft) -> OrderRef:
         d = draft.checked()
         async with user_lock(self.user):
-            async with session_scope() as session:
-                existing = await store.find_order(session, self.user, d.client_id)
-            if existing is not None:  # idempotent even while the price source is down
-                return self._same_order(existing, d)
-            specs = await self.prices.markets()  # raises before anything is written
-            spec = specs.get(d.market)
-            if spec is None:
-                raise UnknownMarket(f"unknown market {d.market}")
-            d.check_market(spec)
-            takes_now = d.order_type is OrderType.MARKET or (
-                d.order_type is OrderType.LIMIT and m.limit_crossed(d.side, d.price, spec.oracle_price)
-            )
-            book = await self.prices.order_book(d.market) if takes_now else None
+            try:
+                specs, spec, takes_now, book = await self._prepare(d)
+            except VenueError:
+                # a resend of an existing client id is that order, even while the price source is
+                # down: looked up only on failure, so a new order costs one transaction, not two
+                async with autocommit_scope() as session:
+                    existing = await store.find_order(session, self.user, d.client_id)
+                if existing is not None:
+                    return self._same_order(existing, d)
+                raise
             await self._ensure_account()
             async with session_scope() as session:
                 account = await self._locked_account(session)
@@ -225,13 +243,10 @@ class PaperVenue(Venue):
                 await session.flush()  # the order's id, for its fills
                 if d.order_type is OrderType.MARKET:
                     await self._ledger.take(session, account, order, spec, specs, book, now, reject=True)
-                elif d.order_type is OrderType.LIMIT:
-                    if takes_now:
-                        await self._ledger.take(
-                            session, account, order, spec, specs, book, now, reject=True, rest=True
-                        )
-                else:
-                    order.status = OrderStatus.UNTRIGGERED.value
+                elif takes_now:  # a limit that crosses: it takes first and rests the rest
+                    await self._ledger.take(
+                        session, account, order, spec, specs, book, now, reject=True, rest=True
+                    )
                 return store.to_ref(order)
 
     async def process_triggers(self) -> int:
