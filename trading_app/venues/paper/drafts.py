@@ -15,6 +15,7 @@ from trading_app.domain.enums import OrderStatus, OrderType, Side
 from trading_app.venues.base import MarketSpec
 from trading_app.venues.errors import OrderRejected
 from trading_app.venues.paper import matching as m
+from trading_app.venues.paper.rows import OrderFacts
 
 MAX_CLIENT_ID = 2**32 - 1  # dYdX client ids are uint32
 MAX_GOOD_TIL = timedelta(days=95)  # dYdX's stateful order window
@@ -58,7 +59,7 @@ class Draft:
         if self.trigger is not None:
             m.require_on_grid(self.trigger, spec.tick_size, "trigger price")
 
-    def same_as(self, order: PaperOrder) -> bool:
+    def same_as(self, order: OrderFacts) -> bool:
         """Whether an existing order with this client id is this request (a resend)."""
         return (order.market, order.side, order.order_type) == (
             self.market,

@@ -20,6 +20,7 @@ from trading_app.venues.errors import OrderRejected, VenueError
 from trading_app.venues.paper import matching as m
 from trading_app.venues.paper import store
 from trading_app.venues.paper.book import OrderBook
+from trading_app.venues.paper.rows import OrderFacts
 
 IOC_UNFILLED = "IMMEDIATE_OR_CANCEL_WOULD_REST_ON_BOOK"
 
@@ -31,7 +32,7 @@ def finish(order: PaperOrder, status: OrderStatus, reason: str | None, now: date
     order.updated_at = now
 
 
-def worst_price(order: PaperOrder) -> Decimal:
+def worst_price(order: OrderFacts) -> Decimal:
     """The order's limit price, or its worst price (market and conditional orders).
 
     Every paper order is written with one (`Draft.price` is required); the column is nullable in
@@ -201,7 +202,7 @@ class Ledger:
         pos.updated_at = account.updated_at = order.updated_at = now
 
     @staticmethod
-    def due(order: PaperOrder, specs: dict[str, MarketSpec], now: datetime) -> bool:
+    def due(order: OrderFacts, specs: dict[str, MarketSpec], now: datetime) -> bool:
         """Whether `advance` would change `order` now: it expired, or the price crossed it.
 
         Pure, and cheap enough to run on every read: a read-only pre-check, so that a write

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import update
+from sqlalchemy import ColumnElement, or_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -24,6 +24,7 @@ from trading_app.domain.clock import utcnow
 from trading_app.domain.enums import OrderStatus, OrderType, PositionSide, Side
 from trading_app.venues.base import Fill, OrderRef, OrderReport, VenuePosition
 from trading_app.venues.errors import VenueError
+from trading_app.venues.paper.rows import ORDERS, OrderFacts, OrderRow, select_rows, to_row
 
 LIVE_STATUSES = (OrderStatus.OPEN.value, OrderStatus.UNTRIGGERED.value, OrderStatus.PARTIALLY_FILLED.value)
 
@@ -85,9 +86,50 @@ async def live_orders(session: AsyncSession, user: str) -> list[PaperOrder]:
     return list((await session.exec(stmt)).all())
 
 
+async def live_rows(session: AsyncSession, user: str, client_id: int | None = None) -> list[OrderRow]:
+    """`live_orders` as read-only rows, with the order of `client_id` too (live or not): one query."""
+    wanted: ColumnElement[bool] = col(PaperOrder.status).in_(LIVE_STATUSES)
+    if client_id is not None:
+        wanted = or_(wanted, col(PaperOrder.client_id) == client_id)
+    stmt = select_rows().where(ORDERS.c.user_address == user, wanted).order_by(ORDERS.c.id)
+    return [to_row(r) for r in (await session.execute(stmt)).all()]
+
+
+async def find_row(session: AsyncSession, user: str, client_id: int) -> OrderRow | None:
+    """`find_order` as a read-only row."""
+    stmt = select_rows().where(ORDERS.c.user_address == user, ORDERS.c.client_id == client_id)
+    found = (await session.execute(stmt)).first()
+    return to_row(found) if found is not None else None
+
+
+async def cancel_live(session: AsyncSession, user: str, client_id: int, now: datetime) -> None:
+    """Cancel the user's order `client_id` if it is still live (the caller holds the account lock)."""
+    await session.execute(
+        update(ORDERS)
+        .where(
+            ORDERS.c.user_address == user,
+            ORDERS.c.client_id == client_id,
+            ORDERS.c.status.in_(LIVE_STATUSES),
+        )
+        .values(status=OrderStatus.CANCELED.value, removal_reason="USER_CANCELED", updated_at=now)
+    )
+
+
 async def positions(session: AsyncSession, user: str) -> list[PaperPosition]:
-    stmt = select(PaperPosition).where(PaperPosition.user_address == user).order_by(col(PaperPosition.market))
-    return list((await session.exec(stmt)).all())
+    """The user's position rows (flat ones too), by market."""
+    return sorted((await _positions_of(session, user)).values(), key=lambda p: p.market)
+
+
+async def _positions_of(session: AsyncSession, user: str) -> dict[str, PaperPosition]:
+    # read once per session: an execution asks for the position and the margin several times,
+    # and every change to these rows goes through the very objects kept here (the session's
+    # identity map), so later asks need no query of their own
+    cache: dict[str, dict[str, PaperPosition]] = session.info.setdefault("paper_positions", {})
+    found = cache.get(user)
+    if found is None:
+        stmt = select(PaperPosition).where(PaperPosition.user_address == user)
+        found = cache[user] = {p.market: p for p in (await session.exec(stmt)).all()}
+    return found
 
 
 async def holders(session: AsyncSession) -> list[str]:
@@ -99,10 +141,10 @@ async def holders(session: AsyncSession) -> list[str]:
 
 async def position(session: AsyncSession, user: str, market: str) -> PaperPosition:
     """The user's position row in `market`, created flat (and added to the session) if missing."""
-    stmt = select(PaperPosition).where(PaperPosition.user_address == user, PaperPosition.market == market)
-    row = (await session.exec(stmt)).first()
+    found = await _positions_of(session, user)
+    row = found.get(market)
     if row is None:
-        row = PaperPosition(
+        row = found[market] = PaperPosition(
             user_address=user, market=market, size=Decimal(0), entry_price=Decimal(0), realized_pnl=Decimal(0)
         )
         session.add(row)
@@ -121,7 +163,7 @@ async def fills(
     return list((await session.exec(stmt.order_by(col(PaperFill.created_at), col(PaperFill.id)))).all())
 
 
-def to_ref(order: PaperOrder) -> OrderRef:
+def to_ref(order: OrderFacts) -> OrderRef:
     kind = OrderType(order.order_type)
     gtbt = int(order.good_til.timestamp()) if order.good_til is not None else None
     return OrderRef(
@@ -134,7 +176,7 @@ def to_ref(order: PaperOrder) -> OrderRef:
     )
 
 
-def to_report(order: PaperOrder) -> OrderReport:
+def to_report(order: OrderFacts) -> OrderReport:
     return OrderReport(
         ref=to_ref(order),
         status=OrderStatus(order.status),

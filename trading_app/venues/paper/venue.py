@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import suppress
 from datetime import datetime
 from decimal import Decimal
@@ -37,9 +37,9 @@ from decimal import Decimal
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from trading_app.db.engine import autocommit_scope, session_scope
-from trading_app.db.models import PaperAccount, PaperOrder
+from trading_app.db.models import PaperAccount
 from trading_app.domain.clock import utcnow
-from trading_app.domain.enums import OrderStatus, OrderType, Side
+from trading_app.domain.enums import OrderType, Side
 from trading_app.venues.base import (
     AccountSnapshot,
     AccountState,
@@ -61,9 +61,10 @@ from trading_app.venues.paper import matching as m
 from trading_app.venues.paper import store
 from trading_app.venues.paper.book import OrderBook, SourceStatus
 from trading_app.venues.paper.drafts import Draft
-from trading_app.venues.paper.ledger import Ledger, finish
+from trading_app.venues.paper.ledger import Ledger
 from trading_app.venues.paper.prices import PriceSource
 from trading_app.venues.paper.reads import read_snapshot
+from trading_app.venues.paper.rows import OrderFacts, OrderRow
 
 _locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Lock]] = (
     weakref.WeakKeyDictionary()
@@ -174,7 +175,7 @@ class PaperVenue(Venue):
         )
 
     @staticmethod
-    def _same_order(order: PaperOrder, d: Draft) -> OrderRef:
+    def _same_order(order: OrderFacts, d: Draft) -> OrderRef:
         # a resent client id is the same order; a different order under a used id is a caller bug
         if not d.same_as(order):
             raise OrderRejected(f"client id {d.client_id} is already used by another order")
@@ -195,9 +196,7 @@ class PaperVenue(Venue):
                 raise VenueError(f"paper account of {self.user} cannot be created")
         return account
 
-    async def _prepare(
-        self, d: Draft
-    ) -> tuple[dict[str, MarketSpec], MarketSpec, bool, OrderBook | None]:
+    async def _prepare(self, d: Draft) -> tuple[dict[str, MarketSpec], MarketSpec, bool, OrderBook | None]:
         """The market rules, whether the order takes liquidity now and then the book (read before
         anything is written).
 
@@ -225,9 +224,9 @@ class PaperVenue(Venue):
                 # a resend of an existing client id is that order, even while the price source is
                 # down: looked up only on failure, so a new order costs one transaction, not two
                 async with autocommit_scope() as session:
-                    existing = await store.find_order(session, self.user, d.client_id)
-                if existing is not None:
-                    return self._same_order(existing, d)
+                    seen = await store.find_row(session, self.user, d.client_id)
+                if seen is not None:
+                    return self._same_order(seen, d)
                 raise
             await self._ensure_account()
             async with session_scope() as session:
@@ -262,22 +261,22 @@ class PaperVenue(Venue):
 
     async def _triggered(
         self, client_id: int | None = None
-    ) -> tuple[int, list[PaperOrder] | None, PaperOrder | None]:
+    ) -> tuple[int, list[OrderRow] | None, OrderRow | None]:
         """`process_triggers`, and the live orders it read when nothing was due (None otherwise:
         they may have changed, read them again). With `client_id`, that order too (live or not),
-        read in the same transaction, when nothing was due."""
+        read by the same query, when nothing was due."""
         async with user_lock(self.user):
-            async with session_scope() as session:
-                live = await store.live_orders(session, self.user)
-                seen = next((o for o in live if o.client_id == client_id), None)
-                if client_id is not None and seen is None:
-                    seen = await store.find_order(session, self.user, client_id)
+            # one read-only statement: no transaction, and rows rather than ORM objects
+            async with autocommit_scope() as session:
+                rows = await store.live_rows(session, self.user, client_id)
+            live = [r for r in rows if r.status in store.LIVE_STATUSES]
+            seen = next((r for r in rows if r.client_id == client_id), None)
             changed = await self._advance_due(live) if live else None
             if changed is not None:
                 return changed, None, None
             return 0, live, seen
 
-    async def _advance_due(self, live: list[PaperOrder]) -> int | None:
+    async def _advance_due(self, live: Sequence[OrderFacts]) -> int | None:
         """`process_triggers` once `live` (read without a lock) is known; the caller holds user_lock.
         None: nothing was due, nothing was written.
 
@@ -323,30 +322,31 @@ class PaperVenue(Venue):
         Triggers are processed first: an order the price has already filled is filled, not cancelled,
         as it would be on an exchange that matches continuously.
         """
-        live: list[PaperOrder] | None = None
+        live: list[OrderRow] | None = None
         with suppress(VenueUnavailable):
             live = (await self._triggered())[1]
         if live is not None and all(o.client_id != ref.client_id for o in live):
             return  # not live: nothing to cancel (and no lock taken)
         async with user_lock(self.user):
-            async with session_scope() as session:
-                order = await store.find_order(session, self.user, ref.client_id)
-                if order is None or order.status not in store.LIVE_STATUSES:
+            if live is None:  # prices are down: whether it is live is not known yet
+                async with autocommit_scope() as session:
+                    seen = await store.find_row(session, self.user, ref.client_id)
+                if seen is None or seen.status not in store.LIVE_STATUSES:
                     return
+            async with session_scope() as session:
                 await self._locked_account(session)
-                await session.refresh(order)  # re-read under the lock
-                if order.status in store.LIVE_STATUSES:
-                    finish(order, OrderStatus.CANCELED, "USER_CANCELED", self._clock())
+                # decided again under the lock: only a still live order is cancelled
+                await store.cancel_live(session, self.user, ref.client_id, self._clock())
 
     async def order_status(self, ref: OrderRef) -> OrderReport:
         """The order's state; raises OrderNotFound for a client id this user never placed."""
-        order: PaperOrder | None = None
+        order: OrderRow | None = None
         with suppress(VenueUnavailable):
             _, _, order = await self._triggered(ref.client_id)
         # the order as the trigger check read it when that check changed nothing; otherwise read now
         if order is None:
-            async with session_scope() as session:
-                order = await store.find_order(session, self.user, ref.client_id)
+            async with autocommit_scope() as session:
+                order = await store.find_row(session, self.user, ref.client_id)
         if order is None:
             raise OrderNotFound(f"no paper order with client id {ref.client_id}")
         return store.to_report(order)
@@ -354,7 +354,7 @@ class PaperVenue(Venue):
     async def fills(self, market: str | None = None, since: datetime | None = None) -> list[Fill]:
         with suppress(VenueUnavailable):
             await self.process_triggers()
-        async with session_scope() as session:
+        async with autocommit_scope() as session:  # one read-only statement
             rows = await store.fills(session, self.user, market, since)
         return [store.to_fill(r) for r in rows]
 
