@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
-from trading_app.db.models import PaperOrder
 from trading_app.domain.enums import OrderStatus, OrderType, Side
 from trading_app.venues.base import MarketSpec
 from trading_app.venues.errors import OrderRejected
@@ -67,25 +67,27 @@ class Draft:
             self.order_type.value,
         )
 
-    def new_order(self, user: str, now: datetime) -> PaperOrder:
-        """The row of this request, unfilled: OPEN, or UNTRIGGERED for a stop-loss or take-profit
-        (written so at once: execution sets a taking order's final state)."""
+    def row_values(self, user: str, now: datetime) -> dict[str, Any]:
+        """The paper_orders row of this request, unfilled: OPEN, or UNTRIGGERED for a stop-loss or
+        take-profit (written so at once: execution sets a taking order's final state)."""
         conditional = self.order_type in (OrderType.STOP_MARKET, OrderType.TAKE_PROFIT_MARKET)
         good_til = now + timedelta(seconds=self.good_til_seconds) if self.good_til_seconds else None
-        return PaperOrder(
-            user_address=user,
-            client_id=self.client_id,
-            market=self.market,
-            side=self.side.value,
-            order_type=self.order_type.value,
-            size=self.size,
-            price=self.price,
-            trigger_price=self.trigger,
-            reduce_only=self.reduce_only,
-            status=(OrderStatus.UNTRIGGERED if conditional else OrderStatus.OPEN).value,
-            filled=Decimal(0),
-            fee=Decimal(0),
-            good_til=good_til,
-            created_at=now,
-            updated_at=now,
-        )
+        return {
+            "user_address": user,
+            "client_id": self.client_id,
+            "market": self.market,
+            "side": self.side.value,
+            "order_type": self.order_type.value,
+            "size": self.size,
+            "price": self.price,
+            "trigger_price": self.trigger,
+            "reduce_only": self.reduce_only,
+            "status": (OrderStatus.UNTRIGGERED if conditional else OrderStatus.OPEN).value,
+            "filled": Decimal(0),
+            "avg_fill_price": None,
+            "fee": Decimal(0),
+            "removal_reason": None,
+            "good_til": good_til,
+            "created_at": now,
+            "updated_at": now,
+        }

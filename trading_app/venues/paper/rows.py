@@ -8,6 +8,7 @@ objects, under the account lock. `OrderFacts` is what both offer to code that on
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -76,7 +77,8 @@ class OrderRow:
 
 
 ORDERS: Table = PaperOrder.__table__  # type: ignore[attr-defined]  # SQLModel sets it on table models
-_COLUMNS = [ORDERS.c[name] for name in OrderRow.__dataclass_fields__]
+_FIELDS = list(OrderRow.__dataclass_fields__)  # "id" first
+_COLUMNS = [ORDERS.c[name] for name in _FIELDS]
 
 
 def select_rows() -> Select[Any]:
@@ -87,3 +89,8 @@ def select_rows() -> Select[Any]:
 def to_row(found: Any) -> OrderRow:
     """An `OrderRow` from one row of `select_rows()`."""
     return OrderRow(*found)
+
+
+def inserted(order_id: int, values: Mapping[str, Any]) -> OrderRow:
+    """The `OrderRow` of an order just inserted with `values` (every column but its id)."""
+    return OrderRow(order_id, *(values[name] for name in _FIELDS[1:]))

@@ -37,7 +37,7 @@ from decimal import Decimal
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from trading_app.db.engine import autocommit_scope, session_scope
-from trading_app.db.models import PaperAccount
+from trading_app.db.models import PaperAccount, PaperOrder
 from trading_app.domain.clock import utcnow
 from trading_app.domain.enums import OrderType, Side
 from trading_app.venues.base import (
@@ -64,7 +64,7 @@ from trading_app.venues.paper.drafts import Draft
 from trading_app.venues.paper.ledger import Ledger
 from trading_app.venues.paper.prices import PriceSource
 from trading_app.venues.paper.reads import read_snapshot
-from trading_app.venues.paper.rows import OrderFacts, OrderRow
+from trading_app.venues.paper.rows import OrderFacts, OrderRow, inserted
 
 _locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Lock]] = (
     weakref.WeakKeyDictionary()
@@ -234,18 +234,27 @@ class PaperVenue(Venue):
                 # stamped under the lock: fill times follow commit order, so a `fills(since)`
                 # cursor can never skip a fill that commits after a later-stamped one
                 now = self._clock()
-                existing = await store.find_order(session, self.user, d.client_id)
-                if existing is not None:
+                values = d.row_values(self.user, now)
+                order_id = await store.insert_order(session, values)
+                if order_id is None:  # the client id is used: a resend, or a caller's bug
+                    existing = await store.find_row(session, self.user, d.client_id)
+                    if existing is None:
+                        raise VenueError(f"paper order {d.client_id} is neither new nor found")
                     return self._same_order(existing, d)
-                order = d.new_order(self.user, now)
-                session.add(order)
-                await session.flush()  # the order's id, for its fills
-                if d.order_type is OrderType.MARKET:
-                    await self._ledger.take(session, account, order, spec, specs, book, now, reject=True)
-                elif takes_now:  # a limit that crosses: it takes first and rests the rest
-                    await self._ledger.take(
-                        session, account, order, spec, specs, book, now, reject=True, rest=True
-                    )
+                if not takes_now:  # it rests (or waits for its trigger) as written
+                    return store.to_ref(inserted(order_id, values))
+                order = store.attach(session, PaperOrder(id=order_id, **values))
+                await self._ledger.take(
+                    session,
+                    account,
+                    order,
+                    spec,
+                    specs,
+                    book,
+                    now,
+                    reject=True,
+                    rest=d.order_type is OrderType.LIMIT,
+                )
                 return store.to_ref(order)
 
     async def process_triggers(self) -> int:
