@@ -13,8 +13,10 @@ from typing import Any
 
 from trading_app.domain.enums import OrderStatus, OrderType, Side
 from trading_app.venues.base import MarketSpec
-from trading_app.venues.errors import OrderRejected
+from trading_app.venues.errors import OrderRejected, UnknownMarket
 from trading_app.venues.paper import matching as m
+from trading_app.venues.paper.book import OrderBook
+from trading_app.venues.paper.prices import PriceSource
 from trading_app.venues.paper.rows import OrderFacts
 
 MAX_CLIENT_ID = 2**32 - 1  # dYdX client ids are uint32
@@ -91,3 +93,25 @@ class Draft:
             "created_at": now,
             "updated_at": now,
         }
+
+
+async def prepare(
+    d: Draft, prices: PriceSource
+) -> tuple[dict[str, MarketSpec], MarketSpec, bool, OrderBook | None]:
+    """The market rules for `d`, whether it takes liquidity now and then the book: all read before
+    anything is written.
+
+    Raises:
+        VenueUnavailable: the price source is down.
+        UnknownMarket, OrderRejected: the market is unknown or inactive, or the order off its grid.
+    """
+    specs = await prices.markets()
+    spec = specs.get(d.market)
+    if spec is None:
+        raise UnknownMarket(f"unknown market {d.market}")
+    d.check_market(spec)
+    takes_now = d.order_type is OrderType.MARKET or (
+        d.order_type is OrderType.LIMIT and m.limit_crossed(d.side, d.price, spec.oracle_price)
+    )
+    book = await prices.order_book(d.market) if takes_now else None
+    return specs, spec, takes_now, book

@@ -20,7 +20,7 @@ from sqlmodel import col, select
 
 from trading_app.db.engine import session_scope
 from trading_app.db.models import PaperAccount, PaperFill, PaperOrder, PaperPosition
-from trading_app.venues.paper.store import LIVE_STATUSES
+from trading_app.venues.paper.rows import LIVE_STATUSES
 
 MAX_USERS = 200  # per batch: IN lists stay well below the databases' parameter limits
 

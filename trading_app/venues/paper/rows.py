@@ -1,4 +1,5 @@
-"""Read-only views of paper order rows, for the reads that never write.
+"""Paper order rows through Core: read-only views for the reads that never write, and the few
+writes that need no ORM object (a new order's INSERT, a cancel).
 
 Most calls only read a user's live orders (is anything due? what is this order's state?). Loading
 them as ORM objects costs far more CPU than the query itself, so those reads select the table's
@@ -14,9 +15,13 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
-from sqlalchemy import Select, Table, select
+from sqlalchemy import Table, bindparam, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from trading_app.db.models import PaperOrder
+from trading_app.domain.enums import OrderStatus
 
 
 class OrderFacts(Protocol):
@@ -77,18 +82,58 @@ class OrderRow:
 
 
 ORDERS: Table = PaperOrder.__table__  # type: ignore[attr-defined]  # SQLModel sets it on table models
+LIVE_STATUSES = (OrderStatus.OPEN.value, OrderStatus.UNTRIGGERED.value, OrderStatus.PARTIALLY_FILLED.value)
 _FIELDS = list(OrderRow.__dataclass_fields__)  # "id" first
 _COLUMNS = [ORDERS.c[name] for name in _FIELDS]
 
+# built once, with bound parameters: building and hashing a statement per call costs more CPU
+# than running it
+_OWNER = ORDERS.c.user_address == bindparam("who")
+_LIVE = ORDERS.c.status.in_(LIVE_STATUSES)
+_ONE = ORDERS.c.client_id == bindparam("cid")
+_LIVE_ROWS = select(*_COLUMNS).where(_OWNER, _LIVE).order_by(ORDERS.c.id)
+_LIVE_AND_ONE = select(*_COLUMNS).where(_OWNER, or_(_LIVE, _ONE)).order_by(ORDERS.c.id)
+_FIND = select(*_COLUMNS).where(_OWNER, _ONE)
+_CANCEL = (
+    update(ORDERS)
+    .where(_OWNER, _ONE, _LIVE)
+    .values(status=OrderStatus.CANCELED.value, removal_reason="USER_CANCELED", updated_at=bindparam("at"))
+)
+_INSERTS = {
+    dialect: insert(ORDERS)
+    .on_conflict_do_nothing(index_elements=["user_address", "client_id"])
+    .returning(ORDERS.c.id)
+    for dialect, insert in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
+}
 
-def select_rows() -> Select[Any]:
-    """A Core SELECT of the columns `OrderRow` keeps (add the WHERE and ORDER BY)."""
-    return select(*_COLUMNS)
+
+async def live_rows(session: AsyncSession, user: str, client_id: int | None = None) -> list[OrderRow]:
+    """The user's open, partially filled and untriggered orders, oldest first, with the order of
+    `client_id` too (live or not): one query."""
+    if client_id is None:
+        found = await session.execute(_LIVE_ROWS, {"who": user})
+    else:
+        found = await session.execute(_LIVE_AND_ONE, {"who": user, "cid": client_id})
+    return [OrderRow(*r) for r in found.all()]
 
 
-def to_row(found: Any) -> OrderRow:
-    """An `OrderRow` from one row of `select_rows()`."""
-    return OrderRow(*found)
+async def find_row(session: AsyncSession, user: str, client_id: int) -> OrderRow | None:
+    """The user's order `client_id`, None if there is none."""
+    found = (await session.execute(_FIND, {"who": user, "cid": client_id})).first()
+    return OrderRow(*found) if found is not None else None
+
+
+async def insert_order(session: AsyncSession, values: dict[str, Any]) -> int | None:
+    """Insert a new order row (every column but its id) unless its client id is used: its id, or
+    None when used. The caller holds the account lock, so nothing else inserts that client id."""
+    stmt = _INSERTS[session.get_bind().dialect.name]
+    found = (await session.execute(stmt, values)).first()
+    return None if found is None else int(found[0])
+
+
+async def cancel_live(session: AsyncSession, user: str, client_id: int, now: datetime) -> None:
+    """Cancel the user's order `client_id` if it is still live (the caller holds the account lock)."""
+    await session.execute(_CANCEL, {"who": user, "cid": client_id, "at": now})
 
 
 def inserted(order_id: int, values: Mapping[str, Any]) -> OrderRow:

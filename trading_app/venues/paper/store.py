@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import TypeVar
 
-from sqlalchemy import ColumnElement, Table, or_, update
+from sqlalchemy import Table, bindparam, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -26,12 +26,11 @@ from trading_app.domain.clock import utcnow
 from trading_app.domain.enums import OrderStatus, OrderType, PositionSide, Side
 from trading_app.venues.base import Fill, OrderRef, OrderReport, VenuePosition
 from trading_app.venues.errors import VenueError
-from trading_app.venues.paper.rows import ORDERS, OrderFacts, OrderRow, select_rows, to_row
+from trading_app.venues.paper.rows import LIVE_STATUSES, OrderFacts
 
 ACCOUNTS: Table = PaperAccount.__table__  # type: ignore[attr-defined]  # SQLModel sets it on table models
 T = TypeVar("T")
 
-LIVE_STATUSES = (OrderStatus.OPEN.value, OrderStatus.UNTRIGGERED.value, OrderStatus.PARTIALLY_FILLED.value)
 
 # dYdX order flags, so paper refs look like the real venue's: short-term, conditional, long-term
 ORDER_FLAGS = {
@@ -60,18 +59,20 @@ async def ensure_account(user: str, starting_collateral: Decimal) -> None:
             raise VenueError(f"no user {user}: a paper account belongs to an existing user") from None
 
 
+# one Core statement: the UPDATE takes the lock and RETURNING gives the row, which joins the
+# session as if loaded (an ORM UPDATE..RETURNING costs several times the CPU); built once
+_LOCK = (
+    update(ACCOUNTS)
+    .where(ACCOUNTS.c.user_address == bindparam("who"))
+    .values(updated_at=bindparam("at"))
+    .returning(ACCOUNTS.c.collateral, ACCOUNTS.c.created_at)
+)
+
+
 async def lock_account(session: AsyncSession, user: str) -> PaperAccount | None:
     """Take the user's account row for writing and return it (None if it does not exist)."""
     now = utcnow()
-    # one Core statement: the UPDATE takes the lock and RETURNING gives the row, which joins the
-    # session as if loaded (an ORM UPDATE..RETURNING costs several times the CPU)
-    stmt = (
-        update(ACCOUNTS)
-        .where(ACCOUNTS.c.user_address == user)
-        .values(updated_at=now)
-        .returning(ACCOUNTS.c.collateral, ACCOUNTS.c.created_at)
-    )
-    found = (await session.execute(stmt)).first()
+    found = (await session.execute(_LOCK, {"who": user, "at": now})).first()
     if found is None:
         return None
     account = PaperAccount(user_address=user, collateral=found[0], created_at=found[1], updated_at=now)
@@ -84,22 +85,6 @@ def attach(session: AsyncSession, row: T) -> T:
     make_transient_to_detached(row)
     session.add(row)
     return row
-
-
-async def insert_order(session: AsyncSession, values: dict[str, Any]) -> int | None:
-    """Insert a new paper_orders row unless its client id is used: its id, or None when used.
-
-    The caller holds the account lock, so nothing else inserts that client id meanwhile.
-    """
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    stmt = (
-        insert(ORDERS)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=["user_address", "client_id"])
-        .returning(ORDERS.c.id)
-    )
-    found = (await session.execute(stmt)).first()
-    return None if found is None else int(found[0])
 
 
 async def read_account(session: AsyncSession, user: str) -> PaperAccount | None:
@@ -119,35 +104,6 @@ async def live_orders(session: AsyncSession, user: str) -> list[PaperOrder]:
         .order_by(col(PaperOrder.id))
     )
     return list((await session.exec(stmt)).all())
-
-
-async def live_rows(session: AsyncSession, user: str, client_id: int | None = None) -> list[OrderRow]:
-    """`live_orders` as read-only rows, with the order of `client_id` too (live or not): one query."""
-    wanted: ColumnElement[bool] = col(PaperOrder.status).in_(LIVE_STATUSES)
-    if client_id is not None:
-        wanted = or_(wanted, col(PaperOrder.client_id) == client_id)
-    stmt = select_rows().where(ORDERS.c.user_address == user, wanted).order_by(ORDERS.c.id)
-    return [to_row(r) for r in (await session.execute(stmt)).all()]
-
-
-async def find_row(session: AsyncSession, user: str, client_id: int) -> OrderRow | None:
-    """`find_order` as a read-only row."""
-    stmt = select_rows().where(ORDERS.c.user_address == user, ORDERS.c.client_id == client_id)
-    found = (await session.execute(stmt)).first()
-    return to_row(found) if found is not None else None
-
-
-async def cancel_live(session: AsyncSession, user: str, client_id: int, now: datetime) -> None:
-    """Cancel the user's order `client_id` if it is still live (the caller holds the account lock)."""
-    await session.execute(
-        update(ORDERS)
-        .where(
-            ORDERS.c.user_address == user,
-            ORDERS.c.client_id == client_id,
-            ORDERS.c.status.in_(LIVE_STATUSES),
-        )
-        .values(status=OrderStatus.CANCELED.value, removal_reason="USER_CANCELED", updated_at=now)
-    )
 
 
 async def positions(session: AsyncSession, user: str) -> list[PaperPosition]:

@@ -58,9 +58,9 @@ from trading_app.venues.errors import (
     VenueUnavailable,
 )
 from trading_app.venues.paper import matching as m
-from trading_app.venues.paper import store
+from trading_app.venues.paper import rows, store
 from trading_app.venues.paper.book import OrderBook, SourceStatus
-from trading_app.venues.paper.drafts import Draft
+from trading_app.venues.paper.drafts import Draft, prepare
 from trading_app.venues.paper.ledger import Ledger
 from trading_app.venues.paper.prices import PriceSource
 from trading_app.venues.paper.reads import read_snapshot
@@ -196,35 +196,16 @@ class PaperVenue(Venue):
                 raise VenueError(f"paper account of {self.user} cannot be created")
         return account
 
-    async def _prepare(self, d: Draft) -> tuple[dict[str, MarketSpec], MarketSpec, bool, OrderBook | None]:
-        """The market rules, whether the order takes liquidity now and then the book (read before
-        anything is written).
-
-        Raises:
-            VenueUnavailable: the price source is down.
-            UnknownMarket, OrderRejected: the market is unknown or inactive, or the order off its grid.
-        """
-        specs = await self.prices.markets()
-        spec = specs.get(d.market)
-        if spec is None:
-            raise UnknownMarket(f"unknown market {d.market}")
-        d.check_market(spec)
-        takes_now = d.order_type is OrderType.MARKET or (
-            d.order_type is OrderType.LIMIT and m.limit_crossed(d.side, d.price, spec.oracle_price)
-        )
-        book = await self.prices.order_book(d.market) if takes_now else None
-        return specs, spec, takes_now, book
-
     async def _place(self, draft: Draft) -> OrderRef:
         d = draft.checked()
         async with user_lock(self.user):
             try:
-                specs, spec, takes_now, book = await self._prepare(d)
+                specs, spec, takes_now, book = await prepare(d, self.prices)
             except VenueError:
                 # a resend of an existing client id is that order, even while the price source is
                 # down: looked up only on failure, so a new order costs one transaction, not two
                 async with autocommit_scope() as session:
-                    seen = await store.find_row(session, self.user, d.client_id)
+                    seen = await rows.find_row(session, self.user, d.client_id)
                 if seen is not None:
                     return self._same_order(seen, d)
                 raise
@@ -235,9 +216,9 @@ class PaperVenue(Venue):
                 # cursor can never skip a fill that commits after a later-stamped one
                 now = self._clock()
                 values = d.row_values(self.user, now)
-                order_id = await store.insert_order(session, values)
+                order_id = await rows.insert_order(session, values)
                 if order_id is None:  # the client id is used: a resend, or a caller's bug
-                    existing = await store.find_row(session, self.user, d.client_id)
+                    existing = await rows.find_row(session, self.user, d.client_id)
                     if existing is None:
                         raise VenueError(f"paper order {d.client_id} is neither new nor found")
                     return self._same_order(existing, d)
@@ -277,9 +258,9 @@ class PaperVenue(Venue):
         async with user_lock(self.user):
             # one read-only statement: no transaction, and rows rather than ORM objects
             async with autocommit_scope() as session:
-                rows = await store.live_rows(session, self.user, client_id)
-            live = [r for r in rows if r.status in store.LIVE_STATUSES]
-            seen = next((r for r in rows if r.client_id == client_id), None)
+                found = await rows.live_rows(session, self.user, client_id)
+            live = [r for r in found if r.status in rows.LIVE_STATUSES]
+            seen = next((r for r in found if r.client_id == client_id), None)
             changed = await self._advance_due(live) if live else None
             if changed is not None:
                 return changed, None, None
@@ -339,13 +320,13 @@ class PaperVenue(Venue):
         async with user_lock(self.user):
             if live is None:  # prices are down: whether it is live is not known yet
                 async with autocommit_scope() as session:
-                    seen = await store.find_row(session, self.user, ref.client_id)
-                if seen is None or seen.status not in store.LIVE_STATUSES:
+                    seen = await rows.find_row(session, self.user, ref.client_id)
+                if seen is None or seen.status not in rows.LIVE_STATUSES:
                     return
             async with session_scope() as session:
                 await self._locked_account(session)
                 # decided again under the lock: only a still live order is cancelled
-                await store.cancel_live(session, self.user, ref.client_id, self._clock())
+                await rows.cancel_live(session, self.user, ref.client_id, self._clock())
 
     async def order_status(self, ref: OrderRef) -> OrderReport:
         """The order's state; raises OrderNotFound for a client id this user never placed."""
@@ -355,7 +336,7 @@ class PaperVenue(Venue):
         # the order as the trigger check read it when that check changed nothing; otherwise read now
         if order is None:
             async with autocommit_scope() as session:
-                order = await store.find_row(session, self.user, ref.client_id)
+                order = await rows.find_row(session, self.user, ref.client_id)
         if order is None:
             raise OrderNotFound(f"no paper order with client id {ref.client_id}")
         return store.to_report(order)
