@@ -10,13 +10,11 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import TypeVar
 
 from sqlalchemy import Table, bindparam, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -26,10 +24,9 @@ from trading_app.domain.clock import utcnow
 from trading_app.domain.enums import OrderStatus, OrderType, PositionSide, Side
 from trading_app.venues.base import Fill, OrderRef, OrderReport, VenuePosition
 from trading_app.venues.errors import VenueError
-from trading_app.venues.paper.rows import LIVE_STATUSES, OrderFacts
+from trading_app.venues.paper.rows import OrderFacts
 
 ACCOUNTS: Table = PaperAccount.__table__  # type: ignore[attr-defined]  # SQLModel sets it on table models
-T = TypeVar("T")
 
 
 # dYdX order flags, so paper refs look like the real venue's: short-term, conditional, long-term
@@ -59,8 +56,7 @@ async def ensure_account(user: str, starting_collateral: Decimal) -> None:
             raise VenueError(f"no user {user}: a paper account belongs to an existing user") from None
 
 
-# one Core statement: the UPDATE takes the lock and RETURNING gives the row, which joins the
-# session as if loaded (an ORM UPDATE..RETURNING costs several times the CPU); built once
+# one Core statement, built once: the UPDATE takes the lock and RETURNING gives the row
 _LOCK = (
     update(ACCOUNTS)
     .where(ACCOUNTS.c.user_address == bindparam("who"))
@@ -70,21 +66,15 @@ _LOCK = (
 
 
 async def lock_account(session: AsyncSession, user: str) -> PaperAccount | None:
-    """Take the user's account row for writing and return it (None if it does not exist)."""
+    """Take the user's account row for writing and return it (None if it does not exist).
+
+    The row is a plain object outside the session: changes to it are written by `Books.write`.
+    """
     now = utcnow()
     found = (await session.execute(_LOCK, {"who": user, "at": now})).first()
     if found is None:
         return None
-    account = PaperAccount(user_address=user, collateral=found[0], created_at=found[1], updated_at=now)
-    return attach(session, account)
-
-
-def attach(session: AsyncSession, row: T) -> T:
-    """Put `row`, built from values just written or read, in the session as a loaded row: later
-    changes to it are flushed as an UPDATE, without reading it back first."""
-    make_transient_to_detached(row)
-    session.add(row)
-    return row
+    return PaperAccount(user_address=user, collateral=found[0], created_at=found[1], updated_at=now)
 
 
 async def read_account(session: AsyncSession, user: str) -> PaperAccount | None:
@@ -96,31 +86,9 @@ async def find_order(session: AsyncSession, user: str, client_id: int) -> PaperO
     return (await session.exec(stmt)).first()
 
 
-async def live_orders(session: AsyncSession, user: str) -> list[PaperOrder]:
-    """Open, partially filled and untriggered orders, oldest first."""
-    stmt = (
-        select(PaperOrder)
-        .where(PaperOrder.user_address == user, col(PaperOrder.status).in_(LIVE_STATUSES))
-        .order_by(col(PaperOrder.id))
-    )
-    return list((await session.exec(stmt)).all())
-
-
 async def positions(session: AsyncSession, user: str) -> list[PaperPosition]:
-    """The user's position rows (flat ones too), by market."""
-    return sorted((await _positions_of(session, user)).values(), key=lambda p: p.market)
-
-
-async def _positions_of(session: AsyncSession, user: str) -> dict[str, PaperPosition]:
-    # read once per session: an execution asks for the position and the margin several times,
-    # and every change to these rows goes through the very objects kept here (the session's
-    # identity map), so later asks need no query of their own
-    cache: dict[str, dict[str, PaperPosition]] = session.info.setdefault("paper_positions", {})
-    found = cache.get(user)
-    if found is None:
-        stmt = select(PaperPosition).where(PaperPosition.user_address == user)
-        found = cache[user] = {p.market: p for p in (await session.exec(stmt)).all()}
-    return found
+    stmt = select(PaperPosition).where(PaperPosition.user_address == user).order_by(col(PaperPosition.market))
+    return list((await session.exec(stmt)).all())
 
 
 async def holders(session: AsyncSession) -> list[str]:
@@ -128,18 +96,6 @@ async def holders(session: AsyncSession) -> list[str]:
     # the size is compared here: SQLite keeps money as text, where "0.000" != 0
     found = await session.exec(select(col(PaperPosition.user_address), col(PaperPosition.size)))
     return sorted({user for user, size in found.all() if size != 0})
-
-
-async def position(session: AsyncSession, user: str, market: str) -> PaperPosition:
-    """The user's position row in `market`, created flat (and added to the session) if missing."""
-    found = await _positions_of(session, user)
-    row = found.get(market)
-    if row is None:
-        row = found[market] = PaperPosition(
-            user_address=user, market=market, size=Decimal(0), entry_price=Decimal(0), realized_pnl=Decimal(0)
-        )
-        session.add(row)
-    return row
 
 
 async def fills(

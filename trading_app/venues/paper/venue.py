@@ -60,6 +60,7 @@ from trading_app.venues.errors import (
 from trading_app.venues.paper import matching as m
 from trading_app.venues.paper import rows, store
 from trading_app.venues.paper.book import OrderBook, SourceStatus
+from trading_app.venues.paper.books import Books, editable
 from trading_app.venues.paper.drafts import Draft, prepare
 from trading_app.venues.paper.ledger import Ledger
 from trading_app.venues.paper.prices import PriceSource
@@ -224,18 +225,11 @@ class PaperVenue(Venue):
                     return self._same_order(existing, d)
                 if not takes_now:  # it rests (or waits for its trigger) as written
                     return store.to_ref(inserted(order_id, values))
-                order = store.attach(session, PaperOrder(id=order_id, **values))
-                await self._ledger.take(
-                    session,
-                    account,
-                    order,
-                    spec,
-                    specs,
-                    book,
-                    now,
-                    reject=True,
-                    rest=d.order_type is OrderType.LIMIT,
-                )
+                books = Books(session, account)
+                order = books.track(PaperOrder(id=order_id, **values))
+                rest = d.order_type is OrderType.LIMIT
+                await self._ledger.take(books, order, spec, specs, book, now, reject=True, rest=rest)
+                await books.write()
                 return store.to_ref(order)
 
     async def process_triggers(self) -> int:
@@ -297,10 +291,12 @@ class PaperVenue(Venue):
                 specs, failure = None, e
         changed = 0
         async with session_scope() as session:
-            account = await self._locked_account(session)
+            ledger_books = Books(session, await self._locked_account(session))
             now = self._clock()  # under the lock, as in _place
-            for order in await store.live_orders(session, self.user):  # fresh, under the lock
-                changed += await self._ledger.advance(session, account, order, specs or {}, books, now)
+            for row in await rows.live_rows(session, self.user):  # fresh, under the lock
+                order = ledger_books.track(editable(row))
+                changed += await self._ledger.advance(ledger_books, order, specs or {}, books, now)
+            await ledger_books.write()
         if failure is not None:
             raise failure
         return changed
