@@ -20,7 +20,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from trading_app.db.models import PaperOrder
+from trading_app.db.models import PaperFill, PaperOrder, PaperPosition
 from trading_app.domain.enums import OrderStatus
 
 
@@ -81,10 +81,42 @@ class OrderRow:
     good_til: datetime | None
 
 
+@dataclass(frozen=True, slots=True)
+class PositionRow:
+    """One paper_positions row as a read saw it (what an account read needs)."""
+
+    user_address: str
+    market: str
+    size: Decimal
+    entry_price: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class FillRow:
+    """One paper_fills row as a read saw it."""
+
+    id: int
+    user_address: str
+    client_id: int
+    market: str
+    side: str
+    size: Decimal
+    price: Decimal
+    fee: Decimal
+    liquidity: str
+    created_at: datetime
+
+
 ORDERS: Table = PaperOrder.__table__  # type: ignore[attr-defined]  # SQLModel sets it on table models
 LIVE_STATUSES = (OrderStatus.OPEN.value, OrderStatus.UNTRIGGERED.value, OrderStatus.PARTIALLY_FILLED.value)
 _FIELDS = list(OrderRow.__dataclass_fields__)  # "id" first
 _COLUMNS = [ORDERS.c[name] for name in _FIELDS]
+
+POSITIONS: Table = PaperPosition.__table__  # type: ignore[attr-defined]
+FILLS: Table = PaperFill.__table__  # type: ignore[attr-defined]
+POSITION_COLUMNS = [POSITIONS.c[name] for name in PositionRow.__dataclass_fields__]
+FILL_COLUMNS = [FILLS.c[name] for name in FillRow.__dataclass_fields__]
+ORDER_COLUMNS = _COLUMNS
 
 # built once, with bound parameters: building and hashing a statement per call costs more CPU
 # than running it
@@ -139,3 +171,16 @@ async def cancel_live(session: AsyncSession, user: str, client_id: int, now: dat
 def inserted(order_id: int, values: Mapping[str, Any]) -> OrderRow:
     """The `OrderRow` of an order just inserted with `values` (every column but its id)."""
     return OrderRow(order_id, *(values[name] for name in _FIELDS[1:]))
+
+
+async def fill_rows(
+    session: AsyncSession, user: str, market: str | None, since: datetime | None
+) -> list[FillRow]:
+    """The user's fills (in `market`, if given) after `since` (exclusive), oldest first."""
+    stmt = select(*FILL_COLUMNS).where(FILLS.c.user_address == user)
+    if market is not None:
+        stmt = stmt.where(FILLS.c.market == market)
+    if since is not None:
+        stmt = stmt.where(FILLS.c.created_at > since)
+    found = await session.execute(stmt.order_by(FILLS.c.created_at, FILLS.c.id))
+    return [FillRow(*r) for r in found.all()]

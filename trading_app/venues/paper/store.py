@@ -8,7 +8,6 @@ cannot change under it. Either way two workers can never fill the same order twi
 
 from __future__ import annotations
 
-from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import Table, bindparam, update
@@ -19,12 +18,12 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from trading_app.db.engine import session_scope
-from trading_app.db.models import PaperAccount, PaperFill, PaperOrder, PaperPosition
+from trading_app.db.models import PaperAccount, PaperOrder, PaperPosition
 from trading_app.domain.clock import utcnow
 from trading_app.domain.enums import OrderStatus, OrderType, PositionSide, Side
 from trading_app.venues.base import Fill, OrderRef, OrderReport, VenuePosition
 from trading_app.venues.errors import VenueError
-from trading_app.venues.paper.rows import OrderFacts
+from trading_app.venues.paper.rows import FillRow, OrderFacts, PositionRow
 
 ACCOUNTS: Table = PaperAccount.__table__  # type: ignore[attr-defined]  # SQLModel sets it on table models
 
@@ -98,18 +97,6 @@ async def holders(session: AsyncSession) -> list[str]:
     return sorted({user for user, size in found.all() if size != 0})
 
 
-async def fills(
-    session: AsyncSession, user: str, market: str | None, since: datetime | None
-) -> list[PaperFill]:
-    """The user's fills after `since` (exclusive), oldest first."""
-    stmt = select(PaperFill).where(PaperFill.user_address == user)
-    if market is not None:
-        stmt = stmt.where(PaperFill.market == market)
-    if since is not None:
-        stmt = stmt.where(col(PaperFill.created_at) > since)
-    return list((await session.exec(stmt.order_by(col(PaperFill.created_at), col(PaperFill.id)))).all())
-
-
 def to_ref(order: OrderFacts) -> OrderRef:
     kind = OrderType(order.order_type)
     gtbt = int(order.good_til.timestamp()) if order.good_til is not None else None
@@ -138,7 +125,7 @@ def to_report(order: OrderFacts) -> OrderReport:
     )
 
 
-def to_fill(row: PaperFill) -> Fill:
+def to_fill(row: FillRow) -> Fill:
     return Fill(
         fill_id=f"paper-{row.id}",
         client_id=row.client_id,
@@ -152,7 +139,7 @@ def to_fill(row: PaperFill) -> Fill:
     )
 
 
-def to_position(row: PaperPosition, oracle: Decimal) -> VenuePosition:
+def to_position(row: PositionRow, oracle: Decimal) -> VenuePosition:
     side = PositionSide.LONG if row.size > 0 else PositionSide.SHORT
     return VenuePosition(
         market=row.market,

@@ -341,8 +341,8 @@ class PaperVenue(Venue):
         with suppress(VenueUnavailable):
             await self.process_triggers()
         async with autocommit_scope() as session:  # one read-only statement
-            rows = await store.fills(session, self.user, market, since)
-        return [store.to_fill(r) for r in rows]
+            found = await rows.fill_rows(session, self.user, market, since)
+        return [store.to_fill(r) for r in found]
 
     async def account(self) -> AccountSnapshot:
         return (await self.account_state(since=self._clock())).account
@@ -362,16 +362,16 @@ class PaperVenue(Venue):
                 await self._advance_due(snap.orders)
             specs = await self.prices.markets()
             snap = await read_snapshot(self.user, since)
-        account, rows, open_orders, fill_rows = snap.account, snap.positions, snap.orders, snap.fills
-        collateral = account.collateral if account is not None else self.starting_collateral
-        missing = [p.market for p in rows if p.market not in specs]
+        held, open_orders, fill_rows = snap.positions, snap.orders, snap.fills
+        collateral = snap.collateral if snap.collateral is not None else self.starting_collateral
+        missing = [p.market for p in held if p.market not in specs]
         if missing:
             raise VenueUnavailable(f"no price for {', '.join(missing)} from {self.prices.describe().source}")
         equity, free, _ = m.margin_figures(
-            collateral, [(p.market, p.size, p.entry_price) for p in rows], specs
+            collateral, [(p.market, p.size, p.entry_price) for p in held], specs
         )
         positions: dict[str, VenuePosition] = {
-            p.market: store.to_position(p, specs[p.market].oracle_price) for p in rows
+            p.market: store.to_position(p, specs[p.market].oracle_price) for p in held
         }
         snapshot = AccountSnapshot(equity=equity, free_collateral=free, positions=positions)
         return AccountState(
