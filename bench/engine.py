@@ -134,6 +134,7 @@ async def _run(users: int, rounds: int) -> None:
     totals: list[float] = []
     overheads: list[float] = []
     cpu: list[float] = []
+    venue_cpu: list[float] = []
     counts: dict[str, list[tuple[int, int]]] = {"open": [], "close": []}
     sl, tp = (str((price * Decimal(f)).quantize(Decimal(1))) for f in ("0.9", "1.1"))
     for _ in range(rounds):
@@ -148,6 +149,7 @@ async def _run(users: int, rounds: int) -> None:
                 outcome = await executor.execute_signal(sid)
                 total = time.perf_counter() - start
                 cpu.append(time.process_time() - cpu_start - _Clock.venue_cpu)
+                venue_cpu.append(_Clock.venue_cpu)
                 counts[action].append((_Count.transactions, _Count.statements))
                 assert outcome is not None and outcome.status.value == "EXECUTED", outcome and outcome.reason
                 totals.append(total)
@@ -164,6 +166,7 @@ async def _run(users: int, rounds: int) -> None:
     print(f"end to end       p50/p99 ms: {pct(totals, 50):.2f} / {pct(totals, 99):.2f}")
     venue_time = statistics.mean(t - o for t, o in zip(totals, overheads, strict=True))
     print(f"mean venue time per intent:  {venue_time * 1000:.2f} ms")
+    print(f"mean venue CPU per intent:   {statistics.mean(venue_cpu) * 1000:.2f} ms")
     # CPU time is what this process spent (background notification tasks included); it is
     # far less sensitive than wall time to other load on a shared machine
     print(f"engine CPU       p50/p99 ms: {pct(cpu, 50):.2f} / {pct(cpu, 99):.2f}")

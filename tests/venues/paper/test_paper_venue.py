@@ -7,9 +7,10 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal as D
 
 import pytest
+from sqlalchemy import event
 
 from tests.venues.paper.support import IndexerDriver, make_user, open_paper_market
-from trading_app.db.engine import dispose_engines, session_scope
+from trading_app.db.engine import dispose_engines, get_engine, session_scope
 from trading_app.domain.enums import OrderStatus, OrderType, PositionSide, Side
 from trading_app.venues.base import OrderRef
 from trading_app.venues.errors import OrderNotFound, OrderRejected, VenueError, VenueUnavailable
@@ -335,3 +336,37 @@ async def test_describe_source_names_the_live_source(
     status = venue.describe_source()
     assert (status.kind, status.source, status.live) == ("indexer", market[1].fake.url, True)
     assert status.last_update is not None and status.last_update.tzinfo is not None
+
+
+async def test_a_resend_is_the_existing_order_even_when_the_request_would_now_be_refused(
+    venue: PaperVenue,
+) -> None:
+    first = await venue.place_market_order(ETH, Side.BUY, D("0.01"), worst_price=D("3010"), client_id=5)
+    # off the size grid: a new order would be refused, a resend of client id 5 is that order
+    again = await venue.place_market_order(ETH, Side.BUY, D("0.0100001"), worst_price=D("3010"), client_id=5)
+    assert again == first
+    with pytest.raises(OrderRejected, match="not a multiple"):
+        await venue.place_market_order(ETH, Side.BUY, D("0.0100001"), worst_price=D("3010"), client_id=6)
+
+
+async def test_placing_and_reading_cost_few_statements(venue: PaperVenue) -> None:
+    await venue.place_market_order(ETH, Side.BUY, D("0.01"), worst_price=D("3010"), client_id=1)
+    sent: list[str] = []
+
+    def count(_conn, _cursor, statement: str, *_args) -> None:  # noqa: ANN001
+        sent.append(statement.split()[0].upper())
+
+    engine = get_engine().sync_engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        await venue.place_stop_loss(
+            ETH, Side.SELL, D("0.01"), D("2900"), worst_price=D("2800"), client_id=2, good_til_seconds=GTS
+        )
+        stop = [s for s in sent if s not in ("BEGIN", "COMMIT")]
+        sent.clear()
+        await venue.order_status(ref_of(2, OrderType.STOP_MARKET))
+        status = list(sent)
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert stop == ["UPDATE", "INSERT"]  # the account lock, the order: one transaction
+    assert status == ["SELECT"]  # live orders and this one, no transaction

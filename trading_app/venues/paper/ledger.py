@@ -1,7 +1,8 @@
 """Executing paper orders inside a locked transaction: fills, fees, netting, margin, order state.
 
 `Ledger` methods only run inside `PaperVenue`'s transactions, after the user's account row has
-been locked (`store.lock_account`); they never commit and never do network I/O (prices and books
+been locked (`store.lock_account`); they change the rows of `Books` in memory (the caller writes
+them with `Books.write`), never commit and never do network I/O (prices and books
 are read before the transaction starts).
 """
 
@@ -11,15 +12,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from sqlmodel.ext.asyncio.session import AsyncSession
-
-from trading_app.db.models import PaperAccount, PaperFill, PaperOrder
+from trading_app.db.models import PaperFill, PaperOrder
 from trading_app.domain.enums import OrderStatus, OrderType, Side
 from trading_app.venues.base import MarketSpec
 from trading_app.venues.errors import OrderRejected, VenueError
 from trading_app.venues.paper import matching as m
-from trading_app.venues.paper import store
 from trading_app.venues.paper.book import OrderBook
+from trading_app.venues.paper.books import Books
+from trading_app.venues.paper.rows import OrderFacts
 
 IOC_UNFILLED = "IMMEDIATE_OR_CANCEL_WOULD_REST_ON_BOOK"
 
@@ -31,7 +31,7 @@ def finish(order: PaperOrder, status: OrderStatus, reason: str | None, now: date
     order.updated_at = now
 
 
-def worst_price(order: PaperOrder) -> Decimal:
+def worst_price(order: OrderFacts) -> Decimal:
     """The order's limit price, or its worst price (market and conditional orders).
 
     Every paper order is written with one (`Draft.price` is required); the column is nullable in
@@ -66,8 +66,7 @@ class Ledger:
 
     async def take(
         self,
-        session: AsyncSession,
-        account: PaperAccount,
+        books: Books,
         order: PaperOrder,
         spec: MarketSpec,
         specs: dict[str, MarketSpec],
@@ -88,7 +87,7 @@ class Ledger:
                 (a new order); otherwise such an order is cancelled (`UNDERCOLLATERALIZED`).
         """
         side = Side(order.side)
-        pos = await store.position(session, self.user, order.market)
+        pos = await books.position(order.market)
         wanted = order.size - order.filled
         resized = False
         if order.reduce_only:
@@ -102,14 +101,14 @@ class Ledger:
             if book is not None
             else m.oracle_plan(side, wanted, worst_price(order), spec.oracle_price)
         )
-        if plan and not await self.margin_ok(session, account, order, plan, specs, self.taker_fee):
+        if plan and not await self.margin_ok(books, order, plan, specs, self.taker_fee):
             if reject:
                 raise OrderRejected(
                     f"undercollateralized: {order.side} {wanted} {order.market} needs more margin"
                 )
             finish(order, OrderStatus.CANCELED, "UNDERCOLLATERALIZED", now)
             return
-        await self.apply(session, account, order, plan, self.taker_fee, "TAKER", now)
+        await self.apply(books, order, plan, self.taker_fee, "TAKER", now)
         done = sum((q for _, q in plan), Decimal(0)) == wanted
         if rest:
             resting = OrderStatus.PARTIALLY_FILLED if plan else OrderStatus.OPEN
@@ -129,8 +128,7 @@ class Ledger:
 
     async def margin_ok(
         self,
-        session: AsyncSession,
-        account: PaperAccount,
+        books: Books,
         order: PaperOrder,
         plan: m.Plan,
         specs: dict[str, MarketSpec],
@@ -139,11 +137,10 @@ class Ledger:
         """Whether the account still covers its initial margin after `plan` (reductions always pass)."""
         if order.reduce_only:
             return True
-        rows = {
-            p.market: (p.market, p.size, p.entry_price) for p in await store.positions(session, self.user)
-        }
+        held = sorted((await books.positions()).values(), key=lambda p: p.market)
+        rows = {p.market: (p.market, p.size, p.entry_price) for p in held}
         _, size, entry = rows.get(order.market, (order.market, Decimal(0), Decimal(0)))
-        collateral = account.collateral
+        collateral = books.account.collateral
         before = abs(size)
         for price, qty in plan:
             netted = m.net(size, entry, Side(order.side), qty, price)
@@ -159,8 +156,7 @@ class Ledger:
 
     async def apply(
         self,
-        session: AsyncSession,
-        account: PaperAccount,
+        books: Books,
         order: PaperOrder,
         plan: m.Plan,
         rate: Decimal,
@@ -170,21 +166,21 @@ class Ledger:
         """Book every execution of `plan`: fills, fee, netted position, collateral, order totals."""
         if not plan:
             return
-        pos = await store.position(session, self.user, order.market)
+        pos = await books.position(order.market)
         side = Side(order.side)
         for price, qty in plan:
             netted = m.net(pos.size, pos.entry_price, side, qty, price)
             fee = m.fee_for(price, qty, rate)
             pos.size, pos.entry_price = netted.size, netted.entry_price
             pos.realized_pnl += netted.realized_pnl
-            account.collateral += netted.realized_pnl - fee
+            books.account.collateral += netted.realized_pnl - fee
             before = order.filled
             order.filled = before + qty
             order.avg_fill_price = m.stored(
                 ((order.avg_fill_price or Decimal(0)) * before + price * qty) / order.filled
             )
             order.fee += fee
-            session.add(
+            books.add_fill(
                 PaperFill(
                     user_address=self.user,
                     order_id=row_id(order),
@@ -198,10 +194,10 @@ class Ledger:
                     created_at=now,
                 )
             )
-        pos.updated_at = account.updated_at = order.updated_at = now
+        pos.updated_at = books.account.updated_at = order.updated_at = now
 
     @staticmethod
-    def due(order: PaperOrder, specs: dict[str, MarketSpec], now: datetime) -> bool:
+    def due(order: OrderFacts, specs: dict[str, MarketSpec], now: datetime) -> bool:
         """Whether `advance` would change `order` now: it expired, or the price crossed it.
 
         Pure, and cheap enough to run on every read: a read-only pre-check, so that a write
@@ -221,16 +217,15 @@ class Ledger:
 
     async def advance(
         self,
-        session: AsyncSession,
-        account: PaperAccount,
+        books: Books,
         order: PaperOrder,
         specs: dict[str, MarketSpec],
-        books: dict[str, OrderBook | None],
+        order_books: dict[str, OrderBook | None],
         now: datetime,
     ) -> bool:
         """Expire, fill or trigger one live order at the current prices; True if it changed.
 
-        `books` holds the book of every market where a conditional order fires (read beforehand).
+        `order_books` holds the book of every market where a conditional order fires (read beforehand).
         """
         if not self.due(order, specs, now):
             return False
@@ -240,13 +235,13 @@ class Ledger:
         spec = specs[order.market]  # `due`: known, active, and the price crossed the order
         if order.order_type == OrderType.LIMIT.value:
             plan = [(worst_price(order), order.size - order.filled)]
-            if not await self.margin_ok(session, account, order, plan, specs, self.maker_fee):
+            if not await self.margin_ok(books, order, plan, specs, self.maker_fee):
                 finish(order, OrderStatus.CANCELED, "UNDERCOLLATERALIZED", now)
                 return True
-            await self.apply(session, account, order, plan, self.maker_fee, "MAKER", now)
+            await self.apply(books, order, plan, self.maker_fee, "MAKER", now)
             finish(order, OrderStatus.FILLED, None, now)
             return True
-        if order.market not in books:  # it fired between the price read and the lock: next time
+        if order.market not in order_books:  # it fired between the price read and the lock: next time
             return False
-        await self.take(session, account, order, spec, specs, books[order.market], now, reject=False)
+        await self.take(books, order, spec, specs, order_books[order.market], now, reject=False)
         return True

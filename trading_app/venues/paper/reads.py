@@ -15,24 +15,39 @@ import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 
-from sqlmodel import col, select
+from sqlalchemy import BindParameter, Table, bindparam, select
 
 from trading_app.db.engine import session_scope
-from trading_app.db.models import PaperAccount, PaperFill, PaperOrder, PaperPosition
-from trading_app.venues.paper.store import LIVE_STATUSES
+from trading_app.db.models import PaperAccount
+from trading_app.venues.paper.rows import (
+    FILL_COLUMNS,
+    FILLS,
+    LIVE_STATUSES,
+    ORDER_COLUMNS,
+    ORDERS,
+    POSITION_COLUMNS,
+    POSITIONS,
+    FillRow,
+    OrderRow,
+    PositionRow,
+)
+
+ACCOUNTS: Table = PaperAccount.__table__  # type: ignore[attr-defined]  # SQLModel sets it on table models
 
 MAX_USERS = 200  # per batch: IN lists stay well below the databases' parameter limits
 
 
 @dataclass
 class Snapshot:
-    """One user's paper books as one read saw them."""
+    """One user's paper books as one read saw it (Core rows: reading ORM objects cost more CPU than
+    the queries)."""
 
-    account: PaperAccount | None
-    positions: list[PaperPosition]  # open ones (size != 0), by market
-    orders: list[PaperOrder]  # live ones, oldest first
-    fills: list[PaperFill]  # after the read's `since`, oldest first
+    collateral: Decimal | None  # None: no account yet
+    positions: list[PositionRow]  # open ones (size != 0), by market
+    orders: list[OrderRow]  # live ones, oldest first
+    fills: list[FillRow]  # after the read's `since`, oldest first
 
 
 Request = tuple[str, datetime | None, "asyncio.Future[Snapshot]"]
@@ -82,6 +97,23 @@ async def _flush(batcher: _Batcher) -> None:
             future.set_result(snapshot)
 
 
+# built once; each IN list is one expanding parameter
+_USERS: BindParameter[str] = bindparam("users", expanding=True)
+_ACCOUNTS = select(ACCOUNTS.c.user_address, ACCOUNTS.c.collateral).where(ACCOUNTS.c.user_address.in_(_USERS))
+_POSITIONS = (
+    select(*POSITION_COLUMNS).where(POSITIONS.c.user_address.in_(_USERS)).order_by(POSITIONS.c.market)
+)
+_ORDERS = (
+    select(*ORDER_COLUMNS)
+    .where(ORDERS.c.user_address.in_(_USERS), ORDERS.c.status.in_(LIVE_STATUSES))
+    .order_by(ORDERS.c.id)
+)
+_ALL_FILLS = select(*FILL_COLUMNS).where(FILLS.c.user_address.in_(_USERS))
+_FILLS_AFTER = select(*FILL_COLUMNS).where(
+    FILLS.c.user_address.in_(_USERS), FILLS.c.created_at > bindparam("after")
+)
+
+
 async def _read_many(requests: Sequence[Request]) -> list[Snapshot]:
     if not requests:
         return []
@@ -89,22 +121,18 @@ async def _read_many(requests: Sequence[Request]) -> list[Snapshot]:
     everything = sorted({u for u, since, _ in requests if since is None})
     bounded = [since for _, since, _ in requests if since is not None]
     async with session_scope() as session:
-        accounts = {a.user_address: a for a in (await session.exec(
-            select(PaperAccount).where(col(PaperAccount.user_address).in_(users)))).all()}
-        positions = (await session.exec(select(PaperPosition).where(
-            col(PaperPosition.user_address).in_(users)).order_by(col(PaperPosition.market)))).all()
-        orders = (await session.exec(select(PaperOrder).where(
-            col(PaperOrder.user_address).in_(users), col(PaperOrder.status).in_(LIVE_STATUSES),
-        ).order_by(col(PaperOrder.id)))).all()
-        fills: list[PaperFill] = []
+        accounts = {u: c for u, c in (await session.execute(_ACCOUNTS, {"users": users})).all()}
+        positions = [PositionRow(*r) for r in (await session.execute(_POSITIONS, {"users": users})).all()]
+        orders = [OrderRow(*r) for r in (await session.execute(_ORDERS, {"users": users})).all()]
+        fills: list[FillRow] = []
         if everything:
-            fills += (await session.exec(select(PaperFill).where(
-                col(PaperFill.user_address).in_(everything)))).all()
+            fills += [FillRow(*r) for r in (await session.execute(_ALL_FILLS, {"users": everything})).all()]
         if bounded:
-            fills += (await session.exec(select(PaperFill).where(
-                col(PaperFill.user_address).in_(users), col(PaperFill.created_at) > min(bounded)))).all()
-    by_user: dict[str, tuple[list[PaperPosition], list[PaperOrder], list[PaperFill]]] = {
-        u: ([], [], []) for u in users}
+            found = await session.execute(_FILLS_AFTER, {"users": users, "after": min(bounded)})
+            fills += [FillRow(*r) for r in found.all()]
+    by_user: dict[str, tuple[list[PositionRow], list[OrderRow], list[FillRow]]] = {
+        u: ([], [], []) for u in users
+    }
     for p in positions:
         if p.size != 0:
             by_user[p.user_address][0].append(p)
@@ -113,8 +141,12 @@ async def _read_many(requests: Sequence[Request]) -> list[Snapshot]:
     for f in sorted({f.id: f for f in fills}.values(), key=lambda f: (f.created_at, f.id)):
         by_user[f.user_address][2].append(f)
     return [
-        Snapshot(accounts.get(user), list(by_user[user][0]), list(by_user[user][1]),
-                 [f for f in by_user[user][2] if since is None or f.created_at > since])
+        Snapshot(
+            accounts.get(user),
+            list(by_user[user][0]),
+            list(by_user[user][1]),
+            [f for f in by_user[user][2] if since is None or f.created_at > since],
+        )
         for user, since, _ in requests
     ]
 

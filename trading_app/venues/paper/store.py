@@ -8,10 +8,9 @@ cannot change under it. Either way two workers can never fill the same order twi
 
 from __future__ import annotations
 
-from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import update
+from sqlalchemy import Table, bindparam, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -19,13 +18,15 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from trading_app.db.engine import session_scope
-from trading_app.db.models import PaperAccount, PaperFill, PaperOrder, PaperPosition
+from trading_app.db.models import PaperAccount, PaperOrder, PaperPosition
 from trading_app.domain.clock import utcnow
 from trading_app.domain.enums import OrderStatus, OrderType, PositionSide, Side
 from trading_app.venues.base import Fill, OrderRef, OrderReport, VenuePosition
 from trading_app.venues.errors import VenueError
+from trading_app.venues.paper.rows import FillRow, OrderFacts, PositionRow
 
-LIVE_STATUSES = (OrderStatus.OPEN.value, OrderStatus.UNTRIGGERED.value, OrderStatus.PARTIALLY_FILLED.value)
+ACCOUNTS: Table = PaperAccount.__table__  # type: ignore[attr-defined]  # SQLModel sets it on table models
+
 
 # dYdX order flags, so paper refs look like the real venue's: short-term, conditional, long-term
 ORDER_FLAGS = {
@@ -54,14 +55,25 @@ async def ensure_account(user: str, starting_collateral: Decimal) -> None:
             raise VenueError(f"no user {user}: a paper account belongs to an existing user") from None
 
 
+# one Core statement, built once: the UPDATE takes the lock and RETURNING gives the row
+_LOCK = (
+    update(ACCOUNTS)
+    .where(ACCOUNTS.c.user_address == bindparam("who"))
+    .values(updated_at=bindparam("at"))
+    .returning(ACCOUNTS.c.collateral, ACCOUNTS.c.created_at)
+)
+
+
 async def lock_account(session: AsyncSession, user: str) -> PaperAccount | None:
-    """Take the user's account row for writing and return it (None if it does not exist)."""
-    result = await session.exec(
-        update(PaperAccount).where(col(PaperAccount.user_address) == user).values(updated_at=utcnow())
-    )
-    if result.rowcount == 0:
+    """Take the user's account row for writing and return it (None if it does not exist).
+
+    The row is a plain object outside the session: changes to it are written by `Books.write`.
+    """
+    now = utcnow()
+    found = (await session.execute(_LOCK, {"who": user, "at": now})).first()
+    if found is None:
         return None
-    return (await session.exec(select(PaperAccount).where(PaperAccount.user_address == user))).one()
+    return PaperAccount(user_address=user, collateral=found[0], created_at=found[1], updated_at=now)
 
 
 async def read_account(session: AsyncSession, user: str) -> PaperAccount | None:
@@ -71,16 +83,6 @@ async def read_account(session: AsyncSession, user: str) -> PaperAccount | None:
 async def find_order(session: AsyncSession, user: str, client_id: int) -> PaperOrder | None:
     stmt = select(PaperOrder).where(PaperOrder.user_address == user, PaperOrder.client_id == client_id)
     return (await session.exec(stmt)).first()
-
-
-async def live_orders(session: AsyncSession, user: str) -> list[PaperOrder]:
-    """Open, partially filled and untriggered orders, oldest first."""
-    stmt = (
-        select(PaperOrder)
-        .where(PaperOrder.user_address == user, col(PaperOrder.status).in_(LIVE_STATUSES))
-        .order_by(col(PaperOrder.id))
-    )
-    return list((await session.exec(stmt)).all())
 
 
 async def positions(session: AsyncSession, user: str) -> list[PaperPosition]:
@@ -95,31 +97,7 @@ async def holders(session: AsyncSession) -> list[str]:
     return sorted({user for user, size in found.all() if size != 0})
 
 
-async def position(session: AsyncSession, user: str, market: str) -> PaperPosition:
-    """The user's position row in `market`, created flat (and added to the session) if missing."""
-    stmt = select(PaperPosition).where(PaperPosition.user_address == user, PaperPosition.market == market)
-    row = (await session.exec(stmt)).first()
-    if row is None:
-        row = PaperPosition(
-            user_address=user, market=market, size=Decimal(0), entry_price=Decimal(0), realized_pnl=Decimal(0)
-        )
-        session.add(row)
-    return row
-
-
-async def fills(
-    session: AsyncSession, user: str, market: str | None, since: datetime | None
-) -> list[PaperFill]:
-    """The user's fills after `since` (exclusive), oldest first."""
-    stmt = select(PaperFill).where(PaperFill.user_address == user)
-    if market is not None:
-        stmt = stmt.where(PaperFill.market == market)
-    if since is not None:
-        stmt = stmt.where(col(PaperFill.created_at) > since)
-    return list((await session.exec(stmt.order_by(col(PaperFill.created_at), col(PaperFill.id)))).all())
-
-
-def to_ref(order: PaperOrder) -> OrderRef:
+def to_ref(order: OrderFacts) -> OrderRef:
     kind = OrderType(order.order_type)
     gtbt = int(order.good_til.timestamp()) if order.good_til is not None else None
     return OrderRef(
@@ -132,7 +110,7 @@ def to_ref(order: PaperOrder) -> OrderRef:
     )
 
 
-def to_report(order: PaperOrder) -> OrderReport:
+def to_report(order: OrderFacts) -> OrderReport:
     return OrderReport(
         ref=to_ref(order),
         status=OrderStatus(order.status),
@@ -147,7 +125,7 @@ def to_report(order: PaperOrder) -> OrderReport:
     )
 
 
-def to_fill(row: PaperFill) -> Fill:
+def to_fill(row: FillRow) -> Fill:
     return Fill(
         fill_id=f"paper-{row.id}",
         client_id=row.client_id,
@@ -161,7 +139,7 @@ def to_fill(row: PaperFill) -> Fill:
     )
 
 
-def to_position(row: PaperPosition, oracle: Decimal) -> VenuePosition:
+def to_position(row: PositionRow, oracle: Decimal) -> VenuePosition:
     side = PositionSide.LONG if row.size > 0 else PositionSide.SHORT
     return VenuePosition(
         market=row.market,

@@ -29,17 +29,17 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import suppress
 from datetime import datetime
 from decimal import Decimal
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from trading_app.db.engine import session_scope
+from trading_app.db.engine import autocommit_scope, session_scope
 from trading_app.db.models import PaperAccount, PaperOrder
 from trading_app.domain.clock import utcnow
-from trading_app.domain.enums import OrderStatus, OrderType, Side
+from trading_app.domain.enums import OrderType, Side
 from trading_app.venues.base import (
     AccountSnapshot,
     AccountState,
@@ -58,12 +58,14 @@ from trading_app.venues.errors import (
     VenueUnavailable,
 )
 from trading_app.venues.paper import matching as m
-from trading_app.venues.paper import store
+from trading_app.venues.paper import rows, store
 from trading_app.venues.paper.book import OrderBook, SourceStatus
-from trading_app.venues.paper.drafts import Draft
-from trading_app.venues.paper.ledger import Ledger, finish
+from trading_app.venues.paper.books import Books, editable
+from trading_app.venues.paper.drafts import Draft, prepare
+from trading_app.venues.paper.ledger import Ledger
 from trading_app.venues.paper.prices import PriceSource
 from trading_app.venues.paper.reads import read_snapshot
+from trading_app.venues.paper.rows import OrderFacts, OrderRow, inserted
 
 _locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Lock]] = (
     weakref.WeakKeyDictionary()
@@ -174,7 +176,7 @@ class PaperVenue(Venue):
         )
 
     @staticmethod
-    def _same_order(order: PaperOrder, d: Draft) -> OrderRef:
+    def _same_order(order: OrderFacts, d: Draft) -> OrderRef:
         # a resent client id is the same order; a different order under a used id is a caller bug
         if not d.same_as(order):
             raise OrderRejected(f"client id {d.client_id} is already used by another order")
@@ -198,40 +200,36 @@ class PaperVenue(Venue):
     async def _place(self, draft: Draft) -> OrderRef:
         d = draft.checked()
         async with user_lock(self.user):
-            async with session_scope() as session:
-                existing = await store.find_order(session, self.user, d.client_id)
-            if existing is not None:  # idempotent even while the price source is down
-                return self._same_order(existing, d)
-            specs = await self.prices.markets()  # raises before anything is written
-            spec = specs.get(d.market)
-            if spec is None:
-                raise UnknownMarket(f"unknown market {d.market}")
-            d.check_market(spec)
-            takes_now = d.order_type is OrderType.MARKET or (
-                d.order_type is OrderType.LIMIT and m.limit_crossed(d.side, d.price, spec.oracle_price)
-            )
-            book = await self.prices.order_book(d.market) if takes_now else None
+            try:
+                specs, spec, takes_now, book = await prepare(d, self.prices)
+            except VenueError:
+                # a resend of an existing client id is that order, even while the price source is
+                # down: looked up only on failure, so a new order costs one transaction, not two
+                async with autocommit_scope() as session:
+                    seen = await rows.find_row(session, self.user, d.client_id)
+                if seen is not None:
+                    return self._same_order(seen, d)
+                raise
             await self._ensure_account()
             async with session_scope() as session:
                 account = await self._locked_account(session)
                 # stamped under the lock: fill times follow commit order, so a `fills(since)`
                 # cursor can never skip a fill that commits after a later-stamped one
                 now = self._clock()
-                existing = await store.find_order(session, self.user, d.client_id)
-                if existing is not None:
+                values = d.row_values(self.user, now)
+                order_id = await rows.insert_order(session, values)
+                if order_id is None:  # the client id is used: a resend, or a caller's bug
+                    existing = await rows.find_row(session, self.user, d.client_id)
+                    if existing is None:
+                        raise VenueError(f"paper order {d.client_id} is neither new nor found")
                     return self._same_order(existing, d)
-                order = d.new_order(self.user, now)
-                session.add(order)
-                await session.flush()  # the order's id, for its fills
-                if d.order_type is OrderType.MARKET:
-                    await self._ledger.take(session, account, order, spec, specs, book, now, reject=True)
-                elif d.order_type is OrderType.LIMIT:
-                    if takes_now:
-                        await self._ledger.take(
-                            session, account, order, spec, specs, book, now, reject=True, rest=True
-                        )
-                else:
-                    order.status = OrderStatus.UNTRIGGERED.value
+                if not takes_now:  # it rests (or waits for its trigger) as written
+                    return store.to_ref(inserted(order_id, values))
+                books = Books(session, account)
+                order = books.track(PaperOrder(id=order_id, **values))
+                rest = d.order_type is OrderType.LIMIT
+                await self._ledger.take(books, order, spec, specs, book, now, reject=True, rest=rest)
+                await books.write()
                 return store.to_ref(order)
 
     async def process_triggers(self) -> int:
@@ -247,22 +245,22 @@ class PaperVenue(Venue):
 
     async def _triggered(
         self, client_id: int | None = None
-    ) -> tuple[int, list[PaperOrder] | None, PaperOrder | None]:
+    ) -> tuple[int, list[OrderRow] | None, OrderRow | None]:
         """`process_triggers`, and the live orders it read when nothing was due (None otherwise:
         they may have changed, read them again). With `client_id`, that order too (live or not),
-        read in the same transaction, when nothing was due."""
+        read by the same query, when nothing was due."""
         async with user_lock(self.user):
-            async with session_scope() as session:
-                live = await store.live_orders(session, self.user)
-                seen = next((o for o in live if o.client_id == client_id), None)
-                if client_id is not None and seen is None:
-                    seen = await store.find_order(session, self.user, client_id)
+            # one read-only statement: no transaction, and rows rather than ORM objects
+            async with autocommit_scope() as session:
+                found = await rows.live_rows(session, self.user, client_id)
+            live = [r for r in found if r.status in rows.LIVE_STATUSES]
+            seen = next((r for r in found if r.client_id == client_id), None)
             changed = await self._advance_due(live) if live else None
             if changed is not None:
                 return changed, None, None
             return 0, live, seen
 
-    async def _advance_due(self, live: list[PaperOrder]) -> int | None:
+    async def _advance_due(self, live: Sequence[OrderFacts]) -> int | None:
         """`process_triggers` once `live` (read without a lock) is known; the caller holds user_lock.
         None: nothing was due, nothing was written.
 
@@ -293,10 +291,12 @@ class PaperVenue(Venue):
                 specs, failure = None, e
         changed = 0
         async with session_scope() as session:
-            account = await self._locked_account(session)
+            ledger_books = Books(session, await self._locked_account(session))
             now = self._clock()  # under the lock, as in _place
-            for order in await store.live_orders(session, self.user):  # fresh, under the lock
-                changed += await self._ledger.advance(session, account, order, specs or {}, books, now)
+            for row in await rows.live_rows(session, self.user):  # fresh, under the lock
+                order = ledger_books.track(editable(row))
+                changed += await self._ledger.advance(ledger_books, order, specs or {}, books, now)
+            await ledger_books.write()
         if failure is not None:
             raise failure
         return changed
@@ -308,30 +308,31 @@ class PaperVenue(Venue):
         Triggers are processed first: an order the price has already filled is filled, not cancelled,
         as it would be on an exchange that matches continuously.
         """
-        live: list[PaperOrder] | None = None
+        live: list[OrderRow] | None = None
         with suppress(VenueUnavailable):
             live = (await self._triggered())[1]
         if live is not None and all(o.client_id != ref.client_id for o in live):
             return  # not live: nothing to cancel (and no lock taken)
         async with user_lock(self.user):
-            async with session_scope() as session:
-                order = await store.find_order(session, self.user, ref.client_id)
-                if order is None or order.status not in store.LIVE_STATUSES:
+            if live is None:  # prices are down: whether it is live is not known yet
+                async with autocommit_scope() as session:
+                    seen = await rows.find_row(session, self.user, ref.client_id)
+                if seen is None or seen.status not in rows.LIVE_STATUSES:
                     return
+            async with session_scope() as session:
                 await self._locked_account(session)
-                await session.refresh(order)  # re-read under the lock
-                if order.status in store.LIVE_STATUSES:
-                    finish(order, OrderStatus.CANCELED, "USER_CANCELED", self._clock())
+                # decided again under the lock: only a still live order is cancelled
+                await rows.cancel_live(session, self.user, ref.client_id, self._clock())
 
     async def order_status(self, ref: OrderRef) -> OrderReport:
         """The order's state; raises OrderNotFound for a client id this user never placed."""
-        order: PaperOrder | None = None
+        order: OrderRow | None = None
         with suppress(VenueUnavailable):
             _, _, order = await self._triggered(ref.client_id)
         # the order as the trigger check read it when that check changed nothing; otherwise read now
         if order is None:
-            async with session_scope() as session:
-                order = await store.find_order(session, self.user, ref.client_id)
+            async with autocommit_scope() as session:
+                order = await rows.find_row(session, self.user, ref.client_id)
         if order is None:
             raise OrderNotFound(f"no paper order with client id {ref.client_id}")
         return store.to_report(order)
@@ -339,9 +340,9 @@ class PaperVenue(Venue):
     async def fills(self, market: str | None = None, since: datetime | None = None) -> list[Fill]:
         with suppress(VenueUnavailable):
             await self.process_triggers()
-        async with session_scope() as session:
-            rows = await store.fills(session, self.user, market, since)
-        return [store.to_fill(r) for r in rows]
+        async with autocommit_scope() as session:  # one read-only statement
+            found = await rows.fill_rows(session, self.user, market, since)
+        return [store.to_fill(r) for r in found]
 
     async def account(self) -> AccountSnapshot:
         return (await self.account_state(since=self._clock())).account
@@ -361,16 +362,16 @@ class PaperVenue(Venue):
                 await self._advance_due(snap.orders)
             specs = await self.prices.markets()
             snap = await read_snapshot(self.user, since)
-        account, rows, open_orders, fill_rows = snap.account, snap.positions, snap.orders, snap.fills
-        collateral = account.collateral if account is not None else self.starting_collateral
-        missing = [p.market for p in rows if p.market not in specs]
+        held, open_orders, fill_rows = snap.positions, snap.orders, snap.fills
+        collateral = snap.collateral if snap.collateral is not None else self.starting_collateral
+        missing = [p.market for p in held if p.market not in specs]
         if missing:
             raise VenueUnavailable(f"no price for {', '.join(missing)} from {self.prices.describe().source}")
         equity, free, _ = m.margin_figures(
-            collateral, [(p.market, p.size, p.entry_price) for p in rows], specs
+            collateral, [(p.market, p.size, p.entry_price) for p in held], specs
         )
         positions: dict[str, VenuePosition] = {
-            p.market: store.to_position(p, specs[p.market].oracle_price) for p in rows
+            p.market: store.to_position(p, specs[p.market].oracle_price) for p in held
         }
         snapshot = AccountSnapshot(equity=equity, free_collateral=free, positions=positions)
         return AccountState(
