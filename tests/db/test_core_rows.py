@@ -112,7 +112,7 @@ async def test_another_users_row_is_not_touched(db_url: str) -> None:
         assert await update_returning(session, Order, where, {"status": "FILLED"}) is None
 
 
-def _new_order(address: str, client_id: int, **extra: object) -> Order:
+def _new_order(address: str, client_id: int, trigger_price: Decimal) -> Order:
     return Order(
         user_address=address,
         network="paper",
@@ -123,16 +123,13 @@ def _new_order(address: str, client_id: int, **extra: object) -> Order:
         size=Decimal("2.5"),
         client_id=client_id,
         status="PENDING",
-        **extra,
+        trigger_price=trigger_price,
     )
 
 
 async def test_inserted_objects_get_their_ids_in_order_and_stay_persistent(db_url: str) -> None:
     first = await _order()
-    rows = [
-        _new_order(first.user_address, 7 + i, trigger_price=Decimal(f"{i}.000000000000000001"))
-        for i in range(3)
-    ]
+    rows = [_new_order(first.user_address, 7 + i, Decimal(f"{i}.000000000000000001")) for i in range(3)]
     async with session_scope() as session:
         await insert_objects(session, rows)
         assert [r.id for r in rows] == [first.id + 1, first.id + 2, first.id + 3]  # type: ignore[operator]

@@ -19,7 +19,21 @@ from collections.abc import Iterable, Mapping, Sequence
 from functools import cache
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Executable, Result, Row, Table, insert, inspect, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Executable,
+    Insert,
+    Result,
+    Row,
+    Select,
+    Table,
+    Update,
+    insert,
+    inspect,
+    select,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncSession as SAAsyncSession
 from sqlalchemy.orm import Mapper, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import SQLModel
@@ -56,6 +70,18 @@ def _shape(model: type[SQLModel]) -> tuple[Mapper[Any], tuple[str, ...], tuple[i
     return mapper, keys, primary
 
 
+@cache
+def _statements(model: type[SQLModel]) -> tuple[Update, Select[Any], Insert]:
+    """UPDATE ... RETURNING *, SELECT * and INSERT ... RETURNING * of the model's table, built once:
+    coercing every column of the RETURNING or SELECT list again cost more than the rest."""
+    table = table_of(model)
+    return (
+        update(table).returning(*table.columns),
+        select(*table.columns),
+        insert(table).returning(*table.columns, sort_by_parameter_order=True),
+    )
+
+
 async def update_returning(
     session: AsyncSession,
     model: type[M],
@@ -70,8 +96,7 @@ async def update_returning(
             would make the statement ORM-enabled again. The statement must match at most one row.
         values: new values by column name; expressions on the table's columns are allowed.
     """
-    table = table_of(model)
-    statement = update(table).where(*where).values(dict(values)).returning(*table.columns)
+    statement = _statements(model)[0].where(*where).values(dict(values))
     row = (await execute(session, statement)).first()
     return None if row is None else object_from_row(session, model, row)
 
@@ -88,8 +113,7 @@ async def select_objects(
     Args:
         where: conditions on the table's columns (`table_of(model).c`).
     """
-    table = table_of(model)
-    statement = select(*table.columns).where(*where).order_by(*order_by)
+    statement = _statements(model)[1].where(*where).order_by(*order_by)
     rows = (await execute(session, statement)).all()
     return [object_from_row(session, model, row, refresh=False) for row in rows]
 
@@ -123,7 +147,7 @@ async def insert_objects(session: AsyncSession, objects: Sequence[SQLModel]) -> 
                 if k in values and not (values[k] is None and k in skip_none)
             }
         )
-    statement = insert(table).returning(*table.columns, sort_by_parameter_order=True)
+    statement = _statements(model)[2]
     if all(p.keys() == params[0].keys() for p in params):
         stored = (await execute(session, statement, params)).all()
     else:  # rows leaving out different columns cannot share one statement
@@ -136,7 +160,7 @@ async def insert_objects(session: AsyncSession, objects: Sequence[SQLModel]) -> 
 
 async def execute(
     session: AsyncSession, statement: Executable, params: Sequence[Mapping[str, Any]] | None = None
-) -> Result[Any]:
+) -> Result[*tuple[Any, ...]]:
     """A Core statement in the session's transaction, after the session's pending ORM changes.
 
     The session autoflushes before an ORM statement, not before a Core one: without this, a row
@@ -144,7 +168,8 @@ async def execute(
     """
     if session.new or session.dirty or session.deleted:
         await session.flush()
-    return await session.execute(statement, params)
+    # SQLAlchemy's own method: SQLModel's override only wraps it in a deprecation warning per call
+    return await SAAsyncSession.execute(session, statement, params)
 
 
 def object_from_row(
