@@ -9,7 +9,13 @@ from sqlalchemy import and_, func, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from trading_app.db.core_rows import select_objects, table_of
 from trading_app.db.models import ACTIVE_POSITION_STATUSES, Order, Position
+
+# the engine's reads per signal are Core on the tables (the ORM's row loading cost more CPU than the
+# database round trip); the rows still come back as the session's model objects
+_POSITIONS = table_of(Position)
+_ORDERS = table_of(Order)
 
 
 async def get_position(
@@ -44,11 +50,11 @@ async def positions_for_execution(
 ) -> list[Position]:
     """In one query, what executing a signal reads: the positions `signal_id` opened (any
     network), the user's live positions on `network`, and those closed there since `since`."""
-    live_or_recent = or_(col(Position.status).in_(ACTIVE_POSITION_STATUSES), col(Position.closed_at) >= since)
-    on_network = and_(col(Position.network) == network, live_or_recent)
-    wanted = on_network if signal_id is None else or_(col(Position.signal_id) == signal_id, on_network)
-    query = select(Position).where(Position.user_address == user, wanted)
-    return list((await session.exec(query.order_by(col(Position.id)))).all())
+    p = _POSITIONS.c
+    live_or_recent = or_(p.status.in_(ACTIVE_POSITION_STATUSES), p.closed_at >= since)
+    on_network = and_(p.network == network, live_or_recent)
+    wanted = on_network if signal_id is None else or_(p.signal_id == signal_id, on_network)
+    return await select_objects(session, Position, [p.user_address == user, wanted], [p.id])
 
 
 async def active_positions(session: AsyncSession, user: str, network: str | None = None) -> list[Position]:
@@ -84,8 +90,9 @@ async def realized_since(session: AsyncSession, user: str, network: str, since: 
 
 async def orders_of(session: AsyncSession, user: str, position_id: int) -> list[Order]:
     """Every order of one of the user's positions, in placement order."""
-    query = select(Order).where(Order.user_address == user, Order.position_id == position_id)
-    return list((await session.exec(query.order_by(col(Order.id)))).all())
+    o = _ORDERS.c
+    mine = [o.user_address == user, o.position_id == position_id]
+    return await select_objects(session, Order, mine, [o.id])
 
 
 async def order_by_client_id(session: AsyncSession, user: str, network: str, client_id: int) -> Order | None:

@@ -13,6 +13,7 @@ from decimal import Decimal
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from trading_app.db.core_rows import insert_objects
 from trading_app.db.engine import session_scope
 from trading_app.db.models import Order, Position
 from trading_app.db.trading import orders_of
@@ -136,7 +137,7 @@ async def flatten(
                 session, trader, position, plan, [o for o in orders if o.role == OrderRole.CLOSE.value]
             )
             if row.id is None:
-                session.add(row)
+                await insert_objects(session, [row])
         try:
             row = await _close_once(trader, position.market, row, live)
         except VenueError as e:
@@ -281,7 +282,7 @@ async def flatten_unbooked(
             attempt=0,
             plan=plan,
         )
-        session.add(row)
+        await insert_objects(session, [row])
     return await _close_once(trader, market, row, live=False)
 
 

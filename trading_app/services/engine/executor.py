@@ -24,6 +24,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from trading_app.db.core_rows import select_objects, table_of
 from trading_app.db.engine import autocommit_scope, session_scope
 from trading_app.db.models import ACTIVE_POSITION_STATUSES, Position, Signal, TradingAccount
 from trading_app.db.trading import position_for_signal, positions_for_execution
@@ -72,6 +73,7 @@ from trading_app.settings import get_settings
 from trading_app.venues.errors import OrderRejected, UnknownMarket, VenueError, VenueTemporaryError
 
 log = logging.getLogger(__name__)
+_ACCOUNTS = table_of(TradingAccount)
 
 MAX_ATTEMPTS = 5  # executions of one signal that ended in an unexpected error before it fails
 
@@ -98,7 +100,8 @@ async def _claim_and_read(signal_id: int) -> _Claimed | None:
         signal = await claim_in(session, signal_id)
         if signal is None:
             return None
-        account = await session.get(TradingAccount, signal.user_address)
+        accounts = await select_objects(session, TradingAccount, [_ACCOUNTS.c.address == signal.user_address])
+        account = accounts[0] if accounts else None
         # a test alert always runs on paper, whatever network the account trades on
         network = Network.PAPER.value if signal.paper or account is None else account.network
         since = start_of_day()

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from sqlalchemy.exc import IntegrityError
 
+from trading_app.db.core_rows import insert_objects
 from trading_app.db.engine import session_scope
 from trading_app.db.models import Order, Position, Signal
 from trading_app.db.trading import orders_of
@@ -151,8 +152,7 @@ async def _insert_opening(
             tick_size=spec.tick_size,
             step_size=spec.step_size,
         )
-        session.add(position)
-        await session.flush()  # the entry row needs the position's id
+        await insert_objects(session, [position])  # the entry row needs the position's id
         entry = new_row(
             user=trader.user,
             network=trader.network,
@@ -162,7 +162,7 @@ async def _insert_opening(
             attempt=0,
             plan=plan,
         )
-        session.add(entry)
+        await insert_objects(session, [entry])
     return position, entry
 
 

@@ -12,10 +12,9 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-from sqlalchemy import update
-from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from trading_app.db.core_rows import table_of, update_returning
 from trading_app.db.engine import autocommit_scope, session_scope
 from trading_app.db.models import Order
 from trading_app.domain.clock import utcnow
@@ -28,6 +27,7 @@ from trading_app.venues.errors import OrderNotFound, OrderRejected, VenueError, 
 
 log = logging.getLogger(__name__)
 
+_ORDERS = table_of(Order)
 SEND_ATTEMPTS = 3
 FILL_WAIT_SECONDS = 25.0  # a dYdX short-term IOC lives ~15 blocks; the indexer lags about a block
 
@@ -126,18 +126,12 @@ async def _fast_settle(
     """The change decided from `row`'s status, applied only while the row still has it.
 
     None when the row moved on meanwhile (the caller then reads it afresh)."""
-    fast = await session.execute(
-        update(Order)
-        .where(
-            col(Order.id) == row.id,
-            col(Order.user_address) == row.user_address,
-            col(Order.status) == row.status,
-        )
-        .values(**_changes(row, ref, report, status))
-        .returning(Order)
-        .execution_options(synchronize_session=False, populate_existing=True)
+    return await update_returning(
+        session,
+        Order,
+        [_ORDERS.c.id == row.id, _ORDERS.c.user_address == row.user_address, _ORDERS.c.status == row.status],
+        _changes(row, ref, report, status),
     )
-    return fast.scalars().first()
 
 
 def _changes(

@@ -12,9 +12,9 @@ from decimal import Decimal
 
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from trading_app.db.core_rows import execute, table_of, update_returning
 from trading_app.db.engine import autocommit_scope, session_scope
 from trading_app.db.models import Order, User
 from trading_app.db.trading import order_by_client_id
@@ -22,6 +22,9 @@ from trading_app.domain.enums import OrderRole, OrderStatus, OrderType, Side
 from trading_app.domain.ids import MAX_ATTEMPT, client_id_for, repair_client_id
 from trading_app.venues.base import OrderRef
 from trading_app.venues.errors import OrderRejected
+
+_ORDERS = table_of(Order)
+_USERS = table_of(User)
 
 
 @dataclass(frozen=True)
@@ -134,12 +137,12 @@ async def new_row_in(
             attempt=attempt,
             plan=plan,
         )
-    taken = await session.execute(
-        update(User)
-        .where(col(User.address) == user)
-        .values(repair_seq=col(User.repair_seq) + 1)
-        .returning(col(User.repair_seq))
-        .execution_options(synchronize_session=False)
+    taken = await execute(
+        session,
+        update(_USERS)
+        .where(_USERS.c.address == user)
+        .values(repair_seq=_USERS.c.repair_seq + 1)
+        .returning(_USERS.c.repair_seq),
     )
     return _row(
         user, network, market, position_id, signal_id, repair_client_id(int(taken.scalar_one())), plan
@@ -158,24 +161,18 @@ async def forget_sent(row: Order) -> Order:
     was sent, so whoever needs it sends it again under the same client id. The missed `commit_by` is
     kept: asked again, the venue then answers OrderNotFound at once instead of a fresh bound."""
     async with autocommit_scope() as session:
-        fresh = await session.execute(
-            update(Order)
-            .where(
-                col(Order.id) == row.id,
-                col(Order.user_address) == row.user_address,
-                col(Order.status) == OrderStatus.PENDING.value,
-            )
+        fresh = await update_returning(
+            session,
+            Order,
+            [
+                _ORDERS.c.id == row.id,
+                _ORDERS.c.user_address == row.user_address,
+                _ORDERS.c.status == OrderStatus.PENDING.value,
+            ],
             # updated_at is kept: nobody is sending this order now, so whoever needs it may at once
-            .values(
-                tx_hash=None,
-                good_til_block=None,
-                good_til_block_time=None,
-                venue_order_id=None,
-            )
-            .returning(Order)
-            .execution_options(synchronize_session=False, populate_existing=True)
+            {"tx_hash": None, "good_til_block": None, "good_til_block_time": None, "venue_order_id": None},
         )
-        return fresh.scalars().first() or row
+        return fresh or row
 
 
 def _row(

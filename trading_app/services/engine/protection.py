@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from trading_app.db.core_rows import insert_objects
 from trading_app.db.engine import session_scope
 from trading_app.db.models import Order, Position
 from trading_app.db.trading import orders_of
@@ -213,9 +214,9 @@ async def _record_protection(
                         continue  # a take-profit gets the signal's own ids only; the stop-loss never runs out
                     row, live = await choose_row(session, trader, current, plan, previous)
                     if row.id is None:
-                        session.add(row)
                         created.append(row)
                     chosen.append((plan, row, live))
+                await insert_objects(session, created)  # the new rows in one statement
             return current, chosen, created
         except IntegrityError:
             if attempt == 2:

@@ -7,10 +7,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import update
-from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from trading_app.db.core_rows import table_of, update_returning
 from trading_app.db.engine import session_scope
 from trading_app.db.models import Position, TradingAccount
 from trading_app.db.trading import get_position
@@ -20,6 +19,8 @@ from trading_app.domain.story import Phase
 from trading_app.services.engine.claims import Claim
 from trading_app.services.engine.timeline import Timeline
 from trading_app.venues.base import Venue
+
+_POSITIONS = table_of(Position)
 
 
 @dataclass
@@ -72,18 +73,11 @@ async def change_position_in(
     target = changes.pop("status", None)
     if target is None or expect is not None:
         values: dict[str, object] = {**changes, "updated_at": utcnow()}
-        query = update(Position).where(
-            col(Position.id) == position_id, col(Position.user_address) == trader.user
-        )
+        where = [_POSITIONS.c.id == position_id, _POSITIONS.c.user_address == trader.user]
         if target is not None and target != expect:
             values["status"] = transition(POSITION, str(expect), str(target)).value
-            query = query.where(col(Position.status) == expect)
-        fast = await session.execute(
-            query.values(**values)
-            .returning(Position)
-            .execution_options(synchronize_session=False, populate_existing=True)
-        )
-        done = fast.scalars().first()
+            where.append(_POSITIONS.c.status == expect)
+        done = await update_returning(session, Position, where, values)
         if done is not None:
             return done
         assert target is not None, f"position {position_id} of {trader.user} not found"
