@@ -93,7 +93,10 @@ async def test_two_levels_and_break_even_on_chain_never_leave_the_position_witho
     dydx_world.exchange.set_price("ETH-USD", D("3150"))
     moved = await _tick_until(opened.id, lambda p: p.sl_price is not None and p.sl_price > opened.entry_price)
     assert moved.status == "OPEN" and moved.levels_done == 1
-    [be] = await _moves(opened.id)
+    *before, be = await _moves(opened.id)
+    # a tick that saw the position shrink before the indexer showed level 1 filled resizes the stop
+    # to what is open first (CI, under load); the break-even move follows once the level is booked
+    assert all((m.reason, m.outcome, m.size) == ("RESIZE", "MOVED", D("0.1")) for m in before), before
     assert (be.reason, be.outcome, be.size) == ("BREAK_EVEN", "MOVED", D("0.1"))
     for _ in range(100):  # the old stop's cancel is a stateful tx too: committed a block later
         if len(_live_stops(dydx_world)) == 1:
