@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import event, exc
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from trading_app.settings import get_settings
@@ -113,10 +113,17 @@ async def autocommit_scope(url: str | None = None) -> AsyncIterator[AsyncSession
     change, or reads that need no common snapshot. Several writes that must land together
     belong in `session_scope`.
     """
-    async with get_engine(url).connect() as connection:
-        connection = await connection.execution_options(isolation_level="AUTOCOMMIT")
+    async with autocommit_connection(url) as connection:
         async with AsyncSession(connection, expire_on_commit=False) as session:
             yield session
+
+
+@asynccontextmanager
+async def autocommit_connection(url: str | None = None) -> AsyncIterator[AsyncConnection]:
+    """`autocommit_scope` without the session: a Core statement that stands alone, with no ORM
+    object to load (the cheapest round trip: no session, no BEGIN/COMMIT)."""
+    async with get_engine(url).connect() as connection:
+        yield await connection.execution_options(isolation_level="AUTOCOMMIT")
 
 
 async def dispose_engines() -> None:

@@ -25,7 +25,7 @@ from telegram import LinkPreviewOptions
 from telegram.constants import ParseMode
 from telegram.error import RetryAfter
 
-from trading_app.db.engine import get_engine
+from trading_app.db.engine import autocommit_connection
 from trading_app.db.models import Notification, User
 from trading_app.domain.clock import utcnow
 from trading_app.services.notify import telegram_api as tg
@@ -137,8 +137,7 @@ class TelegramNotifier:
     async def _deliver(self, address: str, text: str) -> tuple[DeliveryStatus | None, str | None]:
         # two columns in one autocommit statement, no ORM object: every alert's outcome passes
         # here, most of them for traders without Telegram (bench/burst.py's rejection round)
-        async with get_engine().connect() as conn:
-            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        async with autocommit_connection() as conn:
             row = (
                 await conn.execute(
                     select(_USERS.c.telegram_token_enc, _USERS.c.telegram_chat_id_enc).where(
@@ -220,8 +219,7 @@ class TelegramNotifier:
         }
         try:
             # one INSERT that commits by itself: no ORM unit of work, no BEGIN/COMMIT round trips
-            async with get_engine().connect() as conn:
-                conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            async with autocommit_connection() as conn:
                 await conn.execute(insert(_NOTIFICATIONS).values(**values))
         except Exception as e:  # noqa: BLE001 - losing the record must not break trading either
             log.warning("could not record a %s notification for %s: %s", kind, address, type(e).__name__)
