@@ -25,7 +25,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from trading_app.db.engine import session_scope
+from trading_app.db.engine import autocommit_connection, session_scope
 from trading_app.db.models import ACTIVE_POSITION_STATUSES, Position, TradingAccount, User
 from trading_app.domain.clock import utcnow
 from trading_app.domain.enums import CredentialKind, Network
@@ -194,9 +194,11 @@ async def bump_venue_version(session: AsyncSession, address: str) -> None:
 
 async def current_venue_version(address: str) -> int:
     """The trader's `venue_version` as committed now (0 when the account row does not exist yet)."""
+    # one autocommit statement: every dYdX monitor read and order asks this, and it needs no
+    # transaction of its own (a version committed a moment later is seen by the next call)
     query = select(TradingAccount.venue_version).where(TradingAccount.address == address)
-    async with session_scope() as session:
-        found = (await session.exec(query)).first()
+    async with autocommit_connection() as connection:
+        found = (await connection.execute(query)).scalar()
     return int(found or 0)
 
 
