@@ -8,13 +8,8 @@ An execution never decides from a wait that ran out: an entry whose fate the ven
 settled yet leaves the signal EXECUTING ("in doubt", with the reason in the alert log); the sweep
 resumes it, and the position it leaves behind is protected as soon as the venue reports the fill.
 
-Second signal for a market with a live position (documented in the README):
-- same direction: rejected (`position_exists`): no pyramiding, so a repeated alert can never
-  double the exposure;
-- opposite direction: rejected by default; with the account's `same_market_policy` set to
-  `reverse` the position is closed and the new one opened;
-- `close` / `flat` closes it; `reverse` flips it (closes, then opens the other side with the
-  alert's or the default size).
+What a signal does with a market that has a live position (refuse, close, reverse) is decided by
+`plan` from the rows read with the claim, before the venue is built.
 """
 
 from __future__ import annotations
@@ -26,15 +21,12 @@ from datetime import datetime, timedelta
 
 from trading_app.db.core_rows import select_objects, table_of
 from trading_app.db.engine import autocommit_scope, session_scope
-from trading_app.db.models import ACTIVE_POSITION_STATUSES, Position, Signal, TradingAccount
+from trading_app.db.models import Position, Signal, TradingAccount
 from trading_app.db.trading import position_for_signal, positions_for_execution
-from trading_app.domain.clock import utcnow
 from trading_app.domain.enums import (
     CloseReason,
     Network,
-    PositionSide,
     PositionStatus,
-    SignalAction,
     SignalStatus,
 )
 from trading_app.domain.errors import RejectReason, RiskRejected
@@ -47,7 +39,6 @@ from trading_app.services.engine.claims import (
     STALE_CLAIM,
     Claim,
     claim_in,
-    finish_in,
     next_in_line,
     note_in_doubt,
     unfinished,
@@ -64,12 +55,13 @@ from trading_app.services.engine.outcomes import (
     end_detail,
     opened,
 )
+from trading_app.services.engine.plan import Plan, Route, plan_for
+from trading_app.services.engine.signal_end import finish_with_story
 from trading_app.services.engine.timeline import Timeline, write_soon
 from trading_app.services.engine.trader import Trader
 from trading_app.services.notify import events, messages
 from trading_app.services.notify.notifier import get_notifier
 from trading_app.services.ops.logs import bind, log_context
-from trading_app.settings import get_settings
 from trading_app.venues.errors import OrderRejected, UnknownMarket, VenueError, VenueTemporaryError
 
 log = logging.getLogger(__name__)
@@ -169,6 +161,8 @@ async def _run_one(signal_id: int) -> _Done | None:
         if _paused(claimed):
             raise RiskRejected(RejectReason.PAUSED, PAUSED_DETAIL)
         parsed = _parsed(signal)
+        # refusals that need no venue (a position is open, nothing to close) end here, before one is built
+        plan = plan_for(signal, parsed, claimed.positions, network, claimed.account)
         # the account row read with the claim names the venue's version: a key or network changed
         # in Settings (by any worker) is in effect before this order
         version = claimed.account.venue_version if claimed.account is not None else None
@@ -181,7 +175,7 @@ async def _run_one(signal_id: int) -> _Done | None:
             claim=claimed.claim,
             timeline=timeline,
         )
-        outcome, end = await _route(trader, parsed, claimed)
+        outcome, end = await _route(trader, parsed, claimed, plan)
     except InDoubt as e:
         outcome = Outcome(SignalStatus.EXECUTING, f"in_doubt: {e}", e.position_id)
     except RiskRejected as e:
@@ -198,16 +192,23 @@ async def _run_one(signal_id: int) -> _Done | None:
         outcome = Outcome(SignalStatus.FAILED, f"venue_error: {e}")
     except Exception as e:  # noqa: BLE001 - a bug or a database failure: resumed, never left blocking
         outcome = _unexpected(signal, e)
+    pushed_with_end = False
+    follower: int | None = None
+    finished = None
     if end is not None and end.outcome is not None:
         outcome = end.outcome  # already committed with the position (and the timeline with it)
-    elif outcome.status is SignalStatus.EXECUTING:
-        _mark_end(timeline, signal, outcome)
-        await note_in_doubt(signal, outcome.reason or "in_doubt", outcome.position_id, timeline)
     else:
         _mark_end(timeline, signal, outcome)
-        async with session_scope() as session:
-            await timeline.flush_in(session)
-            await finish_in(session, signal, outcome.status, outcome.reason, outcome.position_id)
+        # the push follows this write at once and nothing waits in between: "pushed" is recorded
+        # with the end instead of by a write of its own after it
+        timeline.mark(user, signal.id, Phase.PUSHED)
+        pushed_with_end = True
+        if outcome.status is SignalStatus.EXECUTING:
+            await note_in_doubt(signal, outcome.reason or "in_doubt", outcome.position_id, timeline)
+        else:
+            finished = await finish_with_story(
+                signal, outcome.status, outcome.reason, outcome.position_id, timeline
+            )
     if outcome.status not in (SignalStatus.EXECUTED, SignalStatus.EXECUTING):
         # named as the trader wrote it, the reason in plain words with its code second
         sent = sent_fields(signal.raw_body)[1] or signal.market
@@ -219,9 +220,17 @@ async def _run_one(signal_id: int) -> _Done | None:
     with log_context(position_id=outcome.position_id):  # the one line an operator follows an alert by
         reason = f": {outcome.reason}" if outcome.reason else ""
         log.info("signal %s %s%s", signal.id, outcome.status.value, reason)
-    await events.positions_changed(user)
-    write_soon(user, signal.id, Phase.PUSHED)  # after the last commit: nothing waits for it
-    follower = None if outcome.status is SignalStatus.EXECUTING else await next_in_line(user, signal.market)
+    if outcome.position_id is None and outcome.status is SignalStatus.REJECTED:
+        # no position changed, the alert log did: the same push to the trader's tabs, named so
+        await events.alerts_changed(user)
+    else:
+        await events.positions_changed(user)
+    if not pushed_with_end:
+        write_soon(user, signal.id, Phase.PUSHED)  # after the last commit: nothing waits for it
+    if finished is not None:
+        follower = finished.follower  # read with the end, after it committed
+    elif outcome.status is not SignalStatus.EXECUTING:
+        follower = await next_in_line(user, signal.market)
     return _Done(outcome, follower)
 
 
@@ -262,58 +271,22 @@ async def _unavailable(signal: Signal, detail: str) -> Outcome:
     return Outcome(SignalStatus.FAILED, f"venue_unavailable: {detail}")
 
 
-async def _route(trader: Trader, parsed: ParsedSignal, claimed: _Claimed) -> tuple[Outcome, SignalEnd | None]:
+async def _route(
+    trader: Trader, parsed: ParsedSignal, claimed: _Claimed, plan: Plan
+) -> tuple[Outcome, SignalEnd | None]:
     signal, rows = claimed.claim.signal, claimed.positions
-    mine = next((p for p in reversed(rows) if p.signal_id == signal.id), None)
-    live = next(
-        (
-            p
-            for p in rows
-            if p.network == trader.network
-            and p.market == parsed.market
-            and p.status in ACTIVE_POSITION_STATUSES
-        ),
-        None,
-    )
-    if mine is not None:  # a previous attempt got this far: continue it, never start again
+    if plan.route is Route.RESUME:
         end = SignalEnd(claimed.claim, Move.OPEN, timeline=trader.timeline)
-        return opened(await open_position(trader, signal, parsed, resume=mine, end=end)), end
-    if parsed.action is SignalAction.CLOSE:
-        if live is None:
-            raise RiskRejected(RejectReason.NO_POSITION, f"no open {parsed.market} position to close")
+        return opened(await open_position(trader, signal, parsed, resume=plan.position, end=end)), end
+    if plan.route is Route.CLOSE:
+        assert plan.position is not None
         end = SignalEnd(claimed.claim, Move.CLOSE, timeline=trader.timeline)
-        position = await close_position_for(trader, live, CloseReason.SIGNAL, end=end)
+        position = await close_position_for(trader, plan.position, CloseReason.SIGNAL, end=end)
         await check_close_settled(trader, position)
         return closed(position), end
-    side = parsed.position_side
-    if parsed.action is SignalAction.REVERSE:
-        if live is None:
-            # resumed after its close part: the position this signal reversed names the new side
-            done = _reversed_by(signal, rows, parsed.market)
-            if done is None:
-                raise RiskRejected(RejectReason.NO_POSITION, f"no open {parsed.market} position to reverse")
-            side = PositionSide(done.side).opposite
-        else:
-            side = PositionSide(live.side).opposite
-    elif _stale(signal):
-        raise RiskRejected(
-            RejectReason.STALE,
-            f"it waited {_age(signal)} s before it could run (longer than "
-            "an alert may be old): not opened late",
-        )
-    assert side is not None
     stored: StoredFacts | None = stored_facts(rows, trader.network, claimed.since)
-    if live is not None:
-        if live.side == side.value:
-            raise RiskRejected(
-                RejectReason.POSITION_EXISTS, f"a {live.side.lower()} {parsed.market} position is open"
-            )
-        policy = trader.account.same_market_policy if trader.account else "reject"
-        if parsed.action is not SignalAction.REVERSE and policy != "reverse":
-            raise RiskRejected(
-                RejectReason.POSITION_EXISTS,
-                f"a {live.side.lower()} {parsed.market} position is open; send close or reverse",
-            )
+    live = plan.position
+    if live is not None:  # the opposite side, to be reversed (`plan_for` refused every other case)
         done = await close_position_for(trader, live, CloseReason.REVERSED)
         await check_close_settled(trader, done)
         if done.status not in FINISHED:
@@ -323,33 +296,7 @@ async def _route(trader: Trader, parsed: ParsedSignal, claimed: _Claimed) -> tup
         stored = None  # the close changed them: read afresh
     # a position another signal opened at the same moment: open_position says POSITION_EXISTS
     end = SignalEnd(claimed.claim, Move.OPEN, timeline=trader.timeline)
-    return opened(await open_position(trader, signal, parsed, side=side, stored=stored, end=end)), end
-
-
-def _age(signal: Signal) -> int:
-    return int((utcnow() - signal.received_at).total_seconds())
-
-
-def _stale(signal: Signal) -> bool:
-    """An opening alert that could only run now, longer after it arrived than an alert may be old
-    (it waited behind one in doubt, or for a dead worker's claim): the market has moved on."""
-    return _age(signal) > get_settings().webhook_max_lag_seconds
-
-
-def _reversed_by(signal: Signal, rows: list[Position], market: str) -> Position | None:
-    """The position a `reverse` closed before its worker stopped (closed by a reversal since the
-    signal arrived)."""
-    return next(
-        (
-            p
-            for p in reversed(rows)
-            if p.market == market
-            and p.close_reason == CloseReason.REVERSED.value
-            and p.closed_at is not None
-            and p.closed_at >= signal.received_at
-        ),
-        None,
-    )
+    return opened(await open_position(trader, signal, parsed, side=plan.side, stored=stored, end=end)), end
 
 
 async def sweep(older_than: timedelta = timedelta(seconds=5), limit: int = 100) -> list[int]:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Insert, Table, bindparam, insert, or_, select
 from telegram import LinkPreviewOptions
 from telegram.constants import ParseMode
 from telegram.error import RetryAfter
@@ -102,6 +102,8 @@ class TelegramNotifier:
                 DeliveryStatus.FAILED,
                 tg.describe(e),
             )
+        if await self._skipped(user_address, kind, text):
+            return DeliveryStatus.SKIPPED
         try:
             status, error = await self._deliver(user_address, text)
         except Exception as e:  # noqa: BLE001
@@ -133,6 +135,21 @@ class TelegramNotifier:
         """Finish pending sends (bounded) and close the shared client."""
         await self.drain(within=self.max_retry_wait + 15)
         await self.pool.aclose()
+
+    async def _skipped(self, address: str, kind: str, text: str) -> bool:
+        """Record SKIPPED in one statement when the user has no Telegram linked; False otherwise
+        (linked, unknown user, or the statement failed: `_deliver` reads the user and decides)."""
+        try:
+            async with autocommit_connection() as conn:
+                done = await conn.execute(
+                    _RECORD_SKIPPED, _values(address, kind, text, DeliveryStatus.SKIPPED, None)
+                )
+                return done.first() is not None
+        except Exception as e:  # noqa: BLE001 - the two-statement way below tries again
+            log.warning(
+                "could not check Telegram for a %s notification to %s: %s", kind, address, type(e).__name__
+            )
+            return False
 
     async def _deliver(self, address: str, text: str) -> tuple[DeliveryStatus | None, str | None]:
         # two columns in one autocommit statement, no ORM object: every alert's outcome passes
@@ -208,15 +225,7 @@ class TelegramNotifier:
     async def _record(
         self, address: str, kind: str, text: str, status: DeliveryStatus, error: str | None
     ) -> DeliveryStatus:
-        values = {
-            "user_address": address,
-            "channel": "telegram",
-            "kind": kind[:24],
-            "text": tg.redact(text),
-            "status": status.value,
-            "error": error[: tg.MAX_ERROR_CHARS] if error else None,
-            "created_at": utcnow(),  # the column has no database default (time_field)
-        }
+        values = _values(address, kind, text, status, error)
         try:
             # one INSERT that commits by itself: no ORM unit of work, no BEGIN/COMMIT round trips
             async with autocommit_connection() as conn:
@@ -226,6 +235,40 @@ class TelegramNotifier:
         return status
 
 
+def _values(
+    address: str, kind: str, text: str, status: DeliveryStatus, error: str | None
+) -> dict[str, object]:
+    """One `notifications` row."""
+    return {
+        "user_address": address,
+        "channel": "telegram",
+        "kind": kind[:24],
+        "text": tg.redact(text),
+        "status": status.value,
+        "error": error[: tg.MAX_ERROR_CHARS] if error else None,
+        "created_at": utcnow(),  # the column has no database default (time_field)
+    }
+
+
+def _record_skipped() -> Insert:
+    """INSERT the row SELECTed from the user only when the user has no Telegram linked (most
+    traders: every alert's outcome then costs one statement, not a read and then a write)."""
+    n, u = _NOTIFICATIONS.c, _USERS.c
+    names = ("user_address", "channel", "kind", "text", "status", "error", "created_at")
+    unlinked = or_(
+        u.telegram_token_enc.is_(None),
+        u.telegram_token_enc == "",
+        u.telegram_chat_id_enc.is_(None),
+        u.telegram_chat_id_enc == "",
+    )
+    row = select(*(bindparam(name, type_=n[name].type) for name in names)).where(
+        u.address == bindparam("user_address"), unlinked
+    )
+    return insert(_NOTIFICATIONS).from_select(list(names), row).returning(n.id)
+
+
+# built once: building the statement per call cost about as much as sending it
+_RECORD_SKIPPED = _record_skipped()
 _notifier: TelegramNotifier | None = None
 
 
