@@ -28,6 +28,7 @@ from sqlalchemy import (
     Select,
     Table,
     Update,
+    bindparam,
     insert,
     inspect,
     select,
@@ -39,12 +40,16 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from trading_app.db.engine import get_engine
+
 M = TypeVar("M", bound=SQLModel)
 
 __all__ = [
     "execute",
+    "insert_linked",
     "insert_objects",
     "object_from_row",
+    "one_statement_links",
     "select_objects",
     "table_of",
     "update_returning",
@@ -129,37 +134,109 @@ async def insert_objects(session: AsyncSession, objects: Sequence[SQLModel]) -> 
     if not objects:
         return
     model = type(objects[0])
-    table = table_of(model)
-    _, keys, _ = _shape(model)
-    skip_none = {
-        key
-        for key, column in zip(keys, table.columns, strict=True)
-        if column.primary_key or column.server_default is not None
-    }
     params = []
     for obj in objects:
         assert type(obj) is model, "insert_objects takes objects of one model"
-        values = obj.__dict__
-        params.append(
-            {
-                c.key: values[k]
-                for k, c in zip(keys, table.columns, strict=True)
-                if k in values and not (values[k] is None and k in skip_none)
-            }
-        )
+        params.append(_insert_params(obj))
     statement = _statements(model)[2]
     if all(p.keys() == params[0].keys() for p in params):
         stored = (await execute(session, statement, params)).all()
     else:  # rows leaving out different columns cannot share one statement
         stored = [(await execute(session, statement.values(p))).one() for p in params]
     for obj, row in zip(objects, stored, strict=True):
-        obj.__dict__.update(zip(keys, row, strict=True))
-        make_transient_to_detached(obj)  # its values are now the stored row
-        session.add(obj)  # persistent: a later change flushes as an UPDATE
+        _stored(session, obj, row)
+
+
+def _insert_params(obj: SQLModel) -> dict[str, Any]:
+    """The INSERT values of a new object by column key: a None primary key or a None in a column
+    with a server default is left out (the database fills it), as the ORM's flush does."""
+    _, keys, _ = _shape(type(obj))
+    values = obj.__dict__
+    return {
+        c.key: values[k]
+        for k, c in zip(keys, table_of(type(obj)).columns, strict=True)
+        if k in values and not (values[k] is None and (c.primary_key or c.server_default is not None))
+    }
+
+
+def _stored(session: AsyncSession, obj: SQLModel, row: Sequence[Any]) -> None:
+    """`obj` now carries the stored row (its table's columns in order) and is persistent in `session`."""
+    _, keys, _ = _shape(type(obj))
+    obj.__dict__.update(zip(keys, row, strict=True))
+    make_transient_to_detached(obj)  # its values are now the stored row
+    session.add(obj)  # persistent: a later change flushes as an UPDATE
+
+
+def one_statement_links() -> bool:
+    """Whether `insert_linked` is one statement on the configured database (PostgreSQL): then it is
+    atomic by itself and may run in an autocommit session; elsewhere it needs a transaction."""
+    return get_engine().dialect.name == "postgresql"
+
+
+async def insert_linked(session: AsyncSession, parent: SQLModel, child: SQLModel, link: str) -> None:
+    """INSERT a new `parent` and a new `child` whose column `link` refers to the parent's id, as
+    `insert_objects` does for each (both then carry what was stored and are persistent).
+
+    On PostgreSQL this is one statement (a data-modifying WITH: the child is inserted from the
+    parent's RETURNING row), so it is all or nothing by itself; elsewhere two INSERTs in the
+    caller's transaction (`one_statement_links` tells which).
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        await insert_objects(session, [parent])
+        setattr(child, link, getattr(parent, _id_key(type(parent))))
+        await insert_objects(session, [child])
+        return
+    parent_values = _insert_params(parent)
+    child_values = {k: v for k, v in _insert_params(child).items() if k != link}
+    statement = _linked_statement(
+        type(parent), type(child), link, tuple(parent_values), tuple(child_values)
+    )
+    params = {f"p_{k}": v for k, v in parent_values.items()}
+    params.update({f"c_{k}": v for k, v in child_values.items()})
+    row = (await execute(session, statement, params)).one()
+    width = len(table_of(type(parent)).columns)
+    _stored(session, parent, row[:width])
+    _stored(session, child, row[width:])
+
+
+def _id_key(model: type[SQLModel]) -> str:
+    _, keys, primary = _shape(model)
+    assert len(primary) == 1, "a linked parent has a one-column primary key"
+    return keys[primary[0]]
+
+
+@cache
+def _linked_statement(
+    parent: type[SQLModel],
+    child: type[SQLModel],
+    link: str,
+    parent_keys: tuple[str, ...],
+    child_keys: tuple[str, ...],
+) -> Select[Any]:
+    """WITH p AS (INSERT parent RETURNING *), c AS (INSERT child SELECT ..., p.id FROM p RETURNING *)
+    SELECT p.*, c.*: built once per model pair and set of columns, with bound parameters."""
+    parents, children = table_of(parent), table_of(child)
+    p_cte = (
+        insert(parents)
+        .values({k: bindparam(f"p_{k}", type_=parents.c[k].type) for k in parent_keys})
+        .returning(*parents.columns)
+        .cte("p")
+    )
+    parent_id = p_cte.c[next(c for c in parents.columns if c.primary_key).key]
+    values = [bindparam(f"c_{k}", type_=children.c[k].type) for k in child_keys]
+    c_cte = (
+        insert(children)
+        .from_select([*child_keys, link], select(*values, parent_id))
+        .returning(*children.columns)
+        .cte("c")
+    )
+    return select(*p_cte.c, *c_cte.c).select_from(p_cte.join(c_cte, c_cte.c[link] == parent_id))
 
 
 async def execute(
-    session: AsyncSession, statement: Executable, params: Sequence[Mapping[str, Any]] | None = None
+    session: AsyncSession,
+    statement: Executable,
+    params: Sequence[Mapping[str, Any]] | Mapping[str, Any] | None = None,
 ) -> Result[*tuple[Any, ...]]:
     """A Core statement in the session's transaction, after the session's pending ORM changes.
 
