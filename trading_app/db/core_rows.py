@@ -16,10 +16,11 @@ an INSERT. Pending ORM changes are flushed first, as the ORM's autoflush did bef
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any, TypeVar
 
 from sqlalchemy import (
+    ClauseElement,
     ColumnElement,
     Executable,
     Insert,
@@ -52,6 +53,7 @@ __all__ = [
     "one_statement_links",
     "select_objects",
     "table_of",
+    "update_by",
     "update_returning",
 ]
 
@@ -104,6 +106,41 @@ async def update_returning(
     statement = _statements(model)[0].where(*where).values(dict(values))
     row = (await execute(session, statement)).first()
     return None if row is None else object_from_row(session, model, row)
+
+
+async def update_by(
+    session: AsyncSession,
+    model: type[M],
+    where: Mapping[str, object],
+    values: Mapping[str, object],
+) -> M | None:
+    """`update_returning` with the conditions as column = value by column name: the statement is
+    built once per model and set of column names, with bound parameters, so a call costs only its
+    execution (building the statement and its cache key again cost about as much as running it).
+
+    Args:
+        where: column name -> value the row must have (never None: `= NULL` matches nothing).
+        values: new values by column name; an SQL expression among them is built per call instead.
+    """
+    if any(isinstance(v, ClauseElement) for v in values.values()):
+        columns = table_of(model).c
+        return await update_returning(session, model, [columns[k] == v for k, v in where.items()], values)
+    assert all(v is not None for v in where.values()), "a None condition would match no row"
+    statement = _update_by(model, tuple(where), tuple(values))
+    params = {**{f"w_{k}": v for k, v in where.items()}, **{f"v_{k}": v for k, v in values.items()}}
+    row = (await execute(session, statement, params)).first()
+    return None if row is None else object_from_row(session, model, row)
+
+
+@lru_cache(maxsize=1024)  # a few dozen shapes in practice: one per caller and set of changed columns
+def _update_by(model: type[SQLModel], where: tuple[str, ...], values: tuple[str, ...]) -> Update:
+    # bound parameters take other names than the columns (SQLAlchemy reserves those in an UPDATE)
+    columns = table_of(model).c
+    return (
+        _statements(model)[0]
+        .where(*(columns[k] == bindparam(f"w_{k}") for k in where))
+        .values({k: bindparam(f"v_{k}", type_=columns[k].type) for k in values})
+    )
 
 
 async def select_objects(

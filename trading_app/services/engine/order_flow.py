@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from trading_app.db.core_rows import table_of, update_returning
+from trading_app.db.core_rows import update_by
 from trading_app.db.engine import autocommit_scope, session_scope
 from trading_app.db.models import Order
 from trading_app.domain.clock import utcnow
@@ -27,7 +27,6 @@ from trading_app.venues.errors import OrderNotFound, OrderRejected, VenueError, 
 
 log = logging.getLogger(__name__)
 
-_ORDERS = table_of(Order)
 SEND_ATTEMPTS = 3
 FILL_WAIT_SECONDS = 25.0  # a dYdX short-term IOC lives ~15 blocks; the indexer lags about a block
 
@@ -126,12 +125,8 @@ async def _fast_settle(
     """The change decided from `row`'s status, applied only while the row still has it.
 
     None when the row moved on meanwhile (the caller then reads it afresh)."""
-    return await update_returning(
-        session,
-        Order,
-        [_ORDERS.c.id == row.id, _ORDERS.c.user_address == row.user_address, _ORDERS.c.status == row.status],
-        _changes(row, ref, report, status),
-    )
+    mine = {"id": row.id, "user_address": row.user_address, "status": row.status}
+    return await update_by(session, Order, mine, _changes(row, ref, report, status))
 
 
 def _changes(
