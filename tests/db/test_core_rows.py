@@ -5,25 +5,20 @@ from __future__ import annotations
 import uuid
 from decimal import Decimal
 
-import pytest
 from sqlalchemy import event, update
-from sqlalchemy.exc import IntegrityError
 
 from trading_app.db.core_rows import (
-    insert_linked,
     insert_objects,
-    one_statement_links,
     select_objects,
     table_of,
     update_by,
     update_returning,
 )
-from trading_app.db.engine import autocommit_scope, get_engine, session_scope
-from trading_app.db.models import Order, Position, User
+from trading_app.db.engine import get_engine, session_scope
+from trading_app.db.models import Order, User
 from trading_app.services.security.secrets import seal
 
 _ORDERS = table_of(Order)
-_POSITIONS = table_of(Position)
 
 
 async def _order(n: int = 1) -> Order:
@@ -180,60 +175,6 @@ async def test_a_select_returns_held_objects_as_they_are(db_url: str) -> None:
         assert len(found) == 1 and found[0] is held and held.status == "PENDING"
         other = [_ORDERS.c.user_address == "0x" + f"{9:040x}"]
         assert await select_objects(session, Order, other) == []
-
-
-def _opening(address: str, market: str = "ETH-USD") -> Position:
-    return Position(
-        user_address=address,
-        network="paper",
-        market=market,
-        side="LONG",
-        size=Decimal(0),
-        sl_price=Decimal("0.000000000000000001"),
-        status="OPENING",
-    )
-
-
-async def _linked_scope():  # noqa: ANN202 - how the engine runs insert_linked
-    return autocommit_scope() if one_statement_links() else session_scope()
-
-
-async def test_a_linked_insert_stores_both_rows_with_the_link(db_url: str) -> None:
-    first = await _order()
-    position = _opening(first.user_address)
-    entry = _new_order(first.user_address, 11, None)
-    sent: list[str] = []
-
-    def count(_conn, _cursor, statement: str, *_args) -> None:  # noqa: ANN001
-        sent.append(statement.split()[0].upper())
-
-    engine = get_engine().sync_engine
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        async with await _linked_scope() as session:
-            await insert_linked(session, position, entry, "position_id")
-            assert await session.get(Position, position.id) is position  # persistent in the session
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
-    assert sent == (["WITH"] if one_statement_links() else ["INSERT", "INSERT"])
-    assert position.id is not None and entry.id is not None and entry.position_id == position.id
-    assert position.opened_at.tzinfo is not None and entry.created_at.tzinfo is not None
-    async with session_scope() as session:
-        (stored,) = await select_objects(session, Position, [_POSITIONS.c.id == position.id])
-        orders = await select_objects(session, Order, [_ORDERS.c.position_id == position.id])
-    assert stored.sl_price == Decimal("0.000000000000000001") and stored.status == "OPENING"
-    assert [(o.id, o.client_id, o.user_address) for o in orders] == [(entry.id, 11, first.user_address)]
-
-
-async def test_a_linked_insert_that_fails_stores_neither_row(db_url: str) -> None:
-    first = await _order()  # client id 4_000_000_000 is taken
-    with pytest.raises(IntegrityError):
-        async with await _linked_scope() as session:
-            taken = _new_order(first.user_address, 4_000_000_000, None)
-            await insert_linked(session, _opening(first.user_address), taken, "position_id")
-    async with session_scope() as session:
-        mine = [_POSITIONS.c.user_address == first.user_address]
-        assert await select_objects(session, Position, mine) == []
 
 
 async def test_update_by_column_names_reuses_one_statement(db_url: str) -> None:

@@ -41,20 +41,20 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from trading_app.db.engine import get_engine
-
 M = TypeVar("M", bound=SQLModel)
 
 __all__ = [
     "execute",
-    "insert_linked",
     "insert_objects",
+    "insert_params",
+    "mark_stored",
     "object_from_row",
-    "one_statement_links",
     "select_objects",
     "table_of",
     "update_by",
+    "update_params",
     "update_returning",
+    "update_statement",
 ]
 
 
@@ -126,21 +126,33 @@ async def update_by(
         columns = table_of(model).c
         return await update_returning(session, model, [columns[k] == v for k, v in where.items()], values)
     assert all(v is not None for v in where.values()), "a None condition would match no row"
-    statement = _update_by(model, tuple(where), tuple(values))
-    params = {**{f"w_{k}": v for k, v in where.items()}, **{f"v_{k}": v for k, v in values.items()}}
-    row = (await execute(session, statement, params)).first()
+    statement = update_statement(model, tuple(where), tuple(values))
+    row = (await execute(session, statement, update_params(where, values))).first()
     return None if row is None else object_from_row(session, model, row)
 
 
 @lru_cache(maxsize=1024)  # a few dozen shapes in practice: one per caller and set of changed columns
-def _update_by(model: type[SQLModel], where: tuple[str, ...], values: tuple[str, ...]) -> Update:
+def update_statement(
+    model: type[SQLModel], where: tuple[str, ...], values: tuple[str, ...], prefix: str = ""
+) -> Update:
+    """`update_by`'s statement: UPDATE ... WHERE each `where` column = its bound value SET each of
+    `values` RETURNING *, with bound parameters named as `update_params(..., prefix)` names them."""
     # bound parameters take other names than the columns (SQLAlchemy reserves those in an UPDATE)
     columns = table_of(model).c
     return (
         _statements(model)[0]
-        .where(*(columns[k] == bindparam(f"w_{k}") for k in where))
-        .values({k: bindparam(f"v_{k}", type_=columns[k].type) for k in values})
+        .where(*(columns[k] == bindparam(f"{prefix}w_{k}") for k in where))
+        .values({k: bindparam(f"{prefix}v_{k}", type_=columns[k].type) for k in values})
     )
+
+
+def update_params(
+    where: Mapping[str, object], values: Mapping[str, object], prefix: str = ""
+) -> dict[str, Any]:
+    """The bound values of `update_statement(model, tuple(where), tuple(values), prefix)`."""
+    params = {f"{prefix}w_{k}": v for k, v in where.items()}
+    params.update({f"{prefix}v_{k}": v for k, v in values.items()})
+    return params
 
 
 async def select_objects(
@@ -174,17 +186,17 @@ async def insert_objects(session: AsyncSession, objects: Sequence[SQLModel]) -> 
     params = []
     for obj in objects:
         assert type(obj) is model, "insert_objects takes objects of one model"
-        params.append(_insert_params(obj))
+        params.append(insert_params(obj))
     statement = _statements(model)[2]
     if all(p.keys() == params[0].keys() for p in params):
         stored = (await execute(session, statement, params)).all()
     else:  # rows leaving out different columns cannot share one statement
         stored = [(await execute(session, statement.values(p))).one() for p in params]
     for obj, row in zip(objects, stored, strict=True):
-        _stored(session, obj, row)
+        mark_stored(session, obj, row)
 
 
-def _insert_params(obj: SQLModel) -> dict[str, Any]:
+def insert_params(obj: SQLModel) -> dict[str, Any]:
     """The INSERT values of a new object by column key: a None primary key or a None in a column
     with a server default is left out (the database fills it), as the ORM's flush does."""
     _, keys, _ = _shape(type(obj))
@@ -196,78 +208,12 @@ def _insert_params(obj: SQLModel) -> dict[str, Any]:
     }
 
 
-def _stored(session: AsyncSession, obj: SQLModel, row: Sequence[Any]) -> None:
+def mark_stored(session: AsyncSession, obj: SQLModel, row: Sequence[Any]) -> None:
     """`obj` now carries the stored row (its table's columns in order) and is persistent in `session`."""
     _, keys, _ = _shape(type(obj))
     obj.__dict__.update(zip(keys, row, strict=True))
     make_transient_to_detached(obj)  # its values are now the stored row
     session.add(obj)  # persistent: a later change flushes as an UPDATE
-
-
-def one_statement_links() -> bool:
-    """Whether `insert_linked` is one statement on the configured database (PostgreSQL): then it is
-    atomic by itself and may run in an autocommit session; elsewhere it needs a transaction."""
-    return get_engine().dialect.name == "postgresql"
-
-
-async def insert_linked(session: AsyncSession, parent: SQLModel, child: SQLModel, link: str) -> None:
-    """INSERT a new `parent` and a new `child` whose column `link` refers to the parent's id, as
-    `insert_objects` does for each (both then carry what was stored and are persistent).
-
-    On PostgreSQL this is one statement (a data-modifying WITH: the child is inserted from the
-    parent's RETURNING row), so it is all or nothing by itself; elsewhere two INSERTs in the
-    caller's transaction (`one_statement_links` tells which).
-    """
-    if session.get_bind().dialect.name != "postgresql":
-        await insert_objects(session, [parent])
-        setattr(child, link, getattr(parent, _id_key(type(parent))))
-        await insert_objects(session, [child])
-        return
-    parent_values = _insert_params(parent)
-    child_values = {k: v for k, v in _insert_params(child).items() if k != link}
-    statement = _linked_statement(
-        type(parent), type(child), link, tuple(parent_values), tuple(child_values)
-    )
-    params = {f"p_{k}": v for k, v in parent_values.items()}
-    params.update({f"c_{k}": v for k, v in child_values.items()})
-    row = (await execute(session, statement, params)).one()
-    width = len(table_of(type(parent)).columns)
-    _stored(session, parent, row[:width])
-    _stored(session, child, row[width:])
-
-
-def _id_key(model: type[SQLModel]) -> str:
-    _, keys, primary = _shape(model)
-    assert len(primary) == 1, "a linked parent has a one-column primary key"
-    return keys[primary[0]]
-
-
-@cache
-def _linked_statement(
-    parent: type[SQLModel],
-    child: type[SQLModel],
-    link: str,
-    parent_keys: tuple[str, ...],
-    child_keys: tuple[str, ...],
-) -> Select[Any]:
-    """WITH p AS (INSERT parent RETURNING *), c AS (INSERT child SELECT ..., p.id FROM p RETURNING *)
-    SELECT p.*, c.*: built once per model pair and set of columns, with bound parameters."""
-    parents, children = table_of(parent), table_of(child)
-    p_cte = (
-        insert(parents)
-        .values({k: bindparam(f"p_{k}", type_=parents.c[k].type) for k in parent_keys})
-        .returning(*parents.columns)
-        .cte("p")
-    )
-    parent_id = p_cte.c[next(c for c in parents.columns if c.primary_key).key]
-    values = [bindparam(f"c_{k}", type_=children.c[k].type) for k in child_keys]
-    c_cte = (
-        insert(children)
-        .from_select([*child_keys, link], select(*values, parent_id))
-        .returning(*children.columns)
-        .cte("c")
-    )
-    return select(*p_cte.c, *c_cte.c).select_from(p_cte.join(c_cte, c_cte.c[link] == parent_id))
 
 
 async def execute(

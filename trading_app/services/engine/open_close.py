@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from sqlalchemy.exc import IntegrityError
 
-from trading_app.db.core_rows import insert_linked, one_statement_links
+from trading_app.db.core_batches import insert_linked, one_statement_links
 from trading_app.db.engine import autocommit_scope, session_scope
 from trading_app.db.models import Order, Position, Signal
 from trading_app.db.trading import orders_of
