@@ -50,6 +50,8 @@ __all__ = [
     "mark_stored",
     "object_from_row",
     "select_objects",
+    "select_rows",
+    "select_statement",
     "table_of",
     "update_by",
     "update_params",
@@ -153,6 +155,21 @@ def update_params(
     params = {f"{prefix}w_{k}": v for k, v in where.items()}
     params.update({f"{prefix}v_{k}": v for k, v in values.items()})
     return params
+
+
+def select_statement(model: type[SQLModel]) -> Select[Any]:
+    """SELECT every column of the model's table, in table order (the row `object_from_row` takes):
+    for statements built once with bound parameters (`select_rows` runs them)."""
+    return _statements(model)[1]
+
+
+async def select_rows(
+    session: AsyncSession, model: type[M], statement: Executable, params: Mapping[str, Any]
+) -> list[M]:
+    """Run a statement built from `select_statement(model)` with `params`; the rows as the session's
+    `model` objects, as `select_objects` answers them."""
+    rows = (await execute(session, statement, params)).all()
+    return [object_from_row(session, model, row, refresh=False) for row in rows]
 
 
 async def select_objects(
