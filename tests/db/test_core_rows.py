@@ -5,10 +5,16 @@ from __future__ import annotations
 import uuid
 from decimal import Decimal
 
-from sqlalchemy import update
+from sqlalchemy import event, update
 
-from trading_app.db.core_rows import insert_objects, select_objects, table_of, update_returning
-from trading_app.db.engine import session_scope
+from trading_app.db.core_rows import (
+    insert_objects,
+    select_objects,
+    table_of,
+    update_by,
+    update_returning,
+)
+from trading_app.db.engine import get_engine, session_scope
 from trading_app.db.models import Order, User
 from trading_app.services.security.secrets import seal
 
@@ -169,3 +175,36 @@ async def test_a_select_returns_held_objects_as_they_are(db_url: str) -> None:
         assert len(found) == 1 and found[0] is held and held.status == "PENDING"
         other = [_ORDERS.c.user_address == "0x" + f"{9:040x}"]
         assert await select_objects(session, Order, other) == []
+
+
+async def test_update_by_column_names_reuses_one_statement(db_url: str) -> None:
+    row = await _order()
+    other = await _order(2)
+    statements: list[object] = []
+
+    def seen(_conn, clauseelement, *_args) -> None:  # noqa: ANN001
+        statements.append(clauseelement)
+
+    engine = get_engine().sync_engine
+    event.listen(engine, "before_execute", seen)
+    try:
+        async with session_scope() as session:
+            held = await session.get(Order, row.id)
+            mine = {"id": row.id, "user_address": row.user_address, "status": "PENDING"}
+            done = await update_by(session, Order, mine, {"status": "OPEN", "fee": Decimal("0.1")})
+            assert done is held and held is not None and held.status == "OPEN"  # refreshed, not duplicated
+            assert await update_by(session, Order, mine, {"status": "FILLED", "fee": Decimal("0.2")}) is None
+            theirs = {"id": other.id, "user_address": row.user_address, "status": "PENDING"}
+            assert await update_by(session, Order, theirs, {"status": "OPEN", "fee": Decimal("0.3")}) is None
+            again = {**mine, "status": "OPEN"}
+            price = Decimal("1234567890.123456789012345678")
+            done = await update_by(session, Order, again, {"status": "FILLED", "fee": price})
+            assert done is held and held.fee == price and held.status == "FILLED"
+    finally:
+        event.remove(engine, "before_execute", seen)
+    updates = [s for s in statements if getattr(s, "is_dml", False)]
+    assert len(updates) == 4 and all(s is updates[0] for s in updates)  # built once, values bound
+    async with session_scope() as session:
+        (untouched,) = await select_objects(session, Order, [_ORDERS.c.id == other.id])
+        (stored,) = await select_objects(session, Order, [_ORDERS.c.id == row.id])
+    assert untouched.status == "PENDING" and (stored.status, stored.fee) == ("FILLED", price)

@@ -16,10 +16,11 @@ an INSERT. Pending ORM changes are flushed first, as the ORM's autoflush did bef
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any, TypeVar
 
 from sqlalchemy import (
+    ClauseElement,
     ColumnElement,
     Executable,
     Insert,
@@ -28,6 +29,7 @@ from sqlalchemy import (
     Select,
     Table,
     Update,
+    bindparam,
     insert,
     inspect,
     select,
@@ -44,10 +46,17 @@ M = TypeVar("M", bound=SQLModel)
 __all__ = [
     "execute",
     "insert_objects",
+    "insert_params",
+    "mark_stored",
     "object_from_row",
     "select_objects",
+    "select_rows",
+    "select_statement",
     "table_of",
+    "update_by",
+    "update_params",
     "update_returning",
+    "update_statement",
 ]
 
 
@@ -101,6 +110,68 @@ async def update_returning(
     return None if row is None else object_from_row(session, model, row)
 
 
+async def update_by(
+    session: AsyncSession,
+    model: type[M],
+    where: Mapping[str, object],
+    values: Mapping[str, object],
+) -> M | None:
+    """`update_returning` with the conditions as column = value by column name: the statement is
+    built once per model and set of column names, with bound parameters, so a call costs only its
+    execution (building the statement and its cache key again cost about as much as running it).
+
+    Args:
+        where: column name -> value the row must have (never None: `= NULL` matches nothing).
+        values: new values by column name; an SQL expression among them is built per call instead.
+    """
+    if any(isinstance(v, ClauseElement) for v in values.values()):
+        columns = table_of(model).c
+        return await update_returning(session, model, [columns[k] == v for k, v in where.items()], values)
+    assert all(v is not None for v in where.values()), "a None condition would match no row"
+    statement = update_statement(model, tuple(where), tuple(values))
+    row = (await execute(session, statement, update_params(where, values))).first()
+    return None if row is None else object_from_row(session, model, row)
+
+
+@lru_cache(maxsize=1024)  # a few dozen shapes in practice: one per caller and set of changed columns
+def update_statement(
+    model: type[SQLModel], where: tuple[str, ...], values: tuple[str, ...], prefix: str = ""
+) -> Update:
+    """`update_by`'s statement: UPDATE ... WHERE each `where` column = its bound value SET each of
+    `values` RETURNING *, with bound parameters named as `update_params(..., prefix)` names them."""
+    # bound parameters take other names than the columns (SQLAlchemy reserves those in an UPDATE)
+    columns = table_of(model).c
+    return (
+        _statements(model)[0]
+        .where(*(columns[k] == bindparam(f"{prefix}w_{k}") for k in where))
+        .values({k: bindparam(f"{prefix}v_{k}", type_=columns[k].type) for k in values})
+    )
+
+
+def update_params(
+    where: Mapping[str, object], values: Mapping[str, object], prefix: str = ""
+) -> dict[str, Any]:
+    """The bound values of `update_statement(model, tuple(where), tuple(values), prefix)`."""
+    params = {f"{prefix}w_{k}": v for k, v in where.items()}
+    params.update({f"{prefix}v_{k}": v for k, v in values.items()})
+    return params
+
+
+def select_statement(model: type[SQLModel]) -> Select[Any]:
+    """SELECT every column of the model's table, in table order (the row `object_from_row` takes):
+    for statements built once with bound parameters (`select_rows` runs them)."""
+    return _statements(model)[1]
+
+
+async def select_rows(
+    session: AsyncSession, model: type[M], statement: Executable, params: Mapping[str, Any]
+) -> list[M]:
+    """Run a statement built from `select_statement(model)` with `params`; the rows as the session's
+    `model` objects, as `select_objects` answers them."""
+    rows = (await execute(session, statement, params)).all()
+    return [object_from_row(session, model, row, refresh=False) for row in rows]
+
+
 async def select_objects(
     session: AsyncSession,
     model: type[M],
@@ -129,37 +200,43 @@ async def insert_objects(session: AsyncSession, objects: Sequence[SQLModel]) -> 
     if not objects:
         return
     model = type(objects[0])
-    table = table_of(model)
-    _, keys, _ = _shape(model)
-    skip_none = {
-        key
-        for key, column in zip(keys, table.columns, strict=True)
-        if column.primary_key or column.server_default is not None
-    }
     params = []
     for obj in objects:
         assert type(obj) is model, "insert_objects takes objects of one model"
-        values = obj.__dict__
-        params.append(
-            {
-                c.key: values[k]
-                for k, c in zip(keys, table.columns, strict=True)
-                if k in values and not (values[k] is None and k in skip_none)
-            }
-        )
+        params.append(insert_params(obj))
     statement = _statements(model)[2]
     if all(p.keys() == params[0].keys() for p in params):
         stored = (await execute(session, statement, params)).all()
     else:  # rows leaving out different columns cannot share one statement
         stored = [(await execute(session, statement.values(p))).one() for p in params]
     for obj, row in zip(objects, stored, strict=True):
-        obj.__dict__.update(zip(keys, row, strict=True))
-        make_transient_to_detached(obj)  # its values are now the stored row
-        session.add(obj)  # persistent: a later change flushes as an UPDATE
+        mark_stored(session, obj, row)
+
+
+def insert_params(obj: SQLModel) -> dict[str, Any]:
+    """The INSERT values of a new object by column key: a None primary key or a None in a column
+    with a server default is left out (the database fills it), as the ORM's flush does."""
+    _, keys, _ = _shape(type(obj))
+    values = obj.__dict__
+    return {
+        c.key: values[k]
+        for k, c in zip(keys, table_of(type(obj)).columns, strict=True)
+        if k in values and not (values[k] is None and (c.primary_key or c.server_default is not None))
+    }
+
+
+def mark_stored(session: AsyncSession, obj: SQLModel, row: Sequence[Any]) -> None:
+    """`obj` now carries the stored row (its table's columns in order) and is persistent in `session`."""
+    _, keys, _ = _shape(type(obj))
+    obj.__dict__.update(zip(keys, row, strict=True))
+    make_transient_to_detached(obj)  # its values are now the stored row
+    session.add(obj)  # persistent: a later change flushes as an UPDATE
 
 
 async def execute(
-    session: AsyncSession, statement: Executable, params: Sequence[Mapping[str, Any]] | None = None
+    session: AsyncSession,
+    statement: Executable,
+    params: Sequence[Mapping[str, Any]] | Mapping[str, Any] | None = None,
 ) -> Result[*tuple[Any, ...]]:
     """A Core statement in the session's transaction, after the session's pending ORM changes.
 

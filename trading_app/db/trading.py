@@ -4,18 +4,38 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import and_, func, or_
+from sqlalchemy import Select, and_, bindparam, func, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from trading_app.db.core_rows import select_objects, table_of
+from trading_app.db.core_rows import select_rows, select_statement, table_of
 from trading_app.db.models import ACTIVE_POSITION_STATUSES, Order, Position
 
 # the engine's reads per signal are Core on the tables (the ORM's row loading cost more CPU than the
 # database round trip); the rows still come back as the session's model objects
 _POSITIONS = table_of(Position)
 _ORDERS = table_of(Order)
+
+
+def _for_execution() -> tuple[Select[Any], Select[Any]]:
+    """`positions_for_execution`'s two statements (without and with a signal), built once."""
+    p = _POSITIONS.c
+    live_or_recent = or_(p.status.in_(ACTIVE_POSITION_STATUSES), p.closed_at >= bindparam("since"))
+    on_network = and_(p.network == bindparam("net"), live_or_recent)
+    mine = select_statement(Position).where(p.user_address == bindparam("who")).order_by(p.id)
+    return mine.where(on_network), mine.where(or_(p.signal_id == bindparam("sid"), on_network))
+
+
+# built once, with bound parameters: building the statement and its cache key per call cost more
+# CPU than running it
+_ON_NETWORK, _FOR_SIGNAL = _for_execution()
+_ORDERS_OF = (
+    select_statement(Order)
+    .where(_ORDERS.c.user_address == bindparam("who"), _ORDERS.c.position_id == bindparam("pid"))
+    .order_by(_ORDERS.c.id)
+)
 
 
 async def get_position(
@@ -50,11 +70,10 @@ async def positions_for_execution(
 ) -> list[Position]:
     """In one query, what executing a signal reads: the positions `signal_id` opened (any
     network), the user's live positions on `network`, and those closed there since `since`."""
-    p = _POSITIONS.c
-    live_or_recent = or_(p.status.in_(ACTIVE_POSITION_STATUSES), p.closed_at >= since)
-    on_network = and_(p.network == network, live_or_recent)
-    wanted = on_network if signal_id is None else or_(p.signal_id == signal_id, on_network)
-    return await select_objects(session, Position, [p.user_address == user, wanted], [p.id])
+    params = {"who": user, "net": network, "since": since}
+    if signal_id is None:
+        return await select_rows(session, Position, _ON_NETWORK, params)
+    return await select_rows(session, Position, _FOR_SIGNAL, {**params, "sid": signal_id})
 
 
 async def active_positions(session: AsyncSession, user: str, network: str | None = None) -> list[Position]:
@@ -90,9 +109,7 @@ async def realized_since(session: AsyncSession, user: str, network: str, since: 
 
 async def orders_of(session: AsyncSession, user: str, position_id: int) -> list[Order]:
     """Every order of one of the user's positions, in placement order."""
-    o = _ORDERS.c
-    mine = [o.user_address == user, o.position_id == position_id]
-    return await select_objects(session, Order, mine, [o.id])
+    return await select_rows(session, Order, _ORDERS_OF, {"who": user, "pid": position_id})
 
 
 async def order_by_client_id(session: AsyncSession, user: str, network: str, client_id: int) -> Order | None:

@@ -356,17 +356,63 @@ async def test_placing_and_reading_cost_few_statements(venue: PaperVenue) -> Non
     def count(_conn, _cursor, statement: str, *_args) -> None:  # noqa: ANN001
         sent.append(statement.split()[0].upper())
 
+    def begin(conn) -> None:  # noqa: ANN001 - a connection in AUTOCOMMIT sends no BEGIN
+        if conn.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
+            sent.append("BEGIN")
+
     engine = get_engine().sync_engine
     event.listen(engine, "before_cursor_execute", count)
+    event.listen(engine, "begin", begin)
     try:
         await venue.place_stop_loss(
             ETH, Side.SELL, D("0.01"), D("2900"), worst_price=D("2800"), client_id=2, good_til_seconds=GTS
         )
-        stop = [s for s in sent if s not in ("BEGIN", "COMMIT")]
+        stop = list(sent)
         sent.clear()
         await venue.order_status(ref_of(2, OrderType.STOP_MARKET))
         status = list(sent)
     finally:
         event.remove(engine, "before_cursor_execute", count)
-    assert stop == ["UPDATE", "INSERT"]  # the account lock, the order: one transaction
+        event.remove(engine, "begin", begin)
+    assert stop == ["INSERT"]  # a resting order is one row: no account lock, no transaction
     assert status == ["SELECT"]  # live orders and this one, no transaction
+
+
+async def test_a_fill_writes_the_books_in_one_statement_on_postgresql(db_url: str) -> None:
+    user = await make_user()
+    sent: list[str] = []
+
+    def count(_conn, _cursor, statement: str, *_args) -> None:  # noqa: ANN001
+        sent.append(statement.split()[0].upper())
+
+    async with open_paper_market("indexer") as (source, driver):
+        venue = PaperVenue(user, source)
+        await venue.place_market_order(ETH, Side.BUY, D("0.01"), worst_price=D("3010"), client_id=1)
+        stop = await venue.place_stop_loss(
+            ETH, Side.SELL, D("0.01"), D("2900"), worst_price=D("2800"), client_id=2, good_til_seconds=GTS
+        )
+        engine = get_engine().sync_engine
+        event.listen(engine, "before_cursor_execute", count)
+        try:
+            entry = await venue.place_market_order(
+                ETH, Side.BUY, D("0.02"), worst_price=D("3010"), client_id=3
+            )
+            placed = list(sent)
+            sent.clear()
+            driver.fake.set_price(ETH, D("2890"))  # the stop fires: a reduce-only fill by a read
+            assert (await venue.order_status(stop)).status is OrderStatus.FILLED
+            fired = list(sent)
+        finally:
+            event.remove(engine, "before_cursor_execute", count)
+        # the order, the position, the fill and the collateral: one statement on PostgreSQL
+        one = get_engine().dialect.name == "postgresql"
+        books = ["WITH"] if one else ["UPDATE", "UPDATE", "INSERT", "UPDATE"]
+        assert placed == ["UPDATE", "INSERT", "SELECT", *books]  # lock, order, positions, books
+        # the read locks the account, reads the live orders and positions afresh, writes the books
+        assert fired[1:4] == ["UPDATE", "SELECT", "SELECT"] and fired[4 : 4 + len(books)] == books
+        assert (await venue.order_status(entry)).filled == D("0.02")
+        fills = await venue.fills()
+        assert [(f.client_id, f.size) for f in fills] == [(1, D("0.01")), (3, D("0.02")), (2, D("0.01"))]
+        assert (await venue.account()).positions[ETH].size == D("0.02")
+        await source.close()
+    await dispose_engines()

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from trading_app.db.core_rows import table_of, update_returning
+from trading_app.db.core_batches import update_each_by
+from trading_app.db.core_rows import update_by
 from trading_app.db.engine import autocommit_scope, session_scope
 from trading_app.db.models import Order
 from trading_app.domain.clock import utcnow
@@ -27,7 +28,6 @@ from trading_app.venues.errors import OrderNotFound, OrderRejected, VenueError, 
 
 log = logging.getLogger(__name__)
 
-_ORDERS = table_of(Order)
 SEND_ATTEMPTS = 3
 FILL_WAIT_SECONDS = 25.0  # a dYdX short-term IOC lives ~15 blocks; the indexer lags about a block
 
@@ -108,6 +108,31 @@ async def settle_in(
     done = await _fast_settle(session, row, ref, report, status)
     if done is not None:
         return done
+    return await _settle_fresh(session, row, ref, report, status)
+
+
+async def settle_each_in(
+    session: AsyncSession, settles: Sequence[tuple[Order, OrderRef | None, OrderReport | None]]
+) -> list[Order]:
+    """`settle_in` for each (row, ref, report) of different rows, in the caller's transaction: their
+    conditional UPDATEs in one statement on PostgreSQL. A row that moved on meanwhile is read afresh
+    and decided again, as `settle_in` does."""
+    changes = [(_guard(row), _changes(row, ref, report, None)) for row, ref, report in settles]
+    done = await update_each_by(session, Order, changes)
+    return [
+        fast if fast is not None else await _settle_fresh(session, row, ref, report, None)
+        for (row, ref, report), fast in zip(settles, done, strict=True)
+    ]
+
+
+async def _settle_fresh(
+    session: AsyncSession,
+    row: Order,
+    ref: OrderRef | None,
+    report: OrderReport | None,
+    status: OrderStatus | None,
+) -> Order:
+    """The row moved on since it was read: read it under a lock and decide the change again."""
     fresh = await session.get(Order, row.id, with_for_update=True, populate_existing=True)
     assert fresh is not None and fresh.user_address == row.user_address
     for key, value in _changes(fresh, ref, report, status).items():
@@ -126,12 +151,12 @@ async def _fast_settle(
     """The change decided from `row`'s status, applied only while the row still has it.
 
     None when the row moved on meanwhile (the caller then reads it afresh)."""
-    return await update_returning(
-        session,
-        Order,
-        [_ORDERS.c.id == row.id, _ORDERS.c.user_address == row.user_address, _ORDERS.c.status == row.status],
-        _changes(row, ref, report, status),
-    )
+    return await update_by(session, Order, _guard(row), _changes(row, ref, report, status))
+
+
+def _guard(row: Order) -> dict[str, object]:
+    """The row, the user's, while it still has the status it was read with."""
+    return {"id": row.id, "user_address": row.user_address, "status": row.status}
 
 
 def _changes(

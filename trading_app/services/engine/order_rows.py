@@ -14,7 +14,7 @@ from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from trading_app.db.core_rows import execute, table_of, update_returning
+from trading_app.db.core_rows import execute, table_of, update_by
 from trading_app.db.engine import autocommit_scope, session_scope
 from trading_app.db.models import Order, User
 from trading_app.db.trading import order_by_client_id
@@ -23,7 +23,6 @@ from trading_app.domain.ids import MAX_ATTEMPT, client_id_for, repair_client_id
 from trading_app.venues.base import OrderRef
 from trading_app.venues.errors import OrderRejected
 
-_ORDERS = table_of(Order)
 _USERS = table_of(User)
 
 
@@ -161,14 +160,10 @@ async def forget_sent(row: Order) -> Order:
     was sent, so whoever needs it sends it again under the same client id. The missed `commit_by` is
     kept: asked again, the venue then answers OrderNotFound at once instead of a fresh bound."""
     async with autocommit_scope() as session:
-        fresh = await update_returning(
+        fresh = await update_by(
             session,
             Order,
-            [
-                _ORDERS.c.id == row.id,
-                _ORDERS.c.user_address == row.user_address,
-                _ORDERS.c.status == OrderStatus.PENDING.value,
-            ],
+            {"id": row.id, "user_address": row.user_address, "status": OrderStatus.PENDING.value},
             # updated_at is kept: nobody is sending this order now, so whoever needs it may at once
             {"tx_hash": None, "good_til_block": None, "good_til_block_time": None, "venue_order_id": None},
         )

@@ -37,7 +37,12 @@ from trading_app.domain.quantize import slippage_bound
 from trading_app.domain.story import Phase
 from trading_app.services.engine.claims import entry_filled_in
 from trading_app.services.engine.closing import choose_row, flatten
-from trading_app.services.engine.order_flow import first_report, send_with_retries, settle_in
+from trading_app.services.engine.order_flow import (
+    first_report,
+    send_with_retries,
+    settle_each_in,
+    settle_in,
+)
 from trading_app.services.engine.order_rows import OrderPlan, ref_of, required_price
 from trading_app.services.engine.outcomes import SignalEnd
 from trading_app.services.engine.scaling import Scaled, level_left
@@ -149,8 +154,7 @@ async def protect(
     if not placed and opening is None:
         return position
     async with session_scope() as session:
-        for row, ref, report in placed:
-            await settle_in(session, row, ref=ref, report=report)
+        await settle_each_in(session, placed)  # the stop-loss and take-profit in one statement
         if opening is not None:
             position = await opening.open_in(session, trader, position)  # its end writes the story
         await trader.timeline.flush_in(session)  # the alert's story so far, in this transaction

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from trading_app.db.core_rows import table_of, update_returning
+from trading_app.db.core_rows import update_by
 from trading_app.db.engine import session_scope
 from trading_app.db.models import Position, TradingAccount
 from trading_app.db.trading import get_position
@@ -19,8 +19,6 @@ from trading_app.domain.story import Phase
 from trading_app.services.engine.claims import Claim
 from trading_app.services.engine.timeline import Timeline
 from trading_app.venues.base import Venue
-
-_POSITIONS = table_of(Position)
 
 
 @dataclass
@@ -73,11 +71,11 @@ async def change_position_in(
     target = changes.pop("status", None)
     if target is None or expect is not None:
         values: dict[str, object] = {**changes, "updated_at": utcnow()}
-        where = [_POSITIONS.c.id == position_id, _POSITIONS.c.user_address == trader.user]
+        where: dict[str, object] = {"id": position_id, "user_address": trader.user}
         if target is not None and target != expect:
             values["status"] = transition(POSITION, str(expect), str(target)).value
-            where.append(_POSITIONS.c.status == expect)
-        done = await update_returning(session, Position, where, values)
+            where["status"] = expect
+        done = await update_by(session, Position, where, values)
         if done is not None:
             return done
         assert target is not None, f"position {position_id} of {trader.user} not found"

@@ -9,10 +9,12 @@ objects outside the session, and `Books.write` sends what changed with Core stat
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from trading_app.db.models import PaperAccount, PaperFill, PaperOrder, PaperPosition
@@ -26,25 +28,58 @@ _ORDER_STATE = ("status", "filled", "avg_fill_price", "fee", "removal_reason", "
 _POSITION_STATE = ("size", "entry_price", "realized_pnl", "updated_at")
 _FILL_COLUMNS = tuple(c.name for c in FILLS.columns if c.name != "id")
 
-# bound parameters take other names than the columns (SQLAlchemy reserves those in an UPDATE)
 _READ_POSITIONS = select(POSITIONS).where(POSITIONS.c.user_address == bindparam("who"))
-_WRITE_ACCOUNT = (
-    update(ACCOUNTS)
-    .where(ACCOUNTS.c.user_address == bindparam("who"))
-    .values(collateral=bindparam("v_collateral"), updated_at=bindparam("v_updated_at"))
-)
-_WRITE_ORDER = (
-    update(ORDERS)
-    .where(ORDERS.c.id == bindparam("v_id"))
-    .values({name: bindparam(f"v_{name}") for name in _ORDER_STATE})
-)
-_WRITE_POSITION = (
-    update(POSITIONS)
-    .where(POSITIONS.c.user_address == bindparam("who"), POSITIONS.c.market == bindparam("v_market"))
-    .values({name: bindparam(f"v_{name}") for name in _POSITION_STATE})
-)
-_NEW_POSITION = POSITIONS.insert()
-_NEW_FILLS = FILLS.insert()
+_NEW_POSITION_COLUMNS = ("user_address", "market", *_POSITION_STATE)
+
+
+def _bound(table: Table, names: tuple[str, ...], prefix: str, named: str = "") -> dict[str, Any]:
+    return {n: bindparam(f"{prefix}{named}{n}", type_=table.c[n].type) for n in names}
+
+
+# how each kind of write is built, its bound parameters' names after `prefix`; bound parameters take
+# other names than the columns (SQLAlchemy reserves those in an UPDATE)
+_BUILD: dict[str, Callable[[str], Any]] = {
+    "order": lambda pre: update(ORDERS)
+    .where(ORDERS.c.id == bindparam(f"{pre}v_id"))
+    .values(_bound(ORDERS, _ORDER_STATE, pre, "v_")),
+    "new_position": lambda pre: insert(POSITIONS).values(_bound(POSITIONS, _NEW_POSITION_COLUMNS, pre)),
+    "position": lambda pre: update(POSITIONS)
+    .where(POSITIONS.c.user_address == bindparam(f"{pre}who"))
+    .where(POSITIONS.c.market == bindparam(f"{pre}v_market"))
+    .values(_bound(POSITIONS, _POSITION_STATE, pre, "v_")),
+    "fill": lambda pre: insert(FILLS).values(_bound(FILLS, _FILL_COLUMNS, pre)),
+    "account": lambda pre: update(ACCOUNTS)
+    .where(ACCOUNTS.c.user_address == bindparam(f"{pre}who"))
+    .values(_bound(ACCOUNTS, ("collateral", "updated_at"), pre, "v_")),
+}
+_SINGLE = {kind: build("") for kind, build in _BUILD.items()}  # built once
+MAX_ONE_STATEMENT = 8  # rows written by one statement at most (a mass fill writes statement by statement)
+
+
+@lru_cache(maxsize=128)
+def _one_statement(kinds: tuple[str, ...]) -> Any:
+    """On PostgreSQL: every write of `kinds` (one row each, in order) as one statement, the first
+    ones as data-modifying WITH queries of the last; the parameters of write j are named `wj_...`."""
+    *first, last = (_BUILD[kind](f"w{j}_") for j, kind in enumerate(kinds))
+    statement = last
+    for j, part in enumerate(first):
+        statement = statement.add_cte(part.cte(f"w{j}"))
+    return statement
+
+
+async def _send(session: AsyncSession, writes: list[tuple[str, list[dict[str, Any]]]]) -> None:
+    """Send `writes` (kind, rows): on PostgreSQL in one round trip when they are few (one statement
+    is all or nothing, like the transaction around it; its parts change different rows, and every
+    value was decided before, so their order inside it does not matter); else one statement a kind."""
+    rows = [(kind, row) for kind, batch in writes for row in batch]
+    if len(rows) < 2 or len(rows) > MAX_ONE_STATEMENT or session.get_bind().dialect.name != "postgresql":
+        for kind, batch in writes:
+            await session.execute(_SINGLE[kind], batch if len(batch) > 1 else batch[0])
+        return
+    params: dict[str, Any] = {}
+    for j, (_, row) in enumerate(rows):
+        params.update({f"w{j}_{k}": v for k, v in row.items()})
+    await session.execute(_one_statement(tuple(kind for kind, _ in rows)), params)
 
 
 def _state(row: object, names: tuple[str, ...]) -> tuple[Any, ...]:
@@ -101,14 +136,16 @@ class Books:
         self._fills.append({name: getattr(fill, name) for name in _FILL_COLUMNS})
 
     async def write(self) -> None:
-        """Send every change: orders, positions, fills, then the account."""
+        """Send every change: orders, positions, fills, then the account (one statement on PostgreSQL
+        when they are few)."""
+        writes: list[tuple[str, list[dict[str, Any]]]] = []
         orders = [
             {"v_id": o.id, **{f"v_{n}": getattr(o, n) for n in _ORDER_STATE}}
             for o, was in self._orders
             if _state(o, _ORDER_STATE) != was
         ]
         if orders:
-            await self.session.execute(_WRITE_ORDER, orders)
+            writes.append(("order", orders))
         changed, new = [], []
         for market, p in (self._positions or {}).items():
             was = self._positions_were.get(market)
@@ -129,17 +166,18 @@ class Books:
                     }
                 )
         if new:
-            await self.session.execute(_NEW_POSITION, new)
+            writes.append(("new_position", new))
         if changed:
-            await self.session.execute(_WRITE_POSITION, changed)
+            writes.append(("position", changed))
         if self._fills:
-            await self.session.execute(_NEW_FILLS, self._fills)
+            writes.append(("fill", self._fills))
             self._fills = []
         a = self.account
         if (a.collateral, a.updated_at) != self._account_was:
-            await self.session.execute(
-                _WRITE_ACCOUNT, {"who": self.user, "v_collateral": a.collateral, "v_updated_at": a.updated_at}
-            )
+            account = {"who": self.user, "v_collateral": a.collateral, "v_updated_at": a.updated_at}
+            writes.append(("account", [account]))
+        if writes:
+            await _send(self.session, writes)
 
 
 def editable(row: OrderRow) -> PaperOrder:

@@ -19,8 +19,10 @@ down; `account` and `account_state` need prices and raise `VenueUnavailable`. Pl
 needs prices too: while the source is down orders are refused with its reason, except a resend of
 an existing client id, which returns the existing order.
 
-Concurrency: a per-user asyncio lock orders calls inside one process, and every write happens
-under the user's account row lock (`store.lock_account`), so several workers cannot double-fill.
+Concurrency: a per-user asyncio lock orders calls inside one process, and every write that moves
+the books (a fill, a position, the collateral, a cancel) happens under the user's account row lock
+(`store.lock_account`), so several workers cannot double-fill. A new order that rests is one INSERT
+of its own: it changes nothing else, and its unique client id refuses a second row.
 Reads check first, without any lock, whether an order is due at the current price (`Ledger.due`);
 only then is the account locked, and every live order read afresh and decided again under it.
 """
@@ -34,6 +36,7 @@ from contextlib import suppress
 from datetime import datetime
 from decimal import Decimal
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from trading_app.db.engine import autocommit_scope, session_scope
@@ -211,6 +214,8 @@ class PaperVenue(Venue):
                     return self._same_order(seen, d)
                 raise
             await self._ensure_account()
+            if not takes_now:
+                return await self._rest(d)
             async with session_scope() as session:
                 account = await self._locked_account(session)
                 # stamped under the lock: fill times follow commit order, so a `fills(since)`
@@ -223,14 +228,34 @@ class PaperVenue(Venue):
                     if existing is None:
                         raise VenueError(f"paper order {d.client_id} is neither new nor found")
                     return self._same_order(existing, d)
-                if not takes_now:  # it rests (or waits for its trigger) as written
-                    return store.to_ref(inserted(order_id, values))
                 books = Books(session, account)
                 order = books.track(PaperOrder(id=order_id, **values))
                 rest = d.order_type is OrderType.LIMIT
                 await self._ledger.take(books, order, spec, specs, book, now, reject=True, rest=rest)
                 await books.write()
                 return store.to_ref(order)
+
+    async def _rest(self, d: Draft) -> OrderRef:
+        """Place an order that takes nothing now (a limit away from the market, a stop-loss, a
+        take-profit): one INSERT that commits by itself, without the account lock.
+
+        The lock orders the writes that move the books (fills, positions, collateral) and stamps
+        fill times in commit order; a resting order changes none of them. The unique client id
+        still refuses a second row, and whoever fills the order later locks the account and reads
+        it afresh, so it can never be filled twice. The caller holds `user_lock`.
+        """
+        async with autocommit_scope() as session:
+            values = d.row_values(self.user, self._clock())
+            try:
+                order_id = await rows.insert_order(session, values)
+            except IntegrityError:  # only the user's foreign key can fail: the client id is ON CONFLICT
+                raise VenueError(f"no user {self.user}: a paper order belongs to an existing user") from None
+            if order_id is None:  # the client id is used: a resend, or a caller's bug
+                existing = await rows.find_row(session, self.user, d.client_id)
+                if existing is None:
+                    raise VenueError(f"paper order {d.client_id} is neither new nor found")
+                return self._same_order(existing, d)
+        return store.to_ref(inserted(order_id, values))
 
     async def process_triggers(self) -> int:
         """Expire, fill and trigger this user's live orders at the current prices.
