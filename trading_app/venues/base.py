@@ -12,6 +12,7 @@ that are off the grid rather than round them.
 from __future__ import annotations
 
 import abc
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -252,6 +253,19 @@ class Venue(abc.ABC):
                 committed by its `commit_by` height). The same client id may then be sent again.
             VenueTemporaryError: the venue cannot be asked now (decides nothing).
         """
+
+    async def cancel_many(self, refs: Sequence[OrderRef]) -> list[OrderReport | None] | None:
+        """Cancel several orders of this account in one go, if the venue can; `cancel` rules apply.
+
+        Returns:
+            Per ref, in order, what `order_status` says after the cancel (None for an order the
+            venue does not know); or None when this venue has no batched cancel: the caller then
+            cancels one order at a time (the default).
+
+        Raises:
+            VenueError: the batch failed (nothing is known about any of its orders).
+        """
+        return None
 
     @abc.abstractmethod
     async def fills(self, market: str | None = None, since: datetime | None = None) -> list[Fill]:

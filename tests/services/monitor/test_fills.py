@@ -103,7 +103,8 @@ async def test_an_accounts_fills_close_together_in_one_transaction_with_one_push
         assert row.status == "CANCELED"
         assert (await paper_order(user, row.client_id)).status == "CANCELED"
     [result] = report.results
-    assert result.calls.get("cancel") == 3 and result.errors == 0
+    # the three siblings in ONE batched venue call (paper), no cancel of its own for any of them
+    assert result.calls.get("cancel_many") == 1 and "cancel" not in result.calls and result.errors == 0
     assert report.outcomes["take_profit"] == 2 and report.outcomes["stop_loss"] == 1
     assert pushes.count(user) == 1  # one push for the account's three closes
     assert len(await notifications(user, "closed")) == 3

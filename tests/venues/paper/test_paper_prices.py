@@ -111,6 +111,43 @@ async def test_one_request_serves_many_concurrent_readers(fake: FakeIndexer) -> 
     await cached.close()
 
 
+async def test_readers_sharing_a_request_resume_together(fake: FakeIndexer) -> None:
+    # the monitor's paper reads coalesce per turn of the event loop: readers that waited for the same
+    # price request must all resume in one turn, not one turn each (as the waiters of a lock do)
+    source = IndexerPriceSource(fake.url, cache_seconds=60)
+    turn = 0
+
+    async def turns() -> None:
+        nonlocal turn
+        while True:
+            await asyncio.sleep(0)
+            turn += 1
+
+    async def read(kind: str) -> int:
+        await (source.markets() if kind == "markets" else source.order_book("ETH-USD"))
+        return turn
+
+    counter = asyncio.get_running_loop().create_task(turns())
+    for kind in ("markets", "book"):
+        resumed = await asyncio.gather(*(read(kind) for _ in range(20)))
+        assert len(set(resumed)) == 1, resumed
+    assert fake.request_count("/v4/perpetualMarkets") == 1
+    assert fake.request_count("/v4/orderbooks/perpetualMarket/ETH-USD") == 1
+    counter.cancel()
+    await source.close()
+
+
+async def test_a_failed_shared_request_fails_every_reader_once(fake: FakeIndexer) -> None:
+    source = IndexerPriceSource(fake.url, cache_seconds=60)
+    fake.down(503)
+    found = await asyncio.gather(*(source.markets() for _ in range(10)), return_exceptions=True)
+    assert all(isinstance(e, VenueUnavailable) for e in found)
+    assert fake.request_count("/v4/perpetualMarkets") == 1  # not one attempt per waiting reader
+    fake.up()
+    assert (await source.market("ETH-USD")).oracle_price == D("3000")  # the failure is not cached
+    await source.close()
+
+
 async def test_the_cache_expires(fake: FakeIndexer) -> None:
     short = IndexerPriceSource(fake.url, cache_seconds=0.2)
     await short.markets()

@@ -242,6 +242,32 @@ async def test_cancelling_an_order_the_price_has_already_fired_finds_it_filled(
     assert (await venue.order_status(take)).status is OrderStatus.FILLED
 
 
+async def test_cancel_many_cancels_the_live_ones_and_reports_each_as_order_status_would(
+    market: tuple[IndexerPriceSource, IndexerDriver], venue: PaperVenue
+) -> None:
+    await venue.place_market_order(ETH, Side.BUY, D("0.02"), worst_price=D("3010"), client_id=1)
+    stop = await venue.place_stop_loss(
+        ETH, Side.SELL, D("0.01"), D("2900"), worst_price=D("2890"), client_id=2, good_til_seconds=GTS
+    )
+    take = await venue.place_take_profit(
+        ETH, Side.SELL, D("0.01"), D("3100"), worst_price=D("3050"), client_id=3, good_til_seconds=GTS
+    )
+    other = await venue.place_stop_loss(
+        ETH, Side.SELL, D("0.01"), D("2700"), worst_price=D("2690"), client_id=4, good_til_seconds=GTS
+    )
+    market[1].fake.set_price(ETH, D("3150"))  # the take-profit fires first: filled, not cancelled
+    found = await venue.cancel_many([stop, take, ref_of(99)])
+    assert found[2] is None  # never placed: no report, and no guess
+    assert [(r.status, r.ref.client_id) for r in found if r is not None] == [
+        (OrderStatus.CANCELED, 2),
+        (OrderStatus.FILLED, 3),
+    ]
+    for ref, report in zip((stop, take), found, strict=False):
+        assert report == await venue.order_status(ref)
+    assert (await venue.order_status(other)).status is OrderStatus.UNTRIGGERED  # not in the batch
+    assert await venue.cancel_many([stop]) == [await venue.order_status(stop)]  # again: still cancelled
+
+
 async def test_a_fired_stop_waits_while_its_market_has_no_book(
     market: tuple[IndexerPriceSource, IndexerDriver], venue: PaperVenue
 ) -> None:

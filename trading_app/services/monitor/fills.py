@@ -3,8 +3,9 @@
 When a price sweeps through many take-profits or stop-losses, an account has many positions to
 close in the same tick. One at a time, each would cost a cancel of its sibling and a status read
 (two venue round trips, in turn) and a transaction of its own. Here the account's closes share
-the work: the siblings are cancelled concurrently (bounded), then every cancelled row and every
-position's books are committed in ONE transaction, and the trader is told of each close.
+the work: the siblings are cancelled together (one batched call on the paper venue, concurrent
+single cancels elsewhere), then every cancelled row and every position's books are committed in
+ONE transaction, and the trader is told of each close.
 
 Re-entrant like the one-position path (`final_books.close_books`): nothing is written before
 the transaction, so a crash before it leaves the positions as they were and the next tick does
@@ -27,9 +28,10 @@ from trading_app.db.engine import session_scope
 from trading_app.db.models import Order, Position
 from trading_app.domain.clock import utcnow
 from trading_app.domain.enums import PositionStatus
-from trading_app.domain.lifecycle import POSITION, transition
+from trading_app.domain.lifecycle import ORDER, POSITION, is_terminal, transition
 from trading_app.services.engine.final_books import final_books, leftovers, tell_closed
 from trading_app.services.engine.order_flow import cancel_and_report, settle_in
+from trading_app.services.engine.order_rows import ref_of
 from trading_app.services.engine.trader import Trader
 from trading_app.services.monitor.books import Books
 from trading_app.services.monitor.reconcile import FilledClose, View, filled_close
@@ -61,16 +63,9 @@ async def close_filled(
     Raises:
         Exception: the transaction failed: nothing was committed, the next tick closes them.
     """
-    gate = asyncio.Semaphore(CANCELS_AT_ONCE)
-
-    async def cancel(row: Order) -> tuple[Order, OrderReport | None]:
-        async with gate:
-            _, report = await cancel_and_report(trader.venue, row)
-            return row, report
-
     todo, books = _closable(closes)
-    siblings = [row for c in todo for row in leftovers(c.rows, c.exits)]
-    reports = [(row, r) for row, r in await asyncio.gather(*(cancel(row) for row in siblings)) if r]
+    siblings = [row for c in todo for row in leftovers(c.rows, c.exits) if not is_terminal(ORDER, row.status)]
+    reports = await _cancel_siblings(trader, siblings)
     async with session_scope() as session:
         written = await _settle_all(session, reports)
         await _book_all(session, trader, todo, books)
@@ -83,6 +78,34 @@ async def close_filled(
 
 
 Figures = dict[str, Decimal | None]  # a position's final books (`final_books`)
+
+
+async def _cancel_siblings(trader: Trader, siblings: Sequence[Order]) -> list[tuple[Order, OrderReport]]:
+    """Cancel `siblings` (live rows), each with the venue's report after its cancel where there is one.
+
+    A venue with a batched cancel (paper) does them all in one call; any other cancels them one by one,
+    concurrently (bounded). A cancel that fails leaves its row as it is: the order sync and the orphan
+    sweep of the next ticks read it again and cancel it then.
+    """
+    if not siblings:
+        return []
+    try:
+        batch = await trader.venue.cancel_many([ref_of(row) for row in siblings])
+    except Exception as e:  # noqa: BLE001 - as a failed single cancel: reported, retried by later ticks
+        log.warning(
+            "monitor: cancelling %d orders of %s failed (%s)", len(siblings), trader.user, type(e).__name__
+        )
+        return []
+    if batch is not None:
+        return [(row, r) for row, r in zip(siblings, batch, strict=True) if r is not None]
+    gate = asyncio.Semaphore(CANCELS_AT_ONCE)
+
+    async def cancel(row: Order) -> tuple[Order, OrderReport | None]:
+        async with gate:
+            _, report = await cancel_and_report(trader.venue, row)
+            return row, report
+
+    return [(row, r) for row, r in await asyncio.gather(*(cancel(row) for row in siblings)) if r]
 
 
 def _closable(closes: Sequence[FilledClose]) -> tuple[list[FilledClose], list[Figures]]:

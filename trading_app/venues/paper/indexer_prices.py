@@ -3,6 +3,10 @@
 One instance serves every paper user of a process: the markets response is cached briefly
 (`PRICE_CACHE_SECONDS`) and concurrent readers share one request. Numbers are parsed as `Decimal`
 from the JSON text itself, so no float ever touches a price.
+
+Sharing is by one in-flight task per request, not by a lock: every reader waiting for it resumes in
+the same turn of the event loop. A lock wakes its waiters one turn apart, which split the monitor's
+coalesced account reads (`venues.paper.reads`, formed per turn) into dozens of small batches.
 """
 
 from __future__ import annotations
@@ -12,9 +16,10 @@ import json
 import logging
 import time
 import weakref
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -24,6 +29,8 @@ from trading_app.venues.errors import UnknownMarket, VenueUnavailable
 from trading_app.venues.paper.book import OrderBook, SourceStatus
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 def parse_market(ticker: str, raw: dict[str, Any]) -> MarketSpec:
@@ -93,10 +100,8 @@ class IndexerPriceSource:
         self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = (
             weakref.WeakKeyDictionary()
         )
-        self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
-            weakref.WeakKeyDictionary()
-        )
-        self._book_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Lock]] = (
+        # the request in flight per path, per loop: concurrent readers await the same task
+        self._flights: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Task[Any]]] = (
             weakref.WeakKeyDictionary()
         )
         self._last_update: datetime | None = None
@@ -112,12 +117,27 @@ class IndexerPriceSource:
             self._clients[loop] = client
         return client
 
-    def _lock(self) -> asyncio.Lock:
-        return self._locks.setdefault(asyncio.get_running_loop(), asyncio.Lock())
+    async def _shared(self, key: str, fetch: Callable[[], Awaitable[T]]) -> T:
+        """`fetch()` once for every concurrent caller with the same `key`: all get its result (or
+        its error) in the same turn of the loop. A caller that is cancelled does not cancel it."""
+        loop = asyncio.get_running_loop()
+        flights = self._flights.setdefault(loop, {})
+        task = flights.get(key)
+        if task is None:
 
-    def _book_lock(self, ticker: str) -> asyncio.Lock:
-        locks = self._book_locks.setdefault(asyncio.get_running_loop(), {})
-        return locks.setdefault(ticker, asyncio.Lock())
+            async def run() -> T:
+                return await fetch()
+
+            task = flights[key] = loop.create_task(run())
+
+            def done(t: asyncio.Task[Any]) -> None:
+                if flights.get(key) is t:
+                    del flights[key]
+                if not t.cancelled():
+                    t.exception()  # retrieved: every caller may have gone meanwhile
+
+            task.add_done_callback(done)
+        return await asyncio.shield(task)
 
     def _fresh(self, stamp: float) -> bool:
         return self.cache_seconds > 0 and time.monotonic() - stamp < self.cache_seconds
@@ -156,22 +176,21 @@ class IndexerPriceSource:
         cached = self._markets
         if cached and self._fresh(cached[0]):
             return cached[1]
-        async with self._lock():  # one request in flight; the others reuse its answer
-            cached = self._markets
-            if cached and self._fresh(cached[0]):
-                return cached[1]
-            status, body = await self._get("/v4/perpetualMarkets")
-            if status != 200 or not isinstance(body, dict) or not isinstance(body.get("markets"), dict):
-                raise self._fail(f"price source {self.base_url} sent no markets")
-            specs: dict[str, MarketSpec] = {}
-            for ticker, raw in body["markets"].items():
-                try:
-                    specs[ticker] = parse_market(ticker, raw)
-                except ValueError as e:  # one odd market must not hide the others
-                    log.warning("paper price source: skipping %s", e)
-            self._markets = (time.monotonic(), specs)
-            self._last_update, self._last_error = utcnow(), None
-            return specs
+        return await self._shared("markets", self._read_markets)  # one request; the others share it
+
+    async def _read_markets(self) -> dict[str, MarketSpec]:
+        status, body = await self._get("/v4/perpetualMarkets")
+        if status != 200 or not isinstance(body, dict) or not isinstance(body.get("markets"), dict):
+            raise self._fail(f"price source {self.base_url} sent no markets")
+        specs: dict[str, MarketSpec] = {}
+        for ticker, raw in body["markets"].items():
+            try:
+                specs[ticker] = parse_market(ticker, raw)
+            except ValueError as e:  # one odd market must not hide the others
+                log.warning("paper price source: skipping %s", e)
+        self._markets = (time.monotonic(), specs)
+        self._last_update, self._last_error = utcnow(), None
+        return specs
 
     async def market(self, ticker: str) -> MarketSpec:
         """One market. Raises UnknownMarket or VenueUnavailable."""
@@ -192,11 +211,8 @@ class IndexerPriceSource:
         cached = self._books.get(ticker)
         if cached and self._fresh(cached[0]):
             return cached[1]
-        async with self._book_lock(ticker):  # every account whose stop fires wants this book at once
-            cached = self._books.get(ticker)
-            if cached and self._fresh(cached[0]):
-                return cached[1]
-            return await self._read_book(ticker)
+        # every account whose stop fires wants this book at once: one request for all of them
+        return await self._shared(f"book:{ticker}", lambda: self._read_book(ticker))
 
     async def _read_book(self, ticker: str) -> OrderBook:
         status, body = await self._get(f"/v4/orderbooks/perpetualMarket/{ticker}")

@@ -77,6 +77,9 @@ async def read_snapshot(user: str, since: datetime | None) -> Snapshot:
 
 
 async def _flush(batcher: _Batcher) -> None:
+    # one more turn of the loop before the batch closes: readers woken in the turn after the
+    # first one's (a shared price read, a timer) still join it
+    await asyncio.sleep(0)
     batch, batcher.pending = batcher.pending[:MAX_USERS], batcher.pending[MAX_USERS:]
     if batcher.pending:  # more than one batch arrived at once: the rest goes on its own
         task = asyncio.get_running_loop().create_task(_flush(batcher))

@@ -60,8 +60,8 @@ from trading_app.venues.errors import (
     VenueError,
     VenueUnavailable,
 )
+from trading_app.venues.paper import cancels, rows, store
 from trading_app.venues.paper import matching as m
-from trading_app.venues.paper import rows, store
 from trading_app.venues.paper.book import OrderBook, SourceStatus
 from trading_app.venues.paper.books import Books, editable
 from trading_app.venues.paper.drafts import Draft, prepare
@@ -348,6 +348,10 @@ class PaperVenue(Venue):
                 await self._locked_account(session)
                 # decided again under the lock: only a still live order is cancelled
                 await rows.cancel_live(session, self.user, ref.client_id, self._clock())
+
+    async def cancel_many(self, refs: Sequence[OrderRef]) -> list[OrderReport | None]:
+        """`cancel` and `order_status` for many orders: one trigger pass, one transaction (`cancels`)."""
+        return await cancels.cancel_many(self, refs)
 
     async def order_status(self, ref: OrderRef) -> OrderReport:
         """The order's state; raises OrderNotFound for a client id this user never placed."""
