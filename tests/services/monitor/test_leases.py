@@ -65,14 +65,19 @@ async def test_a_dead_workers_accounts_are_taken_over_when_its_leases_run_out(
     users = [await make_user(300 + i) for i in range(4)]
     for u in users:
         await open_position(u, LONG)
-    dead = await monitor_tick("worker-dead", ttl=TTL, sweep=False)  # then it stops ticking
+    # long enough that the dead worker's tick and the next one end inside it on a loaded machine
+    # (with 1 s, a slow first tick let the leases lapse before the second worker looked)
+    ttl = timedelta(seconds=5)
+    dead = await monitor_tick("worker-dead", ttl=ttl, sweep=False)  # then it stops ticking
     assert dead.owned == 4
 
-    alive = await monitor_tick("worker-alive", ttl=TTL, sweep=False)
+    alive = await monitor_tick("worker-alive", ttl=ttl, sweep=False)
     assert alive.owned == 0  # every lease is still the dead worker's
 
-    await asyncio.sleep(1.2)
-    alive = await monitor_tick("worker-alive", ttl=TTL, sweep=False)
+    held = [await leases.lease_of(u, "paper") for u in users]
+    last = max(lease.expires_at for lease in held if lease is not None)
+    await asyncio.sleep(max(0.0, (last - utcnow()).total_seconds()) + 0.2)  # until they have run out
+    alive = await monitor_tick("worker-alive", ttl=ttl, sweep=False)
     assert alive.owned == 4 and len(alive.results) == 4
     for u in users:
         lease = await leases.lease_of(u, "paper")
