@@ -171,3 +171,45 @@ async def test_the_watch_reads_a_crowd_of_crossed_accounts_together_and_loads_th
     assert [(await position(p.id)).status for p in opened] == ["CLOSED"] * len(users)
     assert sorted(pushes) == sorted(users)  # one push each
     assert seen["positions"] == 1  # one read of the live positions for all of them, not one each
+
+
+@contextmanager
+def order_writes() -> Iterator[list[str]]:
+    """Every statement the app's engine sends that changes `orders` rows."""
+    seen: list[str] = []
+    engine = get_engine().sync_engine
+
+    def on_execute(_conn, _cursor, sql: str, *_args) -> None:  # noqa: ANN001
+        if re.search(r"\bUPDATE orders\b", sql):
+            seen.append(sql)
+
+    event.listen(engine, "before_cursor_execute", on_execute)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", on_execute)
+
+
+async def test_an_accounts_filled_exits_and_cancelled_siblings_are_written_in_one_statement_each(
+    db_url: str, paper_market: FakeIndexer
+) -> None:
+    """Three fills in one account: the sync writes the three filled exits together and the close
+    writes the three cancelled siblings together (PostgreSQL: one statement each, not six)."""
+    user = await make_user(34)
+    opened = await _three(user)
+    _sweep(paper_market)
+
+    with order_writes() as writes:
+        await monitor_tick("w1")
+
+    assert [(await position(p.id)).status for p in opened] == ["CLOSED"] * 3
+    for p, exit_role, sibling in zip(
+        opened,
+        ("TAKE_PROFIT", "TAKE_PROFIT", "STOP_LOSS"),
+        ("STOP_LOSS", "STOP_LOSS", "TAKE_PROFIT"),
+        strict=True,
+    ):
+        found = await rows(p.id)
+        assert found[exit_role][-1].status == "FILLED" and found[exit_role][-1].filled_size == p.size
+        assert found[sibling][-1].status == "CANCELED"
+    assert len(writes) == (2 if db_url.startswith("postgresql") else 6)

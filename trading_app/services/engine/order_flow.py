@@ -214,6 +214,30 @@ async def apply_report(row: Order, report: OrderReport) -> Order:
     return await _settle_alone(row, None, report, None)
 
 
+async def apply_reports(reports: Sequence[tuple[Order, OrderReport]]) -> list[Order]:
+    """`apply_report` for each (row, report) of different rows: on PostgreSQL their conditional
+    UPDATEs are ONE statement (atomic by itself, so no transaction is opened for it); elsewhere one
+    autocommit UPDATE each, as `apply_report` does. A row that moved on meanwhile is read afresh
+    under a lock and decided again, each in a transaction of its own, as `apply_report` does.
+
+    Returns:
+        The rows as written, in the order of `reports`.
+    """
+    if len(reports) < 2:
+        return [await apply_report(row, report) for row, report in reports]
+    async with autocommit_scope() as session:
+        done = await update_each_by(
+            session, Order, [(_guard(row), _changes(row, None, report, None)) for row, report in reports]
+        )
+    found: list[Order] = []
+    for (row, report), fast in zip(reports, done, strict=True):
+        if fast is None:  # the row moved on: read it and decide again, atomically
+            async with session_scope() as session:
+                fast = await settle_in(session, row, report=report)
+        found.append(fast)
+    return found
+
+
 async def wait_until_done(
     venue: Venue,
     row: Order,

@@ -8,7 +8,7 @@ books are at least as new as each venue snapshot they are compared with.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import func, or_
@@ -39,9 +39,26 @@ class Books:
     positions: list[Position]
     rows: list[Order]
     signals: dict[int, Signal]  # the signals of OPENING positions (is their executor still at it?)
+    # where each position's rows are in `rows`: built once, not one scan of every row per position
+    _places: dict[int | None, list[int]] | None = field(default=None, init=False, repr=False, compare=False)
+    _indexed: int = field(default=-1, init=False, repr=False, compare=False)  # len(rows) when indexed
 
     def rows_of(self, position_id: int | None) -> list[Order]:
-        return [r for r in self.rows if r.position_id == position_id]
+        """The position's rows, in the order of `rows` (as they are now: a row replaced in place by
+        its synced version is answered as such)."""
+        places = self._places
+        if places is None or self._indexed != len(self.rows):
+            # `rows` changes in place (rows[i] = its new version), never its length nor which
+            # position a place holds; a list of another length is indexed afresh
+            places, self._indexed = {}, len(self.rows)
+            self._places = places
+            for i, row in enumerate(self.rows):
+                places.setdefault(row.position_id, []).append(i)
+        found = [self.rows[i] for i in places.get(position_id, ())]
+        if any(r.position_id != position_id for r in found):  # rows reordered: index them afresh
+            self._places = None
+            return self.rows_of(position_id)
+        return found
 
 
 async def load_books_many(accounts: Sequence[Account]) -> dict[Account, Books]:

@@ -30,7 +30,7 @@ from trading_app.domain.clock import utcnow
 from trading_app.domain.enums import PositionStatus
 from trading_app.domain.lifecycle import ORDER, POSITION, is_terminal, transition
 from trading_app.services.engine.final_books import final_books, leftovers, tell_closed
-from trading_app.services.engine.order_flow import cancel_and_report, settle_in
+from trading_app.services.engine.order_flow import cancel_and_report, settle_each_in
 from trading_app.services.engine.order_rows import ref_of
 from trading_app.services.engine.trader import Trader
 from trading_app.services.monitor.books import Books
@@ -166,9 +166,10 @@ async def _book_all(
 
 
 async def _settle_all(session: AsyncSession, reports: Sequence[tuple[Order, OrderReport]]) -> list[Order]:
-    """The cancelled siblings' final reports recorded: each row by the one conditional UPDATE of
-    `settle_in` (a row moved meanwhile is read afresh and decided again)."""
-    return [await settle_in(session, row, report=report) for row, report in reports]
+    """The cancelled siblings' final reports recorded: their conditional UPDATEs in ONE statement on
+    PostgreSQL (`settle_each_in`; one each elsewhere), in the close transaction; a row moved
+    meanwhile is read afresh and decided again, as `settle_in` does."""
+    return await settle_each_in(session, [(row, None, report) for row, report in reports])
 
 
 async def close_account_fills(view: View, books: Books, result: AccountResult) -> set[int | None]:

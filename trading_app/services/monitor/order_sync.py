@@ -22,7 +22,7 @@ from trading_app.db.models import Order
 from trading_app.domain import pnl
 from trading_app.domain.enums import OrderRole, OrderStatus, PositionStatus, Side
 from trading_app.domain.lifecycle import ORDER, is_terminal
-from trading_app.services.engine.order_flow import apply_report, cancel_quietly, differs_from
+from trading_app.services.engine.order_flow import apply_report, apply_reports, cancel_quietly, differs_from
 from trading_app.services.engine.order_rows import forget_sent, is_sent, ref_of
 from trading_app.services.monitor.books import Books
 from trading_app.venues.base import AccountState, Fill, OrderReport, Venue
@@ -110,12 +110,18 @@ async def sync_orders(
     ready to be sent again under its id when someone will (its id in `resendable`: the protection
     of a live position, the entry of an opening one), and is recorded as never placed (EXPIRED)
     otherwise, so nothing waits on it for ever.
+
+    The reports are written together once every row is decided (`apply_reports`: one statement on
+    PostgreSQL for the account, where a mass fill used to cost one UPDATE per filled row); a row
+    that moved on meanwhile is read afresh and decided again. Nothing here sends an order, so
+    recording the venue's state a few venue calls later changes no guarantee.
     """
     listed = {_key(r.ref.client_id, r.ref.market): r for r in state.open_orders}
     filled: dict[tuple[int, str], list[Fill]] = {}
     for f in state.fills:
         filled.setdefault(_key(f.client_id, f.market), []).append(f)
     changed = 0
+    writes: list[tuple[int, OrderReport]] = []  # (index in rows, the venue's report to record)
     for i, row in enumerate(rows):
         if is_terminal(ORDER, row.status):
             continue
@@ -132,25 +138,23 @@ async def sync_orders(
                         rows[i] = await forget_sent(row)  # sent again, same id, by whoever needs it
                         changed += 1
                     continue
-                rows[i] = await apply_report(
-                    row,
-                    OrderReport(
-                        ref=ref_of(row),
-                        status=OrderStatus.EXPIRED,
-                        side=Side(row.side),
-                        size=row.size,
-                        removal_reason="NEVER_PLACED",
-                    ),
+                never = OrderReport(
+                    ref=ref_of(row),
+                    status=OrderStatus.EXPIRED,
+                    side=Side(row.side),
+                    size=row.size,
+                    removal_reason="NEVER_PLACED",
                 )
-                changed += 1
+                writes.append((i, never))
                 continue
             except VenueTemporaryError:
                 log.warning("order %s: status unavailable this tick", row.id)
                 continue
         if differs_from(row, report):  # a PENDING report may still carry what the venue learnt
-            rows[i] = await apply_report(row, report)
-            changed += 1
-    return changed
+            writes.append((i, report))
+    for (i, _), written in zip(writes, await apply_reports([(rows[i], r) for i, r in writes]), strict=True):
+        rows[i] = written
+    return changed + len(writes)
 
 
 async def cancel_orphans(
