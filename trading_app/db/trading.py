@@ -6,17 +6,22 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Select, and_, bindparam, func, or_
+from sqlalchemy import Boolean, Select, and_, bindparam, case, func, or_
+from sqlalchemy import select as core_select
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from trading_app.db.core_rows import select_rows, select_statement, table_of
-from trading_app.db.models import ACTIVE_POSITION_STATUSES, Order, Position
+from trading_app.db.core_rows import execute, object_from_row, select_rows, select_statement, table_of
+from trading_app.db.models import ACTIVE_POSITION_STATUSES, Order, Position, TradingAccount, User
+from trading_app.domain.enums import Network
 
 # the engine's reads per signal are Core on the tables (the ORM's row loading cost more CPU than the
 # database round trip); the rows still come back as the session's model objects
 _POSITIONS = table_of(Position)
 _ORDERS = table_of(Order)
+_ACCOUNTS = table_of(TradingAccount)
+_USERS = table_of(User)
+PAPER = Network.PAPER.value  # the network a test alert, or a user without an account, trades on
 
 
 def _for_execution() -> tuple[Select[Any], Select[Any]]:
@@ -74,6 +79,46 @@ async def positions_for_execution(
     if signal_id is None:
         return await select_rows(session, Position, _ON_NETWORK, params)
     return await select_rows(session, Position, _FOR_SIGNAL, {**params, "sid": signal_id})
+
+
+def _account_and_positions() -> Select[Any]:
+    """`account_and_positions`'s statement, built once: the user's row, their account if any and
+    positions_for_execution's rows (with a signal) on the network the account decides."""
+    a, p = _ACCOUNTS.c, _POSITIONS.c
+    network = case((or_(bindparam("paper", type_=Boolean), a.address.is_(None)), PAPER), else_=a.network)
+    live_or_recent = or_(p.status.in_(ACTIVE_POSITION_STATUSES), p.closed_at >= bindparam("since"))
+    wanted = or_(p.signal_id == bindparam("sid"), and_(p.network == network, live_or_recent))
+    return (
+        core_select(*_ACCOUNTS.columns, *_POSITIONS.columns)
+        .select_from(
+            _USERS.outerjoin(_ACCOUNTS, a.address == _USERS.c.address)
+            .outerjoin(_POSITIONS, and_(p.user_address == _USERS.c.address, wanted))
+        )
+        .where(_USERS.c.address == bindparam("who"))
+        .order_by(p.id)
+    )
+
+
+_ACCOUNT_AND_POSITIONS = _account_and_positions()
+
+
+async def account_and_positions(
+    session: AsyncSession, user: str, paper: bool, signal_id: int | None, since: datetime
+) -> tuple[TradingAccount | None, str, list[Position]]:
+    """In one query, what executing a signal reads: the user's trading account (None without
+    one), the network the signal trades on (paper for a test alert or without an account, else the
+    account's) and `positions_for_execution`'s rows for that network."""
+    params = {"who": user, "paper": paper, "sid": signal_id, "since": since}
+    rows = (await execute(session, _ACCOUNT_AND_POSITIONS, params)).all()
+    width = len(_ACCOUNTS.columns)
+    account = None
+    if rows and rows[0][0] is not None:
+        account = object_from_row(session, TradingAccount, tuple(rows[0][:width]), refresh=False)
+    network = PAPER if paper or account is None else account.network
+    # a user without positions to read still has the one row (its position columns NULL)
+    found = [tuple(r[width:]) for r in rows if r[width] is not None]
+    positions = [object_from_row(session, Position, row, refresh=False) for row in found]
+    return account, network, positions
 
 
 async def active_positions(session: AsyncSession, user: str, network: str | None = None) -> list[Position]:

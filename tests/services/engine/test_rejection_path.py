@@ -131,7 +131,7 @@ async def test_a_refusal_needs_no_venue(db_url: str, paper_market: FakeIndexer) 
     assert await _story(user, sid) == ["claimed", "rejected", "pushed"]
 
 
-async def test_a_refusal_on_postgresql_costs_six_statements_and_no_transaction(
+async def test_a_refusal_on_postgresql_costs_five_statements_and_no_transaction(
     pg_url: str, paper_market: FakeIndexer
 ) -> None:
     user = await make_user(43)
@@ -142,8 +142,8 @@ async def test_a_refusal_on_postgresql_costs_six_statements_and_no_transaction(
         outcome = await executor.execute_signal(sid)
         await _settle()
     assert outcome is not None and str(outcome.reason).startswith("position_exists")
-    # claim, account, positions; the end with its story (one statement), the next in line; the
-    # notification record (one statement for a trader without Telegram)
-    assert seen == Counter({"SELECT": 3, "UPDATE": 1, "WITH": 1, "INSERT": 1}), seen
+    # claim, account with positions (one statement); the end with its story (one statement), the
+    # next in line; the notification record (one statement for a trader without Telegram)
+    assert seen == Counter({"SELECT": 2, "UPDATE": 1, "WITH": 1, "INSERT": 1}), seen
     assert await _story(user, sid) == ["claimed", "rejected", "pushed"]
     assert re.match(r"position_exists", str((await signal(sid)).reason))

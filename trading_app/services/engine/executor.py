@@ -19,13 +19,11 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from trading_app.db.core_rows import select_objects, table_of
 from trading_app.db.engine import autocommit_scope, session_scope
 from trading_app.db.models import Position, Signal, TradingAccount
-from trading_app.db.trading import position_for_signal, positions_for_execution
+from trading_app.db.trading import account_and_positions, position_for_signal
 from trading_app.domain.enums import (
     CloseReason,
-    Network,
     PositionStatus,
     SignalStatus,
 )
@@ -65,7 +63,6 @@ from trading_app.services.ops.logs import bind, log_context
 from trading_app.venues.errors import OrderRejected, UnknownMarket, VenueError, VenueTemporaryError
 
 log = logging.getLogger(__name__)
-_ACCOUNTS = table_of(TradingAccount)
 
 MAX_ATTEMPTS = 5  # executions of one signal that ended in an unexpected error before it fails
 
@@ -84,20 +81,20 @@ class _Claimed:
 async def _claim_and_read(signal_id: int) -> _Claimed | None:
     """Claim, then read the trader's account and every position the execution needs.
 
-    Three statements, each committed on its own (no BEGIN/COMMIT round trips): the claim is
-    one conditional UPDATE, complete by itself, and the reads need no common snapshot (the
-    positions are re-checked by the unique index and the row locks of every later write).
+    Two statements, each committed on its own (no BEGIN/COMMIT round trips): the claim is
+    one conditional UPDATE, complete by itself, and one read of the account and the positions
+    (they need no common snapshot with the claim: the positions are re-checked by the unique
+    index and the row locks of every later write).
     """
     async with autocommit_scope() as session:
         signal = await claim_in(session, signal_id)
         if signal is None:
             return None
-        accounts = await select_objects(session, TradingAccount, [_ACCOUNTS.c.address == signal.user_address])
-        account = accounts[0] if accounts else None
-        # a test alert always runs on paper, whatever network the account trades on
-        network = Network.PAPER.value if signal.paper or account is None else account.network
         since = start_of_day()
-        rows = await positions_for_execution(session, signal.user_address, network, signal.id, since)
+        # a test alert always runs on paper, whatever network the account trades on
+        account, network, rows = await account_and_positions(
+            session, signal.user_address, signal.paper, signal.id, since
+        )
     return _Claimed(Claim(signal), account, network, rows, since)
 
 
