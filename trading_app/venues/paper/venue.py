@@ -36,7 +36,6 @@ from contextlib import suppress
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from trading_app.db.engine import autocommit_scope, session_scope
@@ -55,7 +54,6 @@ from trading_app.venues.base import (
 )
 from trading_app.venues.errors import (
     OrderNotFound,
-    OrderRejected,
     UnknownMarket,
     VenueError,
     VenueUnavailable,
@@ -66,9 +64,10 @@ from trading_app.venues.paper.book import OrderBook, SourceStatus
 from trading_app.venues.paper.books import Books, editable
 from trading_app.venues.paper.drafts import Draft, prepare
 from trading_app.venues.paper.ledger import Ledger
+from trading_app.venues.paper.placing import rest_order, same_order
 from trading_app.venues.paper.prices import PriceSource
 from trading_app.venues.paper.reads import read_snapshot
-from trading_app.venues.paper.rows import OrderFacts, OrderRow, inserted
+from trading_app.venues.paper.rows import OrderFacts, OrderRow
 
 _locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Lock]] = (
     weakref.WeakKeyDictionary()
@@ -178,13 +177,6 @@ class PaperVenue(Venue):
             Draft(market, side, size, kind, client_id, worst_price, trigger_price, True, good_til_seconds)
         )
 
-    @staticmethod
-    def _same_order(order: OrderFacts, d: Draft) -> OrderRef:
-        # a resent client id is the same order; a different order under a used id is a caller bug
-        if not d.same_as(order):
-            raise OrderRejected(f"client id {d.client_id} is already used by another order")
-        return store.to_ref(order)
-
     async def _ensure_account(self) -> None:
         if not self._account_ready:
             await store.ensure_account(self.user, self.starting_collateral)
@@ -211,11 +203,11 @@ class PaperVenue(Venue):
                 async with autocommit_scope() as session:
                     seen = await rows.find_row(session, self.user, d.client_id)
                 if seen is not None:
-                    return self._same_order(seen, d)
+                    return same_order(seen, d)
                 raise
             await self._ensure_account()
             if not takes_now:
-                return await self._rest(d)
+                return await rest_order(self.user, d, self._clock())
             async with session_scope() as session:
                 account = await self._locked_account(session)
                 # stamped under the lock: fill times follow commit order, so a `fills(since)`
@@ -227,35 +219,13 @@ class PaperVenue(Venue):
                     existing = await rows.find_row(session, self.user, d.client_id)
                     if existing is None:
                         raise VenueError(f"paper order {d.client_id} is neither new nor found")
-                    return self._same_order(existing, d)
+                    return same_order(existing, d)
                 books = Books(session, account)
                 order = books.track(PaperOrder(id=order_id, **values))
                 rest = d.order_type is OrderType.LIMIT
                 await self._ledger.take(books, order, spec, specs, book, now, reject=True, rest=rest)
                 await books.write()
                 return store.to_ref(order)
-
-    async def _rest(self, d: Draft) -> OrderRef:
-        """Place an order that takes nothing now (a limit away from the market, a stop-loss, a
-        take-profit): one INSERT that commits by itself, without the account lock.
-
-        The lock orders the writes that move the books (fills, positions, collateral) and stamps
-        fill times in commit order; a resting order changes none of them. The unique client id
-        still refuses a second row, and whoever fills the order later locks the account and reads
-        it afresh, so it can never be filled twice. The caller holds `user_lock`.
-        """
-        async with autocommit_scope() as session:
-            values = d.row_values(self.user, self._clock())
-            try:
-                order_id = await rows.insert_order(session, values)
-            except IntegrityError:  # only the user's foreign key can fail: the client id is ON CONFLICT
-                raise VenueError(f"no user {self.user}: a paper order belongs to an existing user") from None
-            if order_id is None:  # the client id is used: a resend, or a caller's bug
-                existing = await rows.find_row(session, self.user, d.client_id)
-                if existing is None:
-                    raise VenueError(f"paper order {d.client_id} is neither new nor found")
-                return self._same_order(existing, d)
-        return store.to_ref(inserted(order_id, values))
 
     async def process_triggers(self) -> int:
         """Expire, fill and trigger this user's live orders at the current prices.
