@@ -13,7 +13,6 @@ import pytest
 from sqlalchemy import event
 from sqlmodel import col, select
 
-from tests.conftest import reset_app_caches
 from tests.fakes.indexer import FakeIndexer
 from tests.services.engine_support import LONG_BTC, make_signal, make_user, signal
 from trading_app.db.engine import get_engine, session_scope
@@ -21,14 +20,6 @@ from trading_app.db.models import Notification, SignalEvent
 from trading_app.services.engine import executor, timeline
 from trading_app.services.notify import events
 from trading_app.services.notify.notifier import get_notifier
-
-
-@pytest.fixture
-def paper_market(fake_indexer: FakeIndexer, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeIndexer]:
-    """The paper venue priced by the fake indexer (BTC-USD at 65,000)."""
-    monkeypatch.setenv("PAPER_PRICE_SOURCE", fake_indexer.url)
-    reset_app_caches()
-    yield fake_indexer
 
 
 @pytest.fixture
