@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from bip_utils import Bip39MnemonicGenerator, Bip39WordsNum
+from bip_utils import Bip39MnemonicGenerator, Bip39MnemonicValidator, Bip39WordsNum
 from eth_account import Account
 from sqlalchemy import text
 
@@ -37,6 +37,20 @@ async def make_user(address: str | None = None) -> tuple[str, str]:
 def new_mnemonic() -> str:
     """A valid 24-word BIP39 phrase."""
     return str(Bip39MnemonicGenerator().FromWordsNumber(Bip39WordsNum.WORDS_NUM_24))
+
+
+def bad_checksum_mnemonic(phrase: str) -> str:
+    """The phrase with its last word swapped for one that fails the BIP39 checksum.
+
+    Any fixed replacement word passes the checksum for 8 of every 2,048 phrases (the 24th word
+    carries 3 bits of entropy and the 8-bit checksum), so the candidate is checked, not assumed.
+    """
+    words = phrase.split()
+    for candidate in ("zoo", "abandon", "zebra", "ability", "zone"):
+        wrong = " ".join([*words[:-1], candidate])
+        if candidate != words[-1] and not Bip39MnemonicValidator().IsValid(wrong):
+            return wrong
+    raise AssertionError("no candidate word failed the checksum")  # 5 in a row: about 1 in 10^12
 
 
 def new_owner_address() -> str:

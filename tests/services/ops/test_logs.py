@@ -21,7 +21,12 @@ from tests.fakes.telegram import FakeTelegram
 from tests.services.engine_support import LONG_BTC, make_signal
 from tests.services.engine_support import make_user as make_trader
 from tests.services.ops.log_support import captured_logs, json_lines
-from tests.services.settings_support import _close_pools, make_user, new_mnemonic  # noqa: F401 - autouse
+from tests.services.settings_support import (  # noqa: F401 - _close_pools is autouse
+    _close_pools,
+    bad_checksum_mnemonic,
+    make_user,
+    new_mnemonic,
+)
 from trading_app.api.app import build_api
 from trading_app.api.request_context import request_context
 from trading_app.api.security import security_headers
@@ -94,7 +99,7 @@ async def test_no_secret_reaches_a_log_line_on_the_paths_secrets_travel(
 ) -> None:
     token = fake_telegram.add_bot(chats=[4242])
     phrase = new_mnemonic()
-    wrong_phrase = " ".join([*phrase.split()[:-1], "zoo" if phrase.split()[-1] != "zoo" else "abandon"])
+    wrong_phrase = bad_checksum_mnemonic(phrase)
     hook = await make_hook()
     address, _ = await make_user()
     app = request_context()(security_headers(False)(build_api()))
