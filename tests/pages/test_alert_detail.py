@@ -267,7 +267,7 @@ def test_the_timeline_shows_prices_and_sizes_on_the_markets_grid() -> None:
     details = {s["phase"]: s["detail"] for s in views.step_rows(story)}
     assert details["risk_passed"] == "size 0.050 · equity $10,000.00"
     assert details["filled"] == "0.050 at 3,000.0 · fee $0.02"
-    assert details["stop_placed"] == "trigger 2,970.0 · venue id 3"
+    assert details["stop_placed"] == "trigger 2,970.0 · venue id 3"  # an older row: no size, no level
     # a story without its sizing (older rows) takes the grid from its orders, else shows as stored
     order = dataclasses.replace(_story().orders[0], tick_size=D("0.1"), step_size=D("0.001"))
     from_orders = dataclasses.replace(story, sizing=None, orders=[order])
@@ -276,3 +276,34 @@ def test_the_timeline_shows_prices_and_sizes_on_the_markets_grid() -> None:
     )
     bare = dataclasses.replace(story, sizing=None, orders=[])
     assert {s["phase"]: s["detail"] for s in views.step_rows(bare)}["filled"] == "0.05 at 3,000 · fee $0.02"
+
+
+def test_each_take_profit_of_a_scaled_position_names_its_level_and_size() -> None:
+    grid = {"tick_size": "0.1", "step_size": "0.001"}
+    recorded = [
+        Step(
+            Phase.STOP_PLACED, T0, {"trigger_price": "2970", "size": "0.05", "level": None, "client_id": "9"}
+        ),
+        *(
+            Step(
+                Phase.TP_PLACED,
+                T0,
+                {"trigger_price": price, "size": "0.025", "level": n, "venue_order_id": str(n)},
+            )
+            for n, price in ((1, "3030"), (2, "3060"))
+        ),
+    ]
+    story = dataclasses.replace(
+        _story(),
+        sizing={"size": "0.05", **grid},
+        timeline=timeline(T0, T0, "EXECUTED", None, recorded),
+        orders=[],
+    )
+    rows = views.step_rows(story)
+    assert [r["detail"] for r in rows if r["phase"] == "tp_placed"] == [
+        "level 1 · 0.025 at trigger 3,030.0 · venue id 1",
+        "level 2 · 0.025 at trigger 3,060.0 · venue id 2",
+    ]
+    assert [r["detail"] for r in rows if r["phase"] == "stop_placed"] == [
+        "0.050 at trigger 2,970.0 · client id 9"
+    ]

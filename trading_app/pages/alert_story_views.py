@@ -208,7 +208,9 @@ def _step_detail(step: Step, tick: Decimal | None = None, size_step: Decimal | N
         case Phase.FILLED:
             return f"{size()} at {price('price')} · fee {_usd(d.get('fee'))}"
         case Phase.STOP_PLACED | Phase.TP_PLACED:
-            return f"trigger {price('trigger_price')} · {ids}"
+            level = f"level {d['level']}" if d.get("level") else ""  # a scaled take-profit's own level
+            amount = f"{size()} at trigger" if d.get("size") else "trigger"  # older rows: no size
+            return " · ".join(w for w in (level, f"{amount} {price('trigger_price')}", ids) if w)
         case Phase.ENTRY_SENT:
             return f"{fmt.label(str(d.get('order_type') or ''))} · {ids}"
         case Phase.REJECTED | Phase.FAILED | Phase.IN_DOUBT | Phase.EXECUTED | Phase.CANCELLED | Phase.ENDED:

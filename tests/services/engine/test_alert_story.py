@@ -108,6 +108,15 @@ async def test_an_opened_alert_has_every_phase_in_order_and_its_sizing(
     assert steps["stop_placed"]["client_id"] == roles["STOP_LOSS"].client_id
     assert D(str(steps["filled"]["price"])) == roles["ENTRY"].avg_fill_price
     assert steps["executed"]["position_id"] == story.position_id
+    assert D(str(steps["stop_placed"]["size"])) == size and steps["stop_placed"]["level"] is None
+    assert steps["tp_placed"]["level"] is None  # a single target has no level
+
+    # each take-profit of a scaled position names its level and its own size
+    _, scaled_run = await _send(other, size="0.002", sl_pct="1", tp_pct=[1, 3], alert_id="s3")
+    await _run(scaled_run)
+    scaled_steps = (await alert_story(other.address, scaled_run)).timeline  # type: ignore[union-attr]
+    tps = [s.detail for s in scaled_steps if s.phase.value == "tp_placed"]
+    assert [(d["level"], D(str(d["size"]))) for d in tps] == [(1, D("0.001")), (2, D("0.001"))]
 
     # the body is the masked one; nobody else can read the story
     assert hook.secret not in json.dumps(asdict(story), default=str)

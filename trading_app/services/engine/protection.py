@@ -122,7 +122,8 @@ async def protect(
             trader.mark(
                 position.signal_id,
                 Phase.STOP_PLACED if plan.role is OrderRole.STOP_LOSS else Phase.TP_PLACED,
-                {**placed_detail, "trigger_price": row.trigger_price},
+                # the size and (scaled take-profits) the level name the order among its siblings
+                {**placed_detail, "trigger_price": row.trigger_price, "size": row.size, "level": row.level},
             )
             # the venue's word right away (paper: resting untriggered); a stateful order on dYdX
             # stays in doubt (PENDING with its tx) until the chain shows it committed
