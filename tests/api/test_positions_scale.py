@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.api.test_trading import ALICE, BOB, _login, paper_market  # noqa: F401 - the fixture, by name
+from tests.api.test_trading import ALICE, BOB, _login
 from tests.fakes.indexer import FakeIndexer
 from tests.services.scale_support import add_position, scaled_after_tp1
 

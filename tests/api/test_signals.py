@@ -116,13 +116,6 @@ async def test_the_reviewers_superscript_url_is_400_not_500(sqlite_url: str) -> 
 # -- GET /api/signals/{id}: the story of one alert --------------------------------------------------
 
 
-@pytest.fixture
-def paper_market(fake_indexer, monkeypatch: pytest.MonkeyPatch):  # noqa: ANN001, ANN201 - a FakeIndexer
-    monkeypatch.setenv("PAPER_PRICE_SOURCE", fake_indexer.url)
-    reset_app_caches()
-    yield fake_indexer
-
-
 async def test_the_story_of_an_alert_is_its_owners_alone(db_url: str, paper_market: object) -> None:
     hook, other = await make_hook(), await make_hook()
     async with client(ip=TV_IP) as c:

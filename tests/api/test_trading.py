@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import httpx
-import pytest
 
-from tests.conftest import reset_app_caches
 from tests.fakes.indexer import FakeIndexer
 from tests.services.engine_support import LONG_BTC, D, make_signal, positions
 from trading_app.api.app import build_api
@@ -18,13 +14,6 @@ from trading_app.services.engine import executor
 
 ALICE = "0x00000000000000000000000000000000000A11cE"
 BOB = "0x0000000000000000000000000000000000000B0b"
-
-
-@pytest.fixture
-def paper_market(fake_indexer: FakeIndexer, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeIndexer]:
-    monkeypatch.setenv("PAPER_PRICE_SOURCE", fake_indexer.url)
-    reset_app_caches()
-    yield fake_indexer
 
 
 async def _login(address: str) -> httpx.AsyncClient:

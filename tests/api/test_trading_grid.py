@@ -2,25 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
-
 from tests.api.test_trading import ALICE, BOB, _login
-from tests.conftest import reset_app_caches
 from tests.fakes.indexer import FakeIndexer
 from tests.services.engine_support import LONG_BTC, D, make_signal
 from trading_app.db.engine import session_scope
 from trading_app.db.models import Position
 from trading_app.domain.clock import utcnow
 from trading_app.services.engine import executor
-
-
-@pytest.fixture
-def paper_market(fake_indexer: FakeIndexer, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeIndexer]:
-    monkeypatch.setenv("PAPER_PRICE_SOURCE", fake_indexer.url)
-    reset_app_caches()
-    yield fake_indexer
 
 
 async def test_rest_numbers_are_on_the_grid_without_tails(db_url: str, paper_market: FakeIndexer) -> None:

@@ -4,11 +4,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import reset_app_caches
 from tests.fakes.indexer import FakeIndexer
 from tests.pages.support import ALICE, link, memory_app, run, sign_in
 from tests.services.engine_support import make_signal, positions
@@ -17,13 +15,6 @@ from trading_app.pages.dashboard_state import DashboardState
 from trading_app.services.engine import executor
 
 LONG_ETH = {"action": "buy", "market": "ETH-USD", "size": "0.01", "sl": "2900", "tp": "3100"}
-
-
-@pytest.fixture
-def paper_market(fake_indexer: FakeIndexer, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeIndexer]:
-    monkeypatch.setenv("PAPER_PRICE_SOURCE", fake_indexer.url)
-    reset_app_caches()
-    yield fake_indexer
 
 
 async def test_the_close_banner_shows_the_grid_and_goes_away(

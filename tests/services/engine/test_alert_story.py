@@ -5,15 +5,12 @@ venue ids; a rejected alert says received, stored, rejected and why."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from dataclasses import asdict
 from decimal import Decimal
 
-import pytest
 from sqlalchemy import update
 
 from tests.api.webhook_support import TV_IP, Hook, make_hook
-from tests.conftest import reset_app_caches
 from tests.fakes.indexer import FakeIndexer
 from tests.services.monitor_support import move
 from trading_app.db.engine import session_scope
@@ -38,14 +35,6 @@ OPENED = [
     "executed",
     "pushed",
 ]
-
-
-@pytest.fixture
-def paper_market(fake_indexer: FakeIndexer, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeIndexer]:
-    """The paper venue priced by the fake indexer (BTC-USD at 65,000)."""
-    monkeypatch.setenv("PAPER_PRICE_SOURCE", fake_indexer.url)
-    reset_app_caches()
-    yield fake_indexer
 
 
 async def _send(hook: Hook, **fields: object) -> tuple[Verdict, int]:

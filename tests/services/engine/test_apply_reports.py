@@ -10,15 +10,13 @@ from sqlalchemy import update
 
 from tests.fakes.indexer import FakeIndexer
 from tests.services.engine_support import make_user
-from tests.services.monitor_support import open_position, paper_market, rows
+from tests.services.monitor_support import open_position, rows
 from trading_app.db.engine import session_scope
 from trading_app.db.models import Order
 from trading_app.domain.enums import OrderStatus, Side
 from trading_app.services.engine.order_flow import apply_reports
 from trading_app.services.engine.order_rows import ref_of
 from trading_app.venues.base import OrderReport
-
-__all__ = ["paper_market"]  # the fixture, used by name
 
 BTC = {"action": "buy", "market": "BTC-USD", "size": "0.01", "sl": "60000", "tp": "70000"}
 

@@ -5,14 +5,11 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
 
-import pytest
 from sqlmodel import select
 
-from tests.conftest import reset_app_caches
 from tests.fakes.indexer import FakeIndexer
 from tests.services.engine_support import make_signal, make_user, positions, signal
 from trading_app.db.engine import session_scope
@@ -21,13 +18,6 @@ from trading_app.services.engine import claims, executor
 
 BUY = {"action": "buy", "market": "BTC-USD", "size": "0.001", "sl_pct": "1", "rr": "2"}
 CLOSE = {"action": "close", "market": "BTC-USD"}
-
-
-@pytest.fixture
-def paper_market(fake_indexer: FakeIndexer, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeIndexer]:
-    monkeypatch.setenv("PAPER_PRICE_SOURCE", fake_indexer.url)
-    reset_app_caches()
-    yield fake_indexer
 
 
 async def _exposure(user: str) -> Decimal:

@@ -9,14 +9,12 @@ stop-loss before the take-profit.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import update
 from sqlmodel import col, select
 
-from tests.conftest import reset_app_caches
 from tests.fakes.indexer import FakeIndexer
 from tests.services.engine_support import LONG_BTC, make_signal, make_user, orders, positions, signal
 from trading_app.db.engine import session_scope
@@ -57,13 +55,6 @@ class DyingVenue(PaperVenue):
 
     async def place_take_profit(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN201
         return await self._maybe_die("place_take_profit", super().place_take_profit(*args, **kwargs))
-
-
-@pytest.fixture
-def paper_market(fake_indexer: FakeIndexer, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeIndexer]:  # noqa: F811
-    monkeypatch.setenv("PAPER_PRICE_SOURCE", fake_indexer.url)
-    reset_app_caches()
-    yield fake_indexer
 
 
 async def _paper_orders(user: str) -> list[PaperOrder]:

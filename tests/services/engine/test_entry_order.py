@@ -3,13 +3,11 @@ not exist, and never late."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
 from sqlmodel import select
 
-from tests.conftest import reset_app_caches
 from tests.fakes.indexer import FakeIndexer
 from tests.services.engine_support import D, make_user
 from trading_app.db.engine import session_scope
@@ -22,13 +20,6 @@ from trading_app.services.engine.entry_order import follow_entry, send_entry
 from trading_app.services.engine.order_rows import OrderPlan
 from trading_app.services.engine.trader import Trader
 from trading_app.services.notify.notifier import get_notifier
-
-
-@pytest.fixture
-def paper_market(fake_indexer: FakeIndexer, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeIndexer]:
-    monkeypatch.setenv("PAPER_PRICE_SOURCE", fake_indexer.url)
-    reset_app_caches()
-    yield fake_indexer
 
 
 async def _setup(n: int, age: timedelta) -> tuple[Trader, Position, OrderPlan, int]:

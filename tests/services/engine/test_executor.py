@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import update
 
-from tests.conftest import reset_app_caches
 from tests.fakes.indexer import FakeIndexer
 from tests.fakes.telegram import FakeTelegram
 from tests.services.engine_support import LONG_BTC, D, make_signal, make_user, orders, positions, signal
@@ -18,14 +16,6 @@ from trading_app.db.models import Signal
 from trading_app.domain.clock import utcnow
 from trading_app.services.engine import executor
 from trading_app.services.notify.notifier import get_notifier
-
-
-@pytest.fixture
-def paper_market(fake_indexer: FakeIndexer, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeIndexer]:
-    """The paper venue priced by the fake indexer (BTC-USD at 65,000)."""
-    monkeypatch.setenv("PAPER_PRICE_SOURCE", fake_indexer.url)
-    reset_app_caches()
-    yield fake_indexer
 
 
 async def _drain() -> None:

@@ -4,11 +4,7 @@ while the books (realized PnL) stay what the exact fills say, and every text sho
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 
-import pytest
-
-from tests.conftest import reset_app_caches
 from tests.fakes.indexer import FakeIndexer
 from tests.fakes.telegram import FakeTelegram
 from tests.services.engine_support import D, make_signal, make_user, orders, positions
@@ -25,14 +21,6 @@ from trading_app.services.notify.notifier import get_notifier
 # 0.1 SOL at 187.49 and 13.2 at 187.50: the issue's average, 187.499924812030075188...
 ENTRY_ASKS = [(D("187.49"), D("0.1")), (D("187.50"), D("13.2"))]
 EXIT_BIDS = [(D("190.01"), D("0.1")), (D("190.00"), D("13.2"))]
-
-
-@pytest.fixture
-def paper_market(fake_indexer: FakeIndexer, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeIndexer]:
-    """The paper venue priced by the fake indexer (SOL-USD: tick 0.01, step 0.1)."""
-    monkeypatch.setenv("PAPER_PRICE_SOURCE", fake_indexer.url)
-    reset_app_caches()
-    yield fake_indexer
 
 
 async def test_a_partial_fill_average_is_stored_on_the_tick_and_the_books_use_the_fills(

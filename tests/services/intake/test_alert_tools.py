@@ -4,13 +4,12 @@ FakeIndexer, the real webhook path and the real engine (PostgreSQL and SQLite)."
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import text
 
-from tests.conftest import reset_app_caches
 from tests.fakes.indexer import FakeIndexer
 from tests.services.settings_support import (
     _close_pools,  # noqa: F401 - autouse fixture
@@ -39,14 +38,6 @@ FORM = {
     "order_type": "market",
     "limit_price": "",
 }
-
-
-@pytest.fixture
-def paper_market(fake_indexer: FakeIndexer, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeIndexer]:
-    """The paper venue (and the webhook's market list) priced by the fake indexer (BTC-USD at 65,000)."""
-    monkeypatch.setenv("PAPER_PRICE_SOURCE", fake_indexer.url)
-    reset_app_caches()
-    yield fake_indexer
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 from tests.fakes.indexer import FakeIndexer
 from tests.fakes.telegram_html import check_html
 from tests.services.engine_support import make_user
-from tests.services.monitor_support import paper_market  # noqa: F401 - the fixture, used by name
 from tests.services.scale_support import D, add_position, scaled_after_tp1
 from trading_app.services.notify.commands import run_command
 
