@@ -6,7 +6,9 @@ unreachable the run fails, it never skips.
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import inspect
 import json
 import os
 import secrets
@@ -15,7 +17,7 @@ import subprocess
 import sys
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -53,6 +55,9 @@ pytest_plugins = (
 )
 
 
+_FORGOTTEN_ENGINES: list[tuple[int, object]] = []  # (loop id, engine) dropped by reset_app_caches
+
+
 def reset_app_caches() -> None:
     """Forget cached settings, keys and engines after the environment changed."""
     from trading_app.services.security.crypto import reset_keyring
@@ -62,7 +67,9 @@ def reset_app_caches() -> None:
     reset_keyring()
     from trading_app.db import engine
 
-    engine._engines.clear()  # pools belong to the old event loops; let them be collected
+    # pools belong to the old event loops; the running test's own are closed by _dispose_pools
+    _FORGOTTEN_ENGINES.extend((key[1], value[0]) for key, value in engine._engines.items())
+    engine._engines.clear()
     from trading_app.venues.paper import prices
 
     prices._sources.clear()  # a price source's HTTP client belongs to the loop that made it
@@ -214,6 +221,34 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     compares the checkout's `.web` with how it was before the harness: last, it covers them all.
     """
     items.sort(key=lambda item: ("/tests/e2e/" in str(item.fspath), str(item.fspath).endswith(E2E_LAST)))
+    for item in items:  # see _dispose_pools
+        names = getattr(item, "fixturenames", ())
+        if inspect.iscoroutinefunction(getattr(item, "obj", None)) and DB_FIXTURES.intersection(names):
+            names.insert(0, "_dispose_pools")
 
 
 E2E_LAST = "/tests/e2e/test_isolation.py"
+DB_FIXTURES = {"db_url", "sqlite_url", "pg_url"}
+
+
+@pytest.fixture
+async def _dispose_pools(request: pytest.FixtureRequest) -> AsyncIterator[None]:
+    """Close an async database test's pools on its own loop, before that loop closes.
+
+    Otherwise an aiosqlite connection's thread outlives the loop and, when it is collected in a
+    later test, reports "Event loop is closed" there, and psycopg connections are dropped by the
+    garbage collector. Given to every async test that uses a database (not autouse: the sync
+    browser tests run inside Playwright's loop); the database fixture is set up first so that
+    it is torn down after this.
+    """
+    for name in DB_FIXTURES.intersection(request.fixturenames):
+        request.getfixturevalue(name)
+    yield
+    from trading_app.db.engine import dispose_engines
+
+    await dispose_engines()
+    loop_id = id(asyncio.get_running_loop())
+    forgotten = [e for loop, e in _FORGOTTEN_ENGINES if loop == loop_id]
+    _FORGOTTEN_ENGINES.clear()  # the others' loops are gone: nothing can close them now
+    for engine in forgotten:
+        await engine.dispose()  # type: ignore[attr-defined]
