@@ -10,10 +10,10 @@ from decimal import Decimal
 import pytest
 
 from tests.fakes.dydx_socks import FakeSocks
-from tests.fakes.dydx_world import DydxWorld
+from tests.fakes.dydx_world import OWNER, DydxWorld
 from tests.services.dydx_support import dydx_user  # noqa: F401 - fixture
 from tests.services.engine_support import make_signal
-from tests.services.monitor_support import position
+from tests.services.monitor_support import position, rows
 from trading_app.db.models import Position
 from trading_app.services.engine import executor
 from trading_app.services.monitor import tick
@@ -82,6 +82,56 @@ async def test_quiet_account_is_not_read_and_a_fill_is_settled_by_the_stream(
         await _until(closed)
         done = await position(opened.id or 0)
         assert done.close_reason == "TAKE_PROFIT" and done.exit_price == D("3350")
+    finally:
+        await tick.stop("ws-1")
+
+
+async def test_the_echo_of_our_own_sibling_cancel_waits_for_the_next_full_tick(
+    dydx_user: str,  # noqa: F811
+    dydx_world: DydxWorld,
+    socks: FakeSocks,
+) -> None:
+    """After a close the stop-loss is cancelled by us; its cancel comes back on the stream as an
+    order that left the book. That echo is read at the next full tick, not at once (it was a second
+    REST read of the account per close); the next tick still confirms the cancel from the indexer."""
+    opened = await _opened(dydx_user)
+    account = (dydx_user, "testnet")
+    try:
+        await _streaming("ws-1", dydx_user)
+        me = tick._workers["ws-1"]
+        assert me.feed is not None
+        fill_reads = dydx_world.indexer.request_count("/v4/fills")  # one per read of the account
+        dydx_world.exchange.set_price("ETH-USD", D("3350"))  # the take-profit fills on chain
+
+        async def closed() -> bool:
+            return (await position(opened.id or 0)).status == "CLOSED"
+
+        await _until(closed)  # the fill's read settled the books and sent the stop-loss's cancel
+
+        def cancel_indexed() -> bool:
+            orders = dydx_world.exchange.visible_orders(OWNER, 0)
+            return not [o for o in orders if o["status"] == "UNTRIGGERED"]
+
+        await _until(cancel_indexed)
+        updates = -1
+        for _ in range(40):  # until the stream has brought that block and no read is running
+            if updates == me.feed.updates and not me.inflight:
+                break
+            updates = me.feed.updates
+            await asyncio.sleep(0.5)
+        else:
+            raise AssertionError("the stream never went quiet after the cancel")
+        # the fill's read only: the echo of the cancel was not read at once (it was: 2)
+        assert dydx_world.indexer.request_count("/v4/fills") - fill_reads == 1
+        assert account in me.feed.recheck and account not in me.feed.dirty
+
+        await tick.monitor_tick("ws-1", sweep=False)  # the next full tick reads it and confirms
+
+        async def confirmed() -> bool:
+            return (await rows(opened.id))["STOP_LOSS"][-1].status == "CANCELED"
+
+        await _until(confirmed)
+        assert dydx_world.indexer.request_count("/v4/fills") - fill_reads == 2
     finally:
         await tick.stop("ws-1")
 

@@ -11,7 +11,7 @@ import pytest
 from tests.fakes.dydx_socks import FakeSocks
 from tests.fakes.dydx_world import OWNER, DydxWorld
 from trading_app.domain.enums import Side
-from trading_app.venues.dydx.stream import StreamEvent, SubaccountStream, subscription_id, ws_url
+from trading_app.venues.dydx.stream import StreamEvent, SubaccountStream, our_cancels, subscription_id, ws_url
 
 D = Decimal
 SUB = subscription_id(OWNER, 0)
@@ -141,3 +141,24 @@ async def test_an_invalid_subscription_id_is_refused(dydx_world: DydxWorld, sock
         assert not stream.live(f"{OWNER}/999999")
     finally:
         await stream.close()
+
+
+def test_only_the_echo_of_our_own_cancels_is_not_urgent() -> None:
+    asked = {7, 8}.__contains__
+
+    def order(client_id: str | None, status: str) -> dict[str, str]:
+        return {"id": "u", "status": status, **({"clientId": client_id} if client_id else {})}
+
+    ours = {"orders": [order("7", "CANCELED"), order("8", "BEST_EFFORT_CANCELED"), order("9", "OPEN")]}
+    assert StreamEvent("update", ("a/0",), ours).urgent and our_cancels(ours, asked)
+    for not_echo in (
+        {**ours, "fills": [{"id": "f"}]},  # a fill in the same block
+        {**ours, "perpetualPositions": [{"status": "CLOSED"}]},
+        {"orders": [order("7", "FILLED")]},  # asked to cancel, filled first
+        {"orders": [order("9", "CANCELED")]},  # a cancel we did not send
+        {"orders": [order(None, "BEST_EFFORT_CANCELED")]},  # an expiry without its client id
+        {"orders": [order("7", "CANCELED"), order("9", "CANCELED")]},
+        {"orders": [order("9", "UNTRIGGERED")]},  # nothing left the book
+        {},
+    ):
+        assert not our_cancels(not_echo, asked), not_echo

@@ -7,7 +7,8 @@ an update or a (re)subscription marks the account dirty, and the monitor reads i
 settles it by its usual code path. An account is read:
 - at once (`woken`, the monitor's stream pump) when its stream brought a fill, a position change or an
   order that left the book, or when its subscription became live again after a gap (the REST resync);
-- at the next full tick when its stream only said an order was placed or triggered;
+- at the next full tick when its stream only said an order was placed or triggered, or only echoed
+  cancels this worker's venue sent (`stream.our_cancels`: after a close, each sibling cancel);
 - at the next full tick when its last settle left something to finish (anything not quiet, a
   PENDING row), or when the read that the stream caused found nothing (comlink reads a replica that
   may lag the websocket: one more look);
@@ -27,7 +28,7 @@ from typing import Any
 from trading_app.domain.enums import Network
 from trading_app.services.accounts.venues import venue_for
 from trading_app.services.monitor.leases import Account
-from trading_app.venues.dydx.stream import StreamEvent, SubaccountStream
+from trading_app.venues.dydx.stream import StreamEvent, SubaccountStream, our_cancels
 from trading_app.venues.errors import VenueError
 
 log = logging.getLogger(__name__)
@@ -148,11 +149,15 @@ class Feed:
                     absorb(event.contents)
             if event.kind == "down" or not event.changes_books:
                 continue
-            if event.urgent:
+            if event.urgent and not self._echo(account, event):
                 self.dirty.add(account)
                 self.wakeup.set()
-            else:  # an order placed or triggered: read at the next full tick (its fill wakes at once)
+            else:  # an order placed or triggered, or our own cancel's echo: read at the next full tick
                 self.recheck.add(account)
+
+    def _echo(self, account: Account, event: StreamEvent) -> bool:
+        asked = getattr(self.venues.get(account), "asked_to_cancel", None)
+        return asked is not None and our_cancels(event.contents, asked)
 
     async def close(self) -> None:
         """Close every stream."""

@@ -150,3 +150,17 @@ class Placer:
             return chain.commit_deadline(await self.client.latest_height(), self.mempool_ttl_blocks)
         except VenueError:
             return None  # order_status sets one at its first read
+
+
+def check_worst_price(side: Side, trigger: Decimal, worst: Decimal, take_profit: bool) -> None:
+    """Refuse a conditional order whose triggered IOC could not fill at its trigger.
+
+    Raises:
+        OrderRejected: `worst` is on the wrong side of `trigger` for `side`.
+    """
+    # the triggered IOC must be able to fill at the trigger: a SELL's limit at or below it, a BUY's above
+    if side is Side.SELL and worst > trigger or side is Side.BUY and worst < trigger:
+        kind = "take-profit" if take_profit else "stop-loss"
+        raise OrderRejected(
+            f"{kind} worst price {worst} is on the wrong side of the trigger {trigger} for a {side}"
+        )

@@ -82,6 +82,27 @@ class StreamEvent:
         return any(isinstance(o, dict) and o.get("status") not in LIVE for o in contents.get("orders") or ())
 
 
+CANCELLED = ("CANCELED", "BEST_EFFORT_CANCELED")  # postgres order-types.ts OrderStatus
+
+
+def our_cancels(contents: dict[str, Any] | None, asked: Callable[[int], bool]) -> bool:
+    """Is this update only the echo of cancels we sent (`asked(client_id)`)?
+
+    True when it carries no fill and no position change, and every order in it that left the book
+    was cancelled and is one we asked to cancel. Our settle already expects those; such an update
+    is worth a read at the next full tick, not one at once (each sibling cancel after a close would
+    otherwise read its account a second time). Anything else that left the book (a fill, an expiry,
+    a cancel we did not send) stays urgent.
+    """
+    if not contents or contents.get("fills") or contents.get("perpetualPositions"):
+        return False
+    gone = [o for o in contents.get("orders") or () if isinstance(o, dict) and o.get("status") not in LIVE]
+    return bool(gone) and all(
+        o.get("status") in CANCELLED and str(o.get("clientId", "")).isdigit() and asked(int(o["clientId"]))
+        for o in gone
+    )
+
+
 def ws_url(indexer_url: str) -> str:
     """The websocket of an indexer whose REST answers at `indexer_url` (`https://h` -> `wss://h/v4/ws`)."""
     parts = urlsplit(indexer_url.rstrip("/"))
@@ -326,4 +347,4 @@ class SubaccountStream:
                 log.info("dydx stream: subscription %s refused: %s", sub_id, text)
 
 
-__all__ = ["CHANNEL", "StreamEvent", "SubaccountStream", "subscription_id", "ws_url"]
+__all__ = ["CHANNEL", "StreamEvent", "SubaccountStream", "our_cancels", "subscription_id", "ws_url"]

@@ -37,7 +37,7 @@ from trading_app.venues.dydx import errors as codes
 from trading_app.venues.dydx.client import DydxClient, DydxEndpoints
 from trading_app.venues.dydx.credentials import InvalidCredential, normalize_dydx_address
 from trading_app.venues.dydx.limits import LimitsCache
-from trading_app.venues.dydx.placing import Placer
+from trading_app.venues.dydx.placing import Placer, check_worst_price
 from trading_app.venues.dydx.signer import Signer
 from trading_app.venues.dydx.status import Described, OrderReader
 from trading_app.venues.errors import OrderRejected, UnknownMarket
@@ -100,6 +100,7 @@ class DydxVenue(Venue):
         self._specs: dict[str, tuple[float, MarketSpec]] = {}
         self._described: dict[str, Described] = {}
         self._client_ids: dict[str, int] = {}
+        self._cancels: dict[int, None] = {}  # client ids we asked to cancel (the stream's echo)
         self.limits = LimitsCache(self.client)
         self.reader = OrderReader(self.client, self.owner_address, subaccount,
                                   short_block_window=self.short_block_window,
@@ -173,7 +174,7 @@ class DydxVenue(Venue):
     ) -> OrderRef:
         spec = await self._spec(market)
         encoding.check_client_id(client_id)
-        _check_worst_price(Side(side), trigger_price, worst_price, take_profit)
+        check_worst_price(Side(side), trigger_price, worst_price, take_profit)
         await self._configure_limiter()
         gtbt = encoding.good_til_block_time(self._clock(), good_til_seconds)
         order = encoding.conditional_order(spec, self.owner_address, self.subaccount, client_id, side, size,
@@ -238,6 +239,7 @@ class DydxVenue(Venue):
         good-til-block-time (stored in the ref), which the chain requires.
         """
         ref = await self._complete(ref)
+        _remember(self._cancels, ref.client_id, None)  # before sending: the echo may come first
         order_id = message.order_id(self.owner_address, ref.subaccount, ref.client_id, ref.clob_pair_id,
                                     ref.order_flags)
         stateful = encoding.is_stateful(ref.order_flags)
@@ -374,22 +376,18 @@ class DydxVenue(Venue):
             if isinstance(order, dict) and order.get("id") and str(order.get("clientId", "")).isdigit():
                 _remember(self._client_ids, str(order["id"]), int(order["clientId"]))
 
+    def asked_to_cancel(self, client_id: int) -> bool:
+        """Did this venue send a cancel for `client_id` (of the last MEMORY)? See `stream.our_cancels`."""
+        return client_id in self._cancels
+
     async def close(self) -> None:
         """Close the node channel."""
         await self.client.close()
 
 
-def _remember(memory: dict[str, Any], key: str, value: Any) -> None:
+def _remember(memory: dict[Any, Any], key: Any, value: Any) -> None:
     memory.pop(key, None)
     memory[key] = value  # newest last
     while len(memory) > MEMORY:
         memory.pop(next(iter(memory)))
 
-
-def _check_worst_price(side: Side, trigger: Decimal, worst: Decimal, take_profit: bool) -> None:
-    # the triggered IOC must be able to fill at the trigger: a SELL's limit at or below it, a BUY's above
-    if side is Side.SELL and worst > trigger or side is Side.BUY and worst < trigger:
-        kind = "take-profit" if take_profit else "stop-loss"
-        raise OrderRejected(
-            f"{kind} worst price {worst} is on the wrong side of the trigger {trigger} for a {side}"
-        )
