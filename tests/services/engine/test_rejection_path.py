@@ -10,12 +10,12 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 
 import pytest
-from sqlalchemy import event
 from sqlmodel import col, select
 
+from tests.db.engine_events import listening
 from tests.fakes.indexer import FakeIndexer
 from tests.services.engine_support import LONG_BTC, make_signal, make_user, signal
-from trading_app.db.engine import get_engine, session_scope
+from trading_app.db.engine import session_scope
 from trading_app.db.models import Notification, SignalEvent
 from trading_app.services.engine import executor, timeline
 from trading_app.services.notify import events
@@ -49,22 +49,16 @@ async def _settle() -> None:
 def round_trips() -> Iterator[Counter[str]]:
     """The statements the app's engine sends (by verb), and the BEGINs of its transactions."""
     seen: Counter[str] = Counter()
-    engine = get_engine().sync_engine
 
-    def on_execute(_conn, _cursor, sql: str, *_args) -> None:  # noqa: ANN001
+    def on_sql(sql: str) -> None:
         seen[sql.split(None, 1)[0].upper()] += 1
 
     def on_begin(conn) -> None:  # noqa: ANN001
         if conn.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
             seen["BEGIN"] += 1
 
-    event.listen(engine, "before_cursor_execute", on_execute)
-    event.listen(engine, "begin", on_begin)
-    try:
+    with listening(on_sql, on_begin=on_begin):
         yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", on_execute)
-        event.remove(engine, "begin", on_begin)
 
 
 async def _story(user: str, signal_id: int) -> list[str]:

@@ -9,12 +9,12 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import event
 from sqlmodel import select
 
+from tests.db.engine_events import listening
 from tests.services.engine_support import make_user
 from tests.services.scale_support import T0, D, add_move, add_order, add_position, scaled_after_tp1
-from trading_app.db.engine import get_engine, session_scope
+from trading_app.db.engine import session_scope
 from trading_app.db.models import Position
 from trading_app.services.engine import manual
 from trading_app.services.engine.scale_view import levels_for, parse_plan
@@ -27,17 +27,8 @@ pytestmark = pytest.mark.breaks_invariants("books written directly; the read sid
 def selects() -> Iterator[list[str]]:
     """Every SELECT the app's engine sends meanwhile."""
     seen: list[str] = []
-    engine = get_engine().sync_engine
-
-    def on_execute(_conn, _cursor, sql: str, *_args) -> None:  # noqa: ANN001
-        if sql.lstrip().lower().startswith("select"):
-            seen.append(sql)
-
-    event.listen(engine, "before_cursor_execute", on_execute)
-    try:
+    with listening(lambda sql: seen.append(sql) if sql.lstrip().lower().startswith("select") else None):
         yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", on_execute)
 
 
 async def test_levels_stop_and_history_of_one_position(db_url: str) -> None:

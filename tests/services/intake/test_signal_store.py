@@ -10,11 +10,11 @@ from datetime import timedelta
 
 import psycopg
 import pytest
-from sqlalchemy import create_engine, event, text
+from sqlalchemy import create_engine, text
 from sqlalchemy.exc import IntegrityError
 
 from tests.api.webhook_support import execute_sql, make_hook, signal_rows
-from trading_app.db.engine import get_engine
+from tests.db.engine_events import listening
 from trading_app.db.models import Signal
 from trading_app.domain.clock import utcnow
 from trading_app.services.intake import signal_sql, signal_store
@@ -44,23 +44,17 @@ def row(address: str, key: str | None = None, window: float | None = None, **cha
 def statements() -> Iterator[dict[str, int]]:
     """Count the INSERT and SELECT statements and the COMMITs the app's engine sends."""
     seen = {"insert": 0, "select": 0, "commit": 0}
-    engine = get_engine().sync_engine
 
-    def on_execute(_conn, _cursor, sql: str, *_args) -> None:
+    def on_sql(sql: str) -> None:
         verb = sql.lstrip().split(None, 1)[0].lower()
         if verb in seen:
             seen[verb] += 1
 
-    def on_commit(_conn) -> None:
+    def on_commit(_conn: object) -> None:
         seen["commit"] += 1
 
-    event.listen(engine, "before_cursor_execute", on_execute)
-    event.listen(engine, "commit", on_commit)
-    try:
+    with listening(on_sql, on_commit=on_commit):
         yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", on_execute)
-        event.remove(engine, "commit", on_commit)
 
 
 def transactions_that_inserted(db_url: str) -> int:

@@ -9,8 +9,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from decimal import Decimal
 
-from sqlalchemy import create_engine, event, text
+from sqlalchemy import create_engine, text
 
+from tests.db.engine_events import listening
 from tests.fakes.indexer import FakeIndexer
 from tests.services.engine_support import make_user
 from tests.services.monitor_support import (
@@ -22,7 +23,6 @@ from tests.services.monitor_support import (
     position,
     rows,
 )
-from trading_app.db.engine import get_engine
 from trading_app.db.models import Position
 from trading_app.services.engine.order_rows import ref_of
 from trading_app.services.monitor.tick import monitor_tick
@@ -53,18 +53,14 @@ def _sweep(fake: FakeIndexer) -> None:
 def statements() -> Iterator[Counter[str]]:
     """Count the SELECTs the app's engine sends, by the first table they read."""
     seen: Counter[str] = Counter()
-    engine = get_engine().sync_engine
 
-    def on_execute(_conn, _cursor, sql: str, *_args) -> None:  # noqa: ANN001
+    def on_sql(sql: str) -> None:
         found = re.search(r"\bFROM\s+(\w+)", sql)
         if sql.lstrip().upper().startswith("SELECT") and found:
             seen[found.group(1)] += 1
 
-    event.listen(engine, "before_cursor_execute", on_execute)
-    try:
+    with listening(on_sql):
         yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", on_execute)
 
 
 def _transactions_that_closed(db_url: str, ids: list[int]) -> int:
@@ -177,17 +173,8 @@ async def test_the_watch_reads_a_crowd_of_crossed_accounts_together_and_loads_th
 def order_writes() -> Iterator[list[str]]:
     """Every statement the app's engine sends that changes `orders` rows."""
     seen: list[str] = []
-    engine = get_engine().sync_engine
-
-    def on_execute(_conn, _cursor, sql: str, *_args) -> None:  # noqa: ANN001
-        if re.search(r"\bUPDATE orders\b", sql):
-            seen.append(sql)
-
-    event.listen(engine, "before_cursor_execute", on_execute)
-    try:
+    with listening(lambda sql: seen.append(sql) if re.search(r"\bUPDATE orders\b", sql) else None):
         yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", on_execute)
 
 
 async def test_an_accounts_filled_exits_and_cancelled_siblings_are_written_in_one_statement_each(
