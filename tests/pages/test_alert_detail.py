@@ -156,6 +156,12 @@ def test_the_story_in_words() -> None:
     story = _story()
     assert views.payload(story) == '{"secret": "***", "action": "buy"}'
     assert [r["field"] for r in views.parsed_rows(story)] == ["action", "market", "size", "zeta"]
+    # take-profit levels are shown as the trader wrote them: one field, every level
+    scaled = dataclasses.replace(story, parsed={"tp_pct": "1", "tp_more": "2, 3", "tp_split": "50, 25, 25"})
+    assert {r["field"]: r["value"] for r in views.parsed_rows(scaled)} == {
+        "tp_pct": "1, 2, 3",
+        "tp_split": "50, 25, 25",
+    }
     sizing = {r["label"]: r["value"] for r in views.sizing_rows(story.sizing)}
     assert sizing["Equity used"] == "$10,000.00" and sizing["Sizing"] == "% of equity at risk: 1"
     assert sizing["Size"] == "0.095" and sizing["Risk at the stop-loss"] == "$95.19"

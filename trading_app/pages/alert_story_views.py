@@ -123,7 +123,11 @@ def payload(story: AlertStory) -> str:
 
 def parsed_rows(story: AlertStory) -> list[Row]:
     """The parsed alert as field/value pairs, in a fixed order."""
-    parsed = story.parsed or {}
+    parsed = dict(story.parsed or {})
+    # levels 2..4 are stored apart (`tp_more`); shown with level 1 under the name the trader wrote
+    first = next((k for k in ("tp", "tp_pct", "rr") if k in parsed), None)
+    if first is not None and parsed.get("tp_more"):
+        parsed[first] = f"{parsed[first]}, {parsed.pop('tp_more')}"
     known = [k for k in _PARSED_ORDER if k in parsed]
     return [{"field": k, "value": parsed[k]} for k in [*known, *sorted(set(parsed) - set(known))]]
 
